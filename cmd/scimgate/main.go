@@ -1,0 +1,179 @@
+// Command scimgate is the SCIM 2.0 provisioning gateway.
+//
+//	scimgate serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR]
+//	scimgate conformance scim --url URL --token TOKEN
+//	scimgate bench scim --url URL --token TOKEN [--concurrency N] [--users N]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/scimgate/scimgate/conformance"
+	"github.com/scimgate/scimgate/internal/config"
+	"github.com/scimgate/scimgate/internal/gateway"
+	"github.com/scimgate/scimgate/internal/loadgen"
+)
+
+const usage = `scimgate: SCIM 2.0 provisioning gateway
+
+Usage:
+  scimgate serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR]
+      Run the gateway. Settings come from defaults, the YAML file,
+      SCIMGATE_* environment variables and flags, in that order.
+  scimgate conformance scim --url URL --token TOKEN
+      Run the SCIM conformance suite against any SCIM base URL.
+  scimgate bench scim --url URL --token TOKEN [--concurrency N] [--users N]
+      Drive creates, filter queries and PATCHes against a running gateway.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// errUsage marks errors whose remedy is reading the usage text.
+var errUsage = errors.New("usage")
+
+func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(ctx, args[1:], stdout, stderr)
+	case "conformance":
+		err = conformanceCmd(ctx, args[1:], stdout, stderr)
+	case "bench":
+		err = benchCmd(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		err = fmt.Errorf("%w: unknown command %q", errUsage, args[0])
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "scimgate: %v\n\n%s", err, usage)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "scimgate: %v\n", err)
+		return 1
+	}
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgFile := fs.String("config", "", "YAML configuration `file`")
+	listen := fs.String("listen", config.DefaultListen, "`HOST:PORT` to listen on")
+	dataDir := fs.String("data-dir", config.DefaultDataDir, "`directory` of the gateway's durable state")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: serve takes no arguments, got %q", errUsage, fs.Args())
+	}
+	cfg, err := config.Load(*cfgFile, os.Environ())
+	if err != nil {
+		return err
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "listen":
+			cfg.Listen = *listen
+		case "data-dir":
+			cfg.DataDir = *dataDir
+		}
+	})
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	log := newLogger(cfg.Log, stderr)
+	log.Info("configuration", "config", cfg)
+	g, err := gateway.New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "scimgate is listening\n  SCIM base URL: %s\n", g.BaseURL())
+	if g.GeneratedToken != "" {
+		fmt.Fprintf(stdout, "  Bearer token:  %s\n  (generated because no token is configured; kept in %s/%s)\n",
+			g.GeneratedToken, cfg.DataDir, gateway.TokenFile)
+	}
+	return g.Serve(ctx)
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.SlogLevel()}
+	if strings.EqualFold(c.Format, "json") {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func conformanceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "scim" {
+		return fmt.Errorf("%w: conformance needs a suite: scim", errUsage)
+	}
+	fs := flag.NewFlagSet("conformance scim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("url", "", "SCIM base `URL`, e.g. http://127.0.0.1:8080/scim/v2")
+	token := fs.String("token", os.Getenv("SCIMGATE_SCIM_TOKEN"), "bearer `token` (default $SCIMGATE_SCIM_TOKEN)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *url == "" {
+		return fmt.Errorf("%w: --url is required", errUsage)
+	}
+	_, failed, err := conformance.RunSCIM(ctx, conformance.SCIMConfig{BaseURL: *url, Token: *token}, stdout)
+	if err != nil {
+		return err
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d conformance checks failed", failed)
+	}
+	return nil
+}
+
+func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "scim" {
+		return fmt.Errorf("%w: bench needs a target: scim", errUsage)
+	}
+	fs := flag.NewFlagSet("bench scim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("url", "", "SCIM base `URL` of a running gateway")
+	token := fs.String("token", os.Getenv("SCIMGATE_SCIM_TOKEN"), "bearer `token` (default $SCIMGATE_SCIM_TOKEN)")
+	conc := fs.Int("concurrency", 16, "concurrent clients")
+	users := fs.Int("users", 10000, "users to create")
+	queries := fs.Int("queries", 20000, "userName eq queries to run")
+	patches := fs.Int("patches", 10000, "PATCH requests to send")
+	timeout := fs.Duration("timeout", 30*time.Minute, "overall time limit")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *url == "" {
+		return fmt.Errorf("%w: --url is required", errUsage)
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	res, err := loadgen.Run(ctx, loadgen.Config{BaseURL: *url, Token: *token, Concurrency: *conc,
+		Users: *users, Queries: *queries, Patches: *patches})
+	res.WriteText(stdout) // partial when the run was cut short
+	return err
+}

@@ -1,0 +1,234 @@
+// Package auth authenticates SCIM requests by their bearer token: static
+// secrets (Entra's "Secret Token"; several at once for rotation) and OAuth 2.0
+// JWT bearer tokens validated against a JWKS (Entra with a blank secret token,
+// or any other issuer).
+//
+// A presented token is first compared with every static secret, in constant
+// time. If none matches and JWT validation is configured, a token shaped like
+// a JWT (three dot-separated base64url parts) is validated as one; otherwise
+// it is rejected. So a static secret may itself look like a JWT.
+//
+// Rejections are 401 with a SCIM Error body and a WWW-Authenticate challenge;
+// no response or log line ever holds the presented token.
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	scimerrors "github.com/elimity-com/scim/errors"
+
+	"github.com/scimgate/scimgate/internal/config"
+)
+
+// Reasons a request is rejected; each text is the detail of the SCIM Error
+// body.
+var (
+	errMissingToken = errors.New("missing bearer token")
+	errScheme       = errors.New("unsupported authorization scheme; send Authorization: Bearer <token>")
+	errInvalidToken = errors.New("invalid bearer token")
+	errMalformed    = errors.New("malformed JWT bearer token")
+	errSignature    = errors.New("token signature or signing algorithm not accepted")
+	errUnknownKey   = errors.New("token signed by an unknown key")
+	errKeyMismatch  = errors.New("token signing algorithm does not match its key")
+	errExpired      = errors.New("token expired")
+	errNotYetValid  = errors.New("token not yet valid")
+	errIssuer       = errors.New("token issuer not accepted")
+	errAudience     = errors.New("token audience not accepted")
+	errClaimMissing = errors.New("token lacks a required claim (iss, aud or exp)")
+
+	reasons = []error{errMissingToken, errScheme, errInvalidToken, errMalformed, errSignature,
+		errUnknownKey, errKeyMismatch, errExpired, errNotYetValid, errIssuer, errAudience, errClaimMissing}
+)
+
+// detail returns the client-facing text of a rejection: the reason err wraps,
+// without the particulars that only the log gets.
+func detail(err error) string {
+	for _, r := range reasons {
+		if errors.Is(err, r) {
+			return r.Error()
+		}
+	}
+	return errInvalidToken.Error()
+}
+
+// Authenticator checks the bearer token of requests. Create it with New;
+// Close it to stop the background JWKS refresh.
+type Authenticator struct {
+	logger *slog.Logger
+	hashes [][sha256.Size]byte // SHA-256 of each static secret
+	jwt    *verifier           // nil: JWT validation not configured
+
+	stop      context.CancelFunc // stops the JWKS refresh loop
+	done      chan struct{}      // closed when the refresh loop has ended
+	closeOnce sync.Once
+}
+
+var _ io.Closer = (*Authenticator)(nil)
+
+// New builds an Authenticator from cfg, which it validates. It reads the
+// token files and, if JWT validation is configured, loads the JWKS: a JWKS
+// that cannot be fetched (within ctx and a 10s timeout) or has no usable key
+// is an error, so that a misconfiguration stops the gateway at startup. The
+// JWKS (URL or file) is then reloaded hourly in the background until Close,
+// and on a token with an unknown key id at most once per 5 minutes; a failed
+// reload is logged and the previous keys stay in use.
+//
+// With neither static secrets nor JWT configured, every request is rejected.
+// A nil logger discards logs.
+func New(ctx context.Context, cfg config.Auth, logger *slog.Logger) (*Authenticator, error) {
+	return newAuthenticator(ctx, cfg, logger, time.Now)
+}
+
+func newAuthenticator(ctx context.Context, cfg config.Auth, logger *slog.Logger, now func() time.Time) (*Authenticator, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a := &Authenticator{logger: logger}
+	for _, tok := range cfg.Tokens {
+		a.hashes = append(a.hashes, sha256.Sum256([]byte(tok)))
+	}
+	for i, path := range cfg.TokenFiles {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("auth.token_files[%d]: %w", i, err)
+		}
+		tok := strings.TrimSpace(string(b))
+		if tok == "" {
+			return nil, fmt.Errorf("auth.token_files[%d]: %s is empty", i, path)
+		}
+		a.hashes = append(a.hashes, sha256.Sum256([]byte(tok)))
+	}
+	if cfg.JWT.Enabled() {
+		v, err := newVerifier(ctx, cfg.JWT, logger, now)
+		if err != nil {
+			return nil, err
+		}
+		a.jwt = v
+		var loopCtx context.Context
+		loopCtx, a.stop = context.WithCancel(context.WithoutCancel(ctx))
+		a.done = make(chan struct{})
+		go v.refreshLoop(loopCtx, a.done)
+	}
+	if !cfg.Enabled() {
+		logger.WarnContext(ctx, "no SCIM authentication configured: every SCIM request will be rejected")
+	}
+	return a, nil
+}
+
+// Close stops the background JWKS refresh and waits for it to end. It is
+// safe to call more than once.
+func (a *Authenticator) Close() error {
+	a.closeOnce.Do(func() {
+		if a.stop != nil {
+			a.stop()
+			<-a.done
+		}
+	})
+	return nil
+}
+
+// Middleware passes to next only requests with an accepted bearer token and
+// answers the others with 401 and a SCIM Error.
+func (a *Authenticator) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		method, err := a.authenticate(r.Context(), r.Header.Get("Authorization"))
+		if err != nil {
+			a.reject(w, r, err)
+			return
+		}
+		a.logger.DebugContext(r.Context(), "SCIM request authenticated", "method", method)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authenticate checks an Authorization header value and returns how it was
+// accepted ("static token #n" or "jwt") or why not.
+func (a *Authenticator) authenticate(ctx context.Context, header string) (string, error) {
+	if strings.TrimSpace(header) == "" {
+		return "", errMissingToken
+	}
+	scheme, token, _ := strings.Cut(strings.TrimSpace(header), " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", errScheme
+	}
+	token = strings.TrimSpace(token)
+	if token == "" {
+		return "", errMissingToken
+	}
+	if i, ok := a.matchStatic(token); ok {
+		return fmt.Sprintf("static token #%d", i+1), nil
+	}
+	if a.jwt != nil && looksLikeJWT(token) {
+		if err := a.jwt.verify(ctx, token); err != nil {
+			return "", err
+		}
+		return "jwt", nil
+	}
+	return "", errInvalidToken
+}
+
+// matchStatic compares the token's SHA-256 with every configured secret's,
+// in constant time and without stopping at a match, and returns the index of
+// the matching secret.
+func (a *Authenticator) matchStatic(token string) (int, bool) {
+	h := sha256.Sum256([]byte(token))
+	found, index := 0, -1
+	for i := range a.hashes {
+		eq := subtle.ConstantTimeCompare(h[:], a.hashes[i][:])
+		found |= eq
+		index = subtle.ConstantTimeSelect(eq, i, index)
+	}
+	return index, found == 1
+}
+
+// looksLikeJWT reports whether token is three dot-separated base64url parts
+// (the signature may be empty, as with alg "none").
+func looksLikeJWT(token string) bool {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
+		return false
+	}
+	for _, p := range parts {
+		for _, c := range []byte(p) {
+			if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// reject answers 401 with a challenge (RFC 6750) and a SCIM Error whose
+// detail is the reason err wraps, and logs err.
+func (a *Authenticator) reject(w http.ResponseWriter, r *http.Request, err error) {
+	msg := detail(err)
+	challenge := `Bearer realm="scimgate"`
+	level := slog.LevelDebug
+	if !errors.Is(err, errMissingToken) && !errors.Is(err, errScheme) {
+		challenge += `, error="invalid_token", error_description="` + msg + `"`
+		level = slog.LevelInfo
+	}
+	a.logger.Log(r.Context(), level, "SCIM request rejected",
+		"reason", err, "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path)
+
+	body, _ := json.Marshal(scimerrors.ScimError{Status: http.StatusUnauthorized, Detail: msg})
+	w.Header().Set("WWW-Authenticate", challenge)
+	w.Header().Set("Content-Type", "application/scim+json")
+	w.WriteHeader(http.StatusUnauthorized)
+	_, _ = w.Write(body)
+}

@@ -1,0 +1,294 @@
+// Package config holds scimgate's configuration: the Config struct with its
+// defaults, loading from a YAML file and SCIMGATE_* environment variables, and
+// validation.
+//
+// Precedence, lowest first: Defaults, the YAML file, the environment, then
+// command-line flags. Flags are the caller's: it sets the exported fields of
+// the Config that Load returned (only for flags the user actually set), then
+// calls Validate.
+//
+// Secrets (the static bearer tokens) have the type Secret, which prints, logs
+// and marshals as "[REDACTED]"; Config also implements slog.LogValuer.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Defaults of the settings that also have command-line flags.
+const (
+	DefaultListen  = "127.0.0.1:8080"
+	DefaultDataDir = "./data"
+)
+
+// Config is the whole gateway configuration. The yaml tags are the names in
+// the configuration file; see EnvNames for the environment variables.
+type Config struct {
+	// Listen is the HOST:PORT the server listens on.
+	Listen string `yaml:"listen"`
+	// DataDir is the directory of the gateway's durable state.
+	DataDir string `yaml:"data_dir"`
+	// PublicURL is the external base URL, scheme://host[:port] without path,
+	// used for Location and meta.location; "" derives it from the request.
+	PublicURL string `yaml:"public_url"`
+	Log       Log    `yaml:"log"`
+	TLS       TLS    `yaml:"tls"`
+	Server    Server `yaml:"server"`
+	SCIM      SCIM   `yaml:"scim"`
+	Auth      Auth   `yaml:"auth"`
+}
+
+// Log configures the process logger.
+type Log struct {
+	// Level is debug, info, warn or error (case-insensitive).
+	Level string `yaml:"level"`
+	// Format is text or json.
+	Format string `yaml:"format"`
+}
+
+// TLS configures HTTPS. Both files or neither must be set; when set, the
+// server must speak TLS 1.2 or later only.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Server holds the HTTP server's timeouts (all positive).
+type Server struct {
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       time.Duration `yaml:"read_timeout"`
+	WriteTimeout      time.Duration `yaml:"write_timeout"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+	// ShutdownTimeout bounds the graceful shutdown on SIGTERM/SIGINT.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// SCIM configures the SCIM protocol endpoint.
+type SCIM struct {
+	// BasePath is the URL path prefix of the SCIM endpoint, e.g. /scim/v2.
+	// It starts with "/" and has no trailing "/", except "/" itself (root).
+	BasePath string `yaml:"base_path"`
+	// MaxBodyBytes limits a request body (413 beyond); /Bulk uses
+	// Bulk.MaxPayloadBytes instead.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxResults caps count per page (ServiceProviderConfig filter.maxResults).
+	MaxResults int `yaml:"max_results"`
+	// DefaultCount is the page size when a request gives no count.
+	DefaultCount     int         `yaml:"default_count"`
+	Bulk             Bulk        `yaml:"bulk"`
+	CustomExtensions []Extension `yaml:"custom_extensions"`
+}
+
+// Bulk configures the /Bulk endpoint (ServiceProviderConfig bulk.*).
+type Bulk struct {
+	MaxOperations   int   `yaml:"max_operations"`
+	MaxPayloadBytes int64 `yaml:"max_payload_bytes"`
+}
+
+// Extension is an extra schema extending User or Group, such as Entra's
+// "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User".
+type Extension struct {
+	// URN is the schema id; it ends with ":2.0:" + Resource.
+	URN string `yaml:"urn"`
+	// Resource is User or Group.
+	Resource   string      `yaml:"resource"`
+	Attributes []Attribute `yaml:"attributes"`
+}
+
+// Attribute is one single-level attribute of an Extension.
+type Attribute struct {
+	Name string `yaml:"name"`
+	// Type is one of AttributeTypes.
+	Type        string `yaml:"type"`
+	MultiValued bool   `yaml:"multi_valued"`
+	CaseExact   bool   `yaml:"case_exact"`
+	Required    bool   `yaml:"required"`
+	Description string `yaml:"description"`
+}
+
+// AttributeTypes are the SCIM attribute types an Extension attribute may have
+// (RFC 7643 section 2.3, without complex).
+var AttributeTypes = []string{"string", "boolean", "integer", "decimal", "dateTime", "reference", "binary"}
+
+// Auth configures how SCIM requests are authenticated. Static tokens and JWT
+// validation may be combined; with neither, every request is rejected.
+type Auth struct {
+	// Tokens are accepted static bearer secrets; several allow rotation.
+	Tokens []Secret `yaml:"tokens"`
+	// TokenFiles are files that each hold one static bearer secret
+	// (surrounding whitespace trimmed); they are read by the authenticator.
+	TokenFiles []string `yaml:"token_files"`
+	JWT        JWT      `yaml:"jwt"`
+}
+
+// JWT configures validation of OAuth 2.0 JWT bearer tokens. Issuer,
+// Audiences and exactly one of JWKSURL/JWKSFile go together.
+type JWT struct {
+	// Issuer must equal the token's iss exactly,
+	// e.g. https://sts.windows.net/<tenant-id>/.
+	Issuer string `yaml:"issuer"`
+	// Audiences are accepted values of the token's aud (one must match).
+	Audiences []string `yaml:"audiences"`
+	// JWKSURL is where the signing keys are fetched (https; http only for
+	// loopback hosts).
+	JWKSURL string `yaml:"jwks_url"`
+	// JWKSFile is a local JWKS document, instead of JWKSURL.
+	JWKSFile string `yaml:"jwks_file"`
+}
+
+// Enabled reports whether any JWT setting is present.
+func (j JWT) Enabled() bool {
+	return j.Issuer != "" || len(j.Audiences) > 0 || j.JWKSURL != "" || j.JWKSFile != ""
+}
+
+// Enabled reports whether any authentication method is configured.
+func (a Auth) Enabled() bool {
+	return len(a.Tokens) > 0 || len(a.TokenFiles) > 0 || a.JWT.Enabled()
+}
+
+// Enabled reports whether TLS is configured.
+func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+// SlogLevel returns Level as a slog.Level (Info if Level is invalid; Validate
+// reports that).
+func (l Log) SlogLevel() slog.Level {
+	switch strings.ToLower(l.Level) {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// Secret is a string that must never be disclosed: it formats (fmt),
+// logs (slog) and marshals (JSON, YAML) as "[REDACTED]" unless empty. Convert
+// with string(s) to use the value.
+type Secret string
+
+const redacted = "[REDACTED]"
+
+var (
+	_ fmt.Stringer   = Secret("")
+	_ fmt.GoStringer = Secret("")
+	_ slog.LogValuer = Secret("")
+	_ slog.LogValuer = Config{}
+)
+
+func (s Secret) mask() string {
+	if s == "" {
+		return ""
+	}
+	return redacted
+}
+
+// String returns "[REDACTED]", or "" for an empty secret.
+func (s Secret) String() string { return s.mask() }
+
+// GoString returns the redacted form, for %#v.
+func (s Secret) GoString() string { return fmt.Sprintf("%q", s.mask()) }
+
+// LogValue returns the redacted form.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.mask()) }
+
+// MarshalText returns the redacted form, so that JSON and YAML output never
+// holds the secret.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.mask()), nil }
+
+// LogValue renders the configuration as nested groups named like the YAML
+// keys, with secrets redacted.
+func (c Config) LogValue() slog.Value { return logValue(reflect.ValueOf(c)) }
+
+func logValue(v reflect.Value) slog.Value {
+	var attrs []slog.Attr
+	for i := range v.NumField() {
+		name := yamlName(v.Type().Field(i))
+		f := v.Field(i)
+		if f.Kind() == reflect.Struct {
+			attrs = append(attrs, slog.Attr{Key: name, Value: logValue(f)})
+			continue
+		}
+		attrs = append(attrs, slog.Any(name, f.Interface()))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// Defaults returns the built-in configuration.
+func Defaults() Config {
+	return Config{
+		Listen:  DefaultListen,
+		DataDir: DefaultDataDir,
+		Log:     Log{Level: "info", Format: "text"},
+		Server: Server{
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       60 * time.Second,
+			WriteTimeout:      60 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			ShutdownTimeout:   30 * time.Second,
+		},
+		SCIM: SCIM{
+			BasePath:     "/scim/v2",
+			MaxBodyBytes: 1 << 20,
+			MaxResults:   1000,
+			DefaultCount: 100,
+			Bulk:         Bulk{MaxOperations: 1000, MaxPayloadBytes: 1 << 20},
+		},
+	}
+}
+
+// Load returns Defaults overlaid with the YAML file at path (if path is not
+// "") and then with the SCIMGATE_* variables of environ (os.Environ format).
+// If path is "", the file named by SCIMGATE_CONFIG (if set) is read instead.
+// Unknown YAML keys, unknown SCIMGATE_* variables and unparsable values are
+// errors. Load does not validate: apply flags to the result, then call
+// Validate.
+func Load(path string, environ []string) (Config, error) {
+	cfg := Defaults()
+	env := scimgateEnv(environ)
+	if path == "" {
+		path = env[EnvConfigFile]
+	}
+	if path != "" {
+		if err := cfg.loadFile(path); err != nil {
+			return Config{}, err
+		}
+	}
+	if err := cfg.applyEnv(env); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+func (c *Config) loadFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	defer f.Close()
+	dec := yaml.NewDecoder(f)
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	return nil
+}
+
+// yamlName is the key of a struct field in the YAML file.
+func yamlName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	if name == "" {
+		panic("config: field " + f.Name + " has no yaml tag")
+	}
+	return name
+}

@@ -1,0 +1,229 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrInvalid is wrapped by every FieldError, so errors.Is(err, ErrInvalid)
+// tells a Validate error apart.
+var ErrInvalid = errors.New("invalid configuration")
+
+// FieldError is one problem found by Validate, naming the setting by its YAML
+// path, e.g. "scim.bulk.max_operations: must be between 1 and 100000".
+type FieldError struct {
+	Path string
+	Msg  string
+}
+
+var _ error = (*FieldError)(nil)
+
+// Error returns "path: message".
+func (e *FieldError) Error() string { return e.Path + ": " + e.Msg }
+
+// Unwrap returns ErrInvalid.
+func (e *FieldError) Unwrap() error { return ErrInvalid }
+
+// Limits enforced by Validate.
+const (
+	minBodyBytes     = 1 << 10
+	maxBodyBytes     = 1 << 30
+	maxMaxResults    = 100000
+	maxBulkOps       = 100000
+	extensionURNSpec = `urn:<namespace>:...:2.0:User or :2.0:Group`
+)
+
+// Schemas an extension must not redefine (compared case-insensitively).
+var reservedURNs = []string{
+	"urn:ietf:params:scim:schemas:core:2.0:User",
+	"urn:ietf:params:scim:schemas:core:2.0:Group",
+	"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+}
+
+var (
+	extensionURN  = regexp.MustCompile(`^urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}(:[A-Za-z0-9._~%-]+)*:2\.0:(User|Group)$`)
+	attributeName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
+)
+
+type problems []error
+
+func (p *problems) add(path, format string, args ...any) {
+	*p = append(*p, &FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (p *problems) between(path string, v, lo, hi int64) {
+	if v < lo || v > hi {
+		p.add(path, "must be between %d and %d", lo, hi)
+	}
+}
+
+func (p *problems) positive(path string, d time.Duration) {
+	if d <= 0 {
+		p.add(path, "must be a positive duration such as 30s")
+	}
+}
+
+// Validate reports every problem of c at once, joined with errors.Join; each
+// is a *FieldError. Messages never contain secret values. Validate does no
+// I/O: files named by the configuration are opened by their users.
+func (c Config) Validate() error {
+	var p problems
+	if host, port, err := net.SplitHostPort(c.Listen); err != nil || strings.ContainsAny(host, "/ ") || !isPort(port) {
+		p.add("listen", "must be HOST:PORT with a numeric port 0-65535, e.g. %s (empty host: all interfaces)", DefaultListen)
+	}
+	if c.DataDir == "" {
+		p.add("data_dir", "must not be empty")
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+			p.add("public_url", "must be scheme://host[:port] with scheme http or https and no path, query or fragment")
+		}
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(c.Log.Level)) {
+		p.add("log.level", "unknown level %q (want one of debug, info, warn, error)", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		p.add("log.format", "unknown format %q (want text or json)", c.Log.Format)
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		p.add("tls", "cert_file and key_file must both be set")
+	}
+	p.positive("server.read_header_timeout", c.Server.ReadHeaderTimeout)
+	p.positive("server.read_timeout", c.Server.ReadTimeout)
+	p.positive("server.write_timeout", c.Server.WriteTimeout)
+	p.positive("server.idle_timeout", c.Server.IdleTimeout)
+	p.positive("server.shutdown_timeout", c.Server.ShutdownTimeout)
+	c.SCIM.validate(&p)
+	c.Auth.validate(&p)
+	return errors.Join(p...)
+}
+
+func (s SCIM) validate(p *problems) {
+	switch bp := s.BasePath; {
+	case !strings.HasPrefix(bp, "/"):
+		p.add("scim.base_path", "must start with /")
+	case bp != "/" && strings.HasSuffix(bp, "/"):
+		p.add("scim.base_path", "must not end with / (use / alone for the root)")
+	case strings.ContainsAny(bp, "?#%\\ \t") || strings.Contains(bp, "//") ||
+		slices.Contains(strings.Split(bp, "/"), "..") || slices.Contains(strings.Split(bp, "/"), "."):
+		p.add("scim.base_path", "must be a clean URL path without //, . or .. segments, spaces, %%, ? or #")
+	}
+	p.between("scim.max_body_bytes", s.MaxBodyBytes, minBodyBytes, maxBodyBytes)
+	p.between("scim.max_results", int64(s.MaxResults), 1, maxMaxResults)
+	if s.DefaultCount < 1 || s.DefaultCount > s.MaxResults {
+		p.add("scim.default_count", "must be between 1 and scim.max_results (%d)", s.MaxResults)
+	}
+	p.between("scim.bulk.max_operations", int64(s.Bulk.MaxOperations), 1, maxBulkOps)
+	p.between("scim.bulk.max_payload_bytes", s.Bulk.MaxPayloadBytes, minBodyBytes, maxBodyBytes)
+
+	seenURN := map[string]int{}
+	for i, ext := range s.CustomExtensions {
+		path := fmt.Sprintf("scim.custom_extensions[%d]", i)
+		if ext.Resource != "User" && ext.Resource != "Group" {
+			p.add(path+".resource", "unknown resource %q (want User or Group)", ext.Resource)
+		}
+		key := strings.ToLower(ext.URN)
+		switch {
+		case ext.URN == "":
+			p.add(path+".urn", "must be set (%s)", extensionURNSpec)
+		case slices.ContainsFunc(reservedURNs, func(r string) bool { return strings.EqualFold(r, ext.URN) }) ||
+			strings.HasPrefix(key, "urn:ietf:params:scim:schemas:core:") ||
+			strings.HasPrefix(key, "urn:ietf:params:scim:api:"):
+			p.add(path+".urn", "%q is a standard SCIM schema; choose another name", ext.URN)
+		case !extensionURN.MatchString(ext.URN):
+			p.add(path+".urn", "%q is not of the form %s", ext.URN, extensionURNSpec)
+		case (ext.Resource == "User" || ext.Resource == "Group") && !strings.HasSuffix(ext.URN, ":"+ext.Resource):
+			p.add(path+".urn", "must end with :2.0:%s to match resource %s", ext.Resource, ext.Resource)
+		}
+		if j, dup := seenURN[key]; dup && key != "" {
+			p.add(path+".urn", "duplicate of scim.custom_extensions[%d].urn", j)
+		} else {
+			seenURN[key] = i
+		}
+		if len(ext.Attributes) == 0 {
+			p.add(path+".attributes", "must declare at least one attribute")
+		}
+		seenName := map[string]int{}
+		for j, attr := range ext.Attributes {
+			apath := fmt.Sprintf("%s.attributes[%d]", path, j)
+			if !attributeName.MatchString(attr.Name) {
+				p.add(apath+".name", "%q is not a SCIM attribute name (a letter, then letters, digits, _ or -)", attr.Name)
+			} else if k, dup := seenName[strings.ToLower(attr.Name)]; dup {
+				p.add(apath+".name", "duplicate of %s.attributes[%d].name %q (names are case-insensitive)", path, k, attr.Name)
+			} else {
+				seenName[strings.ToLower(attr.Name)] = j
+			}
+			if !slices.Contains(AttributeTypes, attr.Type) {
+				p.add(apath+".type", "unknown type %q (want one of %s)", attr.Type, strings.Join(AttributeTypes, ", "))
+			}
+		}
+	}
+}
+
+// Validate reports the problems of the auth section, named "auth.…", joined.
+func (a Auth) Validate() error {
+	var p problems
+	a.validate(&p)
+	return errors.Join(p...)
+}
+
+func (a Auth) validate(p *problems) {
+	for i, tok := range a.Tokens {
+		path := fmt.Sprintf("auth.tokens[%d]", i)
+		switch {
+		case tok == "":
+			p.add(path, "must not be empty")
+		case strings.ContainsFunc(string(tok), func(r rune) bool { return r <= ' ' || r >= 0x7f }):
+			// The value is never echoed.
+			p.add(path, "must consist of printable ASCII characters without spaces")
+		}
+	}
+	for i, f := range a.TokenFiles {
+		if f == "" {
+			p.add(fmt.Sprintf("auth.token_files[%d]", i), "must not be empty")
+		}
+	}
+	j := a.JWT
+	if !j.Enabled() {
+		return
+	}
+	if j.Issuer == "" || len(j.Audiences) == 0 || (j.JWKSURL == "" && j.JWKSFile == "") {
+		p.add("auth.jwt", "issuer, audiences and one of jwks_url/jwks_file are required together")
+	}
+	if j.JWKSURL != "" && j.JWKSFile != "" {
+		p.add("auth.jwt", "jwks_url and jwks_file are mutually exclusive")
+	}
+	for i, aud := range j.Audiences {
+		if strings.TrimSpace(aud) == "" {
+			p.add(fmt.Sprintf("auth.jwt.audiences[%d]", i), "must not be empty")
+		}
+	}
+	if j.JWKSURL != "" {
+		u, err := url.Parse(j.JWKSURL)
+		if err != nil || u.Host == "" || !(u.Scheme == "https" || u.Scheme == "http" && isLoopback(u.Hostname())) {
+			p.add("auth.jwt.jwks_url", "must be an https URL (http only for loopback hosts)")
+		}
+	}
+}
+
+func isPort(s string) bool {
+	_, err := strconv.ParseUint(s, 10, 16)
+	return err == nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,310 @@
+// Package gateway assembles a running scimgate: the store, the SCIM server,
+// authentication, health and metrics endpoints and the HTTP server with its
+// timeouts, TLS and graceful shutdown.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/elimity-com/scim/optional"
+	"github.com/elimity-com/scim/schema"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/scimgate/scimgate/internal/auth"
+	"github.com/scimgate/scimgate/internal/config"
+	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/scim"
+)
+
+// TokenFile is the file under the data directory holding the bearer token
+// the gateway generates when no authentication is configured.
+const TokenFile = "scim-token"
+
+// Gateway is a configured, not yet serving, scimgate.
+type Gateway struct {
+	cfg      config.Config
+	log      *slog.Logger
+	store    *store.SQL
+	auth     *auth.Authenticator
+	srv      *http.Server
+	ln       net.Listener
+	draining atomic.Bool
+	// GeneratedToken is the bearer token the gateway created because none
+	// was configured ("" otherwise). The caller shows it to the operator.
+	GeneratedToken string
+}
+
+// New validates cfg, opens the store and binds the listener.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Gateway, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	g := &Gateway{cfg: cfg, log: log}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	if !cfg.Auth.Enabled() {
+		tok, err := ensureToken(filepath.Join(cfg.DataDir, TokenFile))
+		if err != nil {
+			return nil, err
+		}
+		cfg.Auth.TokenFiles = []string{filepath.Join(cfg.DataDir, TokenFile)}
+		g.GeneratedToken = tok
+	}
+	types, err := resourceTypes(cfg.SCIM.CustomExtensions)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "scimgate.db"))
+	if err != nil {
+		return nil, err
+	}
+	g.store = st
+	a, err := auth.New(ctx, cfg.Auth, log)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	g.auth = a
+	schemes := []scim.AuthScheme{{Type: "oauthbearertoken", Name: "OAuth Bearer Token",
+		Description: "Authentication with a bearer token (a long-lived secret or an OAuth 2.0 JWT)", Primary: true}}
+	api, err := scim.New(scim.Options{
+		Store:             st,
+		Types:             types,
+		PublicURL:         cfg.PublicURL,
+		BasePath:          cfg.SCIM.BasePath,
+		MaxBodyBytes:      cfg.SCIM.MaxBodyBytes,
+		MaxResults:        cfg.SCIM.MaxResults,
+		DefaultCount:      cfg.SCIM.DefaultCount,
+		BulkMaxOperations: cfg.SCIM.Bulk.MaxOperations,
+		BulkMaxPayload:    cfg.SCIM.Bulk.MaxPayloadBytes,
+		AuthSchemes:       schemes,
+		Logger:            log,
+	})
+	if err != nil {
+		g.Close()
+		return nil, err
+	}
+	g.srv = &http.Server{
+		Handler:           g.routes(api),
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
+		ReadTimeout:       cfg.Server.ReadTimeout,
+		WriteTimeout:      cfg.Server.WriteTimeout,
+		IdleTimeout:       cfg.Server.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12},
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		g.Close()
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	g.ln = ln
+	return g, nil
+}
+
+// Addr is the address the gateway listens on.
+func (g *Gateway) Addr() string { return g.ln.Addr().String() }
+
+// BaseURL is the URL of the SCIM service as seen from this host.
+func (g *Gateway) BaseURL() string {
+	if g.cfg.PublicURL != "" {
+		return strings.TrimRight(g.cfg.PublicURL, "/") + g.cfg.SCIM.BasePath
+	}
+	scheme := "http"
+	if g.cfg.TLS.Enabled() {
+		scheme = "https"
+	}
+	return scheme + "://" + g.Addr() + g.cfg.SCIM.BasePath
+}
+
+// Serve answers requests until ctx is done, then stops taking new requests,
+// finishes those in flight (bounded by server.shutdown_timeout) and closes
+// the store. It returns nil after a clean shutdown.
+func (g *Gateway) Serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() {
+		var err error
+		if g.cfg.TLS.Enabled() {
+			err = g.srv.ServeTLS(g.ln, g.cfg.TLS.CertFile, g.cfg.TLS.KeyFile)
+		} else {
+			err = g.srv.Serve(g.ln)
+		}
+		errc <- err
+	}()
+	g.log.Info("scimgate serving", "scim", g.BaseURL(), "tls", g.cfg.TLS.Enabled(), "data_dir", g.cfg.DataDir)
+	select {
+	case err := <-errc:
+		g.Close()
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	g.draining.Store(true)
+	g.log.Info("shutting down: finishing in-flight requests", "timeout", g.cfg.Server.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.Server.ShutdownTimeout)
+	defer cancel()
+	err := g.srv.Shutdown(sctx)
+	g.Close()
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	g.log.Info("stopped")
+	return nil
+}
+
+// Close releases the store and the authenticator. Serve calls it.
+func (g *Gateway) Close() {
+	if g.auth != nil {
+		g.auth.Close()
+	}
+	if g.store != nil {
+		if err := g.store.Close(); err != nil {
+			g.log.Error("closing store", "err", err)
+		}
+	}
+}
+
+func (g *Gateway) routes(api http.Handler) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "scimgate_scim_requests_total", Help: "SCIM requests by method, resource endpoint and status code.",
+	}, []string{"method", "endpoint", "code"})
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "scimgate_scim_request_duration_seconds", Help: "SCIM request latency.",
+		Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"method", "endpoint"})
+	reg.MustRegister(requests, latency)
+
+	base := g.cfg.SCIM.BasePath
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if g.draining.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"status":"shutting down"}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	scimHandler := g.auth.Middleware(api)
+	instrumented := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		scimHandler.ServeHTTP(sw, r)
+		ep := endpointLabel(strings.TrimPrefix(r.URL.Path, base))
+		requests.WithLabelValues(r.Method, ep, fmt.Sprint(sw.status)).Inc()
+		latency.WithLabelValues(r.Method, ep).Observe(time.Since(start).Seconds())
+		if sw.status >= 500 {
+			g.log.Warn("scim request failed", "method", r.Method, "path", r.URL.Path, "status", sw.status)
+		} else {
+			g.log.Debug("scim request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
+		}
+	})
+	if base == "" || base == "/" {
+		mux.Handle("/", instrumented)
+	} else {
+		mux.Handle(base+"/", instrumented)
+		mux.Handle(base, instrumented)
+	}
+	return mux
+}
+
+// endpointLabel keeps metric label cardinality fixed.
+func endpointLabel(path string) string {
+	first, _, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	switch first {
+	case "Users", "Groups", "Bulk", "Schemas", "ResourceTypes", "ServiceProviderConfig", ".search":
+		return first
+	}
+	return "other"
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// ensureToken reads the generated token file or creates it.
+func ensureToken(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("reading %s: %w", path, err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	tok := base64.RawURLEncoding.EncodeToString(raw)
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("writing %s: %w", path, err)
+	}
+	return tok, nil
+}
+
+// resourceTypes builds User and Group with the configured custom extensions.
+func resourceTypes(exts []config.Extension) ([]*scim.ResourceType, error) {
+	var users, groups []schema.Schema
+	for _, e := range exts {
+		s := schema.Schema{ID: e.URN, Name: optional.NewString(e.URN), Description: optional.NewString("Custom extension")}
+		for _, a := range e.Attributes {
+			s.Attributes = append(s.Attributes, customAttribute(a))
+		}
+		switch e.Resource {
+		case "User":
+			users = append(users, s)
+		case "Group":
+			groups = append(groups, s)
+		default:
+			return nil, fmt.Errorf("scim.custom_extensions: resource %q is neither User nor Group", e.Resource)
+		}
+	}
+	return []*scim.ResourceType{scim.UserType(users...), scim.GroupType(groups...)}, nil
+}
+
+func customAttribute(a config.Attribute) schema.CoreAttribute {
+	desc := optional.NewString(a.Description)
+	switch a.Type {
+	case "boolean":
+		return schema.SimpleCoreAttribute(schema.SimpleBooleanParams(schema.BooleanParams{Name: a.Name, MultiValued: a.MultiValued, Required: a.Required, Description: desc}))
+	case "integer", "decimal":
+		typ := schema.AttributeTypeInteger()
+		if a.Type == "decimal" {
+			typ = schema.AttributeTypeDecimal()
+		}
+		return schema.SimpleCoreAttribute(schema.SimpleNumberParams(schema.NumberParams{Name: a.Name, MultiValued: a.MultiValued, Required: a.Required, Description: desc, Type: typ}))
+	case "dateTime":
+		return schema.SimpleCoreAttribute(schema.SimpleDateTimeParams(schema.DateTimeParams{Name: a.Name, MultiValued: a.MultiValued, Required: a.Required, Description: desc}))
+	case "reference":
+		return schema.SimpleCoreAttribute(schema.SimpleReferenceParams(schema.ReferenceParams{Name: a.Name, MultiValued: a.MultiValued, Description: desc, ReferenceTypes: []schema.AttributeReferenceType{"external"}}))
+	case "binary":
+		return schema.SimpleCoreAttribute(schema.SimpleBinaryParams(schema.BinaryParams{Name: a.Name, MultiValued: a.MultiValued, Required: a.Required, Description: desc}))
+	default:
+		return schema.SimpleCoreAttribute(schema.SimpleStringParams(schema.StringParams{Name: a.Name, MultiValued: a.MultiValued, Required: a.Required, CaseExact: a.CaseExact, Description: desc}))
+	}
+}

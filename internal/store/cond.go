@@ -1,0 +1,374 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// errBadCond: a Cond the compiler cannot translate (nil term, unknown Op).
+var errBadCond = errors.New("store: invalid condition")
+
+// pseudoColumns maps the pseudo-paths that compare a resource's own columns.
+var pseudoColumns = map[string]string{
+	"id":                "id",
+	"meta.created":      "created",
+	"meta.lastmodified": "modified",
+}
+
+// frag is a piece of SQL with its arguments, in placeholder order.
+type frag struct {
+	sql  string
+	args []any
+}
+
+// compiler turns a Cond into SQL over "resources r".
+//
+// The condition becomes a predicate of correlated EXISTS over idx, looked up
+// by rid (cheap per candidate), plus, where the condition allows it, a
+// "driver": a subquery of rids answered from the (type, path, str) index
+// that contains every match, so that the planner visits only candidates.
+type compiler struct {
+	d     *dialect
+	typ   string
+	alias int
+	err   error
+}
+
+// scope is where a condition is evaluated: on the resource (elem == "") or
+// on one element whose entries lie under every prefix in roots.
+type scope struct {
+	elem  string   // SQL expression of the element number
+	roots []string // "emails." …
+}
+
+func (s scope) under(path string) bool {
+	for _, r := range s.roots {
+		if !strings.HasPrefix(path, r) {
+			return false
+		}
+	}
+	return true
+}
+
+// where compiles "resources r of type typ matching c" (c may be nil).
+func (d *dialect) where(typ string, c Cond) (frag, error) {
+	cp := &compiler{d: d, typ: typ}
+	var drv driver
+	ok := false
+	if c != nil {
+		drv, ok = cp.driver(c, scope{})
+	}
+	// The driver selects rids of typ only. Without "r.type = ?" beside it,
+	// the planner cannot prefer walking the whole type through the
+	// (type, id) index over looking the candidates up by rid.
+	f := frag{"r.type = ?", []any{typ}}
+	if ok {
+		f = frag{"r.rid IN (" + drv.sql + ")", drv.args}
+	}
+	if c != nil && !drv.exact {
+		p := cp.pred(c, scope{})
+		f.sql += " AND " + p.sql
+		f.args = append(f.args, p.args...)
+	}
+	if cp.err != nil {
+		return frag{}, cp.err
+	}
+	return f, nil
+}
+
+func (cp *compiler) fail(format string, a ...any) frag {
+	if cp.err == nil {
+		cp.err = fmt.Errorf("%w: "+format, append([]any{errBadCond}, a...)...)
+	}
+	return frag{sql: "1=0"}
+}
+
+func (cp *compiler) next() string {
+	cp.alias++
+	return "i" + strconv.Itoa(cp.alias)
+}
+
+// pred compiles c into a boolean expression correlated with r.rid.
+func (cp *compiler) pred(c Cond, sc scope) frag {
+	switch c := c.(type) {
+	case Const:
+		if c {
+			return frag{sql: "1=1"}
+		}
+		return frag{sql: "1=0"}
+	case And:
+		return cp.join(c, " AND ", "1=1", sc)
+	case Or:
+		return cp.join(c, " OR ", "1=0", sc)
+	case Not:
+		p := cp.pred(c.C, sc)
+		return frag{"NOT " + p.sql, p.args}
+	case Compare:
+		return cp.compare(c, sc)
+	case Elem:
+		return cp.elem(c, sc)
+	}
+	return cp.fail("%T", c)
+}
+
+func (cp *compiler) join(terms []Cond, op, empty string, sc scope) frag {
+	if len(terms) == 0 {
+		return frag{sql: empty}
+	}
+	var f frag
+	parts := make([]string, len(terms))
+	for i, t := range terms {
+		p := cp.pred(t, sc)
+		parts[i] = p.sql
+		f.args = append(f.args, p.args...)
+	}
+	f.sql = "(" + strings.Join(parts, op) + ")"
+	return f
+}
+
+// compare: some entry at one of c.Paths satisfies c.Op; Ne is NOT Eq.
+func (cp *compiler) compare(c Compare, sc scope) frag {
+	prefix := ""
+	if c.Op == Ne {
+		prefix, c.Op = "NOT ", Eq
+	}
+	var terms []string
+	var args []any
+	var paths []string
+	for _, p := range c.Paths {
+		col, pseudo := pseudoColumns[p]
+		switch {
+		case pseudo && sc.elem == "":
+			t, ok := cp.test(c, "r."+col, "")
+			if !ok {
+				t.sql = "1=1"
+			}
+			terms = append(terms, t.sql)
+			args = append(args, t.args...)
+		case sc.under(p):
+			paths = append(paths, p)
+		}
+	}
+	if len(paths) > 0 {
+		a := cp.next()
+		var b strings.Builder
+		b.WriteString("EXISTS (SELECT 1 FROM idx " + a + " WHERE " + a + ".rid = r.rid")
+		if sc.elem != "" {
+			b.WriteString(" AND " + a + ".elem = " + sc.elem)
+		}
+		b.WriteString(" AND " + a + ".path" + inList(len(paths)))
+		args = append(args, anys(paths)...)
+		if t, ok := cp.test(c, a+".str", a+".num"); ok {
+			b.WriteString(" AND " + t.sql)
+			args = append(args, t.args...)
+		}
+		b.WriteString(")")
+		terms = append(terms, b.String())
+	}
+	if len(terms) == 0 {
+		terms = []string{"1=0"}
+	}
+	return frag{prefix + "(" + strings.Join(terms, " OR ") + ")", args}
+}
+
+// elem: some element of e.Root (within the current element, if any)
+// satisfies e.C when only that element's entries are considered.
+func (cp *compiler) elem(e Elem, sc scope) frag {
+	inner := scope{roots: append(slices.Clip(sc.roots), e.Root+".")}
+	a := cp.next()
+	inner.elem = a + ".elem"
+	var b strings.Builder
+	var args []any
+	b.WriteString("EXISTS (SELECT 1 FROM idx " + a + " WHERE " + a + ".rid = r.rid")
+	if sc.elem != "" {
+		b.WriteString(" AND " + a + ".elem = " + sc.elem)
+	}
+	for _, root := range inner.roots {
+		hi, _ := successor(root) // root ends with '.'
+		b.WriteString(" AND " + a + ".path >= ? AND " + a + ".path < ?")
+		args = append(args, root, hi)
+	}
+	p := cp.pred(e.C, inner)
+	b.WriteString(" AND " + p.sql + ")")
+	return frag{b.String(), append(args, p.args...)}
+}
+
+var cmpOps = map[Op]string{Eq: " = ?", Gt: " > ?", Ge: " >= ?", Lt: " < ?", Le: " <= ?"}
+
+// test compiles the comparison of one value (str, num columns; num "" when
+// there is no numeric value) with the literal of c. ok is false when any
+// value satisfies it (Pr, empty Co/Sw/Ew literal).
+func (cp *compiler) test(c Compare, str, num string) (frag, bool) {
+	switch c.Op {
+	case Eq, Gt, Ge, Lt, Le:
+		if c.Num == nil {
+			return frag{str + cmpOps[c.Op], []any{c.Str}}, true
+		}
+		if num == "" {
+			return frag{sql: "1=0"}, true
+		}
+		return frag{num + cmpOps[c.Op], []any{*c.Num}}, true
+	case Pr:
+		return frag{}, false
+	case Co, Sw, Ew:
+		if c.Str == "" {
+			return frag{}, false
+		}
+	default:
+		return cp.fail("op %d", c.Op), true
+	}
+	switch c.Op {
+	case Co:
+		q, args := cp.d.contains(str, c.Str)
+		return frag{q, args}, true
+	case Ew:
+		q, args := cp.d.endsWith(str, c.Str)
+		return frag{q, args}, true
+	}
+	// Sw: the byte range [lit, successor(lit)), which the index answers.
+	hi, ok := successor(c.Str)
+	if !ok {
+		return frag{str + " >= ?", []any{c.Str}}, true
+	}
+	return frag{"(" + str + " >= ? AND " + str + " < ?)", []any{c.Str, hi}}, true
+}
+
+// driver is a subquery of rids that contains every resource matching the
+// condition; exact when it contains nothing else.
+type driver struct {
+	frag
+	rank  int // lower is more selective
+	exact bool
+}
+
+// driver finds an index-answered superset of the matches of c, if any.
+func (cp *compiler) driver(c Cond, sc scope) (driver, bool) {
+	switch c := c.(type) {
+	case Compare:
+		return cp.compareDriver(c, sc)
+	case And:
+		var best driver
+		found := false
+		for _, t := range c {
+			if d, ok := cp.driver(t, sc); ok && (!found || d.rank < best.rank) {
+				best, found = d, true
+			}
+		}
+		best.exact = best.exact && len(c) == 1
+		return best, found
+	case Or:
+		if len(c) == 0 {
+			return driver{}, false
+		}
+		var ds []driver
+		for _, t := range c {
+			d, ok := cp.driver(t, sc)
+			if !ok {
+				return driver{}, false
+			}
+			ds = append(ds, d)
+		}
+		return union(ds), true
+	case Elem:
+		d, ok := cp.driver(c.C, scope{roots: append(slices.Clip(sc.roots), c.Root+"."), elem: "e"})
+		d.exact = false
+		return d, ok
+	}
+	return driver{}, false
+}
+
+func (cp *compiler) compareDriver(c Compare, sc scope) (driver, bool) {
+	if c.Op == Ne {
+		return driver{}, false
+	}
+	var ds []driver
+	var paths []string
+	for _, p := range c.Paths {
+		if _, pseudo := pseudoColumns[p]; pseudo && sc.elem == "" {
+			switch {
+			case c.Op == Eq && c.Num == nil && p == "id":
+				ds = append(ds, driver{frag{"SELECT rid FROM resources WHERE type = ? AND id = ?", []any{cp.typ, c.Str}}, 0, true})
+			case c.Num != nil && c.Op != Pr && c.Op != Co && c.Op != Sw && c.Op != Ew:
+				// a numeric comparison never holds on a column
+			default:
+				return driver{}, false // true for every row, or no index
+			}
+			continue
+		}
+		if sc.under(p) {
+			paths = append(paths, p)
+		}
+	}
+	if len(paths) > 0 {
+		q := "SELECT rid FROM idx WHERE type = ? AND path" + inList(len(paths))
+		args := append([]any{cp.typ}, anys(paths)...)
+		if t, ok := cp.test(c, "str", "num"); ok {
+			q += " AND " + t.sql
+			args = append(args, t.args...)
+		}
+		rank := 2
+		switch {
+		case c.Op == Eq && c.Num == nil:
+			rank = 0
+		case c.Op == Sw:
+			rank = 1
+		case c.Op == Pr:
+			rank = 3
+		}
+		ds = append(ds, driver{frag{q, args}, rank, sc.elem == ""})
+	}
+	if len(ds) == 0 {
+		return driver{}, false
+	}
+	return union(ds), true
+}
+
+func union(ds []driver) driver {
+	u := ds[0]
+	for _, d := range ds[1:] {
+		u.sql += " UNION ALL " + d.sql
+		u.args = append(slices.Clip(u.args), d.args...)
+		u.rank = max(u.rank, d.rank)
+		u.exact = u.exact && d.exact
+	}
+	return u
+}
+
+// sortKey is the expression that orders resources by path.
+func sortKey(path string) frag {
+	if col, ok := pseudoColumns[path]; ok {
+		return frag{sql: "r." + col}
+	}
+	return frag{"(SELECT MIN(s.str) FROM idx s WHERE s.rid = r.rid AND s.path = ?)", []any{path}}
+}
+
+// successor returns the smallest string greater than every string with
+// prefix s (byte-wise), or false when there is none.
+func successor(s string) (string, bool) {
+	b := []byte(s)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] != 0xff {
+			b[i]++
+			return string(b[:i+1]), true
+		}
+	}
+	return "", false
+}
+
+func inList(n int) string {
+	if n == 1 {
+		return " = ?"
+	}
+	return " IN (?" + strings.Repeat(", ?", n-1) + ")"
+}
+
+func anys(ss []string) []any {
+	a := make([]any, len(ss))
+	for i, s := range ss {
+		a[i] = s
+	}
+	return a
+}

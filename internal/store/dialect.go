@@ -1,0 +1,72 @@
+package store
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// dialect is everything that differs between the SQL databases the store
+// runs on. Queries are written with ? placeholders and portable SQL; only
+// SQLite is implemented, MySQL/MariaDB and PostgreSQL add a value each.
+type dialect struct {
+	driver string
+	// numbered: placeholders are $1, $2, … instead of ?.
+	numbered bool
+	// types replaces the type tokens of the migrations.
+	types *strings.Replacer
+	// beginWrite opens a write transaction.
+	beginWrite string
+	// contains and endsWith return a predicate "col contains / ends with
+	// lit" and its arguments; lit is never empty.
+	contains func(col, lit string) (string, []any)
+	endsWith func(col, lit string) (string, []any)
+	// isUnique reports whether err is a unique-constraint violation.
+	isUnique func(error) bool
+}
+
+var sqliteDialect = &dialect{
+	driver: "sqlite",
+	types: strings.NewReplacer(
+		"{serial}", "INTEGER PRIMARY KEY", // rowid alias
+		"{blob}", "BLOB",
+		"{text}", "TEXT", // BINARY collation: byte-wise order
+	),
+	beginWrite: "BEGIN IMMEDIATE",
+	// instr and substr of a BLOB work on bytes, so embedded NULs and
+	// multi-byte characters are compared exactly.
+	contains: func(col, lit string) (string, []any) {
+		return "instr(" + col + ", ?) > 0", []any{lit}
+	},
+	endsWith: func(col, lit string) (string, []any) {
+		return "substr(CAST(" + col + " AS BLOB), ?) = ?", []any{-len(lit), []byte(lit)}
+	},
+	isUnique: func(err error) bool {
+		var e *sqlite.Error
+		return errors.As(err, &e) && (e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE ||
+			e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
+	},
+}
+
+// rebind rewrites the ? placeholders of q for the dialect. The store never
+// puts literals into SQL text, so every ? is a placeholder.
+func (d *dialect) rebind(q string) string {
+	if !d.numbered {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, c := range []byte(q) {
+		if c == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}

@@ -1,0 +1,54 @@
+package store
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+)
+
+// openTest opens a fresh store in a temporary directory, closed at cleanup.
+func openTest(t testing.TB) *SQL {
+	t.Helper()
+	s, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "data", "scimgate.db"))
+	if err != nil {
+		t.Fatalf("OpenSQLite: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// mustCreate creates the resources in one Write and returns them as stored.
+func mustCreate(t testing.TB, s Store, rs ...Resource) []Resource {
+	t.Helper()
+	err := s.Write(context.Background(), func(ctx context.Context, tx Tx) error {
+		for i := range rs {
+			if err := tx.Create(ctx, &rs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	return rs
+}
+
+func num(f float64) *float64 { return &f }
+
+// entries builds index entries from path, value pairs (element 0).
+func entries(kv ...string) []IndexEntry {
+	var es []IndexEntry
+	for i := 0; i+1 < len(kv); i += 2 {
+		es = append(es, IndexEntry{Path: kv[i], Str: kv[i+1]})
+	}
+	return es
+}
+
+func pageIDs(p Page) []string {
+	ids := []string{}
+	for _, r := range p.Resources {
+		ids = append(ids, r.ID)
+	}
+	return ids
+}

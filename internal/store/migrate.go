@@ -1,0 +1,97 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrSchemaTooNew: the database was migrated by a newer scimgate than this
+// one; it refuses to touch it.
+var ErrSchemaTooNew = errors.New("store: database schema is newer than this scimgate")
+
+// migration is one step of the schema history: its statements, with the
+// type tokens of dialect.types.
+type migration []string
+
+// migrations is the schema history; migrations[i] brings the database to
+// version i+1. Released entries never change: append new ones.
+var migrations = []migration{{
+	`CREATE TABLE resources (
+		rid {serial},
+		type VARCHAR(64) NOT NULL,
+		id VARCHAR(255) NOT NULL,
+		version BIGINT NOT NULL,
+		created CHAR(30) NOT NULL,
+		modified CHAR(30) NOT NULL,
+		uniq VARCHAR(255),
+		data {blob} NOT NULL,
+		UNIQUE (type, id),
+		UNIQUE (type, uniq)
+	)`,
+	`CREATE TABLE idx (
+		rid BIGINT NOT NULL,
+		type VARCHAR(64) NOT NULL,
+		path VARCHAR(255) NOT NULL,
+		elem INTEGER NOT NULL,
+		str {text} NOT NULL,
+		num DOUBLE PRECISION
+	)`,
+	`CREATE INDEX idx_str ON idx (type, path, str)`,
+	`CREATE INDEX idx_rid ON idx (rid)`,
+}}
+
+// migrate brings the database on conn to len(migs), one transaction per
+// migration, so that concurrent openers (replicas) serialise.
+func migrate(ctx context.Context, conn *sql.Conn, d *dialect, migs []migration) error {
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER NOT NULL PRIMARY KEY,
+		applied CHAR(30) NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	for {
+		done, err := migrateStep(ctx, conn, d, migs)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+// migrateStep applies the next missing migration, if any.
+func migrateStep(ctx context.Context, conn *sql.Conn, d *dialect, migs []migration) (done bool, err error) {
+	if _, err := conn.ExecContext(ctx, d.beginWrite); err != nil {
+		return false, fmt.Errorf("store: migrate: %w", err)
+	}
+	defer func() {
+		end := "COMMIT"
+		if err != nil || done {
+			end = "ROLLBACK"
+		}
+		if _, e := conn.ExecContext(context.WithoutCancel(ctx), end); e != nil && err == nil {
+			err = fmt.Errorf("store: migrate: %w", e)
+		}
+	}()
+	var v int
+	if err := conn.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+		return false, fmt.Errorf("store: migrate: %w", err)
+	}
+	switch {
+	case v > len(migs):
+		return false, fmt.Errorf("%w: database at version %d, this build knows up to %d", ErrSchemaTooNew, v, len(migs))
+	case v == len(migs):
+		return true, nil
+	}
+	for _, stmt := range migs[v] {
+		if _, err := conn.ExecContext(ctx, d.types.Replace(stmt)); err != nil {
+			return false, fmt.Errorf("store: migration %d: %w", v+1, err)
+		}
+	}
+	if _, err := conn.ExecContext(ctx, d.rebind(`INSERT INTO schema_migrations (version, applied) VALUES (?, ?)`),
+		v+1, time.Now().UTC().Format(TimeFormat)); err != nil {
+		return false, fmt.Errorf("store: migration %d: %w", v+1, err)
+	}
+	return false, nil
+}

@@ -1,0 +1,280 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// refMatch is the reference semantics of Cond, evaluated directly over
+// r.Index (see Compare, Elem and the store package documentation).
+func refMatch(c Cond, r *Resource) bool {
+	if c == nil {
+		return true
+	}
+	return refEval(c, r, r.Index, true)
+}
+
+// refEval evaluates c over the entries es; top is false inside Elem, where
+// only the element's entries count and pseudo-paths are ordinary paths.
+func refEval(c Cond, r *Resource, es []IndexEntry, top bool) bool {
+	switch c := c.(type) {
+	case Const:
+		return bool(c)
+	case And:
+		for _, t := range c {
+			if !refEval(t, r, es, top) {
+				return false
+			}
+		}
+		return true
+	case Or:
+		for _, t := range c {
+			if refEval(t, r, es, top) {
+				return true
+			}
+		}
+		return false
+	case Not:
+		return !refEval(c.C, r, es, top)
+	case Elem:
+		prefix := c.Root + "."
+		for _, e := range es {
+			if !strings.HasPrefix(e.Path, prefix) {
+				continue
+			}
+			var elem []IndexEntry
+			for _, f := range es {
+				if strings.HasPrefix(f.Path, prefix) && f.Elem == e.Elem {
+					elem = append(elem, f)
+				}
+			}
+			if refEval(c.C, r, elem, false) {
+				return true
+			}
+		}
+		return false
+	case Compare:
+		if c.Op == Ne {
+			c.Op = Eq
+			return !refEval(c, r, es, top)
+		}
+		for _, p := range c.Paths {
+			if v, ok := refColumn(r, p); ok && top {
+				if refTest(c, v, nil) {
+					return true
+				}
+				continue
+			}
+			for _, e := range es {
+				if e.Path == p && refTest(c, e.Str, e.Num) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	panic(fmt.Sprintf("refEval: %T", c))
+}
+
+// refColumn is the value of a pseudo-path.
+func refColumn(r *Resource, path string) (string, bool) {
+	switch path {
+	case "id":
+		return r.ID, true
+	case "meta.created":
+		return r.Created.Format(TimeFormat), true
+	case "meta.lastmodified":
+		return r.Modified.Format(TimeFormat), true
+	}
+	return "", false
+}
+
+// refTest compares one value with the literal of c.
+func refTest(c Compare, s string, n *float64) bool {
+	switch c.Op {
+	case Pr:
+		return true
+	case Co:
+		return strings.Contains(s, c.Str)
+	case Sw:
+		return strings.HasPrefix(s, c.Str)
+	case Ew:
+		return strings.HasSuffix(s, c.Str)
+	}
+	var d int
+	if c.Num != nil {
+		if n == nil {
+			return false
+		}
+		d = cmp.Compare(*n, *c.Num)
+	} else {
+		d = strings.Compare(s, c.Str)
+	}
+	switch c.Op {
+	case Eq:
+		return d == 0
+	case Gt:
+		return d > 0
+	case Ge:
+		return d >= 0
+	case Lt:
+		return d < 0
+	case Le:
+		return d <= 0
+	}
+	panic(fmt.Sprintf("refTest: op %d", c.Op))
+}
+
+// refQuery answers q over rs (in creation order) by the reference semantics.
+func refQuery(rs []Resource, q Query) Page {
+	var match []Resource
+	for i := range rs {
+		if refMatch(q.Filter, &rs[i]) {
+			match = append(match, rs[i])
+		}
+	}
+	if q.SortBy != "" {
+		key := func(r *Resource) (string, bool) {
+			if v, ok := refColumn(r, q.SortBy); ok {
+				return v, true
+			}
+			var min string
+			found := false
+			for _, e := range r.Index {
+				if e.Path == q.SortBy && (!found || e.Str < min) {
+					min, found = e.Str, true
+				}
+			}
+			return min, found
+		}
+		slices.SortStableFunc(match, func(a, b Resource) int {
+			ka, oka := key(&a)
+			kb, okb := key(&b)
+			switch {
+			case oka != okb: // missing last ascending, first descending
+				if oka != q.Descending {
+					return -1
+				}
+				return 1
+			case !oka:
+				return 0
+			case q.Descending:
+				return strings.Compare(kb, ka)
+			}
+			return strings.Compare(ka, kb)
+		})
+	}
+	p := Page{Total: len(match), Resources: []Resource{}}
+	start := max(q.StartIndex, 1) - 1
+	if q.Count > 0 && start < len(match) {
+		p.Resources = match[start:min(len(match), start+q.Count)]
+	}
+	return p
+}
+
+// randomCase generates data and conditions from small alphabets, so that
+// conditions match often and edge cases (shared prefixes, empty strings,
+// several elements, absent values) are common.
+type randomCase struct {
+	r     *rand.Rand
+	times []string // created timestamps of the resources
+}
+
+var (
+	randPaths = []string{"a", "b", "n", "emails.type", "emails.value", "x.y.z", "x.w"}
+	randStrs  = []string{"", "a", "ab", "abc", "b", "ba", "%", "_a", "a\x00", "é", "Z"}
+	randRoots = []string{"emails", "x", "x.y"}
+)
+
+func (rc *randomCase) pick(ss []string) string { return ss[rc.r.IntN(len(ss))] }
+
+func (rc *randomCase) resource(i int) Resource {
+	r := Resource{Type: "User", ID: fmt.Sprintf("r%03d", rc.r.IntN(1000)*1000+i)}
+	for range rc.r.IntN(9) {
+		e := IndexEntry{Path: rc.pick(randPaths), Elem: rc.r.IntN(3), Str: rc.pick(randStrs)}
+		if e.Path == "n" {
+			f := float64(rc.r.IntN(7) - 3)
+			e.Num, e.Str = &f, fmt.Sprint(f)
+		}
+		r.Index = append(r.Index, e)
+	}
+	return r
+}
+
+func (rc *randomCase) cond(depth int) Cond {
+	switch n := rc.r.IntN(10); {
+	case depth > 0 && n < 2:
+		return And(rc.conds(depth))
+	case depth > 0 && n < 4:
+		return Or(rc.conds(depth))
+	case depth > 0 && n < 5:
+		return Not{rc.cond(depth - 1)}
+	case depth > 0 && n < 7:
+		return Elem{rc.pick(randRoots), rc.cond(depth - 1)}
+	case n == 7 && rc.r.IntN(4) == 0:
+		return Const(rc.r.IntN(2) == 0)
+	}
+	c := Compare{Op: Op(rc.r.IntN(int(Pr) + 1)), Str: rc.pick(randStrs)}
+	for range 1 + rc.r.IntN(2) {
+		switch rc.r.IntN(8) {
+		case 0:
+			c.Paths = append(c.Paths, "id")
+			c.Str = fmt.Sprintf("r%d", rc.r.IntN(10))
+		case 1:
+			c.Paths = append(c.Paths, "meta.created")
+			c.Str = rc.pick(rc.times)
+		default:
+			c.Paths = append(c.Paths, rc.pick(randPaths))
+		}
+	}
+	if slices.Contains(c.Paths, "n") && rc.r.IntN(3) > 0 {
+		c.Num = num(float64(rc.r.IntN(7) - 3))
+	}
+	return c
+}
+
+func (rc *randomCase) conds(depth int) []Cond {
+	cs := make([]Cond, rc.r.IntN(4))
+	for i := range cs {
+		cs[i] = rc.cond(depth - 1)
+	}
+	return cs
+}
+
+func TestQueryRandom(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rc := &randomCase{r: rand.New(rand.NewPCG(seed, 1))}
+	s := openTest(t)
+	var rs []Resource
+	for i := range 80 {
+		rs = append(rs, rc.resource(i))
+	}
+	rs = mustCreate(t, s, rs...)
+	for _, r := range rs {
+		rc.times = append(rc.times, r.Created.Format(TimeFormat))
+	}
+	ctx := context.Background()
+	for i := range 1500 {
+		q := Query{Filter: rc.cond(3), StartIndex: rc.r.IntN(5), Count: rc.r.IntN(30)}
+		if rc.r.IntN(2) == 0 {
+			q.SortBy = rc.pick(append([]string{"id", "meta.created"}, randPaths...))
+			q.Descending = rc.r.IntN(2) == 0
+		}
+		want := refQuery(rs, q)
+		got, err := s.Query(ctx, "User", q)
+		if err != nil {
+			t.Fatalf("case %d: Query(%#v): %v", i, q, err)
+		}
+		if got.Total != want.Total || !slices.Equal(pageIDs(got), pageIDs(want)) {
+			t.Fatalf("case %d: Query(%#v)\n got %v (total %d)\nwant %v (total %d)",
+				i, q, pageIDs(got), got.Total, pageIDs(want), want.Total)
+		}
+	}
+}

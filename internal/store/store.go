@@ -1,0 +1,181 @@
+// Package store is scimgate's durable state: SCIM resources with the index
+// rows that answer filters, behind one small interface. The default backend is
+// an embedded SQLite database; the SQL is kept portable so that MySQL/MariaDB
+// and PostgreSQL backends can share it.
+//
+// The SCIM layer owns the meaning of resources: it hands the store opaque JSON
+// plus the index entries it derived from the schema, and compiles SCIM filters
+// into Cond trees over those index paths. The store owns durability: every
+// Write returns only after its transaction is committed and fsync'd, and
+// concurrent Writes share commits (group commit).
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors, checked with errors.Is.
+var (
+	// ErrNotFound: no resource of that type with that id.
+	ErrNotFound = errors.New("store: resource not found")
+	// ErrConflict: the resource's Unique key (or id) is already taken within its type.
+	ErrConflict = errors.New("store: uniqueness conflict")
+	// ErrModified: the resource changed since it was read (optimistic check of Update).
+	ErrModified = errors.New("store: resource modified concurrently")
+	// ErrClosed: the store is closed.
+	ErrClosed = errors.New("store: closed")
+)
+
+// Resource is one stored SCIM resource.
+type Resource struct {
+	Type     string    // resource type name: "User", "Group"
+	ID       string    // server-assigned id
+	Version  int64     // 1 on create, +1 on every update; set by the store
+	Created  time.Time // set by the store on Create
+	Modified time.Time // set by the store on Create and Update
+	// Unique is the case-folded uniqueness key (userName for users,
+	// displayName for groups). Unique per Type; "" means none.
+	Unique string
+	// Data is the resource JSON as the SCIM layer keeps it (without meta).
+	Data []byte
+	// Index holds the normalised attribute values that filters and sorting use.
+	Index []IndexEntry
+}
+
+// IndexEntry is one normalised attribute value of a resource.
+type IndexEntry struct {
+	// Path is the lower-case attribute path: "username", "name.givenname",
+	// "emails.value", "members.value",
+	// "urn:ietf:params:scim:schemas:extension:enterprise:2.0:user:manager.value".
+	Path string
+	// Elem numbers the element of a multi-valued attribute that the value
+	// belongs to (0, 1, ...); 0 for singular attributes. Conditions inside an
+	// Elem node must all hold for the same element.
+	Elem int
+	// Str is the normalised value: lower-cased unless the attribute is
+	// caseExact; booleans "true"/"false"; dateTimes in TimeFormat (UTC), so
+	// that string order is time order; numbers in decimal text.
+	Str string
+	// Num is set for integer and decimal attributes; numeric comparisons use it.
+	Num *float64
+}
+
+// TimeFormat is the fixed-width UTC layout of normalised dateTime values and
+// of the meta.created / meta.lastmodified pseudo-paths.
+const TimeFormat = "2006-01-02T15:04:05.000000000Z"
+
+// Op is a comparison operator of a filter.
+type Op int
+
+const (
+	Eq Op = iota // equal
+	Ne           // not equal: true when no value equals (also when absent)
+	Co           // contains (substring)
+	Sw           // starts with
+	Ew           // ends with
+	Gt           // greater than
+	Ge           // greater or equal
+	Lt           // less than
+	Le           // less or equal
+	Pr           // present: the resource has at least one value at one of Paths
+)
+
+// Cond is a filter over index entries, built by the SCIM layer.
+// Implementations: And, Or, Not, Compare, Elem, Const.
+type Cond interface{ isCond() }
+
+// And holds when every term holds.
+type And []Cond
+
+// Or holds when any term holds.
+type Or []Cond
+
+// Not negates its term.
+type Not struct{ C Cond }
+
+// Const is a fixed truth value (for example a filter on an attribute that
+// can never have a value).
+type Const bool
+
+// Compare compares the values at Paths with a literal. It holds when some
+// value at one of Paths satisfies Op (Ne: when no value equals). Str is
+// already normalised like IndexEntry.Str; when Num is set, the comparison is
+// numeric on IndexEntry.Num. Paths "id", "meta.created" and
+// "meta.lastmodified" compare the resource's own id and timestamps
+// (timestamps as TimeFormat strings).
+type Compare struct {
+	Paths []string
+	Op    Op
+	Str   string
+	Num   *float64
+}
+
+// Elem holds when one single element of the multi-valued attribute Root (for
+// example "emails") satisfies C; every Compare in C refers to paths under
+// Root ("emails.type", "emails.value") of that same element.
+type Elem struct {
+	Root string
+	C    Cond
+}
+
+func (And) isCond()     {}
+func (Or) isCond()      {}
+func (Not) isCond()     {}
+func (Const) isCond()   {}
+func (Compare) isCond() {}
+func (Elem) isCond()    {}
+
+// Query selects, orders and pages resources of one type.
+type Query struct {
+	Filter Cond // nil: every resource of the type
+	// SortBy is an index path; resources are ordered by their smallest Str
+	// value at that path, resources without a value last (first when
+	// Descending). "" orders by creation. Ties always break by creation
+	// order, so paging is stable.
+	SortBy     string
+	Descending bool
+	StartIndex int // 1-based; values below 1 mean 1
+	Count      int // maximum resources returned; 0 returns only Total
+}
+
+// Page is the answer to a Query.
+type Page struct {
+	Total     int        // number of resources matching the filter
+	Resources []Resource // the requested page (never nil)
+}
+
+// Store is the gateway's durable resource store.
+type Store interface {
+	// Get returns one resource, or ErrNotFound.
+	Get(ctx context.Context, typ, id string) (Resource, error)
+	// Query answers a filter from the index; cost grows with the size of
+	// the answer, not of the store, for selective filters.
+	Query(ctx context.Context, typ string, q Query) (Page, error)
+	// Write runs fn in a transaction and returns once the transaction is
+	// durably committed (fsync'd). If fn returns an error, none of its
+	// writes happen and that error is returned. Writes from concurrent
+	// callers may share one commit; each sees the effects of those before
+	// it. fn must do all its I/O through tx and must not retain it.
+	Write(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+	// Close finishes queued writes and releases the database.
+	Close() error
+}
+
+// Tx is the view of the store inside Write.
+type Tx interface {
+	// Get returns one resource, or ErrNotFound.
+	Get(ctx context.Context, typ, id string) (Resource, error)
+	// Find returns the ids of the resources of typ that match c, in creation order.
+	Find(ctx context.Context, typ string, c Cond) ([]string, error)
+	// Create inserts r. It sets r.Version to 1 and r.Created/r.Modified.
+	// ErrConflict when r.ID or (r.Type, r.Unique) is taken.
+	Create(ctx context.Context, r *Resource) error
+	// Update replaces the stored resource r.Type/r.ID, whose version must
+	// still be r.Version (else ErrModified); it increments r.Version and
+	// sets r.Modified. ErrNotFound, ErrConflict as for Create.
+	Update(ctx context.Context, r *Resource) error
+	// Delete removes a resource and its index entries, or ErrNotFound.
+	Delete(ctx context.Context, typ, id string) error
+}

@@ -1,0 +1,453 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// errTxDone: a Tx used after its Write function returned.
+var errTxDone = errors.New("store: Tx used after its Write function returned")
+
+// request is one queued Write.
+type request struct {
+	ctx   context.Context
+	fn    func(context.Context, Tx) error
+	state atomic.Int32 // queued, running or cancelled
+	done  chan error   // buffered: the writer never blocks on it
+}
+
+const (
+	queued int32 = iota
+	running
+	cancelled
+)
+
+// Write implements Store. Concurrent Writes are committed in groups by one
+// writer goroutine: each fn runs in its own savepoint of a shared
+// transaction, and all are answered after the one commit.
+func (s *SQL) Write(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error {
+	req := &request{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		s.mu.RUnlock()
+		return err
+	}
+	select {
+	case s.queue <- req:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return ctx.Err()
+	}
+	s.mu.RUnlock()
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		if req.state.CompareAndSwap(queued, cancelled) {
+			return ctx.Err()
+		}
+		return <-req.done // fn has started: its outcome will be known
+	}
+}
+
+// run is the writer goroutine: it commits the queued writes in batches until
+// the queue is closed and drained.
+func (s *SQL) run(w *writer) {
+	defer close(s.stopped)
+	defer w.close()
+	batch := make([]*request, 0, maxBatch)
+	for req := range s.queue {
+		// Let the callers answered by the last commit queue their next
+		// writes before the batch is cut: without this, closed-loop
+		// callers split into two cohorts that each commit half as much.
+		runtime.Gosched()
+		batch = append(batch[:0], req)
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case req, ok := <-s.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, req)
+			default:
+				break fill
+			}
+		}
+		w.commit(batch)
+	}
+}
+
+// writer owns the write connection and its prepared statements.
+type writer struct {
+	d     *dialect
+	conn  *sql.Conn
+	stmts map[string]*sql.Stmt
+}
+
+func (w *writer) close() {
+	for _, st := range w.stmts {
+		_ = st.Close()
+	}
+	_ = w.conn.Close()
+}
+
+// stmt returns q prepared on the write connection.
+func (w *writer) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := w.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := w.conn.PrepareContext(ctx, w.d.rebind(q))
+	if err != nil {
+		return nil, err
+	}
+	w.stmts[q] = st
+	return st, nil
+}
+
+func (w *writer) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	st, err := w.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func (w *writer) queryRow(ctx context.Context, q string, args ...any) (*sql.Row, error) {
+	st, err := w.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryRowContext(ctx, args...), nil
+}
+
+// commit runs the writes of batch in one transaction and answers them.
+// The writer's own statements use a context without cancellation: SQLite
+// answers an interrupted statement by rolling back the whole transaction,
+// which would take the batch-mates' writes with it.
+func (w *writer) commit(batch []*request) {
+	ctx := context.Background()
+	var ran []*request
+	var results []error
+	var err error
+	begun := false
+	rest := 0
+	for i, req := range batch {
+		if !req.state.CompareAndSwap(queued, running) {
+			continue // the caller gave up before fn started
+		}
+		if e := req.ctx.Err(); e != nil {
+			req.done <- e
+			continue
+		}
+		ran = append(ran, req)
+		results = append(results, nil)
+		if !begun {
+			if _, err = w.exec(ctx, w.d.beginWrite); err != nil {
+				rest = i + 1
+				break
+			}
+			begun = true
+		}
+		if results[len(results)-1], err = w.apply(ctx, req); err != nil {
+			rest = i + 1
+			break
+		}
+	}
+	if begun {
+		if err == nil {
+			if _, err = w.exec(ctx, "COMMIT"); err != nil {
+				err = fmt.Errorf("store: commit: %w", err)
+			}
+		}
+		if err != nil {
+			_, _ = w.conn.ExecContext(ctx, "ROLLBACK") // may fail when SQLite already rolled back
+		}
+	}
+	for i, req := range ran {
+		if err != nil {
+			req.done <- err
+		} else {
+			req.done <- results[i]
+		}
+	}
+	if err != nil && rest > 0 && rest < len(batch) {
+		w.commit(batch[rest:])
+	}
+}
+
+// apply runs one write function in a savepoint. res is the caller's
+// answer; err means the transaction is broken and the batch fails.
+func (w *writer) apply(ctx context.Context, req *request) (res, err error) {
+	if _, err := w.exec(ctx, "SAVEPOINT w"); err != nil {
+		return nil, fmt.Errorf("store: savepoint: %w", err)
+	}
+	tx := &sqlTx{w: w}
+	res = call(req.ctx, tx, req.fn)
+	tx.done = true
+	if res != nil {
+		if _, err := w.exec(ctx, "ROLLBACK TO SAVEPOINT w"); err != nil {
+			return nil, fmt.Errorf("store: rollback to savepoint: %w", err)
+		}
+	}
+	if _, err := w.exec(ctx, "RELEASE SAVEPOINT w"); err != nil {
+		return nil, fmt.Errorf("store: release savepoint: %w", err)
+	}
+	return res, nil
+}
+
+// call runs fn, turning a panic into an error.
+func call(ctx context.Context, tx Tx, fn func(context.Context, Tx) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("store: write function panicked: %v", p)
+		}
+	}()
+	return fn(ctx, tx)
+}
+
+// sqlTx is the Tx of one write function. It is not safe for concurrent use.
+type sqlTx struct {
+	w    *writer
+	done bool
+}
+
+var _ Tx = (*sqlTx)(nil)
+
+// begin checks that the Tx and ctx are live and returns the context for
+// the SQL calls (see writer.commit for why it cannot be cancelled).
+func (t *sqlTx) begin(ctx context.Context) (context.Context, error) {
+	if t.done {
+		return nil, errTxDone
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return context.WithoutCancel(ctx), nil
+}
+
+const (
+	ridSQL     = "SELECT rid, version FROM resources WHERE type = ? AND id = ?"
+	takenSQL   = "SELECT COUNT(*) FROM resources WHERE type = ? AND (id = ? OR uniq = ?)"
+	uniqSQL    = "SELECT COUNT(*) FROM resources WHERE type = ? AND uniq = ? AND rid <> ?"
+	insertSQL  = "INSERT INTO resources (type, id, version, created, modified, uniq, data) VALUES (?, ?, 1, ?, ?, ?, ?)"
+	updateSQL  = "UPDATE resources SET version = version + 1, modified = ?, uniq = ?, data = ? WHERE rid = ? AND version = ?"
+	delIdxSQL  = "DELETE FROM idx WHERE rid = ?"
+	delResSQL  = "DELETE FROM resources WHERE rid = ?"
+	idxRowsMax = 64 // rows per multi-row index INSERT
+)
+
+// Get implements Tx.
+func (t *sqlTx) Get(ctx context.Context, typ, id string) (Resource, error) {
+	ctx, err := t.begin(ctx)
+	if err != nil {
+		return Resource{}, err
+	}
+	row, err := t.w.queryRow(ctx, getSQL, typ, id)
+	if err != nil {
+		return Resource{}, fmt.Errorf("store: read: %w", err)
+	}
+	r, _, err := scanResource(row, typ)
+	return r, err
+}
+
+// Find implements Tx.
+func (t *sqlTx) Find(ctx context.Context, typ string, c Cond) ([]string, error) {
+	ctx, err := t.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w, err := t.w.d.where(typ, c)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := t.w.conn.QueryContext(ctx, t.w.d.rebind("SELECT r.id FROM resources r WHERE "+w.sql+" ORDER BY r.rid"), w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: find: %w", err)
+	}
+	defer rows.Close()
+	ids := []string{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("store: find: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: find: %w", err)
+	}
+	return ids, nil
+}
+
+// Create implements Tx.
+func (t *sqlTx) Create(ctx context.Context, r *Resource) error {
+	ctx, err := t.begin(ctx)
+	if err != nil {
+		return err
+	}
+	row, err := t.w.queryRow(ctx, takenSQL, r.Type, r.ID, uniq(r.Unique))
+	if err != nil {
+		return fmt.Errorf("store: create: %w", err)
+	}
+	var n int
+	if err := row.Scan(&n); err != nil {
+		return fmt.Errorf("store: create: %w", err)
+	}
+	if n > 0 {
+		return fmt.Errorf("%w: %s %q", ErrConflict, r.Type, r.ID)
+	}
+	now := time.Now().UTC().Round(0)
+	ts := now.Format(TimeFormat)
+	res, err := t.w.exec(ctx, insertSQL, r.Type, r.ID, ts, ts, uniq(r.Unique), data(r.Data))
+	if err != nil {
+		return t.writeErr("create", r, err)
+	}
+	rid, err := res.LastInsertId()
+	if err != nil {
+		return fmt.Errorf("store: create: %w", err)
+	}
+	if err := t.insertIndex(ctx, rid, r); err != nil {
+		return err
+	}
+	r.Version, r.Created, r.Modified = 1, now, now
+	return nil
+}
+
+// Update implements Tx.
+func (t *sqlTx) Update(ctx context.Context, r *Resource) error {
+	ctx, err := t.begin(ctx)
+	if err != nil {
+		return err
+	}
+	rid, version, err := t.rid(ctx, r.Type, r.ID)
+	if err != nil {
+		return err
+	}
+	if version != r.Version {
+		return fmt.Errorf("%w: %s %q is at version %d, not %d", ErrModified, r.Type, r.ID, version, r.Version)
+	}
+	if r.Unique != "" {
+		row, err := t.w.queryRow(ctx, uniqSQL, r.Type, r.Unique, rid)
+		if err != nil {
+			return fmt.Errorf("store: update: %w", err)
+		}
+		var n int
+		if err := row.Scan(&n); err != nil {
+			return fmt.Errorf("store: update: %w", err)
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: %s %q", ErrConflict, r.Type, r.ID)
+		}
+	}
+	now := time.Now().UTC().Round(0)
+	res, err := t.w.exec(ctx, updateSQL, now.Format(TimeFormat), uniq(r.Unique), data(r.Data), rid, r.Version)
+	if err != nil {
+		return t.writeErr("update", r, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		if err != nil {
+			return fmt.Errorf("store: update: %w", err)
+		}
+		return fmt.Errorf("%w: %s %q", ErrModified, r.Type, r.ID)
+	}
+	if _, err := t.w.exec(ctx, delIdxSQL, rid); err != nil {
+		return fmt.Errorf("store: update: %w", err)
+	}
+	if err := t.insertIndex(ctx, rid, r); err != nil {
+		return err
+	}
+	r.Version, r.Modified = r.Version+1, now
+	return nil
+}
+
+// Delete implements Tx.
+func (t *sqlTx) Delete(ctx context.Context, typ, id string) error {
+	ctx, err := t.begin(ctx)
+	if err != nil {
+		return err
+	}
+	rid, _, err := t.rid(ctx, typ, id)
+	if err != nil {
+		return err
+	}
+	if _, err := t.w.exec(ctx, delIdxSQL, rid); err != nil {
+		return fmt.Errorf("store: delete: %w", err)
+	}
+	if _, err := t.w.exec(ctx, delResSQL, rid); err != nil {
+		return fmt.Errorf("store: delete: %w", err)
+	}
+	return nil
+}
+
+// rid looks up the surrogate key and version of a resource.
+func (t *sqlTx) rid(ctx context.Context, typ, id string) (rid, version int64, err error) {
+	row, err := t.w.queryRow(ctx, ridSQL, typ, id)
+	if err == nil {
+		err = row.Scan(&rid, &version)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, fmt.Errorf("%w: %s %q", ErrNotFound, typ, id)
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: read: %w", err)
+	}
+	return rid, version, nil
+}
+
+// insertIndex writes the index rows of r, idxRowsMax per statement.
+func (t *sqlTx) insertIndex(ctx context.Context, rid int64, r *Resource) error {
+	for rest := r.Index; len(rest) > 0; {
+		chunk := rest[:min(len(rest), idxRowsMax)]
+		rest = rest[len(chunk):]
+		args := make([]any, 0, 6*len(chunk))
+		for _, e := range chunk {
+			var num any
+			if e.Num != nil {
+				num = *e.Num
+			}
+			args = append(args, rid, r.Type, e.Path, e.Elem, e.Str, num)
+		}
+		q := "INSERT INTO idx (rid, type, path, elem, str, num) VALUES (?, ?, ?, ?, ?, ?)" +
+			strings.Repeat(", (?, ?, ?, ?, ?, ?)", len(chunk)-1)
+		if _, err := t.w.exec(ctx, q, args...); err != nil {
+			return fmt.Errorf("store: write index of %s %q: %w", r.Type, r.ID, err)
+		}
+	}
+	return nil
+}
+
+// writeErr maps a unique-constraint violation (the backstop behind the
+// checks above) to ErrConflict.
+func (t *sqlTx) writeErr(op string, r *Resource, err error) error {
+	if t.w.d.isUnique(err) {
+		return fmt.Errorf("%w: %s %q: %v", ErrConflict, r.Type, r.ID, err)
+	}
+	return fmt.Errorf("store: %s %s %q: %w", op, r.Type, r.ID, err)
+}
+
+// uniq is the uniq column value: NULL for no key.
+func uniq(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// data keeps nil Data from becoming NULL.
+func data(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}

@@ -1,0 +1,429 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+func user(id, unique string) Resource {
+	return Resource{Type: "User", ID: id, Unique: unique, Data: []byte(`{"id":"` + id + `"}`),
+		Index: entries("username", unique)}
+}
+
+func TestWriteConcurrent(t *testing.T) {
+	s := openTest(t)
+	const writers, each = 32, 200
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for g := range writers {
+		wg.Go(func() {
+			for i := range each {
+				id := fmt.Sprintf("w%02d-%03d", g, i)
+				r := user(id, id)
+				errs <- s.Write(ctx, func(ctx context.Context, tx Tx) error { return tx.Create(ctx, &r) })
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+	}
+	for g := range writers {
+		for i := range each {
+			id := fmt.Sprintf("w%02d-%03d", g, i)
+			r, err := s.Get(ctx, "User", id)
+			if err != nil {
+				t.Fatalf("Get(%s): %v", id, err)
+			}
+			if r.Unique != id || r.Version != 1 || !bytes.Equal(r.Data, []byte(`{"id":"`+id+`"}`)) {
+				t.Fatalf("Get(%s) = %+v", id, r)
+			}
+		}
+	}
+	p, err := s.Query(ctx, "User", Query{Filter: eq("username", "w07-123"), Count: 10})
+	if err != nil || !slices.Equal(pageIDs(p), []string{"w07-123"}) {
+		t.Errorf("Query = %v, %v", pageIDs(p), err)
+	}
+}
+
+// batch runs the write functions concurrently, so that they are likely to
+// share commits, and returns their errors in order.
+func batch(s Store, fns ...func(context.Context, Tx) error) []error {
+	errs := make([]error, len(fns))
+	var wg sync.WaitGroup
+	for i, fn := range fns {
+		wg.Go(func() { errs[i] = s.Write(context.Background(), fn) })
+	}
+	wg.Wait()
+	return errs
+}
+
+func TestWriteFailureIsolated(t *testing.T) {
+	s := openTest(t)
+	boom := errors.New("boom")
+	var fns []func(context.Context, Tx) error
+	for i := range 50 {
+		fns = append(fns, func(ctx context.Context, tx Tx) error {
+			r := user(fmt.Sprintf("ok%02d", i), fmt.Sprintf("ok%02d", i))
+			return tx.Create(ctx, &r)
+		}, func(ctx context.Context, tx Tx) error {
+			r := user(fmt.Sprintf("bad%02d", i), fmt.Sprintf("bad%02d", i))
+			if err := tx.Create(ctx, &r); err != nil {
+				return err
+			}
+			if i%2 == 0 {
+				panic("write function panics")
+			}
+			return boom
+		})
+	}
+	errs := batch(s, fns...)
+	for i, err := range errs {
+		id := fmt.Sprintf("ok%02d", i/2)
+		switch {
+		case i%2 == 0 && err != nil:
+			t.Errorf("%s: %v", id, err)
+		case i%2 == 1 && i/2%2 == 1 && !errors.Is(err, boom):
+			t.Errorf("failing fn %d: err = %v, want boom", i/2, err)
+		case i%2 == 1 && i/2%2 == 0 && (err == nil || errors.Is(err, boom)):
+			t.Errorf("panicking fn %d: err = %v", i/2, err)
+		}
+	}
+	p, err := s.Query(context.Background(), "User", Query{Filter: Compare{Paths: []string{"username"}, Op: Sw, Str: "bad"}})
+	if err != nil || p.Total != 0 {
+		t.Errorf("failed writes left %d resources (err %v)", p.Total, err)
+	}
+	p, err = s.Query(context.Background(), "User", Query{Filter: Compare{Paths: []string{"username"}, Op: Sw, Str: "ok"}})
+	if err != nil || p.Total != 50 {
+		t.Errorf("successful writes: %d resources (err %v), want 50", p.Total, err)
+	}
+}
+
+func TestWriteSeesEarlierWrites(t *testing.T) {
+	s := openTest(t)
+	err := s.Write(context.Background(), func(ctx context.Context, tx Tx) error {
+		r := user("a", "alice")
+		if err := tx.Create(ctx, &r); err != nil {
+			return err
+		}
+		got, err := tx.Get(ctx, "User", "a")
+		if err != nil || got.Unique != "alice" {
+			return fmt.Errorf("Get = %+v, %v", got, err)
+		}
+		ids, err := tx.Find(ctx, "User", eq("username", "alice"))
+		if err != nil || !slices.Equal(ids, []string{"a"}) {
+			return fmt.Errorf("Find = %v, %v", ids, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWriteErrors(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	base := mustCreate(t, s, user("a", "alice"), user("b", "bob"))
+	a := base[0]
+
+	tests := []struct {
+		name string
+		fn   func(context.Context, Tx) error
+		want error
+	}{
+		{"create taken id", func(ctx context.Context, tx Tx) error {
+			r := user("a", "someone")
+			return tx.Create(ctx, &r)
+		}, ErrConflict},
+		{"create taken unique", func(ctx context.Context, tx Tx) error {
+			r := user("c", "alice")
+			return tx.Create(ctx, &r)
+		}, ErrConflict},
+		{"same id in another type", func(ctx context.Context, tx Tx) error {
+			r := user("a", "alice")
+			r.Type = "Group"
+			return tx.Create(ctx, &r)
+		}, nil},
+		{"no unique key twice", func(ctx context.Context, tx Tx) error {
+			r1, r2 := user("n1", ""), user("n2", "")
+			return errors.Join(tx.Create(ctx, &r1), tx.Create(ctx, &r2))
+		}, nil},
+		{"update stale version", func(ctx context.Context, tx Tx) error {
+			r := a
+			r.Version = 7
+			return tx.Update(ctx, &r)
+		}, ErrModified},
+		{"update to taken unique", func(ctx context.Context, tx Tx) error {
+			r := a
+			r.Unique = "bob"
+			return tx.Update(ctx, &r)
+		}, ErrConflict},
+		{"update missing", func(ctx context.Context, tx Tx) error {
+			r := user("zz", "zz")
+			r.Version = 1
+			return tx.Update(ctx, &r)
+		}, ErrNotFound},
+		{"delete missing", func(ctx context.Context, tx Tx) error { return tx.Delete(ctx, "User", "zz") }, ErrNotFound},
+		{"get missing", func(ctx context.Context, tx Tx) error {
+			_, err := tx.Get(ctx, "User", "zz")
+			return err
+		}, ErrNotFound},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := s.Write(ctx, tc.fn)
+			if (tc.want == nil) != (err == nil) || (tc.want != nil && !errors.Is(err, tc.want)) {
+				t.Errorf("err = %v, want %v", err, tc.want)
+			}
+		})
+	}
+	if _, err := s.Get(ctx, "User", "zz"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get missing: %v", err)
+	}
+}
+
+func TestWriteConflictInOneBatch(t *testing.T) {
+	s := openTest(t)
+	// Many creates of the same Unique, concurrently: exactly one wins.
+	var fns []func(context.Context, Tx) error
+	for i := range 40 {
+		fns = append(fns, func(ctx context.Context, tx Tx) error {
+			r := user(fmt.Sprintf("dup%02d", i), "same")
+			return tx.Create(ctx, &r)
+		})
+	}
+	won := 0
+	for _, err := range batch(s, fns...) {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, ErrConflict):
+			t.Errorf("err = %v, want ErrConflict", err)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d creates won, want 1", won)
+	}
+	// And within one write function.
+	err := s.Write(context.Background(), func(ctx context.Context, tx Tx) error {
+		r1, r2 := user("x1", "x"), user("x2", "x")
+		if err := tx.Create(ctx, &r1); err != nil {
+			return err
+		}
+		return tx.Create(ctx, &r2)
+	})
+	if !errors.Is(err, ErrConflict) {
+		t.Errorf("second create in one fn: %v, want ErrConflict", err)
+	}
+}
+
+func TestUpdateAndDelete(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	r := mustCreate(t, s, user("a", "alice"))[0]
+	if r.Version != 1 || r.Created.IsZero() || !r.Modified.Equal(r.Created) {
+		t.Fatalf("created %+v", r)
+	}
+
+	r.Unique = "alicia"
+	r.Data = []byte(`{"v":2}`)
+	r.Index = entries("username", "alicia", "title", "boss")
+	if err := s.Write(ctx, func(ctx context.Context, tx Tx) error { return tx.Update(ctx, &r) }); err != nil {
+		t.Fatal(err)
+	}
+	if r.Version != 2 || r.Modified.Before(r.Created) {
+		t.Errorf("updated %+v", r)
+	}
+	got, err := s.Get(ctx, "User", "a")
+	if err != nil || got.Version != 2 || got.Unique != "alicia" || string(got.Data) != `{"v":2}` ||
+		!got.Created.Equal(r.Created) || !got.Modified.Equal(r.Modified) {
+		t.Errorf("Get = %+v, %v", got, err)
+	}
+	for _, tc := range []struct {
+		cond Cond
+		want int
+	}{
+		{eq("username", "alice"), 0}, // old index rows are gone
+		{eq("username", "alicia"), 1},
+		{eq("title", "boss"), 1},
+	} {
+		if p, err := s.Query(ctx, "User", Query{Filter: tc.cond}); err != nil || p.Total != tc.want {
+			t.Errorf("%v: total %d, %v; want %d", tc.cond, p.Total, err, tc.want)
+		}
+	}
+	// The freed unique key can be taken again.
+	mustCreate(t, s, user("b", "alice"))
+
+	stale := r
+	stale.Version = 1
+	if err := s.Write(ctx, func(ctx context.Context, tx Tx) error { return tx.Update(ctx, &stale) }); !errors.Is(err, ErrModified) {
+		t.Errorf("stale update: %v", err)
+	}
+
+	if err := s.Write(ctx, func(ctx context.Context, tx Tx) error { return tx.Delete(ctx, "User", "a") }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, "User", "a"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get deleted: %v", err)
+	}
+	if p, err := s.Query(ctx, "User", Query{Filter: eq("title", "boss")}); err != nil || p.Total != 0 {
+		t.Errorf("index of deleted resource: total %d, %v", p.Total, err)
+	}
+	if err := s.Write(ctx, func(ctx context.Context, tx Tx) error { return tx.Delete(ctx, "User", "a") }); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second delete: %v", err)
+	}
+}
+
+// waitQueued waits until n writes are queued behind a blocked writer.
+func waitQueued(s *SQL, n int) {
+	for len(s.queue) < n {
+		runtime.Gosched()
+	}
+}
+
+// blockWriter makes the writer goroutine run a function that waits for
+// release; it returns once that function runs, and the Write's result.
+func blockWriter(t *testing.T, s *SQL) (release func(), result <-chan error) {
+	started, unblock := make(chan struct{}), make(chan struct{})
+	res := make(chan error, 1)
+	go func() {
+		res <- s.Write(context.Background(), func(ctx context.Context, tx Tx) error {
+			close(started)
+			<-unblock
+			return nil
+		})
+	}()
+	<-started
+	return func() { close(unblock) }, res
+}
+
+func TestWriteCancelled(t *testing.T) {
+	s := openTest(t)
+	var ran atomic.Bool
+	create := func(id string) func(context.Context, Tx) error {
+		return func(ctx context.Context, tx Tx) error {
+			ran.Store(true)
+			r := user(id, id)
+			return tx.Create(ctx, &r)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Write(ctx, create("early")); !errors.Is(err, context.Canceled) || ran.Load() {
+		t.Errorf("Write with done ctx: err %v, ran %v", err, ran.Load())
+	}
+
+	// Cancelled while queued behind a write that blocks the writer.
+	release, blocked := blockWriter(t, s)
+	ctx, cancel = context.WithCancel(context.Background())
+	queued := make(chan error, 1)
+	go func() { queued <- s.Write(ctx, create("late")) }()
+	waitQueued(s, 1)
+	cancel()
+	if err := <-queued; !errors.Is(err, context.Canceled) {
+		t.Errorf("queued Write: %v, want context.Canceled", err)
+	}
+	release()
+	if err := <-blocked; err != nil {
+		t.Fatal(err)
+	}
+	// A later write goes through the same queue: the cancelled one is
+	// behind us once this returns.
+	mustCreate(t, s, user("after", "after"))
+	if ran.Load() {
+		t.Error("fn of a cancelled Write ran")
+	}
+	for _, id := range []string{"early", "late"} {
+		if _, err := s.Get(context.Background(), "User", id); !errors.Is(err, ErrNotFound) {
+			t.Errorf("cancelled create %s stored: %v", id, err)
+		}
+	}
+}
+
+func TestTxAfterWrite(t *testing.T) {
+	s := openTest(t)
+	var kept Tx
+	if err := s.Write(context.Background(), func(ctx context.Context, tx Tx) error { kept = tx; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	r := user("a", "a")
+	if err := kept.Create(context.Background(), &r); !errors.Is(err, errTxDone) {
+		t.Errorf("retained Tx: %v", err)
+	}
+}
+
+func TestClose(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "close.db")
+	s, err := OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Writes queued when Close is called are committed before it returns.
+	release, blocked := blockWriter(t, s)
+	const n = 20
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			r := user(fmt.Sprintf("q%02d", i), fmt.Sprintf("q%02d", i))
+			errs <- s.Write(ctx, func(ctx context.Context, tx Tx) error { return tx.Create(ctx, &r) })
+		}()
+	}
+	waitQueued(s, n)
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	release()
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := <-blocked; err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Errorf("queued Write: %v", err)
+		}
+	}
+
+	if err := s.Write(ctx, func(ctx context.Context, tx Tx) error { return nil }); !errors.Is(err, ErrClosed) {
+		t.Errorf("Write after Close: %v", err)
+	}
+	if _, err := s.Get(ctx, "User", "q00"); !errors.Is(err, ErrClosed) {
+		t.Errorf("Get after Close: %v", err)
+	}
+	if _, err := s.Query(ctx, "User", Query{}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Query after Close: %v", err)
+	}
+	if err := s.Close(); !errors.Is(err, ErrClosed) {
+		t.Errorf("second Close: %v", err)
+	}
+
+	s = reopen(t, path)
+	if p, err := s.Query(ctx, "User", Query{}); err != nil || p.Total != n {
+		t.Errorf("after reopen: %d resources, %v; want %d", p.Total, err, n)
+	}
+}
+
+// reopen opens the database at path, closed at cleanup.
+func reopen(t *testing.T, path string) *SQL {
+	t.Helper()
+	s, err := OpenSQLite(context.Background(), path)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}

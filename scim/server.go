@@ -1,0 +1,756 @@
+// Package scim is scimgate's SCIM 2.0 service provider (RFC 7643/7644),
+// built on github.com/elimity-com/scim's schema model, error type and
+// discovery handlers, with its own resource pipeline for what that library
+// lacks: index-answered filters, sorting, ETags, /Bulk, POST .search,
+// Location headers and the request shapes Microsoft Entra ID sends.
+package scim
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	elimity "github.com/elimity-com/scim"
+	scimerr "github.com/elimity-com/scim/errors"
+	"github.com/elimity-com/scim/optional"
+	"github.com/google/uuid"
+
+	"github.com/scimgate/scimgate/internal/store"
+)
+
+// ContentType is the media type of every SCIM response.
+const ContentType = "application/scim+json"
+
+// Options configure a Server.
+type Options struct {
+	Store store.Store
+	// Types are the served resource types; the first is the default for
+	// root-level .search ordering. Usually UserType(...) and GroupType(...).
+	Types []*ResourceType
+	// PublicURL is the external scheme://host[:port] used in Location and
+	// meta.location; empty derives it from each request.
+	PublicURL string
+	// BasePath is where the service lives, e.g. "/scim/v2".
+	BasePath          string
+	MaxBodyBytes      int64
+	MaxResults        int // cap on count
+	DefaultCount      int
+	BulkMaxOperations int
+	BulkMaxPayload    int64
+	// AuthSchemes are advertised in /ServiceProviderConfig.
+	AuthSchemes []AuthScheme
+	Logger      *slog.Logger
+}
+
+// AuthScheme is an authentication scheme advertised by the service.
+type AuthScheme struct {
+	Type        string // "oauthbearertoken"
+	Name        string
+	Description string
+	Primary     bool
+}
+
+// Server serves the SCIM API. Mount it at Options.BasePath.
+type Server struct {
+	opts      Options
+	types     map[string]*ResourceType // by endpoint ("/Users")
+	discovery http.Handler             // elimity-com/scim server for /Schemas and /ResourceTypes
+	log       *slog.Logger
+}
+
+// New validates opts and builds a Server.
+func New(opts Options) (*Server, error) {
+	switch {
+	case opts.Store == nil:
+		return nil, errors.New("scim: Options.Store is required")
+	case len(opts.Types) == 0:
+		return nil, errors.New("scim: Options.Types is required")
+	case opts.MaxBodyBytes <= 0, opts.MaxResults <= 0, opts.DefaultCount <= 0,
+		opts.BulkMaxOperations <= 0, opts.BulkMaxPayload <= 0:
+		return nil, errors.New("scim: body, result and bulk limits must be positive")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	opts.BasePath = strings.TrimRight(opts.BasePath, "/")
+	opts.PublicURL = strings.TrimRight(opts.PublicURL, "/")
+	s := &Server{opts: opts, types: map[string]*ResourceType{}, log: opts.Logger}
+	var rts []elimity.ResourceType
+	for _, rt := range opts.Types {
+		s.types[rt.Endpoint] = rt
+		ert := elimity.ResourceType{
+			ID:          optional.NewString(rt.Name),
+			Name:        rt.Name,
+			Description: optional.NewString(rt.Name),
+			Endpoint:    rt.Endpoint,
+			Schema:      rt.Schema,
+			// Resource endpoints are served by this package, never by the
+			// library server; it only answers discovery.
+			Handler: discoveryOnly{},
+		}
+		for _, e := range rt.Extensions {
+			ert.SchemaExtensions = append(ert.SchemaExtensions, elimity.SchemaExtension{Schema: e.Schema, Required: e.Required})
+		}
+		rts = append(rts, ert)
+	}
+	d, err := elimity.NewServer(&elimity.ServerArgs{
+		ServiceProviderConfig: &elimity.ServiceProviderConfig{MaxResults: opts.MaxResults, SupportFiltering: true, SupportPatch: true},
+		ResourceTypes:         rts,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scim: discovery server: %w", err)
+	}
+	s.discovery = d
+	return s, nil
+}
+
+// ServeHTTP routes a request whose path is below BasePath.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", ContentType)
+	path := strings.TrimPrefix(r.URL.Path, s.opts.BasePath)
+	if path == "" {
+		path = "/"
+	}
+	switch {
+	case path == "/ServiceProviderConfig":
+		s.only(w, r, http.MethodGet, s.serviceProviderConfig)
+		return
+	case path == "/Schemas" || strings.HasPrefix(path, "/Schemas/") ||
+		path == "/ResourceTypes" || strings.HasPrefix(path, "/ResourceTypes/"):
+		s.only(w, r, http.MethodGet, func(w http.ResponseWriter, r *http.Request) {
+			r2 := r.Clone(r.Context())
+			r2.URL.Path = path
+			s.discovery.ServeHTTP(w, r2)
+		})
+		return
+	case path == "/Bulk":
+		s.only(w, r, http.MethodPost, s.bulk)
+		return
+	case path == "/.search":
+		s.only(w, r, http.MethodPost, func(w http.ResponseWriter, r *http.Request) { s.search(w, r, nil) })
+		return
+	case path == "/Me":
+		s.writeError(w, scimerr.ScimError{Status: http.StatusNotImplemented, Detail: "/Me is not supported: the gateway has no notion of the calling user"})
+		return
+	}
+	endpoint, rest, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	rt, ok := s.types["/"+endpoint]
+	if !ok {
+		s.writeError(w, scimerr.ScimError{Status: http.StatusNotFound, Detail: fmt.Sprintf("no SCIM endpoint at %q", path)})
+		return
+	}
+	switch {
+	case rest == "":
+		switch r.Method {
+		case http.MethodGet:
+			s.list(w, r, rt)
+		case http.MethodPost:
+			s.create(w, r, rt)
+		default:
+			s.methodNotAllowed(w, r, "GET, POST")
+		}
+	case rest == ".search":
+		s.only(w, r, http.MethodPost, func(w http.ResponseWriter, r *http.Request) { s.search(w, r, rt) })
+	case strings.Contains(rest, "/"):
+		s.writeError(w, scimerr.ScimError{Status: http.StatusNotFound, Detail: fmt.Sprintf("no SCIM endpoint at %q", path)})
+	default:
+		id := rest
+		switch r.Method {
+		case http.MethodGet:
+			s.get(w, r, rt, id)
+		case http.MethodPut:
+			s.replace(w, r, rt, id)
+		case http.MethodPatch:
+			s.patch(w, r, rt, id)
+		case http.MethodDelete:
+			s.delete(w, r, rt, id)
+		default:
+			s.methodNotAllowed(w, r, "GET, PUT, PATCH, DELETE")
+		}
+	}
+}
+
+func (s *Server) only(w http.ResponseWriter, r *http.Request, method string, h http.HandlerFunc) {
+	if r.Method != method {
+		s.methodNotAllowed(w, r, method)
+		return
+	}
+	h(w, r)
+}
+
+func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {
+	w.Header().Set("Allow", allow)
+	s.writeError(w, scimerr.ScimError{Status: http.StatusMethodNotAllowed, Detail: fmt.Sprintf("method %s is not allowed here (allowed: %s)", r.Method, allow)})
+}
+
+// discoveryOnly satisfies the library's ResourceHandler for resource types
+// whose endpoints this package serves itself; it is never called.
+type discoveryOnly struct{}
+
+var _ elimity.ResourceHandler = discoveryOnly{}
+
+var errNotRouted = scimerr.ScimError{Status: http.StatusInternalServerError, Detail: "resource endpoint routed to the discovery server"}
+
+func (discoveryOnly) Create(*http.Request, elimity.ResourceAttributes) (elimity.Resource, error) {
+	return elimity.Resource{}, errNotRouted
+}
+func (discoveryOnly) Get(*http.Request, string) (elimity.Resource, error) {
+	return elimity.Resource{}, errNotRouted
+}
+func (discoveryOnly) GetAll(*http.Request, elimity.ListRequestParams) (elimity.Page, error) {
+	return elimity.Page{}, errNotRouted
+}
+func (discoveryOnly) Replace(*http.Request, string, elimity.ResourceAttributes) (elimity.Resource, error) {
+	return elimity.Resource{}, errNotRouted
+}
+func (discoveryOnly) Delete(*http.Request, string) error { return errNotRouted }
+func (discoveryOnly) Patch(*http.Request, string, []elimity.PatchOperation) (elimity.Resource, error) {
+	return elimity.Resource{}, errNotRouted
+}
+
+func (s *Server) serviceProviderConfig(w http.ResponseWriter, r *http.Request) {
+	schemes := []map[string]any{}
+	for _, a := range s.opts.AuthSchemes {
+		schemes = append(schemes, map[string]any{"type": a.Type, "name": a.Name, "description": a.Description, "primary": a.Primary})
+	}
+	s.writeJSON(w, http.StatusOK, map[string]any{
+		"schemas":          []string{"urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"},
+		"documentationUri": "https://github.com/scimgate/scimgate",
+		"patch":            map[string]any{"supported": true},
+		"bulk": map[string]any{"supported": true, "maxOperations": s.opts.BulkMaxOperations,
+			"maxPayloadSize": s.opts.BulkMaxPayload},
+		"filter":                map[string]any{"supported": true, "maxResults": s.opts.MaxResults},
+		"changePassword":        map[string]any{"supported": false},
+		"sort":                  map[string]any{"supported": true},
+		"etag":                  map[string]any{"supported": true},
+		"authenticationSchemes": schemes,
+		"meta":                  map[string]any{"resourceType": "ServiceProviderConfig", "location": s.baseURL(r) + "/ServiceProviderConfig"},
+	})
+}
+
+// readBody reads a request body within limit; an oversized body is a 413.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, scimerr.ScimError{Status: http.StatusRequestEntityTooLarge, ScimType: "tooLarge",
+			Detail: fmt.Sprintf("request body exceeds the limit of %d bytes", limit)}
+	}
+	if err != nil {
+		return nil, badRequest(scimerr.ScimTypeInvalidSyntax, "reading request body: %v", err)
+	}
+	return body, nil
+}
+
+// decodeObject decodes a JSON object with numbers kept exact.
+func decodeObject(body []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, badRequest(scimerr.ScimTypeInvalidSyntax, "request body is not valid JSON: %v", err)
+	}
+	if m == nil {
+		return nil, badRequest(scimerr.ScimTypeInvalidSyntax, "request body must be a JSON object")
+	}
+	if dec.More() {
+		return nil, badRequest(scimerr.ScimTypeInvalidSyntax, "request body has data after the JSON object")
+	}
+	return m, nil
+}
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request, rt *ResourceType) {
+	body, err := readBody(w, r, s.opts.MaxBodyBytes)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	in, err := decodeObject(body)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	res, err := rt.Normalize(in)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	res["id"] = uuid.NewString()
+	var stored store.Resource
+	err = s.opts.Store.Write(r.Context(), func(ctx context.Context, tx store.Tx) error {
+		if err := s.checkReferences(ctx, tx, res, nil); err != nil {
+			return err
+		}
+		sr, err := s.toStore(rt, res)
+		if err != nil {
+			return err
+		}
+		if err := tx.Create(ctx, &sr); err != nil {
+			return s.conflict(rt, res, err)
+		}
+		stored = sr
+		return nil
+	})
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	loc := s.location(r, rt, stored.ID)
+	w.Header().Set("Location", loc)
+	s.writeResource(w, r, http.StatusCreated, rt, stored, res, nil)
+}
+
+func (s *Server) get(w http.ResponseWriter, r *http.Request, rt *ResourceType, id string) {
+	proj, err := s.projectionFromQuery(rt, r)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	sr, err := s.opts.Store.Get(r.Context(), rt.Name, id)
+	if err != nil {
+		s.writeError(w, s.storeError(rt, id, err))
+		return
+	}
+	if etagMatches(r.Header.Get("If-None-Match"), sr.Version) {
+		w.Header().Set("ETag", etag(sr.Version))
+		w.Header().Del("Content-Type")
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	res, err := decodeStored(sr)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	s.writeResource(w, r, http.StatusOK, rt, sr, res, proj)
+}
+
+func (s *Server) replace(w http.ResponseWriter, r *http.Request, rt *ResourceType, id string) {
+	body, err := readBody(w, r, s.opts.MaxBodyBytes)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	in, err := decodeObject(body)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	if v, ok := in["id"].(string); ok && v != id {
+		s.writeError(w, badRequest(scimerr.ScimTypeMutability, "id %q in the body does not match the id %q in the URL; id is read-only", v, id))
+		return
+	}
+	res, err := rt.Normalize(in)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	res["id"] = id
+	var stored store.Resource
+	err = s.opts.Store.Write(r.Context(), func(ctx context.Context, tx store.Tx) error {
+		cur, err := tx.Get(ctx, rt.Name, id)
+		if err != nil {
+			return s.storeError(rt, id, err)
+		}
+		if err := checkIfMatch(r, cur.Version); err != nil {
+			return err
+		}
+		if err := s.checkReferences(ctx, tx, res, nil); err != nil {
+			return err
+		}
+		sr, err := s.toStore(rt, res)
+		if err != nil {
+			return err
+		}
+		sr.Version, sr.Created = cur.Version, cur.Created
+		if err := tx.Update(ctx, &sr); err != nil {
+			return s.conflict(rt, res, err)
+		}
+		stored = sr
+		return nil
+	})
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	s.writeResource(w, r, http.StatusOK, rt, stored, res, nil)
+}
+
+func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt *ResourceType, id string) {
+	body, err := readBody(w, r, s.opts.MaxBodyBytes)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	ops, err := ParsePatchRequest(body)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	var (
+		stored store.Resource
+		res    map[string]any
+	)
+	err = s.opts.Store.Write(r.Context(), func(ctx context.Context, tx store.Tx) error {
+		cur, err := tx.Get(ctx, rt.Name, id)
+		if err != nil {
+			return s.storeError(rt, id, err)
+		}
+		if err := checkIfMatch(r, cur.Version); err != nil {
+			return err
+		}
+		old, err := decodeStored(cur)
+		if err != nil {
+			return err
+		}
+		next, changed, err := rt.Patch(old, ops)
+		if err != nil {
+			return err
+		}
+		stored, res = cur, next
+		if !changed {
+			return nil
+		}
+		next["id"] = id
+		if err := s.checkReferences(ctx, tx, next, old); err != nil {
+			return err
+		}
+		sr, err := s.toStore(rt, next)
+		if err != nil {
+			return err
+		}
+		sr.Version, sr.Created = cur.Version, cur.Created
+		if err := tx.Update(ctx, &sr); err != nil {
+			return s.conflict(rt, next, err)
+		}
+		stored = sr
+		return nil
+	})
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	w.Header().Set("ETag", etag(stored.Version))
+	// Entra wants 204 for groups (a body listing every member is costly);
+	// users get the resource, as most clients expect.
+	if rt.Name == "Group" && r.URL.Query().Get("attributes") == "" {
+		w.Header().Del("Content-Type")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	proj, err := s.projectionFromQuery(rt, r)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	s.writeResource(w, r, http.StatusOK, rt, stored, res, proj)
+}
+
+func (s *Server) delete(w http.ResponseWriter, r *http.Request, rt *ResourceType, id string) {
+	err := s.opts.Store.Write(r.Context(), func(ctx context.Context, tx store.Tx) error {
+		cur, err := tx.Get(ctx, rt.Name, id)
+		if err != nil {
+			return s.storeError(rt, id, err)
+		}
+		if err := checkIfMatch(r, cur.Version); err != nil {
+			return err
+		}
+		if err := tx.Delete(ctx, rt.Name, id); err != nil {
+			return s.storeError(rt, id, err)
+		}
+		return s.dropMemberships(ctx, tx, id)
+	})
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	w.Header().Del("Content-Type")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// groupType is the served Group resource type, or nil.
+func (s *Server) groupType() *ResourceType {
+	return s.types["/Groups"]
+}
+
+// dropMemberships removes a deleted resource from every group listing it,
+// in the same transaction as the delete.
+func (s *Server) dropMemberships(ctx context.Context, tx store.Tx, id string) error {
+	gt := s.groupType()
+	if gt == nil {
+		return nil
+	}
+	f, err := gt.ParseFilter("members.value eq " + strconv.Quote(id))
+	if err != nil {
+		return err
+	}
+	ids, err := tx.Find(ctx, gt.Name, f.Cond())
+	if err != nil {
+		return err
+	}
+	for _, gid := range ids {
+		cur, err := tx.Get(ctx, gt.Name, gid)
+		if err != nil {
+			return err
+		}
+		g, err := decodeStored(cur)
+		if err != nil {
+			return err
+		}
+		next, changed, err := gt.Patch(g, []PatchOp{{Op: "remove", Path: "members[value eq " + strconv.Quote(id) + "]"}})
+		if err != nil {
+			return err
+		}
+		if !changed {
+			continue
+		}
+		sr, err := s.toStore(gt, next)
+		if err != nil {
+			return err
+		}
+		sr.Version, sr.Created = cur.Version, cur.Created
+		if err := tx.Update(ctx, &sr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkReferences makes sure every group member that old (nil on create)
+// does not already list exists, and records its type ("User" or "Group") as
+// RFC 7643 describes members.type. Elements may be shared with other maps,
+// so changed elements are copied into a new slice.
+func (s *Server) checkReferences(ctx context.Context, tx store.Tx, res, old map[string]any) error {
+	members, _ := res["members"].([]any)
+	if len(members) == 0 {
+		return nil
+	}
+	known := map[string]bool{}
+	if prev, ok := old["members"].([]any); ok {
+		for _, m := range prev {
+			if el, ok := m.(map[string]any); ok && el["type"] != nil {
+				v, _ := el["value"].(string)
+				known[v] = true
+			}
+		}
+	}
+	out := make([]any, len(members))
+	for i, m := range members {
+		out[i] = m
+		el, ok := m.(map[string]any)
+		if !ok {
+			continue
+		}
+		v, _ := el["value"].(string)
+		if known[v] {
+			continue
+		}
+		found := ""
+		for _, typ := range []string{"User", "Group"} {
+			if _, ok := s.types["/"+typ+"s"]; !ok {
+				continue
+			}
+			_, err := tx.Get(ctx, typ, v)
+			if err == nil {
+				found = typ
+				break
+			}
+			if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		if found == "" {
+			return invalidValue("members: no User or Group has the id %q", v)
+		}
+		if found == "Group" && v == res["id"] {
+			return invalidValue("members: a group cannot be a member of itself")
+		}
+		cp := make(map[string]any, len(el)+1)
+		for k, x := range el {
+			cp[k] = x
+		}
+		cp["type"] = found
+		out[i] = cp
+	}
+	res["members"] = out
+	return nil
+}
+
+// toStore turns a canonical resource into a store record.
+func (s *Server) toStore(rt *ResourceType, res map[string]any) (store.Resource, error) {
+	data, err := json.Marshal(res)
+	if err != nil {
+		return store.Resource{}, fmt.Errorf("encoding resource: %w", err)
+	}
+	uniq, _ := res[rt.UniqueAttr].(string)
+	return store.Resource{
+		Type:   rt.Name,
+		ID:     res["id"].(string),
+		Unique: strings.ToLower(uniq),
+		Data:   data,
+		Index:  rt.IndexEntries(res),
+	}, nil
+}
+
+// decodeStored decodes stored resource JSON into canonical form.
+func decodeStored(sr store.Resource) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(sr.Data))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("decoding stored %s %s: %w", sr.Type, sr.ID, err)
+	}
+	fixNumbers(m)
+	return m, nil
+}
+
+// fixNumbers turns json.Number values back into the canonical int64 or
+// float64.
+func fixNumbers(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, x := range t {
+			t[k] = fixNumbers(x)
+		}
+	case []any:
+		for i, x := range t {
+			t[i] = fixNumbers(x)
+		}
+	case json.Number:
+		if i, err := t.Int64(); err == nil {
+			return i
+		}
+		f, _ := t.Float64()
+		return f
+	}
+	return v
+}
+
+func (s *Server) conflict(rt *ResourceType, res map[string]any, err error) error {
+	if errors.Is(err, store.ErrConflict) {
+		return scimerr.ScimError{Status: http.StatusConflict, ScimType: scimerr.ScimTypeUniqueness,
+			Detail: fmt.Sprintf("%s %q is already in use by another %s (compared case-insensitively)", rt.UniqueAttr, res[rt.UniqueAttr], rt.Name)}
+	}
+	return err
+}
+
+func (s *Server) storeError(rt *ResourceType, id string, err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return scimerr.ScimError{Status: http.StatusNotFound, Detail: fmt.Sprintf("%s %q not found", rt.Name, id)}
+	}
+	return err
+}
+
+// etag renders a version as a weak entity tag.
+func etag(version int64) string { return `W/"` + strconv.FormatInt(version, 10) + `"` }
+
+// etagMatches reports whether an If-Match / If-None-Match header value lists
+// the version (or is "*").
+func etagMatches(header string, version int64) bool {
+	if header == "" {
+		return false
+	}
+	want := strings.TrimPrefix(etag(version), "W/")
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == want {
+			return true
+		}
+	}
+	return false
+}
+
+// checkIfMatch enforces If-Match (412 when it does not list the version).
+func checkIfMatch(r *http.Request, version int64) error {
+	h := r.Header.Get("If-Match")
+	if h != "" && !etagMatches(h, version) {
+		return scimerr.ScimError{Status: http.StatusPreconditionFailed, ScimType: "versionMismatch",
+			Detail: fmt.Sprintf("If-Match %s does not match the current version %s", h, etag(version))}
+	}
+	return nil
+}
+
+func (s *Server) baseURL(r *http.Request) string {
+	if s.opts.PublicURL != "" {
+		return s.opts.PublicURL + s.opts.BasePath
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + s.opts.BasePath
+}
+
+func (s *Server) location(r *http.Request, rt *ResourceType, id string) string {
+	return s.baseURL(r) + rt.Endpoint + "/" + id
+}
+
+// render builds the response representation of a stored resource.
+func (s *Server) render(r *http.Request, rt *ResourceType, sr store.Resource, res map[string]any, proj *projection) map[string]any {
+	out := make(map[string]any, len(res)+2)
+	for k, v := range res {
+		out[k] = v
+	}
+	delete(out, "password")
+	schemas := []string{rt.Schema.ID}
+	for _, e := range rt.Extensions {
+		if _, ok := out[e.Schema.ID]; ok {
+			schemas = append(schemas, e.Schema.ID)
+		}
+	}
+	out["id"] = sr.ID
+	out["meta"] = map[string]any{
+		"resourceType": rt.Name,
+		"created":      sr.Created.UTC().Format(time.RFC3339Nano),
+		"lastModified": sr.Modified.UTC().Format(time.RFC3339Nano),
+		"location":     s.location(r, rt, sr.ID),
+		"version":      etag(sr.Version),
+	}
+	if proj != nil {
+		out = proj.apply(rt, out)
+	}
+	out["schemas"] = schemas
+	return out
+}
+
+func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, status int, rt *ResourceType, sr store.Resource, res map[string]any, proj *projection) {
+	w.Header().Set("ETag", etag(sr.Version))
+	s.writeJSON(w, status, s.render(r, rt, sr, res, proj))
+}
+
+func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		s.log.Error("encoding response", "err", err)
+		s.writeError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", ContentType)
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// writeError answers with an RFC 7644 Error body. Errors that are not SCIM
+// errors are logged and answered as 500 without internals.
+func (s *Server) writeError(w http.ResponseWriter, err error) {
+	se := asScimError(err)
+	switch {
+	case errors.Is(err, store.ErrClosed), errors.Is(err, context.Canceled):
+		se = scimerr.ScimError{Status: http.StatusServiceUnavailable, Detail: "the gateway is shutting down or the request was cancelled; nothing was changed, retry"}
+		w.Header().Set("Retry-After", "5")
+	case se.Status >= 500:
+		s.log.Error("scim request failed", "err", err)
+	}
+	body, _ := json.Marshal(se)
+	w.Header().Set("Content-Type", ContentType)
+	w.WriteHeader(se.Status)
+	_, _ = w.Write(body)
+}
