@@ -2,6 +2,7 @@ package scim
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/elimity-com/scim/schema"
@@ -36,6 +37,16 @@ type ResourceType struct {
 	// UniqueAttr is the core attribute whose value is unique, compared
 	// case-insensitively ("userName", "displayName").
 	UniqueAttr string
+
+	core schema.Attributes // Schema.Attributes plus the common ones; see coreAttrs
+}
+
+// coreAttrs are the core schema's attributes plus id, externalId and meta.
+func (rt *ResourceType) coreAttrs() schema.Attributes {
+	if rt.core == nil {
+		return append(append(schema.Attributes{}, rt.Schema.Attributes...), commonAttrs...)
+	}
+	return rt.core
 }
 
 // Attr is an attribute resolved from a path such as "userName",
@@ -168,7 +179,7 @@ func (rt *ResourceType) Resolve(path string) (Attr, error) {
 func (rt *ResourceType) ResolveIn(urn, name, sub string, hasSub bool) (Attr, error) {
 	var attrs schema.Attributes
 	if urn == "" {
-		attrs = append(append(schema.Attributes{}, rt.Schema.Attributes...), commonAttrs...)
+		attrs = rt.coreAttrs()
 	} else {
 		ext, ok := rt.Extension(urn)
 		if !ok {
@@ -211,7 +222,7 @@ func findAttr(attrs schema.Attributes, name string) (schema.CoreAttribute, bool)
 // Attributes returns the attributes of schema urn ("" = core plus common).
 func (rt *ResourceType) Attributes(urn string) schema.Attributes {
 	if urn == "" {
-		return append(append(schema.Attributes{}, rt.Schema.Attributes...), commonAttrs...)
+		return rt.coreAttrs()
 	}
 	if ext, ok := rt.Extension(urn); ok {
 		return ext.Schema.Attributes
@@ -232,6 +243,7 @@ func UserType(extra ...schema.Schema) *ResourceType {
 	for _, s := range extra {
 		rt.Extensions = append(rt.Extensions, Extension{Schema: s})
 	}
+	rt.core = slices.Clip(rt.coreAttrs())
 	return rt
 }
 
@@ -246,5 +258,6 @@ func GroupType(extra ...schema.Schema) *ResourceType {
 	for _, s := range extra {
 		rt.Extensions = append(rt.Extensions, Extension{Schema: s})
 	}
+	rt.core = slices.Clip(rt.coreAttrs())
 	return rt
 }

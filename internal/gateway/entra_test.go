@@ -22,6 +22,13 @@ const testToken = "test-token-0123456789"
 // temporary directory and returns its SCIM base URL.
 func startGateway(t *testing.T, mutate func(*config.Config)) string {
 	t.Helper()
+	return startGatewayWith(t, mutate)
+}
+
+func startGatewayTB(tb testing.TB) string { return startGatewayWith(tb, nil) }
+
+func startGatewayWith(t testing.TB, mutate func(*config.Config)) string {
+	t.Helper()
 	cfg := config.Defaults()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()

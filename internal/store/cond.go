@@ -105,7 +105,7 @@ func (cp *compiler) pred(c Cond, sc scope) frag {
 		return cp.join(c, " OR ", "1=0", sc)
 	case Not:
 		p := cp.pred(c.C, sc)
-		return frag{"NOT " + p.sql, p.args}
+		return frag{"(NOT " + p.sql + ")", p.args}
 	case Compare:
 		return cp.compare(c, sc)
 	case Elem:
@@ -273,7 +273,9 @@ func (cp *compiler) driver(c Cond, sc scope) (driver, bool) {
 		}
 		return union(ds), true
 	case Elem:
-		d, ok := cp.driver(c.C, scope{roots: append(slices.Clip(sc.roots), c.Root+"."), elem: "e"})
+		// Any non-empty elem marks the element scope; the driver ignores
+		// which element, so it is a superset and never exact.
+		d, ok := cp.driver(c.C, scope{roots: append(slices.Clip(sc.roots), c.Root+"."), elem: "-"})
 		d.exact = false
 		return d, ok
 	}

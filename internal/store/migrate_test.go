@@ -7,11 +7,19 @@ import (
 	"testing"
 )
 
+// queryInt runs a query returning one integer on a reader connection.
+func queryInt(s *SQL, q string) (n int, err error) {
+	err = s.read(context.Background(), func(ctx context.Context, c *conn) error {
+		return c.c.QueryRowContext(ctx, q).Scan(&n)
+	})
+	return n, err
+}
+
 // schemaVersion reads the migration version recorded in the database.
 func schemaVersion(t *testing.T, s *SQL) int {
 	t.Helper()
-	var v int
-	if err := s.rdb.QueryRowContext(context.Background(), "SELECT MAX(version) FROM schema_migrations").Scan(&v); err != nil {
+	v, err := queryInt(s, "SELECT MAX(version) FROM schema_migrations")
+	if err != nil {
 		t.Fatal(err)
 	}
 	return v
@@ -59,8 +67,7 @@ func TestMigrations(t *testing.T) {
 		if v := schemaVersion(t, s); v != len(next) {
 			t.Errorf("version %d, want %d", v, len(next))
 		}
-		var x int
-		if err := s.rdb.QueryRowContext(ctx, "SELECT x FROM extra").Scan(&x); err != nil || x != 42 {
+		if x, err := queryInt(s, "SELECT x FROM extra"); err != nil || x != 42 {
 			t.Errorf("new migration not applied: %d, %v", x, err)
 		}
 		if _, err := s.Get(ctx, "User", "a"); err != nil {
@@ -94,8 +101,7 @@ func TestMigrations(t *testing.T) {
 		if v := schemaVersion(t, s); v != len(next) {
 			t.Errorf("version %d, want %d", v, len(next))
 		}
-		var n int
-		if err := s.rdb.QueryRowContext(ctx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'half'").Scan(&n); err != nil || n != 0 {
+		if n, err := queryInt(s, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'half'"); err != nil || n != 0 {
 			t.Errorf("table of the failed migration exists: %d, %v", n, err)
 		}
 	})

@@ -203,6 +203,7 @@ func TestQuerySortAndPaging(t *testing.T) {
 		{"sort by created", Query{SortBy: "meta.created", Count: 10}, []string{"s1", "s2", "s3", "s4", "s5", "s6"}, 6},
 		{"page", Query{SortBy: "k", StartIndex: 2, Count: 2}, []string{"s5", "s1"}, 6},
 		{"start index below 1", Query{SortBy: "k", StartIndex: -5, Count: 1}, []string{"s3"}, 6},
+		{"last partial page", Query{StartIndex: 5, Count: 10}, []string{"s5", "s6"}, 6},
 		{"past the end", Query{StartIndex: 7, Count: 5}, []string{}, 6},
 		{"count zero gives only total", Query{Count: 0}, []string{}, 6},
 		{"filtered and sorted", Query{Filter: Compare{Paths: []string{"k"}, Op: Pr}, SortBy: "k", Descending: true, Count: 10}, []string{"s1", "s4", "s5", "s3"}, 4},
@@ -323,21 +324,24 @@ func TestQueryPlan(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rows, err := s.rdb.QueryContext(context.Background(), "EXPLAIN QUERY PLAN SELECT r.id FROM resources r WHERE "+w.sql, w.args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
 			var plan []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatal(err)
+			err = s.read(context.Background(), func(ctx context.Context, c *conn) error {
+				rows, err := c.c.QueryContext(ctx, "EXPLAIN QUERY PLAN SELECT r.id FROM resources r WHERE "+w.sql, w.args...)
+				if err != nil {
+					return err
 				}
-				plan = append(plan, detail)
-			}
-			if err := rows.Err(); err != nil {
+				defer rows.Close()
+				for rows.Next() {
+					var id, parent, unused int
+					var detail string
+					if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+						return err
+					}
+					plan = append(plan, detail)
+				}
+				return rows.Err()
+			})
+			if err != nil {
 				t.Fatal(err)
 			}
 			text := strings.Join(plan, "\n")

@@ -261,7 +261,7 @@ func TestQueryRandom(t *testing.T) {
 		rc.times = append(rc.times, r.Created.Format(TimeFormat))
 	}
 	ctx := context.Background()
-	for i := range 1500 {
+	for i := range 600 {
 		q := Query{Filter: rc.cond(3), StartIndex: rc.r.IntN(5), Count: rc.r.IntN(30)}
 		if rc.r.IntN(2) == 0 {
 			q.SortBy = rc.pick(append([]string{"id", "meta.created"}, randPaths...))

@@ -20,12 +20,13 @@ import (
 // owned by a writer goroutine that commits queued writes in groups; reads
 // use a pool of other connections.
 //
-// Get and Query return resources without Index.
+// Get and Query return resources without Index. SQL statements are not
+// interrupted when a context ends; it is checked between them.
 type SQL struct {
 	d       *dialect
 	wdb     *sql.DB
 	rdb     *sql.DB
-	get     *sql.Stmt // on rdb
+	readers chan *conn // idle reader connections
 	queue   chan *request
 	stopped chan struct{}
 
@@ -46,7 +47,7 @@ func OpenSQLite(ctx context.Context, path string) (*SQL, error) {
 	return openSQLite(ctx, path, migrations)
 }
 
-func openSQLite(ctx context.Context, path string, migs []migration) (*SQL, error) {
+func openSQLite(ctx context.Context, path string, migs []migration) (_ *SQL, err error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
@@ -58,44 +59,52 @@ func openSQLite(ctx context.Context, path string, migs []migration) (*SQL, error
 		q := url.Values{"_pragma": append([]string{"busy_timeout(10000)"}, pragmas...)}
 		return (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: q.Encode()}).String()
 	}
-	s := &SQL{d: sqliteDialect, queue: make(chan *request, maxBatch), stopped: make(chan struct{})}
+	readers := max(4, runtime.GOMAXPROCS(0))
+	s := &SQL{
+		d:       sqliteDialect,
+		readers: make(chan *conn, readers),
+		queue:   make(chan *request, maxBatch),
+		stopped: make(chan struct{}),
+	}
+	var w *conn
+	defer func() {
+		if err != nil {
+			if w != nil {
+				_ = w.close()
+			}
+			if s.rdb != nil {
+				_ = s.closeReaders()
+			}
+			if s.wdb != nil {
+				_ = s.wdb.Close()
+			}
+			err = fmt.Errorf("store: open %s: %w", path, err)
+		}
+	}()
 
-	s.wdb, err = sql.Open(s.d.driver, dsn("journal_mode(WAL)", "synchronous(FULL)", "temp_store(MEMORY)"))
-	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	// temp_store: savepoints journal pages in memory, not in temporary files.
+	if s.wdb, err = sql.Open(s.d.driver, dsn("journal_mode(WAL)", "synchronous(FULL)", "temp_store(MEMORY)")); err != nil {
+		return nil, err
 	}
 	s.wdb.SetMaxOpenConns(1)
-	s.wdb.SetConnMaxLifetime(0)
-	s.wdb.SetConnMaxIdleTime(0)
-	conn, err := s.wdb.Conn(ctx)
-	if err == nil {
-		err = migrate(ctx, conn, s.d, migs)
+	if w, err = newConn(ctx, s.wdb, s.d); err != nil {
+		return nil, err
 	}
-	if err != nil {
-		if conn != nil {
-			_ = conn.Close()
+	if err = migrate(ctx, w.c, s.d, migs); err != nil {
+		return nil, err
+	}
+	if s.rdb, err = sql.Open(s.d.driver, dsn("query_only(1)")); err != nil {
+		return nil, err
+	}
+	s.rdb.SetMaxOpenConns(readers)
+	for range readers {
+		c, err := newConn(ctx, s.rdb, s.d)
+		if err != nil {
+			return nil, err
 		}
-		_ = s.wdb.Close()
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		s.readers <- c
 	}
-
-	readers := max(4, runtime.GOMAXPROCS(0))
-	s.rdb, err = sql.Open(s.d.driver, dsn("query_only(1)"))
-	if err == nil {
-		s.rdb.SetMaxOpenConns(readers)
-		s.rdb.SetMaxIdleConns(readers)
-		s.get, err = s.rdb.PrepareContext(ctx, s.d.rebind(getSQL))
-	}
-	if err != nil {
-		_ = conn.Close()
-		_ = s.wdb.Close()
-		if s.rdb != nil {
-			_ = s.rdb.Close()
-		}
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
-	}
-
-	go s.run(&writer{d: s.d, conn: conn, stmts: map[string]*sql.Stmt{}})
+	go s.run(w)
 	return s, nil
 }
 
@@ -111,7 +120,35 @@ func (s *SQL) Close() error {
 	close(s.queue)
 	s.mu.Unlock()
 	<-s.stopped
-	return errors.Join(s.get.Close(), s.rdb.Close(), s.wdb.Close())
+	return errors.Join(s.closeReaders(), s.wdb.Close())
+}
+
+// closeReaders closes the idle reader connections (all of them once no
+// read is in flight) and their database.
+func (s *SQL) closeReaders() error {
+	var errs []error
+	for len(s.readers) > 0 {
+		errs = append(errs, (<-s.readers).close())
+	}
+	return errors.Join(append(errs, s.rdb.Close())...)
+}
+
+// read runs fn on an idle reader connection. The store's mutex is held for
+// reading, so that Close waits for fn.
+func (s *SQL) read(ctx context.Context, fn func(ctx context.Context, c *conn) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	var c *conn
+	select {
+	case c = <-s.readers:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { s.readers <- c }()
+	return fn(context.WithoutCancel(ctx), c)
 }
 
 const (
@@ -120,100 +157,116 @@ const (
 )
 
 // Get implements Store.
-func (s *SQL) Get(ctx context.Context, typ, id string) (Resource, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return Resource{}, ErrClosed
-	}
-	r, _, err := scanResource(s.get.QueryRowContext(ctx, typ, id), typ)
+func (s *SQL) Get(ctx context.Context, typ, id string) (r Resource, err error) {
+	err = s.read(ctx, func(ctx context.Context, c *conn) error {
+		r, err = scanResource(c.queryRow(ctx, getSQL, typ, id), typ)
+		return err
+	})
 	return r, err
 }
 
 // Query implements Store.
-func (s *SQL) Query(ctx context.Context, typ string, q Query) (Page, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return Page{}, ErrClosed
-	}
+func (s *SQL) Query(ctx context.Context, typ string, q Query) (page Page, err error) {
 	w, err := s.d.where(typ, q.Filter)
 	if err != nil {
 		return Page{}, err
 	}
+	err = s.read(ctx, func(ctx context.Context, c *conn) error {
+		// One read transaction: Total and the page from one snapshot.
+		if _, err := c.exec(ctx, "BEGIN"); err != nil {
+			return fmt.Errorf("store: query: %w", err)
+		}
+		page, err = query(ctx, c, typ, w, q)
+		if _, e := c.exec(ctx, "ROLLBACK"); e != nil && err == nil {
+			err = fmt.Errorf("store: query: %w", e)
+		}
+		return err
+	})
+	return page, err
+}
+
+func query(ctx context.Context, c *conn, typ string, w frag, q Query) (Page, error) {
 	page := Page{Resources: []Resource{}}
-	// Total and page from one snapshot.
-	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return Page{}, fmt.Errorf("store: query: %w", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // read-only
-	if err := tx.QueryRowContext(ctx, s.d.rebind("SELECT COUNT(*) FROM resources r WHERE "+w.sql), w.args...).Scan(&page.Total); err != nil {
-		return Page{}, fmt.Errorf("store: query: %w", err)
-	}
-	if q.Count <= 0 || page.Total == 0 {
-		return page, nil
-	}
-	stmt, args := pageSQL(w, q)
-	rows, err := tx.QueryContext(ctx, s.d.rebind(stmt), args...)
-	if err != nil {
-		return Page{}, fmt.Errorf("store: query: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		r, _, err := scanResource(rows, typ)
-		if err != nil {
+	offset := max(q.StartIndex, 1) - 1
+	if q.Count > 0 {
+		var err error
+		stmt, args := pageSQL(w, q.SortBy, q.Descending, q.Count, offset)
+		if page.Resources, err = readResources(ctx, c, typ, stmt, args); err != nil {
 			return Page{}, err
 		}
-		page.Resources = append(page.Resources, r)
+		// A page that is neither full nor past the end tells the total.
+		if n := len(page.Resources); n < q.Count && (n > 0 || offset == 0) {
+			page.Total = offset + n
+			return page, nil
+		}
 	}
-	if err := rows.Err(); err != nil {
+	if err := c.queryRow(ctx, "SELECT COUNT(*) FROM resources r WHERE "+w.sql, w.args...).Scan(&page.Total); err != nil {
 		return Page{}, fmt.Errorf("store: query: %w", err)
 	}
 	return page, nil
 }
 
-// pageSQL selects the requested page of the resources matching w.
-func pageSQL(w frag, q Query) (string, []any) {
-	offset := max(q.StartIndex, 1) - 1
-	if q.SortBy == "" {
+// readResources runs a query selecting resourceColumns.
+func readResources(ctx context.Context, c *conn, typ, stmt string, args []any) ([]Resource, error) {
+	rows, err := c.query(ctx, stmt, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: query: %w", err)
+	}
+	defer rows.Close()
+	rs := []Resource{}
+	for rows.Next() {
+		r, err := scanResource(rows, typ)
+		if err != nil {
+			return nil, err
+		}
+		rs = append(rs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: query: %w", err)
+	}
+	return rs, nil
+}
+
+// pageSQL selects a page of the resources matching w.
+func pageSQL(w frag, sortBy string, desc bool, count, offset int) (string, []any) {
+	if sortBy == "" {
 		return "SELECT " + resourceColumns + " FROM resources r WHERE " + w.sql +
 				" ORDER BY r.rid LIMIT ? OFFSET ?",
-			append(append([]any{}, w.args...), q.Count, offset)
+			append(append([]any{}, w.args...), count, offset)
 	}
-	key := sortKey(q.SortBy)
+	key := sortKey(sortBy)
 	order := "(t.sk IS NULL), t.sk, t.rid"
-	if q.Descending {
+	if desc {
 		order = "(t.sk IS NULL) DESC, t.sk DESC, t.rid"
 	}
 	cols := strings.ReplaceAll(resourceColumns, "r.", "t.")
 	stmt := "SELECT " + cols + " FROM (SELECT " + resourceColumns + ", " + key.sql + " AS sk" +
 		" FROM resources r WHERE " + w.sql + ") t ORDER BY " + order + " LIMIT ? OFFSET ?"
-	args := append(append(append([]any{}, key.args...), w.args...), q.Count, offset)
+	args := append(append(append([]any{}, key.args...), w.args...), count, offset)
 	return stmt, args
 }
 
 type scanner interface{ Scan(...any) error }
 
 // scanResource reads the columns of resourceColumns.
-func scanResource(row scanner, typ string) (Resource, int64, error) {
+func scanResource(row scanner, typ string) (Resource, error) {
 	r := Resource{Type: typ}
 	var rid int64
 	var created, modified string
 	var uniq sql.NullString
 	err := row.Scan(&rid, &r.ID, &r.Version, &created, &modified, &uniq, &r.Data)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Resource{}, 0, ErrNotFound
+		return Resource{}, ErrNotFound
 	}
 	if err != nil {
-		return Resource{}, 0, fmt.Errorf("store: read: %w", err)
+		return Resource{}, fmt.Errorf("store: read: %w", err)
 	}
 	r.Unique = uniq.String
 	if r.Created, err = time.Parse(TimeFormat, created); err == nil {
 		r.Modified, err = time.Parse(TimeFormat, modified)
 	}
 	if err != nil {
-		return Resource{}, 0, fmt.Errorf("store: read %s/%s: %w", typ, r.ID, err)
+		return Resource{}, fmt.Errorf("store: read %s %q: %w", typ, r.ID, err)
 	}
-	return r, rid, nil
+	return r, nil
 }

@@ -62,7 +62,7 @@ func (s *SQL) Write(ctx context.Context, fn func(ctx context.Context, tx Tx) err
 
 // run is the writer goroutine: it commits the queued writes in batches until
 // the queue is closed and drained.
-func (s *SQL) run(w *writer) {
+func (s *SQL) run(w *conn) {
 	defer close(s.stopped)
 	defer w.close()
 	batch := make([]*request, 0, maxBatch)
@@ -84,58 +84,15 @@ func (s *SQL) run(w *writer) {
 				break fill
 			}
 		}
-		w.commit(batch)
+		commit(w, batch)
 	}
 }
 
-// writer owns the write connection and its prepared statements.
-type writer struct {
-	d     *dialect
-	conn  *sql.Conn
-	stmts map[string]*sql.Stmt
-}
-
-func (w *writer) close() {
-	for _, st := range w.stmts {
-		_ = st.Close()
-	}
-	_ = w.conn.Close()
-}
-
-// stmt returns q prepared on the write connection.
-func (w *writer) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
-	if st, ok := w.stmts[q]; ok {
-		return st, nil
-	}
-	st, err := w.conn.PrepareContext(ctx, w.d.rebind(q))
-	if err != nil {
-		return nil, err
-	}
-	w.stmts[q] = st
-	return st, nil
-}
-
-func (w *writer) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	st, err := w.stmt(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	return st.ExecContext(ctx, args...)
-}
-
-func (w *writer) queryRow(ctx context.Context, q string, args ...any) (*sql.Row, error) {
-	st, err := w.stmt(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	return st.QueryRowContext(ctx, args...), nil
-}
-
-// commit runs the writes of batch in one transaction and answers them.
-// The writer's own statements use a context without cancellation: SQLite
+// commit runs the writes of batch in one transaction on w and answers
+// them. The writer's statements use a context without cancellation: SQLite
 // answers an interrupted statement by rolling back the whole transaction,
 // which would take the batch-mates' writes with it.
-func (w *writer) commit(batch []*request) {
+func commit(w *conn, batch []*request) {
 	ctx := context.Background()
 	var ran []*request
 	var results []error
@@ -159,7 +116,7 @@ func (w *writer) commit(batch []*request) {
 			}
 			begun = true
 		}
-		if results[len(results)-1], err = w.apply(ctx, req); err != nil {
+		if results[len(results)-1], err = apply(ctx, w, req); err != nil {
 			rest = i + 1
 			break
 		}
@@ -171,7 +128,7 @@ func (w *writer) commit(batch []*request) {
 			}
 		}
 		if err != nil {
-			_, _ = w.conn.ExecContext(ctx, "ROLLBACK") // may fail when SQLite already rolled back
+			_, _ = w.c.ExecContext(ctx, "ROLLBACK") // may fail when SQLite already rolled back
 		}
 	}
 	for i, req := range ran {
@@ -182,13 +139,13 @@ func (w *writer) commit(batch []*request) {
 		}
 	}
 	if err != nil && rest > 0 && rest < len(batch) {
-		w.commit(batch[rest:])
+		commit(w, batch[rest:])
 	}
 }
 
 // apply runs one write function in a savepoint. res is the caller's
 // answer; err means the transaction is broken and the batch fails.
-func (w *writer) apply(ctx context.Context, req *request) (res, err error) {
+func apply(ctx context.Context, w *conn, req *request) (res, err error) {
 	if _, err := w.exec(ctx, "SAVEPOINT w"); err != nil {
 		return nil, fmt.Errorf("store: savepoint: %w", err)
 	}
@@ -218,14 +175,14 @@ func call(ctx context.Context, tx Tx, fn func(context.Context, Tx) error) (err e
 
 // sqlTx is the Tx of one write function. It is not safe for concurrent use.
 type sqlTx struct {
-	w    *writer
+	w    *conn
 	done bool
 }
 
 var _ Tx = (*sqlTx)(nil)
 
 // begin checks that the Tx and ctx are live and returns the context for
-// the SQL calls (see writer.commit for why it cannot be cancelled).
+// the SQL calls (see commit for why it cannot be cancelled).
 func (t *sqlTx) begin(ctx context.Context) (context.Context, error) {
 	if t.done {
 		return nil, errTxDone
@@ -253,12 +210,7 @@ func (t *sqlTx) Get(ctx context.Context, typ, id string) (Resource, error) {
 	if err != nil {
 		return Resource{}, err
 	}
-	row, err := t.w.queryRow(ctx, getSQL, typ, id)
-	if err != nil {
-		return Resource{}, fmt.Errorf("store: read: %w", err)
-	}
-	r, _, err := scanResource(row, typ)
-	return r, err
+	return scanResource(t.w.queryRow(ctx, getSQL, typ, id), typ)
 }
 
 // Find implements Tx.
@@ -271,7 +223,7 @@ func (t *sqlTx) Find(ctx context.Context, typ string, c Cond) ([]string, error) 
 	if err != nil {
 		return nil, err
 	}
-	rows, err := t.w.conn.QueryContext(ctx, t.w.d.rebind("SELECT r.id FROM resources r WHERE "+w.sql+" ORDER BY r.rid"), w.args...)
+	rows, err := t.w.query(ctx, "SELECT r.id FROM resources r WHERE "+w.sql+" ORDER BY r.rid", w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: find: %w", err)
 	}
@@ -296,16 +248,12 @@ func (t *sqlTx) Create(ctx context.Context, r *Resource) error {
 	if err != nil {
 		return err
 	}
-	row, err := t.w.queryRow(ctx, takenSQL, r.Type, r.ID, uniq(r.Unique))
-	if err != nil {
-		return fmt.Errorf("store: create: %w", err)
-	}
 	var n int
-	if err := row.Scan(&n); err != nil {
+	if err := t.w.queryRow(ctx, takenSQL, r.Type, r.ID, uniq(r.Unique)).Scan(&n); err != nil {
 		return fmt.Errorf("store: create: %w", err)
 	}
 	if n > 0 {
-		return fmt.Errorf("%w: %s %q", ErrConflict, r.Type, r.ID)
+		return fmt.Errorf("%w: %s id %q or unique key %q", ErrConflict, r.Type, r.ID, r.Unique)
 	}
 	now := time.Now().UTC().Round(0)
 	ts := now.Format(TimeFormat)
@@ -338,16 +286,12 @@ func (t *sqlTx) Update(ctx context.Context, r *Resource) error {
 		return fmt.Errorf("%w: %s %q is at version %d, not %d", ErrModified, r.Type, r.ID, version, r.Version)
 	}
 	if r.Unique != "" {
-		row, err := t.w.queryRow(ctx, uniqSQL, r.Type, r.Unique, rid)
-		if err != nil {
-			return fmt.Errorf("store: update: %w", err)
-		}
 		var n int
-		if err := row.Scan(&n); err != nil {
+		if err := t.w.queryRow(ctx, uniqSQL, r.Type, r.Unique, rid).Scan(&n); err != nil {
 			return fmt.Errorf("store: update: %w", err)
 		}
 		if n > 0 {
-			return fmt.Errorf("%w: %s %q", ErrConflict, r.Type, r.ID)
+			return fmt.Errorf("%w: %s unique key %q", ErrConflict, r.Type, r.Unique)
 		}
 	}
 	now := time.Now().UTC().Round(0)
@@ -392,10 +336,7 @@ func (t *sqlTx) Delete(ctx context.Context, typ, id string) error {
 
 // rid looks up the surrogate key and version of a resource.
 func (t *sqlTx) rid(ctx context.Context, typ, id string) (rid, version int64, err error) {
-	row, err := t.w.queryRow(ctx, ridSQL, typ, id)
-	if err == nil {
-		err = row.Scan(&rid, &version)
-	}
+	err = t.w.queryRow(ctx, ridSQL, typ, id).Scan(&rid, &version)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, 0, fmt.Errorf("%w: %s %q", ErrNotFound, typ, id)
 	}

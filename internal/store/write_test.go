@@ -197,28 +197,36 @@ func TestWriteErrors(t *testing.T) {
 
 func TestWriteConflictInOneBatch(t *testing.T) {
 	s := openTest(t)
-	// Many creates of the same Unique, concurrently: exactly one wins.
-	var fns []func(context.Context, Tx) error
-	for i := range 40 {
-		fns = append(fns, func(ctx context.Context, tx Tx) error {
-			r := user(fmt.Sprintf("dup%02d", i), "same")
-			return tx.Create(ctx, &r)
-		})
+	ctx := context.Background()
+	// Creates of one Unique queued behind a blocked writer share a batch:
+	// the first wins, the others see its row.
+	release, blocked := blockWriter(s)
+	const n = 5
+	errs := make([]chan error, n)
+	for i := range n {
+		errs[i] = make(chan error, 1)
+		go func() {
+			r := user(fmt.Sprintf("dup%d", i), "same")
+			errs[i] <- s.Write(ctx, func(ctx context.Context, tx Tx) error { return tx.Create(ctx, &r) })
+		}()
+		waitQueued(s, i+1)
 	}
-	won := 0
-	for _, err := range batch(s, fns...) {
-		switch {
-		case err == nil:
-			won++
-		case !errors.Is(err, ErrConflict):
-			t.Errorf("err = %v, want ErrConflict", err)
+	release()
+	if err := <-blocked; err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		err := <-errs[i]
+		if (i == 0 && err != nil) || (i > 0 && !errors.Is(err, ErrConflict)) {
+			t.Errorf("create %d: %v", i, err)
 		}
 	}
-	if won != 1 {
-		t.Errorf("%d creates won, want 1", won)
+	if p, err := s.Query(ctx, "User", Query{Filter: eq("username", "same"), Count: 10}); err != nil || !slices.Equal(pageIDs(p), []string{"dup0"}) {
+		t.Errorf("stored %v, %v; want [dup0]", pageIDs(p), err)
 	}
-	// And within one write function.
-	err := s.Write(context.Background(), func(ctx context.Context, tx Tx) error {
+
+	// And within one write function, which then fails as a whole.
+	err := s.Write(ctx, func(ctx context.Context, tx Tx) error {
 		r1, r2 := user("x1", "x"), user("x2", "x")
 		if err := tx.Create(ctx, &r1); err != nil {
 			return err
@@ -227,6 +235,9 @@ func TestWriteConflictInOneBatch(t *testing.T) {
 	})
 	if !errors.Is(err, ErrConflict) {
 		t.Errorf("second create in one fn: %v, want ErrConflict", err)
+	}
+	if _, err := s.Get(ctx, "User", "x1"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("create of the failed fn stored: %v", err)
 	}
 }
 
@@ -296,7 +307,7 @@ func waitQueued(s *SQL, n int) {
 
 // blockWriter makes the writer goroutine run a function that waits for
 // release; it returns once that function runs, and the Write's result.
-func blockWriter(t *testing.T, s *SQL) (release func(), result <-chan error) {
+func blockWriter(s *SQL) (release func(), result <-chan error) {
 	started, unblock := make(chan struct{}), make(chan struct{})
 	res := make(chan error, 1)
 	go func() {
@@ -327,7 +338,7 @@ func TestWriteCancelled(t *testing.T) {
 	}
 
 	// Cancelled while queued behind a write that blocks the writer.
-	release, blocked := blockWriter(t, s)
+	release, blocked := blockWriter(s)
 	ctx, cancel = context.WithCancel(context.Background())
 	queued := make(chan error, 1)
 	go func() { queued <- s.Write(ctx, create("late")) }()
@@ -373,7 +384,7 @@ func TestClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Writes queued when Close is called are committed before it returns.
-	release, blocked := blockWriter(t, s)
+	release, blocked := blockWriter(s)
 	const n = 20
 	errs := make(chan error, n)
 	for i := range n {
@@ -426,4 +437,48 @@ func reopen(t *testing.T, path string) *SQL {
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+// TestWriteBrokenTransaction: when the shared transaction breaks, every
+// write of the batch that ran fails and none is stored; the writes queued
+// after it are committed in a new transaction.
+func TestWriteBrokenTransaction(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	create := func(id string) func(context.Context, Tx) error {
+		return func(ctx context.Context, tx Tx) error {
+			r := user(id, id)
+			return tx.Create(ctx, &r)
+		}
+	}
+	fns := []func(context.Context, Tx) error{
+		create("before"),
+		func(ctx context.Context, tx Tx) error {
+			// Stands for SQLite rolling back on its own (I/O error, ...).
+			_, err := tx.(*sqlTx).w.exec(ctx, "ROLLBACK")
+			return err
+		},
+		create("after"),
+	}
+	release, blocked := blockWriter(s)
+	errs := make([]chan error, len(fns))
+	for i, fn := range fns {
+		errs[i] = make(chan error, 1)
+		go func() { errs[i] <- s.Write(ctx, fn) }()
+		waitQueued(s, i+1) // one batch, in this order
+	}
+	release()
+	if err := <-blocked; err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{false, false, true} {
+		if err := <-errs[i]; (err == nil) != want {
+			t.Errorf("write %d: err = %v, want success %v", i, err, want)
+		}
+	}
+	for id, want := range map[string]error{"before": ErrNotFound, "after": nil} {
+		if _, err := s.Get(ctx, "User", id); !errors.Is(err, want) {
+			t.Errorf("Get(%s) = %v, want %v", id, err, want)
+		}
+	}
 }
