@@ -267,44 +267,64 @@ func decodeObject(body []byte) (map[string]any, error) {
 	return m, nil
 }
 
-func (s *Server) create(w http.ResponseWriter, r *http.Request, rt *ResourceType) {
+// readResource reads and normalises a POST or PUT body.
+func (s *Server) readResource(w http.ResponseWriter, r *http.Request, rt *ResourceType) (map[string]any, error) {
 	body, err := readBody(w, r, s.opts.MaxBodyBytes)
 	if err != nil {
-		s.writeError(w, err)
-		return
+		return nil, err
 	}
 	in, err := decodeObject(body)
 	if err != nil {
-		s.writeError(w, err)
-		return
+		return nil, err
 	}
-	res, err := rt.Normalize(in)
+	return rt.Normalize(in)
+}
+
+// current reads the resource a request changes and enforces If-Match.
+func (s *Server) current(ctx context.Context, tx store.Tx, r *http.Request, rt *ResourceType, id string) (store.Resource, error) {
+	cur, err := tx.Get(ctx, rt.Name, id)
+	if err != nil {
+		return cur, s.storeError(rt, id, err)
+	}
+	return cur, checkIfMatch(r, cur.Version)
+}
+
+// save checks the references of res and writes it: a create when cur is
+// nil, else an update of cur (whose canonical form is old, or nil).
+func (s *Server) save(ctx context.Context, tx store.Tx, rt *ResourceType, res, old map[string]any, cur *store.Resource) (store.Resource, error) {
+	if err := s.checkReferences(ctx, tx, res, old); err != nil {
+		return store.Resource{}, err
+	}
+	sr, err := s.toStore(rt, res)
+	if err != nil {
+		return sr, err
+	}
+	if cur == nil {
+		err = tx.Create(ctx, &sr)
+	} else {
+		sr.Version, sr.Created = cur.Version, cur.Created
+		err = tx.Update(ctx, &sr)
+	}
+	return sr, s.conflict(rt, res, err)
+}
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request, rt *ResourceType) {
+	res, err := s.readResource(w, r, rt)
 	if err != nil {
 		s.writeError(w, err)
 		return
 	}
 	res["id"] = uuid.NewString()
 	var stored store.Resource
-	err = s.opts.Store.Write(r.Context(), func(ctx context.Context, tx store.Tx) error {
-		if err := s.checkReferences(ctx, tx, res, nil); err != nil {
-			return err
-		}
-		sr, err := s.toStore(rt, res)
-		if err != nil {
-			return err
-		}
-		if err := tx.Create(ctx, &sr); err != nil {
-			return s.conflict(rt, res, err)
-		}
-		stored = sr
-		return nil
+	err = s.opts.Store.Write(r.Context(), func(ctx context.Context, tx store.Tx) (err error) {
+		stored, err = s.save(ctx, tx, rt, res, nil, nil)
+		return err
 	})
 	if err != nil {
 		s.writeError(w, err)
 		return
 	}
-	loc := s.location(r, rt, stored.ID)
-	w.Header().Set("Location", loc)
+	w.Header().Set("Location", s.location(r, rt, stored.ID))
 	s.writeResource(w, r, http.StatusCreated, rt, stored, res, nil)
 }
 
@@ -334,48 +354,24 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, rt *ResourceType, i
 }
 
 func (s *Server) replace(w http.ResponseWriter, r *http.Request, rt *ResourceType, id string) {
-	body, err := readBody(w, r, s.opts.MaxBodyBytes)
+	res, err := s.readResource(w, r, rt)
 	if err != nil {
 		s.writeError(w, err)
 		return
 	}
-	in, err := decodeObject(body)
-	if err != nil {
-		s.writeError(w, err)
-		return
-	}
-	if v, ok := in["id"].(string); ok && v != id {
+	if v, ok := res["id"].(string); ok && v != id {
 		s.writeError(w, badRequest(scimerr.ScimTypeMutability, "id %q in the body does not match the id %q in the URL; id is read-only", v, id))
-		return
-	}
-	res, err := rt.Normalize(in)
-	if err != nil {
-		s.writeError(w, err)
 		return
 	}
 	res["id"] = id
 	var stored store.Resource
 	err = s.opts.Store.Write(r.Context(), func(ctx context.Context, tx store.Tx) error {
-		cur, err := tx.Get(ctx, rt.Name, id)
-		if err != nil {
-			return s.storeError(rt, id, err)
-		}
-		if err := checkIfMatch(r, cur.Version); err != nil {
-			return err
-		}
-		if err := s.checkReferences(ctx, tx, res, nil); err != nil {
-			return err
-		}
-		sr, err := s.toStore(rt, res)
+		cur, err := s.current(ctx, tx, r, rt, id)
 		if err != nil {
 			return err
 		}
-		sr.Version, sr.Created = cur.Version, cur.Created
-		if err := tx.Update(ctx, &sr); err != nil {
-			return s.conflict(rt, res, err)
-		}
-		stored = sr
-		return nil
+		stored, err = s.save(ctx, tx, rt, res, nil, &cur)
+		return err
 	})
 	if err != nil {
 		s.writeError(w, err)
@@ -400,11 +396,8 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt *ResourceType,
 		res    map[string]any
 	)
 	err = s.opts.Store.Write(r.Context(), func(ctx context.Context, tx store.Tx) error {
-		cur, err := tx.Get(ctx, rt.Name, id)
+		cur, err := s.current(ctx, tx, r, rt, id)
 		if err != nil {
-			return s.storeError(rt, id, err)
-		}
-		if err := checkIfMatch(r, cur.Version); err != nil {
 			return err
 		}
 		old, err := decodeStored(cur)
@@ -420,19 +413,8 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt *ResourceType,
 			return nil
 		}
 		next["id"] = id
-		if err := s.checkReferences(ctx, tx, next, old); err != nil {
-			return err
-		}
-		sr, err := s.toStore(rt, next)
-		if err != nil {
-			return err
-		}
-		sr.Version, sr.Created = cur.Version, cur.Created
-		if err := tx.Update(ctx, &sr); err != nil {
-			return s.conflict(rt, next, err)
-		}
-		stored = sr
-		return nil
+		stored, err = s.save(ctx, tx, rt, next, old, &cur)
+		return err
 	})
 	if err != nil {
 		s.writeError(w, err)
@@ -456,11 +438,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt *ResourceType,
 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request, rt *ResourceType, id string) {
 	err := s.opts.Store.Write(r.Context(), func(ctx context.Context, tx store.Tx) error {
-		cur, err := tx.Get(ctx, rt.Name, id)
-		if err != nil {
-			return s.storeError(rt, id, err)
-		}
-		if err := checkIfMatch(r, cur.Version); err != nil {
+		if _, err := s.current(ctx, tx, r, rt, id); err != nil {
 			return err
 		}
 		if err := tx.Delete(ctx, rt.Name, id); err != nil {
@@ -512,12 +490,7 @@ func (s *Server) dropMemberships(ctx context.Context, tx store.Tx, id string) er
 		if !changed {
 			continue
 		}
-		sr, err := s.toStore(gt, next)
-		if err != nil {
-			return err
-		}
-		sr.Version, sr.Created = cur.Version, cur.Created
-		if err := tx.Update(ctx, &sr); err != nil {
+		if _, err := s.save(ctx, tx, gt, next, g, &cur); err != nil {
 			return err
 		}
 	}
@@ -634,6 +607,7 @@ func fixNumbers(v any) any {
 	return v
 }
 
+// conflict turns a uniqueness violation into a 409 (nil stays nil).
 func (s *Server) conflict(rt *ResourceType, res map[string]any, err error) error {
 	if errors.Is(err, store.ErrConflict) {
 		return scimerr.ScimError{Status: http.StatusConflict, ScimType: scimerr.ScimTypeUniqueness,

@@ -194,14 +194,17 @@ func (t *sqlTx) begin(ctx context.Context) (context.Context, error) {
 }
 
 const (
-	ridSQL     = "SELECT rid, version FROM resources WHERE type = ? AND id = ?"
-	takenSQL   = "SELECT COUNT(*) FROM resources WHERE type = ? AND (id = ? OR uniq = ?)"
-	uniqSQL    = "SELECT COUNT(*) FROM resources WHERE type = ? AND uniq = ? AND rid <> ?"
-	insertSQL  = "INSERT INTO resources (type, id, version, created, modified, uniq, data) VALUES (?, ?, 1, ?, ?, ?, ?)"
-	updateSQL  = "UPDATE resources SET version = version + 1, modified = ?, uniq = ?, data = ? WHERE rid = ? AND version = ?"
-	delIdxSQL  = "DELETE FROM idx WHERE rid = ?"
-	delResSQL  = "DELETE FROM resources WHERE rid = ?"
-	idxRowsMax = 64 // rows per multi-row index INSERT
+	ridSQL    = "SELECT rid, version FROM resources WHERE type = ? AND id = ?"
+	takenSQL  = "SELECT COUNT(*) FROM resources WHERE type = ? AND (id = ? OR uniq = ?)"
+	uniqSQL   = "SELECT COUNT(*) FROM resources WHERE type = ? AND uniq = ? AND rid <> ?"
+	insertSQL = "INSERT INTO resources (type, id, version, created, modified, uniq, data) VALUES (?, ?, 1, ?, ?, ?, ?)"
+	updateSQL = "UPDATE resources SET version = version + 1, modified = ?, uniq = ?, data = ? WHERE rid = ? AND version = ?"
+	delIdxSQL = "DELETE FROM idx WHERE rid = ?"
+	// idxOfSQL and delIdxRowSQL serve index diffs on update.
+	idxOfSQL     = "SELECT path, elem, str, num FROM idx WHERE rid = ?"
+	delIdxRowSQL = "DELETE FROM idx WHERE rid = ? AND path = ? AND elem = ? AND str = ?"
+	delResSQL    = "DELETE FROM resources WHERE rid = ?"
+	idxRowsMax   = 64 // rows per multi-row index INSERT
 )
 
 // Get implements Tx.
@@ -305,14 +308,81 @@ func (t *sqlTx) Update(ctx context.Context, r *Resource) error {
 		}
 		return fmt.Errorf("%w: %s %q", ErrModified, r.Type, r.ID)
 	}
-	if _, err := t.w.exec(ctx, delIdxSQL, rid); err != nil {
-		return fmt.Errorf("store: update: %w", err)
-	}
-	if err := t.insertIndex(ctx, rid, r); err != nil {
+	if err := t.updateIndex(ctx, rid, r); err != nil {
 		return err
 	}
 	r.Version, r.Modified = r.Version+1, now
 	return nil
+}
+
+// updateIndex brings the index rows of rid from what is stored to r.Index,
+// touching only the rows that differ: an update usually changes a few
+// values, and every row written dirties index pages that the commit must
+// write and fsync. When most rows differ (element numbers shift after a
+// removal from a large multi-valued attribute) it rewrites them all.
+func (t *sqlTx) updateIndex(ctx context.Context, rid int64, r *Resource) error {
+	rows, err := t.w.query(ctx, idxOfSQL, rid)
+	if err != nil {
+		return fmt.Errorf("store: update: %w", err)
+	}
+	type key struct {
+		path string
+		elem int
+		str  string
+		num  float64
+		has  bool
+	}
+	keyOf := func(e IndexEntry) key {
+		k := key{path: e.Path, elem: e.Elem, str: e.Str}
+		if e.Num != nil {
+			k.num, k.has = *e.Num, true
+		}
+		return k
+	}
+	stored := map[key]bool{}
+	for rows.Next() {
+		var (
+			e   IndexEntry
+			num sql.NullFloat64
+		)
+		if err := rows.Scan(&e.Path, &e.Elem, &e.Str, &num); err != nil {
+			rows.Close()
+			return fmt.Errorf("store: update: %w", err)
+		}
+		if num.Valid {
+			e.Num = &num.Float64
+		}
+		stored[keyOf(e)] = true
+	}
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("store: update: %w", err)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: update: %w", err)
+	}
+	var added []IndexEntry
+	for _, e := range r.Index {
+		k := keyOf(e)
+		if stored[k] {
+			delete(stored, k) // unchanged
+			continue
+		}
+		added = append(added, e)
+	}
+	if len(stored) > len(r.Index)/2 {
+		if _, err := t.w.exec(ctx, delIdxSQL, rid); err != nil {
+			return fmt.Errorf("store: update: %w", err)
+		}
+		return t.insertIndex(ctx, rid, r)
+	}
+	for k := range stored {
+		if _, err := t.w.exec(ctx, delIdxRowSQL, rid, k.path, k.elem, k.str); err != nil {
+			return fmt.Errorf("store: update: %w", err)
+		}
+	}
+	changed := *r
+	changed.Index = added
+	return t.insertIndex(ctx, rid, &changed)
 }
 
 // Delete implements Tx.

@@ -3,11 +3,14 @@ package store
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -479,6 +482,72 @@ func TestWriteBrokenTransaction(t *testing.T) {
 	for id, want := range map[string]error{"before": ErrNotFound, "after": nil} {
 		if _, err := s.Get(ctx, "User", id); !errors.Is(err, want) {
 			t.Errorf("Get(%s) = %v, want %v", id, err, want)
+		}
+	}
+}
+
+// TestUpdateIndexDiff walks a resource through index states that exercise
+// both update strategies (row diff and full rewrite) and checks that the
+// stored rows equal the last state exactly.
+func TestUpdateIndexDiff(t *testing.T) {
+	members := func(ids ...string) []IndexEntry {
+		var es []IndexEntry
+		for i, id := range ids {
+			es = append(es, IndexEntry{Path: "members.value", Elem: i, Str: id})
+		}
+		return es
+	}
+	steps := []struct {
+		name  string
+		index []IndexEntry
+	}{
+		{"one value changes", append(entries("displayname", "g"), members("a", "b", "c", "d")...)},
+		{"number changes, text kept", []IndexEntry{{Path: "n", Str: "1", Num: num(1)}, {Path: "displayname", Str: "g"}}},
+		{"number changes value", []IndexEntry{{Path: "n", Str: "2", Num: num(2)}, {Path: "displayname", Str: "g"}}},
+		{"members added", append(entries("displayname", "g"), members("a", "b", "c", "d", "e", "f")...)},
+		{"first member removed: elements shift", append(entries("displayname", "g"), members("b", "c", "d", "e", "f")...)},
+		{"everything replaced", entries("displayname", "h", "externalid", "x")},
+		{"emptied", nil},
+		{"refilled", append(entries("displayname", "g"), members("z")...)},
+	}
+	s := openTest(t)
+	ctx := context.Background()
+	r := mustCreate(t, s, Resource{Type: "Group", ID: "g1", Unique: "g", Data: []byte(`{}`), Index: entries("displayname", "g")})[0]
+	for _, st := range steps {
+		r.Index = st.index
+		if err := s.Write(ctx, func(ctx context.Context, tx Tx) error { return tx.Update(ctx, &r) }); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		rc := <-s.readers // a reader connection of the store's own pool
+		rows, err := rc.c.QueryContext(ctx, "SELECT path, elem, str, num FROM idx ORDER BY path, elem, str")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for rows.Next() {
+			var (
+				path, str string
+				elem      int
+				n         sql.NullFloat64
+			)
+			if err := rows.Scan(&path, &elem, &str, &n); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, fmt.Sprintf("%s/%d/%s/%v", path, elem, str, n))
+		}
+		rows.Close()
+		s.readers <- rc
+		var want []string
+		for _, e := range st.index {
+			n := sql.NullFloat64{}
+			if e.Num != nil {
+				n = sql.NullFloat64{Float64: *e.Num, Valid: true}
+			}
+			want = append(want, fmt.Sprintf("%s/%d/%s/%v", e.Path, e.Elem, e.Str, n))
+		}
+		sort.Strings(want)
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("%s: stored rows\n%s\nwant\n%s", st.name, strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	}
 }
