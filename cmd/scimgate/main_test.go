@@ -226,3 +226,23 @@ func TestCLI(t *testing.T) {
 		})
 	}
 }
+
+// TestSIGTERMShutsDownCleanly: SIGTERM stops taking requests, finishes the
+// ones in flight, closes the store and exits 0.
+func TestSIGTERMShutsDownCleanly(t *testing.T) {
+	p := startProc(t, t.TempDir())
+	if status, body, err := scimDo("POST", p.base+"/Users", map[string]any{"userName": "term@example.com"}); err != nil || status != 201 {
+		t.Fatalf("create: %d %v %s", status, err, body)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("gateway did not exit within 30s of SIGTERM")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM, want 0", code)
+	}
+}

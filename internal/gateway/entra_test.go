@@ -65,7 +65,8 @@ type reply struct {
 	raw    string
 }
 
-func (c client) do(method, path string, body any) reply {
+// do sends a request; header holds extra header name, value pairs.
+func (c client) do(method, path string, body any, header ...string) reply {
 	c.t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -86,6 +87,9 @@ func (c client) do(method, path string, body any) reply {
 	}
 	req.Header.Set("Authorization", "Bearer "+testToken)
 	req.Header.Set("Content-Type", "application/scim+json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		c.t.Fatalf("%s %s: %v", method, path, err)
