@@ -265,6 +265,9 @@ func (s *Server) answerList(w http.ResponseWriter, r *http.Request, types []*Res
 	resources := make([]any, 0, len(items))
 	for _, it := range items {
 		res, err := decodeStored(it.sr)
+		if err == nil {
+			res, err = s.withGroups(r, it.rt, it.sr.ID, res, it.proj)
+		}
 		if err != nil {
 			s.writeError(w, err)
 			return
@@ -332,6 +335,23 @@ func newProjection(rt *ResourceType, include, exclude []string) (*projection, er
 		return nil, err
 	}
 	return p, nil
+}
+
+// keeps reports whether a core attribute survives the projection (a nil
+// projection keeps everything).
+func (p *projection) keeps(attr string) bool {
+	if p == nil {
+		return true
+	}
+	if len(p.include) > 0 {
+		for k := range p.include {
+			if k == attr || strings.HasPrefix(k, attr+".") {
+				return true
+			}
+		}
+		return false
+	}
+	return !p.exclude[attr]
 }
 
 // apply filters a rendered resource. id is always returned; schemas is set

@@ -696,8 +696,46 @@ func (s *Server) render(r *http.Request, rt *ResourceType, sr store.Resource, re
 }
 
 func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, status int, rt *ResourceType, sr store.Resource, res map[string]any, proj *projection) {
+	res, err := s.withGroups(r, rt, sr.ID, res, proj)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
 	w.Header().Set("ETag", etag(sr.Version))
 	s.writeJSON(w, status, s.render(r, rt, sr, res, proj))
+}
+
+// withGroups adds a User's read-only "groups" attribute (RFC 7643 §4.1.2:
+// the groups the user is a direct member of), derived from the groups'
+// members, unless the projection leaves it out. res is not modified.
+func (s *Server) withGroups(r *http.Request, rt *ResourceType, id string, res map[string]any, proj *projection) (map[string]any, error) {
+	gt := s.groupType()
+	if rt.Name != "User" || gt == nil || !proj.keeps("groups") {
+		return res, nil
+	}
+	f, err := gt.ParseFilter("members.value eq " + strconv.Quote(id))
+	if err != nil {
+		return nil, err
+	}
+	page, err := s.opts.Store.Query(r.Context(), gt.Name, store.Query{Filter: f.Cond(), Count: s.opts.MaxResults, SortBy: "displayname"})
+	if err != nil || len(page.Resources) == 0 {
+		return res, err
+	}
+	groups := make([]any, 0, len(page.Resources))
+	for _, g := range page.Resources {
+		gm, err := decodeStored(g)
+		if err != nil {
+			return nil, err
+		}
+		groups = append(groups, map[string]any{"value": g.ID, "display": gm["displayName"],
+			"$ref": s.location(r, gt, g.ID), "type": "direct"})
+	}
+	out := make(map[string]any, len(res)+1)
+	for k, v := range res {
+		out[k] = v
+	}
+	out["groups"] = groups
+	return out, nil
 }
 
 func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {

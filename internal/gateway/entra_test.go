@@ -397,6 +397,14 @@ func TestEntraFlows(t *testing.T) {
 		if m, _ := full.body["members"].([]any); len(m) != 2 {
 			t.Fatalf("members %v, want 2 (adding an existing member is a no-op)", full.body["members"])
 		}
+		ug := c.must(200, "GET", "/Users/"+uid, nil)
+		if gs, _ := ug.body["groups"].([]any); len(gs) != 1 || get(gs[0].(map[string]any), "value") != gid ||
+			get(gs[0].(map[string]any), "display") != "Sales Team" {
+			t.Fatalf("user's read-only groups attribute: %v", ug.body["groups"])
+		}
+		if ug := c.must(200, "GET", "/Users/"+uid+"?excludedAttributes=groups", nil); ug.body["groups"] != nil {
+			t.Fatalf("excludedAttributes=groups still returned groups")
+		}
 		member := func(u string) int {
 			n, _ := c.total("/Groups", fmt.Sprintf(`id eq "%s" and members eq "%s"`, gid, u), "excludedAttributes", "members")
 			return n
