@@ -717,7 +717,7 @@ func (s *Server) withGroups(r *http.Request, rt *ResourceType, id string, res ma
 	if err != nil {
 		return nil, err
 	}
-	page, err := s.opts.Store.Query(r.Context(), gt.Name, store.Query{Filter: f.Cond(), Count: s.opts.MaxResults, SortBy: "displayname"})
+	page, err := s.opts.Store.Query(r.Context(), gt.Name, store.Query{Filter: f.Cond(), Count: s.opts.MaxResults})
 	if err != nil || len(page.Resources) == 0 {
 		return res, err
 	}
