@@ -1,0 +1,480 @@
+package conformance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/scimgate/scimgate/targets"
+	"github.com/scimgate/scimgate/targets/memory"
+)
+
+// TestConnectorSuiteCatchesBrokenConnectors runs the suite against
+// connectors with one bug each (the memory connector behind a wrapper) and
+// wants the checks that target that bug to fail, while the healthy
+// connector passes everything.
+func TestConnectorSuiteCatchesBrokenConnectors(t *testing.T) {
+	noUnique := func() *memory.Connector { return memory.New(memory.Config{Unique: map[targets.Kind][]string{}}) }
+	tests := []struct {
+		name     string
+		conn     func() targets.Connector
+		wantFail []string // exactly the checks that must fail
+		wantPass []string // some checks that must pass
+		wantSkip []string
+	}{
+		{
+			name:     "healthy",
+			conn:     func() targets.Connector { return memory.New(memory.Config{}) },
+			wantSkip: []string{"Unsupported"},
+		},
+		{
+			name: "no capabilities",
+			conn: func() targets.Connector {
+				return memory.New(memory.Config{Capabilities: &targets.Capabilities{}})
+			},
+			wantSkip: []string{"DisableEnable", "Groups", "Members", "ListPagination/Groups", "CancelledContext/DisableEnable", "CancelledContext/Members"},
+			wantPass: []string{"Unsupported", "CreateGet", "HostileValues/quotes"},
+		},
+		{
+			name:     "no unique names",
+			conn:     func() targets.Connector { return noUnique() },
+			wantFail: []string{"CreateConflict", "Rename"},
+			wantPass: []string{"CreateRepeat", "CreateGet"},
+		},
+		{
+			name:     "duplicates on a repeated create",
+			conn:     func() targets.Connector { return &dupCreate{noUnique()} },
+			wantFail: []string{"CreateConflict", "CreateRepeat", "Groups", "Rename", "UpdateRebindsObjectID"},
+			wantPass: []string{"CreateGet", "Update"},
+		},
+		{
+			name:     "trims and drops NUL on read",
+			conn:     func() targets.Connector { return &mangleRead{memory.New(memory.Config{})} },
+			wantFail: []string{"HostileValues", "HostileValues/nul", "HostileValues/spaces"},
+			wantPass: []string{"CreateGet", "HostileValues/quotes", "HostileValues/emoji"},
+		},
+		{
+			name:     "escapes quotes on write",
+			conn:     func() targets.Connector { return &escapeWrite{memory.New(memory.Config{})} },
+			wantFail: []string{"HostileValues", "HostileValues/backslashes", "HostileValues/quotes", "HostileValues/sql_injection"},
+			wantPass: []string{"CreateGet", "HostileValues/emoji", "HostileValues/dn_special"},
+		},
+		{
+			name:     "list skips the last object of each page",
+			conn:     func() targets.Connector { return &listSkips{memory.New(memory.Config{})} },
+			wantFail: []string{"ListPagination", "ListPagination/Users", "ListPagination/Groups"},
+			wantPass: []string{"CreateGet", "Delete"},
+		},
+		{
+			name:     "list ignores the cursor",
+			conn:     func() targets.Connector { return &listRestarts{memory.New(memory.Config{})} },
+			wantFail: []string{"ListPagination", "ListPagination/Users", "ListPagination/Groups"},
+			wantPass: []string{"CreateGet"},
+		},
+		{
+			name:     "delete of a missing object fails",
+			conn:     func() targets.Connector { return &deleteStrict{memory.New(memory.Config{})} },
+			wantFail: []string{"DeleteRepeat", "DeleteMissing", "Groups"},
+			wantPass: []string{"Delete", "CreateGet"},
+		},
+		{
+			name:     "ignores the context",
+			conn:     func() targets.Connector { return &ignoreCtx{memory.New(memory.Config{})} },
+			wantFail: []string{"CancelledContext", "CancelledContext/Create", "CancelledContext/CreateAfterDeadline", "CancelledContext/Update", "CancelledContext/Delete", "CancelledContext/Members"},
+			wantPass: []string{"CreateGet", "Members"},
+		},
+		{
+			name:     "cancellation reported as permanent",
+			conn:     func() targets.Connector { return &allPermanent{memory.New(memory.Config{})} },
+			wantFail: []string{"CancelledContext", "CancelledContext/Create", "CancelledContext/CreateAfterDeadline", "CancelledContext/Read"},
+			wantPass: []string{"CreateGet"},
+		},
+		{
+			name:     "AddMembers of a present member fails",
+			conn:     func() targets.Connector { return &addStrict{memory.New(memory.Config{})} },
+			wantFail: []string{"Members"},
+			wantPass: []string{"Groups", "CreateGet"},
+		},
+		{
+			name:     "rename re-creates the object",
+			conn:     func() targets.Connector { return &renameRecreates{memory.New(memory.Config{})} },
+			wantFail: append([]string{"Rename", "Members", "Groups", "HostileValues"}, hostileChecks()...),
+			wantPass: []string{"Update", "CreateGet"},
+		},
+		{
+			name:     "update re-enables",
+			conn:     func() targets.Connector { return &updateEnables{memory.New(memory.Config{})} },
+			wantFail: []string{"DisableEnable"},
+			wantPass: []string{"Update"},
+		},
+		{
+			name:     "declares no groups but has them",
+			conn:     func() targets.Connector { return &hidesGroups{memory.New(memory.Config{})} },
+			wantFail: []string{"Unsupported"},
+			wantSkip: []string{"Groups", "Members"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := runFakeSuite(tt.conn)
+			var failed []string
+			for n, st := range res.status {
+				if st == "FAIL" {
+					failed = append(failed, n)
+				}
+			}
+			slices.Sort(failed)
+			want := slices.Sorted(slices.Values(tt.wantFail))
+			if !slices.Equal(failed, want) {
+				t.Errorf("failed checks:\n  %s\nwant:\n  %s", strings.Join(failed, ", "), strings.Join(want, ", "))
+				for _, n := range failed {
+					if !slices.Contains(want, n) {
+						t.Logf("%s:\n    %s", n, strings.Join(res.msgs[n], "\n    "))
+					}
+				}
+			}
+			for _, n := range tt.wantPass {
+				if got := res.status[n]; got != "PASS" {
+					t.Errorf("check %s: %s, want PASS", n, cmpOr(got, "not run"))
+				}
+			}
+			for _, n := range tt.wantSkip {
+				if got := res.status[n]; got != "SKIP" {
+					t.Errorf("check %s: %s, want SKIP", n, cmpOr(got, "not run"))
+				}
+			}
+			for _, c := range connChecks {
+				if res.status[c.name] == "" {
+					t.Errorf("check %s did not run", c.name)
+				}
+			}
+		})
+	}
+}
+
+// hostileChecks are the paths of the HostileValues subtests.
+func hostileChecks() []string {
+	var out []string
+	for _, h := range connHostile {
+		out = append(out, "HostileValues/"+strings.ReplaceAll(h.name, " ", "_"))
+	}
+	return out
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// fakeResults are the outcomes of a suite run under fakeTB, by check path
+// ("CreateGet", "HostileValues/nul").
+type fakeResults struct {
+	mu     sync.Mutex
+	status map[string]string // PASS, FAIL or SKIP
+	msgs   map[string][]string
+}
+
+// runFakeSuite runs the suite under a fakeTB and returns the outcomes.
+func runFakeSuite(conn func() targets.Connector) *fakeResults {
+	res := &fakeResults{status: map[string]string{}, msgs: map[string][]string{}}
+	root := newFakeTB("", res)
+	runConnector(root, func(testing.TB) targets.Connector { return conn() })
+	return res
+}
+
+// fakeTB is a testing.TB that records outcomes instead of reporting them, so
+// that a test can run the suite against a broken connector and look at
+// which checks fail. Fatalf and Skipf end the check's goroutine, as in
+// package testing. Methods the suite does not use are left to the nil
+// embedded interface (calling them panics).
+type fakeTB struct {
+	testing.TB
+	name   string
+	res    *fakeResults
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	failed   bool
+	skipped  bool
+	cleanups []func()
+}
+
+var _ connSubtester = (*fakeTB)(nil)
+
+func newFakeTB(name string, res *fakeResults) *fakeTB {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &fakeTB{name: name, res: res, ctx: ctx, cancel: cancel}
+}
+
+func (f *fakeTB) RunTB(name string, fn func(testing.TB)) {
+	path := strings.TrimPrefix(f.name+"/"+strings.ReplaceAll(name, " ", "_"), "/")
+	child := newFakeTB(path, f.res)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() {
+			if v := recover(); v != nil {
+				child.Errorf("panic: %v", v)
+			}
+		}()
+		fn(child)
+	}()
+	<-done
+	child.cancel()
+	for i := len(child.cleanups) - 1; i >= 0; i-- {
+		child.cleanups[i]()
+	}
+	status := "PASS"
+	switch {
+	case child.failed:
+		status = "FAIL"
+		f.mu.Lock()
+		f.failed = true
+		f.mu.Unlock()
+	case child.skipped:
+		status = "SKIP"
+	}
+	f.res.mu.Lock()
+	f.res.status[path] = status
+	f.res.mu.Unlock()
+}
+
+func (f *fakeTB) log(msg string) {
+	f.res.mu.Lock()
+	f.res.msgs[f.name] = append(f.res.msgs[f.name], msg)
+	f.res.mu.Unlock()
+}
+
+func (f *fakeTB) Helper()                      {}
+func (f *fakeTB) Name() string                 { return f.name }
+func (f *fakeTB) Context() context.Context     { return f.ctx }
+func (f *fakeTB) Logf(format string, a ...any) { f.log(fmt.Sprintf(format, a...)) }
+func (f *fakeTB) Cleanup(fn func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cleanups = append(f.cleanups, fn)
+}
+func (f *fakeTB) Failed() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.failed
+}
+func (f *fakeTB) Errorf(format string, a ...any) {
+	f.log(fmt.Sprintf(format, a...))
+	f.mu.Lock()
+	f.failed = true
+	f.mu.Unlock()
+}
+func (f *fakeTB) Fatalf(format string, a ...any) {
+	f.Errorf(format, a...)
+	runtime.Goexit()
+}
+func (f *fakeTB) Skipf(format string, a ...any) {
+	f.log(fmt.Sprintf(format, a...))
+	f.mu.Lock()
+	f.skipped = true
+	f.mu.Unlock()
+	runtime.Goexit()
+}
+
+// The broken connectors: the memory connector with one bug each.
+
+// dupCreate creates a second object when Create finds the object existing.
+type dupCreate struct{ *memory.Connector }
+
+func (c *dupCreate) Create(ctx context.Context, op targets.Op) (string, error) {
+	a, err := c.Connector.Create(ctx, op)
+	if errors.Is(err, targets.ErrConflict) {
+		op.ObjectID += "-again"
+		return c.Connector.Create(ctx, op)
+	}
+	return a, err
+}
+
+// mangleRead trims spaces and drops NUL bytes from the strings it reads.
+type mangleRead struct{ *memory.Connector }
+
+func mangle(o targets.Object) targets.Object {
+	for k, v := range o.Attrs {
+		if s, ok := v.(string); ok {
+			o.Attrs[k] = strings.TrimSpace(strings.ReplaceAll(s, "\x00", ""))
+		}
+	}
+	return o
+}
+
+func (c *mangleRead) Get(ctx context.Context, k targets.Kind, a string) (targets.Object, error) {
+	o, err := c.Connector.Get(ctx, k, a)
+	return mangle(o), err
+}
+
+func (c *mangleRead) List(ctx context.Context, k targets.Kind, cur string, n int) (targets.Page, error) {
+	p, err := c.Connector.List(ctx, k, cur, n)
+	for i := range p.Objects {
+		p.Objects[i] = mangle(p.Objects[i])
+	}
+	return p, err
+}
+
+// escapeWrite stores quotes backslash-escaped (escaping done twice).
+type escapeWrite struct{ *memory.Connector }
+
+func escape(op targets.Op) targets.Op {
+	attrs := make(map[string]any, len(op.Attrs))
+	for k, v := range op.Attrs {
+		if s, ok := v.(string); ok {
+			v = strings.ReplaceAll(s, "'", `\'`)
+		}
+		attrs[k] = v
+	}
+	op.Attrs = attrs
+	return op
+}
+
+func (c *escapeWrite) Create(ctx context.Context, op targets.Op) (string, error) {
+	return c.Connector.Create(ctx, escape(op))
+}
+
+func (c *escapeWrite) Update(ctx context.Context, op targets.Op) error {
+	return c.Connector.Update(ctx, escape(op))
+}
+
+// listSkips loses the last object of every page but the last.
+type listSkips struct{ *memory.Connector }
+
+func (c *listSkips) List(ctx context.Context, k targets.Kind, cur string, n int) (targets.Page, error) {
+	p, err := c.Connector.List(ctx, k, cur, n)
+	if p.Next != "" && len(p.Objects) > 1 {
+		p.Objects = p.Objects[:len(p.Objects)-1]
+	}
+	return p, err
+}
+
+// listRestarts answers every page from the start.
+type listRestarts struct{ *memory.Connector }
+
+func (c *listRestarts) List(ctx context.Context, k targets.Kind, _ string, n int) (targets.Page, error) {
+	return c.Connector.List(ctx, k, "", n)
+}
+
+// deleteStrict reports a missing object on Delete.
+type deleteStrict struct{ *memory.Connector }
+
+func (c *deleteStrict) Delete(ctx context.Context, op targets.Op) error {
+	if _, err := c.Connector.Get(ctx, op.Kind, op.Anchor); err != nil {
+		return err
+	}
+	return c.Connector.Delete(ctx, op)
+}
+
+// ignoreCtx drops the context of every write.
+type ignoreCtx struct{ *memory.Connector }
+
+func (c *ignoreCtx) Create(_ context.Context, op targets.Op) (string, error) {
+	return c.Connector.Create(context.Background(), op)
+}
+func (c *ignoreCtx) Update(_ context.Context, op targets.Op) error {
+	return c.Connector.Update(context.Background(), op)
+}
+func (c *ignoreCtx) Delete(_ context.Context, op targets.Op) error {
+	return c.Connector.Delete(context.Background(), op)
+}
+func (c *ignoreCtx) AddMembers(_ context.Context, op targets.Op) error {
+	return c.Connector.AddMembers(context.Background(), op)
+}
+func (c *ignoreCtx) RemoveMembers(_ context.Context, op targets.Op) error {
+	return c.Connector.RemoveMembers(context.Background(), op)
+}
+
+// allPermanent reports transient errors (cancellations) as permanent.
+type allPermanent struct{ *memory.Connector }
+
+func perm(err error) error {
+	if targets.Class(err) == targets.ErrTransient {
+		return targets.Permanent(errors.New(err.Error()))
+	}
+	return err
+}
+
+func (c *allPermanent) Create(ctx context.Context, op targets.Op) (string, error) {
+	a, err := c.Connector.Create(ctx, op)
+	return a, perm(err)
+}
+func (c *allPermanent) Get(ctx context.Context, k targets.Kind, a string) (targets.Object, error) {
+	o, err := c.Connector.Get(ctx, k, a)
+	return o, perm(err)
+}
+func (c *allPermanent) List(ctx context.Context, k targets.Kind, cur string, n int) (targets.Page, error) {
+	p, err := c.Connector.List(ctx, k, cur, n)
+	return p, perm(err)
+}
+
+// addStrict fails AddMembers of a member already present.
+type addStrict struct{ *memory.Connector }
+
+func (c *addStrict) AddMembers(ctx context.Context, op targets.Op) error {
+	g, err := c.Connector.Get(ctx, targets.Group, op.Anchor)
+	if err == nil {
+		for _, m := range op.Members {
+			if slices.Contains(g.Members, m) {
+				return &targets.ConflictError{Err: fmt.Errorf("member %s exists", m)}
+			}
+		}
+	}
+	return c.Connector.AddMembers(ctx, op)
+}
+
+// renameRecreates implements a rename as delete and create, losing the
+// anchor (and memberships).
+type renameRecreates struct{ *memory.Connector }
+
+func (c *renameRecreates) Update(ctx context.Context, op targets.Op) error {
+	name := "userName"
+	if op.Kind == targets.Group {
+		name = "displayName"
+	}
+	if _, renamed := op.Attrs[name]; !renamed {
+		return c.Connector.Update(ctx, op)
+	}
+	o, err := c.Connector.Get(ctx, op.Kind, op.Anchor)
+	if err != nil {
+		return err
+	}
+	if err := c.Connector.Delete(ctx, op); err != nil {
+		return err
+	}
+	for k, v := range op.Attrs {
+		o.Attrs[k] = v
+	}
+	op.Attrs, op.Anchor = o.Attrs, ""
+	_, err = c.Connector.Create(ctx, op)
+	return err
+}
+
+// updateEnables writes the user enabled on every Update.
+type updateEnables struct{ *memory.Connector }
+
+func (c *updateEnables) Update(ctx context.Context, op targets.Op) error {
+	if err := c.Connector.Update(ctx, op); err != nil {
+		return err
+	}
+	if op.Kind == targets.User {
+		return c.Connector.Enable(ctx, op)
+	}
+	return nil
+}
+
+// hidesGroups declares no groups but serves them.
+type hidesGroups struct{ *memory.Connector }
+
+func (c *hidesGroups) Capabilities() targets.Capabilities {
+	return targets.Capabilities{Disable: true}
+}

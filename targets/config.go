@@ -1,0 +1,193 @@
+package targets
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// TargetConfig is one target instance in the gateway's YAML configuration:
+//
+//	targets:
+//	  - name: hr-db        # unique; used in metrics, logs and the admin API
+//	    type: sql          # a key of the Registry
+//	    config: {...}      # decoded into that type's Config
+//
+// Structs of the engine may embed it with `yaml:",inline"`.
+type TargetConfig struct {
+	Name   string    `yaml:"name"`
+	Type   string    `yaml:"type"`
+	Config yaml.Node `yaml:"config"`
+}
+
+// Config is the typed configuration of one connector type, such as
+// memory.Config. The Registry decodes a TargetConfig's config into it (an
+// unknown field is an error), validates it, then opens it.
+type Config interface {
+	// Validate reports an invalid field with FieldError.
+	Validate() error
+	// Open builds the connector from a validated configuration. It may
+	// connect to the target; ctx bounds that, and is not kept.
+	Open(ctx context.Context) (Connector, error)
+}
+
+// Registry maps a target type to a function that returns a new Config of
+// that type holding its defaults. The gateway's registry lists every
+// built-in connector type explicitly (package targets/registry).
+type Registry map[string]func() Config
+
+// ConfigError is an invalid target configuration.
+type ConfigError struct {
+	Target string // the target's name ("" when it has none)
+	Field  string // "name", "type", "config" or "config.<field path>"
+	Err    error
+}
+
+func (e *ConfigError) Error() string {
+	if e.Target == "" {
+		return fmt.Sprintf("%s: %v", e.Field, e.Err)
+	}
+	return fmt.Sprintf("target %q: %s: %v", e.Target, e.Field, e.Err)
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// FieldError is the error of a Config's Validate for one of its fields,
+// named by its YAML path inside config ("dsn", "tls.ca_file").
+func FieldError(field, format string, args ...any) error {
+	return &ConfigError{Field: field, Err: fmt.Errorf(format, args...)}
+}
+
+// namePattern is the form of a target name: it appears in URLs of the admin
+// API and in metric labels.
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+// Validate checks target configurations before use: every name well-formed
+// and unique, every type known, every config decodable and valid. It
+// reports every problem found, each as a *ConfigError.
+func (r Registry) Validate(tcs ...TargetConfig) error {
+	var errs []error
+	seen := make(map[string]bool)
+	for _, tc := range tcs {
+		if _, err := r.config(tc); err != nil {
+			errs = append(errs, err)
+		}
+		if seen[tc.Name] && tc.Name != "" {
+			errs = append(errs, &ConfigError{Target: tc.Name, Field: "name", Err: errors.New("duplicate target name")})
+		}
+		seen[tc.Name] = true
+	}
+	return errors.Join(errs...)
+}
+
+// Build validates one target configuration and opens its connector.
+func (r Registry) Build(ctx context.Context, tc TargetConfig) (Connector, error) {
+	cfg, err := r.config(tc)
+	if err != nil {
+		return nil, err
+	}
+	c, err := cfg.Open(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("target %q (type %s): open: %w", tc.Name, tc.Type, err)
+	}
+	return c, nil
+}
+
+// config decodes and validates tc's config.
+func (r Registry) config(tc TargetConfig) (Config, error) {
+	fail := func(field string, err error) (Config, error) {
+		return nil, &ConfigError{Target: tc.Name, Field: field, Err: err}
+	}
+	switch {
+	case tc.Name == "":
+		return fail("name", fmt.Errorf("required (a target of type %q has none)", tc.Type))
+	case !namePattern.MatchString(tc.Name):
+		return fail("name", errors.New("must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit"))
+	case tc.Type == "":
+		return fail("type", errors.New("required"))
+	}
+	newConfig, ok := r[tc.Type]
+	if !ok {
+		known := make([]string, 0, len(r))
+		for k := range r {
+			known = append(known, k)
+		}
+		slices.Sort(known)
+		return fail("type", fmt.Errorf("unknown type %q (known: %s)", tc.Type, strings.Join(known, ", ")))
+	}
+	cfg := newConfig()
+	if err := decodeStrict(&tc.Config, cfg); err != nil {
+		return fail("config", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		var fe *ConfigError
+		if errors.As(err, &fe) {
+			return fail("config."+fe.Field, fe.Err)
+		}
+		return fail("config", err)
+	}
+	return cfg, nil
+}
+
+// decodeStrict decodes n into v, refusing fields that v does not have. An
+// absent or null node leaves v as it is. Messages give lines of the
+// original document.
+func decodeStrict(n *yaml.Node, v any) error {
+	if n.Kind == 0 || n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil
+	}
+	// Decoding the node itself reports wrong types at their own lines, but
+	// yaml.v3 refuses unknown fields only in a Decoder: re-encode for that.
+	err := n.Decode(v)
+	if err == nil {
+		var b []byte
+		if b, err = yaml.Marshal(n); err != nil {
+			return err
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		err = dec.Decode(v)
+	}
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	msgs := make([]string, len(te.Errors))
+	for i, m := range te.Errors {
+		// "line 2: field dsn not found in type sql.Config": the line is
+		// the re-encoded one; report the key's line in n.
+		if f := unknownField.FindStringSubmatch(m); f != nil {
+			m = fmt.Sprintf("line %d: unknown field %q (in %s)", keyLine(n, f[1]), f[1], f[2])
+		}
+		msgs[i] = m
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+var unknownField = regexp.MustCompile(`^line \d+: field (.+?) not found in type (.+)$`)
+
+// keyLine returns the line of the first mapping key named key in n, or n's line.
+func keyLine(n *yaml.Node, key string) int {
+	var find func(n *yaml.Node) int
+	find = func(n *yaml.Node) int {
+		for i, c := range n.Content {
+			if n.Kind == yaml.MappingNode && i%2 == 0 && c.Value == key {
+				return c.Line
+			}
+			if l := find(c); l > 0 {
+				return l
+			}
+		}
+		return 0
+	}
+	if l := find(n); l > 0 {
+		return l
+	}
+	return n.Line
+}

@@ -1,0 +1,203 @@
+package targets_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/scimgate/scimgate/targets"
+	"github.com/scimgate/scimgate/targets/memory"
+)
+
+// testConfig is a connector type with a required field and a nested one.
+type testConfig struct {
+	DSN  string `yaml:"dsn"`
+	Pool int    `yaml:"pool"`
+	TLS  struct {
+		CAFile string `yaml:"ca_file"`
+	} `yaml:"tls"`
+	openErr error
+}
+
+func (c *testConfig) Validate() error {
+	switch {
+	case c.DSN == "":
+		return targets.FieldError("dsn", "required")
+	case c.Pool < 0:
+		return targets.FieldError("pool", "must not be negative, got %d", c.Pool)
+	}
+	return nil
+}
+
+func (c *testConfig) Open(ctx context.Context) (targets.Connector, error) {
+	if c.DSN == "fail" {
+		return nil, errors.New("connection refused")
+	}
+	return memory.New(memory.Config{}), ctx.Err()
+}
+
+var testRegistry = targets.Registry{
+	"sql":    func() targets.Config { return &testConfig{Pool: 4} },
+	"memory": func() targets.Config { return new(memory.Config) },
+}
+
+// parseTargets reads a "targets:" list.
+func parseTargets(t *testing.T, doc string) []targets.TargetConfig {
+	t.Helper()
+	var f struct {
+		Targets []targets.TargetConfig `yaml:"targets"`
+	}
+	if err := yaml.Unmarshal([]byte(doc), &f); err != nil {
+		t.Fatalf("yaml: %v", err)
+	}
+	return f.Targets
+}
+
+func TestRegistryValidate(t *testing.T) {
+	tests := []struct {
+		name      string
+		doc       string
+		wantField string // Field of the *ConfigError; "" when valid
+		wantMsg   string // text the error must contain
+	}{
+		{"valid", `
+targets:
+  - name: hr-db
+    type: sql
+    config:
+      dsn: postgres://x
+  - name: mem
+    type: memory
+`, "", ""},
+		{"missing name", `
+targets:
+  - type: sql
+    config: {dsn: x}
+`, "name", `name: required (a target of type "sql" has none)`},
+		{"bad name", `
+targets:
+  - name: hr db
+    type: sql
+    config: {dsn: x}
+`, "name", "letters, digits"},
+		{"missing type", `
+targets:
+  - name: hr
+`, "type", `target "hr": type: required`},
+		{"unknown type", `
+targets:
+  - name: hr
+    type: ldapp
+`, "type", `unknown type "ldapp" (known: memory, sql)`},
+		{"unknown field", `
+targets:
+  - name: hr
+    type: sql
+    config:
+      dsn: x
+      tls:
+        ca_fil: /etc/ca.pem
+`, "config", `line 8: unknown field "ca_fil" (in struct`},
+		{"wrong value type", `
+targets:
+  - name: hr
+    type: sql
+    config:
+      dsn: x
+      pool: many
+`, "config", "line 7: cannot unmarshal !!str `many` into int"},
+		{"invalid field", `
+targets:
+  - name: hr
+    type: sql
+    config:
+      pool: 2
+`, "config.dsn", `target "hr": config.dsn: required`},
+		{"invalid field with value", `
+targets:
+  - name: hr
+    type: sql
+    config: {dsn: x, pool: -1}
+`, "config.pool", "must not be negative, got -1"},
+		{"invalid memory config", `
+targets:
+  - name: mem
+    type: memory
+    config:
+      unique: {Users: [userName]}
+`, "config.unique", `unknown kind "Users"`},
+		{"duplicate names", `
+targets:
+  - {name: a, type: memory}
+  - {name: a, type: memory}
+`, "name", `target "a": name: duplicate target name`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := testRegistry.Validate(parseTargets(t, tt.doc)...)
+			if tt.wantField == "" {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			var ce *targets.ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("Validate: %v, want a *targets.ConfigError", err)
+			}
+			if ce.Field != tt.wantField {
+				t.Errorf("Field = %q, want %q (%v)", ce.Field, tt.wantField, err)
+			}
+			if !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Errorf("error %q does not contain %q", err, tt.wantMsg)
+			}
+		})
+	}
+}
+
+func TestRegistryValidateReportsEveryTarget(t *testing.T) {
+	err := testRegistry.Validate(parseTargets(t, `
+targets:
+  - {name: a, type: nope}
+  - {name: b, type: sql}
+`)...)
+	for _, want := range []string{`target "a": type`, `target "b": config.dsn`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate: %v, want it to contain %q", err, want)
+		}
+	}
+}
+
+func TestRegistryBuild(t *testing.T) {
+	tests := []struct {
+		name    string
+		doc     string
+		wantErr string
+	}{
+		{"ok", "targets: [{name: hr, type: sql, config: {dsn: x}}]", ""},
+		{"defaults kept", "targets: [{name: hr, type: sql, config: {dsn: x}}]", ""},
+		{"invalid", "targets: [{name: hr, type: sql}]", `target "hr": config.dsn: required`},
+		{"open fails", "targets: [{name: hr, type: sql, config: {dsn: fail}}]", `target "hr" (type sql): open: connection refused`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := testRegistry.Build(context.Background(), parseTargets(t, tt.doc)[0])
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Build: %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || c == nil {
+				t.Fatalf("Build: %v, %v", c, err)
+			}
+			defer c.Close(context.Background())
+			if !c.Capabilities().Groups {
+				t.Errorf("built connector has no groups")
+			}
+		})
+	}
+}

@@ -1,0 +1,26 @@
+// Package registry lists the gateway's built-in target types, in the style
+// of dex's connector list: one explicit entry per type, no init-time
+// self-registration. A new connector package adds its line here.
+package registry
+
+import (
+	"context"
+
+	"github.com/scimgate/scimgate/targets"
+	"github.com/scimgate/scimgate/targets/memory"
+)
+
+// Types maps every built-in target type to its configuration.
+var Types = targets.Registry{
+	memory.Type: func() targets.Config { return new(memory.Config) },
+}
+
+// Validate checks target configurations against Types (see
+// targets.Registry.Validate).
+func Validate(tcs ...targets.TargetConfig) error { return Types.Validate(tcs...) }
+
+// Build opens the connector of one target configuration (see
+// targets.Registry.Build).
+func Build(ctx context.Context, tc targets.TargetConfig) (targets.Connector, error) {
+	return Types.Build(ctx, tc)
+}
