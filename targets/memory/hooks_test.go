@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scimgate/scimgate/conformance"
+	"github.com/scimgate/scimgate/conformance/connector"
 	"github.com/scimgate/scimgate/targets"
 	"github.com/scimgate/scimgate/targets/memory"
 )
@@ -21,17 +21,17 @@ func user(id, name string) targets.Op {
 }
 
 func TestConformanceWithoutCapabilities(t *testing.T) {
-	conformance.RunConnector(t, func(t *testing.T) targets.Connector {
+	connector.Run(t, func(t *testing.T) targets.Connector {
 		return memory.New(memory.Config{Capabilities: &targets.Capabilities{}})
 	})
 }
 
 func TestConformanceUniqueGroups(t *testing.T) {
-	conformance.RunConnector(t, func(t *testing.T) targets.Connector {
+	connector.Run(t, func(t *testing.T) targets.Connector {
 		return memory.New(memory.Config{Unique: map[targets.Kind][]string{
 			targets.User: {"userName"}, targets.Group: {"displayName"},
 		}})
-	}, conformance.WithConnectorListing(40, 7))
+	}, connector.WithListing(40, 7))
 }
 
 func TestZeroValue(t *testing.T) {

@@ -10,7 +10,7 @@
 //
 // Connector authors: the comments marked "Contract:" point at the rules of
 // package targets that each step implements; a connector for a real target
-// does the same with its target's API, and passes conformance.RunConnector.
+// does the same with its target's API, and passes connector.Run.
 package memory
 
 import (

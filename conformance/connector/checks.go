@@ -1,4 +1,4 @@
-package conformance
+package connector
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"github.com/scimgate/scimgate/targets"
 )
 
-// connChecks are the checks of RunConnector, in order.
+// connChecks are the checks of Run, in order.
 var connChecks = []connCheck{
 	{"CreateGet", connCreateGet},
 	{"CreateRepeat", connCreateRepeat},

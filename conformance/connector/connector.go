@@ -1,17 +1,16 @@
-package conformance
-
-// The connector conformance suite: the checks every target connector
-// (package targets) must pass, in the spirit of csi-sanity and of dex's
-// storage/conformance. A connector's test runs it against a fresh connector
-// per check:
+// Package connector is the connector conformance suite: the checks every
+// target connector (package targets) must pass, in the spirit of csi-sanity
+// and of dex's storage/conformance. A connector's test runs it against a
+// fresh connector per check:
 //
 //	func TestConformance(t *testing.T) {
-//		conformance.RunConnector(t, func(t *testing.T) targets.Connector {
+//		connector.Run(t, func(t *testing.T) targets.Connector {
 //			return memory.New(memory.Config{})
 //		})
 //	}
 //
-// The checks are in connector_checks.go.
+// The checks are in checks.go.
+package connector
 
 import (
 	"cmp"
@@ -30,11 +29,11 @@ import (
 	"github.com/scimgate/scimgate/targets"
 )
 
-// ConnectorSchema names the target attributes the connector suite writes, so
+// Schema names the target attributes the connector suite writes, so
 // that it fits connectors with a fixed schema (SQL columns, LDAP object
 // classes). The zero value suits connectors that accept any attribute, like
 // the memory connector.
-type ConnectorSchema struct {
+type Schema struct {
 	// UserName is the attribute that names a user: unique among users and
 	// changeable (rename). Default "userName".
 	UserName string
@@ -56,22 +55,22 @@ type ConnectorSchema struct {
 	PlainNames bool
 }
 
-// ConnectorOption changes how RunConnector runs.
-type ConnectorOption func(*connOptions)
+// Option changes how Run runs.
+type Option func(*connOptions)
 
-// WithConnectorSchema sets the attributes the suite writes.
-func WithConnectorSchema(s ConnectorSchema) ConnectorOption {
+// WithSchema sets the attributes the suite writes.
+func WithSchema(s Schema) Option {
 	return func(o *connOptions) { o.schema = s }
 }
 
-// WithConnectorListing sets how many objects the List check creates and the
+// WithListing sets how many objects the List check creates and the
 // page size it lists them with (defaults 23 and 4).
-func WithConnectorListing(objects, pageSize int) ConnectorOption {
+func WithListing(objects, pageSize int) Option {
 	return func(o *connOptions) { o.listObjects, o.pageSize = objects, pageSize }
 }
 
 type connOptions struct {
-	schema      ConnectorSchema
+	schema      Schema
 	listObjects int
 	pageSize    int
 }
@@ -79,13 +78,13 @@ type connOptions struct {
 // connPrompt is how long a call with a cancelled context may take.
 const connPrompt = 2 * time.Second
 
-// RunConnector runs the connector conformance suite, each check as a named
+// Run runs the connector conformance suite, each check as a named
 // subtest with a connector from newConnector; the suite closes it at the end
 // of the check. Checks of capabilities the connector does not declare are
 // skipped, saying so. The checks create uniquely named objects and delete
 // them when they end, so newConnector may return connectors to one shared
 // target that also holds other objects.
-func RunConnector(t *testing.T, newConnector func(t *testing.T) targets.Connector, opts ...ConnectorOption) {
+func Run(t *testing.T, newConnector func(t *testing.T) targets.Connector, opts ...Option) {
 	t.Helper()
 	runConnector(t, func(tb testing.TB) targets.Connector { return newConnector(tb.(*testing.T)) }, opts...)
 }
@@ -97,7 +96,7 @@ type connCheck struct {
 }
 
 // runConnector runs the suite under tb, a *testing.T or a connSubtester.
-func runConnector(tb testing.TB, newConnector func(tb testing.TB) targets.Connector, opts ...ConnectorOption) {
+func runConnector(tb testing.TB, newConnector func(tb testing.TB) targets.Connector, opts ...Option) {
 	o := &connOptions{listObjects: 23, pageSize: 4}
 	for _, opt := range opts {
 		opt(o)
