@@ -324,8 +324,11 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, rt *ResourceType
 		s.writeError(w, err)
 		return
 	}
+	// A new resource is in no group yet, so it is rendered without the
+	// groups lookup of writeResource.
 	w.Header().Set("Location", s.location(r, rt, stored.ID))
-	s.writeResource(w, r, http.StatusCreated, rt, stored, res, nil)
+	w.Header().Set("ETag", etag(stored.Version))
+	s.writeJSON(w, http.StatusCreated, s.render(r, rt, stored, res, nil))
 }
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request, rt *ResourceType, id string) {
