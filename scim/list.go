@@ -264,7 +264,7 @@ func (s *Server) answerList(w http.ResponseWriter, r *http.Request, types []*Res
 	}
 	resources := make([]any, 0, len(items))
 	for _, it := range items {
-		res, err := decodeStored(it.sr)
+		res, err := DecodeResource(it.sr)
 		if err == nil {
 			res, err = s.withGroups(r, it.rt, it.sr.ID, res, it.proj)
 		}

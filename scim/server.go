@@ -348,7 +348,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, rt *ResourceType, i
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	res, err := decodeStored(sr)
+	res, err := DecodeResource(sr)
 	if err != nil {
 		s.writeError(w, err)
 		return
@@ -403,7 +403,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt *ResourceType,
 		if err != nil {
 			return err
 		}
-		old, err := decodeStored(cur)
+		old, err := DecodeResource(cur)
 		if err != nil {
 			return err
 		}
@@ -482,7 +482,7 @@ func (s *Server) dropMemberships(ctx context.Context, tx store.Tx, id string) er
 		if err != nil {
 			return err
 		}
-		g, err := decodeStored(cur)
+		g, err := DecodeResource(cur)
 		if err != nil {
 			return err
 		}
@@ -576,8 +576,8 @@ func (s *Server) toStore(rt *ResourceType, res map[string]any) (store.Resource, 
 	}, nil
 }
 
-// decodeStored decodes stored resource JSON into canonical form.
-func decodeStored(sr store.Resource) (map[string]any, error) {
+// DecodeResource decodes a stored resource into its canonical form.
+func DecodeResource(sr store.Resource) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(sr.Data))
 	dec.UseNumber()
 	var m map[string]any
@@ -726,7 +726,7 @@ func (s *Server) withGroups(r *http.Request, rt *ResourceType, id string, res ma
 	}
 	groups := make([]any, 0, len(page.Resources))
 	for _, g := range page.Resources {
-		gm, err := decodeStored(g)
+		gm, err := DecodeResource(g)
 		if err != nil {
 			return nil, err
 		}

@@ -1,6 +1,7 @@
 // Command scimgate is the SCIM 2.0 provisioning gateway.
 //
 //	scimgate serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR]
+//	scimgate plan [--config FILE] [--data-dir DIR] [--target NAME] [--json]
 //	scimgate conformance scim --url URL --token TOKEN
 //	scimgate bench scim --url URL --token TOKEN [--concurrency N] [--users N]
 package main
@@ -14,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -22,6 +24,9 @@ import (
 	"github.com/scimgate/scimgate/internal/config"
 	"github.com/scimgate/scimgate/internal/gateway"
 	"github.com/scimgate/scimgate/internal/loadgen"
+	"github.com/scimgate/scimgate/internal/plan"
+	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/policy"
 )
 
 const usage = `scimgate: SCIM 2.0 provisioning gateway
@@ -30,6 +35,9 @@ Usage:
   scimgate serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR]
       Run the gateway. Settings come from defaults, the YAML file,
       SCIMGATE_* environment variables and flags, in that order.
+  scimgate plan [--config FILE] [--data-dir DIR] [--target NAME] [--json]
+      Show what each configured target would receive for the users and
+      groups in the gateway's store, without calling any target.
   scimgate conformance scim --url URL --token TOKEN
       Run the SCIM conformance suite against any SCIM base URL.
   scimgate bench scim --url URL --token TOKEN [--concurrency N] [--users N]
@@ -54,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		err = serve(ctx, args[1:], stdout, stderr)
+	case "plan":
+		err = planCmd(ctx, args[1:], stdout, stderr)
 	case "conformance":
 		err = conformanceCmd(ctx, args[1:], stdout, stderr)
 	case "bench":
@@ -90,20 +100,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: serve takes no arguments, got %q", errUsage, fs.Args())
 	}
-	cfg, err := config.Load(*cfgFile, os.Environ())
+	cfg, err := loadConfig(fs, cfgFile, listen, dataDir)
 	if err != nil {
 		return err
-	}
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "listen":
-			cfg.Listen = *listen
-		case "data-dir":
-			cfg.DataDir = *dataDir
-		}
-	})
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	log := newLogger(cfg.Log, stderr)
 	log.Info("configuration", "config", cfg)
@@ -117,6 +116,75 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			g.GeneratedToken, cfg.DataDir, gateway.TokenFile)
 	}
 	return g.Serve(ctx)
+}
+
+// loadConfig reads the configuration the way serve does: defaults, the
+// YAML file, SCIMGATE_* variables, then the flags the user set.
+func loadConfig(fs *flag.FlagSet, cfgFile, listen, dataDir *string) (config.Config, error) {
+	cfg, err := config.Load(*cfgFile, os.Environ())
+	if err != nil {
+		return cfg, err
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "listen":
+			cfg.Listen = *listen
+		case "data-dir":
+			cfg.DataDir = *dataDir
+		}
+	})
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return cfg, nil
+}
+
+func planCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgFile := fs.String("config", "", "YAML configuration `file`")
+	dataDir := fs.String("data-dir", config.DefaultDataDir, "`directory` of the gateway's durable state")
+	target := fs.String("target", "", "show only the target with this `name`")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: plan takes no arguments, got %q", errUsage, fs.Args())
+	}
+	cfg, err := loadConfig(fs, cfgFile, new(string), dataDir)
+	if err != nil {
+		return err
+	}
+	types, err := gateway.ResourceTypes(cfg.SCIM.CustomExtensions)
+	if err != nil {
+		return err
+	}
+	pol, err := policy.Compile(cfg.Policy(), policy.WithResourceTypes(types[0], types[1]))
+	if err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	dbPath := filepath.Join(cfg.DataDir, gateway.DatabaseFile)
+	if _, err := os.Stat(dbPath); err != nil {
+		return fmt.Errorf("no gateway data at %s (set --data-dir): %w", dbPath, err)
+	}
+	st, err := store.OpenSQLite(ctx, dbPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	connTypes := map[string]string{}
+	for _, t := range cfg.Targets {
+		connTypes[t.Name] = t.Type
+	}
+	p, err := plan.Build(ctx, st, pol, connTypes, *target)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return p.WriteJSON(stdout)
+	}
+	return p.WriteText(stdout)
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {

@@ -195,8 +195,17 @@ func TestKill9LosesNoAcknowledgedUser(t *testing.T) {
 
 // TestCLI covers the command line's answers to bad input.
 func TestCLI(t *testing.T) {
-	badConfig := filepath.Join(t.TempDir(), "bad.yaml")
+	dir := t.TempDir()
+	badConfig := filepath.Join(dir, "bad.yaml")
 	if err := os.WriteFile(badConfig, []byte("scim:\n  bulk:\n    max_operations: 0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	badPolicy := filepath.Join(dir, "badpolicy.yaml")
+	if err := os.WriteFile(badPolicy, []byte("targets:\n  - name: crm\n    type: memory\n    users:\n      scope: {all: true}\n      mapping:\n        - {target: x, expression: 'ToLower('}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	unknownType := filepath.Join(dir, "unknowntype.yaml")
+	if err := os.WriteFile(unknownType, []byte("targets:\n  - name: crm\n    type: oracle\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -211,6 +220,9 @@ func TestCLI(t *testing.T) {
 		{"serve with a missing config file", []string{"serve", "--config", "/nonexistent/scimgate.yaml"}, 1, "/nonexistent/scimgate.yaml"},
 		{"serve with a bad listen flag", []string{"serve", "--listen", "nonsense"}, 1, "listen"},
 		{"conformance without url", []string{"conformance", "scim"}, 2, "--url is required"},
+		{"plan without gateway data", []string{"plan", "--data-dir", filepath.Join(dir, "none")}, 1, "no gateway data"},
+		{"plan with a bad mapping names the field", []string{"plan", "--config", badPolicy, "--data-dir", dir}, 1, "targets[0].users.mapping[0]"},
+		{"unknown target type names the target", []string{"plan", "--config", unknownType, "--data-dir", dir}, 1, `target "crm"`},
 		{"conformance without suite", []string{"conformance"}, 2, "needs a suite"},
 		{"bench without url", []string{"bench", "scim"}, 2, "--url is required"},
 	} {

@@ -45,6 +45,8 @@ type Config struct {
 	Server    Server `yaml:"server"`
 	SCIM      SCIM   `yaml:"scim"`
 	Auth      Auth   `yaml:"auth"`
+	// Targets are the provisioning targets (YAML only).
+	Targets []Target `yaml:"targets"`
 }
 
 // Log configures the process logger.

@@ -104,6 +104,9 @@ func (c Config) Validate() error {
 	p.positive("server.shutdown_timeout", c.Server.ShutdownTimeout)
 	c.SCIM.validate(&p)
 	c.Auth.validate(&p)
+	if err := c.validateTargets(); err != nil {
+		p = append(p, err)
+	}
 	return errors.Join(p...)
 }
 

@@ -28,12 +28,16 @@ import (
 	"github.com/scimgate/scimgate/internal/auth"
 	"github.com/scimgate/scimgate/internal/config"
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/scim"
 )
 
 // TokenFile is the file under the data directory holding the bearer token
 // the gateway generates when no authentication is configured.
 const TokenFile = "scim-token"
+
+// DatabaseFile is the SQLite database under the data directory.
+const DatabaseFile = "scimgate.db"
 
 // Gateway is a configured, not yet serving, scimgate.
 type Gateway struct {
@@ -66,11 +70,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Gateway, er
 		cfg.Auth.TokenFiles = []string{filepath.Join(cfg.DataDir, TokenFile)}
 		g.GeneratedToken = tok
 	}
-	types, err := resourceTypes(cfg.SCIM.CustomExtensions)
+	types, err := ResourceTypes(cfg.SCIM.CustomExtensions)
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "scimgate.db"))
+	if len(cfg.Targets) > 0 {
+		if _, err := policy.Compile(cfg.Policy(), policy.WithResourceTypes(types[0], types[1])); err != nil {
+			return nil, err
+		}
+		log.Warn("targets are configured, but this build has no provisioning engine yet: changes are stored, not delivered; `scimgate plan` shows what each target would receive",
+			"targets", len(cfg.Targets))
+	}
+	st, err := store.OpenSQLite(ctx, filepath.Join(cfg.DataDir, DatabaseFile))
 	if err != nil {
 		return nil, err
 	}
@@ -267,8 +278,9 @@ func ensureToken(path string) (string, error) {
 	return tok, nil
 }
 
-// resourceTypes builds User and Group with the configured custom extensions.
-func resourceTypes(exts []config.Extension) ([]*scim.ResourceType, error) {
+// ResourceTypes builds User and Group, in that order, with the configured
+// custom extensions.
+func ResourceTypes(exts []config.Extension) ([]*scim.ResourceType, error) {
 	var users, groups []schema.Schema
 	for _, e := range exts {
 		s := schema.Schema{ID: e.URN, Name: optional.NewString(e.URN), Description: optional.NewString("Custom extension")}

@@ -196,3 +196,20 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 	}
 	return certFile, keyFile
 }
+
+// TestShippedExamples: the example configurations load, validate and start
+// a gateway (targets included).
+func TestShippedExamples(t *testing.T) {
+	for _, file := range []string{"../../examples/scimgate.yaml", "../../examples/targets.yaml"} {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			cfg, err := config.Load(file, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			startGateway(t, func(c *config.Config) {
+				c.SCIM.CustomExtensions = cfg.SCIM.CustomExtensions
+				c.Targets = cfg.Targets
+			})
+		})
+	}
+}

@@ -1,0 +1,55 @@
+package config
+
+import (
+	"gopkg.in/yaml.v3"
+
+	"github.com/scimgate/scimgate/policy"
+	"github.com/scimgate/scimgate/targets"
+	"github.com/scimgate/scimgate/targets/registry"
+)
+
+// Target is one provisioning target, configured in one place: its
+// connector ({name, type, config}, see package targets) and its policy
+// (which users and groups it receives, how their attributes map, and its
+// lifecycle; see package policy).
+type Target struct {
+	Name      string                 `yaml:"name"`
+	Type      string                 `yaml:"type"`
+	Config    yaml.Node              `yaml:"config"`
+	Users     *policy.ObjectConfig   `yaml:"users"`
+	Groups    *policy.ObjectConfig   `yaml:"groups"`
+	Lifecycle policy.LifecycleConfig `yaml:"lifecycle"`
+}
+
+// Connectors returns the connector part of every target.
+func (c Config) Connectors() []targets.TargetConfig {
+	out := make([]targets.TargetConfig, len(c.Targets))
+	for i, t := range c.Targets {
+		out[i] = targets.TargetConfig{Name: t.Name, Type: t.Type, Config: t.Config}
+	}
+	return out
+}
+
+// Policy returns the policy part of every target. It is compiled (and its
+// problems reported, by "targets[i]…" path) with the resource types the
+// SCIM schema configuration defines.
+func (c Config) Policy() policy.Config {
+	out := policy.Config{Targets: make([]policy.TargetConfig, len(c.Targets))}
+	for i, t := range c.Targets {
+		out.Targets[i] = policy.TargetConfig{Name: t.Name, Users: t.Users, Groups: t.Groups, Lifecycle: t.Lifecycle}
+	}
+	return out
+}
+
+// validateTargets checks the connector part of the targets against the
+// built-in target types.
+func (c Config) validateTargets() error {
+	if len(c.Targets) == 0 {
+		return nil
+	}
+	return registry.Validate(c.Connectors()...)
+}
+
+// String names the target and its type only: a connector's config may hold
+// credentials and is never logged.
+func (t Target) String() string { return t.Name + " (" + t.Type + ")" }
