@@ -27,9 +27,12 @@ import (
 
 	"github.com/scimgate/scimgate/internal/auth"
 	"github.com/scimgate/scimgate/internal/config"
+	"github.com/scimgate/scimgate/internal/engine"
 	"github.com/scimgate/scimgate/internal/store"
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/scim"
+	"github.com/scimgate/scimgate/targets"
+	"github.com/scimgate/scimgate/targets/registry"
 )
 
 // TokenFile is the file under the data directory holding the bearer token
@@ -44,6 +47,8 @@ type Gateway struct {
 	cfg      config.Config
 	log      *slog.Logger
 	store    *store.SQL
+	engine   *engine.Engine               // nil without targets
+	conns    map[string]targets.Connector // by target name
 	auth     *auth.Authenticator
 	srv      *http.Server
 	ln       net.Listener
@@ -53,8 +58,15 @@ type Gateway struct {
 	GeneratedToken string
 }
 
-// New validates cfg, opens the store and binds the listener.
+// New validates cfg, opens the store and the targets' connectors, and binds
+// the listener.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Gateway, error) {
+	return newGateway(ctx, cfg, log, nil)
+}
+
+// newGateway is New; tune, when set, adjusts the engine's options (tests
+// shorten its timings).
+func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tune func(*engine.Options)) (*Gateway, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -74,21 +86,26 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Gateway, er
 	if err != nil {
 		return nil, err
 	}
+	var pol *policy.Policy
 	if len(cfg.Targets) > 0 {
-		if _, err := policy.Compile(cfg.Policy(), policy.WithResourceTypes(types[0], types[1])); err != nil {
+		if pol, err = policy.Compile(cfg.Policy(), policy.WithResourceTypes(types[0], types[1])); err != nil {
 			return nil, err
 		}
-		log.Warn("targets are configured, but this build has no provisioning engine yet: changes are stored, not delivered; `scimgate plan` shows what each target would receive",
-			"targets", len(cfg.Targets))
 	}
 	st, err := store.OpenSQLite(ctx, filepath.Join(cfg.DataDir, DatabaseFile))
 	if err != nil {
 		return nil, err
 	}
 	g.store = st
+	if pol != nil {
+		if err := g.openEngine(ctx, pol, tune); err != nil {
+			g.Close()
+			return nil, err
+		}
+	}
 	a, err := auth.New(ctx, cfg.Auth, log)
 	if err != nil {
-		_ = st.Close()
+		g.Close()
 		return nil, err
 	}
 	g.auth = a
@@ -130,6 +147,28 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Gateway, er
 	return g, nil
 }
 
+// openEngine opens the targets' connectors and creates the engine.
+func (g *Gateway) openEngine(ctx context.Context, pol *policy.Policy, tune func(*engine.Options)) error {
+	g.conns = map[string]targets.Connector{}
+	for _, tc := range g.cfg.Connectors() {
+		c, err := registry.Build(ctx, tc)
+		if err != nil {
+			return err
+		}
+		g.conns[tc.Name] = c
+	}
+	opts := engine.Options{Store: g.store, Policy: pol, Connectors: g.conns, Logger: g.log}
+	if tune != nil {
+		tune(&opts)
+	}
+	e, err := engine.New(opts)
+	if err != nil {
+		return err
+	}
+	g.engine = e
+	return nil
+}
+
 // Addr is the address the gateway listens on.
 func (g *Gateway) Addr() string { return g.ln.Addr().String() }
 
@@ -159,7 +198,10 @@ func (g *Gateway) Serve(ctx context.Context) error {
 		}
 		errc <- err
 	}()
-	g.log.Info("scimgate serving", "scim", g.BaseURL(), "tls", g.cfg.TLS.Enabled(), "data_dir", g.cfg.DataDir)
+	if g.engine != nil {
+		g.engine.Start(context.WithoutCancel(ctx)) // stopped by Close, after the last request
+	}
+	g.log.Info("scimgate serving", "scim", g.BaseURL(), "tls", g.cfg.TLS.Enabled(), "data_dir", g.cfg.DataDir, "targets", len(g.conns))
 	select {
 	case err := <-errc:
 		g.Close()
@@ -179,10 +221,19 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	return nil
 }
 
-// Close releases the store and the authenticator. Serve calls it.
+// Close stops the engine and releases the connectors, the store and the
+// authenticator. Serve calls it.
 func (g *Gateway) Close() {
 	if g.auth != nil {
 		g.auth.Close()
+	}
+	if g.engine != nil {
+		g.engine.Close()
+	}
+	for name, c := range g.conns {
+		if err := c.Close(context.Background()); err != nil {
+			g.log.Error("closing target", "target", name, "err", err)
+		}
 	}
 	if g.store != nil {
 		if err := g.store.Close(); err != nil {

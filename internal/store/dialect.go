@@ -32,6 +32,9 @@ var sqliteDialect = &dialect{
 	driver: "sqlite",
 	types: strings.NewReplacer(
 		"{serial}", "INTEGER PRIMARY KEY", // rowid alias
+		// {sequence}: like {serial}, but a number is never reused, even
+		// after the rows holding the largest ones are deleted.
+		"{sequence}", "INTEGER PRIMARY KEY AUTOINCREMENT",
 		"{blob}", "BLOB",
 		"{text}", "TEXT", // BINARY collation: byte-wise order
 	),

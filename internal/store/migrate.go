@@ -41,6 +41,41 @@ var migrations = []migration{{
 	)`,
 	`CREATE INDEX idx_str ON idx (type, path, str)`,
 	`CREATE INDEX idx_rid ON idx (rid)`,
+}, {
+	// The change journal, written by Tx.Create/Update/Delete in the
+	// transaction of the change, and the provisioning engine's state.
+	`CREATE TABLE changes (
+		seq {sequence},
+		type VARCHAR(64) NOT NULL,
+		id VARCHAR(255) NOT NULL
+	)`,
+	`CREATE TABLE provisioned (
+		target VARCHAR(255) NOT NULL,
+		type VARCHAR(64) NOT NULL,
+		id VARCHAR(255) NOT NULL,
+		anchor VARCHAR(1024) NOT NULL,
+		state {blob} NOT NULL,
+		PRIMARY KEY (target, type, id)
+	)`,
+	`CREATE TABLE outbox (
+		seq {sequence},
+		target VARCHAR(255) NOT NULL,
+		type VARCHAR(64) NOT NULL,
+		id VARCHAR(255) NOT NULL,
+		payload {blob} NOT NULL,
+		attempts INTEGER NOT NULL,
+		next_at CHAR(30) NOT NULL,
+		last_error {text} NOT NULL,
+		dead INTEGER NOT NULL
+	)`,
+	`CREATE INDEX outbox_target ON outbox (target, dead, seq)`,
+	// Resources stored before the journal existed are changes the engine
+	// has not seen.
+	`INSERT INTO changes (type, id) SELECT type, id FROM resources ORDER BY rid`,
+	`CREATE TABLE cursors (
+		name VARCHAR(255) NOT NULL PRIMARY KEY,
+		pos BIGINT NOT NULL
+	)`,
 }}
 
 // migrate brings the database on conn to len(migs), one transaction per

@@ -29,6 +29,7 @@ type SQL struct {
 	readers chan *conn // idle reader connections
 	queue   chan *request
 	stopped chan struct{}
+	changed chan struct{} // Changed
 
 	mu     sync.RWMutex // closed; held for reading by Get, Query and enqueuing
 	closed bool
@@ -65,6 +66,7 @@ func openSQLite(ctx context.Context, path string, migs []migration) (_ *SQL, err
 		readers: make(chan *conn, readers),
 		queue:   make(chan *request, maxBatch),
 		stopped: make(chan struct{}),
+		changed: make(chan struct{}, changedCapacity),
 	}
 	var w *conn
 	defer func() {

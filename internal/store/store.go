@@ -161,6 +161,23 @@ type Store interface {
 	Write(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
 	// Close finishes queued writes and releases the database.
 	Close() error
+
+	// The provisioning engine's reads (see engine.go).
+
+	// Changes returns up to limit journal entries with Seq > after, in
+	// Seq order.
+	Changes(ctx context.Context, after int64, limit int) ([]Change, error)
+	// Changed is signalled (without blocking; capacity 1) after a commit
+	// that recorded changes.
+	Changed() <-chan struct{}
+	// Cursor returns the position saved under name, 0 when none.
+	Cursor(ctx context.Context, name string) (int64, error)
+	// Provisioned returns the state of one object in one target, or
+	// ErrNotFound.
+	Provisioned(ctx context.Context, target, typ, id string) (Provisioned, error)
+	// Outbox returns up to limit operations of target in Seq order: the
+	// pending ones, or with dead the dead letters.
+	Outbox(ctx context.Context, target string, dead bool, limit int) ([]Outbox, error)
 }
 
 // Tx is the view of the store inside Write.
@@ -178,4 +195,28 @@ type Tx interface {
 	Update(ctx context.Context, r *Resource) error
 	// Delete removes a resource and its index entries, or ErrNotFound.
 	Delete(ctx context.Context, typ, id string) error
+
+	// Create, Update and Delete each append a Change to the journal.
+	// The methods below are the provisioning engine's (see engine.go).
+
+	// DeleteChanges removes the journal entries with Seq <= through.
+	DeleteChanges(ctx context.Context, through int64) error
+	// SetCursor saves pos under name.
+	SetCursor(ctx context.Context, name string, pos int64) error
+	// Provisioned returns the state of one object in one target, or
+	// ErrNotFound.
+	Provisioned(ctx context.Context, target, typ, id string) (Provisioned, error)
+	// PutProvisioned inserts or replaces the state of p's object in p's target.
+	PutProvisioned(ctx context.Context, p Provisioned) error
+	// DeleteProvisioned removes the state of an object in a target; a
+	// missing one is no error.
+	DeleteProvisioned(ctx context.Context, target, typ, id string) error
+	// Enqueue appends o (its Seq, Attempts, LastError and Dead ignored) to
+	// the outbox and returns its Seq.
+	Enqueue(ctx context.Context, o Outbox) (int64, error)
+	// UpdateOutbox saves o's Attempts, NextAt, LastError and Dead, or
+	// ErrNotFound.
+	UpdateOutbox(ctx context.Context, o Outbox) error
+	// DeleteOutbox removes an operation from the outbox, or ErrNotFound.
+	DeleteOutbox(ctx context.Context, seq int64) error
 }

@@ -16,10 +16,11 @@ var errTxDone = errors.New("store: Tx used after its Write function returned")
 
 // request is one queued Write.
 type request struct {
-	ctx   context.Context
-	fn    func(context.Context, Tx) error
-	state atomic.Int32 // queued, running or cancelled
-	done  chan error   // buffered: the writer never blocks on it
+	ctx     context.Context
+	fn      func(context.Context, Tx) error
+	state   atomic.Int32 // queued, running or cancelled
+	done    chan error   // buffered: the writer never blocks on it
+	changed bool         // fn succeeded and journalled a change; writer only
 }
 
 const (
@@ -84,15 +85,21 @@ func (s *SQL) run(w *conn) {
 				break fill
 			}
 		}
-		commit(w, batch)
+		if commit(w, batch) {
+			select {
+			case s.changed <- struct{}{}:
+			default:
+			}
+		}
 	}
 }
 
 // commit runs the writes of batch in one transaction on w and answers
-// them. The writer's statements use a context without cancellation: SQLite
+// them; it reports whether a committed write journalled a change. The
+// writer's statements use a context without cancellation: SQLite
 // answers an interrupted statement by rolling back the whole transaction,
 // which would take the batch-mates' writes with it.
-func commit(w *conn, batch []*request) {
+func commit(w *conn, batch []*request) (changed bool) {
 	ctx := context.Background()
 	var ran []*request
 	var results []error
@@ -135,12 +142,14 @@ func commit(w *conn, batch []*request) {
 		if err != nil {
 			req.done <- err
 		} else {
+			changed = changed || req.changed
 			req.done <- results[i]
 		}
 	}
 	if err != nil && rest > 0 && rest < len(batch) {
-		commit(w, batch[rest:])
+		return commit(w, batch[rest:])
 	}
+	return changed
 }
 
 // apply runs one write function in a savepoint. res is the caller's
@@ -152,6 +161,7 @@ func apply(ctx context.Context, w *conn, req *request) (res, err error) {
 	tx := &sqlTx{w: w}
 	res = call(req.ctx, tx, req.fn)
 	tx.done = true
+	req.changed = res == nil && tx.changed
 	if res != nil {
 		if _, err := w.exec(ctx, "ROLLBACK TO SAVEPOINT w"); err != nil {
 			return nil, fmt.Errorf("store: rollback to savepoint: %w", err)
@@ -175,8 +185,9 @@ func call(ctx context.Context, tx Tx, fn func(context.Context, Tx) error) (err e
 
 // sqlTx is the Tx of one write function. It is not safe for concurrent use.
 type sqlTx struct {
-	w    *conn
-	done bool
+	w       *conn
+	done    bool
+	changed bool // a change was journalled
 }
 
 var _ Tx = (*sqlTx)(nil)
@@ -271,6 +282,9 @@ func (t *sqlTx) Create(ctx context.Context, r *Resource) error {
 	if err := t.insertIndex(ctx, rid, r); err != nil {
 		return err
 	}
+	if err := t.journal(ctx, r.Type, r.ID); err != nil {
+		return err
+	}
 	r.Version, r.Created, r.Modified = 1, now, now
 	return nil
 }
@@ -309,6 +323,9 @@ func (t *sqlTx) Update(ctx context.Context, r *Resource) error {
 		return fmt.Errorf("%w: %s %q", ErrModified, r.Type, r.ID)
 	}
 	if err := t.updateIndex(ctx, rid, r); err != nil {
+		return err
+	}
+	if err := t.journal(ctx, r.Type, r.ID); err != nil {
 		return err
 	}
 	r.Version, r.Modified = r.Version+1, now
@@ -401,7 +418,7 @@ func (t *sqlTx) Delete(ctx context.Context, typ, id string) error {
 	if _, err := t.w.exec(ctx, delResSQL, rid); err != nil {
 		return fmt.Errorf("store: delete: %w", err)
 	}
-	return nil
+	return t.journal(ctx, typ, id)
 }
 
 // rid looks up the surrogate key and version of a resource.

@@ -1,0 +1,155 @@
+// Package engine is the provisioning engine: it turns the changes journalled
+// by the store into operations on the targets, and delivers them.
+//
+// The planner reads the change journal after its cursor, evaluates the
+// policy for every changed user and group, compares the decision with the
+// state it recorded per target and object, and queues the operations that
+// bring the target there. It reads and evaluates outside the store's write
+// transaction; the queued operations, the new states and the advanced
+// cursor are then written in one transaction, so a crash loses or repeats
+// nothing.
+//
+// One worker per target delivers the queued operations (the outbox): in
+// queue order per object, never two at once for one object, different
+// objects in parallel. Transient failures are retried with exponential
+// backoff and jitter; permanent ones become dead letters. A slow or failing
+// target delays only its own outbox.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/policy"
+	"github.com/scimgate/scimgate/targets"
+)
+
+// ErrConfig: the options do not describe a runnable engine.
+var ErrConfig = errors.New("engine: invalid options")
+
+// Options configure an Engine. Zero durations and counts take the defaults.
+type Options struct {
+	Store  store.Store
+	Policy *policy.Policy
+	// Connectors are the open connectors by target name; every policy
+	// target needs one. The engine does not close them.
+	Connectors map[string]targets.Connector
+	Logger     *slog.Logger
+	// Poll is how often the planner and the workers look for work when
+	// they were not woken (default 1s).
+	Poll time.Duration
+	// BackoffBase and BackoffMax bound the delay before retrying a
+	// transient failure: BackoffBase doubled per attempt, at most
+	// BackoffMax, with jitter (defaults 1s and 5m).
+	BackoffBase, BackoffMax time.Duration
+	// MaxAttempts sends an operation to the dead letters after that many
+	// failed attempts (default 20).
+	MaxAttempts int
+	// Concurrency is the number of objects a target receives operations
+	// for at the same time (default 4).
+	Concurrency int
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Engine plans and delivers provisioning operations. Create it with New,
+// run it with Start, stop it with Close.
+type Engine struct {
+	opts    Options
+	log     *slog.Logger
+	targets []*target
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// target is one policy target with its connector and worker wake-up.
+type target struct {
+	pol  *policy.Target
+	conn targets.Connector
+	wake chan struct{} // capacity 1
+}
+
+// New checks opts and returns an engine that is not running yet.
+func New(opts Options) (*Engine, error) {
+	if opts.Store == nil || opts.Policy == nil {
+		return nil, fmt.Errorf("%w: store and policy are required", ErrConfig)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Poll <= 0 {
+		opts.Poll = time.Second
+	}
+	if opts.BackoffBase <= 0 {
+		opts.BackoffBase = time.Second
+	}
+	if opts.BackoffMax <= 0 {
+		opts.BackoffMax = 5 * time.Minute
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = 20
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 4
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	e := &Engine{opts: opts, log: opts.Logger}
+	for _, t := range opts.Policy.Targets() {
+		c, ok := opts.Connectors[t.Name()]
+		if !ok {
+			return nil, fmt.Errorf("%w: target %q has no connector", ErrConfig, t.Name())
+		}
+		e.targets = append(e.targets, &target{pol: t, conn: c, wake: make(chan struct{}, 1)})
+	}
+	if len(opts.Connectors) != len(e.targets) {
+		return nil, fmt.Errorf("%w: a connector has no policy target", ErrConfig)
+	}
+	return e, nil
+}
+
+// Start runs the planner and one worker per target until Close or until
+// ctx ends.
+func (e *Engine) Start(ctx context.Context) {
+	ctx, e.cancel = context.WithCancel(ctx)
+	e.wg.Go(func() { e.plan(ctx) })
+	for _, t := range e.targets {
+		e.wg.Go(func() { e.work(ctx, t) })
+	}
+}
+
+// Close stops the engine and waits for its goroutines; operations in
+// flight are cut short and retried after the next Start.
+func (e *Engine) Close() {
+	if e.cancel != nil {
+		e.cancel()
+	}
+	e.wg.Wait()
+}
+
+// signal wakes a goroutine waiting on c without blocking.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// sleep waits for d, or until ctx ends (false).
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

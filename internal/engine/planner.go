@@ -1,0 +1,567 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/policy"
+	"github.com/scimgate/scimgate/scim"
+	"github.com/scimgate/scimgate/targets"
+)
+
+const (
+	// cursorName is the planner's position in the change journal.
+	cursorName = "engine.planner"
+	// planBatch bounds the changes planned in one transaction.
+	planBatch = 128
+	// membersTarget is the pseudo-target under which the planner records
+	// every group's member ids, to re-plan the users that joined or left
+	// it. Target names never are empty.
+	membersTarget = ""
+)
+
+// plan is the planner goroutine.
+func (e *Engine) plan(ctx context.Context) {
+	st := e.opts.Store
+	tick := time.NewTicker(e.opts.Poll)
+	defer tick.Stop()
+	cursor, err := st.Cursor(ctx, cursorName)
+	for err != nil {
+		e.log.Error("engine: reading the planner cursor", "err", err)
+		if !sleep(ctx, e.opts.Poll) {
+			return
+		}
+		cursor, err = st.Cursor(ctx, cursorName)
+	}
+	for ctx.Err() == nil {
+		changes, err := st.Changes(ctx, cursor, planBatch)
+		if err == nil && len(changes) > 0 {
+			last := changes[len(changes)-1].Seq
+			var p *planner
+			if p, err = e.planChanges(ctx, changes); err == nil {
+				err = st.Write(ctx, func(ctx context.Context, tx store.Tx) error { return p.save(ctx, tx, last) })
+			}
+			if err == nil {
+				cursor = last
+				for _, t := range e.targets {
+					signal(t.wake)
+				}
+				continue
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			e.log.Error("engine: planning", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-st.Changed():
+		case <-tick.C:
+		}
+	}
+}
+
+// planner plans one batch of changes. It reads outside the store's write
+// transaction (only the planner writes states, so the ones it read are
+// current) and collects the new states and the operations; save writes
+// them, with the cursor, in one transaction. The SCIM write path never
+// waits for policy evaluation.
+type planner struct {
+	e      *Engine
+	now    time.Time
+	states map[stateKey]*pending // the batch's new states, by object
+	order  []stateKey            // keys of states, in first-write order
+	ops    []store.Outbox        // the operations, in queue order
+}
+
+type stateKey struct {
+	target string
+	kind   targets.Kind
+	id     string
+}
+
+// pending is a state to save, or to delete (gone).
+type pending struct {
+	s    state
+	gone bool
+}
+
+// planChanges plans changes; save writes the outcome.
+func (e *Engine) planChanges(ctx context.Context, changes []store.Change) (*planner, error) {
+	p := &planner{e: e, now: e.opts.Now(), states: map[stateKey]*pending{}}
+	err := p.planAll(ctx, changes)
+	return p, err
+}
+
+// save writes the planned states and operations and advances the cursor
+// to last, in the transaction tx.
+func (p *planner) save(ctx context.Context, tx store.Tx, last int64) error {
+	for _, k := range p.order {
+		ps := p.states[k]
+		if ps.gone {
+			if err := tx.DeleteProvisioned(ctx, k.target, string(k.kind), k.id); err != nil {
+				return err
+			}
+			continue
+		}
+		b, err := json.Marshal(ps.s)
+		if err != nil {
+			return fmt.Errorf("engine: state of %s %q in %q: %w", k.kind, k.id, k.target, err)
+		}
+		pr, err := tx.Provisioned(ctx, k.target, string(k.kind), k.id) // keep the worker's anchor
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if err := tx.PutProvisioned(ctx, store.Provisioned{Target: k.target, Type: string(k.kind), ID: k.id, Anchor: pr.Anchor, State: b}); err != nil {
+			return err
+		}
+	}
+	for _, o := range p.ops {
+		if _, err := tx.Enqueue(ctx, o); err != nil {
+			return err
+		}
+	}
+	if err := tx.SetCursor(ctx, cursorName, last); err != nil {
+		return err
+	}
+	return tx.DeleteChanges(ctx, last)
+}
+
+// planAll plans a batch of changes.
+func (p *planner) planAll(ctx context.Context, changes []store.Change) error {
+	users, groups := map[string]bool{}, map[string]bool{}
+	for _, ch := range changes {
+		switch ch.Type {
+		case string(targets.User):
+			users[ch.ID] = true
+		case string(targets.Group):
+			groups[ch.ID] = true
+		}
+	}
+	// A group change re-plans the users that joined or left it: group
+	// membership can put a user in or out of a target's scope.
+	for _, id := range slices.Sorted(maps.Keys(groups)) {
+		moved, err := p.trackMembers(ctx, id)
+		if err != nil {
+			return err
+		}
+		for _, u := range moved {
+			users[u] = true
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(users)) {
+		regroup, err := p.planUser(ctx, id)
+		if err != nil {
+			return err
+		}
+		for _, g := range regroup {
+			groups[g] = true
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(groups)) {
+		if err := p.planGroup(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// load returns the canonical resource, or nil when it was deleted.
+func (p *planner) load(ctx context.Context, kind targets.Kind, id string) (map[string]any, error) {
+	r, err := p.e.opts.Store.Get(ctx, string(kind), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return scim.DecodeResource(r)
+}
+
+// memberIDs returns the values of a group's members.
+func memberIDs(group map[string]any) []string {
+	members, _ := group["members"].([]any)
+	ids := []string{}
+	for _, m := range members {
+		el, _ := m.(map[string]any)
+		if v, _ := el["value"].(string); v != "" {
+			ids = append(ids, v)
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+// trackMembers records a group's current member ids and returns those
+// that joined or left it since the last record.
+func (p *planner) trackMembers(ctx context.Context, id string) ([]string, error) {
+	g, err := p.load(ctx, targets.Group, id)
+	if err != nil {
+		return nil, err
+	}
+	var now []string
+	if g != nil {
+		now = memberIDs(g)
+	}
+	prev, _, err := p.state(ctx, membersTarget, targets.Group, id)
+	if err != nil {
+		return nil, err
+	}
+	var moved []string
+	for _, m := range now {
+		if !slices.Contains(prev.Members, m) {
+			moved = append(moved, m)
+		}
+	}
+	for _, m := range prev.Members {
+		if !slices.Contains(now, m) {
+			moved = append(moved, m)
+		}
+	}
+	if g == nil {
+		p.forget(membersTarget, targets.Group, id)
+		return moved, nil
+	}
+	return moved, p.put(ctx, membersTarget, targets.Group, id, state{Members: now})
+}
+
+// groupsOf returns the groups that list id as a member.
+func (p *planner) groupsOf(ctx context.Context, id string) ([]string, []policy.GroupRef, error) {
+	// members.value may be indexed case-folded; the decoded members decide.
+	c := store.Or{
+		store.Compare{Paths: []string{"members.value"}, Op: store.Eq, Str: id},
+		store.Compare{Paths: []string{"members.value"}, Op: store.Eq, Str: strings.ToLower(id)},
+	}
+	var out []string
+	var refs []policy.GroupRef
+	for start := 1; ; start += groupsPage {
+		page, err := p.e.opts.Store.Query(ctx, string(targets.Group), store.Query{Filter: c, StartIndex: start, Count: groupsPage})
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, r := range page.Resources {
+			g, err := scim.DecodeResource(r)
+			if err != nil {
+				return nil, nil, err
+			}
+			if !slices.Contains(memberIDs(g), id) {
+				continue
+			}
+			name, _ := g["displayName"].(string)
+			out = append(out, r.ID)
+			refs = append(refs, policy.GroupRef{ID: r.ID, DisplayName: name})
+		}
+		if start+groupsPage > page.Total {
+			return out, refs, nil
+		}
+	}
+}
+
+// groupsPage is how many groups of a user are read at a time.
+const groupsPage = 500
+
+// state reads the planner's state of an object in a target: as planned in
+// this batch, else as saved.
+func (p *planner) state(ctx context.Context, tgt string, kind targets.Kind, id string) (state, bool, error) {
+	if ps, ok := p.states[stateKey{tgt, kind, id}]; ok {
+		return ps.s, !ps.gone, nil
+	}
+	pr, err := p.e.opts.Store.Provisioned(ctx, tgt, string(kind), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return state{}, false, nil
+	}
+	if err != nil {
+		return state{}, false, err
+	}
+	var s state
+	if err := json.Unmarshal(pr.State, &s); err != nil {
+		return state{}, false, fmt.Errorf("engine: state of %s %q in %q: %w", kind, id, tgt, err)
+	}
+	return s, true, nil
+}
+
+// put records the new state of an object (saved by save).
+func (p *planner) put(_ context.Context, tgt string, kind targets.Kind, id string, s state) error {
+	p.set(stateKey{tgt, kind, id}, &pending{s: s})
+	return nil
+}
+
+// forget records that an object's state is to be deleted.
+func (p *planner) forget(tgt string, kind targets.Kind, id string) {
+	p.set(stateKey{tgt, kind, id}, &pending{gone: true})
+}
+
+func (p *planner) set(k stateKey, ps *pending) {
+	if _, ok := p.states[k]; !ok {
+		p.order = append(p.order, k)
+	}
+	p.states[k] = ps
+}
+
+// enqueue queues an operation, due at (written by save).
+func (p *planner) enqueue(_ context.Context, tgt string, kind targets.Kind, id string, at time.Time, pl payload) error {
+	pl.OpID = uuid.NewString()
+	b, err := json.Marshal(pl)
+	if err != nil {
+		return fmt.Errorf("engine: %s of %s %q: %w", pl.Op, kind, id, err)
+	}
+	p.ops = append(p.ops, store.Outbox{Target: tgt, Type: string(kind), ID: id, Payload: b, NextAt: at})
+	return nil
+}
+
+// canDisable reports whether t's users can be disabled.
+func canDisable(t *target) bool {
+	return t.conn.Capabilities().Disable && t.pol.Lifecycle().DisableSupported
+}
+
+// planUser plans one user in every target that receives users. It returns
+// the user's groups when its presence changed in a target, so that their
+// memberships are re-planned.
+func (p *planner) planUser(ctx context.Context, id string) ([]string, error) {
+	u, err := p.load(ctx, targets.User, id)
+	if err != nil {
+		return nil, err
+	}
+	var groupIDs []string
+	var refs []policy.GroupRef
+	if u != nil {
+		if groupIDs, refs, err = p.groupsOf(ctx, id); err != nil {
+			return nil, err
+		}
+	}
+	flipped := false
+	for _, t := range p.e.targets {
+		if !t.pol.ReceivesUsers() {
+			continue
+		}
+		prev, known, err := p.state(ctx, t.pol.Name(), targets.User, id)
+		if err != nil {
+			return nil, err
+		}
+		var next state
+		if u == nil {
+			if !known || prev.Deleted {
+				continue
+			}
+			if !prev.Present { // never in the target: forget it
+				p.forget(t.pol.Name(), targets.User, id)
+				continue
+			}
+			next, err = p.userDeleted(ctx, t, id, prev)
+		} else {
+			d := t.pol.EvaluateUser(u, refs)
+			if d.Err != nil {
+				p.e.log.Warn("engine: policy failed; object left as it is", "target", t.pol.Name(), "kind", "User", "id", id, "err", d.Err)
+				continue
+			}
+			next, err = p.userChanged(ctx, t, id, u, d, prev)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if known || next.Present {
+			if err := p.put(ctx, t.pol.Name(), targets.User, id, next); err != nil {
+				return nil, err
+			}
+		}
+		flipped = flipped || prev.live() != next.live()
+	}
+	if flipped {
+		return groupIDs, nil
+	}
+	return nil, nil
+}
+
+// userDeleted plans a SCIM delete: disable now, delete after the grace
+// period.
+func (p *planner) userDeleted(ctx context.Context, t *target, id string, prev state) (state, error) {
+	next := prev
+	next.Deleted, next.InScope = true, false
+	grace := t.pol.Lifecycle().DeleteGracePeriod
+	name := t.pol.Name()
+	if grace > 0 && canDisable(t) && !prev.Disabled {
+		if err := p.enqueue(ctx, name, targets.User, id, p.now, payload{Op: opDisable}); err != nil {
+			return state{}, err
+		}
+		next.Disabled = true
+	}
+	return next, p.enqueue(ctx, name, targets.User, id, p.now.Add(grace), payload{Op: opDelete, Final: true})
+}
+
+// userChanged plans a created or updated user: joiner, mover, leaver,
+// rehire.
+func (p *planner) userChanged(ctx context.Context, t *target, id string, u map[string]any, d policy.Decision, prev state) (state, error) {
+	name := t.pol.Name()
+	active := u["active"] != false
+	inScope := d.InScope && (active || canDisable(t)) // without disable, inactive is out of scope
+	next := prev
+	next.InScope = inScope
+	if !inScope {
+		if prev.live() {
+			return p.leave(ctx, t, targets.User, id, prev)
+		}
+		return next, nil
+	}
+	attrs := reveal(d.Attributes)
+	if !prev.Present {
+		create := merge(attrs, reveal(d.OnCreate))
+		if err := p.enqueue(ctx, name, targets.User, id, p.now, payload{Op: opCreate, Attrs: create}); err != nil {
+			return state{}, err
+		}
+		next = state{Present: true, InScope: true, Attrs: attrs}
+	} else {
+		if changed := diff(prev.Attrs, attrs); len(changed) > 0 {
+			if err := p.enqueue(ctx, name, targets.User, id, p.now, payload{Op: opUpdate, Attrs: changed}); err != nil {
+				return state{}, err
+			}
+		}
+		next.Attrs = merge(prev.Attrs, attrs)
+	}
+	if want := !active; canDisable(t) && want != next.Disabled {
+		op := opEnable
+		if want {
+			op = opDisable
+		}
+		if err := p.enqueue(ctx, name, targets.User, id, p.now, payload{Op: op}); err != nil {
+			return state{}, err
+		}
+		next.Disabled = want
+	}
+	return next, nil
+}
+
+// leave applies the target's outOfScope action to an object that left its
+// scope.
+func (p *planner) leave(ctx context.Context, t *target, kind targets.Kind, id string, prev state) (state, error) {
+	next := prev
+	next.InScope = false
+	switch t.pol.Lifecycle().OutOfScope {
+	case policy.ActionDelete:
+		next = state{}
+		return next, p.enqueue(ctx, t.pol.Name(), kind, id, p.now, payload{Op: opDelete})
+	case policy.ActionDisable:
+		if kind == targets.User && canDisable(t) && !prev.Disabled {
+			next.Disabled = true
+			return next, p.enqueue(ctx, t.pol.Name(), kind, id, p.now, payload{Op: opDisable})
+		}
+	}
+	return next, nil
+}
+
+// planGroup plans one group, and its memberships, in every target that
+// receives groups and can hold them.
+func (p *planner) planGroup(ctx context.Context, id string) error {
+	g, err := p.load(ctx, targets.Group, id)
+	if err != nil {
+		return err
+	}
+	for _, t := range p.e.targets {
+		if !t.pol.ReceivesGroups() || !t.conn.Capabilities().Groups {
+			continue
+		}
+		name := t.pol.Name()
+		prev, known, err := p.state(ctx, name, targets.Group, id)
+		if err != nil {
+			return err
+		}
+		next := prev
+		switch {
+		case g == nil:
+			if !known || prev.Deleted {
+				continue
+			}
+			if !prev.Present { // never in the target: forget it
+				p.forget(name, targets.Group, id)
+				continue
+			}
+			next = state{Deleted: true}
+			err = p.enqueue(ctx, name, targets.Group, id, p.now, payload{Op: opDelete, Final: true})
+		default:
+			d := t.pol.EvaluateGroup(g)
+			if d.Err != nil {
+				p.e.log.Warn("engine: policy failed; object left as it is", "target", name, "kind", "Group", "id", id, "err", d.Err)
+				continue
+			}
+			if !d.InScope {
+				next.InScope = false
+				if prev.live() {
+					next, err = p.leave(ctx, t, targets.Group, id, prev)
+				}
+				break
+			}
+			next, err = p.groupInScope(ctx, t, id, g, d, prev)
+		}
+		if err != nil {
+			return err
+		}
+		if known || next.Present {
+			if err := p.put(ctx, name, targets.Group, id, next); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// groupInScope plans a group in scope: create or update, then the member
+// changes for the members that are live users of the target.
+func (p *planner) groupInScope(ctx context.Context, t *target, id string, g map[string]any, d policy.Decision, prev state) (state, error) {
+	name := t.pol.Name()
+	attrs := reveal(d.Attributes)
+	next := prev
+	next.InScope = true
+	if !prev.Present {
+		if err := p.enqueue(ctx, name, targets.Group, id, p.now, payload{Op: opCreate, Attrs: merge(attrs, reveal(d.OnCreate))}); err != nil {
+			return state{}, err
+		}
+		next = state{Present: true, InScope: true, Attrs: attrs}
+	} else {
+		if changed := diff(prev.Attrs, attrs); len(changed) > 0 {
+			if err := p.enqueue(ctx, name, targets.Group, id, p.now, payload{Op: opUpdate, Attrs: changed}); err != nil {
+				return state{}, err
+			}
+		}
+		next.Attrs = merge(prev.Attrs, attrs)
+	}
+	want := []string{}
+	for _, m := range memberIDs(g) {
+		s, _, err := p.state(ctx, name, targets.User, m)
+		if err != nil {
+			return state{}, err
+		}
+		if s.live() {
+			want = append(want, m)
+		}
+	}
+	var add, remove []string
+	for _, m := range want {
+		if !slices.Contains(next.Members, m) {
+			add = append(add, m)
+		}
+	}
+	for _, m := range next.Members {
+		if !slices.Contains(want, m) {
+			remove = append(remove, m)
+		}
+	}
+	if len(remove) > 0 {
+		if err := p.enqueue(ctx, name, targets.Group, id, p.now, payload{Op: opRemoveMembers, Members: remove}); err != nil {
+			return state{}, err
+		}
+	}
+	if len(add) > 0 {
+		if err := p.enqueue(ctx, name, targets.Group, id, p.now, payload{Op: opAddMembers, Members: add}); err != nil {
+			return state{}, err
+		}
+	}
+	next.Members = want
+	return next, nil
+}

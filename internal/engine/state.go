@@ -1,0 +1,134 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+
+	"github.com/scimgate/scimgate/policy"
+)
+
+// state is what the planner last decided for one object in one target
+// (the JSON of store.Provisioned.State).
+type state struct {
+	// Present: the object exists in the target, or its create is queued.
+	Present bool `json:"present,omitempty"`
+	// InScope: the policy put the object in the target's scope.
+	InScope bool `json:"inScope,omitempty"`
+	// Disabled: a disable is queued or done (users).
+	Disabled bool `json:"disabled,omitempty"`
+	// Deleted: the object was deleted in SCIM; its final delete is queued.
+	Deleted bool `json:"deleted,omitempty"`
+	// Attrs are the mapped attributes sent so far.
+	Attrs map[string]any `json:"attrs,omitempty"`
+	// Members are the gateway ids of a group's members in the target.
+	Members []string `json:"members,omitempty"`
+}
+
+// live reports an object that is in the target and in its scope.
+func (s state) live() bool { return s.Present && s.InScope && !s.Deleted }
+
+// The operations of the outbox payload.
+const (
+	opCreate        = "create"
+	opUpdate        = "update"
+	opDisable       = "disable"
+	opEnable        = "enable"
+	opDelete        = "delete"
+	opAddMembers    = "addMembers"
+	opRemoveMembers = "removeMembers"
+)
+
+// payload is one queued operation (the JSON of store.Outbox.Payload).
+type payload struct {
+	Op   string `json:"op"`
+	OpID string `json:"opId"`
+	// Attrs of create and update, secrets revealed.
+	Attrs map[string]any `json:"attrs,omitempty"`
+	// Members are gateway ids, resolved to anchors at delivery.
+	Members []string `json:"members,omitempty"`
+	// Final: the delete of an object deleted in SCIM; its state is
+	// forgotten afterwards.
+	Final bool `json:"final,omitempty"`
+}
+
+// reveal returns a copy of attrs with every policy.Secret revealed.
+func reveal(attrs map[string]any) map[string]any {
+	out := make(map[string]any, len(attrs))
+	for k, v := range attrs {
+		if s, ok := v.(policy.Secret); ok {
+			v = s.Reveal()
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// diff returns the attributes of next whose value differs from, or is
+// missing in, prev. Attributes absent from next are left alone.
+func diff(prev, next map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range next {
+		old, ok := prev[k]
+		if !ok || !sameJSON(old, v) {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// sameJSON compares two values as JSON (state values come back from JSON).
+func sameJSON(a, b any) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
+}
+
+// merge returns prev with next's attributes set.
+func merge(prev, next map[string]any) map[string]any {
+	out := maps.Clone(prev)
+	if out == nil {
+		out = map[string]any{}
+	}
+	maps.Copy(out, next)
+	return out
+}
+
+// decodePayload reads a payload, turning JSON values back into the types
+// of targets.Op.Attrs: integers int64, other numbers float64, lists of
+// strings []string.
+func decodePayload(b []byte) (payload, error) {
+	var p payload
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&p); err != nil {
+		return payload{}, fmt.Errorf("engine: decoding operation: %w", err)
+	}
+	for k, v := range p.Attrs {
+		p.Attrs[k] = attrValue(v)
+	}
+	return p, nil
+}
+
+func attrValue(v any) any {
+	switch t := v.(type) {
+	case json.Number:
+		if i, err := t.Int64(); err == nil {
+			return i
+		}
+		f, _ := t.Float64()
+		return f
+	case []any:
+		out := make([]string, 0, len(t))
+		for _, e := range t {
+			s, ok := e.(string)
+			if !ok {
+				return v // not a string list: the connector refuses it
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	return v
+}

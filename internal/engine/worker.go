@@ -1,0 +1,250 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/targets"
+)
+
+// scanLimit bounds the pending operations a worker reads at a time.
+const scanLimit = 1000
+
+// recordTimeout bounds the Write that records an operation's outcome.
+const recordTimeout = 30 * time.Second
+
+// Errors of delivery, recorded with the operation.
+var (
+	// errNoAnchor: the object was never created in the target (its create
+	// failed for good), so the operation cannot be applied.
+	errNoAnchor = targets.Permanent(errors.New("engine: object not created in the target"))
+	// errMemberPending: a member to add has no anchor in the target yet.
+	errMemberPending = targets.Transient(errors.New("engine: member not yet created in the target"))
+)
+
+// objectKey identifies an object within one target.
+type objectKey struct{ typ, id string }
+
+// work is the worker goroutine of one target: it delivers the due head
+// operation of every object, at most Concurrency at a time.
+func (e *Engine) work(ctx context.Context, t *target) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	inflight := map[objectKey]bool{}
+	finished := make(chan objectKey, e.opts.Concurrency)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		wait := e.opts.Poll
+		rows, err := e.opts.Store.Outbox(ctx, t.pol.Name(), false, scanLimit)
+		if err != nil && ctx.Err() == nil {
+			e.log.Error("engine: reading the outbox", "target", t.pol.Name(), "err", err)
+		}
+		now := e.opts.Now()
+		seen := map[objectKey]bool{}
+		for _, row := range rows {
+			k := objectKey{row.Type, row.ID}
+			if seen[k] {
+				continue // not the head of its object
+			}
+			seen[k] = true
+			if inflight[k] || len(inflight) >= e.opts.Concurrency {
+				continue
+			}
+			if d := row.NextAt.Sub(now); d > 0 {
+				wait = min(wait, d)
+				continue
+			}
+			inflight[k] = true
+			wg.Go(func() {
+				e.deliver(ctx, t, row)
+				finished <- k
+			})
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case k := <-finished:
+			delete(inflight, k)
+		case <-t.wake:
+		case <-timer.C:
+		}
+		for drained := false; !drained; { // collect every finished delivery
+			select {
+			case k := <-finished:
+				delete(inflight, k)
+			default:
+				drained = true
+			}
+		}
+	}
+}
+
+// deliver sends one operation and records its outcome.
+func (e *Engine) deliver(ctx context.Context, t *target, row store.Outbox) {
+	name := t.pol.Name()
+	p, err := decodePayload(row.Payload)
+	err = targets.Permanent(err)
+	var anchor string
+	if err == nil {
+		anchor, err = e.call(ctx, t, row, p)
+	}
+	if ctx.Err() != nil {
+		return // shutting down: the operation is retried after a restart
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	class := targets.Class(err)
+	werr := e.opts.Store.Write(rctx, func(ctx context.Context, tx store.Tx) error {
+		if class != nil {
+			row.Attempts++
+			row.LastError = err.Error()
+			if class == targets.ErrTransient && row.Attempts < e.opts.MaxAttempts {
+				row.NextAt = e.opts.Now().Add(e.backoff(row.Attempts))
+			} else {
+				row.Dead = true
+			}
+			return tx.UpdateOutbox(ctx, row)
+		}
+		switch {
+		case p.Op == opDelete && p.Final:
+			if err := tx.DeleteProvisioned(ctx, name, row.Type, row.ID); err != nil {
+				return err
+			}
+		case p.Op == opDelete, p.Op == opCreate:
+			pr, err := tx.Provisioned(ctx, name, row.Type, row.ID)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			if len(pr.State) == 0 {
+				pr.State = []byte("{}")
+			}
+			pr.Target, pr.Type, pr.ID, pr.Anchor = name, row.Type, row.ID, anchor
+			if err := tx.PutProvisioned(ctx, pr); err != nil {
+				return err
+			}
+		}
+		return tx.DeleteOutbox(ctx, row.Seq)
+	})
+	switch {
+	case werr != nil:
+		e.log.Error("engine: recording a delivery", "target", name, "kind", row.Type, "id", row.ID, "op", p.Op, "err", werr)
+	case class == nil:
+		e.log.Debug("engine: delivered", "target", name, "kind", row.Type, "id", row.ID, "op", p.Op)
+	case row.Dead:
+		e.log.Error("engine: operation failed; dead letter", "target", name, "kind", row.Type, "id", row.ID, "op", p.Op, "attempts", row.Attempts, "err", err)
+	default:
+		e.log.Warn("engine: operation failed; retrying", "target", name, "kind", row.Type, "id", row.ID, "op", p.Op, "attempts", row.Attempts, "next", row.NextAt, "err", err)
+	}
+	if class == nil {
+		signal(t.wake) // the object's next operation may be due
+	}
+}
+
+// backoff is the delay before retry number attempts (from 1): the base
+// doubled per attempt, capped, with jitter in its upper half.
+func (e *Engine) backoff(attempts int) time.Duration {
+	d := e.opts.BackoffBase
+	for i := 1; i < attempts && d < e.opts.BackoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, e.opts.BackoffMax)
+	return d/2 + rand.N(d/2+1)
+}
+
+// call performs one operation on the connector. It returns the anchor of
+// the object after a create ("" after a delete).
+func (e *Engine) call(ctx context.Context, t *target, row store.Outbox, p payload) (string, error) {
+	name := t.pol.Name()
+	anchor, err := e.anchor(ctx, name, row.Type, row.ID)
+	if err != nil {
+		return "", err
+	}
+	op := targets.Op{ID: p.OpID, ObjectID: row.ID, Kind: targets.Kind(row.Type), Anchor: anchor, Attrs: p.Attrs}
+	c := t.conn
+	switch p.Op {
+	case opCreate:
+		if anchor != "" {
+			return anchor, nil // created by an earlier attempt
+		}
+		a, err := c.Create(ctx, op)
+		var ce *targets.ConflictError
+		if errors.As(err, &ce) && ce.Anchor != "" && ce.ObjectID == row.ID {
+			// Our own object (an earlier attempt whose answer was lost):
+			// adopt it and bring its attributes up to date.
+			op.Anchor = ce.Anchor
+			return ce.Anchor, c.Update(ctx, op)
+		}
+		return a, err
+	case opDelete:
+		if anchor == "" {
+			return "", nil
+		}
+		if err := c.Delete(ctx, op); err != nil && !errors.Is(err, targets.ErrNotFound) {
+			return anchor, err
+		}
+		return "", nil
+	}
+	if anchor == "" {
+		return "", errNoAnchor
+	}
+	switch p.Op {
+	case opUpdate:
+		return anchor, c.Update(ctx, op)
+	case opDisable:
+		return anchor, c.Disable(ctx, op)
+	case opEnable:
+		return anchor, c.Enable(ctx, op)
+	case opAddMembers, opRemoveMembers:
+		for _, m := range p.Members {
+			a, err := e.anchor(ctx, name, string(targets.User), m)
+			if err != nil {
+				return anchor, err
+			}
+			switch {
+			case a != "":
+				op.Members = append(op.Members, a)
+			case p.Op == opAddMembers:
+				return anchor, errMemberPending
+			}
+		}
+		if len(op.Members) == 0 {
+			return anchor, nil
+		}
+		if p.Op == opRemoveMembers {
+			return anchor, c.RemoveMembers(ctx, op)
+		}
+		err := c.AddMembers(ctx, op)
+		if errors.Is(err, targets.ErrNotFound) {
+			// A member may be on its way: retry. The cause is kept as text,
+			// since Class would read ErrNotFound before ErrTransient.
+			err = fmt.Errorf("%w: %v", targets.ErrTransient, err)
+		}
+		return anchor, err
+	}
+	return anchor, targets.Permanent(fmt.Errorf("engine: unknown operation %q", p.Op))
+}
+
+// anchor returns the recorded anchor of an object, "" when none.
+func (e *Engine) anchor(ctx context.Context, tgt, typ, id string) (string, error) {
+	pr, err := e.opts.Store.Provisioned(ctx, tgt, typ, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", targets.Transient(err)
+	}
+	return pr.Anchor, nil
+}
