@@ -9,6 +9,10 @@
 // cursor are then written in one transaction, so a crash loses or repeats
 // nothing.
 //
+// A target in preview has its operations planned and queued (visible in
+// the outbox and the metrics) but has no worker: its connector is never
+// called. Turning preview off delivers the queue, coalesced.
+//
 // One worker per target delivers the queued operations (the outbox): in
 // queue order per object, never two at once for one object, different
 // objects in parallel. Transient failures are retried with exponential
@@ -23,6 +27,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scimgate/scimgate/internal/store"
 	"github.com/scimgate/scimgate/policy"
@@ -55,6 +61,8 @@ type Options struct {
 	Concurrency int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Registerer, when set, receives the engine's Prometheus metrics.
+	Registerer prometheus.Registerer
 }
 
 // Engine plans and delivers provisioning operations. Create it with New,
@@ -63,6 +71,11 @@ type Engine struct {
 	opts    Options
 	log     *slog.Logger
 	targets []*target
+	metrics *metrics
+
+	// planMu serialises the planner's batches with Release and Discard,
+	// and guards every target's guard state.
+	planMu sync.Mutex
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -73,6 +86,15 @@ type target struct {
 	pol  *policy.Target
 	conn targets.Connector
 	wake chan struct{} // capacity 1
+	// preview: operations are planned and queued but never delivered.
+	preview bool
+	guard   guardState // guarded by Engine.planMu
+
+	// mu serialises the worker's reading of the outbox and marking of
+	// operations in flight with the planner's coalescing, which must not
+	// merge into an operation being delivered.
+	mu       sync.Mutex
+	inflight map[int64]bool // outbox seqs being delivered
 }
 
 // New checks opts and returns an engine that is not running yet.
@@ -107,11 +129,17 @@ func New(opts Options) (*Engine, error) {
 		if !ok {
 			return nil, fmt.Errorf("%w: target %q has no connector", ErrConfig, t.Name())
 		}
-		e.targets = append(e.targets, &target{pol: t, conn: c, wake: make(chan struct{}, 1)})
+		e.targets = append(e.targets, &target{pol: t, conn: c, wake: make(chan struct{}, 1),
+			preview: t.Lifecycle().Preview, inflight: map[int64]bool{}})
 	}
 	if len(opts.Connectors) != len(e.targets) {
 		return nil, fmt.Errorf("%w: a connector has no policy target", ErrConfig)
 	}
+	m, err := newMetrics(e, opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	e.metrics = m
 	return e, nil
 }
 
@@ -121,6 +149,10 @@ func (e *Engine) Start(ctx context.Context) {
 	ctx, e.cancel = context.WithCancel(ctx)
 	e.wg.Go(func() { e.plan(ctx) })
 	for _, t := range e.targets {
+		if t.preview {
+			e.log.Info("engine: target in preview: operations are queued, never delivered", "target", t.pol.Name())
+			continue
+		}
 		e.wg.Go(func() { e.work(ctx, t) })
 	}
 }

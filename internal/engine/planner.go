@@ -42,15 +42,13 @@ func (e *Engine) plan(ctx context.Context) {
 		}
 		cursor, err = st.Cursor(ctx, cursorName)
 	}
+	e.resumeEpisodes(ctx)
 	for ctx.Err() == nil {
 		changes, err := st.Changes(ctx, cursor, planBatch)
 		if err == nil && len(changes) > 0 {
-			last := changes[len(changes)-1].Seq
-			var p *planner
-			if p, err = e.planChanges(ctx, changes); err == nil {
-				err = st.Write(ctx, func(ctx context.Context, tx store.Tx) error { return p.save(ctx, tx, last) })
-			}
+			err = e.planAndSave(ctx, changes)
 			if err == nil {
+				last := changes[len(changes)-1].Seq
 				cursor = last
 				for _, t := range e.targets {
 					signal(t.wake)
@@ -69,6 +67,56 @@ func (e *Engine) plan(ctx context.Context) {
 	}
 }
 
+// resumeEpisodes restores the deletion guard's episodes in progress: the
+// targets with held operations.
+func (e *Engine) resumeEpisodes(ctx context.Context) {
+	e.planMu.Lock()
+	defer e.planMu.Unlock()
+	for _, t := range e.targets {
+		held, err := e.opts.Store.HeldOutbox(ctx, t.pol.Name(), 1)
+		if err != nil {
+			e.log.Error("engine: reading held operations", "target", t.pol.Name(), "err", err)
+			continue
+		}
+		if len(held) > 0 {
+			t.guard.holding = true
+			e.log.Warn("engine: deletion guard holding operations; release or discard them", "target", t.pol.Name())
+		}
+	}
+}
+
+// planAndSave plans changes and saves the outcome with the cursor after the
+// last change, in one transaction, then updates the deletion guard.
+func (e *Engine) planAndSave(ctx context.Context, changes []store.Change) error {
+	e.planMu.Lock()
+	defer e.planMu.Unlock()
+	p, err := e.planChanges(ctx, changes)
+	if err != nil {
+		return err
+	}
+	for _, t := range e.targets { // no coalescing into a delivery that starts now
+		t.mu.Lock()
+		defer t.mu.Unlock()
+	}
+	last := changes[len(changes)-1].Seq
+	if err := e.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) error { return p.save(ctx, tx, last) }); err != nil {
+		return err
+	}
+	for _, t := range e.targets {
+		name := t.pol.Name()
+		if n := p.guarded[name]; n > 0 {
+			t.guard.marks = append(t.guard.marks, mark{at: p.now, n: n})
+		}
+		if n := p.held[name]; n > 0 && !t.guard.holding {
+			t.guard.holding = true
+			g := t.pol.Lifecycle().DeletionGuard
+			e.log.Warn("engine: deletion guard: too many disables/deletes; holding them until released or discarded",
+				"target", name, "threshold", g.Threshold, "window", g.Window)
+		}
+	}
+	return nil
+}
+
 // planner plans one batch of changes. It reads outside the store's write
 // transaction (only the planner writes states, so the ones it read are
 // current) and collects the new states and the operations; save writes
@@ -80,6 +128,9 @@ type planner struct {
 	states map[stateKey]*pending // the batch's new states, by object
 	order  []stateKey            // keys of states, in first-write order
 	ops    []store.Outbox        // the operations, in queue order
+	// guarded and held count, per target, the disables/deletes queued and
+	// held by the deletion guard in this batch.
+	guarded, held map[string]int
 }
 
 type stateKey struct {
@@ -96,7 +147,8 @@ type pending struct {
 
 // planChanges plans changes; save writes the outcome.
 func (e *Engine) planChanges(ctx context.Context, changes []store.Change) (*planner, error) {
-	p := &planner{e: e, now: e.opts.Now(), states: map[stateKey]*pending{}}
+	p := &planner{e: e, now: e.opts.Now(), states: map[stateKey]*pending{},
+		guarded: map[string]int{}, held: map[string]int{}}
 	err := p.planAll(ctx, changes)
 	return p, err
 }
@@ -125,7 +177,7 @@ func (p *planner) save(ctx context.Context, tx store.Tx, last int64) error {
 		}
 	}
 	for _, o := range p.ops {
-		if _, err := tx.Enqueue(ctx, o); err != nil {
+		if err := p.e.queue(ctx, tx, o); err != nil {
 			return err
 		}
 	}
@@ -313,8 +365,28 @@ func (p *planner) enqueue(_ context.Context, tgt string, kind targets.Kind, id s
 	if err != nil {
 		return fmt.Errorf("engine: %s of %s %q: %w", pl.Op, kind, id, err)
 	}
-	p.ops = append(p.ops, store.Outbox{Target: tgt, Type: string(kind), ID: id, Payload: b, NextAt: at})
+	p.ops = append(p.ops, store.Outbox{Target: tgt, Type: string(kind), ID: id, Payload: b, NextAt: at,
+		Created: p.now, Held: p.hold(tgt, pl.Op)})
 	return nil
+}
+
+// hold counts a disable or delete for the deletion guard and reports
+// whether it is to be held.
+func (p *planner) hold(tgt, op string) bool {
+	t := p.e.target(tgt)
+	if t == nil || !guarded(op) {
+		return false
+	}
+	g := t.pol.Lifecycle().DeletionGuard
+	if !g.Enabled {
+		return false
+	}
+	p.guarded[tgt]++
+	if t.guard.holding || p.held[tgt] > 0 || t.guard.recent(p.now, g.Window)+p.guarded[tgt] > g.Threshold {
+		p.held[tgt]++
+		return true
+	}
+	return false
 }
 
 // canDisable reports whether t's users can be disabled.

@@ -41,7 +41,8 @@ func (e *Engine) work(ctx context.Context, t *target) {
 	defer timer.Stop()
 	for {
 		wait := e.opts.Poll
-		rows, err := e.opts.Store.Outbox(ctx, t.pol.Name(), false, scanLimit)
+		t.mu.Lock() // the planner does not coalesce while we pick
+		rows, err := e.opts.Store.Deliverable(ctx, t.pol.Name(), scanLimit)
 		if err != nil && ctx.Err() == nil {
 			e.log.Error("engine: reading the outbox", "target", t.pol.Name(), "err", err)
 		}
@@ -61,11 +62,16 @@ func (e *Engine) work(ctx context.Context, t *target) {
 				continue
 			}
 			inflight[k] = true
+			t.inflight[row.Seq] = true
 			wg.Go(func() {
 				e.deliver(ctx, t, row)
+				t.mu.Lock()
+				delete(t.inflight, row.Seq)
+				t.mu.Unlock()
 				finished <- k
 			})
 		}
+		t.mu.Unlock()
 		if !timer.Stop() {
 			select {
 			case <-timer.C:
@@ -138,6 +144,14 @@ func (e *Engine) deliver(ctx context.Context, t *target, row store.Outbox) {
 		}
 		return tx.DeleteOutbox(ctx, row.Seq)
 	})
+	switch {
+	case class == nil:
+		e.metrics.delivered(name, p.Op, outcomeOK)
+	case row.Dead:
+		e.metrics.delivered(name, p.Op, outcomeDead)
+	default:
+		e.metrics.delivered(name, p.Op, outcomeRetry)
+	}
 	switch {
 	case werr != nil:
 		e.log.Error("engine: recording a delivery", "target", name, "kind", row.Type, "id", row.ID, "op", p.Op, "err", werr)

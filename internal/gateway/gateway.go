@@ -48,6 +48,7 @@ type Gateway struct {
 	log      *slog.Logger
 	store    *store.SQL
 	engine   *engine.Engine               // nil without targets
+	reg      *prometheus.Registry         // the metrics of /metrics
 	conns    map[string]targets.Connector // by target name
 	auth     *auth.Authenticator
 	srv      *http.Server
@@ -70,7 +71,7 @@ func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tune f
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, log: log}
+	g := &Gateway{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
@@ -157,7 +158,7 @@ func (g *Gateway) openEngine(ctx context.Context, pol *policy.Policy, tune func(
 		}
 		g.conns[tc.Name] = c
 	}
-	opts := engine.Options{Store: g.store, Policy: pol, Connectors: g.conns, Logger: g.log}
+	opts := engine.Options{Store: g.store, Policy: pol, Connectors: g.conns, Logger: g.log, Registerer: g.reg}
 	if tune != nil {
 		tune(&opts)
 	}
@@ -243,7 +244,7 @@ func (g *Gateway) Close() {
 }
 
 func (g *Gateway) routes(api http.Handler) http.Handler {
-	reg := prometheus.NewRegistry()
+	reg := g.reg
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "scimgate_scim_requests_total", Help: "SCIM requests by method, resource endpoint and status code.",

@@ -41,21 +41,42 @@ type Outbox struct {
 	NextAt    time.Time // not delivered before
 	LastError string
 	Dead      bool // a dead letter: never retried automatically
+	// Held: held by the deletion guard until released; the object's later
+	// operations wait behind it.
+	Held bool
+	// Created is when the operation was queued (zero for operations queued
+	// before the store recorded it).
+	Created time.Time
+}
+
+// OutboxStats summarises the pending operations of one target.
+type OutboxStats struct {
+	Pending int       // pending operations, held ones included
+	Held    int       // of which held by the deletion guard
+	Oldest  time.Time // Created of the oldest pending operation; zero when none
 }
 
 const (
-	journalSQL      = "INSERT INTO changes (type, id) VALUES (?, ?)"
-	changesSQL      = "SELECT seq, type, id FROM changes WHERE seq > ? ORDER BY seq LIMIT ?"
-	delChangesSQL   = "DELETE FROM changes WHERE seq <= ?"
-	cursorSQL       = "SELECT pos FROM cursors WHERE name = ?"
-	setCursorSQL    = "INSERT INTO cursors (name, pos) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET pos = excluded.pos"
-	provSQL         = "SELECT anchor, state FROM provisioned WHERE target = ? AND type = ? AND id = ?"
-	putProvSQL      = "INSERT INTO provisioned (target, type, id, anchor, state) VALUES (?, ?, ?, ?, ?) ON CONFLICT (target, type, id) DO UPDATE SET anchor = excluded.anchor, state = excluded.state"
-	delProvSQL      = "DELETE FROM provisioned WHERE target = ? AND type = ? AND id = ?"
-	enqueueSQL      = "INSERT INTO outbox (target, type, id, payload, attempts, next_at, last_error, dead) VALUES (?, ?, ?, ?, 0, ?, '', 0)"
-	updOutboxSQL    = "UPDATE outbox SET attempts = ?, next_at = ?, last_error = ?, dead = ? WHERE seq = ?"
-	delOutboxSQL    = "DELETE FROM outbox WHERE seq = ?"
-	outboxSQL       = "SELECT seq, target, type, id, payload, attempts, next_at, last_error, dead FROM outbox WHERE target = ? AND dead = ? ORDER BY seq LIMIT ?"
+	journalSQL     = "INSERT INTO changes (type, id) VALUES (?, ?)"
+	changesSQL     = "SELECT seq, type, id FROM changes WHERE seq > ? ORDER BY seq LIMIT ?"
+	delChangesSQL  = "DELETE FROM changes WHERE seq <= ?"
+	cursorSQL      = "SELECT pos FROM cursors WHERE name = ?"
+	setCursorSQL   = "INSERT INTO cursors (name, pos) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET pos = excluded.pos"
+	provSQL        = "SELECT anchor, state FROM provisioned WHERE target = ? AND type = ? AND id = ?"
+	putProvSQL     = "INSERT INTO provisioned (target, type, id, anchor, state) VALUES (?, ?, ?, ?, ?) ON CONFLICT (target, type, id) DO UPDATE SET anchor = excluded.anchor, state = excluded.state"
+	delProvSQL     = "DELETE FROM provisioned WHERE target = ? AND type = ? AND id = ?"
+	outboxCols     = "seq, target, type, id, payload, attempts, next_at, last_error, dead, held, created"
+	enqueueSQL     = "INSERT INTO outbox (target, type, id, payload, attempts, next_at, last_error, dead, held, created) VALUES (?, ?, ?, ?, 0, ?, '', 0, ?, ?)"
+	updOutboxSQL   = "UPDATE outbox SET payload = ?, attempts = ?, next_at = ?, last_error = ?, dead = ?, held = ? WHERE seq = ?"
+	delOutboxSQL   = "DELETE FROM outbox WHERE seq = ?"
+	outboxSQL      = "SELECT " + outboxCols + " FROM outbox WHERE target = ? AND dead = ? ORDER BY seq LIMIT ?"
+	heldSQL        = "SELECT " + outboxCols + " FROM outbox WHERE target = ? AND dead = 0 AND held = 1 ORDER BY seq LIMIT ?"
+	lastOutboxSQL  = "SELECT " + outboxCols + " FROM outbox WHERE target = ? AND type = ? AND id = ? AND dead = 0 ORDER BY seq DESC LIMIT 1"
+	releaseSQL     = "UPDATE outbox SET held = 0 WHERE target = ? AND dead = 0 AND held = 1"
+	deliverableSQL = "SELECT " + outboxCols + " FROM outbox o WHERE target = ? AND dead = 0 AND held = 0" +
+		" AND NOT EXISTS (SELECT 1 FROM outbox h WHERE h.target = o.target AND h.type = o.type AND h.id = o.id" +
+		" AND h.dead = 0 AND h.held = 1 AND h.seq < o.seq) ORDER BY seq LIMIT ?"
+	statsSQL        = "SELECT COUNT(*), COALESCE(SUM(held), 0), COALESCE(MIN(CASE WHEN created = '' THEN NULL ELSE created END), '') FROM outbox WHERE target = ? AND dead = 0"
 	changedCapacity = 1
 )
 
@@ -130,31 +151,92 @@ func scanProvisioned(row scanner, target, typ, id string) (Provisioned, error) {
 
 // Outbox implements Store.
 func (s *SQL) Outbox(ctx context.Context, target string, dead bool, limit int) (out []Outbox, err error) {
+	return s.outbox(ctx, outboxSQL, target, boolInt(dead), limit)
+}
+
+// Deliverable implements Store.
+func (s *SQL) Deliverable(ctx context.Context, target string, limit int) ([]Outbox, error) {
+	return s.outbox(ctx, deliverableSQL, target, limit)
+}
+
+// HeldOutbox implements Store.
+func (s *SQL) HeldOutbox(ctx context.Context, target string, limit int) ([]Outbox, error) {
+	return s.outbox(ctx, heldSQL, target, limit)
+}
+
+// OutboxStats implements Store.
+func (s *SQL) OutboxStats(ctx context.Context, target string) (st OutboxStats, err error) {
 	err = s.read(ctx, func(ctx context.Context, c *conn) error {
-		rows, err := c.query(ctx, outboxSQL, target, boolInt(dead), limit)
+		var oldest string
+		if err := c.queryRow(ctx, statsSQL, target).Scan(&st.Pending, &st.Held, &oldest); err != nil {
+			return fmt.Errorf("store: outbox stats: %w", err)
+		}
+		if oldest != "" {
+			t, err := time.Parse(TimeFormat, oldest)
+			if err != nil {
+				return fmt.Errorf("store: outbox stats: %w", err)
+			}
+			st.Oldest = t
+		}
+		return nil
+	})
+	return st, err
+}
+
+// outbox runs an outbox query q.
+func (s *SQL) outbox(ctx context.Context, q string, args ...any) (out []Outbox, err error) {
+	err = s.read(ctx, func(ctx context.Context, c *conn) error {
+		rows, err := c.query(ctx, q, args...)
 		if err != nil {
 			return fmt.Errorf("store: outbox: %w", err)
 		}
-		defer rows.Close()
-		out = []Outbox{}
-		for rows.Next() {
-			var (
-				o      Outbox
-				nextAt string
-				d      int
-			)
-			if err := rows.Scan(&o.Seq, &o.Target, &o.Type, &o.ID, &o.Payload, &o.Attempts, &nextAt, &o.LastError, &d); err != nil {
-				return fmt.Errorf("store: outbox: %w", err)
-			}
-			if o.NextAt, err = time.Parse(TimeFormat, nextAt); err != nil {
-				return fmt.Errorf("store: outbox %d: %w", o.Seq, err)
-			}
-			o.Dead = d != 0
-			out = append(out, o)
-		}
-		return rows.Err()
+		out, err = scanOutbox(rows)
+		return err
 	})
 	return out, err
+}
+
+// scanOutbox reads and closes rows of outboxCols.
+func scanOutbox(rows *sql.Rows) ([]Outbox, error) {
+	defer rows.Close()
+	out := []Outbox{}
+	for rows.Next() {
+		o, err := scanOutboxRow(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: outbox: %w", err)
+	}
+	return out, nil
+}
+
+// scanOutboxRow reads one row of outboxCols.
+func scanOutboxRow(row scanner) (Outbox, error) {
+	var (
+		o               Outbox
+		nextAt, created string
+		d, h            int
+	)
+	if err := row.Scan(&o.Seq, &o.Target, &o.Type, &o.ID, &o.Payload, &o.Attempts, &nextAt, &o.LastError, &d, &h, &created); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return Outbox{}, fmt.Errorf("%w: outbox operation", ErrNotFound)
+		}
+		return Outbox{}, fmt.Errorf("store: outbox: %w", err)
+	}
+	var err error
+	if o.NextAt, err = time.Parse(TimeFormat, nextAt); err != nil {
+		return Outbox{}, fmt.Errorf("store: outbox %d: %w", o.Seq, err)
+	}
+	if created != "" {
+		if o.Created, err = time.Parse(TimeFormat, created); err != nil {
+			return Outbox{}, fmt.Errorf("store: outbox %d: %w", o.Seq, err)
+		}
+	}
+	o.Dead, o.Held = d != 0, h != 0
+	return o, nil
 }
 
 // DeleteChanges implements Tx.
@@ -192,7 +274,12 @@ func (t *sqlTx) Enqueue(ctx context.Context, o Outbox) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	res, err := t.w.exec(ctx, enqueueSQL, o.Target, o.Type, o.ID, data(o.Payload), o.NextAt.UTC().Format(TimeFormat))
+	created := o.Created
+	if created.IsZero() {
+		created = time.Now()
+	}
+	res, err := t.w.exec(ctx, enqueueSQL, o.Target, o.Type, o.ID, data(o.Payload), o.NextAt.UTC().Format(TimeFormat),
+		boolInt(o.Held), created.UTC().Format(TimeFormat))
 	if err != nil {
 		return 0, fmt.Errorf("store: enqueue: %w", err)
 	}
@@ -206,7 +293,46 @@ func (t *sqlTx) Enqueue(ctx context.Context, o Outbox) (int64, error) {
 // UpdateOutbox implements Tx.
 func (t *sqlTx) UpdateOutbox(ctx context.Context, o Outbox) error {
 	return t.execOne(ctx, "update outbox", o.Seq, updOutboxSQL,
-		o.Attempts, o.NextAt.UTC().Format(TimeFormat), o.LastError, boolInt(o.Dead), o.Seq)
+		data(o.Payload), o.Attempts, o.NextAt.UTC().Format(TimeFormat), o.LastError, boolInt(o.Dead), boolInt(o.Held), o.Seq)
+}
+
+// LastOutbox implements Tx.
+func (t *sqlTx) LastOutbox(ctx context.Context, target, typ, id string) (Outbox, error) {
+	ctx, err := t.begin(ctx)
+	if err != nil {
+		return Outbox{}, err
+	}
+	return scanOutboxRow(t.w.queryRow(ctx, lastOutboxSQL, target, typ, id))
+}
+
+// HeldOutbox implements Tx.
+func (t *sqlTx) HeldOutbox(ctx context.Context, target string, limit int) ([]Outbox, error) {
+	ctx, err := t.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := t.w.query(ctx, heldSQL, target, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: outbox: %w", err)
+	}
+	return scanOutbox(rows)
+}
+
+// ReleaseHeld implements Tx.
+func (t *sqlTx) ReleaseHeld(ctx context.Context, target string) (int, error) {
+	ctx, err := t.begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	res, err := t.w.exec(ctx, releaseSQL, target)
+	if err != nil {
+		return 0, fmt.Errorf("store: release held: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("store: release held: %w", err)
+	}
+	return int(n), nil
 }
 
 // DeleteOutbox implements Tx.

@@ -76,6 +76,12 @@ var migrations = []migration{{
 		name VARCHAR(255) NOT NULL PRIMARY KEY,
 		pos BIGINT NOT NULL
 	)`,
+}, {
+	// The deletion guard's held operations, the enqueue time (for the age
+	// of the oldest pending operation) and an index per object.
+	`ALTER TABLE outbox ADD COLUMN held INTEGER NOT NULL DEFAULT 0`,
+	`ALTER TABLE outbox ADD COLUMN created CHAR(30) NOT NULL DEFAULT ''`,
+	`CREATE INDEX outbox_object ON outbox (target, type, id, seq)`,
 }}
 
 // migrate brings the database on conn to len(migs), one transaction per

@@ -178,6 +178,14 @@ type Store interface {
 	// Outbox returns up to limit operations of target in Seq order: the
 	// pending ones, or with dead the dead letters.
 	Outbox(ctx context.Context, target string, dead bool, limit int) ([]Outbox, error)
+	// Deliverable returns up to limit pending operations of target in Seq
+	// order that are neither held nor queued behind a held operation of
+	// their object.
+	Deliverable(ctx context.Context, target string, limit int) ([]Outbox, error)
+	// HeldOutbox returns up to limit held operations of target in Seq order.
+	HeldOutbox(ctx context.Context, target string, limit int) ([]Outbox, error)
+	// OutboxStats summarises the pending operations of target.
+	OutboxStats(ctx context.Context, target string) (OutboxStats, error)
 }
 
 // Tx is the view of the store inside Write.
@@ -211,12 +219,20 @@ type Tx interface {
 	// DeleteProvisioned removes the state of an object in a target; a
 	// missing one is no error.
 	DeleteProvisioned(ctx context.Context, target, typ, id string) error
-	// Enqueue appends o (its Seq, Attempts, LastError and Dead ignored) to
-	// the outbox and returns its Seq.
+	// Enqueue appends o (its Seq, Attempts, LastError and Dead ignored; a
+	// zero Created is the current time) to the outbox and returns its Seq.
 	Enqueue(ctx context.Context, o Outbox) (int64, error)
-	// UpdateOutbox saves o's Attempts, NextAt, LastError and Dead, or
-	// ErrNotFound.
+	// UpdateOutbox saves o's Payload, Attempts, NextAt, LastError, Dead and
+	// Held, or ErrNotFound.
 	UpdateOutbox(ctx context.Context, o Outbox) error
+	// LastOutbox returns the last operation (highest Seq) of an object in
+	// a target that is not a dead letter, or ErrNotFound.
+	LastOutbox(ctx context.Context, target, typ, id string) (Outbox, error)
+	// HeldOutbox returns up to limit held operations of target in Seq order.
+	HeldOutbox(ctx context.Context, target string, limit int) ([]Outbox, error)
+	// ReleaseHeld clears the held mark of target's operations and returns
+	// how many there were.
+	ReleaseHeld(ctx context.Context, target string) (int, error)
 	// DeleteOutbox removes an operation from the outbox, or ErrNotFound.
 	DeleteOutbox(ctx context.Context, seq int64) error
 }

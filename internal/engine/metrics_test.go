@@ -1,0 +1,52 @@
+package engine
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/policy"
+	"github.com/scimgate/scimgate/targets"
+	"github.com/scimgate/scimgate/targets/memory"
+)
+
+// TestNewRegistersMetrics: the metrics go to the Registerer; a second
+// engine on the same registry is a configuration error.
+func TestNewRegistersMetrics(t *testing.T) {
+	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	pol, err := policy.Compile(policy.Config{Targets: []policy.TargetConfig{{
+		Name:  "crm",
+		Users: &policy.ObjectConfig{Scope: policy.ScopeConfig{All: true}, Mapping: []policy.MappingConfig{{Target: "login", Source: "userName"}}},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	opts := Options{Store: st, Policy: pol, Connectors: map[string]targets.Connector{"crm": memory.New(memory.Config{})}, Registerer: reg}
+	if _, err := New(opts); err != nil {
+		t.Fatalf("first engine: %v", err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, mf := range mfs {
+		names[mf.GetName()] = true
+	}
+	for _, want := range []string{"scimgate_engine_queue_depth", "scimgate_engine_oldest_pending_age_seconds", "scimgate_engine_held_operations"} {
+		if !names[want] {
+			t.Errorf("%s not gathered; got %v", want, names)
+		}
+	}
+	if _, err := New(opts); !errors.Is(err, ErrConfig) {
+		t.Errorf("second engine on the same registry: %v, want ErrConfig", err)
+	}
+}
