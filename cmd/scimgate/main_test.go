@@ -40,10 +40,11 @@ type gatewayProc struct {
 var baseURLLine = regexp.MustCompile(`SCIM base URL: (\S+)`)
 
 // startProc starts "scimgate serve" as a child process on a free loopback
-// port and waits until it prints its base URL.
-func startProc(t *testing.T, dataDir string) *gatewayProc {
+// port, with extra flags, and waits until it prints its base URL.
+func startProc(t *testing.T, dataDir string, flags ...string) *gatewayProc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir)
+	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir}, flags...)
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), childEnv+"=1", "SCIMGATE_SCIM_TOKEN=kill9-token", "SCIMGATE_LOG_LEVEL=warn")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -8,6 +8,12 @@
 //
 // A zero Connector is ready to use, with the default configuration.
 //
+// With the file setting the connector keeps its objects in a file as well:
+// it loads them at Open and rewrites the file durably after every change,
+// so the target survives a restart, or a kill -9, of the gateway process.
+// It is meant for tests and demos (it rewrites the whole state on every
+// change), not for production.
+//
 // Connector authors: the comments marked "Contract:" point at the rules of
 // package targets that each step implements; a connector for a real target
 // does the same with its target's API, and passes connector.Run.
@@ -44,6 +50,11 @@ type Config struct {
 	// objects of the kind share (compared byte for byte), as a username in a
 	// directory. nil means userName for users, nothing for groups.
 	Unique map[targets.Kind][]string `yaml:"unique"`
+	// File, when set, is where the connector keeps its objects: Open loads
+	// them from it (a missing file is an empty target) and every
+	// successful change rewrites it durably before the call returns (see
+	// the package documentation). For tests and demos, not production.
+	File string `yaml:"file"`
 }
 
 var defaultUnique = map[targets.Kind][]string{targets.User: {"userName"}}
@@ -63,8 +74,13 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Open returns a new, empty connector.
-func (c *Config) Open(context.Context) (targets.Connector, error) { return New(*c), nil }
+// Open returns a new connector: empty, or with the objects of Config.File.
+func (c *Config) Open(ctx context.Context) (targets.Connector, error) {
+	if c.File == "" {
+		return New(*c), nil
+	}
+	return Load(ctx, *c)
+}
 
 // Method names a method of the connector, in Fault and Call.
 type Method string
@@ -451,7 +467,10 @@ func (c *Connector) write(ctx context.Context, m Method, op targets.Op, apply fu
 	case f != nil && !f.Applied && f.Err != nil:
 		err = f.Err
 	default:
-		if anchor, err = apply(); err == nil && f != nil {
+		if anchor, err = apply(); err == nil {
+			err = c.save()
+		}
+		if err == nil && f != nil {
 			err = f.Err
 		}
 	}
