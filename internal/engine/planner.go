@@ -159,10 +159,20 @@ func (p *planner) save(ctx context.Context, tx store.Tx, last int64) error {
 	for _, k := range p.order {
 		ps := p.states[k]
 		if ps.gone {
-			if err := tx.DeleteProvisioned(ctx, k.target, string(k.kind), k.id); err != nil {
+			_, err := tx.LastOutbox(ctx, k.target, string(k.kind), k.id)
+			if errors.Is(err, store.ErrNotFound) {
+				if err := tx.DeleteProvisioned(ctx, k.target, string(k.kind), k.id); err != nil {
+					return err
+				}
+				continue
+			}
+			if err != nil {
 				return err
 			}
-			continue
+			// Operations of the object are queued (its delete, say): keep
+			// its record, anchor included, for them; the worker drops it
+			// after delivering the last.
+			ps = &pending{s: state{Deleted: true}}
 		}
 		b, err := json.Marshal(ps.s)
 		if err != nil {
@@ -346,7 +356,8 @@ func (p *planner) put(_ context.Context, tgt string, kind targets.Kind, id strin
 	return nil
 }
 
-// forget records that an object's state is to be deleted.
+// forget records that an object's state is to be deleted. save keeps it,
+// as deleted, while operations of the object are queued.
 func (p *planner) forget(tgt string, kind targets.Kind, id string) {
 	p.set(stateKey{tgt, kind, id}, &pending{gone: true})
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -142,7 +143,13 @@ func (e *Engine) deliver(ctx context.Context, t *target, row store.Outbox) {
 				return err
 			}
 		}
-		return tx.DeleteOutbox(ctx, row.Seq)
+		if err := tx.DeleteOutbox(ctx, row.Seq); err != nil {
+			return err
+		}
+		if p.Op == opDelete && !p.Final {
+			return dropForgotten(ctx, tx, name, row.Type, row.ID)
+		}
+		return nil
 	})
 	switch {
 	case class == nil:
@@ -223,16 +230,17 @@ func (e *Engine) call(ctx context.Context, t *target, row store.Outbox, p payloa
 		return anchor, c.Enable(ctx, op)
 	case opAddMembers, opRemoveMembers:
 		for _, m := range p.Members {
-			a, err := e.anchor(ctx, name, string(targets.User), m)
+			a, coming, err := e.member(ctx, name, m)
 			if err != nil {
 				return anchor, err
 			}
 			switch {
 			case a != "":
 				op.Members = append(op.Members, a)
-			case p.Op == opAddMembers:
+			case p.Op == opAddMembers && coming:
 				return anchor, errMemberPending
 			}
+			// A member without an anchor that is not coming is left out.
 		}
 		if len(op.Members) == 0 {
 			return anchor, nil
@@ -261,4 +269,49 @@ func (e *Engine) anchor(ctx context.Context, tgt, typ, id string) (string, error
 		return "", targets.Transient(err)
 	}
 	return pr.Anchor, nil
+}
+
+// member returns the recorded anchor of a user, "" when none, and whether
+// one is coming: the planner's state has the user present, so its create
+// is queued (or in flight).
+func (e *Engine) member(ctx context.Context, tgt, id string) (anchor string, coming bool, err error) {
+	pr, err := e.opts.Store.Provisioned(ctx, tgt, string(targets.User), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, targets.Transient(err)
+	}
+	if pr.Anchor != "" {
+		return pr.Anchor, false, nil
+	}
+	var s state
+	if err := json.Unmarshal(pr.State, &s); err != nil {
+		return "", false, targets.Permanent(fmt.Errorf("engine: state of User %q in %q: %w", id, tgt, err))
+	}
+	return "", s.Present, nil
+}
+
+// dropForgotten drops, in tx, the record of an object that the planner
+// forgot while operations of it were queued (see planner.save), once none
+// is left.
+func dropForgotten(ctx context.Context, tx store.Tx, tgt, typ, id string) error {
+	pr, err := tx.Provisioned(ctx, tgt, typ, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var s state
+	if err := json.Unmarshal(pr.State, &s); err != nil {
+		return fmt.Errorf("engine: state of %s %q in %q: %w", typ, id, tgt, err)
+	}
+	if !s.Deleted || s.Present {
+		return nil
+	}
+	if _, err := tx.LastOutbox(ctx, tgt, typ, id); !errors.Is(err, store.ErrNotFound) {
+		return err // nil: operations are still queued
+	}
+	return tx.DeleteProvisioned(ctx, tgt, typ, id)
 }

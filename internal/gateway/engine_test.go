@@ -15,6 +15,7 @@ import (
 
 	"github.com/scimgate/scimgate/internal/config"
 	"github.com/scimgate/scimgate/internal/engine"
+	"github.com/scimgate/scimgate/internal/store"
 	"github.com/scimgate/scimgate/targets"
 	"github.com/scimgate/scimgate/targets/memory"
 )
@@ -497,6 +498,92 @@ func TestEngineGroupScope(t *testing.T) {
 			eg.idle(t)
 			if got := calls(ldap, id); !slices.Equal(got, st.want) {
 				t.Fatalf("calls:\n got %q\nwant %q", got, st.want)
+			}
+		})
+	}
+}
+
+// crmDeleteTarget is crmTarget with users that leave the scope deleted and
+// users deleted in SCIM deleted at once.
+var crmDeleteTarget = strings.NewReplacer("outOfScope: disable", "outOfScope: delete",
+	"deleteGracePeriod: 1s", "deleteGracePeriod: 0s").Replace(crmTarget)
+
+// planned waits until the planner has planned every change.
+func (eg *engineGateway) planned(t *testing.T) {
+	t.Helper()
+	waitFor(t, "the changes to be planned", func() (bool, string) {
+		ch, err := eg.g.store.Changes(context.Background(), 0, 1)
+		return err == nil && len(ch) == 0, fmt.Sprintf("unplanned changes %v, %v", ch, err)
+	})
+}
+
+// TestEngineDeletedWhileDeleteQueued: a user leaves the scope (a delete is
+// queued) and is deleted in SCIM before that delete is delivered; the
+// delete still reaches the target, with the user's anchor, and the user's
+// record is dropped afterwards.
+func TestEngineDeletedWhileDeleteQueued(t *testing.T) {
+	eg := startEngineGateway(t, crmDeleteTarget)
+	c, crm := eg.c, eg.conns["crm"]
+	id := c.must(201, "POST", "/Users", salesUser("hank@contoso.com")).body["id"].(string)
+	eg.idle(t)
+	crm.Inject(memory.Fault{Method: memory.Delete, ObjectID: id, Err: targets.Transient(errors.New("target busy"))})
+	c.must(200, "PATCH", "/Users/"+id, patchOps(op("Replace", enterprise+":department", "Marketing")))
+	waitFor(t, "a failed delete of the user", func() (bool, string) {
+		for _, call := range crm.Calls() {
+			if call.Method == memory.Delete && call.Op.ObjectID == id && call.Err != nil {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("calls %q", calls(crm, id))
+	})
+	c.must(204, "DELETE", "/Users/"+id, nil)
+	eg.planned(t)
+	crm.ClearFaults()
+	eg.idle(t)
+	if o, ok := object(crm, id); ok {
+		t.Errorf("the user is still in the target: %+v", o)
+	}
+	if p, err := eg.g.store.Provisioned(context.Background(), "crm", "User", id); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the user's record: %+v, %v; want it dropped", p, err)
+	}
+}
+
+// TestEngineMemberGoneBeforeAdd: an addMembers waits behind its group's
+// create while the member, already created, leaves the target for good;
+// the member is dropped from the operation instead of holding the group's
+// queue.
+func TestEngineMemberGoneBeforeAdd(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		leave func(c client, id string)
+	}{
+		{"deleted in SCIM", func(c client, id string) { c.must(204, "DELETE", "/Users/"+id, nil) }},
+		{"out of scope", func(c client, id string) {
+			c.must(200, "PATCH", "/Users/"+id, patchOps(op("Replace", enterprise+":department", "Marketing")))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			eg := startEngineGateway(t, crmDeleteTarget)
+			c, crm := eg.c, eg.conns["crm"]
+			id := c.must(201, "POST", "/Users", salesUser("ivy@contoso.com")).body["id"].(string)
+			stay := c.must(201, "POST", "/Users", salesUser("jay@contoso.com")).body["id"].(string)
+			eg.idle(t)
+			crm.Inject(memory.Fault{Method: memory.Create, Kind: targets.Group, Err: targets.Transient(errors.New("target busy"))})
+			gid := c.must(201, "POST", "/Groups", map[string]any{"displayName": "Sales Team",
+				"members": []any{map[string]any{"value": id}, map[string]any{"value": stay}}}).body["id"].(string)
+			eg.planned(t)
+			tc.leave(c, id)
+			eg.planned(t)
+			waitFor(t, "the user's delete", func() (bool, string) {
+				got := calls(crm, id)
+				return slices.Contains(got, "Delete"), fmt.Sprintf("calls %q", got)
+			})
+			crm.ClearFaults()
+			eg.idle(t)
+			g, ok := object(crm, gid)
+			s, _ := object(crm, stay)
+			if !ok || !slices.Equal(g.Members, []string{s.Anchor}) {
+				t.Errorf("the group in the target: %+v, want the member %s only", g, s.Anchor)
 			}
 		})
 	}
