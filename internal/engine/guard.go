@@ -93,25 +93,13 @@ func (e *Engine) Held(ctx context.Context, target string) ([]HeldOp, error) {
 // Release delivers target's held operations and ends the guard's episode.
 // It returns how many were released.
 func (e *Engine) Release(ctx context.Context, target string) (int, error) {
-	t := e.target(target)
-	if t == nil {
-		return 0, fmt.Errorf("%w: %q", ErrUnknownTarget, target)
-	}
-	e.planMu.Lock()
-	defer e.planMu.Unlock()
-	var n int
-	err := e.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) error {
-		var err error
-		n, err = tx.ReleaseHeld(ctx, target)
-		return err
+	n, err := e.endEpisode(ctx, target, "releasing", func(ctx context.Context, tx store.Tx) (int, error) {
+		return tx.ReleaseHeld(ctx, target)
 	})
-	if err != nil {
-		return 0, fmt.Errorf("engine: releasing the held operations of %q: %w", target, err)
+	if err == nil {
+		e.log.Info("engine: deletion guard released", "target", target, "operations", n)
 	}
-	t.guard = guardState{}
-	e.log.Info("engine: deletion guard released", "target", target, "operations", n)
-	signal(t.wake)
-	return n, nil
+	return n, err
 }
 
 // Discard drops target's held operations and ends the guard's episode. It
@@ -123,6 +111,30 @@ func (e *Engine) Release(ctx context.Context, target string) (int, error) {
 // SCIM then stays in the target, no longer managed). The object is out of
 // step with SCIM until it changes again there or is re-synchronised.
 func (e *Engine) Discard(ctx context.Context, target string) (int, error) {
+	n, err := e.endEpisode(ctx, target, "discarding", func(ctx context.Context, tx store.Tx) (int, error) {
+		n := 0
+		for {
+			rows, err := tx.HeldOutbox(ctx, target, heldPage)
+			if err != nil || len(rows) == 0 {
+				return n, err
+			}
+			for _, r := range rows {
+				if err := discard(ctx, tx, r); err != nil {
+					return n, err
+				}
+				n++
+			}
+		}
+	})
+	if err == nil {
+		e.log.Warn("engine: deletion guard: held operations discarded", "target", target, "operations", n)
+	}
+	return n, err
+}
+
+// endEpisode runs fn on target's held operations in one Write, serialised
+// with the planner, then ends the guard's episode and wakes the worker.
+func (e *Engine) endEpisode(ctx context.Context, target, verb string, fn func(ctx context.Context, tx store.Tx) (int, error)) (int, error) {
 	t := e.target(target)
 	if t == nil {
 		return 0, fmt.Errorf("%w: %q", ErrUnknownTarget, target)
@@ -131,25 +143,14 @@ func (e *Engine) Discard(ctx context.Context, target string) (int, error) {
 	defer e.planMu.Unlock()
 	var n int
 	err := e.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) error {
-		n = 0
-		for {
-			rows, err := tx.HeldOutbox(ctx, target, heldPage)
-			if err != nil || len(rows) == 0 {
-				return err
-			}
-			for _, r := range rows {
-				if err := discard(ctx, tx, r); err != nil {
-					return err
-				}
-				n++
-			}
-		}
+		var err error
+		n, err = fn(ctx, tx)
+		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("engine: discarding the held operations of %q: %w", target, err)
+		return 0, fmt.Errorf("engine: %s the held operations of %q: %w", verb, target, err)
 	}
 	t.guard = guardState{}
-	e.log.Warn("engine: deletion guard: held operations discarded", "target", target, "operations", n)
 	signal(t.wake)
 	return n, nil
 }

@@ -70,16 +70,10 @@ func startEngineGateway(t *testing.T, targetsYAML string) *engineGateway {
 		o.MaxAttempts = 1000
 	})
 	if err != nil {
+		cancel()
 		t.Fatalf("gateway: %v", err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- g.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	serveUntilCleanup(t, ctx, cancel, g)
 	eg := &engineGateway{g: g, c: client{t: t, base: g.BaseURL()}, conns: map[string]*memory.Connector{}}
 	for name, c := range g.conns {
 		eg.conns[name] = c.(*memory.Connector)

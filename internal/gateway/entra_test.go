@@ -39,8 +39,16 @@ func startGatewayWith(t testing.TB, mutate func(*config.Config)) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	g, err := New(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
+		cancel()
 		t.Fatalf("gateway.New: %v", err)
 	}
+	serveUntilCleanup(t, ctx, cancel, g)
+	return g.BaseURL()
+}
+
+// serveUntilCleanup runs g until the test ends, then shuts it down and
+// fails the test if the shutdown was not clean.
+func serveUntilCleanup(t testing.TB, ctx context.Context, cancel context.CancelFunc, g *Gateway) {
 	done := make(chan error, 1)
 	go func() { done <- g.Serve(ctx) }()
 	t.Cleanup(func() {
@@ -49,7 +57,6 @@ func startGatewayWith(t testing.TB, mutate func(*config.Config)) string {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return g.BaseURL()
 }
 
 // client talks SCIM to the gateway the way Entra's provisioning service does.
