@@ -9,7 +9,7 @@ BENCH_USERS ?= 100000
 BENCH_CONCURRENCY ?= 16
 BENCH_LISTEN ?= 127.0.0.1:18080
 
-.PHONY: build run test fuzz bench vet clean
+.PHONY: build run test test-deps fuzz bench vet clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/scimgate
@@ -20,10 +20,22 @@ run: build
 
 ## test: vet, the whole suite with -race (includes the conformance run against the gateway
 ## and the kill -9 durability test), then short fuzz runs of the filter parser and PATCH.
-test: vet
+test: test-deps vet
 	$(GO) test -race -count=1 ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzParseFilter$$' -fuzztime $(FUZZTIME) ./scim
 	$(GO) test -run '^$$' -fuzz '^FuzzPatch$$' -fuzztime $(FUZZTIME) ./scim
+
+## test-deps: the servers the connector tests run against (MariaDB, PostgreSQL, OpenLDAP slapd) and protoc, installed with
+## apt-get when missing and running as root; otherwise the tests that need them say so loudly and skip.
+TEST_PKGS := mariadb-server postgresql slapd ldap-utils protobuf-compiler
+test-deps:
+	@missing=""; for p in $(TEST_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing test servers:$$missing"; \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+		else echo "WARNING: missing$$missing and cannot install them (not root or no apt-get): their tests will skip" >&2; fi; \
+	fi
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }

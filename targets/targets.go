@@ -196,6 +196,14 @@ type Connector interface {
 	Close(ctx context.Context) error
 }
 
+// HealthChecker is implemented by connectors that can tell whether their
+// target is reachable now (a ping, a bind, a registered gRPC connector). The
+// admin API shows a target as down while Health returns an error, whose
+// text says why; the engine keeps queueing its operations meanwhile.
+type HealthChecker interface {
+	Health(ctx context.Context) error
+}
+
 // Error classes, checked with errors.Is (or read with Class).
 var (
 	// ErrTransient: the call may succeed later (network, timeout,
