@@ -42,6 +42,10 @@ Usage:
       Run the SCIM conformance suite against any SCIM base URL.
   scimgate bench scim --url URL --token TOKEN [--concurrency N] [--users N]
       Drive creates, filter queries and PATCHes against a running gateway.
+  scimgate admin COMMAND [ARGS] [--url URL] [--token TOKEN] [--json]
+      See and steer provisioning through the admin API: targets, dead
+      letters, the deletion guard, objects, re-syncs, the audit log.
+      "scimgate admin -h" lists the commands.
 `
 
 func main() {
@@ -68,6 +72,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = conformanceCmd(ctx, args[1:], stdout, stderr)
 	case "bench":
 		err = benchCmd(ctx, args[1:], stdout, stderr)
+	case "admin":
+		return adminCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -114,6 +120,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if g.GeneratedToken != "" {
 		fmt.Fprintf(stdout, "  Bearer token:  %s\n  (generated because no token is configured; kept in %s/%s)\n",
 			g.GeneratedToken, cfg.DataDir, gateway.TokenFile)
+	}
+	if g.GeneratedAdminToken != "" {
+		fmt.Fprintf(stdout, "  Admin API:     %s/admin/v1 (its token is in %s; `scimgate admin --token-file %s targets`)\n",
+			strings.TrimSuffix(g.BaseURL(), cfg.SCIM.BasePath), filepath.Join(cfg.DataDir, gateway.AdminTokenFile),
+			filepath.Join(cfg.DataDir, gateway.AdminTokenFile))
 	}
 	return g.Serve(ctx)
 }

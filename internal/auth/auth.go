@@ -146,19 +146,29 @@ func (a *Authenticator) Close() error {
 // answers the others with 401 and a SCIM Error.
 func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		method, err := a.authenticate(r.Context(), r.Header.Get("Authorization"))
+		method, err := a.Authenticate(r.Context(), r.Header.Get("Authorization"))
 		if err != nil {
 			a.reject(w, r, err)
 			return
 		}
 		a.logger.DebugContext(r.Context(), "SCIM request authenticated", "method", method)
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, method)))
 	})
 }
 
-// authenticate checks an Authorization header value and returns how it was
-// accepted ("static token #n" or "jwt") or why not.
-func (a *Authenticator) authenticate(ctx context.Context, header string) (string, error) {
+type principalKey struct{}
+
+// Principal returns how the request of ctx was authenticated by
+// Middleware ("static token #n" or "jwt"), "" when it was not.
+func Principal(ctx context.Context) string {
+	p, _ := ctx.Value(principalKey{}).(string)
+	return p
+}
+
+// Authenticate checks an Authorization header value and returns how it was
+// accepted ("static token #n" or "jwt") or why not; the error's text is
+// safe to show to the client.
+func (a *Authenticator) Authenticate(ctx context.Context, header string) (string, error) {
 	if strings.TrimSpace(header) == "" {
 		return "", errMissingToken
 	}

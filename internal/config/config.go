@@ -45,6 +45,9 @@ type Config struct {
 	Server    Server `yaml:"server"`
 	SCIM      SCIM   `yaml:"scim"`
 	Auth      Auth   `yaml:"auth"`
+	Admin     Admin  `yaml:"admin"`
+	Engine    Engine `yaml:"engine"`
+	Audit     Audit  `yaml:"audit"`
 	// Targets are the provisioning targets (YAML only).
 	Targets []Target `yaml:"targets"`
 }
@@ -130,6 +133,39 @@ type Auth struct {
 	// (surrounding whitespace trimmed); they are read by the authenticator.
 	TokenFiles []string `yaml:"token_files"`
 	JWT        JWT      `yaml:"jwt"`
+}
+
+// Admin configures the credentials of the admin API (/admin/v1), which are
+// never those of SCIM. Without any, the gateway generates one token in
+// <data_dir>/admin-token.
+type Admin struct {
+	// Tokens are accepted static bearer secrets.
+	Tokens []Secret `yaml:"tokens"`
+	// TokenFiles are files that each hold one static bearer secret.
+	TokenFiles []string `yaml:"token_files"`
+}
+
+// Engine tunes the delivery of operations to the targets.
+type Engine struct {
+	// Concurrency is how many objects a target receives operations for at
+	// the same time.
+	Concurrency int `yaml:"concurrency"`
+	// MaxAttempts: an operation that failed that many times becomes a dead
+	// letter.
+	MaxAttempts int `yaml:"max_attempts"`
+	// MaxAge: an operation still failing that long after it was queued
+	// becomes a dead letter.
+	MaxAge time.Duration `yaml:"max_age"`
+	// BackoffBase and BackoffMax bound the delay before a retry: the base
+	// doubled per attempt, at most the max, with jitter.
+	BackoffBase time.Duration `yaml:"backoff_base"`
+	BackoffMax  time.Duration `yaml:"backoff_max"`
+}
+
+// Audit configures the audit log.
+type Audit struct {
+	// Retention is how long entries are kept.
+	Retention time.Duration `yaml:"retention"`
 }
 
 // JWT configures validation of OAuth 2.0 JWT bearer tokens. Issuer,
@@ -246,6 +282,8 @@ func Defaults() Config {
 			DefaultCount: 100,
 			Bulk:         Bulk{MaxOperations: 1000, MaxPayloadBytes: 1 << 20},
 		},
+		Engine: Engine{Concurrency: 4, MaxAttempts: 50, MaxAge: 72 * time.Hour, BackoffBase: time.Second, BackoffMax: 5 * time.Minute},
+		Audit:  Audit{Retention: 90 * 24 * time.Hour},
 	}
 }
 

@@ -241,7 +241,8 @@ func TestEnvNames(t *testing.T) {
 
 // TestEveryEnvNameIsAccepted sets each variable to a value of its kind.
 func TestEveryEnvNameIsAccepted(t *testing.T) {
-	values := map[string]string{"TIMEOUT": "5s", "BYTES": "4096", "RESULTS": "10", "COUNT": "10", "OPERATIONS": "10"}
+	values := map[string]string{"TIMEOUT": "5s", "BYTES": "4096", "RESULTS": "10", "COUNT": "10", "OPERATIONS": "10",
+		"RETENTION": "24h", "BACKOFF_BASE": "1s", "BACKOFF_MAX": "1m", "CONCURRENCY": "8", "MAX_AGE": "1h", "ATTEMPTS": "5"}
 	for _, name := range config.EnvNames() {
 		t.Run(name, func(t *testing.T) {
 			v := "x"
@@ -316,6 +317,24 @@ func TestValidate(t *testing.T) {
 		}, want: []string{
 			"server.read_header_timeout: must be a positive duration such as 30s",
 			"server.shutdown_timeout: must be a positive duration such as 30s",
+		}},
+		{name: "admin token reusing a SCIM token", mutate: func(c *config.Config) {
+			c.Auth.Tokens = []config.Secret{"scim-secret"}
+			c.Admin = config.Admin{Tokens: []config.Secret{"other", "scim-secret", ""}, TokenFiles: []string{""}}
+		}, want: []string{
+			"admin.tokens[1]: must differ from every auth.tokens entry: SCIM credentials never open the admin API",
+			"admin.tokens[2]: must not be empty",
+			"admin.token_files[0]: must not be empty",
+		}},
+		{name: "engine and audit settings", mutate: func(c *config.Config) {
+			c.Engine = config.Engine{Concurrency: 0, MaxAttempts: -1, MaxAge: 0, BackoffBase: time.Minute, BackoffMax: time.Second}
+			c.Audit.Retention = -time.Hour
+		}, want: []string{
+			"engine.concurrency: must be between 1 and 256",
+			"engine.max_attempts: must be between 1 and 1000000",
+			"engine.max_age: must be a positive duration such as 30s",
+			"engine.backoff_max: must not be less than engine.backoff_base",
+			"audit.retention: must be a positive duration such as 30s",
 		}},
 		{name: "base path relative", mutate: func(c *config.Config) { c.SCIM.BasePath = "scim/v2" },
 			want: []string{"scim.base_path: must start with /"}},

@@ -20,13 +20,19 @@ const (
 	// EnvSCIMToken adds one static bearer token to auth.tokens (the whole
 	// value, commas included).
 	EnvSCIMToken = "SCIMGATE_SCIM_TOKEN"
+	// EnvAdminToken adds one static bearer token to admin.tokens; `scimgate
+	// admin` sends it.
+	EnvAdminToken = "SCIMGATE_ADMIN_TOKEN"
+	// EnvAdminURL is the gateway that `scimgate admin` calls; serve ignores
+	// it.
+	EnvAdminURL = "SCIMGATE_ADMIN_URL"
 )
 
 var durationType = reflect.TypeFor[time.Duration]()
 
 // EnvNames returns, sorted, every environment variable Load understands.
 func EnvNames() []string {
-	names := []string{EnvConfigFile, EnvSCIMToken}
+	names := []string{EnvConfigFile, EnvSCIMToken, EnvAdminToken, EnvAdminURL}
 	for name := range envFields(&Config{}) {
 		names = append(names, name)
 	}
@@ -85,7 +91,7 @@ func (c *Config) applyEnv(env map[string]string) error {
 	var errs []error
 	for _, name := range names {
 		switch name {
-		case EnvConfigFile, EnvSCIMToken:
+		case EnvConfigFile, EnvSCIMToken, EnvAdminToken, EnvAdminURL:
 			continue
 		}
 		f, ok := fields[name]
@@ -99,6 +105,9 @@ func (c *Config) applyEnv(env map[string]string) error {
 	}
 	if tok, ok := env[EnvSCIMToken]; ok {
 		c.Auth.Tokens = append(c.Auth.Tokens, Secret(tok))
+	}
+	if tok, ok := env[EnvAdminToken]; ok {
+		c.Admin.Tokens = append(c.Admin.Tokens, Secret(tok))
 	}
 	return errors.Join(errs...)
 }

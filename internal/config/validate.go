@@ -104,6 +104,16 @@ func (c Config) Validate() error {
 	p.positive("server.shutdown_timeout", c.Server.ShutdownTimeout)
 	c.SCIM.validate(&p)
 	c.Auth.validate(&p)
+	c.validateAdmin(&p)
+	p.between("engine.concurrency", int64(c.Engine.Concurrency), 1, 256)
+	p.between("engine.max_attempts", int64(c.Engine.MaxAttempts), 1, 1_000_000)
+	p.positive("engine.max_age", c.Engine.MaxAge)
+	p.positive("engine.backoff_base", c.Engine.BackoffBase)
+	p.positive("engine.backoff_max", c.Engine.BackoffMax)
+	if c.Engine.BackoffMax < c.Engine.BackoffBase {
+		p.add("engine.backoff_max", "must not be less than engine.backoff_base")
+	}
+	p.positive("audit.retention", c.Audit.Retention)
 	if err := c.validateTargets(); err != nil {
 		p = append(p, err)
 	}
@@ -229,4 +239,25 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// validateAdmin checks the admin credentials; an admin token equal to a
+// SCIM token is refused, so that SCIM credentials never open the admin API.
+func (c Config) validateAdmin(p *problems) {
+	for i, tok := range c.Admin.Tokens {
+		path := fmt.Sprintf("admin.tokens[%d]", i)
+		switch {
+		case tok == "":
+			p.add(path, "must not be empty")
+		case strings.ContainsFunc(string(tok), func(r rune) bool { return r <= ' ' || r >= 0x7f }):
+			p.add(path, "must consist of printable ASCII characters without spaces")
+		case slices.Contains(c.Auth.Tokens, tok):
+			p.add(path, "must differ from every auth.tokens entry: SCIM credentials never open the admin API")
+		}
+	}
+	for i, f := range c.Admin.TokenFiles {
+		if f == "" {
+			p.add(fmt.Sprintf("admin.token_files[%d]", i), "must not be empty")
+		}
+	}
 }

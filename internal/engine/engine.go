@@ -56,6 +56,9 @@ type Options struct {
 	// MaxAttempts sends an operation to the dead letters after that many
 	// failed attempts (default 20).
 	MaxAttempts int
+	// MaxAge sends an operation that fails after being queued that long to
+	// the dead letters (0: no age limit).
+	MaxAge time.Duration
 	// Concurrency is the number of objects a target receives operations
 	// for at the same time (default 4).
 	Concurrency int

@@ -60,18 +60,9 @@ func (g *guardState) recent(now time.Time, window time.Duration) int {
 // guarded reports whether op is counted by the deletion guard.
 func guarded(op string) bool { return op == opDisable || op == opDelete }
 
-// HeldOp is an operation held by the deletion guard.
-type HeldOp struct {
-	Seq    int64     // the outbox sequence
-	Kind   string    // "User", "Group"
-	ID     string    // the gateway's object id
-	Op     string    // "disable", "delete"
-	Queued time.Time // when the planner queued it
-}
-
 // Held returns the operations of target held by the deletion guard, in
 // queue order, at most heldList of them.
-func (e *Engine) Held(ctx context.Context, target string) ([]HeldOp, error) {
+func (e *Engine) Held(ctx context.Context, target string) ([]Operation, error) {
 	if e.target(target) == nil {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownTarget, target)
 	}
@@ -79,21 +70,13 @@ func (e *Engine) Held(ctx context.Context, target string) ([]HeldOp, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]HeldOp, 0, len(rows))
-	for _, r := range rows {
-		var p payload
-		if err := json.Unmarshal(r.Payload, &p); err != nil {
-			return nil, fmt.Errorf("engine: held operation %d: %w", r.Seq, err)
-		}
-		out = append(out, HeldOp{Seq: r.Seq, Kind: r.Type, ID: r.ID, Op: p.Op, Queued: r.Created})
-	}
-	return out, nil
+	return operations(rows)
 }
 
 // Release delivers target's held operations and ends the guard's episode.
 // It returns how many were released.
 func (e *Engine) Release(ctx context.Context, target string) (int, error) {
-	n, err := e.endEpisode(ctx, target, "releasing", func(ctx context.Context, tx store.Tx) (int, error) {
+	n, err := e.endEpisode(ctx, target, "release", func(ctx context.Context, tx store.Tx) (int, error) {
 		return tx.ReleaseHeld(ctx, target)
 	})
 	if err == nil {
@@ -111,7 +94,7 @@ func (e *Engine) Release(ctx context.Context, target string) (int, error) {
 // SCIM then stays in the target, no longer managed). The object is out of
 // step with SCIM until it changes again there or is re-synchronised.
 func (e *Engine) Discard(ctx context.Context, target string) (int, error) {
-	n, err := e.endEpisode(ctx, target, "discarding", func(ctx context.Context, tx store.Tx) (int, error) {
+	n, err := e.endEpisode(ctx, target, "discard", func(ctx context.Context, tx store.Tx) (int, error) {
 		n := 0
 		for {
 			rows, err := tx.HeldOutbox(ctx, target, heldPage)
@@ -132,8 +115,9 @@ func (e *Engine) Discard(ctx context.Context, target string) (int, error) {
 	return n, err
 }
 
-// endEpisode runs fn on target's held operations in one Write, serialised
-// with the planner, then ends the guard's episode and wakes the worker.
+// endEpisode runs fn on target's held operations in one Write with its
+// audit entry (verb: release or discard), serialised with the planner, then
+// ends the guard's episode and wakes the worker.
 func (e *Engine) endEpisode(ctx context.Context, target, verb string, fn func(ctx context.Context, tx store.Tx) (int, error)) (int, error) {
 	t := e.target(target)
 	if t == nil {
@@ -144,8 +128,11 @@ func (e *Engine) endEpisode(ctx context.Context, target, verb string, fn func(ct
 	var n int
 	err := e.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) error {
 		var err error
-		n, err = fn(ctx, tx)
-		return err
+		if n, err = fn(ctx, tx); err != nil {
+			return err
+		}
+		return tx.Audit(ctx, store.AuditEntry{Actor: store.ActorOf(ctx), Action: "guard " + verb, Target: target,
+			Result: store.AuditOK, Detail: fmt.Sprintf("%d operations", n)})
 	})
 	if err != nil {
 		return 0, fmt.Errorf("engine: %s the held operations of %q: %w", verb, target, err)

@@ -190,6 +190,14 @@ func (p *planner) save(ctx context.Context, tx store.Tx, last int64) error {
 		if err := p.e.queue(ctx, tx, o); err != nil {
 			return err
 		}
+		if o.Held {
+			var pl payload
+			_ = json.Unmarshal(o.Payload, &pl)
+			if err := tx.Audit(ctx, store.AuditEntry{Actor: actorEngine, Action: pl.Op, Type: o.Type, ID: o.ID, Target: o.Target,
+				Result: store.AuditHeld, Detail: "held by the deletion guard until released or discarded"}); err != nil {
+				return err
+			}
+		}
 	}
 	if err := tx.SetCursor(ctx, cursorName, last); err != nil {
 		return err
@@ -445,7 +453,7 @@ func (p *planner) planUser(ctx context.Context, id string) ([]string, error) {
 				p.e.log.Warn("engine: policy failed; object left as it is", "target", t.pol.Name(), "kind", "User", "id", id, "err", d.Err)
 				continue
 			}
-			next, err = p.userChanged(ctx, t, id, u, d, prev)
+			next, err = p.userChanged(ctx, t, id, u, d, prev, groupIDs)
 		}
 		if err != nil {
 			return nil, err
@@ -481,12 +489,13 @@ func (p *planner) userDeleted(ctx context.Context, t *target, id string, prev st
 
 // userChanged plans a created or updated user: joiner, mover, leaver,
 // rehire.
-func (p *planner) userChanged(ctx context.Context, t *target, id string, u map[string]any, d policy.Decision, prev state) (state, error) {
+func (p *planner) userChanged(ctx context.Context, t *target, id string, u map[string]any, d policy.Decision, prev state, groupIDs []string) (state, error) {
 	name := t.pol.Name()
 	active := u["active"] != false
 	inScope := d.InScope && (active || canDisable(t)) // without disable, inactive is out of scope
 	next := prev
 	next.InScope = inScope
+	next.Resync = false
 	if !inScope {
 		if prev.live() {
 			return p.leave(ctx, t, targets.User, id, prev)
@@ -500,6 +509,11 @@ func (p *planner) userChanged(ctx context.Context, t *target, id string, u map[s
 			return state{}, err
 		}
 		next = state{Present: true, InScope: true, Attrs: attrs}
+		// A user being created is in no group of the target yet (a user
+		// the target lost is re-added to its groups).
+		if err := p.dropMember(ctx, name, id, groupIDs); err != nil {
+			return state{}, err
+		}
 	} else {
 		if changed := diff(prev.Attrs, attrs); len(changed) > 0 {
 			if err := p.enqueue(ctx, name, targets.User, id, p.now, payload{Op: opUpdate, Attrs: changed}); err != nil {
@@ -508,7 +522,7 @@ func (p *planner) userChanged(ctx context.Context, t *target, id string, u map[s
 		}
 		next.Attrs = merge(prev.Attrs, attrs)
 	}
-	if want := !active; canDisable(t) && want != next.Disabled {
+	if want := !active; canDisable(t) && (want != next.Disabled || prev.Resync && prev.Present) {
 		op := opEnable
 		if want {
 			op = opDisable
@@ -601,6 +615,7 @@ func (p *planner) groupInScope(ctx context.Context, t *target, id string, g map[
 	attrs := reveal(d.Attributes)
 	next := prev
 	next.InScope = true
+	next.Resync = false
 	if !prev.Present {
 		if err := p.enqueue(ctx, name, targets.Group, id, p.now, payload{Op: opCreate, Attrs: merge(attrs, reveal(d.OnCreate))}); err != nil {
 			return state{}, err
@@ -647,4 +662,23 @@ func (p *planner) groupInScope(ctx context.Context, t *target, id string, g map[
 	}
 	next.Members = want
 	return next, nil
+}
+
+// dropMember removes a user from the members that the states of its
+// groups in a target record.
+func (p *planner) dropMember(ctx context.Context, tgt, user string, groupIDs []string) error {
+	for _, g := range groupIDs {
+		s, known, err := p.state(ctx, tgt, targets.Group, g)
+		if err != nil {
+			return err
+		}
+		if !known || !slices.Contains(s.Members, user) {
+			continue
+		}
+		s.Members = slices.DeleteFunc(slices.Clone(s.Members), func(m string) bool { return m == user })
+		if err := p.put(ctx, tgt, targets.Group, g, s); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -28,6 +28,9 @@ var (
 	errMemberPending = targets.Transient(errors.New("engine: member not yet created in the target"))
 )
 
+// actorEngine is the actor of the engine's audit entries.
+const actorEngine = "engine"
+
 // objectKey identifies an object within one target.
 type objectKey struct{ typ, id string }
 
@@ -114,16 +117,30 @@ func (e *Engine) deliver(ctx context.Context, t *target, row store.Outbox) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	class := targets.Class(err)
+	if class == targets.ErrNotFound && lostOp(p.Op) {
+		e.recreate(rctx, t, row, p, err)
+		return
+	}
+	now := e.opts.Now()
 	werr := e.opts.Store.Write(rctx, func(ctx context.Context, tx store.Tx) error {
 		if class != nil {
 			row.Attempts++
 			row.LastError = err.Error()
-			if class == targets.ErrTransient && row.Attempts < e.opts.MaxAttempts {
-				row.NextAt = e.opts.Now().Add(e.backoff(row.Attempts))
-			} else {
-				row.Dead = true
+			expired := e.opts.MaxAge > 0 && !row.Created.IsZero() && now.Sub(row.Created) >= e.opts.MaxAge
+			if class == targets.ErrTransient && row.Attempts < e.opts.MaxAttempts && !expired {
+				row.NextAt = now.Add(e.backoff(row.Attempts))
+				return tx.UpdateOutbox(ctx, row)
 			}
-			return tx.UpdateOutbox(ctx, row)
+			row.Dead = true
+			if err := tx.UpdateOutbox(ctx, row); err != nil {
+				return err
+			}
+			return tx.Audit(ctx, store.AuditEntry{Actor: actorEngine, Action: p.Op, Type: row.Type, ID: row.ID,
+				Target: name, Result: store.AuditDead, Detail: row.LastError})
+		}
+		if err := tx.Audit(ctx, store.AuditEntry{Actor: actorEngine, Action: p.Op, Type: row.Type, ID: row.ID,
+			Target: name, Result: store.AuditOK}); err != nil {
+			return err
 		}
 		switch {
 		case p.Op == opDelete && p.Final:
@@ -314,4 +331,64 @@ func dropForgotten(ctx context.Context, tx store.Tx, tgt, typ, id string) error 
 		return err // nil: operations are still queued
 	}
 	return tx.DeleteProvisioned(ctx, tgt, typ, id)
+}
+
+// lostOp reports whether ErrNotFound from op means that the target lost
+// the object (it was deleted there behind the gateway's back).
+func lostOp(op string) bool { return op == opUpdate || op == opDisable || op == opEnable }
+
+// recreate handles an object that the target lost: it drops the object's
+// pending operations and anchor, and has the planner plan it again, from
+// scratch: a create with every attribute, then its state (disabled) and
+// its memberships. It runs serialised with the planner, which owns the
+// states.
+func (e *Engine) recreate(ctx context.Context, t *target, row store.Outbox, p payload, cause error) {
+	name := t.pol.Name()
+	e.planMu.Lock()
+	defer e.planMu.Unlock()
+	err := e.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) error {
+		if err := forgetTarget(ctx, tx, name, row.Type, row.ID); err != nil {
+			return err
+		}
+		return tx.Audit(ctx, store.AuditEntry{Actor: actorEngine, Action: p.Op, Type: row.Type, ID: row.ID, Target: name,
+			Result: store.AuditFailed, Detail: "the target lost the object; re-creating it: " + cause.Error()})
+	})
+	if err != nil {
+		e.log.Error("engine: recording a lost object", "target", name, "kind", row.Type, "id", row.ID, "err", err)
+		return
+	}
+	e.metrics.delivered(name, p.Op, outcomeRetry)
+	e.log.Warn("engine: the target lost the object; re-creating it", "target", name, "kind", row.Type, "id", row.ID, "op", p.Op, "err", cause)
+}
+
+// forgetTarget records, in tx, that an object is not in a target (though
+// the policy may want it there), drops its pending operations, and
+// journals it so that the planner plans it again.
+func forgetTarget(ctx context.Context, tx store.Tx, tgt, typ, id string) error {
+	pr, err := tx.Provisioned(ctx, tgt, typ, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return tx.Touch(ctx, typ, id)
+	}
+	if err != nil {
+		return err
+	}
+	var s state
+	if err := json.Unmarshal(pr.State, &s); err != nil {
+		return fmt.Errorf("engine: state of %s %q in %q: %w", typ, id, tgt, err)
+	}
+	if err := tx.DeletePending(ctx, tgt, typ, id); err != nil {
+		return err
+	}
+	if s.Deleted { // it was on its way out anyway
+		return tx.DeleteProvisioned(ctx, tgt, typ, id)
+	}
+	s = state{InScope: s.InScope}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	if err := tx.PutProvisioned(ctx, store.Provisioned{Target: tgt, Type: typ, ID: id, State: b}); err != nil {
+		return err
+	}
+	return tx.Touch(ctx, typ, id)
 }

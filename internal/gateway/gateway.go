@@ -50,13 +50,17 @@ type Gateway struct {
 	engine   *engine.Engine               // nil without targets
 	reg      *prometheus.Registry         // the metrics of /metrics
 	conns    map[string]targets.Connector // by target name
-	auth     *auth.Authenticator
+	auth     *auth.Authenticator          // SCIM credentials
+	admin    *auth.Authenticator          // admin API credentials
 	srv      *http.Server
 	ln       net.Listener
 	draining atomic.Bool
 	// GeneratedToken is the bearer token the gateway created because none
 	// was configured ("" otherwise). The caller shows it to the operator.
 	GeneratedToken string
+	// GeneratedAdminToken is the admin API token the gateway created
+	// because none was configured ("" otherwise).
+	GeneratedAdminToken string
 }
 
 // New validates cfg, opens the store and the targets' connectors, and binds
@@ -110,6 +114,19 @@ func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tune f
 		return nil, err
 	}
 	g.auth = a
+	adminAuth := config.Auth{Tokens: cfg.Admin.Tokens, TokenFiles: cfg.Admin.TokenFiles}
+	if !adminAuth.Enabled() {
+		path := filepath.Join(cfg.DataDir, AdminTokenFile)
+		if g.GeneratedAdminToken, err = ensureToken(path); err != nil {
+			g.Close()
+			return nil, err
+		}
+		adminAuth.TokenFiles = []string{path}
+	}
+	if g.admin, err = auth.New(ctx, adminAuth, log); err != nil {
+		g.Close()
+		return nil, fmt.Errorf("admin: %w", err)
+	}
 	schemes := []scim.AuthScheme{{Type: "oauthbearertoken", Name: "OAuth Bearer Token",
 		Description: "Authentication with a bearer token (a long-lived secret or an OAuth 2.0 JWT)", Primary: true}}
 	api, err := scim.New(scim.Options{
@@ -158,7 +175,9 @@ func (g *Gateway) openEngine(ctx context.Context, pol *policy.Policy, tune func(
 		}
 		g.conns[tc.Name] = c
 	}
-	opts := engine.Options{Store: g.store, Policy: pol, Connectors: g.conns, Logger: g.log, Registerer: g.reg}
+	ec := g.cfg.Engine
+	opts := engine.Options{Store: g.store, Policy: pol, Connectors: g.conns, Logger: g.log, Registerer: g.reg,
+		Concurrency: ec.Concurrency, MaxAttempts: ec.MaxAttempts, MaxAge: ec.MaxAge, BackoffBase: ec.BackoffBase, BackoffMax: ec.BackoffMax}
 	if tune != nil {
 		tune(&opts)
 	}
@@ -202,6 +221,11 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	if g.engine != nil {
 		g.engine.Start(context.WithoutCancel(ctx)) // stopped by Close, after the last request
 	}
+	pctx, stopPrune := context.WithCancel(ctx)
+	defer stopPrune()
+	pruned := make(chan struct{})
+	go func() { defer close(pruned); g.pruneAudit(pctx) }()
+	defer func() { stopPrune(); <-pruned }()
 	g.log.Info("scimgate serving", "scim", g.BaseURL(), "tls", g.cfg.TLS.Enabled(), "data_dir", g.cfg.DataDir, "targets", len(g.conns))
 	select {
 	case err := <-errc:
@@ -227,6 +251,9 @@ func (g *Gateway) Serve(ctx context.Context) error {
 func (g *Gateway) Close() {
 	if g.auth != nil {
 		g.auth.Close()
+	}
+	if g.admin != nil {
+		g.admin.Close()
 	}
 	if g.engine != nil {
 		g.engine.Close()
@@ -267,7 +294,11 @@ func (g *Gateway) routes(api http.Handler) http.Handler {
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	scimHandler := g.auth.Middleware(api)
+	// The audit log names the SCIM credential of every change.
+	scimHandler := g.auth.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		api.ServeHTTP(w, r.WithContext(store.WithActor(r.Context(), "scim: "+auth.Principal(r.Context()))))
+	}))
+	g.adminRoutes(mux, g.admin)
 	instrumented := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
@@ -308,6 +339,33 @@ type statusWriter struct {
 func (w *statusWriter) WriteHeader(code int) {
 	w.status = code
 	w.ResponseWriter.WriteHeader(code)
+}
+
+// pruneEvery is how often entries past audit.retention are removed.
+const pruneEvery = time.Hour
+
+// pruneAudit removes the audit entries older than audit.retention, at once
+// and then every pruneEvery, until ctx ends.
+func (g *Gateway) pruneAudit(ctx context.Context) {
+	for {
+		var n int
+		err := g.store.Write(ctx, func(ctx context.Context, tx store.Tx) error {
+			var err error
+			n, err = tx.PruneAudit(ctx, time.Now().Add(-g.cfg.Audit.Retention))
+			return err
+		})
+		switch {
+		case err != nil && ctx.Err() == nil:
+			g.log.Error("pruning the audit log", "err", err)
+		case n > 0:
+			g.log.Info("audit log pruned", "entries", n, "retention", g.cfg.Audit.Retention)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pruneEvery):
+		}
+	}
 }
 
 // ensureToken reads the generated token file or creates it.

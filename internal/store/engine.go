@@ -53,6 +53,7 @@ type Outbox struct {
 type OutboxStats struct {
 	Pending int       // pending operations, held ones included
 	Held    int       // of which held by the deletion guard
+	Dead    int       // dead letters
 	Oldest  time.Time // Created of the oldest pending operation; zero when none
 }
 
@@ -67,7 +68,7 @@ const (
 	delProvSQL     = "DELETE FROM provisioned WHERE target = ? AND type = ? AND id = ?"
 	outboxCols     = "seq, target, type, id, payload, attempts, next_at, last_error, dead, held, created"
 	enqueueSQL     = "INSERT INTO outbox (target, type, id, payload, attempts, next_at, last_error, dead, held, created) VALUES (?, ?, ?, ?, 0, ?, '', 0, ?, ?)"
-	updOutboxSQL   = "UPDATE outbox SET payload = ?, attempts = ?, next_at = ?, last_error = ?, dead = ?, held = ? WHERE seq = ?"
+	updOutboxSQL   = "UPDATE outbox SET payload = ?, attempts = ?, next_at = ?, last_error = ?, dead = ?, held = ?, created = ? WHERE seq = ?"
 	delOutboxSQL   = "DELETE FROM outbox WHERE seq = ?"
 	outboxSQL      = "SELECT " + outboxCols + " FROM outbox WHERE target = ? AND dead = ? ORDER BY seq LIMIT ?"
 	heldSQL        = "SELECT " + outboxCols + " FROM outbox WHERE target = ? AND dead = 0 AND held = 1 ORDER BY seq LIMIT ?"
@@ -76,12 +77,31 @@ const (
 	deliverableSQL = "SELECT " + outboxCols + " FROM outbox o WHERE target = ? AND dead = 0 AND held = 0" +
 		" AND NOT EXISTS (SELECT 1 FROM outbox h WHERE h.target = o.target AND h.type = o.type AND h.id = o.id" +
 		" AND h.dead = 0 AND h.held = 1 AND h.seq < o.seq) ORDER BY seq LIMIT ?"
-	statsSQL        = "SELECT COUNT(*), COALESCE(SUM(held), 0), COALESCE(MIN(CASE WHEN created = '' THEN NULL ELSE created END), '') FROM outbox WHERE target = ? AND dead = 0"
+	statsSQL = "SELECT COALESCE(SUM(1 - dead), 0), COALESCE(SUM(CASE WHEN dead = 0 THEN held ELSE 0 END), 0), COALESCE(SUM(dead), 0)," +
+		" COALESCE(MIN(CASE WHEN dead = 1 OR created = '' THEN NULL ELSE created END), '') FROM outbox WHERE target = ?"
+	objectOutboxSQL = "SELECT " + outboxCols + " FROM outbox WHERE target = ? AND type = ? AND id = ? ORDER BY seq"
+	getOutboxSQL    = "SELECT " + outboxCols + " FROM outbox WHERE seq = ?"
+	delPendingSQL   = "DELETE FROM outbox WHERE target = ? AND type = ? AND id = ? AND dead = 0"
+	provOfSQL       = "SELECT type, id, anchor, state FROM provisioned WHERE target = ? ORDER BY type, id"
 	changedCapacity = 1
 )
 
-// journal appends a change; every Create, Update and Delete calls it.
-func (t *sqlTx) journal(ctx context.Context, typ, id string) error {
+// journal appends a change, and its audit entry with the actor of ctx;
+// every Create, Update and Delete calls it.
+func (t *sqlTx) journal(ctx context.Context, action, typ, id string) error {
+	if _, err := t.w.exec(ctx, journalSQL, typ, id); err != nil {
+		return fmt.Errorf("store: journal: %w", err)
+	}
+	t.changed = true
+	return t.Audit(ctx, AuditEntry{Actor: ActorOf(ctx), Action: action, Type: typ, ID: id, Result: AuditOK})
+}
+
+// Touch implements Tx.
+func (t *sqlTx) Touch(ctx context.Context, typ, id string) error {
+	ctx, err := t.begin(ctx)
+	if err != nil {
+		return err
+	}
 	if _, err := t.w.exec(ctx, journalSQL, typ, id); err != nil {
 		return fmt.Errorf("store: journal: %w", err)
 	}
@@ -159,6 +179,46 @@ func (s *SQL) Deliverable(ctx context.Context, target string, limit int) ([]Outb
 	return s.outbox(ctx, deliverableSQL, target, limit)
 }
 
+// ObjectOutbox implements Store.
+func (s *SQL) ObjectOutbox(ctx context.Context, target, typ, id string) ([]Outbox, error) {
+	return s.outbox(ctx, objectOutboxSQL, target, typ, id)
+}
+
+// ProvisionedOf implements Store.
+func (s *SQL) ProvisionedOf(ctx context.Context, target string) (out []Provisioned, err error) {
+	err = s.read(ctx, func(ctx context.Context, c *conn) error {
+		rows, err := c.query(ctx, provOfSQL, target)
+		if err != nil {
+			return fmt.Errorf("store: provisioned: %w", err)
+		}
+		defer rows.Close()
+		out = []Provisioned{}
+		for rows.Next() {
+			p := Provisioned{Target: target}
+			if err := rows.Scan(&p.Type, &p.ID, &p.Anchor, &p.State); err != nil {
+				return fmt.Errorf("store: provisioned: %w", err)
+			}
+			out = append(out, p)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// GetOutbox implements Tx.
+func (t *sqlTx) GetOutbox(ctx context.Context, seq int64) (Outbox, error) {
+	ctx, err := t.begin(ctx)
+	if err != nil {
+		return Outbox{}, err
+	}
+	return scanOutboxRow(t.w.queryRow(ctx, getOutboxSQL, seq))
+}
+
+// DeletePending implements Tx.
+func (t *sqlTx) DeletePending(ctx context.Context, target, typ, id string) error {
+	return t.execTx(ctx, "delete pending", delPendingSQL, target, typ, id)
+}
+
 // HeldOutbox implements Store.
 func (s *SQL) HeldOutbox(ctx context.Context, target string, limit int) ([]Outbox, error) {
 	return s.outbox(ctx, heldSQL, target, limit)
@@ -168,7 +228,7 @@ func (s *SQL) HeldOutbox(ctx context.Context, target string, limit int) ([]Outbo
 func (s *SQL) OutboxStats(ctx context.Context, target string) (st OutboxStats, err error) {
 	err = s.read(ctx, func(ctx context.Context, c *conn) error {
 		var oldest string
-		if err := c.queryRow(ctx, statsSQL, target).Scan(&st.Pending, &st.Held, &oldest); err != nil {
+		if err := c.queryRow(ctx, statsSQL, target).Scan(&st.Pending, &st.Held, &st.Dead, &oldest); err != nil {
 			return fmt.Errorf("store: outbox stats: %w", err)
 		}
 		if oldest != "" {
@@ -293,7 +353,7 @@ func (t *sqlTx) Enqueue(ctx context.Context, o Outbox) (int64, error) {
 // UpdateOutbox implements Tx.
 func (t *sqlTx) UpdateOutbox(ctx context.Context, o Outbox) error {
 	return t.execOne(ctx, "update outbox", o.Seq, updOutboxSQL,
-		data(o.Payload), o.Attempts, o.NextAt.UTC().Format(TimeFormat), o.LastError, boolInt(o.Dead), boolInt(o.Held), o.Seq)
+		data(o.Payload), o.Attempts, o.NextAt.UTC().Format(TimeFormat), o.LastError, boolInt(o.Dead), boolInt(o.Held), timeText(o.Created), o.Seq)
 }
 
 // LastOutbox implements Tx.
@@ -375,4 +435,12 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// timeText formats t for a CHAR(30) time column; the zero time is "".
+func timeText(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(TimeFormat)
 }

@@ -82,6 +82,22 @@ var migrations = []migration{{
 	`ALTER TABLE outbox ADD COLUMN held INTEGER NOT NULL DEFAULT 0`,
 	`ALTER TABLE outbox ADD COLUMN created CHAR(30) NOT NULL DEFAULT ''`,
 	`CREATE INDEX outbox_object ON outbox (target, type, id, seq)`,
+}, {
+	// The audit log: SCIM changes (in the transaction of the change),
+	// deliveries and administrative actions.
+	`CREATE TABLE audit (
+		seq {sequence},
+		at CHAR(30) NOT NULL,
+		actor {text} NOT NULL,
+		action VARCHAR(64) NOT NULL,
+		type VARCHAR(64) NOT NULL,
+		id VARCHAR(255) NOT NULL,
+		target VARCHAR(255) NOT NULL,
+		result VARCHAR(32) NOT NULL,
+		detail {text} NOT NULL
+	)`,
+	`CREATE INDEX audit_id ON audit (id, seq)`,
+	`CREATE INDEX audit_at ON audit (at)`,
 }}
 
 // migrate brings the database on conn to len(migs), one transaction per

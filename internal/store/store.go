@@ -186,6 +186,13 @@ type Store interface {
 	HeldOutbox(ctx context.Context, target string, limit int) ([]Outbox, error)
 	// OutboxStats summarises the pending operations of target.
 	OutboxStats(ctx context.Context, target string) (OutboxStats, error)
+	// ObjectOutbox returns the operations of one object in a target,
+	// pending and dead, in queue order.
+	ObjectOutbox(ctx context.Context, target, typ, id string) ([]Outbox, error)
+	// ProvisionedOf returns every record of a target.
+	ProvisionedOf(ctx context.Context, target string) ([]Provisioned, error)
+	// Audit returns audit entries, newest first.
+	Audit(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
 }
 
 // Tx is the view of the store inside Write.
@@ -222,8 +229,8 @@ type Tx interface {
 	// Enqueue appends o (its Seq, Attempts, LastError and Dead ignored; a
 	// zero Created is the current time) to the outbox and returns its Seq.
 	Enqueue(ctx context.Context, o Outbox) (int64, error)
-	// UpdateOutbox saves o's Payload, Attempts, NextAt, LastError, Dead and
-	// Held, or ErrNotFound.
+	// UpdateOutbox saves o's Payload, Attempts, NextAt, LastError, Dead,
+	// Held and Created, or returns ErrNotFound.
 	UpdateOutbox(ctx context.Context, o Outbox) error
 	// LastOutbox returns the last operation (highest Seq) of an object in
 	// a target that is not a dead letter, or ErrNotFound.
@@ -235,4 +242,15 @@ type Tx interface {
 	ReleaseHeld(ctx context.Context, target string) (int, error)
 	// DeleteOutbox removes an operation from the outbox, or ErrNotFound.
 	DeleteOutbox(ctx context.Context, seq int64) error
+	// GetOutbox returns one operation, ErrNotFound when there is none.
+	GetOutbox(ctx context.Context, seq int64) (Outbox, error)
+	// DeletePending removes the pending (not dead) operations of an object.
+	DeletePending(ctx context.Context, target, typ, id string) error
+	// Touch appends a change of an object to the journal without changing
+	// it, so that the engine plans it again.
+	Touch(ctx context.Context, typ, id string) error
+	// Audit appends an audit entry.
+	Audit(ctx context.Context, e AuditEntry) error
+	// PruneAudit removes the audit entries older than before.
+	PruneAudit(ctx context.Context, before time.Time) (int, error)
 }

@@ -1,0 +1,339 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/targets"
+)
+
+// The errors of the administrative calls, besides ErrUnknownTarget.
+var (
+	// ErrUnknownOperation: no such operation in the target's outbox (or it
+	// is not a dead letter).
+	ErrUnknownOperation = errors.New("engine: no such dead letter")
+)
+
+// healthTimeout bounds one connector's Health call.
+const healthTimeout = 5 * time.Second
+
+// The health of a target.
+const (
+	HealthUp      = "up"
+	HealthDown    = "down"
+	HealthUnknown = "unknown" // the connector cannot tell
+)
+
+// TargetStatus is a target's health and queues.
+type TargetStatus struct {
+	Name        string
+	Health      string // HealthUp, HealthDown or HealthUnknown
+	HealthError string // why it is down
+	Preview     bool
+	// GuardHolding: the deletion guard holds the target's disables and
+	// deletes.
+	GuardHolding bool
+	store.OutboxStats
+}
+
+// Operation is a queued operation: pending, held or dead.
+type Operation struct {
+	Seq    int64
+	Target string
+	Kind   string // "User", "Group"
+	ID     string // the gateway's object id
+	Op     string // create, update, disable, enable, delete, addMembers, removeMembers
+	// Attrs are the names of the attributes it sets; the values, which may
+	// be secrets, are never shown.
+	Attrs     []string
+	Members   []string // gateway ids of the members it adds or removes
+	Attempts  int
+	LastError string
+	Created   time.Time
+	NextAt    time.Time
+	Dead      bool
+	Held      bool
+}
+
+// operations describes outbox rows.
+func operations(rows []store.Outbox) ([]Operation, error) {
+	out := make([]Operation, 0, len(rows))
+	for _, r := range rows {
+		var p payload
+		if err := json.Unmarshal(r.Payload, &p); err != nil {
+			return nil, fmt.Errorf("engine: operation %d: %w", r.Seq, err)
+		}
+		out = append(out, Operation{Seq: r.Seq, Target: r.Target, Kind: r.Type, ID: r.ID, Op: p.Op,
+			Attrs: slices.Sorted(maps.Keys(p.Attrs)), Members: p.Members, Attempts: r.Attempts,
+			LastError: r.LastError, Created: r.Created, NextAt: r.NextAt, Dead: r.Dead, Held: r.Held})
+	}
+	return out, nil
+}
+
+// Targets returns the status of every target, in configuration order.
+// Connectors that implement targets.HealthChecker are asked, in parallel.
+func (e *Engine) Targets(ctx context.Context) ([]TargetStatus, error) {
+	out := make([]TargetStatus, len(e.targets))
+	e.planMu.Lock()
+	for i, t := range e.targets {
+		out[i] = TargetStatus{Name: t.pol.Name(), Preview: t.preview, GuardHolding: t.guard.holding, Health: HealthUnknown}
+	}
+	e.planMu.Unlock()
+	var wg sync.WaitGroup
+	for i, t := range e.targets {
+		hc, ok := t.conn.(targets.HealthChecker)
+		if !ok {
+			continue
+		}
+		wg.Go(func() {
+			hctx, cancel := context.WithTimeout(ctx, healthTimeout)
+			defer cancel()
+			if err := hc.Health(hctx); err != nil {
+				out[i].Health, out[i].HealthError = HealthDown, err.Error()
+			} else {
+				out[i].Health = HealthUp
+			}
+		})
+	}
+	wg.Wait()
+	for i := range out {
+		st, err := e.opts.Store.OutboxStats(ctx, out[i].Name)
+		if err != nil {
+			return nil, err
+		}
+		out[i].OutboxStats = st
+	}
+	return out, nil
+}
+
+// DeadLetters returns a target's dead letters, oldest first.
+func (e *Engine) DeadLetters(ctx context.Context, target string, limit int) ([]Operation, error) {
+	if e.target(target) == nil {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownTarget, target)
+	}
+	rows, err := e.opts.Store.Outbox(ctx, target, true, limit)
+	if err != nil {
+		return nil, err
+	}
+	return operations(rows)
+}
+
+// Retry queues a dead letter again, due now, with its attempts and age
+// reset. It keeps its place in its object's order.
+func (e *Engine) Retry(ctx context.Context, target string, seq int64) error {
+	return e.deadLetter(ctx, target, seq, "retry", func(ctx context.Context, tx store.Tx, r store.Outbox) error {
+		r.Dead, r.Attempts, r.NextAt, r.Created = false, 0, e.opts.Now(), e.opts.Now()
+		return tx.UpdateOutbox(ctx, r)
+	})
+}
+
+// DiscardDead drops a dead letter. The object is then out of step with
+// SCIM in the target until it changes again or is re-synchronised.
+func (e *Engine) DiscardDead(ctx context.Context, target string, seq int64) error {
+	return e.deadLetter(ctx, target, seq, "discard", func(ctx context.Context, tx store.Tx, r store.Outbox) error {
+		return tx.DeleteOutbox(ctx, r.Seq)
+	})
+}
+
+// deadLetter applies fn to the dead letter seq of target, with its audit
+// entry, and wakes the target's worker.
+func (e *Engine) deadLetter(ctx context.Context, target string, seq int64, verb string,
+	fn func(ctx context.Context, tx store.Tx, r store.Outbox) error) error {
+	t := e.target(target)
+	if t == nil {
+		return fmt.Errorf("%w: %q", ErrUnknownTarget, target)
+	}
+	err := e.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) error {
+		r, err := tx.GetOutbox(ctx, seq)
+		if errors.Is(err, store.ErrNotFound) || err == nil && (!r.Dead || r.Target != target) {
+			return fmt.Errorf("%w: %d in target %q", ErrUnknownOperation, seq, target)
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(ctx, tx, r); err != nil {
+			return err
+		}
+		var p payload
+		_ = json.Unmarshal(r.Payload, &p)
+		return tx.Audit(ctx, store.AuditEntry{Actor: store.ActorOf(ctx), Action: verb + " dead letter", Type: r.Type, ID: r.ID,
+			Target: target, Result: store.AuditOK, Detail: fmt.Sprintf("operation %d (%s)", seq, p.Op)})
+	})
+	if err == nil {
+		signal(t.wake)
+	}
+	return err
+}
+
+// ObjectState is an object's provisioning state in one target.
+type ObjectState struct {
+	Target string
+	Anchor string // "" when not (yet) created there
+	// Present: in the target or its create queued; InScope: the policy
+	// wants it there; Disabled: disabled (or queued to be); Deleted:
+	// deleted in SCIM, its delete queued.
+	Present, InScope, Disabled, Deleted bool
+	Pending, Dead                       []Operation
+	LastError                           string // the newest error of its operations
+}
+
+// Object returns the state of an object in every target that receives
+// its kind.
+func (e *Engine) Object(ctx context.Context, kind targets.Kind, id string) ([]ObjectState, error) {
+	var out []ObjectState
+	for _, t := range e.targets {
+		if kind == targets.User && !t.pol.ReceivesUsers() || kind == targets.Group && !t.pol.ReceivesGroups() {
+			continue
+		}
+		name := t.pol.Name()
+		os := ObjectState{Target: name, Pending: []Operation{}, Dead: []Operation{}}
+		pr, err := e.opts.Store.Provisioned(ctx, name, string(kind), id)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return nil, err
+		default:
+			var s state
+			if err := json.Unmarshal(pr.State, &s); err != nil {
+				return nil, fmt.Errorf("engine: state of %s %q in %q: %w", kind, id, name, err)
+			}
+			os.Anchor, os.Present, os.InScope, os.Disabled, os.Deleted = pr.Anchor, s.Present, s.InScope, s.Disabled, s.Deleted
+		}
+		rows, err := e.opts.Store.ObjectOutbox(ctx, name, string(kind), id)
+		if err != nil {
+			return nil, err
+		}
+		ops, err := operations(rows)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range ops {
+			if o.Dead {
+				os.Dead = append(os.Dead, o)
+			} else {
+				os.Pending = append(os.Pending, o)
+			}
+			if o.LastError != "" {
+				os.LastError = o.LastError
+			}
+		}
+		out = append(out, os)
+	}
+	return out, nil
+}
+
+// ResyncObject has the planner send an object's whole state again to a
+// target ("" every target): every mapped attribute, the enabled state and
+// a group's members; an object the target never got, or lost, is created.
+// It returns the number of targets it affects.
+func (e *Engine) ResyncObject(ctx context.Context, tgt string, kind targets.Kind, id string) (int, error) {
+	var ts []*target
+	for _, t := range e.targets {
+		if tgt == "" || t.pol.Name() == tgt {
+			ts = append(ts, t)
+		}
+	}
+	if len(ts) == 0 {
+		return 0, fmt.Errorf("%w: %q", ErrUnknownTarget, tgt)
+	}
+	e.planMu.Lock()
+	defer e.planMu.Unlock()
+	err := e.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) error {
+		for _, t := range ts {
+			if err := resync(ctx, tx, t.pol.Name(), string(kind), id); err != nil {
+				return err
+			}
+		}
+		if err := tx.Touch(ctx, string(kind), id); err != nil {
+			return err
+		}
+		return tx.Audit(ctx, store.AuditEntry{Actor: store.ActorOf(ctx), Action: "resync", Type: string(kind), ID: id,
+			Target: tgt, Result: store.AuditOK})
+	})
+	if err != nil {
+		return 0, err
+	}
+	return len(ts), nil
+}
+
+// ResyncTarget re-synchronises every object with a target: each one the
+// target has or should have gets its whole state sent again (see
+// ResyncObject). It returns the number of objects re-planned.
+func (e *Engine) ResyncTarget(ctx context.Context, target string) (int, error) {
+	if e.target(target) == nil {
+		return 0, fmt.Errorf("%w: %q", ErrUnknownTarget, target)
+	}
+	e.planMu.Lock()
+	defer e.planMu.Unlock()
+	recs, err := e.opts.Store.ProvisionedOf(ctx, target)
+	if err != nil {
+		return 0, err
+	}
+	touched := map[[2]string]bool{}
+	err = e.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) error {
+		for _, r := range recs {
+			if err := resync(ctx, tx, target, r.Type, r.ID); err != nil {
+				return err
+			}
+			touched[[2]string{r.Type, r.ID}] = true
+		}
+		// Every object in the store: those the target never got are
+		// evaluated too (a target added to a running gateway, say).
+		for _, kind := range []targets.Kind{targets.User, targets.Group} {
+			ids, err := tx.Find(ctx, string(kind), store.Const(true))
+			if err != nil {
+				return err
+			}
+			for _, id := range ids {
+				touched[[2]string{string(kind), id}] = true
+			}
+		}
+		for k := range touched {
+			if err := tx.Touch(ctx, k[0], k[1]); err != nil {
+				return err
+			}
+		}
+		return tx.Audit(ctx, store.AuditEntry{Actor: store.ActorOf(ctx), Action: "resync", Target: target,
+			Result: store.AuditOK, Detail: fmt.Sprintf("%d objects", len(touched))})
+	})
+	if err != nil {
+		return 0, err
+	}
+	return len(touched), nil
+}
+
+// resync marks, in tx, an object's state in a target so that its next plan
+// sends everything. An object without an anchor is forgotten, its pending
+// operations dropped, so that the planner creates it (a create in flight
+// meanwhile is adopted by the next one: see Engine.call).
+func resync(ctx context.Context, tx store.Tx, tgt, typ, id string) error {
+	pr, err := tx.Provisioned(ctx, tgt, typ, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var s state
+	if err := json.Unmarshal(pr.State, &s); err != nil {
+		return fmt.Errorf("engine: state of %s %q in %q: %w", typ, id, tgt, err)
+	}
+	if s.Deleted || !s.Present {
+		return nil
+	}
+	if pr.Anchor == "" { // never created (a dead or queued create): start again
+		return forgetTarget(ctx, tx, tgt, typ, id)
+	}
+	s.Attrs, s.Members, s.Resync = nil, nil, true
+	if pr.State, err = json.Marshal(s); err != nil {
+		return err
+	}
+	return tx.PutProvisioned(ctx, pr)
+}

@@ -1,0 +1,465 @@
+package gateway
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/scimgate/scimgate/internal/auth"
+	"github.com/scimgate/scimgate/internal/engine"
+	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/targets"
+)
+
+// AdminTokenFile is the file under the data directory holding the admin
+// token the gateway generates when none is configured.
+const AdminTokenFile = "admin-token"
+
+// adminPrefix is where the admin API lives (docs/admin-api.md).
+const adminPrefix = "/admin/v1"
+
+// List limits of the admin API.
+const (
+	adminDefaultLimit = 100
+	adminMaxLimit     = 1000
+)
+
+// adminError is an admin API error: an HTTP status and a message.
+type adminError struct {
+	status int
+	msg    string
+}
+
+func (e *adminError) Error() string { return e.msg }
+
+func badRequest(format string, args ...any) error {
+	return &adminError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
+}
+
+// adminHandler is the admin API: its own credentials (admin), the engine
+// (nil without targets) and the store.
+type adminHandler struct {
+	g     *Gateway
+	admin *auth.Authenticator
+	log   *slog.Logger
+}
+
+// adminRoutes registers the admin API on mux.
+func (g *Gateway) adminRoutes(mux *http.ServeMux, admin *auth.Authenticator) {
+	h := &adminHandler{g: g, admin: admin, log: g.log}
+	routes := map[string]func(r *http.Request) (any, error){
+		"GET /targets":                                   h.targets,
+		"GET /targets/{target}":                          h.target,
+		"GET /targets/{target}/deadletters":              h.deadLetters,
+		"POST /targets/{target}/deadletters/{seq}/retry": h.retry,
+		"DELETE /targets/{target}/deadletters/{seq}":     h.discardDead,
+		"GET /targets/{target}/held":                     h.held,
+		"POST /targets/{target}/guard/release":           h.release,
+		"POST /targets/{target}/guard/discard":           h.discardHeld,
+		"POST /targets/{target}/resync":                  h.resyncTarget,
+		"GET /{kind}/{id}":                               h.object,
+		"POST /{kind}/{id}/resync":                       h.resyncObject,
+		"GET /audit":                                     h.audit,
+	}
+	for pattern, fn := range routes {
+		method, path, _ := strings.Cut(pattern, " ")
+		mux.Handle(method+" "+adminPrefix+path, h.wrap(fn))
+	}
+	mux.Handle(adminPrefix+"/", h.wrap(func(*http.Request) (any, error) {
+		return nil, &adminError{http.StatusNotFound, "no such admin call (see docs/admin-api.md)"}
+	}))
+}
+
+// wrap authenticates the request with an admin credential, runs fn with
+// the actor of the audit log in its context, and writes its result or
+// error as JSON.
+func (h *adminHandler) wrap(fn func(r *http.Request) (any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		principal, err := h.admin.Authenticate(r.Context(), r.Header.Get("Authorization"))
+		if err != nil {
+			h.log.Info("admin request rejected", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, "reason", err)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="scimgate-admin"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"status": http.StatusUnauthorized,
+				"error": "an admin token is required (admin.tokens, or the generated " + AdminTokenFile + " in the data directory)"})
+			return
+		}
+		actor := "admin: " + principal
+		r = r.WithContext(store.WithActor(r.Context(), actor))
+		out, err := fn(r)
+		if err != nil {
+			status, msg := h.status(err)
+			if r.Method != http.MethodGet && status != http.StatusNotFound && status != http.StatusBadRequest {
+				h.log.Error("admin call failed", "actor", actor, "method", r.Method, "path", r.URL.Path, "err", err)
+			}
+			writeJSON(w, status, map[string]any{"status": status, "error": msg})
+			return
+		}
+		if r.Method != http.MethodGet {
+			h.log.Info("admin call", "actor", actor, "method", r.Method, "path", r.URL.Path)
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+}
+
+// status maps an error to its HTTP status and message.
+func (h *adminHandler) status(err error) (int, string) {
+	var ae *adminError
+	switch {
+	case errors.As(err, &ae):
+		return ae.status, ae.msg
+	case errors.Is(err, engine.ErrUnknownTarget), errors.Is(err, engine.ErrUnknownOperation), errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound, err.Error()
+	}
+	return http.StatusInternalServerError, "internal error: " + err.Error()
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// engine returns the engine, or a 404 when the gateway has no targets.
+func (h *adminHandler) engine() (*engine.Engine, error) {
+	if h.g.engine == nil {
+		return nil, &adminError{http.StatusNotFound, "no targets are configured"}
+	}
+	return h.g.engine, nil
+}
+
+// targetJSON is a Target of docs/admin-api.md.
+type targetJSON struct {
+	Name                 string     `json:"name"`
+	Type                 string     `json:"type"`
+	Health               string     `json:"health"`
+	HealthError          string     `json:"healthError,omitempty"`
+	Preview              bool       `json:"preview"`
+	Pending              int        `json:"pending"`
+	Held                 int        `json:"held"`
+	GuardHolding         bool       `json:"guardHolding"`
+	DeadLetters          int        `json:"deadLetters"`
+	OldestPending        *time.Time `json:"oldestPending,omitempty"`
+	OldestPendingSeconds float64    `json:"oldestPendingSeconds"`
+}
+
+func (h *adminHandler) statuses(r *http.Request) ([]targetJSON, error) {
+	e, err := h.engine()
+	if err != nil {
+		return nil, err
+	}
+	sts, err := e.Targets(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	types := map[string]string{}
+	for _, t := range h.g.cfg.Targets {
+		types[t.Name] = t.Type
+	}
+	out := make([]targetJSON, 0, len(sts))
+	for _, st := range sts {
+		tj := targetJSON{Name: st.Name, Type: types[st.Name], Health: st.Health, HealthError: st.HealthError,
+			Preview: st.Preview, Pending: st.Pending, Held: st.Held, GuardHolding: st.GuardHolding, DeadLetters: st.Dead}
+		if !st.Oldest.IsZero() {
+			o := st.Oldest.UTC()
+			tj.OldestPending, tj.OldestPendingSeconds = &o, time.Since(o).Seconds()
+		}
+		out = append(out, tj)
+	}
+	return out, nil
+}
+
+func (h *adminHandler) targets(r *http.Request) (any, error) {
+	ts, err := h.statuses(r)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"targets": ts}, nil
+}
+
+func (h *adminHandler) target(r *http.Request) (any, error) {
+	ts, err := h.statuses(r)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range ts {
+		if t.Name == r.PathValue("target") {
+			return t, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %q", engine.ErrUnknownTarget, r.PathValue("target"))
+}
+
+// operationJSON is an Operation of docs/admin-api.md.
+type operationJSON struct {
+	Seq       int64      `json:"seq"`
+	Target    string     `json:"target"`
+	Type      string     `json:"type"`
+	ID        string     `json:"id"`
+	Op        string     `json:"op"`
+	Attrs     []string   `json:"attrs,omitempty"`
+	Members   []string   `json:"members,omitempty"`
+	Attempts  int        `json:"attempts"`
+	LastError string     `json:"lastError,omitempty"`
+	Created   *time.Time `json:"created,omitempty"`
+	NextAt    time.Time  `json:"nextAt"`
+	Dead      bool       `json:"dead"`
+	Held      bool       `json:"held"`
+}
+
+func operationsJSON(ops []engine.Operation) []operationJSON {
+	out := make([]operationJSON, 0, len(ops))
+	for _, o := range ops {
+		oj := operationJSON{Seq: o.Seq, Target: o.Target, Type: o.Kind, ID: o.ID, Op: o.Op, Attrs: o.Attrs, Members: o.Members,
+			Attempts: o.Attempts, LastError: o.LastError, NextAt: o.NextAt.UTC(), Dead: o.Dead, Held: o.Held}
+		if !o.Created.IsZero() {
+			c := o.Created.UTC()
+			oj.Created = &c
+		}
+		out = append(out, oj)
+	}
+	return out
+}
+
+// limit reads the limit query parameter.
+func limit(r *http.Request) (int, error) {
+	s := r.URL.Query().Get("limit")
+	if s == "" {
+		return adminDefaultLimit, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > adminMaxLimit {
+		return 0, badRequest("limit: must be an integer from 1 to %d", adminMaxLimit)
+	}
+	return n, nil
+}
+
+func (h *adminHandler) deadLetters(r *http.Request) (any, error) {
+	e, err := h.engine()
+	if err != nil {
+		return nil, err
+	}
+	n, err := limit(r)
+	if err != nil {
+		return nil, err
+	}
+	ops, err := e.DeadLetters(r.Context(), r.PathValue("target"), n)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"deadLetters": operationsJSON(ops)}, nil
+}
+
+func seq(r *http.Request) (int64, error) {
+	n, err := strconv.ParseInt(r.PathValue("seq"), 10, 64)
+	if err != nil || n < 1 {
+		return 0, badRequest("seq: must be a positive integer (the seq of a dead letter)")
+	}
+	return n, nil
+}
+
+func (h *adminHandler) retry(r *http.Request) (any, error) {
+	e, err := h.engine()
+	if err != nil {
+		return nil, err
+	}
+	n, err := seq(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.Retry(r.Context(), r.PathValue("target"), n); err != nil {
+		return nil, err
+	}
+	return map[string]int{"retried": 1}, nil
+}
+
+func (h *adminHandler) discardDead(r *http.Request) (any, error) {
+	e, err := h.engine()
+	if err != nil {
+		return nil, err
+	}
+	n, err := seq(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.DiscardDead(r.Context(), r.PathValue("target"), n); err != nil {
+		return nil, err
+	}
+	return map[string]int{"discarded": 1}, nil
+}
+
+func (h *adminHandler) held(r *http.Request) (any, error) {
+	e, err := h.engine()
+	if err != nil {
+		return nil, err
+	}
+	n, err := limit(r)
+	if err != nil {
+		return nil, err
+	}
+	ops, err := e.Held(r.Context(), r.PathValue("target"))
+	if err != nil {
+		return nil, err
+	}
+	if len(ops) > n {
+		ops = ops[:n]
+	}
+	return map[string]any{"held": operationsJSON(ops)}, nil
+}
+
+// guard runs Release or Discard, refusing when nothing is held.
+func (h *adminHandler) guard(r *http.Request, key string, fn func(e *engine.Engine) (int, error)) (any, error) {
+	e, err := h.engine()
+	if err != nil {
+		return nil, err
+	}
+	held, err := e.Held(r.Context(), r.PathValue("target"))
+	if err != nil {
+		return nil, err
+	}
+	if len(held) == 0 {
+		return nil, &adminError{http.StatusConflict, fmt.Sprintf("the deletion guard holds nothing in target %q", r.PathValue("target"))}
+	}
+	n, err := fn(e)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]int{key: n}, nil
+}
+
+func (h *adminHandler) release(r *http.Request) (any, error) {
+	return h.guard(r, "released", func(e *engine.Engine) (int, error) { return e.Release(r.Context(), r.PathValue("target")) })
+}
+
+func (h *adminHandler) discardHeld(r *http.Request) (any, error) {
+	return h.guard(r, "discarded", func(e *engine.Engine) (int, error) { return e.Discard(r.Context(), r.PathValue("target")) })
+}
+
+func (h *adminHandler) resyncTarget(r *http.Request) (any, error) {
+	e, err := h.engine()
+	if err != nil {
+		return nil, err
+	}
+	n, err := e.ResyncTarget(r.Context(), r.PathValue("target"))
+	if err != nil {
+		return nil, err
+	}
+	return map[string]int{"queued": n}, nil
+}
+
+// kind reads the {kind} path segment: Users or Groups.
+func kind(r *http.Request) (targets.Kind, error) {
+	switch r.PathValue("kind") {
+	case "Users":
+		return targets.User, nil
+	case "Groups":
+		return targets.Group, nil
+	}
+	return "", &adminError{http.StatusNotFound, "no such admin call (objects are under /admin/v1/Users/{id} and /admin/v1/Groups/{id})"}
+}
+
+// objectTargetJSON is an object's state in one target (docs/admin-api.md).
+type objectTargetJSON struct {
+	Target      string          `json:"target"`
+	Anchor      string          `json:"anchor"`
+	Present     bool            `json:"present"`
+	InScope     bool            `json:"inScope"`
+	Disabled    bool            `json:"disabled"`
+	Deleted     bool            `json:"deleted"`
+	Pending     []operationJSON `json:"pending"`
+	DeadLetters []operationJSON `json:"deadLetters"`
+	LastError   string          `json:"lastError,omitempty"`
+}
+
+func (h *adminHandler) object(r *http.Request) (any, error) {
+	k, err := kind(r)
+	if err != nil {
+		return nil, err
+	}
+	id := r.PathValue("id")
+	_, err = h.g.store.Get(r.Context(), string(k), id)
+	exists := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	var states []engine.ObjectState
+	if h.g.engine != nil {
+		if states, err = h.g.engine.Object(r.Context(), k, id); err != nil {
+			return nil, err
+		}
+	}
+	known := exists
+	ts := make([]objectTargetJSON, 0, len(states))
+	for _, s := range states {
+		known = known || s.Present || s.Anchor != "" || len(s.Pending)+len(s.Dead) > 0
+		ts = append(ts, objectTargetJSON{Target: s.Target, Anchor: s.Anchor, Present: s.Present, InScope: s.InScope,
+			Disabled: s.Disabled, Deleted: s.Deleted, Pending: operationsJSON(s.Pending), DeadLetters: operationsJSON(s.Dead),
+			LastError: s.LastError})
+	}
+	if !known {
+		return nil, fmt.Errorf("%w: %s %q is neither in the store nor in any target", store.ErrNotFound, k, id)
+	}
+	return map[string]any{"type": k, "id": id, "exists": exists, "targets": ts}, nil
+}
+
+func (h *adminHandler) resyncObject(r *http.Request) (any, error) {
+	e, err := h.engine()
+	if err != nil {
+		return nil, err
+	}
+	k, err := kind(r)
+	if err != nil {
+		return nil, err
+	}
+	n, err := e.ResyncObject(r.Context(), r.URL.Query().Get("target"), k, r.PathValue("id"))
+	if err != nil {
+		return nil, err
+	}
+	return map[string]int{"queued": n}, nil
+}
+
+// auditJSON is an AuditEntry of docs/admin-api.md.
+type auditJSON struct {
+	Seq    int64     `json:"seq"`
+	Time   time.Time `json:"time"`
+	Actor  string    `json:"actor"`
+	Action string    `json:"action"`
+	Type   string    `json:"type,omitempty"`
+	ID     string    `json:"id,omitempty"`
+	Target string    `json:"target,omitempty"`
+	Result string    `json:"result"`
+	Detail string    `json:"detail,omitempty"`
+}
+
+func (h *adminHandler) audit(r *http.Request) (any, error) {
+	n, err := limit(r)
+	if err != nil {
+		return nil, err
+	}
+	q := store.AuditQuery{ID: r.URL.Query().Get("id"), Target: r.URL.Query().Get("target"), Limit: n}
+	if s := r.URL.Query().Get("before"); s != "" {
+		if q.Before, err = strconv.ParseInt(s, 10, 64); err != nil || q.Before < 1 {
+			return nil, badRequest("before: must be a positive integer (the next of the previous page)")
+		}
+	}
+	entries, err := h.g.store.Audit(r.Context(), q)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]auditJSON, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, auditJSON{Seq: e.Seq, Time: e.Time.UTC(), Actor: e.Actor, Action: e.Action, Type: e.Type, ID: e.ID,
+			Target: e.Target, Result: e.Result, Detail: e.Detail})
+	}
+	var next int64
+	if len(out) == n {
+		next = out[len(out)-1].Seq
+	}
+	return map[string]any{"entries": out, "next": next}, nil
+}
