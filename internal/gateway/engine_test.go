@@ -55,10 +55,18 @@ type engineGateway struct {
 // short engine timings.
 func startEngineGateway(t *testing.T, targetsYAML string) *engineGateway {
 	t.Helper()
+	return startEngineGatewayTuned(t, targetsYAML, nil)
+}
+
+// startEngineGatewayTuned is startEngineGateway with tune applied to the
+// engine's options after the short test timings.
+func startEngineGatewayTuned(t *testing.T, targetsYAML string, tune func(*engine.Options)) *engineGateway {
+	t.Helper()
 	cfg := config.Defaults()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	cfg.Auth.Tokens = []config.Secret{testToken}
+	cfg.Admin.Tokens = []config.Secret{adminToken}
 	if err := yaml.Unmarshal([]byte(targetsYAML), &cfg.Targets); err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +76,9 @@ func startEngineGateway(t *testing.T, targetsYAML string) *engineGateway {
 		o.BackoffBase = 5 * time.Millisecond
 		o.BackoffMax = 40 * time.Millisecond
 		o.MaxAttempts = 1000
+		if tune != nil {
+			tune(o)
+		}
 	})
 	if err != nil {
 		cancel()
