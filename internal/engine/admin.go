@@ -167,7 +167,7 @@ func (e *Engine) deadLetter(ctx context.Context, target string, seq int64, verb 
 			Target: target, Result: store.AuditOK, Detail: fmt.Sprintf("operation %d (%s)", seq, p.Op)})
 	})
 	if err == nil {
-		signal(t.wake)
+		t.poke()
 	}
 	return err
 }

@@ -98,6 +98,7 @@ type target struct {
 	// merge into an operation being delivered.
 	mu       sync.Mutex
 	inflight map[int64]bool // outbox seqs being delivered
+	gen      uint64         // counts the changes of the outbox made outside the worker
 }
 
 // New checks opts and returns an engine that is not running yet.

@@ -138,7 +138,7 @@ func (e *Engine) endEpisode(ctx context.Context, target, verb string, fn func(ct
 		return 0, fmt.Errorf("engine: %s the held operations of %q: %w", verb, target, err)
 	}
 	t.guard = guardState{}
-	signal(t.wake)
+	t.poke()
 	return n, nil
 }
 

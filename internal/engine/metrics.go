@@ -20,9 +20,10 @@ const statsTimeout = 5 * time.Second
 
 // metrics are the engine's Prometheus metrics.
 type metrics struct {
-	deliveries *prometheus.CounterVec // target, op, outcome
-	retries    *prometheus.CounterVec // target
-	dead       *prometheus.CounterVec // target
+	deliveries *prometheus.CounterVec   // target, op, outcome
+	retries    *prometheus.CounterVec   // target
+	dead       *prometheus.CounterVec   // target
+	lag        *prometheus.HistogramVec // target
 }
 
 // newMetrics creates the engine's metrics and registers them, with the
@@ -41,11 +42,16 @@ func newMetrics(e *Engine, reg prometheus.Registerer) (*metrics, error) {
 			Name: "scimgate_engine_dead_letters_total",
 			Help: "Operations that became dead letters, by target.",
 		}, []string{"target"}),
+		lag: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "scimgate_engine_delivery_lag_seconds",
+			Help:    "Time from queueing an operation to its successful delivery, by target.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 3600},
+		}, []string{"target"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.deliveries, m.retries, m.dead, &queueCollector{e: e}} {
+	for _, c := range []prometheus.Collector{m.deliveries, m.retries, m.dead, m.lag, &queueCollector{e: e}} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("%w: registering metrics: %v", ErrConfig, err)
 		}

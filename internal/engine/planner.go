@@ -103,6 +103,9 @@ func (e *Engine) planAndSave(ctx context.Context, changes []store.Change) error 
 		return err
 	}
 	for _, t := range e.targets {
+		t.gen++ // the workers read the outbox again
+	}
+	for _, t := range e.targets {
 		name := t.pol.Name()
 		if n := p.guarded[name]; n > 0 {
 			t.guard.marks = append(t.guard.marks, mark{at: p.now, n: n})

@@ -36,45 +36,70 @@ type objectKey struct{ typ, id string }
 
 // work is the worker goroutine of one target: it delivers the due head
 // operation of every object, at most Concurrency at a time.
+//
+// It reads the deliverable operations in batches and dispatches from the
+// batch as objects finish, reading again only when the outbox changed
+// under it (target.gen: the planner queued or merged operations, an
+// administrator released or retried some), when a delivery did not simply
+// succeed (a retried operation stays its object's head), or when the batch
+// is used up.
 func (e *Engine) work(ctx context.Context, t *target) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	inflight := map[objectKey]bool{}
-	finished := make(chan objectKey, e.opts.Concurrency)
+	finished := make(chan delivery, e.opts.Concurrency)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var (
+		batch []store.Outbox // read, not yet dispatched, in queue order
+		gen   uint64         // t.gen when batch was read
+		stale = true
+	)
 	for {
 		wait := e.opts.Poll
 		t.mu.Lock() // the planner does not coalesce while we pick
-		rows, err := e.opts.Store.Deliverable(ctx, t.pol.Name(), scanLimit)
-		if err != nil && ctx.Err() == nil {
-			e.log.Error("engine: reading the outbox", "target", t.pol.Name(), "err", err)
+		if stale || gen != t.gen || len(batch) == 0 && len(inflight) == 0 {
+			rows, err := e.opts.Store.Deliverable(ctx, t.pol.Name(), scanLimit)
+			if err != nil && ctx.Err() == nil {
+				e.log.Error("engine: reading the outbox", "target", t.pol.Name(), "err", err)
+			}
+			// Operations being delivered stay in the outbox until they
+			// are done: leave them out, so that none is sent twice.
+			batch = rows[:0]
+			for _, row := range rows {
+				if !t.inflight[row.Seq] {
+					batch = append(batch, row)
+				}
+			}
+			gen, stale = t.gen, false
 		}
 		now := e.opts.Now()
 		seen := map[objectKey]bool{}
-		for _, row := range rows {
+		kept := batch[:0]
+		for _, row := range batch {
 			k := objectKey{row.Type, row.ID}
-			if seen[k] {
-				continue // not the head of its object
-			}
+			head := !seen[k]
 			seen[k] = true
-			if inflight[k] || len(inflight) >= e.opts.Concurrency {
+			if !head || inflight[k] || len(inflight) >= e.opts.Concurrency {
+				kept = append(kept, row)
 				continue
 			}
 			if d := row.NextAt.Sub(now); d > 0 {
 				wait = min(wait, d)
+				kept = append(kept, row)
 				continue
 			}
 			inflight[k] = true
 			t.inflight[row.Seq] = true
 			wg.Go(func() {
-				e.deliver(ctx, t, row)
+				ok := e.deliver(ctx, t, row)
 				t.mu.Lock()
 				delete(t.inflight, row.Seq)
 				t.mu.Unlock()
-				finished <- k
+				finished <- delivery{k, ok}
 			})
 		}
+		batch = kept
 		t.mu.Unlock()
 		if !timer.Stop() {
 			select {
@@ -86,15 +111,18 @@ func (e *Engine) work(ctx context.Context, t *target) {
 		select {
 		case <-ctx.Done():
 			return
-		case k := <-finished:
-			delete(inflight, k)
+		case d := <-finished:
+			delete(inflight, d.key)
+			stale = stale || !d.ok
 		case <-t.wake:
 		case <-timer.C:
+			stale = true
 		}
 		for drained := false; !drained; { // collect every finished delivery
 			select {
-			case k := <-finished:
-				delete(inflight, k)
+			case d := <-finished:
+				delete(inflight, d.key)
+				stale = stale || !d.ok
 			default:
 				drained = true
 			}
@@ -102,8 +130,24 @@ func (e *Engine) work(ctx context.Context, t *target) {
 	}
 }
 
-// deliver sends one operation and records its outcome.
-func (e *Engine) deliver(ctx context.Context, t *target, row store.Outbox) {
+// delivery is the outcome of one delivery for the worker: ok when the
+// operation succeeded and left the outbox.
+type delivery struct {
+	key objectKey
+	ok  bool
+}
+
+// poke tells the worker that the outbox changed under it.
+func (t *target) poke() {
+	t.mu.Lock()
+	t.gen++
+	t.mu.Unlock()
+	signal(t.wake)
+}
+
+// deliver sends one operation and records its outcome. It reports whether
+// the operation succeeded and left the outbox.
+func (e *Engine) deliver(ctx context.Context, t *target, row store.Outbox) bool {
 	name := t.pol.Name()
 	p, err := decodePayload(row.Payload)
 	err = targets.Permanent(err)
@@ -112,14 +156,14 @@ func (e *Engine) deliver(ctx context.Context, t *target, row store.Outbox) {
 		anchor, err = e.call(ctx, t, row, p)
 	}
 	if ctx.Err() != nil {
-		return // shutting down: the operation is retried after a restart
+		return false // shutting down: the operation is retried after a restart
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	class := targets.Class(err)
 	if class == targets.ErrNotFound && lostOp(p.Op) {
 		e.recreate(rctx, t, row, p, err)
-		return
+		return false
 	}
 	now := e.opts.Now()
 	werr := e.opts.Store.Write(rctx, func(ctx context.Context, tx store.Tx) error {
@@ -171,6 +215,9 @@ func (e *Engine) deliver(ctx context.Context, t *target, row store.Outbox) {
 	switch {
 	case class == nil:
 		e.metrics.delivered(name, p.Op, outcomeOK)
+		if !row.Created.IsZero() && werr == nil {
+			e.metrics.lag.WithLabelValues(name).Observe(e.opts.Now().Sub(row.Created).Seconds())
+		}
 	case row.Dead:
 		e.metrics.delivered(name, p.Op, outcomeDead)
 	default:
@@ -186,9 +233,7 @@ func (e *Engine) deliver(ctx context.Context, t *target, row store.Outbox) {
 	default:
 		e.log.Warn("engine: operation failed; retrying", "target", name, "kind", row.Type, "id", row.ID, "op", p.Op, "attempts", row.Attempts, "next", row.NextAt, "err", err)
 	}
-	if class == nil {
-		signal(t.wake) // the object's next operation may be due
-	}
+	return class == nil && werr == nil
 }
 
 // backoff is the delay before retry number attempts (from 1): the base
