@@ -1,0 +1,922 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+const adminUsage = `Usage: scimgate admin COMMAND [ARGS] [FLAGS]
+
+See and steer provisioning through the gateway's admin API (/admin/v1).
+
+Commands:
+  targets                            every target: health, queue, dead letters
+  target NAME                        one target
+  deadletters TARGET [--limit N]     the target's dead letters, oldest first
+  retry TARGET SEQ...|--all          queue dead letters again
+  discard TARGET SEQ...|--all        discard dead letters
+  held TARGET [--limit N]            operations held by the deletion guard
+  release TARGET                     deliver the held operations
+  discard-held TARGET                drop the held operations (the target keeps the objects)
+  object (user|group) ID             the object's state in every target
+  resync TARGET                      re-send every object's full state to the target
+  resync (user|group) ID [--target T]
+                                     re-send one object's full state (every target without --target)
+  audit [--id ID] [--target T] [--limit N] [--all]
+                                     the audit log, newest first (--all follows every page)
+
+Flags of every command (anywhere on the command line):
+  --url URL          gateway base URL (default $SCIMGATE_ADMIN_URL, else http://127.0.0.1:8080)
+  --token TOKEN      admin token (default $SCIMGATE_ADMIN_TOKEN)
+  --token-file FILE  read the admin token from FILE, e.g. <data_dir>/admin-token
+  --json             print the raw JSON responses, pretty-printed, instead of tables
+  --timeout D        time limit of each request (default 30s)
+
+Times are RFC 3339 in UTC.
+`
+
+// adminDefaultURL is the admin base URL when neither --url nor
+// $SCIMGATE_ADMIN_URL is set: the gateway's default listen address.
+const adminDefaultURL = "http://127.0.0.1:8080"
+
+// adminCellMax is how many characters of an error or detail a table shows;
+// --json shows them in full.
+const adminCellMax = 60
+
+// adminCommand is one "scimgate admin" command.
+type adminCommand struct {
+	flags []string // the command's own flags, beyond those of every command
+	run   func(ctx context.Context, c *adminClient, o adminOpts, args []string, w io.Writer) error
+}
+
+// adminOpts are the values of the commands' own flags.
+type adminOpts struct {
+	limit      int
+	all        bool
+	target, id string
+}
+
+var adminCommands = map[string]adminCommand{
+	"targets":      {nil, adminTargets},
+	"target":       {nil, adminTargetCmd},
+	"deadletters":  {[]string{"limit"}, adminDeadLetters},
+	"retry":        {[]string{"all"}, adminRetry},
+	"discard":      {[]string{"all"}, adminDiscard},
+	"held":         {[]string{"limit"}, adminHeld},
+	"release":      {nil, adminRelease},
+	"discard-held": {nil, adminDiscardHeld},
+	"object":       {nil, adminObjectCmd},
+	"resync":       {[]string{"target"}, adminResync},
+	"audit":        {[]string{"id", "target", "limit", "all"}, adminAudit},
+}
+
+// adminCmd runs "scimgate admin" and returns its exit code. It prints its
+// own errors, as "scimgate admin: ...".
+func adminCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, adminUsage)
+		return 2
+	}
+	err := runAdmin(ctx, args, stdout)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stdout, adminUsage)
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "scimgate admin: %v\n\n%s", err, adminUsage)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "scimgate admin: %v\n", err)
+		return 1
+	}
+}
+
+func runAdmin(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("admin", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // adminCmd prints the errors and the usage
+	fs.Usage = func() {}
+	baseURL := fs.String("url", cmp.Or(os.Getenv("SCIMGATE_ADMIN_URL"), adminDefaultURL), "")
+	token := fs.String("token", os.Getenv("SCIMGATE_ADMIN_TOKEN"), "")
+	tokenFile := fs.String("token-file", "", "")
+	asJSON := fs.Bool("json", false, "")
+	timeout := fs.Duration("timeout", 30*time.Second, "")
+	var o adminOpts
+	fs.IntVar(&o.limit, "limit", 0, "")
+	fs.BoolVar(&o.all, "all", false, "")
+	fs.StringVar(&o.target, "target", "", "")
+	fs.StringVar(&o.id, "id", "", "")
+	pos, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	} else if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if len(pos) == 0 {
+		return fmt.Errorf("%w: no command", errUsage)
+	}
+	name, pos := pos[0], pos[1:]
+	if name == "help" {
+		return flag.ErrHelp
+	}
+	cmd, ok := adminCommands[name]
+	if !ok {
+		return fmt.Errorf("%w: unknown admin command %q", errUsage, name)
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, f := range []string{"limit", "all", "target", "id"} {
+		if set[f] && !slices.Contains(cmd.flags, f) {
+			return fmt.Errorf("%w: --%s does not apply to %s", errUsage, f, name)
+		}
+	}
+	if *timeout <= 0 {
+		return fmt.Errorf("%w: --timeout must be positive, got %v", errUsage, *timeout)
+	}
+	c, err := newAdminClient(*baseURL, *token, set["token"], *tokenFile, *timeout)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		c.jsonOut = stdout
+	}
+	return cmd.run(ctx, c, o, pos, stdout)
+}
+
+// parseInterspersed parses flags placed anywhere among the positional
+// arguments, which it returns ("--" ends the flags).
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
+}
+
+// wantArgs checks the number of positional arguments of a command; shape
+// is the command's usage line.
+func wantArgs(args []string, n int, shape string) error {
+	if len(args) != n {
+		return fmt.Errorf("%w: %s (got %s)", errUsage, shape, plural(len(args), "argument"))
+	}
+	return nil
+}
+
+// resourceEndpoint maps "user" or "group" to the admin API's path segment.
+func resourceEndpoint(kind string) (string, error) {
+	switch strings.ToLower(kind) {
+	case "user", "users":
+		return "Users", nil
+	case "group", "groups":
+		return "Groups", nil
+	}
+	return "", fmt.Errorf("%w: %q is not user or group", errUsage, kind)
+}
+
+func adminTargets(ctx context.Context, c *adminClient, _ adminOpts, args []string, w io.Writer) error {
+	if err := wantArgs(args, 0, "targets"); err != nil {
+		return err
+	}
+	ts, err := c.targets(ctx)
+	if err != nil || c.jsonOut != nil {
+		return err
+	}
+	return writeTargets(w, ts)
+}
+
+func adminTargetCmd(ctx context.Context, c *adminClient, _ adminOpts, args []string, w io.Writer) error {
+	if err := wantArgs(args, 1, "target NAME"); err != nil {
+		return err
+	}
+	t, err := c.target(ctx, args[0])
+	if err != nil || c.jsonOut != nil {
+		return err
+	}
+	return writeTargets(w, []adminTarget{t})
+}
+
+func writeTargets(w io.Writer, ts []adminTarget) error {
+	if len(ts) == 0 {
+		_, err := fmt.Fprintln(w, "no targets are configured")
+		return err
+	}
+	tb := newTable(w, "NAME", "TYPE", "HEALTH", "PENDING", "HELD", "DEAD", "OLDEST", "PREVIEW")
+	var holding []string
+	for _, t := range ts {
+		health := t.Health
+		if t.Health == "down" && t.HealthError != "" {
+			health = "down: " + tb.long(t.HealthError)
+		}
+		tb.row(t.Name, t.Type, health, strconv.Itoa(t.Pending), strconv.Itoa(t.Held),
+			strconv.Itoa(t.DeadLetters), fmtTime(t.OldestPending), yesNo(t.Preview))
+		if t.GuardHolding {
+			holding = append(holding, t.Name)
+		}
+	}
+	if err := tb.flush(); err != nil {
+		return err
+	}
+	for _, name := range holding {
+		if _, err := fmt.Fprintf(w, "%s: the deletion guard is holding disables/deletes; see \"scimgate admin held %s\", then release or discard-held\n", name, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func adminDeadLetters(ctx context.Context, c *adminClient, o adminOpts, args []string, w io.Writer) error {
+	if err := wantArgs(args, 1, "deadletters TARGET [--limit N]"); err != nil {
+		return err
+	}
+	ops, err := c.deadLetters(ctx, args[0], o.limit)
+	if err != nil || c.jsonOut != nil {
+		return err
+	}
+	if len(ops) == 0 {
+		_, err := fmt.Fprintf(w, "%s: no dead letters\n", args[0])
+		return err
+	}
+	tb := newTable(w, "SEQ", "TYPE", "ID", "OP", "ATTEMPTS", "CREATED", "LAST ERROR")
+	for _, op := range ops {
+		tb.row(strconv.FormatInt(op.Seq, 10), op.Type, op.ID, op.Op, strconv.Itoa(op.Attempts),
+			fmtTime(op.Created), tb.long(op.LastError))
+	}
+	return tb.flush()
+}
+
+func adminRetry(ctx context.Context, c *adminClient, o adminOpts, args []string, w io.Writer) error {
+	return actOnDeadLetters(ctx, c, o, args, w, "retry", c.retryDeadLetter, "queued again")
+}
+
+func adminDiscard(ctx context.Context, c *adminClient, o adminOpts, args []string, w io.Writer) error {
+	return actOnDeadLetters(ctx, c, o, args, w, "discard", c.discardDeadLetter, "discarded")
+}
+
+// actOnDeadLetters runs act on the dead letters named by args[1:], or on
+// every dead letter of the target with --all, and reports each.
+func actOnDeadLetters(ctx context.Context, c *adminClient, o adminOpts, args []string, w io.Writer,
+	verb string, act func(ctx context.Context, target string, seq int64) (int, error), done string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: %s TARGET SEQ...|--all (got no argument)", errUsage, verb)
+	}
+	target, seqArgs := args[0], args[1:]
+	if o.all == (len(seqArgs) > 0) {
+		return fmt.Errorf("%w: %s TARGET SEQ...|--all: give dead letter SEQ numbers or --all, not both", errUsage, verb)
+	}
+	var seqs []int64
+	for _, a := range seqArgs {
+		seq, err := strconv.ParseInt(a, 10, 64)
+		if err != nil || seq <= 0 {
+			return fmt.Errorf("%w: SEQ %q is not a dead letter number", errUsage, a)
+		}
+		seqs = append(seqs, seq)
+	}
+	report := func(seq int64, n int) error {
+		if c.jsonOut != nil {
+			return nil
+		}
+		msg := done
+		if n == 0 {
+			msg = "nothing to " + verb
+		}
+		_, err := fmt.Fprintf(w, "%s: dead letter %d %s\n", target, seq, msg)
+		return err
+	}
+	if !o.all {
+		for _, seq := range seqs {
+			n, err := act(ctx, target, seq)
+			if err != nil {
+				return fmt.Errorf("dead letter %d: %w", seq, err)
+			}
+			if err := report(seq, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// --all: list, act on each, and list again until no dead letter is
+	// new (a retried one may fail and be dead again).
+	seen := map[int64]bool{}
+	for {
+		ops, err := c.deadLetters(ctx, target, 1000)
+		if err != nil {
+			return err
+		}
+		acted := false
+		for _, op := range ops {
+			if seen[op.Seq] {
+				continue
+			}
+			seen[op.Seq], acted = true, true
+			n, err := act(ctx, target, op.Seq)
+			if err != nil {
+				return fmt.Errorf("dead letter %d: %w", op.Seq, err)
+			}
+			if err := report(op.Seq, n); err != nil {
+				return err
+			}
+		}
+		if !acted {
+			break
+		}
+	}
+	if len(seen) == 0 && c.jsonOut == nil {
+		_, err := fmt.Fprintf(w, "%s: no dead letters\n", target)
+		return err
+	}
+	return nil
+}
+
+func adminHeld(ctx context.Context, c *adminClient, o adminOpts, args []string, w io.Writer) error {
+	if err := wantArgs(args, 1, "held TARGET [--limit N]"); err != nil {
+		return err
+	}
+	ops, err := c.held(ctx, args[0], o.limit)
+	if err != nil || c.jsonOut != nil {
+		return err
+	}
+	if len(ops) == 0 {
+		_, err := fmt.Fprintf(w, "%s: the deletion guard holds nothing\n", args[0])
+		return err
+	}
+	tb := newTable(w, "SEQ", "TYPE", "ID", "OP", "CREATED")
+	for _, op := range ops {
+		tb.row(strconv.FormatInt(op.Seq, 10), op.Type, op.ID, op.Op, fmtTime(op.Created))
+	}
+	if err := tb.flush(); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "deliver them with \"scimgate admin release %s\", or drop them with \"scimgate admin discard-held %s\"\n", args[0], args[0])
+	return err
+}
+
+func adminRelease(ctx context.Context, c *adminClient, _ adminOpts, args []string, w io.Writer) error {
+	if err := wantArgs(args, 1, "release TARGET"); err != nil {
+		return err
+	}
+	n, err := c.release(ctx, args[0])
+	if err != nil || c.jsonOut != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s: released %s for delivery\n", args[0], plural(n, "held operation"))
+	return err
+}
+
+func adminDiscardHeld(ctx context.Context, c *adminClient, _ adminOpts, args []string, w io.Writer) error {
+	if err := wantArgs(args, 1, "discard-held TARGET"); err != nil {
+		return err
+	}
+	n, err := c.discardHeld(ctx, args[0])
+	if err != nil || c.jsonOut != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s: discarded %s; the target keeps the objects\n", args[0], plural(n, "held operation"))
+	return err
+}
+
+func adminObjectCmd(ctx context.Context, c *adminClient, _ adminOpts, args []string, w io.Writer) error {
+	if err := wantArgs(args, 2, "object (user|group) ID"); err != nil {
+		return err
+	}
+	endpoint, err := resourceEndpoint(args[0])
+	if err != nil {
+		return err
+	}
+	obj, err := c.object(ctx, endpoint, args[1])
+	if err != nil || c.jsonOut != nil {
+		return err
+	}
+	where := "in the SCIM store"
+	if !obj.Exists {
+		where = "deleted from the SCIM store"
+	}
+	if _, err := fmt.Fprintf(w, "%s %s (%s)\n", obj.Type, obj.ID, where); err != nil {
+		return err
+	}
+	if len(obj.Targets) == 0 {
+		_, err := fmt.Fprintln(w, "no targets are configured")
+		return err
+	}
+	tb := newTable(w, "TARGET", "ANCHOR", "PRESENT", "IN-SCOPE", "DISABLED", "PENDING", "DEAD", "LAST ERROR")
+	var ops int
+	for _, t := range obj.Targets {
+		present := yesNo(t.Present)
+		if t.Deleted {
+			present = "deleted"
+		}
+		tb.row(t.Target, t.Anchor, present, yesNo(t.InScope), yesNo(t.Disabled),
+			strconv.Itoa(len(t.Pending)), strconv.Itoa(len(t.DeadLetters)), tb.long(t.LastError))
+		ops += len(t.Pending) + len(t.DeadLetters)
+	}
+	if err := tb.flush(); err != nil || ops == 0 {
+		return err
+	}
+	if _, err := fmt.Fprintln(w, "\nOperations:"); err != nil {
+		return err
+	}
+	tb = newTable(w, "TARGET", "SEQ", "OP", "STATE", "ATTEMPTS", "CREATED", "NEXT", "CHANGES")
+	for _, t := range obj.Targets {
+		for _, op := range slices.Concat(t.Pending, t.DeadLetters) {
+			state, next := "pending", fmtTime(op.NextAt)
+			switch {
+			case op.Dead:
+				state, next = "dead", "-"
+			case op.Held:
+				state, next = "held", "-"
+			}
+			tb.row(t.Target, strconv.FormatInt(op.Seq, 10), op.Op, state, strconv.Itoa(op.Attempts),
+				fmtTime(op.Created), next, opChanges(op))
+		}
+	}
+	return tb.flush()
+}
+
+// opChanges summarises what an operation changes: its attribute names or
+// how many members it adds or removes.
+func opChanges(op adminOperation) string {
+	if len(op.Members) > 0 {
+		return plural(len(op.Members), "member")
+	}
+	return strings.Join(op.Attrs, ",")
+}
+
+func adminResync(ctx context.Context, c *adminClient, o adminOpts, args []string, w io.Writer) error {
+	switch len(args) {
+	case 1:
+		if o.target != "" {
+			return fmt.Errorf("%w: resync TARGET takes no --target (resync (user|group) ID --target T re-sends one object)", errUsage)
+		}
+		n, err := c.resyncTarget(ctx, args[0])
+		if err != nil || c.jsonOut != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s: re-sync queued for %s\n", args[0], plural(n, "object"))
+		return err
+	case 2:
+		endpoint, err := resourceEndpoint(args[0])
+		if err != nil {
+			return err
+		}
+		n, err := c.resyncObject(ctx, endpoint, args[1], o.target)
+		if err != nil || c.jsonOut != nil {
+			return err
+		}
+		where := "every target"
+		if o.target != "" {
+			where = o.target
+		}
+		_, err = fmt.Fprintf(w, "%s %s: re-sync queued in %s (%d queued)\n", strings.TrimSuffix(endpoint, "s"), args[1], where, n)
+		return err
+	}
+	return fmt.Errorf("%w: resync TARGET, or resync (user|group) ID [--target T] (got %s)", errUsage, plural(len(args), "argument"))
+}
+
+func adminAudit(ctx context.Context, c *adminClient, o adminOpts, args []string, w io.Writer) error {
+	if err := wantArgs(args, 0, "audit [--id ID] [--target T] [--limit N] [--all]"); err != nil {
+		return err
+	}
+	var (
+		entries []adminAuditEntry
+		before  int64
+	)
+	for {
+		page, err := c.audit(ctx, o.id, o.target, o.limit, before)
+		if err != nil {
+			return err
+		}
+		entries = append(entries, page.Entries...)
+		if before != 0 && page.Next >= before {
+			return fmt.Errorf("the audit log's next page (before=%d) does not follow the previous one (before=%d)", page.Next, before)
+		}
+		if before = page.Next; before == 0 || !o.all {
+			break
+		}
+	}
+	if c.jsonOut != nil {
+		return nil
+	}
+	if len(entries) == 0 {
+		_, err := fmt.Fprintln(w, "no audit entries")
+		return err
+	}
+	tb := newTable(w, "TIME", "ACTOR", "ACTION", "TYPE", "ID", "TARGET", "RESULT", "DETAIL")
+	for _, e := range entries {
+		tb.row(fmtTime(e.Time), e.Actor, e.Action, e.Type, e.ID, e.Target, e.Result, tb.long(e.Detail))
+	}
+	if err := tb.flush(); err != nil {
+		return err
+	}
+	if before != 0 {
+		_, err := fmt.Fprintln(w, "older entries follow: --all shows them")
+		return err
+	}
+	return nil
+}
+
+// table is a tab-aligned table; cells are cleaned of control characters
+// and empty cells show "-".
+type table struct {
+	w   io.Writer
+	tw  *tabwriter.Writer
+	cut bool // a cell was shortened by long
+}
+
+func newTable(w io.Writer, header ...string) *table {
+	t := &table{w: w, tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)}
+	fmt.Fprintln(t.tw, strings.Join(header, "\t"))
+	return t
+}
+
+func (t *table) row(cells ...string) {
+	for i, c := range cells {
+		c = strings.Map(func(r rune) rune {
+			if unicode.IsControl(r) {
+				return ' '
+			}
+			return r
+		}, c)
+		if c == "" {
+			c = "-"
+		}
+		cells[i] = c
+	}
+	fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
+}
+
+// long shortens a long text (an error, a detail) to adminCellMax
+// characters.
+func (t *table) long(s string) string {
+	if utf8.RuneCountInString(s) <= adminCellMax {
+		return s
+	}
+	t.cut = true
+	return string([]rune(s)[:adminCellMax-1]) + "…"
+}
+
+func (t *table) flush() error {
+	if err := t.tw.Flush(); err != nil {
+		return err
+	}
+	if t.cut {
+		_, err := fmt.Fprintf(t.w, "(texts cut at %d characters; --json shows them in full)\n", adminCellMax)
+		return err
+	}
+	return nil
+}
+
+// fmtTime shows an API time in UTC to the second, "-" when there is none
+// (empty or the zero time).
+func fmtTime(s string) string {
+	t, err := time.Parse(time.RFC3339, s)
+	switch {
+	case s == "" || err == nil && t.IsZero():
+		return "-"
+	case err != nil:
+		return s
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// The admin API's JSON shapes (docs/admin-api.md).
+type (
+	adminTarget struct {
+		Name                 string  `json:"name"`
+		Type                 string  `json:"type"`
+		Health               string  `json:"health"`
+		HealthError          string  `json:"healthError"`
+		Preview              bool    `json:"preview"`
+		Pending              int     `json:"pending"`
+		Held                 int     `json:"held"`
+		GuardHolding         bool    `json:"guardHolding"`
+		DeadLetters          int     `json:"deadLetters"`
+		OldestPending        string  `json:"oldestPending"`
+		OldestPendingSeconds float64 `json:"oldestPendingSeconds"`
+	}
+
+	adminOperation struct {
+		Seq       int64    `json:"seq"`
+		Target    string   `json:"target"`
+		Type      string   `json:"type"`
+		ID        string   `json:"id"`
+		Op        string   `json:"op"`
+		Attrs     []string `json:"attrs"`
+		Members   []string `json:"members"`
+		Attempts  int      `json:"attempts"`
+		LastError string   `json:"lastError"`
+		Created   string   `json:"created"`
+		NextAt    string   `json:"nextAt"`
+		Dead      bool     `json:"dead"`
+		Held      bool     `json:"held"`
+	}
+
+	adminObject struct {
+		Type    string              `json:"type"`
+		ID      string              `json:"id"`
+		Exists  bool                `json:"exists"`
+		Targets []adminObjectTarget `json:"targets"`
+	}
+
+	adminObjectTarget struct {
+		Target      string           `json:"target"`
+		Anchor      string           `json:"anchor"`
+		Present     bool             `json:"present"`
+		InScope     bool             `json:"inScope"`
+		Disabled    bool             `json:"disabled"`
+		Deleted     bool             `json:"deleted"`
+		Pending     []adminOperation `json:"pending"`
+		DeadLetters []adminOperation `json:"deadLetters"`
+		LastError   string           `json:"lastError"`
+	}
+
+	adminAuditEntry struct {
+		Seq    int64  `json:"seq"`
+		Time   string `json:"time"`
+		Actor  string `json:"actor"`
+		Action string `json:"action"`
+		Type   string `json:"type"`
+		ID     string `json:"id"`
+		Target string `json:"target"`
+		Result string `json:"result"`
+		Detail string `json:"detail"`
+	}
+
+	adminAuditPage struct {
+		Entries []adminAuditEntry `json:"entries"`
+		Next    int64             `json:"next"`
+	}
+)
+
+// adminClient calls the admin API.
+type adminClient struct {
+	base      string // scheme://host[:port][/prefix], without /admin/v1
+	token     string
+	tokenFrom string // where the token was read from, for the 401 message
+	hc        *http.Client
+	jsonOut   io.Writer // --json: every response body is printed here
+}
+
+// newAdminClient checks the base URL and reads the token: --token when set
+// on the command line, else --token-file, else $SCIMGATE_ADMIN_TOKEN (the
+// default of token).
+func newAdminClient(rawURL, token string, tokenSet bool, tokenFile string, timeout time.Duration) (*adminClient, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
+		return nil, fmt.Errorf("%w: --url %q is not an http(s) base URL like %s", errUsage, rawURL, adminDefaultURL)
+	}
+	base := strings.TrimSuffix(strings.TrimSuffix(u.String(), "/"), "/admin/v1")
+	c := &adminClient{base: base, hc: &http.Client{Timeout: timeout}}
+	switch {
+	case tokenSet && tokenFile != "":
+		return nil, fmt.Errorf("%w: give --token or --token-file, not both", errUsage)
+	case tokenSet:
+		c.token, c.tokenFrom = token, "--token"
+	case tokenFile != "":
+		b, err := os.ReadFile(tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading the admin token: %w", err)
+		}
+		c.token, c.tokenFrom = strings.TrimSpace(string(b)), "--token-file "+tokenFile
+		if c.token == "" {
+			return nil, fmt.Errorf("the admin token file %s is empty", tokenFile)
+		}
+	default:
+		c.token, c.tokenFrom = token, "$SCIMGATE_ADMIN_TOKEN"
+	}
+	if strings.TrimSpace(c.token) == "" {
+		return nil, errors.New("no admin token: set --token, $SCIMGATE_ADMIN_TOKEN or --token-file " +
+			"(without configured admin tokens the gateway generates one in <data_dir>/admin-token)")
+	}
+	return c, nil
+}
+
+// adminAPIError is an error answer of the admin API.
+type adminAPIError struct {
+	Status  int    `json:"status"`
+	Message string `json:"error"`
+}
+
+func (e *adminAPIError) Error() string { return fmt.Sprintf("%s (HTTP %d)", e.Message, e.Status) }
+
+// call sends one request to /admin/v1+path and decodes the answer into out.
+func (c *adminClient) call(ctx context.Context, method, path string, query url.Values, out any) error {
+	u := c.base + "/admin/v1" + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			if ue.Timeout() && ctx.Err() == nil {
+				return fmt.Errorf("no answer from %s within %v (--timeout)", u, c.hc.Timeout)
+			}
+			err = ue.Err
+		}
+		return fmt.Errorf("cannot reach the admin API at %s: %w (set --url or $SCIMGATE_ADMIN_URL)", u, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("%s %s: reading the answer: %w", method, u, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		apiErr := &adminAPIError{}
+		if json.Unmarshal(body, apiErr) != nil || apiErr.Message == "" {
+			apiErr.Message = fmt.Sprintf("%s %s: unexpected answer %q", method, u, snippet(body))
+		}
+		apiErr.Status = resp.StatusCode
+		if resp.StatusCode == http.StatusUnauthorized {
+			return fmt.Errorf("the gateway refused the admin token from %s: %w", c.tokenFrom, apiErr)
+		}
+		return apiErr
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("%s %s: the answer is not the expected JSON: %v (%q)", method, u, err, snippet(body))
+	}
+	if c.jsonOut != nil {
+		var buf bytes.Buffer
+		if err := json.Indent(&buf, bytes.TrimSpace(body), "", "  "); err != nil {
+			return err
+		}
+		buf.WriteByte('\n')
+		_, err := buf.WriteTo(c.jsonOut)
+		return err
+	}
+	return nil
+}
+
+// snippet is the start of an unexpected answer, for an error message.
+func snippet(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if r := []rune(s); len(r) > 100 {
+		s = string(r[:100]) + "…"
+	}
+	return s
+}
+
+func limitQuery(limit int) url.Values {
+	if limit == 0 {
+		return nil // the API's default
+	}
+	return url.Values{"limit": {strconv.Itoa(limit)}}
+}
+
+func targetPath(target string) string { return "/targets/" + url.PathEscape(target) }
+
+func (c *adminClient) targets(ctx context.Context) ([]adminTarget, error) {
+	var r struct {
+		Targets []adminTarget `json:"targets"`
+	}
+	err := c.call(ctx, http.MethodGet, "/targets", nil, &r)
+	return r.Targets, err
+}
+
+func (c *adminClient) target(ctx context.Context, name string) (adminTarget, error) {
+	var r adminTarget
+	err := c.call(ctx, http.MethodGet, targetPath(name), nil, &r)
+	return r, err
+}
+
+func (c *adminClient) deadLetters(ctx context.Context, target string, limit int) ([]adminOperation, error) {
+	var r struct {
+		DeadLetters []adminOperation `json:"deadLetters"`
+	}
+	err := c.call(ctx, http.MethodGet, targetPath(target)+"/deadletters", limitQuery(limit), &r)
+	return r.DeadLetters, err
+}
+
+func (c *adminClient) retryDeadLetter(ctx context.Context, target string, seq int64) (int, error) {
+	var r struct {
+		Retried int `json:"retried"`
+	}
+	err := c.call(ctx, http.MethodPost, fmt.Sprintf("%s/deadletters/%d/retry", targetPath(target), seq), nil, &r)
+	return r.Retried, err
+}
+
+func (c *adminClient) discardDeadLetter(ctx context.Context, target string, seq int64) (int, error) {
+	var r struct {
+		Discarded int `json:"discarded"`
+	}
+	err := c.call(ctx, http.MethodDelete, fmt.Sprintf("%s/deadletters/%d", targetPath(target), seq), nil, &r)
+	return r.Discarded, err
+}
+
+func (c *adminClient) held(ctx context.Context, target string, limit int) ([]adminOperation, error) {
+	var r struct {
+		Held []adminOperation `json:"held"`
+	}
+	err := c.call(ctx, http.MethodGet, targetPath(target)+"/held", limitQuery(limit), &r)
+	return r.Held, err
+}
+
+func (c *adminClient) release(ctx context.Context, target string) (int, error) {
+	var r struct {
+		Released int `json:"released"`
+	}
+	err := c.call(ctx, http.MethodPost, targetPath(target)+"/guard/release", nil, &r)
+	return r.Released, err
+}
+
+func (c *adminClient) discardHeld(ctx context.Context, target string) (int, error) {
+	var r struct {
+		Discarded int `json:"discarded"`
+	}
+	err := c.call(ctx, http.MethodPost, targetPath(target)+"/guard/discard", nil, &r)
+	return r.Discarded, err
+}
+
+func (c *adminClient) resyncTarget(ctx context.Context, target string) (int, error) {
+	var r struct {
+		Queued int `json:"queued"`
+	}
+	err := c.call(ctx, http.MethodPost, targetPath(target)+"/resync", nil, &r)
+	return r.Queued, err
+}
+
+// object returns an object's state; endpoint is Users or Groups.
+func (c *adminClient) object(ctx context.Context, endpoint, id string) (adminObject, error) {
+	var r adminObject
+	err := c.call(ctx, http.MethodGet, "/"+endpoint+"/"+url.PathEscape(id), nil, &r)
+	return r, err
+}
+
+// resyncObject re-sends an object to target, or to every target when
+// target is "".
+func (c *adminClient) resyncObject(ctx context.Context, endpoint, id, target string) (int, error) {
+	var q url.Values
+	if target != "" {
+		q = url.Values{"target": {target}}
+	}
+	var r struct {
+		Queued int `json:"queued"`
+	}
+	err := c.call(ctx, http.MethodPost, "/"+endpoint+"/"+url.PathEscape(id)+"/resync", q, &r)
+	return r.Queued, err
+}
+
+// audit returns one page of the audit log, newest first; before is the
+// next of the previous page, 0 for the first.
+func (c *adminClient) audit(ctx context.Context, id, target string, limit int, before int64) (adminAuditPage, error) {
+	q := url.Values{}
+	if id != "" {
+		q.Set("id", id)
+	}
+	if target != "" {
+		q.Set("target", target)
+	}
+	if limit != 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	if before != 0 {
+		q.Set("before", strconv.FormatInt(before, 10))
+	}
+	var r adminAuditPage
+	err := c.call(ctx, http.MethodGet, "/audit", q, &r)
+	return r, err
+}
