@@ -276,37 +276,106 @@ func (e *Engine) ResyncTarget(ctx context.Context, target string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	touched := map[[2]string]bool{}
+	var count int
 	err = e.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) error {
+		touched := map[[2]string]bool{}
 		for _, r := range recs {
 			if err := resync(ctx, tx, target, r.Type, r.ID); err != nil {
 				return err
 			}
 			touched[[2]string{r.Type, r.ID}] = true
 		}
-		// Every object in the store: those the target never got are
-		// evaluated too (a target added to a running gateway, say).
-		for _, kind := range []targets.Kind{targets.User, targets.Group} {
-			ids, err := tx.Find(ctx, string(kind), store.Const(true))
-			if err != nil {
-				return err
-			}
-			for _, id := range ids {
-				touched[[2]string{string(kind), id}] = true
-			}
-		}
 		for k := range touched {
 			if err := tx.Touch(ctx, k[0], k[1]); err != nil {
 				return err
 			}
 		}
+		// Every object in the store: those the target never got are
+		// evaluated too.
+		n, err := touchAll(ctx, tx, touched)
+		if err != nil {
+			return err
+		}
+		count = n
 		return tx.Audit(ctx, store.AuditEntry{Actor: store.ActorOf(ctx), Action: "resync", Target: target,
-			Result: store.AuditOK, Detail: fmt.Sprintf("%d objects", len(touched))})
+			Result: store.AuditOK, Detail: fmt.Sprintf("%d objects", count)})
 	})
 	if err != nil {
 		return 0, err
 	}
-	return len(touched), nil
+	return count, nil
+}
+
+// touchAll journals, in tx, every user and group of the store that is not
+// in done, so that the planner plans them, and returns how many objects
+// that is together with done.
+func touchAll(ctx context.Context, tx store.Tx, done map[[2]string]bool) (int, error) {
+	n := len(done)
+	for _, kind := range []targets.Kind{targets.User, targets.Group} {
+		ids, err := tx.Find(ctx, string(kind), store.Const(true))
+		if err != nil {
+			return 0, err
+		}
+		for _, id := range ids {
+			if done[[2]string{string(kind), id}] {
+				continue
+			}
+			if err := tx.Touch(ctx, string(kind), id); err != nil {
+				return 0, err
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
+// syncPrefix starts the cursor that records that a target had its initial
+// synchronisation.
+const syncPrefix = "engine.synced."
+
+// initialSync plans every object of the store for each target that never
+// had it: a target added to a gateway that already holds users gets them,
+// as if they had all changed. It runs once per target, recorded by a
+// cursor in the same transaction.
+func (e *Engine) initialSync(ctx context.Context) error {
+	// Before the first plan, the journal holds every change since the
+	// store was created: every object is planned for every target anyway.
+	planned, err := e.opts.Store.Cursor(ctx, cursorName)
+	if err != nil {
+		return err
+	}
+	for _, t := range e.targets {
+		name := t.pol.Name()
+		done, err := e.opts.Store.Cursor(ctx, syncPrefix+name)
+		if err != nil {
+			return err
+		}
+		if done > 0 {
+			continue
+		}
+		var n int
+		err = e.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) error {
+			if planned == 0 {
+				return tx.SetCursor(ctx, syncPrefix+name, 1)
+			}
+			var err error
+			if n, err = touchAll(ctx, tx, nil); err != nil {
+				return err
+			}
+			if err := tx.SetCursor(ctx, syncPrefix+name, 1); err != nil {
+				return err
+			}
+			return tx.Audit(ctx, store.AuditEntry{Actor: actorEngine, Action: "initial sync", Target: name,
+				Result: store.AuditOK, Detail: fmt.Sprintf("%d objects", n)})
+		})
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			e.log.Info("engine: new target: planning every object for it", "target", name, "objects", n)
+		}
+	}
+	return nil
 }
 
 // resync marks, in tx, an object's state in a target so that its next plan

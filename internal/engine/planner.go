@@ -43,6 +43,12 @@ func (e *Engine) plan(ctx context.Context) {
 		cursor, err = st.Cursor(ctx, cursorName)
 	}
 	e.resumeEpisodes(ctx)
+	for err := e.initialSync(ctx); err != nil; err = e.initialSync(ctx) {
+		e.log.Error("engine: initial synchronisation of new targets", "err", err)
+		if !sleep(ctx, e.opts.Poll) {
+			return
+		}
+	}
 	for ctx.Err() == nil {
 		changes, err := st.Changes(ctx, cursor, planBatch)
 		if err == nil && len(changes) > 0 {
@@ -134,6 +140,15 @@ type planner struct {
 	// guarded and held count, per target, the disables/deletes queued and
 	// held by the deletion guard in this batch.
 	guarded, held map[string]int
+	// takeovers are the rehires of the batch: deleted users whose anchor
+	// a new user takes over.
+	takeovers []takeover
+}
+
+// takeover: the user id takes over the anchor of the deleted user old in
+// target, whose pending operations (its final delete) are dropped.
+type takeover struct {
+	target, old, id, anchor string
 }
 
 type stateKey struct {
@@ -159,6 +174,20 @@ func (e *Engine) planChanges(ctx context.Context, changes []store.Change) (*plan
 // save writes the planned states and operations and advances the cursor
 // to last, in the transaction tx.
 func (p *planner) save(ctx context.Context, tx store.Tx, last int64) error {
+	anchors := map[stateKey]string{}
+	for _, to := range p.takeovers {
+		if err := tx.DeletePending(ctx, to.target, string(targets.User), to.old); err != nil {
+			return err
+		}
+		if err := tx.DeleteProvisioned(ctx, to.target, string(targets.User), to.old); err != nil {
+			return err
+		}
+		anchors[stateKey{to.target, targets.User, to.id}] = to.anchor
+		if err := tx.Audit(ctx, store.AuditEntry{Actor: actorEngine, Action: "rehire", Type: string(targets.User), ID: to.id,
+			Target: to.target, Result: store.AuditOK, Detail: fmt.Sprintf("takes over the account of deleted user %s (same externalId)", to.old)}); err != nil {
+			return err
+		}
+	}
 	for _, k := range p.order {
 		ps := p.states[k]
 		if ps.gone {
@@ -185,7 +214,11 @@ func (p *planner) save(ctx context.Context, tx store.Tx, last int64) error {
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		if err := tx.PutProvisioned(ctx, store.Provisioned{Target: k.target, Type: string(k.kind), ID: k.id, Anchor: pr.Anchor, State: b}); err != nil {
+		anchor, ok := anchors[k]
+		if !ok {
+			anchor = pr.Anchor
+		}
+		if err := tx.PutProvisioned(ctx, store.Provisioned{Target: k.target, Type: string(k.kind), ID: k.id, Anchor: anchor, State: b, Key: ps.s.ExternalID}); err != nil {
 			return err
 		}
 	}
@@ -451,6 +484,11 @@ func (p *planner) planUser(ctx context.Context, id string) ([]string, error) {
 			}
 			next, err = p.userDeleted(ctx, t, id, prev)
 		} else {
+			if !prev.Present {
+				if prev, known, err = p.rehire(ctx, t, id, u, prev, known); err != nil {
+					return nil, err
+				}
+			}
 			d := t.pol.EvaluateUser(u, refs)
 			if d.Err != nil {
 				p.e.log.Warn("engine: policy failed; object left as it is", "target", t.pol.Name(), "kind", "User", "id", id, "err", d.Err)
@@ -505,13 +543,14 @@ func (p *planner) userChanged(ctx context.Context, t *target, id string, u map[s
 		}
 		return next, nil
 	}
+	next.ExternalID, _ = u["externalId"].(string)
 	attrs := reveal(d.Attributes)
 	if !prev.Present {
 		create := merge(attrs, reveal(d.OnCreate))
 		if err := p.enqueue(ctx, name, targets.User, id, p.now, payload{Op: opCreate, Attrs: create}); err != nil {
 			return state{}, err
 		}
-		next = state{Present: true, InScope: true, Attrs: attrs}
+		next = state{Present: true, InScope: true, Attrs: attrs, ExternalID: next.ExternalID}
 		// A user being created is in no group of the target yet (a user
 		// the target lost is re-added to its groups).
 		if err := p.dropMember(ctx, name, id, groupIDs); err != nil {
@@ -684,4 +723,76 @@ func (p *planner) dropMember(ctx context.Context, tgt, user string, groupIDs []s
 		}
 	}
 	return nil
+}
+
+// rehireMargin: a deleted user's final delete due sooner than this is let
+// run; a rehire then creates a new account.
+const rehireMargin = time.Minute
+
+// rehire returns the state a new user id takes over in target t: that of a
+// user deleted in SCIM with the same externalId whose final delete (after
+// the grace period) is still queued and not due soon. The new user then
+// keeps the account - anchor, group memberships in the target - and is
+// updated and enabled instead of created. Without such a user, it returns
+// prev and known unchanged.
+func (p *planner) rehire(ctx context.Context, t *target, id string, u map[string]any, prev state, known bool) (state, bool, error) {
+	ext, _ := u["externalId"].(string)
+	if ext == "" {
+		return prev, known, nil
+	}
+	name := t.pol.Name()
+	recs, err := p.e.opts.Store.ProvisionedByKey(ctx, name, string(targets.User), ext)
+	if err != nil {
+		return state{}, false, err
+	}
+	for _, r := range recs {
+		if r.ID == id || r.Anchor == "" {
+			continue
+		}
+		if _, planned := p.states[stateKey{name, targets.User, r.ID}]; planned {
+			continue
+		}
+		var s state
+		if err := json.Unmarshal(r.State, &s); err != nil {
+			return state{}, false, fmt.Errorf("engine: state of User %q in %q: %w", r.ID, name, err)
+		}
+		if !s.Deleted || !s.Present {
+			continue
+		}
+		rows, err := p.e.opts.Store.ObjectOutbox(ctx, name, string(targets.User), r.ID)
+		if err != nil {
+			return state{}, false, err
+		}
+		if !takeable(rows, p.now) {
+			continue
+		}
+		p.takeovers = append(p.takeovers, takeover{target: name, old: r.ID, id: id, anchor: r.Anchor})
+		s.Deleted, s.InScope = false, false
+		return s, true, nil
+	}
+	return prev, known, nil
+}
+
+// takeable reports whether a deleted user's queued operations let another
+// user take over its account: its final delete is queued, not due within
+// rehireMargin, and nothing else is queued but its disable.
+func takeable(rows []store.Outbox, now time.Time) bool {
+	final := false
+	for _, r := range rows {
+		if r.Dead {
+			continue
+		}
+		var pl payload
+		if err := json.Unmarshal(r.Payload, &pl); err != nil || r.Attempts > 0 || r.Held {
+			return false
+		}
+		switch {
+		case pl.Op == opDelete && pl.Final && r.NextAt.After(now.Add(rehireMargin)):
+			final = true
+		case pl.Op == opDisable:
+		default:
+			return false
+		}
+	}
+	return final
 }

@@ -24,6 +24,9 @@ type state struct {
 	Attrs map[string]any `json:"attrs,omitempty"`
 	// Members are the gateway ids of a group's members in the target.
 	Members []string `json:"members,omitempty"`
+	// ExternalID is a user's externalId: a user created again with it
+	// (rehire) takes over the anchor of a deleted one still in the target.
+	ExternalID string `json:"externalId,omitempty"`
 	// Resync: the next plan re-sends the object's whole state (Attrs and
 	// Members were cleared; the enabled state is sent again).
 	Resync bool `json:"resync,omitempty"`

@@ -166,7 +166,11 @@ func TestAdminDeadLetters(t *testing.T) {
 		t.Errorf("target %v", tgt)
 	}
 	dead := list(a.call(200, "GET", "/targets/crm/deadletters"), "deadLetters")
-	if len(dead) != 2 || dead[0]["op"] != "create" || dead[0]["id"] != dave || !strings.Contains(dead[0]["lastError"].(string), "schema rejects") {
+	if len(dead) == 2 && dead[0]["id"] != dave { // one planner batch orders by id
+		dead[0], dead[1] = dead[1], dead[0]
+	}
+	if len(dead) != 2 || dead[0]["op"] != "create" || dead[0]["id"] != dave || dead[1]["id"] != erin ||
+		!strings.Contains(dead[0]["lastError"].(string), "schema rejects") {
 		t.Fatalf("dead letters %v", dead)
 	}
 	if attrs := fmt.Sprint(dead[0]["attrs"]); !strings.Contains(attrs, "password") || strings.Contains(fmt.Sprint(dead[0]), "Clerk") {

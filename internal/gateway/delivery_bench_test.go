@@ -92,8 +92,9 @@ func BenchmarkEngineDelivery(b *testing.B) {
 	}
 }
 
-// benchGateway serves a gateway on dir with the given targets.
-func benchGateway(b *testing.B, dir, targetsYAML string) (*Gateway, string, func()) {
+// benchGateway serves a gateway on dir with the given targets until the
+// returned function stops it.
+func benchGateway(b testing.TB, dir, targetsYAML string) (*Gateway, string, func()) {
 	b.Helper()
 	cfg := config.Defaults()
 	cfg.Listen = "127.0.0.1:0"

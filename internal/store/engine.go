@@ -28,6 +28,9 @@ type Provisioned struct {
 	ID     string
 	Anchor string // the target's identifier; "" when not (yet) created there
 	State  []byte // the engine's JSON
+	// Key is a value the engine finds the object by besides its id (a
+	// user's externalId), "" when none.
+	Key string
 }
 
 // Outbox is one operation queued for a target.
@@ -58,13 +61,14 @@ type OutboxStats struct {
 }
 
 const (
-	journalSQL     = "INSERT INTO changes (type, id) VALUES (?, ?)"
-	changesSQL     = "SELECT seq, type, id FROM changes WHERE seq > ? ORDER BY seq LIMIT ?"
-	delChangesSQL  = "DELETE FROM changes WHERE seq <= ?"
-	cursorSQL      = "SELECT pos FROM cursors WHERE name = ?"
-	setCursorSQL   = "INSERT INTO cursors (name, pos) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET pos = excluded.pos"
-	provSQL        = "SELECT anchor, state FROM provisioned WHERE target = ? AND type = ? AND id = ?"
-	putProvSQL     = "INSERT INTO provisioned (target, type, id, anchor, state) VALUES (?, ?, ?, ?, ?) ON CONFLICT (target, type, id) DO UPDATE SET anchor = excluded.anchor, state = excluded.state"
+	journalSQL    = "INSERT INTO changes (type, id) VALUES (?, ?)"
+	changesSQL    = "SELECT seq, type, id FROM changes WHERE seq > ? ORDER BY seq LIMIT ?"
+	delChangesSQL = "DELETE FROM changes WHERE seq <= ?"
+	cursorSQL     = "SELECT pos FROM cursors WHERE name = ?"
+	setCursorSQL  = "INSERT INTO cursors (name, pos) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET pos = excluded.pos"
+	provSQL       = "SELECT anchor, state, okey FROM provisioned WHERE target = ? AND type = ? AND id = ?"
+	putProvSQL    = "INSERT INTO provisioned (target, type, id, anchor, state, okey) VALUES (?, ?, ?, ?, ?, ?)" +
+		" ON CONFLICT (target, type, id) DO UPDATE SET anchor = excluded.anchor, state = excluded.state, okey = excluded.okey"
 	delProvSQL     = "DELETE FROM provisioned WHERE target = ? AND type = ? AND id = ?"
 	outboxCols     = "seq, target, type, id, payload, attempts, next_at, last_error, dead, held, created"
 	enqueueSQL     = "INSERT INTO outbox (target, type, id, payload, attempts, next_at, last_error, dead, held, created) VALUES (?, ?, ?, ?, 0, ?, '', 0, ?, ?)"
@@ -82,7 +86,8 @@ const (
 	objectOutboxSQL = "SELECT " + outboxCols + " FROM outbox WHERE target = ? AND type = ? AND id = ? ORDER BY seq"
 	getOutboxSQL    = "SELECT " + outboxCols + " FROM outbox WHERE seq = ?"
 	delPendingSQL   = "DELETE FROM outbox WHERE target = ? AND type = ? AND id = ? AND dead = 0"
-	provOfSQL       = "SELECT type, id, anchor, state FROM provisioned WHERE target = ? ORDER BY type, id"
+	provOfSQL       = "SELECT type, id, anchor, state, okey FROM provisioned WHERE target = ? ORDER BY type, id"
+	provByKeySQL    = "SELECT id, anchor, state, okey FROM provisioned WHERE target = ? AND type = ? AND okey = ? ORDER BY id"
 	changedCapacity = 1
 )
 
@@ -159,7 +164,7 @@ func (s *SQL) Provisioned(ctx context.Context, target, typ, id string) (p Provis
 
 func scanProvisioned(row scanner, target, typ, id string) (Provisioned, error) {
 	p := Provisioned{Target: target, Type: typ, ID: id}
-	err := row.Scan(&p.Anchor, &p.State)
+	err := row.Scan(&p.Anchor, &p.State, &p.Key)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Provisioned{}, fmt.Errorf("%w: %s %q in target %q", ErrNotFound, typ, id, target)
 	}
@@ -195,7 +200,28 @@ func (s *SQL) ProvisionedOf(ctx context.Context, target string) (out []Provision
 		out = []Provisioned{}
 		for rows.Next() {
 			p := Provisioned{Target: target}
-			if err := rows.Scan(&p.Type, &p.ID, &p.Anchor, &p.State); err != nil {
+			if err := rows.Scan(&p.Type, &p.ID, &p.Anchor, &p.State, &p.Key); err != nil {
+				return fmt.Errorf("store: provisioned: %w", err)
+			}
+			out = append(out, p)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// ProvisionedByKey implements Store.
+func (s *SQL) ProvisionedByKey(ctx context.Context, target, typ, key string) (out []Provisioned, err error) {
+	err = s.read(ctx, func(ctx context.Context, c *conn) error {
+		rows, err := c.query(ctx, provByKeySQL, target, typ, key)
+		if err != nil {
+			return fmt.Errorf("store: provisioned: %w", err)
+		}
+		defer rows.Close()
+		out = []Provisioned{}
+		for rows.Next() {
+			p := Provisioned{Target: target, Type: typ}
+			if err := rows.Scan(&p.ID, &p.Anchor, &p.State, &p.Key); err != nil {
 				return fmt.Errorf("store: provisioned: %w", err)
 			}
 			out = append(out, p)
@@ -320,7 +346,7 @@ func (t *sqlTx) Provisioned(ctx context.Context, target, typ, id string) (Provis
 
 // PutProvisioned implements Tx.
 func (t *sqlTx) PutProvisioned(ctx context.Context, p Provisioned) error {
-	return t.execTx(ctx, "put provisioned", putProvSQL, p.Target, p.Type, p.ID, p.Anchor, data(p.State))
+	return t.execTx(ctx, "put provisioned", putProvSQL, p.Target, p.Type, p.ID, p.Anchor, data(p.State), p.Key)
 }
 
 // DeleteProvisioned implements Tx.

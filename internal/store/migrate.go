@@ -98,6 +98,11 @@ var migrations = []migration{{
 	)`,
 	`CREATE INDEX audit_id ON audit (id, seq)`,
 	`CREATE INDEX audit_at ON audit (at)`,
+}, {
+	// The key of a provisioned object (a user's externalId), to find the
+	// anchor of a deleted user that is created again (rehire).
+	`ALTER TABLE provisioned ADD COLUMN okey VARCHAR(255) NOT NULL DEFAULT ''`,
+	`CREATE INDEX provisioned_key ON provisioned (target, type, okey)`,
 }}
 
 // migrate brings the database on conn to len(migs), one transaction per

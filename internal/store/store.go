@@ -189,6 +189,9 @@ type Store interface {
 	// ObjectOutbox returns the operations of one object in a target,
 	// pending and dead, in queue order.
 	ObjectOutbox(ctx context.Context, target, typ, id string) ([]Outbox, error)
+	// ProvisionedByKey returns the records of a target's objects of a type
+	// with the given Key.
+	ProvisionedByKey(ctx context.Context, target, typ, key string) ([]Provisioned, error)
 	// ProvisionedOf returns every record of a target.
 	ProvisionedOf(ctx context.Context, target string) ([]Provisioned, error)
 	// Audit returns audit entries, newest first.
