@@ -143,6 +143,24 @@ type planner struct {
 	// takeovers are the rehires of the batch: deleted users whose anchor
 	// a new user takes over.
 	takeovers []takeover
+	// redact: secrets stay redacted in the operations (Preview).
+	redact bool
+}
+
+// reveal returns attrs with their secrets revealed, or redacted when the
+// planner only previews.
+func (p *planner) reveal(attrs map[string]any) map[string]any {
+	if !p.redact {
+		return reveal(attrs)
+	}
+	out := make(map[string]any, len(attrs))
+	for k, v := range attrs {
+		if _, ok := v.(policy.Secret); ok {
+			v = policy.Redacted
+		}
+		out[k] = v
+	}
+	return out
 }
 
 // takeover: the user id takes over the anchor of the deleted user old in
@@ -544,9 +562,9 @@ func (p *planner) userChanged(ctx context.Context, t *target, id string, u map[s
 		return next, nil
 	}
 	next.ExternalID, _ = u["externalId"].(string)
-	attrs := reveal(d.Attributes)
+	attrs := p.reveal(d.Attributes)
 	if !prev.Present {
-		create := merge(attrs, reveal(d.OnCreate))
+		create := merge(attrs, p.reveal(d.OnCreate))
 		if err := p.enqueue(ctx, name, targets.User, id, p.now, payload{Op: opCreate, Attrs: create}); err != nil {
 			return state{}, err
 		}
@@ -654,12 +672,12 @@ func (p *planner) planGroup(ctx context.Context, id string) error {
 // changes for the members that are live users of the target.
 func (p *planner) groupInScope(ctx context.Context, t *target, id string, g map[string]any, d policy.Decision, prev state) (state, error) {
 	name := t.pol.Name()
-	attrs := reveal(d.Attributes)
+	attrs := p.reveal(d.Attributes)
 	next := prev
 	next.InScope = true
 	next.Resync = false
 	if !prev.Present {
-		if err := p.enqueue(ctx, name, targets.Group, id, p.now, payload{Op: opCreate, Attrs: merge(attrs, reveal(d.OnCreate))}); err != nil {
+		if err := p.enqueue(ctx, name, targets.Group, id, p.now, payload{Op: opCreate, Attrs: merge(attrs, p.reveal(d.OnCreate))}); err != nil {
 			return state{}, err
 		}
 		next = state{Present: true, InScope: true, Attrs: attrs}

@@ -1,9 +1,12 @@
 // Package plan previews what each provisioning target would receive for the
-// identities in the store, without calling any target: which users and
-// groups are in its scope, with which mapped attributes and members.
+// identities in the store, without calling any target: the operations
+// queued and not yet delivered, and those that the engine would plan now
+// against the provisioning state it recorded (for a new target: a create
+// for every user and group in scope, then the memberships).
 package plan
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/scimgate/scimgate/internal/engine"
 	"github.com/scimgate/scimgate/internal/store"
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/scim"
@@ -38,16 +42,22 @@ type Count struct {
 	Total   int `json:"total"`
 }
 
-// Operation is what the target would receive for one object. With no
-// provisioning state yet, every object in scope is a create.
+// Operation is what the target would receive for one object.
 type Operation struct {
-	Action     string         `json:"action"` // "create", or "error" when the policy failed for the object
-	Kind       string         `json:"kind"`   // "User" or "Group"
+	// Action is the operation (create, update, disable, enable, delete,
+	// addMembers, removeMembers), or "error" when the policy failed for
+	// the object.
+	Action     string         `json:"action"`
+	Kind       string         `json:"kind"` // "User" or "Group"
 	ID         string         `json:"id"`
-	Name       string         `json:"name"` // userName or displayName
+	Name       string         `json:"name"` // userName or displayName ("" for an object no longer stored)
 	Attributes map[string]any `json:"attributes,omitempty"`
-	Members    []string       `json:"members,omitempty"` // names of in-scope members of a group
-	Error      string         `json:"error,omitempty"`
+	Members    []string       `json:"members,omitempty"` // names of the members added or removed
+	// Queued: already queued, not yet delivered (its attribute values are
+	// not shown); Held: held by the deletion guard.
+	Queued bool   `json:"queued,omitempty"`
+	Held   bool   `json:"held,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 // pageSize is how many resources are read from the store at a time.
@@ -90,51 +100,68 @@ func Build(ctx context.Context, st store.Store, pol *policy.Policy, types map[st
 	for i := range out.Targets {
 		byName[out.Targets[i].Name] = &out.Targets[i]
 	}
-	inScope := map[string]map[string]string{} // target -> user id -> userName
+	names := map[string]string{}
 	for _, u := range users {
+		names[u.id] = u.name
 		for _, d := range pol.EvaluateUser(u.res, memberOf[u.id]) {
-			t := byName[d.Target]
-			if t == nil {
-				continue
-			}
-			if op, ok := operation("User", u, d); ok {
-				t.Operations = append(t.Operations, op)
-				if op.Action == "create" {
-					t.Users.InScope++
-					if inScope[d.Target] == nil {
-						inScope[d.Target] = map[string]string{}
-					}
-					inScope[d.Target][u.id] = u.name
-				}
+			if t := byName[d.Target]; t != nil {
+				count(t, &t.Users, "User", u, d)
 			}
 		}
 	}
 	for _, g := range groups {
+		names[g.id] = g.name
 		for _, d := range pol.EvaluateGroup(g.res) {
-			t := byName[d.Target]
-			if t == nil {
-				continue
+			if t := byName[d.Target]; t != nil {
+				count(t, &t.Groups, "Group", g, d)
 			}
-			op, ok := operation("Group", g, d)
-			if !ok {
-				continue
-			}
-			if op.Action == "create" {
-				t.Groups.InScope++
-				members, _ := g.res["members"].([]any)
-				for _, m := range members {
-					el, _ := m.(map[string]any)
-					v, _ := el["value"].(string)
-					if name, ok := inScope[d.Target][v]; ok {
-						op.Members = append(op.Members, name)
-					}
-				}
-				slices.Sort(op.Members)
-			}
-			t.Operations = append(t.Operations, op)
 		}
 	}
+	ops, err := engine.Preview(ctx, st, pol)
+	if err != nil {
+		return Plan{}, err
+	}
+	for _, o := range ops {
+		t := byName[o.Target]
+		if t == nil {
+			continue
+		}
+		op := Operation{Action: o.Op, Kind: o.Kind, ID: o.ID, Name: names[o.ID], Attributes: o.Attrs, Queued: o.Queued, Held: o.Held}
+		for _, m := range o.Members {
+			op.Members = append(op.Members, cmp.Or(names[m], m))
+		}
+		slices.Sort(op.Members)
+		t.Operations = append(t.Operations, op)
+	}
+	// Queued operations first, then users before groups, by name; the
+	// operations of one object keep their order.
+	for _, t := range out.Targets {
+		slices.SortStableFunc(t.Operations, func(a, b Operation) int {
+			return cmp.Or(-cmpBool(a.Queued, b.Queued), -cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
+		})
+	}
 	return out, nil
+}
+
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
+}
+
+// count counts an object in its target's scope, or records the failure of
+// the policy as an operation of action "error".
+func count(t *Target, c *Count, kind string, o object, d policy.Decision) {
+	switch {
+	case d.Err != nil:
+		t.Operations = append(t.Operations, Operation{Action: "error", Kind: kind, ID: o.id, Name: o.name, Error: d.Err.Error()})
+	case d.InScope:
+		c.InScope++
+	}
 }
 
 // object is a stored resource with its canonical form.
@@ -165,29 +192,6 @@ func load(ctx context.Context, st store.Store, typ string) ([]object, error) {
 	}
 }
 
-// operation turns a decision into the operation a target would receive;
-// ok is false for an object out of scope.
-func operation(kind string, o object, d policy.Decision) (Operation, bool) {
-	op := Operation{Action: "create", Kind: kind, ID: o.id, Name: o.name}
-	switch {
-	case d.Err != nil:
-		op.Action, op.Error = "error", d.Err.Error()
-		return op, true
-	case !d.InScope:
-		return op, false
-	}
-	op.Attributes = map[string]any{}
-	for _, m := range []map[string]any{d.Attributes, d.OnCreate} {
-		for k, v := range m {
-			if _, secret := v.(policy.Secret); secret {
-				v = policy.Redacted
-			}
-			op.Attributes[k] = v
-		}
-	}
-	return op, true
-}
-
 // WriteJSON writes the plan as JSON.
 func (p Plan) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
@@ -205,7 +209,17 @@ func (p Plan) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "%s (%s): %d of %d users and %d of %d groups in scope\n",
 			t.Name, t.Type, t.Users.InScope, t.Users.Total, t.Groups.InScope, t.Groups.Total)
 		for _, op := range t.Operations {
-			fmt.Fprintf(&b, "  %-6s %-5s %s", op.Action, op.Kind, op.Name)
+			name := op.Name
+			if name == "" {
+				name = op.ID
+			}
+			fmt.Fprintf(&b, "  %-13s %-5s %s", op.Action, op.Kind, name)
+			switch {
+			case op.Held:
+				b.WriteString(" (queued, held by the deletion guard)")
+			case op.Queued:
+				b.WriteString(" (queued)")
+			}
 			if op.Error != "" {
 				fmt.Fprintf(&b, ": %s", op.Error)
 			}
