@@ -87,7 +87,7 @@ const (
 	getOutboxSQL    = "SELECT " + outboxCols + " FROM outbox WHERE seq = ?"
 	delPendingSQL   = "DELETE FROM outbox WHERE target = ? AND type = ? AND id = ? AND dead = 0"
 	provOfSQL       = "SELECT type, id, anchor, state, okey FROM provisioned WHERE target = ? ORDER BY type, id"
-	provByKeySQL    = "SELECT id, anchor, state, okey FROM provisioned WHERE target = ? AND type = ? AND okey = ? ORDER BY id"
+	provByKeySQL    = "SELECT id, anchor, state, okey FROM provisioned WHERE target = ? AND type = ? AND okey = ?"
 	changedCapacity = 1
 )
 
