@@ -7,12 +7,14 @@ import (
 	"context"
 
 	"github.com/scimgate/scimgate/targets"
+	"github.com/scimgate/scimgate/targets/ldaptarget"
 	"github.com/scimgate/scimgate/targets/memory"
 )
 
 // Types maps every built-in target type to its configuration.
 var Types = targets.Registry{
-	memory.Type: func() targets.Config { return new(memory.Config) },
+	ldaptarget.Type: func() targets.Config { return new(ldaptarget.Config) },
+	memory.Type:     func() targets.Config { return new(memory.Config) },
 }
 
 // Validate checks target configurations against Types (see

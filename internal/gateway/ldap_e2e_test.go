@@ -1,0 +1,321 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	ldap "github.com/go-ldap/ldap/v3"
+	"gopkg.in/yaml.v3"
+
+	"github.com/scimgate/scimgate/internal/config"
+	"github.com/scimgate/scimgate/internal/engine"
+	"github.com/scimgate/scimgate/internal/ldaptest"
+)
+
+// ldapTarget is an ldap target (OpenLDAP: inetOrgPerson users,
+// groupOfNames groups, ppolicy disable) for every user and group; %s are
+// the server's URL and the bind password file.
+const ldapTarget = `
+- name: dir
+  type: ldap
+  config:
+    url: %s
+    bind_dn: cn=admin,dc=example,dc=org
+    bind_password_file: %s
+    base_dn: dc=example,dc=org
+    pool_size: %d
+    users:
+      dn_template: "uid={uid},ou=people,dc=example,dc=org"
+      object_id_attribute: employeeType
+    groups:
+      style: groupOfNames
+      dn_template: "cn={cn},ou=groups,dc=example,dc=org"
+      placeholder_member: "cn=nobody,dc=example,dc=org"
+    disable: {method: ppolicy}
+  users:
+    scope: {all: true}
+    mapping:
+      - {target: uid, source: userName}
+      - {target: cn, source: displayName}
+      - {target: displayName, source: displayName}
+      - {target: sn, source: name.familyName}
+      - {target: givenName, source: name.givenName}
+      - {target: mail, source: 'emails[type eq "work"].value'}
+      - {target: userPassword, expression: 'RandomString(16, 2, 2, 2, 2)', apply: onCreate}
+  groups:
+    scope: {all: true}
+    mapping:
+      - {target: cn, source: displayName}
+  lifecycle:
+    outOfScope: disable
+    deleteGracePeriod: 0s
+    deletionGuard: {off: true}
+`
+
+// ldapGateway is a running gateway whose target "dir" is a slapd.
+type ldapGateway struct {
+	g *Gateway
+	s *ldaptest.Server
+}
+
+// startLDAPGateway starts a slapd and a gateway provisioning it; tune
+// adjusts the engine's options.
+func startLDAPGateway(t testing.TB, pool int, tune func(*engine.Options)) *ldapGateway {
+	t.Helper()
+	s := ldaptest.Start(t)
+	pw := filepath.Join(t.TempDir(), "bindpw")
+	if err := os.WriteFile(pw, []byte(ldaptest.AdminPassword), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Defaults()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.DataDir = t.TempDir()
+	cfg.Auth.Tokens = []config.Secret{testToken}
+	if err := yaml.Unmarshal(fmt.Appendf(nil, ldapTarget, s.URL, pw, pool), &cfg.Targets); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g, err := newGateway(ctx, cfg, slog.New(slog.DiscardHandler), func(o *engine.Options) {
+		o.Poll = 20 * time.Millisecond
+		o.BackoffBase = 5 * time.Millisecond
+		o.BackoffMax = 40 * time.Millisecond
+		if tune != nil {
+			tune(o)
+		}
+	})
+	if err != nil {
+		cancel()
+		t.Fatalf("gateway: %v", err)
+	}
+	serveUntilCleanup(t, ctx, cancel, g)
+	return &ldapGateway{g: g, s: s}
+}
+
+// idle reports whether every change is planned and delivered to "dir".
+func (lg *ldapGateway) idle(ctx context.Context) (bool, string) {
+	ch, err := lg.g.store.Changes(ctx, 0, 1)
+	if err != nil || len(ch) > 0 {
+		return false, fmt.Sprintf("unplanned changes %v, %v", ch, err)
+	}
+	ob, err := lg.g.store.Outbox(ctx, "dir", false, 10)
+	if err != nil || len(ob) > 0 {
+		return false, fmt.Sprintf("pending %d operations (%v), %v", len(ob), ob, err)
+	}
+	return true, ""
+}
+
+func (lg *ldapGateway) wait(t *testing.T) {
+	t.Helper()
+	waitFor(t, "the engine to deliver every operation", func() (bool, string) { return lg.idle(t.Context()) })
+}
+
+// people returns the user entries by uid.
+func (lg *ldapGateway) people(t *testing.T) map[string]*ldap.Entry {
+	t.Helper()
+	out := map[string]*ldap.Entry{}
+	for _, e := range lg.s.Entries(t, ldaptest.BaseDN, "(objectClass=inetOrgPerson)") {
+		out[e.GetAttributeValue("uid")] = e
+	}
+	return out
+}
+
+// group returns the group entry named cn, nil when absent.
+func (lg *ldapGateway) group(t *testing.T, cn string) *ldap.Entry {
+	t.Helper()
+	es := lg.s.Entries(t, ldaptest.GroupsDN, "(cn="+ldap.EscapeFilter(cn)+")")
+	if len(es) != 1 {
+		return nil
+	}
+	return es[0]
+}
+
+func ldapUser(userName, displayName string) map[string]any {
+	u := entraUser(userName, "ext-"+userName)
+	u["displayName"] = displayName
+	u["emails"] = []any{map[string]any{"primary": true, "type": "work", "value": "user@contoso.com"}}
+	return u
+}
+
+// TestLDAPEndToEnd sends Entra-style SCIM traffic to a gateway provisioning
+// a real slapd and checks the entries and memberships in the directory
+// after each step: create, group membership, disable, rename, enable,
+// member removal, delete, and an injection corpus.
+func TestLDAPEndToEnd(t *testing.T) {
+	lg := startLDAPGateway(t, 4, nil)
+	c := client{t: t, base: lg.g.BaseURL()}
+	alice := c.must(201, "POST", "/Users", ldapUser("alice@contoso.com", "Alice Smith")).body["id"].(string)
+	bob := c.must(201, "POST", "/Users", ldapUser("bob@contoso.com", "Bob Jones")).body["id"].(string)
+	lg.wait(t)
+
+	people := lg.people(t)
+	a, b := people["alice@contoso.com"], people["bob@contoso.com"]
+	if a == nil || b == nil {
+		t.Fatalf("after the creates: people %v", slices.Collect(maps.Keys(people)))
+	}
+	if a.DN != "uid=alice@contoso.com,ou=people,dc=example,dc=org" || a.GetAttributeValue("cn") != "Alice Smith" ||
+		a.GetAttributeValue("sn") != "Family" || a.GetAttributeValue("employeeType") != alice ||
+		a.GetAttributeValue("userPassword") == "" || a.GetAttributeValue("mail") != "user@contoso.com" {
+		t.Errorf("alice's entry: %s %v", a.DN, a.Attributes)
+	}
+	aliceUUID, bobDN := a.GetAttributeValue("entryUUID"), b.DN
+
+	group := c.must(201, "POST", "/Groups", map[string]any{
+		"displayName": "Sales Team", "members": []any{map[string]any{"value": alice}},
+	}).body["id"].(string)
+	lg.wait(t)
+	members := func(what string, want ...string) {
+		t.Helper()
+		g := lg.group(t, "Sales Team")
+		if g == nil {
+			t.Fatalf("%s: no group entry", what)
+		}
+		got := slices.Sorted(slices.Values(g.GetAttributeValues("member")))
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: member %q, want %q", what, got, want)
+		}
+	}
+	members("group created with alice", a.DN)
+	c.must(204, "PATCH", "/Groups/"+group, patchOps(op("Add", "members", []any{map[string]any{"value": bob}})))
+	lg.wait(t)
+	members("bob added", a.DN, bobDN)
+
+	// Disable: active false locks the account (ppolicy).
+	c.must(200, "PATCH", "/Users/"+alice, patchOps(op("Replace", "active", "False")))
+	lg.wait(t)
+	if got := lg.people(t)["alice@contoso.com"].GetAttributeValue("pwdAccountLockedTime"); got == "" {
+		t.Errorf("alice not locked after active=false")
+	}
+
+	// Rename: a new userName renames the entry, keeps its entryUUID, and
+	// the group follows.
+	c.must(200, "PATCH", "/Users/"+alice, patchOps(op("Replace", "userName", "alice.smith@contoso.com")))
+	lg.wait(t)
+	people = lg.people(t)
+	if people["alice@contoso.com"] != nil {
+		t.Errorf("the old entry of alice is still there")
+	}
+	a = people["alice.smith@contoso.com"]
+	if a == nil || a.DN != "uid=alice.smith@contoso.com,ou=people,dc=example,dc=org" || a.GetAttributeValue("entryUUID") != aliceUUID {
+		t.Fatalf("alice after the rename: %v", a)
+	}
+	if a.GetAttributeValue("pwdAccountLockedTime") == "" {
+		t.Errorf("the rename enabled alice")
+	}
+	members("after alice's rename", a.DN, bobDN)
+
+	// Enable.
+	c.must(200, "PATCH", "/Users/"+alice, patchOps(op("Replace", "active", "True")))
+	lg.wait(t)
+	if got := lg.people(t)["alice.smith@contoso.com"].GetAttributeValue("pwdAccountLockedTime"); got != "" {
+		t.Errorf("alice still locked after active=true: %q", got)
+	}
+
+	// Member removal, then delete of the last member: the placeholder
+	// keeps the groupOfNames valid.
+	c.must(204, "PATCH", "/Groups/"+group, patchOps(op("remove", fmt.Sprintf(`members[value eq "%s"]`, bob), nil)))
+	lg.wait(t)
+	members("bob removed", a.DN)
+	c.must(204, "DELETE", "/Users/"+alice, nil)
+	lg.wait(t)
+	if lg.people(t)["alice.smith@contoso.com"] != nil {
+		t.Errorf("alice's entry survived her delete")
+	}
+	members("alice deleted", "cn=nobody,dc=example,dc=org")
+
+	// Injection corpus: each hostile user creates, changes and deletes
+	// only its own entry; bob and the group are untouched.
+	corpus := []string{
+		`*`, `*)(uid=*))(|(uid=*`, `bob@contoso.com)(uid=*`, `x,ou=groups,dc=example,dc=org`,
+		`cn=Sales Team+uid=x`, `#hash`, ` leading and trailing `, `back\slash\2a`, `quote"d`,
+		`semi;colon<angle>`, `Zoë Ångström 日本語`, `\00null-ish`, `a=b`,
+	}
+	ids := map[string]string{}
+	for i, name := range corpus {
+		ids[name] = c.must(201, "POST", "/Users", ldapUser(name, fmt.Sprintf("display %d %s", i, name))).body["id"].(string)
+	}
+	lg.wait(t)
+	people = lg.people(t)
+	if len(people) != len(corpus)+1 {
+		t.Errorf("%d people, want bob and the %d hostile users", len(people), len(corpus))
+	}
+	for i, name := range corpus {
+		e := people[name]
+		if e == nil {
+			t.Errorf("hostile user %q has no entry of its own", name)
+			continue
+		}
+		if e.GetAttributeValue("employeeType") != ids[name] || e.GetAttributeValue("displayName") != fmt.Sprintf("display %d %s", i, name) {
+			t.Errorf("hostile user %q: entry %s %v", name, e.DN, e.Attributes)
+		}
+		c.must(200, "PATCH", "/Users/"+ids[name], patchOps(op("Replace", "displayName", "changed "+name)))
+	}
+	lg.wait(t)
+	people = lg.people(t)
+	for _, name := range corpus {
+		if e := people[name]; e == nil || e.GetAttributeValue("displayName") != "changed "+name {
+			t.Errorf("hostile user %q after its change: %v", name, e)
+		}
+		c.must(204, "DELETE", "/Users/"+ids[name], nil)
+	}
+	lg.wait(t)
+	people = lg.people(t)
+	if len(people) != 1 || people["bob@contoso.com"] == nil || people["bob@contoso.com"].GetAttributeValue("displayName") != "Bob Jones" ||
+		people["bob@contoso.com"].DN != bobDN {
+		var names []string
+		for k := range people {
+			names = append(names, k)
+		}
+		t.Errorf("after the hostile users' deletes: people %q, want bob untouched", names)
+	}
+	members("after the injection corpus", "cn=nobody,dc=example,dc=org")
+	if n := len(lg.s.Entries(t, ldaptest.BaseDN, "(objectClass=*)")); n != 7 {
+		t.Errorf("%d entries in the directory, want 7 (base, policy, 3 OUs, bob, the group)", n)
+	}
+}
+
+// TestLDAPExamples: the shipped LDAP examples load and validate, and the
+// OpenLDAP one, pointed at a real slapd, provisions a user and a group
+// and locks a disabled user.
+func TestLDAPExamples(t *testing.T) {
+	if _, err := config.Load("../../examples/ldap-ad.yaml", nil); err != nil {
+		t.Errorf("ldap-ad.yaml: %v", err)
+	}
+	cfg, err := config.Load("../../examples/ldap-openldap.yaml", nil)
+	if err != nil {
+		t.Fatalf("ldap-openldap.yaml: %v", err)
+	}
+	s := ldaptest.Start(t)
+	t.Setenv("LDAP_BIND_PASSWORD", ldaptest.AdminPassword)
+	if len(cfg.Targets) != 1 {
+		t.Fatalf("%d targets, want 1", len(cfg.Targets))
+	}
+	node := &cfg.Targets[0].Config
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		if node.Content[i].Value == "url" {
+			node.Content[i+1].Value = s.URL
+		}
+	}
+	lg := &ldapGateway{s: s}
+	base := startGatewayWith(t, func(c *config.Config) { c.Targets = cfg.Targets })
+	c := client{t: t, base: base}
+	id := c.must(201, "POST", "/Users", ldapUser("walk@contoso.com", "Walk Through")).body["id"].(string)
+	c.must(201, "POST", "/Groups", map[string]any{"displayName": "Walkers", "members": []any{map[string]any{"value": id}}})
+	waitFor(t, "the user and the group in slapd", func() (bool, string) {
+		u := lg.people(t)["walk@contoso.com"]
+		g := lg.group(t, "Walkers")
+		return u != nil && g != nil && slices.Contains(g.GetAttributeValues("member"), u.DN), fmt.Sprint(u, g)
+	})
+	c.must(200, "PATCH", "/Users/"+id, patchOps(op("Replace", "active", "False")))
+	waitFor(t, "the user locked", func() (bool, string) {
+		u := lg.people(t)["walk@contoso.com"]
+		return u.GetAttributeValue("pwdAccountLockedTime") != "", fmt.Sprint(u)
+	})
+}
