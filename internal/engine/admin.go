@@ -200,9 +200,9 @@ func (e *Engine) Object(ctx context.Context, kind targets.Kind, id string) ([]Ob
 		case err != nil:
 			return nil, err
 		default:
-			var s state
-			if err := json.Unmarshal(pr.State, &s); err != nil {
-				return nil, fmt.Errorf("engine: state of %s %q in %q: %w", kind, id, name, err)
+			s, err := stateOf(pr)
+			if err != nil {
+				return nil, err
 			}
 			os.Anchor, os.Present, os.InScope, os.Disabled, os.Deleted = pr.Anchor, s.Present, s.InScope, s.Disabled, s.Deleted
 		}
@@ -390,9 +390,9 @@ func resync(ctx context.Context, tx store.Tx, tgt, typ, id string) error {
 	if err != nil {
 		return err
 	}
-	var s state
-	if err := json.Unmarshal(pr.State, &s); err != nil {
-		return fmt.Errorf("engine: state of %s %q in %q: %w", typ, id, tgt, err)
+	s, err := stateOf(pr)
+	if err != nil {
+		return err
 	}
 	if s.Deleted || !s.Present {
 		return nil

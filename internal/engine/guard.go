@@ -155,9 +155,9 @@ func discard(ctx context.Context, tx store.Tx, r store.Outbox) error {
 	case err != nil:
 		return err
 	default:
-		var s state
-		if err := json.Unmarshal(pr.State, &s); err != nil {
-			return fmt.Errorf("engine: state of %s %q in %q: %w", r.Type, r.ID, r.Target, err)
+		s, err := stateOf(pr)
+		if err != nil {
+			return err
 		}
 		switch p.Op {
 		case opDisable:

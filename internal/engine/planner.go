@@ -405,9 +405,9 @@ func (p *planner) state(ctx context.Context, tgt string, kind targets.Kind, id s
 	if err != nil {
 		return state{}, false, err
 	}
-	var s state
-	if err := json.Unmarshal(pr.State, &s); err != nil {
-		return state{}, false, fmt.Errorf("engine: state of %s %q in %q: %w", kind, id, tgt, err)
+	s, err := stateOf(pr)
+	if err != nil {
+		return state{}, false, err
 	}
 	return s, true, nil
 }
@@ -770,9 +770,9 @@ func (p *planner) rehire(ctx context.Context, t *target, id string, u map[string
 		if _, planned := p.states[stateKey{name, targets.User, r.ID}]; planned {
 			continue
 		}
-		var s state
-		if err := json.Unmarshal(r.State, &s); err != nil {
-			return state{}, false, fmt.Errorf("engine: state of User %q in %q: %w", r.ID, name, err)
+		s, err := stateOf(r)
+		if err != nil {
+			return state{}, false, err
 		}
 		if !s.Deleted || !s.Present {
 			continue

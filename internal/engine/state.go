@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 
+	"github.com/scimgate/scimgate/internal/store"
 	"github.com/scimgate/scimgate/policy"
 )
 
@@ -30,6 +31,15 @@ type state struct {
 	// Resync: the next plan re-sends the object's whole state (Attrs and
 	// Members were cleared; the enabled state is sent again).
 	Resync bool `json:"resync,omitempty"`
+}
+
+// stateOf decodes the engine's state of a provisioned record.
+func stateOf(pr store.Provisioned) (state, error) {
+	var s state
+	if err := json.Unmarshal(pr.State, &s); err != nil {
+		return state{}, fmt.Errorf("engine: state of %s %q in %q: %w", pr.Type, pr.ID, pr.Target, err)
+	}
+	return s, nil
 }
 
 // live reports an object that is in the target and in its scope.

@@ -347,9 +347,9 @@ func (e *Engine) member(ctx context.Context, tgt, id string) (anchor string, com
 	if pr.Anchor != "" {
 		return pr.Anchor, false, nil
 	}
-	var s state
-	if err := json.Unmarshal(pr.State, &s); err != nil {
-		return "", false, targets.Permanent(fmt.Errorf("engine: state of User %q in %q: %w", id, tgt, err))
+	s, err := stateOf(pr)
+	if err != nil {
+		return "", false, targets.Permanent(err)
 	}
 	return "", s.Present, nil
 }
@@ -365,9 +365,9 @@ func dropForgotten(ctx context.Context, tx store.Tx, tgt, typ, id string) error 
 	if err != nil {
 		return err
 	}
-	var s state
-	if err := json.Unmarshal(pr.State, &s); err != nil {
-		return fmt.Errorf("engine: state of %s %q in %q: %w", typ, id, tgt, err)
+	s, err := stateOf(pr)
+	if err != nil {
+		return err
 	}
 	if !s.Deleted || s.Present {
 		return nil
@@ -417,9 +417,9 @@ func forgetTarget(ctx context.Context, tx store.Tx, tgt, typ, id string) error {
 	if err != nil {
 		return err
 	}
-	var s state
-	if err := json.Unmarshal(pr.State, &s); err != nil {
-		return fmt.Errorf("engine: state of %s %q in %q: %w", typ, id, tgt, err)
+	s, err := stateOf(pr)
+	if err != nil {
+		return err
 	}
 	if err := tx.DeletePending(ctx, tgt, typ, id); err != nil {
 		return err

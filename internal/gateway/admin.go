@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -265,21 +266,15 @@ func seq(r *http.Request) (int64, error) {
 }
 
 func (h *adminHandler) retry(r *http.Request) (any, error) {
-	e, err := h.engine()
-	if err != nil {
-		return nil, err
-	}
-	n, err := seq(r)
-	if err != nil {
-		return nil, err
-	}
-	if err := e.Retry(r.Context(), r.PathValue("target"), n); err != nil {
-		return nil, err
-	}
-	return map[string]int{"retried": 1}, nil
+	return h.deadLetter(r, "retried", (*engine.Engine).Retry)
 }
 
 func (h *adminHandler) discardDead(r *http.Request) (any, error) {
+	return h.deadLetter(r, "discarded", (*engine.Engine).DiscardDead)
+}
+
+// deadLetter applies fn to the dead letter {seq} of {target}.
+func (h *adminHandler) deadLetter(r *http.Request, key string, fn func(*engine.Engine, context.Context, string, int64) error) (any, error) {
 	e, err := h.engine()
 	if err != nil {
 		return nil, err
@@ -288,10 +283,10 @@ func (h *adminHandler) discardDead(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := e.DiscardDead(r.Context(), r.PathValue("target"), n); err != nil {
+	if err := fn(e, r.Context(), r.PathValue("target"), n); err != nil {
 		return nil, err
 	}
-	return map[string]int{"discarded": 1}, nil
+	return map[string]int{key: 1}, nil
 }
 
 func (h *adminHandler) held(r *http.Request) (any, error) {

@@ -114,19 +114,34 @@ func waitFor(t *testing.T, what string, cond func() (bool, string)) {
 func (eg *engineGateway) idle(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
+	// The journal and the outbox are read one after the other, so an
+	// operation moving between them (planned, or a lost object sent back
+	// to the planner) can hide: idle must be seen three times in a row.
+	seen := 0
 	waitFor(t, "the engine to be idle", func() (bool, string) {
-		ch, err := eg.g.store.Changes(ctx, 0, 1)
-		if err != nil || len(ch) > 0 {
-			return false, fmt.Sprintf("unplanned changes %v, %v", ch, err)
+		busy, detail := eg.busy(ctx)
+		if busy {
+			seen = 0
+			return false, detail
 		}
-		for name := range eg.conns {
-			ob, err := eg.g.store.Outbox(ctx, name, false, 10)
-			if err != nil || len(ob) > 0 {
-				return false, fmt.Sprintf("target %s: pending %d operations, %v", name, len(ob), err)
-			}
-		}
-		return true, ""
+		seen++
+		return seen == 3, "idle"
 	})
+}
+
+// busy reports whether a change is unplanned or an operation pending.
+func (eg *engineGateway) busy(ctx context.Context) (bool, string) {
+	ch, err := eg.g.store.Changes(ctx, 0, 1)
+	if err != nil || len(ch) > 0 {
+		return true, fmt.Sprintf("unplanned changes %v, %v", ch, err)
+	}
+	for name := range eg.conns {
+		ob, err := eg.g.store.Outbox(ctx, name, false, 10)
+		if err != nil || len(ob) > 0 {
+			return true, fmt.Sprintf("target %s: pending %d operations, %v", name, len(ob), err)
+		}
+	}
+	return false, ""
 }
 
 // calls describes the successful calls a connector received for one
