@@ -19,6 +19,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/scimgate/scimgate/internal/gateway"
 )
 
 const adminUsage = `Usage: scimgate admin COMMAND [ARGS] [FLAGS]
@@ -234,7 +236,7 @@ func writeTargets(w io.Writer, ts []adminTarget) error {
 			health = "down: " + tb.long(t.HealthError)
 		}
 		tb.row(t.Name, t.Type, health, strconv.Itoa(t.Pending), strconv.Itoa(t.Held),
-			strconv.Itoa(t.DeadLetters), fmtTime(t.OldestPending), yesNo(t.Preview))
+			strconv.Itoa(t.DeadLetters), fmtTimeOpt(t.OldestPending), yesNo(t.Preview))
 		if t.GuardHolding {
 			holding = append(holding, t.Name)
 		}
@@ -265,7 +267,7 @@ func adminDeadLetters(ctx context.Context, c *adminClient, o adminOpts, args []s
 	tb := newTable(w, "SEQ", "TYPE", "ID", "OP", "ATTEMPTS", "CREATED", "LAST ERROR")
 	for _, op := range ops {
 		tb.row(strconv.FormatInt(op.Seq, 10), op.Type, op.ID, op.Op, strconv.Itoa(op.Attempts),
-			fmtTime(op.Created), tb.long(op.LastError))
+			fmtTimeOpt(op.Created), tb.long(op.LastError))
 	}
 	return tb.flush()
 }
@@ -367,7 +369,7 @@ func adminHeld(ctx context.Context, c *adminClient, o adminOpts, args []string, 
 	}
 	tb := newTable(w, "SEQ", "TYPE", "ID", "OP", "CREATED")
 	for _, op := range ops {
-		tb.row(strconv.FormatInt(op.Seq, 10), op.Type, op.ID, op.Op, fmtTime(op.Created))
+		tb.row(strconv.FormatInt(op.Seq, 10), op.Type, op.ID, op.Op, fmtTimeOpt(op.Created))
 	}
 	if err := tb.flush(); err != nil {
 		return err
@@ -451,7 +453,7 @@ func adminObjectCmd(ctx context.Context, c *adminClient, _ adminOpts, args []str
 				state, next = "held", "-"
 			}
 			tb.row(t.Target, strconv.FormatInt(op.Seq, 10), op.Op, state, strconv.Itoa(op.Attempts),
-				fmtTime(op.Created), next, opChanges(op))
+				fmtTimeOpt(op.Created), next, opChanges(op))
 		}
 	}
 	return tb.flush()
@@ -590,17 +592,20 @@ func (t *table) flush() error {
 	return nil
 }
 
-// fmtTime shows an API time in UTC to the second, "-" when there is none
-// (empty or the zero time).
-func fmtTime(s string) string {
-	t, err := time.Parse(time.RFC3339, s)
-	switch {
-	case s == "" || err == nil && t.IsZero():
+// fmtTime shows an API time in UTC to the second, "-" for the zero time.
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
 		return "-"
-	case err != nil:
-		return s
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// fmtTimeOpt shows an optional API time ("-" when absent).
+func fmtTimeOpt(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return fmtTime(*t)
 }
 
 func yesNo(b bool) string {
@@ -617,73 +622,15 @@ func plural(n int, noun string) string {
 	return fmt.Sprintf("%d %ss", n, noun)
 }
 
-// The admin API's JSON shapes (docs/admin-api.md).
+// The admin API's JSON shapes (docs/admin-api.md), as the gateway
+// answers them.
 type (
-	adminTarget struct {
-		Name                 string  `json:"name"`
-		Type                 string  `json:"type"`
-		Health               string  `json:"health"`
-		HealthError          string  `json:"healthError"`
-		Preview              bool    `json:"preview"`
-		Pending              int     `json:"pending"`
-		Held                 int     `json:"held"`
-		GuardHolding         bool    `json:"guardHolding"`
-		DeadLetters          int     `json:"deadLetters"`
-		OldestPending        string  `json:"oldestPending"`
-		OldestPendingSeconds float64 `json:"oldestPendingSeconds"`
-	}
-
-	adminOperation struct {
-		Seq       int64    `json:"seq"`
-		Target    string   `json:"target"`
-		Type      string   `json:"type"`
-		ID        string   `json:"id"`
-		Op        string   `json:"op"`
-		Attrs     []string `json:"attrs"`
-		Members   []string `json:"members"`
-		Attempts  int      `json:"attempts"`
-		LastError string   `json:"lastError"`
-		Created   string   `json:"created"`
-		NextAt    string   `json:"nextAt"`
-		Dead      bool     `json:"dead"`
-		Held      bool     `json:"held"`
-	}
-
-	adminObject struct {
-		Type    string              `json:"type"`
-		ID      string              `json:"id"`
-		Exists  bool                `json:"exists"`
-		Targets []adminObjectTarget `json:"targets"`
-	}
-
-	adminObjectTarget struct {
-		Target      string           `json:"target"`
-		Anchor      string           `json:"anchor"`
-		Present     bool             `json:"present"`
-		InScope     bool             `json:"inScope"`
-		Disabled    bool             `json:"disabled"`
-		Deleted     bool             `json:"deleted"`
-		Pending     []adminOperation `json:"pending"`
-		DeadLetters []adminOperation `json:"deadLetters"`
-		LastError   string           `json:"lastError"`
-	}
-
-	adminAuditEntry struct {
-		Seq    int64  `json:"seq"`
-		Time   string `json:"time"`
-		Actor  string `json:"actor"`
-		Action string `json:"action"`
-		Type   string `json:"type"`
-		ID     string `json:"id"`
-		Target string `json:"target"`
-		Result string `json:"result"`
-		Detail string `json:"detail"`
-	}
-
-	adminAuditPage struct {
-		Entries []adminAuditEntry `json:"entries"`
-		Next    int64             `json:"next"`
-	}
+	adminTarget       = gateway.AdminTarget
+	adminOperation    = gateway.AdminOperation
+	adminObject       = gateway.AdminObject
+	adminObjectTarget = gateway.AdminObjectTarget
+	adminAuditEntry   = gateway.AdminAuditEntry
+	adminAuditPage    = gateway.AdminAuditPage
 )
 
 // adminClient calls the admin API.

@@ -135,8 +135,11 @@ func (h *adminHandler) engine() (*engine.Engine, error) {
 	return h.g.engine, nil
 }
 
-// targetJSON is a Target of docs/admin-api.md.
-type targetJSON struct {
+// The JSON shapes of the admin API (docs/admin-api.md), shared with its
+// client, scimgate admin.
+
+// AdminTarget is a Target of docs/admin-api.md.
+type AdminTarget struct {
 	Name                 string     `json:"name"`
 	Type                 string     `json:"type"`
 	Health               string     `json:"health"`
@@ -150,7 +153,7 @@ type targetJSON struct {
 	OldestPendingSeconds float64    `json:"oldestPendingSeconds"`
 }
 
-func (h *adminHandler) statuses(r *http.Request) ([]targetJSON, error) {
+func (h *adminHandler) statuses(r *http.Request) ([]AdminTarget, error) {
 	e, err := h.engine()
 	if err != nil {
 		return nil, err
@@ -163,9 +166,9 @@ func (h *adminHandler) statuses(r *http.Request) ([]targetJSON, error) {
 	for _, t := range h.g.cfg.Targets {
 		types[t.Name] = t.Type
 	}
-	out := make([]targetJSON, 0, len(sts))
+	out := make([]AdminTarget, 0, len(sts))
 	for _, st := range sts {
-		tj := targetJSON{Name: st.Name, Type: types[st.Name], Health: st.Health, HealthError: st.HealthError,
+		tj := AdminTarget{Name: st.Name, Type: types[st.Name], Health: st.Health, HealthError: st.HealthError,
 			Preview: st.Preview, Pending: st.Pending, Held: st.Held, GuardHolding: st.GuardHolding, DeadLetters: st.Dead}
 		if !st.Oldest.IsZero() {
 			o := st.Oldest.UTC()
@@ -197,8 +200,8 @@ func (h *adminHandler) target(r *http.Request) (any, error) {
 	return nil, fmt.Errorf("%w: %q", engine.ErrUnknownTarget, r.PathValue("target"))
 }
 
-// operationJSON is an Operation of docs/admin-api.md.
-type operationJSON struct {
+// AdminOperation is an Operation of docs/admin-api.md.
+type AdminOperation struct {
 	Seq       int64      `json:"seq"`
 	Target    string     `json:"target"`
 	Type      string     `json:"type"`
@@ -214,10 +217,10 @@ type operationJSON struct {
 	Held      bool       `json:"held"`
 }
 
-func operationsJSON(ops []engine.Operation) []operationJSON {
-	out := make([]operationJSON, 0, len(ops))
+func operationsJSON(ops []engine.Operation) []AdminOperation {
+	out := make([]AdminOperation, 0, len(ops))
 	for _, o := range ops {
-		oj := operationJSON{Seq: o.Seq, Target: o.Target, Type: o.Kind, ID: o.ID, Op: o.Op, Attrs: o.Attrs, Members: o.Members,
+		oj := AdminOperation{Seq: o.Seq, Target: o.Target, Type: o.Kind, ID: o.ID, Op: o.Op, Attrs: o.Attrs, Members: o.Members,
 			Attempts: o.Attempts, LastError: o.LastError, NextAt: o.NextAt.UTC(), Dead: o.Dead, Held: o.Held}
 		if !o.Created.IsZero() {
 			c := o.Created.UTC()
@@ -359,16 +362,24 @@ func kind(r *http.Request) (targets.Kind, error) {
 	return "", &adminError{http.StatusNotFound, "no such admin call (objects are under /admin/v1/Users/{id} and /admin/v1/Groups/{id})"}
 }
 
-// objectTargetJSON is an object's state in one target (docs/admin-api.md).
-type objectTargetJSON struct {
+// AdminObject is an Object of docs/admin-api.md.
+type AdminObject struct {
+	Type    targets.Kind        `json:"type"`
+	ID      string              `json:"id"`
+	Exists  bool                `json:"exists"` // still in the SCIM store
+	Targets []AdminObjectTarget `json:"targets"`
+}
+
+// AdminObjectTarget is an object's state in one target (docs/admin-api.md).
+type AdminObjectTarget struct {
 	Target      string          `json:"target"`
 	Anchor      string          `json:"anchor"`
 	Present     bool            `json:"present"`
 	InScope     bool            `json:"inScope"`
 	Disabled    bool            `json:"disabled"`
 	Deleted     bool            `json:"deleted"`
-	Pending     []operationJSON `json:"pending"`
-	DeadLetters []operationJSON `json:"deadLetters"`
+	Pending     []AdminOperation `json:"pending"`
+	DeadLetters []AdminOperation `json:"deadLetters"`
 	LastError   string          `json:"lastError,omitempty"`
 }
 
@@ -390,17 +401,17 @@ func (h *adminHandler) object(r *http.Request) (any, error) {
 		}
 	}
 	known := exists
-	ts := make([]objectTargetJSON, 0, len(states))
+	ts := make([]AdminObjectTarget, 0, len(states))
 	for _, s := range states {
 		known = known || s.Present || s.Anchor != "" || len(s.Pending)+len(s.Dead) > 0
-		ts = append(ts, objectTargetJSON{Target: s.Target, Anchor: s.Anchor, Present: s.Present, InScope: s.InScope,
+		ts = append(ts, AdminObjectTarget{Target: s.Target, Anchor: s.Anchor, Present: s.Present, InScope: s.InScope,
 			Disabled: s.Disabled, Deleted: s.Deleted, Pending: operationsJSON(s.Pending), DeadLetters: operationsJSON(s.Dead),
 			LastError: s.LastError})
 	}
 	if !known {
 		return nil, fmt.Errorf("%w: %s %q is neither in the store nor in any target", store.ErrNotFound, k, id)
 	}
-	return map[string]any{"type": k, "id": id, "exists": exists, "targets": ts}, nil
+	return AdminObject{Type: k, ID: id, Exists: exists, Targets: ts}, nil
 }
 
 func (h *adminHandler) resyncObject(r *http.Request) (any, error) {
@@ -419,8 +430,15 @@ func (h *adminHandler) resyncObject(r *http.Request) (any, error) {
 	return map[string]int{"queued": n}, nil
 }
 
-// auditJSON is an AuditEntry of docs/admin-api.md.
-type auditJSON struct {
+// AdminAuditPage is a page of the audit log; Next is the before of the
+// next page, 0 on the last.
+type AdminAuditPage struct {
+	Entries []AdminAuditEntry `json:"entries"`
+	Next    int64             `json:"next"`
+}
+
+// AdminAuditEntry is an AuditEntry of docs/admin-api.md.
+type AdminAuditEntry struct {
 	Seq    int64     `json:"seq"`
 	Time   time.Time `json:"time"`
 	Actor  string    `json:"actor"`
@@ -447,14 +465,14 @@ func (h *adminHandler) audit(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]auditJSON, 0, len(entries))
+	out := make([]AdminAuditEntry, 0, len(entries))
 	for _, e := range entries {
-		out = append(out, auditJSON{Seq: e.Seq, Time: e.Time.UTC(), Actor: e.Actor, Action: e.Action, Type: e.Type, ID: e.ID,
+		out = append(out, AdminAuditEntry{Seq: e.Seq, Time: e.Time.UTC(), Actor: e.Actor, Action: e.Action, Type: e.Type, ID: e.ID,
 			Target: e.Target, Result: e.Result, Detail: e.Detail})
 	}
 	var next int64
 	if len(out) == n {
 		next = out[len(out)-1].Seq
 	}
-	return map[string]any{"entries": out, "next": next}, nil
+	return AdminAuditPage{Entries: out, Next: next}, nil
 }
