@@ -372,15 +372,15 @@ type AdminObject struct {
 
 // AdminObjectTarget is an object's state in one target (docs/admin-api.md).
 type AdminObjectTarget struct {
-	Target      string          `json:"target"`
-	Anchor      string          `json:"anchor"`
-	Present     bool            `json:"present"`
-	InScope     bool            `json:"inScope"`
-	Disabled    bool            `json:"disabled"`
-	Deleted     bool            `json:"deleted"`
+	Target      string           `json:"target"`
+	Anchor      string           `json:"anchor"`
+	Present     bool             `json:"present"`
+	InScope     bool             `json:"inScope"`
+	Disabled    bool             `json:"disabled"`
+	Deleted     bool             `json:"deleted"`
 	Pending     []AdminOperation `json:"pending"`
 	DeadLetters []AdminOperation `json:"deadLetters"`
-	LastError   string          `json:"lastError,omitempty"`
+	LastError   string           `json:"lastError,omitempty"`
 }
 
 func (h *adminHandler) object(r *http.Request) (any, error) {
