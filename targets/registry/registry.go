@@ -9,12 +9,14 @@ import (
 	"github.com/scimgate/scimgate/targets"
 	"github.com/scimgate/scimgate/targets/ldaptarget"
 	"github.com/scimgate/scimgate/targets/memory"
+	"github.com/scimgate/scimgate/targets/sqltarget"
 )
 
 // Types maps every built-in target type to its configuration.
 var Types = targets.Registry{
 	ldaptarget.Type: func() targets.Config { return new(ldaptarget.Config) },
 	memory.Type:     func() targets.Config { return new(memory.Config) },
+	sqltarget.Type:  func() targets.Config { return new(sqltarget.Config) },
 }
 
 // Validate checks target configurations against Types (see

@@ -1,0 +1,102 @@
+package dbtest
+
+import (
+	"context"
+	"database/sql"
+	"net"
+	"os"
+	"slices"
+	"testing"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+func TestServers(t *testing.T) {
+	tests := []struct {
+		name  string
+		start func(testing.TB) *Server
+		open  func(dsn string) (*sql.DB, error)
+	}{
+		{"MariaDB", StartMariaDB, func(dsn string) (*sql.DB, error) {
+			cfg, err := mysql.ParseDSN(dsn)
+			if err != nil {
+				return nil, err
+			}
+			c, err := mysql.NewConnector(cfg)
+			return sql.OpenDB(c), err
+		}},
+		{"Postgres", StartPostgres, func(dsn string) (*sql.DB, error) {
+			cfg, err := pgx.ParseConfig(dsn)
+			if err != nil {
+				return nil, err
+			}
+			return stdlib.OpenDB(*cfg), nil
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var dir string
+			t.Run("server", func(t *testing.T) {
+				s := tt.start(t)
+				dir = s.Dir
+				name, db := s.NewDatabase(t)
+				if _, err := db.Exec("CREATE TABLE t (v VARCHAR(20))"); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := db.Exec(map[string]string{MySQL: "INSERT INTO t VALUES (?)", Postgres: "INSERT INTO t VALUES ($1)"}[s.Dialect], "x'y"); err != nil {
+					t.Fatal(err)
+				}
+				if got := Dump(t, db, "SELECT v FROM t"); !slices.Equal(got, []string{"x'y"}) {
+					t.Errorf("rows %q", got)
+				}
+				// The DSN carries the password, and a wrong one is refused.
+				other, err := tt.open(s.DSN(name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer other.Close()
+				if err := other.PingContext(context.Background()); err != nil {
+					t.Errorf("DSN: %v", err)
+				}
+				s2 := *s
+				s2.Password = "wrong"
+				bad, _ := tt.open(s2.DSN(name))
+				defer bad.Close()
+				if err := bad.PingContext(context.Background()); err == nil {
+					t.Errorf("a wrong password was accepted")
+				}
+			})
+			if _, err := os.Stat(dir); !os.IsNotExist(err) {
+				t.Errorf("the server's directory %s is still there after cleanup (%v)", dir, err)
+			}
+		})
+	}
+}
+
+// TestPortTaken: a server whose port another process took meanwhile
+// starts on another one.
+func TestPortTaken(t *testing.T) {
+	for _, start := range []func(testing.TB) *Server{StartMariaDB, StartPostgres} {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		taken := l.Addr().(*net.TCPAddr).Port
+		picks := 0
+		pickPort = func(tb testing.TB) int {
+			if picks++; picks == 1 {
+				return taken
+			}
+			return freePort(tb)
+		}
+		s := start(t)
+		pickPort = freePort
+		if s.Port == taken || picks != 2 {
+			t.Errorf("%s: port %d after %d picks; want a second port after the taken %d", s.Dialect, s.Port, picks, taken)
+		}
+		s.Exec(t, "SELECT 1")
+	}
+}

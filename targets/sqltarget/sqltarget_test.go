@@ -1,0 +1,93 @@
+package sqltarget_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/scimgate/scimgate/conformance/connector"
+	"github.com/scimgate/scimgate/internal/dbtest"
+	"github.com/scimgate/scimgate/targets"
+	"github.com/scimgate/scimgate/targets/sqltarget"
+)
+
+// dbTests are the tests against a real database server, run on each.
+var dbTests = []struct {
+	name string
+	fn   func(t *testing.T, srv *dbtest.Server)
+}{
+	{"Conformance", testConformance},
+	{"ConformanceProcedures", testConformanceProcedures},
+	{"ConformanceStatements", testConformanceStatements},
+	{"Rows", testRows},
+	{"DisableModes", testDisableModes},
+	{"ListCursor", testListCursor},
+	{"SchemaCheck", testSchemaCheck},
+	{"Credentials", testCredentials},
+	{"ValueChecks", testValueChecks},
+}
+
+// TestMariaDB and TestPostgres run dbTests on one server each, every test
+// in a fresh database.
+func TestMariaDB(t *testing.T)  { runDBTests(t, dbtest.StartMariaDB(t)) }
+func TestPostgres(t *testing.T) { runDBTests(t, dbtest.StartPostgres(t)) }
+
+func runDBTests(t *testing.T, srv *dbtest.Server) {
+	for _, tt := range dbTests {
+		t.Run(tt.name, func(t *testing.T) { tt.fn(t, srv) })
+	}
+}
+
+// appConfig is a typical app's schema: users with a unique login, text,
+// number, flag and multi-valued mail attributes and a disabled flag;
+// groups with a name and a membership table.
+func appConfig(srv *dbtest.Server, database string) *sqltarget.Config {
+	return &sqltarget.Config{
+		Dialect: srv.Dialect, Host: srv.Host, Port: srv.Port, Database: database, User: srv.User, Password: srv.Password,
+		CreateSchema: true,
+		Users: &sqltarget.ObjectConfig{
+			Table: "app_users", Anchor: "id", ObjectID: "scim_id",
+			Attributes: map[string]sqltarget.Attribute{
+				"userName":       {Column: "login", Unique: true},
+				"displayName":    {Column: "display_name"},
+				"givenName":      {Column: "given_name"},
+				"employeeNumber": {Column: "emp_no", Type: "int"},
+				"score":          {Column: "score", Type: "float"},
+				"vip":            {Column: "vip", Type: "bool"},
+				"mail":           {Type: "strings", Table: "app_user_mails", Key: "user_id", Column: "mail"},
+			},
+			Disable: &sqltarget.DisableConfig{Column: "disabled", Mode: "flag"},
+		},
+		Groups: &sqltarget.ObjectConfig{
+			Table: "app_groups", Anchor: "id", ObjectID: "scim_id",
+			Attributes: map[string]sqltarget.Attribute{"displayName": {Column: "name"}},
+			Members:    &sqltarget.MembersConfig{Table: "app_group_members", Group: "group_id", Member: "user_id"},
+		},
+	}
+}
+
+// open validates and opens cfg, closing it at cleanup.
+func open(t testing.TB, cfg *sqltarget.Config) *sqltarget.Connector {
+	t.Helper()
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	c, err := cfg.Open(context.Background())
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c.(*sqltarget.Connector)
+}
+
+// conformanceSchema is what the suite writes: the appConfig attributes.
+var conformanceSchema = connector.Schema{UserName: "userName", GroupName: "displayName", Text: "displayName"}
+
+func testConformance(t *testing.T, srv *dbtest.Server) {
+	db, _ := srv.NewDatabase(t)
+	open(t, appConfig(srv, db)) // creates the schema once
+	cfg := appConfig(srv, db)
+	cfg.CreateSchema = false
+	connector.Run(t, func(t *testing.T) targets.Connector {
+		return open(t, cfg)
+	}, connector.WithSchema(conformanceSchema))
+}
