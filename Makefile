@@ -41,9 +41,9 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 
-## bench: store micro-benchmarks; end-to-end delivery benchmarks (engine to the memory connector, SCIM to
+## bench: store micro-benchmarks; end-to-end delivery benchmarks (engine to the memory connector, SCIM to MariaDB and
 ## slapd; each runs once); then a gateway on $(BENCH_LISTEN) in a temporary data dir driven by `scimgate bench scim`.
-BENCH_E2E ?= EngineDelivery|LDAPEndToEnd
+BENCH_E2E ?= EngineDelivery|SQLEndToEnd|LDAPEndToEnd
 bench: build test-deps
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/store
 	$(GO) test -run '^$$' -bench '^Benchmark($(BENCH_E2E))$$' -benchtime 1x -timeout 60m ./internal/gateway
