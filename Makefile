@@ -9,7 +9,7 @@ BENCH_USERS ?= 100000
 BENCH_CONCURRENCY ?= 16
 BENCH_LISTEN ?= 127.0.0.1:18080
 
-.PHONY: build run test test-deps fuzz bench vet clean
+.PHONY: build run test test-deps fuzz bench vet proto clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/scimgate
@@ -41,18 +41,31 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 
-## bench: store micro-benchmarks; end-to-end delivery benchmarks (engine to the memory connector, SCIM to MariaDB and
-## slapd; each runs once); then a gateway on $(BENCH_LISTEN) in a temporary data dir driven by `scimgate bench scim`.
-BENCH_E2E ?= EngineDelivery|SQLEndToEnd|LDAPEndToEnd
+## bench: store micro-benchmarks; end-to-end delivery benchmarks (engine to the memory connector, SCIM to MariaDB,
+## slapd and the gRPC example connector; each runs once); the gRPC protocol over one connection; then a gateway on
+## $(BENCH_LISTEN) in a temporary data dir driven by `scimgate bench scim`.
+BENCH_E2E ?= EngineDelivery|SQLEndToEnd|LDAPEndToEnd|GRPCEndToEnd
 bench: build test-deps
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/store
 	$(GO) test -run '^$$' -bench '^Benchmark($(BENCH_E2E))$$' -benchtime 1x -timeout 60m ./internal/gateway
+	$(GO) test -run '^$$' -bench '^BenchmarkProtocol$$' -benchtime 3s ./targets/grpctarget
 	@set -e; dir=$$(mktemp -d); \
 	./$(BIN) serve --listen $(BENCH_LISTEN) --data-dir $$dir >$$dir/stdout 2>$$dir/stderr & pid=$$!; \
 	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; rm -rf $$dir' EXIT; \
 	for i in $$(seq 1 100); do curl -fs http://$(BENCH_LISTEN)/healthz >/dev/null 2>&1 && break; sleep 0.1; done; \
 	./$(BIN) bench scim --url http://$(BENCH_LISTEN)/scim/v2 --token "$$(cat $$dir/scim-token)" \
 		--users $(BENCH_USERS) --concurrency $(BENCH_CONCURRENCY)
+
+## proto: regenerate the connector protocol's Go code (protoc from Debian's protobuf-compiler; plugins pinned:
+## protoc-gen-go at go.mod's google.golang.org/protobuf, protoc-gen-go-grpc at $(PROTOC_GEN_GO_GRPC_VERSION), the
+## version TestGeneratedCodeIsFresh checks with).
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
+proto:
+	@mkdir -p bin
+	$(GO) build -o bin/ google.golang.org/protobuf/cmd/protoc-gen-go
+	GOBIN=$(CURDIR)/bin $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	cd proto/connector/v1 && PATH=$(CURDIR)/bin:$$PATH protoc -I. --go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative connector.proto
 
 clean:
 	rm -rf bin

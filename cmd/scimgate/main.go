@@ -207,8 +207,11 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 }
 
 func conformanceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "connector" {
+		return conformanceConnector(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "scim" {
-		return fmt.Errorf("%w: conformance needs a suite: scim", errUsage)
+		return fmt.Errorf("%w: conformance needs a suite: scim or connector", errUsage)
 	}
 	fs := flag.NewFlagSet("conformance scim", flag.ContinueOnError)
 	fs.SetOutput(stderr)

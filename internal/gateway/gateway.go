@@ -32,6 +32,7 @@ import (
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/scim"
 	"github.com/scimgate/scimgate/targets"
+	"github.com/scimgate/scimgate/targets/grpctarget"
 	"github.com/scimgate/scimgate/targets/registry"
 )
 
@@ -175,6 +176,9 @@ func (g *Gateway) openEngine(ctx context.Context, pol *policy.Policy, tune func(
 		}
 		g.conns[tc.Name] = c
 	}
+	if err := bindGRPCTargets(g); err != nil {
+		return err
+	}
 	ec := g.cfg.Engine
 	opts := engine.Options{Store: g.store, Policy: pol, Connectors: g.conns, Logger: g.log, Registerer: g.reg,
 		Concurrency: ec.Concurrency, MaxAttempts: ec.MaxAttempts, MaxAge: ec.MaxAge, BackoffBase: ec.BackoffBase, BackoffMax: ec.BackoffMax}
@@ -186,6 +190,32 @@ func (g *Gateway) openEngine(ctx context.Context, pol *policy.Policy, tune func(
 		return err
 	}
 	g.engine = e
+	return nil
+}
+
+// bindGRPCTargets tells every grpc target its name, the target attributes
+// its mapping writes and the gateway's logger, which starts its endpoint.
+func bindGRPCTargets(g *Gateway) error {
+	for _, t := range g.cfg.Targets {
+		c, ok := g.conns[t.Name].(*grpctarget.Connector)
+		if !ok {
+			continue
+		}
+		attrs := map[targets.Kind][]string{}
+		if t.Users != nil {
+			for _, m := range t.Users.Mapping {
+				attrs[targets.User] = append(attrs[targets.User], m.Target)
+			}
+		}
+		if t.Groups != nil {
+			for _, m := range t.Groups.Mapping {
+				attrs[targets.Group] = append(attrs[targets.Group], m.Target)
+			}
+		}
+		if err := c.Bind(grpctarget.Target{Name: t.Name, Attributes: attrs, Logger: g.log}); err != nil {
+			return fmt.Errorf("target %q: %w", t.Name, err)
+		}
+	}
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"context"
 
 	"github.com/scimgate/scimgate/targets"
+	"github.com/scimgate/scimgate/targets/grpctarget"
 	"github.com/scimgate/scimgate/targets/ldaptarget"
 	"github.com/scimgate/scimgate/targets/memory"
 	"github.com/scimgate/scimgate/targets/sqltarget"
@@ -14,6 +15,7 @@ import (
 
 // Types maps every built-in target type to its configuration.
 var Types = targets.Registry{
+	grpctarget.Type: func() targets.Config { return new(grpctarget.Config) },
 	ldaptarget.Type: func() targets.Config { return new(ldaptarget.Config) },
 	memory.Type:     func() targets.Config { return new(memory.Config) },
 	sqltarget.Type:  func() targets.Config { return new(sqltarget.Config) },

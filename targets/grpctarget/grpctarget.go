@@ -1,0 +1,607 @@
+// Package grpctarget is the target connector of type "grpc": the gateway's
+// side of the connector protocol (proto/connector/v1, SPEC.md there), which
+// lets an app team write a connector in any language, run it next to their
+// app and register it with the gateway.
+//
+// A grpc target listens on its own address. Connector instances dial it (the
+// app needs no inbound port), authenticate with the target's credential (a
+// bearer token and/or a TLS client certificate), and register under the
+// target's name with their capabilities and attributes. The target then
+// sends each operation the engine gives it to the least loaded registered
+// instance over that instance's stream, with at most window operations in
+// flight per instance, and returns the instance's answer. Without a
+// registered instance every call fails at once with a transient error
+// (ErrNotConnected): the engine keeps the operation in its outbox and
+// retries it, and Health reports the target down.
+//
+//	targets:
+//	  - name: billing
+//	    type: grpc
+//	    config:
+//	      listen: 127.0.0.1:9443
+//	      token_file: /etc/scimgate/billing-connector.token
+//	      tls: {cert_file: ..., key_file: ..., client_ca_file: ...}  # optional
+//	      capabilities: {groups: true, disable: true}                # default
+//	      window: 64
+//	      op_timeout: 1m
+//	      keepalive: 10s
+//
+// The gateway opens the target (Config.Open), then tells it the target's
+// name and mapped attributes with Bind, which starts serving.
+package grpctarget
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
+
+	pb "github.com/scimgate/scimgate/proto/connector/v1"
+	"github.com/scimgate/scimgate/targets"
+	"github.com/scimgate/scimgate/targets/grpctarget/internal/wire"
+)
+
+// Type is the target type of the grpc connector in a TargetConfig.
+const Type = "grpc"
+
+// Defaults and limits of the configuration.
+const (
+	DefaultWindow          = 64
+	MaxWindow              = 4096
+	DefaultOpTimeout       = time.Minute
+	DefaultKeepalive       = 10 * time.Second
+	DefaultMaxMessageBytes = 4 << 20
+	MaxMaxMessageBytes     = 64 << 20
+	// RegisterTimeout is how long a new stream has to send its Register.
+	RegisterTimeout = 10 * time.Second
+	// maxStreamsPerConn bounds the streams of one client connection.
+	maxStreamsPerConn = 16
+)
+
+// Config is the configuration of a grpc target.
+type Config struct {
+	// Listen is the host:port of the registration endpoint (required).
+	Listen string `yaml:"listen"`
+	// TLS serves the endpoint over TLS; ClientCAFile makes it require a
+	// client certificate signed by that CA (mTLS).
+	TLS TLSConfig `yaml:"tls"`
+	// TokenFile or TokenEnv (a file, or an environment variable) holds the
+	// bearer token connectors authenticate with. At least one credential,
+	// a token or tls.client_ca_file, is required.
+	TokenFile string `yaml:"token_file"`
+	TokenEnv  string `yaml:"token_env"`
+	// Capabilities the target declares to the engine; a connector must
+	// declare at least these to register. nil means all.
+	Capabilities *targets.Capabilities `yaml:"capabilities"`
+	// Window is the most operations in flight on one connector instance
+	// (default DefaultWindow); a connector may ask for fewer.
+	Window int `yaml:"window"`
+	// OpTimeout bounds the wait for a connector's answer (default
+	// DefaultOpTimeout); the operation is then retried.
+	OpTimeout time.Duration `yaml:"op_timeout"`
+	// Keepalive is the interval of the gateway's pings (default
+	// DefaultKeepalive); a stream silent for three intervals is closed.
+	Keepalive time.Duration `yaml:"keepalive"`
+	// MaxMessageBytes bounds one message from a connector (default
+	// DefaultMaxMessageBytes).
+	MaxMessageBytes int `yaml:"max_message_bytes"`
+}
+
+// TLSConfig is the TLS configuration of the registration endpoint.
+type TLSConfig struct {
+	CertFile     string `yaml:"cert_file"`
+	KeyFile      string `yaml:"key_file"`
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	if c.Listen == "" {
+		return targets.FieldError("listen", "required (host:port of the registration endpoint)")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return targets.FieldError("listen", "%v (want host:port)", err)
+	}
+	switch {
+	case (c.TLS.CertFile == "") != (c.TLS.KeyFile == ""):
+		return targets.FieldError("tls", "cert_file and key_file go together")
+	case c.TLS.ClientCAFile != "" && c.TLS.CertFile == "":
+		return targets.FieldError("tls.client_ca_file", "needs tls.cert_file and tls.key_file (mTLS is TLS)")
+	case c.TokenFile != "" && c.TokenEnv != "":
+		return targets.FieldError("token_file", "give token_file or token_env, not both")
+	case c.TokenFile == "" && c.TokenEnv == "" && c.TLS.ClientCAFile == "":
+		return targets.FieldError("token_file", "a credential is required: token_file, token_env or tls.client_ca_file")
+	case c.Window < 0 || c.Window > MaxWindow:
+		return targets.FieldError("window", "%d is out of range 1-%d", c.Window, MaxWindow)
+	case c.OpTimeout < 0:
+		return targets.FieldError("op_timeout", "negative")
+	case c.Keepalive < 0 || c.Keepalive > 0 && c.Keepalive < 100*time.Millisecond:
+		return targets.FieldError("keepalive", "%v: want at least 100ms", c.Keepalive)
+	case c.MaxMessageBytes < 0 || c.MaxMessageBytes > 0 && c.MaxMessageBytes < 4096 || c.MaxMessageBytes > MaxMaxMessageBytes:
+		return targets.FieldError("max_message_bytes", "%d is out of range 4096-%d", c.MaxMessageBytes, MaxMaxMessageBytes)
+	}
+	return nil
+}
+
+// Open loads the credential and the TLS files and binds the listener. The
+// target serves once bound (Connector.Bind).
+func (c *Config) Open(ctx context.Context) (targets.Connector, error) {
+	return c.open(ctx)
+}
+
+func (c *Config) open(ctx context.Context) (*Connector, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	cfg := *c
+	cfg.Window = cmp.Or(cfg.Window, DefaultWindow)
+	cfg.OpTimeout = cmp.Or(cfg.OpTimeout, DefaultOpTimeout)
+	cfg.Keepalive = cmp.Or(cfg.Keepalive, DefaultKeepalive)
+	cfg.MaxMessageBytes = cmp.Or(cfg.MaxMessageBytes, DefaultMaxMessageBytes)
+	conn := &Connector{cfg: cfg, log: slog.New(slog.DiscardHandler), changed: make(chan struct{})}
+	if err := conn.loadToken(); err != nil {
+		return nil, err
+	}
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(cfg.MaxMessageBytes),
+		grpc.MaxConcurrentStreams(maxStreamsPerConn),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: cfg.Keepalive, Timeout: cfg.Keepalive}),
+		// Connectors in other languages may use HTTP/2 keepalives.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
+	}
+	if cfg.TLS.CertFile != "" {
+		tc, err := serverTLS(cfg.TLS)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
+	}
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	conn.ln = ln
+	conn.srv = grpc.NewServer(opts...)
+	pb.RegisterGatewayServer(conn.srv, &service{c: conn})
+	return conn, nil
+}
+
+// loadToken reads the token of token_file or token_env; the connector
+// keeps only its SHA-256, to compare in constant time.
+func (c *Connector) loadToken() error {
+	var tok, field string
+	switch {
+	case c.cfg.TokenFile != "":
+		field = "token_file"
+		b, err := os.ReadFile(c.cfg.TokenFile)
+		if err != nil {
+			return targets.FieldError(field, "%v", err)
+		}
+		tok = strings.TrimSpace(string(b))
+	case c.cfg.TokenEnv != "":
+		field = "token_env"
+		tok = strings.TrimSpace(os.Getenv(c.cfg.TokenEnv))
+	default:
+		return nil
+	}
+	if tok == "" {
+		return targets.FieldError(field, "the token is empty")
+	}
+	sum := sha256.Sum256([]byte(tok))
+	c.token = &sum
+	return nil
+}
+
+// serverTLS builds the TLS configuration of the endpoint.
+func serverTLS(t TLSConfig) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, targets.FieldError("tls.cert_file", "%v", err)
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	if t.ClientCAFile != "" {
+		pem, err := os.ReadFile(t.ClientCAFile)
+		if err != nil {
+			return nil, targets.FieldError("tls.client_ca_file", "%v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, targets.FieldError("tls.client_ca_file", "no PEM certificate in %s", t.ClientCAFile)
+		}
+		tc.ClientCAs = pool
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return tc, nil
+}
+
+// ErrNotConnected is the cause of the transient error of every call while
+// no connector instance is registered.
+var ErrNotConnected = errors.New("no connector connected")
+
+// ErrConnectionLost is the cause of the transient error of a call whose
+// instance went away with the call in flight; the engine redelivers it.
+var ErrConnectionLost = errors.New("connection to the connector lost with the operation in flight")
+
+// ErrClosed is returned by every call after Close.
+var ErrClosed = targets.Permanent(errors.New("grpctarget: connector closed"))
+
+// Connector is an open grpc target.
+type Connector struct {
+	cfg   Config
+	token *[sha256.Size]byte // nil: no token required
+	ln    net.Listener
+	srv   *grpc.Server
+	serve sync.WaitGroup
+
+	mu      sync.Mutex
+	target  Target // zero until Bind
+	log     *slog.Logger
+	closed  bool
+	insts   []*instance
+	seq     uint64        // instances registered so far
+	changed chan struct{} // closed (and replaced) when a slot frees
+	waiting int           // calls waiting on changed
+}
+
+// Interface guards.
+var (
+	_ targets.Connector     = (*Connector)(nil)
+	_ targets.HealthChecker = (*Connector)(nil)
+)
+
+// Target is what the gateway tells a grpc target about itself (Bind).
+type Target struct {
+	// Name is the target's name: connectors register with it.
+	Name string
+	// Attributes are, by kind, the target attribute names the target's
+	// attribute mapping writes. A connector that declares attributes of a
+	// kind must declare all of these to register.
+	Attributes map[targets.Kind][]string
+	// Logger receives registrations, refusals and disconnections (never
+	// a credential). nil: discard.
+	Logger *slog.Logger
+}
+
+// Bind tells the target its name and mapping and starts serving the
+// registration endpoint. The gateway calls it once, after Open.
+func (c *Connector) Bind(t Target) error {
+	if t.Name == "" {
+		return errors.New("grpctarget: Bind without a target name")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return ErrClosed
+	case c.target.Name != "":
+		return fmt.Errorf("grpctarget: already bound to target %q", c.target.Name)
+	}
+	t.Attributes = cloneAttrs(t.Attributes)
+	c.target = t
+	if t.Logger != nil {
+		c.log = t.Logger.With("target", t.Name)
+	}
+	c.serve.Go(func() {
+		if err := c.srv.Serve(c.ln); err != nil {
+			c.log.Error("grpc target endpoint stopped", "addr", c.Addr(), "err", err)
+		}
+	})
+	c.log.Info("grpc target waiting for connectors", "addr", c.Addr(), "tls", c.cfg.TLS.CertFile != "", "mtls", c.cfg.TLS.ClientCAFile != "")
+	return nil
+}
+
+func cloneAttrs(m map[targets.Kind][]string) map[targets.Kind][]string {
+	out := make(map[targets.Kind][]string, len(m))
+	for k, v := range m {
+		out[k] = slices.Clone(v)
+	}
+	return out
+}
+
+// Addr is the address of the registration endpoint.
+func (c *Connector) Addr() string { return c.ln.Addr().String() }
+
+// Instance describes a registered connector instance.
+type Instance struct {
+	ID      string // assigned by the gateway, shown in both sides' logs
+	Version string // the connector's own version
+	Peer    string // its network address
+	// Capabilities are what the instance declared.
+	Capabilities targets.Capabilities
+	Window       int // the most operations in flight on it
+	InFlight     int // operations in flight on it now
+}
+
+// Instances lists the registered instances in registration order.
+func (c *Connector) Instances() []Instance {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]Instance, len(c.insts))
+	for i, in := range c.insts {
+		out[i] = Instance{ID: in.id, Version: in.version, Peer: in.peer, Capabilities: in.caps, Window: in.window, InFlight: in.inflight}
+	}
+	return out
+}
+
+// Health reports an error while no connector instance is registered.
+func (c *Connector) Health(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return ErrClosed
+	case c.target.Name == "":
+		return fmt.Errorf("grpc target on %s: not bound to a gateway target yet", c.Addr())
+	case len(c.insts) == 0:
+		return fmt.Errorf("%w (waiting at %s)", ErrNotConnected, c.Addr())
+	}
+	return nil
+}
+
+// Capabilities returns the configured capabilities (default: all).
+func (c *Connector) Capabilities() targets.Capabilities {
+	if c.cfg.Capabilities != nil {
+		return *c.cfg.Capabilities
+	}
+	return targets.Capabilities{Groups: true, Disable: true}
+}
+
+// Create sends a create and returns the anchor the connector answers.
+func (c *Connector) Create(ctx context.Context, op targets.Op) (string, error) {
+	r, err := c.operate(ctx, pb.Method_METHOD_CREATE, op)
+	if err != nil {
+		return "", err
+	}
+	if r.GetAnchor() == "" {
+		return "", c.protocolError(op, "a successful Create without an anchor")
+	}
+	return r.GetAnchor(), nil
+}
+
+// Update sends an update.
+func (c *Connector) Update(ctx context.Context, op targets.Op) error {
+	_, err := c.operate(ctx, pb.Method_METHOD_UPDATE, op)
+	return err
+}
+
+// Delete sends a delete.
+func (c *Connector) Delete(ctx context.Context, op targets.Op) error {
+	_, err := c.operate(ctx, pb.Method_METHOD_DELETE, op)
+	return err
+}
+
+// Disable sends a disable.
+func (c *Connector) Disable(ctx context.Context, op targets.Op) error {
+	_, err := c.operate(ctx, pb.Method_METHOD_DISABLE, op)
+	return err
+}
+
+// Enable sends an enable.
+func (c *Connector) Enable(ctx context.Context, op targets.Op) error {
+	_, err := c.operate(ctx, pb.Method_METHOD_ENABLE, op)
+	return err
+}
+
+// AddMembers sends an add of members.
+func (c *Connector) AddMembers(ctx context.Context, op targets.Op) error {
+	_, err := c.operate(ctx, pb.Method_METHOD_ADD_MEMBERS, op)
+	return err
+}
+
+// RemoveMembers sends a removal of members.
+func (c *Connector) RemoveMembers(ctx context.Context, op targets.Op) error {
+	_, err := c.operate(ctx, pb.Method_METHOD_REMOVE_MEMBERS, op)
+	return err
+}
+
+// Get reads an object.
+func (c *Connector) Get(ctx context.Context, kind targets.Kind, anchor string) (targets.Object, error) {
+	if wire.Kind(kind) == pb.Kind_KIND_UNSPECIFIED {
+		return targets.Object{}, targets.Permanent(fmt.Errorf("grpctarget: Get: unknown kind %q", kind))
+	}
+	r, err := c.call(ctx, &pb.Request{Call: &pb.Request_Get{Get: &pb.GetRequest{Kind: wire.Kind(kind), Anchor: anchor}}})
+	if err != nil {
+		return targets.Object{}, err
+	}
+	if r.GetObject() == nil {
+		return targets.Object{}, c.readError("Get", "a successful Get without an object")
+	}
+	o, err := wire.GoObject(r.GetObject())
+	switch {
+	case err != nil:
+		return targets.Object{}, c.readError("Get", err.Error())
+	case o.Kind != kind || o.Anchor != anchor:
+		return targets.Object{}, c.readError("Get", fmt.Sprintf("asked for %s %q, got %s %q", kind, anchor, o.Kind, o.Anchor))
+	}
+	return o, nil
+}
+
+// List reads a page of objects.
+func (c *Connector) List(ctx context.Context, kind targets.Kind, cursor string, limit int) (targets.Page, error) {
+	if wire.Kind(kind) == pb.Kind_KIND_UNSPECIFIED {
+		return targets.Page{}, targets.Permanent(fmt.Errorf("grpctarget: List: unknown kind %q", kind))
+	}
+	req := &pb.ListRequest{Kind: wire.Kind(kind), Cursor: cursor, Limit: int32(min(max(limit, 0), 1<<30))}
+	r, err := c.call(ctx, &pb.Request{Call: &pb.Request_List{List: req}})
+	if err != nil {
+		return targets.Page{}, err
+	}
+	page := targets.Page{Objects: make([]targets.Object, 0, len(r.GetObjects())), Next: r.GetNextCursor()}
+	for _, po := range r.GetObjects() {
+		o, err := wire.GoObject(po)
+		if err != nil {
+			return targets.Page{}, c.readError("List", err.Error())
+		}
+		page.Objects = append(page.Objects, o)
+	}
+	return page, nil
+}
+
+// Close stops the endpoint and ends every stream.
+func (c *Connector) Close(context.Context) error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.srv.Stop()
+	_ = c.ln.Close() // Serve may never have run
+	c.serve.Wait()
+	return nil
+}
+
+// operate sends an operation and returns the connector's response, or
+// its error classified.
+func (c *Connector) operate(ctx context.Context, m pb.Method, op targets.Op) (*pb.Response, error) {
+	o, err := wire.Operation(m, op)
+	if err != nil {
+		return nil, targets.Permanent(fmt.Errorf("grpctarget: %s %s %q: %w", wire.MethodName(m), op.Kind, op.ObjectID, err))
+	}
+	if o.Kind == pb.Kind_KIND_UNSPECIFIED {
+		return nil, targets.Permanent(fmt.Errorf("grpctarget: %s: unknown kind %q", wire.MethodName(m), op.Kind))
+	}
+	return c.call(ctx, &pb.Request{Call: &pb.Request_Operation{Operation: o}})
+}
+
+// protocolError is the error of a response that breaks the protocol:
+// permanent, as the same connector would answer the same again.
+func (c *Connector) protocolError(op targets.Op, msg string) error {
+	return targets.Permanent(fmt.Errorf("grpctarget: connector %s broke the protocol: operation %q: %s", c.name(), op.ID, msg))
+}
+
+func (c *Connector) readError(what, msg string) error {
+	return targets.Permanent(fmt.Errorf("grpctarget: connector %s broke the protocol: %s: %s", c.name(), what, msg))
+}
+
+func (c *Connector) name() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.target.Name
+}
+
+// call sends req to the least loaded instance, waiting while every
+// instance's window is full, and returns its response; the response's
+// error, if any, is returned classified.
+func (c *Connector) call(ctx context.Context, req *pb.Request) (*pb.Response, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, targets.Transient(err)
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, c.cfg.OpTimeout, fmt.Errorf("no answer within op_timeout %v", c.cfg.OpTimeout))
+	defer cancel()
+	in, p, err := c.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.release(in, p)
+	req.Id = p.id
+	if dl, ok := ctx.Deadline(); ok {
+		req.TimeoutMillis = max(time.Until(dl).Milliseconds(), 1)
+	}
+	select {
+	case in.sendq <- &pb.GatewayMessage{Msg: &pb.GatewayMessage_Request{Request: req}}:
+	case <-ctx.Done():
+		return nil, c.ctxError(ctx)
+	case <-in.done:
+		return nil, c.lost(in)
+	}
+	select {
+	case r := <-p.resp:
+		if r.GetError() != nil {
+			return nil, wire.GoError(in.name, r.GetError())
+		}
+		return r, nil
+	case <-ctx.Done():
+		in.trySend(&pb.GatewayMessage{Msg: &pb.GatewayMessage_Cancel{Cancel: &pb.Cancel{Id: p.id}}})
+		return nil, c.ctxError(ctx)
+	case <-in.done:
+		return nil, c.lost(in)
+	}
+}
+
+func (c *Connector) ctxError(ctx context.Context) error {
+	return targets.Transient(fmt.Errorf("grpctarget: connector %s: %w", c.name(), context.Cause(ctx)))
+}
+
+func (c *Connector) lost(in *instance) error {
+	return targets.Transient(fmt.Errorf("grpctarget: connector %s instance %s: %w", in.name, in.id, ErrConnectionLost))
+}
+
+// pending is one request in flight.
+type pending struct {
+	id   uint64
+	resp chan *pb.Response // capacity 1
+}
+
+// acquire takes a slot on the least loaded instance with a free one,
+// waiting for a slot while every window is full.
+func (c *Connector) acquire(ctx context.Context) (*instance, *pending, error) {
+	c.mu.Lock()
+	for {
+		switch {
+		case c.closed:
+			c.mu.Unlock()
+			return nil, nil, ErrClosed
+		case len(c.insts) == 0:
+			name := c.target.Name
+			c.mu.Unlock()
+			return nil, nil, targets.Transient(fmt.Errorf("grpctarget: connector %s: %w", name, ErrNotConnected))
+		}
+		var best *instance
+		for _, in := range c.insts {
+			if in.inflight < in.window && (best == nil || in.inflight < best.inflight) {
+				best = in
+			}
+		}
+		if best != nil {
+			best.inflight++
+			best.lastID++
+			p := &pending{id: best.lastID, resp: make(chan *pb.Response, 1)}
+			best.pending[p.id] = p
+			c.mu.Unlock()
+			return best, p, nil
+		}
+		// Every window is full: backpressure.
+		wait := c.changed
+		c.waiting++
+		c.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			c.mu.Lock()
+			c.waiting--
+			c.mu.Unlock()
+			return nil, nil, c.ctxError(ctx)
+		}
+		c.mu.Lock()
+		c.waiting--
+	}
+}
+
+// release frees the slot of p.
+func (c *Connector) release(in *instance, p *pending) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(in.pending, p.id)
+	in.inflight--
+	c.notify()
+}
+
+// notify wakes the calls waiting for a slot. Callers hold mu.
+func (c *Connector) notify() {
+	if c.waiting > 0 {
+		close(c.changed)
+		c.changed = make(chan struct{})
+	}
+}
