@@ -165,8 +165,20 @@ func (e *Engine) deliver(ctx context.Context, t *target, row store.Outbox) bool 
 		e.recreate(rctx, t, row, p, err)
 		return false
 	}
+	// A transient failure while the target reports itself down (no gRPC
+	// connector connected, say) is not counted: the operation waits in the
+	// outbox, however long the outage, instead of running out of attempts.
+	down := ""
+	if class == targets.ErrTransient {
+		down = health(rctx, t.conn)
+	}
 	now := e.opts.Now()
 	werr := e.opts.Store.Write(rctx, func(ctx context.Context, tx store.Tx) error {
+		if down != "" {
+			row.LastError = "target down (" + down + "): " + err.Error()
+			row.NextAt = now.Add(e.backoff(row.Attempts + 1))
+			return tx.UpdateOutbox(ctx, row)
+		}
 		if class != nil {
 			row.Attempts++
 			row.LastError = err.Error()
@@ -436,4 +448,19 @@ func forgetTarget(ctx context.Context, tx store.Tx, tgt, typ, id string) error {
 		return err
 	}
 	return tx.Touch(ctx, typ, id)
+}
+
+// health asks a connector that can tell whether its target is reachable;
+// it returns why not, or "" when it is (or the connector cannot tell).
+func health(ctx context.Context, c targets.Connector) string {
+	hc, ok := c.(targets.HealthChecker)
+	if !ok {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
+	defer cancel()
+	if err := hc.Health(ctx); err != nil {
+		return err.Error()
+	}
+	return ""
 }
