@@ -3,7 +3,9 @@
 //	scimgate serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR]
 //	scimgate plan [--config FILE] [--data-dir DIR] [--target NAME] [--json]
 //	scimgate conformance scim --url URL --token TOKEN
+//	scimgate conformance connector --name NAME --listen ADDR --token-file FILE
 //	scimgate bench scim --url URL --token TOKEN [--concurrency N] [--users N]
+//	scimgate admin COMMAND [ARGS] [--url URL] [--token TOKEN] [--json]
 package main
 
 import (
@@ -40,6 +42,9 @@ Usage:
       groups in the gateway's store, without calling any target.
   scimgate conformance scim --url URL --token TOKEN
       Run the SCIM conformance suite against any SCIM base URL.
+  scimgate conformance connector --name NAME --listen ADDR --token-file FILE
+      Stand in for the gateway: wait for the gRPC connector NAME to
+      register and run the connector conformance suite against it.
   scimgate bench scim --url URL --token TOKEN [--concurrency N] [--users N]
       Drive creates, filter queries and PATCHes against a running gateway.
   scimgate admin COMMAND [ARGS] [--url URL] [--token TOKEN] [--json]
