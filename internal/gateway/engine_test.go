@@ -62,20 +62,38 @@ func startEngineGateway(t *testing.T, targetsYAML string) *engineGateway {
 // engine's options after the short test timings.
 func startEngineGatewayTuned(t *testing.T, targetsYAML string, tune func(*engine.Options)) *engineGateway {
 	t.Helper()
+	g := startTargetsGateway(t, []byte(targetsYAML), func(o *engine.Options) {
+		o.Poll = 50 * time.Millisecond
+		o.MaxAttempts = 1000
+		if tune != nil {
+			tune(o)
+		}
+	})
+	eg := &engineGateway{g: g, c: client{t: t, base: g.BaseURL()}, conns: map[string]*memory.Connector{}}
+	for name, c := range g.conns {
+		eg.conns[name] = c.(*memory.Connector)
+	}
+	return eg
+}
+
+// startTargetsGateway starts a gateway with the targets of targetsYAML,
+// the test's SCIM and admin tokens and short engine timings; tune adjusts
+// the engine's options.
+func startTargetsGateway(t testing.TB, targetsYAML []byte, tune func(*engine.Options)) *Gateway {
+	t.Helper()
 	cfg := config.Defaults()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	cfg.Auth.Tokens = []config.Secret{testToken}
 	cfg.Admin.Tokens = []config.Secret{adminToken}
-	if err := yaml.Unmarshal([]byte(targetsYAML), &cfg.Targets); err != nil {
+	if err := yaml.Unmarshal(targetsYAML, &cfg.Targets); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	g, err := newGateway(ctx, cfg, slog.New(slog.DiscardHandler), func(o *engine.Options) {
-		o.Poll = 50 * time.Millisecond
+		o.Poll = 20 * time.Millisecond
 		o.BackoffBase = 5 * time.Millisecond
 		o.BackoffMax = 40 * time.Millisecond
-		o.MaxAttempts = 1000
 		if tune != nil {
 			tune(o)
 		}
@@ -85,11 +103,7 @@ func startEngineGatewayTuned(t *testing.T, targetsYAML string, tune func(*engine
 		t.Fatalf("gateway: %v", err)
 	}
 	serveUntilCleanup(t, ctx, cancel, g)
-	eg := &engineGateway{g: g, c: client{t: t, base: g.BaseURL()}, conns: map[string]*memory.Connector{}}
-	for name, c := range g.conns {
-		eg.conns[name] = c.(*memory.Connector)
-	}
-	return eg
+	return g
 }
 
 // waitFor polls cond until it holds, failing the test with what (and the
@@ -119,8 +133,8 @@ func (eg *engineGateway) idle(t *testing.T) {
 	// to the planner) can hide: idle must be seen three times in a row.
 	seen := 0
 	waitFor(t, "the engine to be idle", func() (bool, string) {
-		busy, detail := eg.busy(ctx)
-		if busy {
+		idle, detail := idleNow(ctx, eg.g)
+		if !idle {
 			seen = 0
 			return false, detail
 		}
@@ -129,19 +143,21 @@ func (eg *engineGateway) idle(t *testing.T) {
 	})
 }
 
-// busy reports whether a change is unplanned or an operation pending.
-func (eg *engineGateway) busy(ctx context.Context) (bool, string) {
-	ch, err := eg.g.store.Changes(ctx, 0, 1)
+// idleNow reports whether every change of g is planned and every
+// operation of every target delivered (dead letters aside), and what is
+// left when not.
+func idleNow(ctx context.Context, g *Gateway) (bool, string) {
+	ch, err := g.store.Changes(ctx, 0, 1)
 	if err != nil || len(ch) > 0 {
-		return true, fmt.Sprintf("unplanned changes %v, %v", ch, err)
+		return false, fmt.Sprintf("unplanned changes %v, %v", ch, err)
 	}
-	for name := range eg.conns {
-		ob, err := eg.g.store.Outbox(ctx, name, false, 10)
+	for _, t := range g.cfg.Targets {
+		ob, err := g.store.Outbox(ctx, t.Name, false, 10)
 		if err != nil || len(ob) > 0 {
-			return true, fmt.Sprintf("target %s: pending %d operations, %v", name, len(ob), err)
+			return false, fmt.Sprintf("target %s: %d pending operations (%+v), %v", t.Name, len(ob), ob, err)
 		}
 	}
-	return false, ""
+	return true, ""
 }
 
 // calls describes the successful calls a connector received for one

@@ -1,16 +1,11 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -137,7 +132,7 @@ func benchDeliver(b *testing.B, targetYAML string, users, concurrency int, viaSD
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	benchCreateUsers(b, g.BaseURL(), users)
+	postUsers(b, g.BaseURL(), 0, users, 16)
 
 	b.StartTimer()
 	start := time.Now()
@@ -177,40 +172,4 @@ func benchDeliver(b *testing.B, targetYAML string, users, concurrency int, viaSD
 		b.Fatalf("%s: %d users delivered, %d dead letters; want %d and none", name, delivered, len(dead), users)
 	}
 	return elapsed
-}
-
-// benchCreateUsers creates users through SCIM with 16 clients.
-func benchCreateUsers(b *testing.B, base string, users int) {
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Go(func() {
-			for {
-				i := next.Add(1)
-				if i > int64(users) {
-					return
-				}
-				body := fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"bench%d@contoso.com","displayName":"Bench %d","active":true}`, i, i)
-				req, _ := http.NewRequest("POST", base+"/Users", bytes.NewReader([]byte(body)))
-				req.Header.Set("Authorization", "Bearer "+testToken)
-				req.Header.Set("Content-Type", "application/scim+json")
-				resp, err := client.Do(req)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 201 {
-					b.Errorf("create %d: status %d", i, resp.StatusCode)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if b.Failed() {
-		b.FailNow()
-	}
 }

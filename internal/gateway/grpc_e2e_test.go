@@ -203,14 +203,7 @@ func (gg *grpcGateway) pending(tb testing.TB) (pending, dead int) {
 // idle waits until every change is planned and delivered.
 func (gg *grpcGateway) idle(t *testing.T) {
 	t.Helper()
-	waitFor(t, "the engine to deliver everything", func() (bool, string) {
-		ch, err := gg.g.store.Changes(context.Background(), 0, 1)
-		if err != nil || len(ch) > 0 {
-			return false, fmt.Sprintf("unplanned changes %d, %v", len(ch), err)
-		}
-		p, d := gg.pending(t)
-		return p == 0, fmt.Sprintf("%d pending, %d dead", p, d)
-	})
+	waitFor(t, "the engine to deliver everything", func() (bool, string) { return idleNow(t.Context(), gg.g) })
 }
 
 // readJSONL reads the example connector's records of a kind, by object id,

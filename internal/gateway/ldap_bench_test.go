@@ -1,11 +1,8 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -92,41 +89,11 @@ func e2eLDAP(b *testing.B, n, clients int) (e2e, accepted float64) {
 		o.Concurrency = clients
 		o.Poll = time.Second // the default: the engine is woken by changes
 	})
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
-	base := lg.g.BaseURL()
-	var next atomic.Int64
-	var wg sync.WaitGroup
 	start := time.Now()
-	for range clients {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1))
-				if i > n {
-					return
-				}
-				body := fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"e2e%d@contoso.com","externalId":"x%d","active":true,"displayName":"E2E User %d","name":{"givenName":"Given","familyName":"Family"},"emails":[{"type":"work","primary":true,"value":"e2e%d@contoso.com"}]}`, i, i, i, i)
-				req, _ := http.NewRequest("POST", base+"/Users", bytes.NewReader([]byte(body)))
-				req.Header.Set("Authorization", "Bearer "+testToken)
-				req.Header.Set("Content-Type", "application/scim+json")
-				resp, err := hc.Do(req)
-				if err != nil {
-					b.Errorf("POST: %v", err)
-					return
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 201 {
-					b.Errorf("POST: status %d", resp.StatusCode)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	accepted = float64(n) / time.Since(start).Seconds()
+	accepted = postUsers(b, lg.g.BaseURL(), 0, n, clients)
 	ctx := context.Background()
 	for {
-		if ok, _ := lg.idle(ctx); ok {
+		if ok, _ := idleNow(ctx, lg.g); ok {
 			break
 		}
 		time.Sleep(25 * time.Millisecond) // light polling: it shares the CPU

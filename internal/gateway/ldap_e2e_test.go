@@ -1,18 +1,14 @@
 package gateway
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
-	"time"
 
 	ldap "github.com/go-ldap/ldap/v3"
-	"gopkg.in/yaml.v3"
 
 	"github.com/scimgate/scimgate/internal/config"
 	"github.com/scimgate/scimgate/internal/engine"
@@ -74,46 +70,13 @@ func startLDAPGateway(t testing.TB, pool int, tune func(*engine.Options)) *ldapG
 	if err := os.WriteFile(pw, []byte(ldaptest.AdminPassword), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.Defaults()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.DataDir = t.TempDir()
-	cfg.Auth.Tokens = []config.Secret{testToken}
-	if err := yaml.Unmarshal(fmt.Appendf(nil, ldapTarget, s.URL, pw, pool), &cfg.Targets); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	g, err := newGateway(ctx, cfg, slog.New(slog.DiscardHandler), func(o *engine.Options) {
-		o.Poll = 20 * time.Millisecond
-		o.BackoffBase = 5 * time.Millisecond
-		o.BackoffMax = 40 * time.Millisecond
-		if tune != nil {
-			tune(o)
-		}
-	})
-	if err != nil {
-		cancel()
-		t.Fatalf("gateway: %v", err)
-	}
-	serveUntilCleanup(t, ctx, cancel, g)
+	g := startTargetsGateway(t, fmt.Appendf(nil, ldapTarget, s.URL, pw, pool), tune)
 	return &ldapGateway{g: g, s: s}
-}
-
-// idle reports whether every change is planned and delivered to "dir".
-func (lg *ldapGateway) idle(ctx context.Context) (bool, string) {
-	ch, err := lg.g.store.Changes(ctx, 0, 1)
-	if err != nil || len(ch) > 0 {
-		return false, fmt.Sprintf("unplanned changes %v, %v", ch, err)
-	}
-	ob, err := lg.g.store.Outbox(ctx, "dir", false, 10)
-	if err != nil || len(ob) > 0 {
-		return false, fmt.Sprintf("pending %d operations (%v), %v", len(ob), ob, err)
-	}
-	return true, ""
 }
 
 func (lg *ldapGateway) wait(t *testing.T) {
 	t.Helper()
-	waitFor(t, "the engine to deliver every operation", func() (bool, string) { return lg.idle(t.Context()) })
+	waitFor(t, "the engine to deliver every operation", func() (bool, string) { return idleNow(t.Context(), lg.g) })
 }
 
 // people returns the user entries by uid.

@@ -1,12 +1,9 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
-	"io"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -123,43 +120,14 @@ func e2eSQL(b *testing.B, srv *dbtest.Server, n, conns int, memory bool) (e2e, a
 		sg = startSQLGateway(b, srv, conns, tune)
 	}
 	base := sg.g.BaseURL()
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * conns}}
-	var next atomic.Int64
-	var wg sync.WaitGroup
 	start := time.Now()
-	for range conns {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1))
-				if i > n {
-					return
-				}
-				body := fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","%[2]s"],"userName":"bench%06[1]d@contoso.com","externalId":"e%[1]d","active":true,"name":{"givenName":"Given","familyName":"Family"},"emails":[{"type":"work","primary":true,"value":"bench%06[1]d@contoso.com"}],"%[2]s":{"department":"Sales"}}`, i, enterprise)
-				req, _ := http.NewRequest("POST", base+"/Users", bytes.NewReader([]byte(body)))
-				req.Header.Set("Authorization", "Bearer "+testToken)
-				req.Header.Set("Content-Type", "application/scim+json")
-				resp, err := client.Do(req)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 201 {
-					b.Errorf("POST /Users: status %d", resp.StatusCode)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	accepted = float64(n) / time.Since(start).Seconds()
+	accepted = postUsers(b, base, 0, n, conns)
 	ctx := context.Background()
 	deadline := time.Now().Add(10 * time.Minute)
 	for {
 		// Every request was answered, so every change is stored: idle
 		// means every user is delivered.
-		done, detail := sg.idle(ctx)
+		done, detail := idleNow(ctx, sg.g)
 		if done && !memory {
 			var rows int
 			if err := sg.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM app_users").Scan(&rows); err != nil {

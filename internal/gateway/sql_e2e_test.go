@@ -1,18 +1,13 @@
 package gateway
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/scimgate/scimgate/internal/config"
 	"github.com/scimgate/scimgate/internal/dbtest"
@@ -81,47 +76,6 @@ func startSQLGateway(t testing.TB, srv *dbtest.Server, pool int, tune func(*engi
 	return &sqlGateway{g: startTargetsGateway(t, fmt.Appendf(nil, sqlAppTarget, srv.Dialect, dsn, pool), tune), db: db}
 }
 
-// startTargetsGateway starts a gateway with the targets of targetsYAML
-// and short engine timings; tune adjusts the engine's options.
-func startTargetsGateway(t testing.TB, targetsYAML []byte, tune func(*engine.Options)) *Gateway {
-	t.Helper()
-	cfg := config.Defaults()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.DataDir = t.TempDir()
-	cfg.Auth.Tokens = []config.Secret{testToken}
-	if err := yaml.Unmarshal(targetsYAML, &cfg.Targets); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	g, err := newGateway(ctx, cfg, slog.New(slog.DiscardHandler), func(o *engine.Options) {
-		o.Poll = 20 * time.Millisecond
-		o.BackoffBase = 5 * time.Millisecond
-		o.BackoffMax = 40 * time.Millisecond
-		if tune != nil {
-			tune(o)
-		}
-	})
-	if err != nil {
-		cancel()
-		t.Fatalf("gateway: %v", err)
-	}
-	serveUntilCleanup(t, ctx, cancel, g)
-	return g
-}
-
-// idle reports whether every change is planned and delivered to "app".
-func (sg *sqlGateway) idle(ctx context.Context) (bool, string) {
-	ch, err := sg.g.store.Changes(ctx, 0, 1)
-	if err != nil || len(ch) > 0 {
-		return false, fmt.Sprintf("unplanned changes %v, %v", ch, err)
-	}
-	ob, err := sg.g.store.Outbox(ctx, "app", false, 10)
-	if err != nil || len(ob) > 0 {
-		return false, fmt.Sprintf("pending %d operations (%v), %v", len(ob), ob, err)
-	}
-	return true, ""
-}
-
 // rows waits until query returns want (the engine delivers
 // asynchronously, a delete after its grace period), failing with the
 // last rows.
@@ -131,7 +85,7 @@ func (sg *sqlGateway) rows(t *testing.T, query string, want ...string) {
 		want = []string{}
 	}
 	waitFor(t, query, func() (bool, string) {
-		if ok, detail := sg.idle(t.Context()); !ok {
+		if ok, detail := idleNow(t.Context(), sg.g); !ok {
 			return false, detail
 		}
 		got := dbtest.Dump(t, sg.db, query)
