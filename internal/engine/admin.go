@@ -245,6 +245,11 @@ func (e *Engine) ResyncObject(ctx context.Context, tgt string, kind targets.Kind
 	}
 	e.planMu.Lock()
 	defer e.planMu.Unlock()
+	for _, t := range ts { // the workers must not pick operations dropped here
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.gen++
+	}
 	err := e.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) error {
 		for _, t := range ts {
 			if err := resync(ctx, tx, t.pol.Name(), string(kind), id); err != nil {
@@ -267,11 +272,15 @@ func (e *Engine) ResyncObject(ctx context.Context, tgt string, kind targets.Kind
 // target has or should have gets its whole state sent again (see
 // ResyncObject). It returns the number of objects re-planned.
 func (e *Engine) ResyncTarget(ctx context.Context, target string) (int, error) {
-	if e.target(target) == nil {
+	t := e.target(target)
+	if t == nil {
 		return 0, fmt.Errorf("%w: %q", ErrUnknownTarget, target)
 	}
 	e.planMu.Lock()
 	defer e.planMu.Unlock()
+	t.mu.Lock() // the worker must not pick operations dropped here
+	defer t.mu.Unlock()
+	t.gen++
 	recs, err := e.opts.Store.ProvisionedOf(ctx, target)
 	if err != nil {
 		return 0, err

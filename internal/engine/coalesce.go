@@ -15,38 +15,39 @@ import (
 // was never attempted, is not held nor being delivered, and the two merge
 // (see coalesce). Merging into the object's last operation keeps the order
 // per object; doing it in the planner's transaction keeps a crash from
-// losing either. The caller holds every target's mu.
-func (e *Engine) queue(ctx context.Context, tx store.Tx, o store.Outbox) error {
+// losing either. It reports whether o was merged into a queued operation.
+// The caller holds every target's mu.
+func (e *Engine) queue(ctx context.Context, tx store.Tx, o store.Outbox) (merged bool, err error) {
 	if o.Held { // a held operation stays as planned, for the administrator
 		_, err := tx.Enqueue(ctx, o)
-		return err
+		return false, err
 	}
 	prev, err := tx.LastOutbox(ctx, o.Target, o.Type, o.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		_, err = tx.Enqueue(ctx, o)
-		return err
+		return false, err
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	t := e.target(o.Target)
 	if prev.Attempts > 0 || prev.Held || t == nil || t.inflight[prev.Seq] {
 		_, err = tx.Enqueue(ctx, o)
-		return err
+		return false, err
 	}
-	merged, ok, err := coalesce(prev.Payload, o.Payload)
+	payload, ok, err := coalesce(prev.Payload, o.Payload)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if !ok {
 		_, err = tx.Enqueue(ctx, o)
-		return err
+		return false, err
 	}
-	prev.Payload = merged
+	prev.Payload = payload
 	if o.NextAt.After(prev.NextAt) {
 		prev.NextAt = o.NextAt
 	}
-	return tx.UpdateOutbox(ctx, prev)
+	return true, tx.UpdateOutbox(ctx, prev)
 }
 
 // coalesce merges the operation next into prev, queued just before it for

@@ -98,7 +98,10 @@ type target struct {
 	// merge into an operation being delivered.
 	mu       sync.Mutex
 	inflight map[int64]bool // outbox seqs being delivered
-	gen      uint64         // counts the changes of the outbox made outside the worker
+	// gen counts the changes made outside the worker to operations it may
+	// hold in its batch (merged, released, dropped, retried); added counts
+	// the batches of new operations queued after the others.
+	gen, added uint64
 }
 
 // New checks opts and returns an engine that is not running yet.

@@ -108,8 +108,13 @@ func (e *Engine) planAndSave(ctx context.Context, changes []store.Change) error 
 	if err := e.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) error { return p.save(ctx, tx, last) }); err != nil {
 		return err
 	}
-	for _, t := range e.targets {
-		t.gen++ // the workers read the outbox again
+	for _, t := range e.targets { // tell the workers (their mu is held)
+		switch name := t.pol.Name(); {
+		case p.merged[name]:
+			t.gen++
+		case p.added[name]:
+			t.added++
+		}
 	}
 	for _, t := range e.targets {
 		name := t.pol.Name()
@@ -145,6 +150,9 @@ type planner struct {
 	takeovers []takeover
 	// redact: secrets stay redacted in the operations (Preview).
 	redact bool
+	// merged and added record, per target, that save merged operations
+	// into queued ones or queued new ones.
+	merged, added map[string]bool
 }
 
 // reveal returns attrs with their secrets revealed, or redacted when the
@@ -184,7 +192,7 @@ type pending struct {
 // planChanges plans changes; save writes the outcome.
 func (e *Engine) planChanges(ctx context.Context, changes []store.Change) (*planner, error) {
 	p := &planner{e: e, now: e.opts.Now(), states: map[stateKey]*pending{},
-		guarded: map[string]int{}, held: map[string]int{}}
+		guarded: map[string]int{}, held: map[string]int{}, merged: map[string]bool{}, added: map[string]bool{}}
 	err := p.planAll(ctx, changes)
 	return p, err
 }
@@ -241,8 +249,14 @@ func (p *planner) save(ctx context.Context, tx store.Tx, last int64) error {
 		}
 	}
 	for _, o := range p.ops {
-		if err := p.e.queue(ctx, tx, o); err != nil {
+		merged, err := p.e.queue(ctx, tx, o)
+		if err != nil {
 			return err
+		}
+		if merged {
+			p.merged[o.Target] = true
+		} else {
+			p.added[o.Target] = true
 		}
 		if o.Held {
 			var pl payload
@@ -364,33 +378,26 @@ func (p *planner) groupsOf(ctx context.Context, id string) ([]string, []policy.G
 		store.Compare{Paths: []string{"members.value"}, Op: store.Eq, Str: id},
 		store.Compare{Paths: []string{"members.value"}, Op: store.Eq, Str: strings.ToLower(id)},
 	}
+	ids, err := p.e.opts.Store.Find(ctx, string(targets.Group), c)
+	if err != nil || len(ids) == 0 {
+		return nil, nil, err
+	}
 	var out []string
 	var refs []policy.GroupRef
-	for start := 1; ; start += groupsPage {
-		page, err := p.e.opts.Store.Query(ctx, string(targets.Group), store.Query{Filter: c, StartIndex: start, Count: groupsPage})
+	for _, gid := range ids {
+		g, err := p.load(ctx, targets.Group, gid)
 		if err != nil {
 			return nil, nil, err
 		}
-		for _, r := range page.Resources {
-			g, err := scim.DecodeResource(r)
-			if err != nil {
-				return nil, nil, err
-			}
-			if !slices.Contains(memberIDs(g), id) {
-				continue
-			}
-			name, _ := g["displayName"].(string)
-			out = append(out, r.ID)
-			refs = append(refs, policy.GroupRef{ID: r.ID, DisplayName: name})
+		if g == nil || !slices.Contains(memberIDs(g), id) {
+			continue
 		}
-		if start+groupsPage > page.Total {
-			return out, refs, nil
-		}
+		name, _ := g["displayName"].(string)
+		out = append(out, gid)
+		refs = append(refs, policy.GroupRef{ID: gid, DisplayName: name})
 	}
+	return out, refs, nil
 }
-
-// groupsPage is how many groups of a user are read at a time.
-const groupsPage = 500
 
 // state reads the planner's state of an object in a target: as planned in
 // this batch, else as saved.

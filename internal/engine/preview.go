@@ -59,17 +59,12 @@ func Preview(ctx context.Context, st store.Store, pol *policy.Policy) ([]Planned
 	}
 	var changes []store.Change
 	for _, kind := range []targets.Kind{targets.User, targets.Group} {
-		for start := 1; ; start += groupsPage {
-			page, err := st.Query(ctx, string(kind), store.Query{StartIndex: start, Count: groupsPage})
-			if err != nil {
-				return nil, err
-			}
-			for _, r := range page.Resources {
-				changes = append(changes, store.Change{Type: string(kind), ID: r.ID})
-			}
-			if start+groupsPage > page.Total {
-				break
-			}
+		ids, err := st.Find(ctx, string(kind), store.Const(true))
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			changes = append(changes, store.Change{Type: string(kind), ID: id})
 		}
 	}
 	p := &planner{e: e, now: e.opts.Now(), states: map[stateKey]*pending{}, guarded: map[string]int{}, held: map[string]int{}, redact: true}

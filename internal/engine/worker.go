@@ -53,12 +53,19 @@ func (e *Engine) work(ctx context.Context, t *target) {
 	var (
 		batch []store.Outbox // read, not yet dispatched, in queue order
 		gen   uint64         // t.gen when batch was read
+		added uint64         // t.added when batch was read
+		whole bool           // batch held every deliverable operation
 		stale = true
 	)
 	for {
 		wait := e.opts.Poll
 		t.mu.Lock() // the planner does not coalesce while we pick
-		if stale || gen != t.gen || len(batch) == 0 && len(inflight) == 0 {
+		// Read again when the batch may be wrong (stale, gen), used up, or
+		// when operations were queued after a batch that held them all
+		// and a slot is free for them (queued operations come after a
+		// truncated batch in the queue order anyway).
+		if stale || gen != t.gen || len(batch) == 0 && len(inflight) == 0 ||
+			whole && added != t.added && len(inflight) < e.opts.Concurrency {
 			rows, err := e.opts.Store.Deliverable(ctx, t.pol.Name(), scanLimit)
 			if err != nil && ctx.Err() == nil {
 				e.log.Error("engine: reading the outbox", "target", t.pol.Name(), "err", err)
@@ -71,16 +78,20 @@ func (e *Engine) work(ctx context.Context, t *target) {
 					batch = append(batch, row)
 				}
 			}
-			gen, stale = t.gen, false
+			gen, added, whole, stale = t.gen, t.added, len(rows) < scanLimit, false
 		}
 		now := e.opts.Now()
 		seen := map[objectKey]bool{}
 		kept := batch[:0]
-		for _, row := range batch {
+		for i, row := range batch {
+			if len(inflight) >= e.opts.Concurrency { // no slot: keep the rest as it is
+				kept = append(kept, batch[i:]...)
+				break
+			}
 			k := objectKey{row.Type, row.ID}
 			head := !seen[k]
 			seen[k] = true
-			if !head || inflight[k] || len(inflight) >= e.opts.Concurrency {
+			if !head || inflight[k] {
 				kept = append(kept, row)
 				continue
 			}
@@ -403,6 +414,9 @@ func (e *Engine) recreate(ctx context.Context, t *target, row store.Outbox, p pa
 	name := t.pol.Name()
 	e.planMu.Lock()
 	defer e.planMu.Unlock()
+	t.mu.Lock() // the worker must not pick the operations dropped here
+	defer t.mu.Unlock()
+	t.gen++
 	err := e.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) error {
 		if err := forgetTarget(ctx, tx, name, row.Type, row.ID); err != nil {
 			return err

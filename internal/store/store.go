@@ -153,6 +153,9 @@ type Store interface {
 	// Query answers a filter from the index; cost grows with the size of
 	// the answer, not of the store, for selective filters.
 	Query(ctx context.Context, typ string, q Query) (Page, error)
+	// Find returns the ids of the resources of a type matching c, in
+	// creation order.
+	Find(ctx context.Context, typ string, c Cond) ([]string, error)
 	// Write runs fn in a transaction and returns once the transaction is
 	// durably committed (fsync'd). If fn returns an error, none of its
 	// writes happen and that error is returned. Writes from concurrent

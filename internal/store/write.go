@@ -233,11 +233,26 @@ func (t *sqlTx) Find(ctx context.Context, typ string, c Cond) ([]string, error) 
 	if err != nil {
 		return nil, err
 	}
-	w, err := t.w.d.where(typ, c)
+	return find(ctx, t.w, typ, c)
+}
+
+// Find implements Store.
+func (s *SQL) Find(ctx context.Context, typ string, c Cond) (ids []string, err error) {
+	err = s.read(ctx, func(ctx context.Context, c2 *conn) error {
+		ids, err = find(ctx, c2, typ, c)
+		return err
+	})
+	return ids, err
+}
+
+// find returns the ids of the resources of typ matching c on conn c2, in
+// creation order.
+func find(ctx context.Context, c2 *conn, typ string, c Cond) ([]string, error) {
+	w, err := c2.d.where(typ, c)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := t.w.query(ctx, "SELECT r.id FROM resources r WHERE "+w.sql+" ORDER BY r.rid", w.args...)
+	rows, err := c2.query(ctx, "SELECT r.id FROM resources r WHERE "+w.sql+" ORDER BY r.rid", w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: find: %w", err)
 	}
