@@ -392,16 +392,12 @@ func (e *Engine) initialSync(ctx context.Context) error {
 // operations dropped, so that the planner creates it (a create in flight
 // meanwhile is adopted by the next one: see Engine.call).
 func resync(ctx context.Context, tx store.Tx, tgt, typ, id string) error {
-	pr, err := tx.Provisioned(ctx, tgt, typ, id)
-	if errors.Is(err, store.ErrNotFound) {
+	pr, s, found, err := recordOf(ctx, tx, tgt, typ, id)
+	if err != nil {
+		return err
+	}
+	if !found {
 		return nil
-	}
-	if err != nil {
-		return err
-	}
-	s, err := stateOf(pr)
-	if err != nil {
-		return err
 	}
 	if s.Deleted || !s.Present {
 		return nil

@@ -149,16 +149,11 @@ func discard(ctx context.Context, tx store.Tx, r store.Outbox) error {
 	if err := json.Unmarshal(r.Payload, &p); err != nil {
 		return fmt.Errorf("engine: held operation %d: %w", r.Seq, err)
 	}
-	pr, err := tx.Provisioned(ctx, r.Target, r.Type, r.ID)
+	pr, s, found, err := recordOf(ctx, tx, r.Target, r.Type, r.ID)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
 		return err
-	default:
-		s, err := stateOf(pr)
-		if err != nil {
-			return err
-		}
+	case found:
 		switch p.Op {
 		case opDisable:
 			s.Disabled = false

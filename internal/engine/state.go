@@ -2,6 +2,8 @@ package engine
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -40,6 +42,20 @@ func stateOf(pr store.Provisioned) (state, error) {
 		return state{}, fmt.Errorf("engine: state of %s %q in %q: %w", pr.Type, pr.ID, pr.Target, err)
 	}
 	return s, nil
+}
+
+// recordOf reads, in tx, an object's record in a target and decodes its
+// state; found is false when there is none.
+func recordOf(ctx context.Context, tx store.Tx, tgt, typ, id string) (pr store.Provisioned, s state, found bool, err error) {
+	pr, err = tx.Provisioned(ctx, tgt, typ, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Provisioned{}, state{}, false, nil
+	}
+	if err != nil {
+		return store.Provisioned{}, state{}, false, err
+	}
+	s, err = stateOf(pr)
+	return pr, s, err == nil, err
 }
 
 // live reports an object that is in the target and in its scope.

@@ -381,16 +381,12 @@ func (e *Engine) member(ctx context.Context, tgt, id string) (anchor string, com
 // forgot while operations of it were queued (see planner.save), once none
 // is left.
 func dropForgotten(ctx context.Context, tx store.Tx, tgt, typ, id string) error {
-	pr, err := tx.Provisioned(ctx, tgt, typ, id)
-	if errors.Is(err, store.ErrNotFound) {
+	_, s, found, err := recordOf(ctx, tx, tgt, typ, id)
+	if err != nil {
+		return err
+	}
+	if !found {
 		return nil
-	}
-	if err != nil {
-		return err
-	}
-	s, err := stateOf(pr)
-	if err != nil {
-		return err
 	}
 	if !s.Deleted || s.Present {
 		return nil
@@ -436,16 +432,12 @@ func (e *Engine) recreate(ctx context.Context, t *target, row store.Outbox, p pa
 // the policy may want it there), drops its pending operations, and
 // journals it so that the planner plans it again.
 func forgetTarget(ctx context.Context, tx store.Tx, tgt, typ, id string) error {
-	pr, err := tx.Provisioned(ctx, tgt, typ, id)
-	if errors.Is(err, store.ErrNotFound) {
+	_, s, found, err := recordOf(ctx, tx, tgt, typ, id)
+	if err != nil {
+		return err
+	}
+	if !found {
 		return tx.Touch(ctx, typ, id)
-	}
-	if err != nil {
-		return err
-	}
-	s, err := stateOf(pr)
-	if err != nil {
-		return err
 	}
 	if err := tx.DeletePending(ctx, tgt, typ, id); err != nil {
 		return err
