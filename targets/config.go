@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -190,4 +191,39 @@ func keyLine(n *yaml.Node, key string) int {
 		return l
 	}
 	return n.Line
+}
+
+// ReadSecret returns a secret setting of a connector's configuration,
+// given inline, by environment variable or by file (its content without
+// the final line break): field, field_env and field_file, at most one of
+// them. Errors name the field and never contain the value.
+func ReadSecret(field, inline, env, file string) (string, error) {
+	n := 0
+	for _, v := range []string{inline, env, file} {
+		if v != "" {
+			n++
+		}
+	}
+	if n > 1 {
+		return "", FieldError(field, "give only one of %[1]s, %[1]s_env and %[1]s_file", field)
+	}
+	switch {
+	case env != "":
+		v, ok := os.LookupEnv(env)
+		if !ok || v == "" {
+			return "", FieldError(field+"_env", "environment variable %s is not set or empty", env)
+		}
+		return v, nil
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", FieldError(field+"_file", "%v", err)
+		}
+		v := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+		if v == "" {
+			return "", FieldError(field+"_file", "%s is empty", file)
+		}
+		return v, nil
+	}
+	return inline, nil
 }

@@ -3,6 +3,9 @@ package targets_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -197,6 +200,45 @@ func TestRegistryBuild(t *testing.T) {
 			defer c.Close(context.Background())
 			if !c.Capabilities().Groups {
 				t.Errorf("built connector has no groups")
+			}
+		})
+	}
+}
+
+func TestReadSecret(t *testing.T) {
+	dir := t.TempDir()
+	file := func(content string) string {
+		p := filepath.Join(dir, fmt.Sprint(len(content), "-secret"))
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	t.Setenv("SCIMGATE_TEST_SECRET", "from-env")
+	tests := []struct {
+		name, inline, env, file string
+		want, wantErr           string
+	}{
+		{name: "inline", inline: "s3cret", want: "s3cret"},
+		{name: "env", env: "SCIMGATE_TEST_SECRET", want: "from-env"},
+		{name: "file without its line break", file: file("from-file\r\n"), want: "from-file"},
+		{name: "none", want: ""},
+		{name: "two ways", inline: "a", env: "SCIMGATE_TEST_SECRET", wantErr: "password: give only one of password, password_env and password_file"},
+		{name: "unset env", env: "SCIMGATE_TEST_UNSET", wantErr: "password_env: environment variable SCIMGATE_TEST_UNSET is not set or empty"},
+		{name: "empty file", file: file("\n"), wantErr: "password_file: "},
+		{name: "missing file", file: filepath.Join(dir, "nope"), wantErr: "password_file: open "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := targets.ReadSecret("password", tt.inline, tt.env, tt.file)
+			if tt.wantErr != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
+					t.Fatalf("ReadSecret: %q, %v; want an error starting %q", got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("ReadSecret = %q, %v; want %q", got, err, tt.want)
 			}
 		})
 	}

@@ -14,7 +14,10 @@ import (
 	"github.com/scimgate/scimgate/targets/memory"
 )
 
-func TestNew(t *testing.T) {
+// storeAndPolicy returns a fresh store and a policy with one target, crm,
+// that receives every user.
+func storeAndPolicy(t *testing.T) (store.Store, *policy.Policy) {
+	t.Helper()
 	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "db"))
 	if err != nil {
 		t.Fatal(err)
@@ -27,6 +30,11 @@ func TestNew(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st, pol
+}
+
+func TestNew(t *testing.T) {
+	st, pol := storeAndPolicy(t)
 	mem := memory.New(memory.Config{})
 	tests := []struct {
 		name  string

@@ -27,8 +27,6 @@ var ErrUnknownTarget = errors.New("engine: unknown target")
 const (
 	// heldPage is how many held operations Discard reads at a time.
 	heldPage = 500
-	// heldList bounds the operations Held returns.
-	heldList = 10000
 )
 
 // mark is a number of disables/deletes queued at one time.
@@ -61,12 +59,12 @@ func (g *guardState) recent(now time.Time, window time.Duration) int {
 func guarded(op string) bool { return op == opDisable || op == opDelete }
 
 // Held returns the operations of target held by the deletion guard, in
-// queue order, at most heldList of them.
-func (e *Engine) Held(ctx context.Context, target string) ([]Operation, error) {
+// queue order, at most limit of them.
+func (e *Engine) Held(ctx context.Context, target string, limit int) ([]Operation, error) {
 	if e.target(target) == nil {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownTarget, target)
 	}
-	rows, err := e.opts.Store.HeldOutbox(ctx, target, heldList)
+	rows, err := e.opts.Store.HeldOutbox(ctx, target, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -2,13 +2,10 @@ package engine
 
 import (
 	"errors"
-	"path/filepath"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/scimgate/scimgate/internal/store"
-	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/targets"
 	"github.com/scimgate/scimgate/targets/memory"
 )
@@ -16,18 +13,7 @@ import (
 // TestNewRegistersMetrics: the metrics go to the Registerer; a second
 // engine on the same registry is a configuration error.
 func TestNewRegistersMetrics(t *testing.T) {
-	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	pol, err := policy.Compile(policy.Config{Targets: []policy.TargetConfig{{
-		Name:  "crm",
-		Users: &policy.ObjectConfig{Scope: policy.ScopeConfig{All: true}, Mapping: []policy.MappingConfig{{Target: "login", Source: "userName"}}},
-	}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, pol := storeAndPolicy(t)
 	reg := prometheus.NewRegistry()
 	opts := Options{Store: st, Policy: pol, Connectors: map[string]targets.Connector{"crm": memory.New(memory.Config{})}, Registerer: reg}
 	if _, err := New(opts); err != nil {

@@ -245,6 +245,16 @@ func limit(r *http.Request) (int, error) {
 }
 
 func (h *adminHandler) deadLetters(r *http.Request) (any, error) {
+	return h.operations(r, "deadLetters", (*engine.Engine).DeadLetters)
+}
+
+func (h *adminHandler) held(r *http.Request) (any, error) {
+	return h.operations(r, "held", (*engine.Engine).Held)
+}
+
+// operations answers the operations that fn lists for {target}, up to the
+// limit parameter, under key.
+func (h *adminHandler) operations(r *http.Request, key string, fn func(*engine.Engine, context.Context, string, int) ([]engine.Operation, error)) (any, error) {
 	e, err := h.engine()
 	if err != nil {
 		return nil, err
@@ -253,11 +263,11 @@ func (h *adminHandler) deadLetters(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ops, err := e.DeadLetters(r.Context(), r.PathValue("target"), n)
+	ops, err := fn(e, r.Context(), r.PathValue("target"), n)
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"deadLetters": operationsJSON(ops)}, nil
+	return map[string]any{key: operationsJSON(ops)}, nil
 }
 
 func seq(r *http.Request) (int64, error) {
@@ -292,32 +302,13 @@ func (h *adminHandler) deadLetter(r *http.Request, key string, fn func(*engine.E
 	return map[string]int{key: 1}, nil
 }
 
-func (h *adminHandler) held(r *http.Request) (any, error) {
-	e, err := h.engine()
-	if err != nil {
-		return nil, err
-	}
-	n, err := limit(r)
-	if err != nil {
-		return nil, err
-	}
-	ops, err := e.Held(r.Context(), r.PathValue("target"))
-	if err != nil {
-		return nil, err
-	}
-	if len(ops) > n {
-		ops = ops[:n]
-	}
-	return map[string]any{"held": operationsJSON(ops)}, nil
-}
-
 // guard runs Release or Discard, refusing when nothing is held.
 func (h *adminHandler) guard(r *http.Request, key string, fn func(e *engine.Engine) (int, error)) (any, error) {
 	e, err := h.engine()
 	if err != nil {
 		return nil, err
 	}
-	held, err := e.Held(r.Context(), r.PathValue("target"))
+	held, err := e.Held(r.Context(), r.PathValue("target"), 1)
 	if err != nil {
 		return nil, err
 	}

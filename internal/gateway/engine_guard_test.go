@@ -50,7 +50,7 @@ func (eg *engineGateway) waitHeld(t *testing.T, target string, n int) {
 		if err != nil || len(ch) > 0 {
 			return false, fmt.Sprintf("unplanned changes %v, %v", ch, err)
 		}
-		held, err := eg.g.engine.Held(ctx, target)
+		held, err := eg.g.engine.Held(ctx, target, 100)
 		if err != nil {
 			return false, err.Error()
 		}
@@ -90,7 +90,7 @@ func TestEngineDeletionGuard(t *testing.T) {
 			if got := len(crm.Snapshot()); got != 3 {
 				t.Fatalf("%d users in the target while the guard holds 3 deletes, want 3", got)
 			}
-			held, _ := eg.g.engine.Held(ctx, "crm")
+			held, _ := eg.g.engine.Held(ctx, "crm", 100)
 			for _, h := range held {
 				if h.Op != "delete" || h.Kind != "User" || !slices.Contains(ids, h.ID) {
 					t.Errorf("held operation %+v", h)
@@ -111,7 +111,7 @@ func TestEngineDeletionGuard(t *testing.T) {
 					t.Errorf("provisioning state of %s: %+v, %v", h.ID, p, err)
 				}
 			}
-			if held, err := eg.g.engine.Held(ctx, "crm"); err != nil || len(held) != 0 {
+			if held, err := eg.g.engine.Held(ctx, "crm", 100); err != nil || len(held) != 0 {
 				t.Errorf("still held: %+v, %v", held, err)
 			}
 		})
@@ -122,7 +122,7 @@ func TestEngineDeletionGuard(t *testing.T) {
 func TestEngineDeletionGuardUnknownTarget(t *testing.T) {
 	eg := startEngineGateway(t, guardedTarget)
 	ctx := context.Background()
-	if _, err := eg.g.engine.Held(ctx, "nope"); !errors.Is(err, engine.ErrUnknownTarget) {
+	if _, err := eg.g.engine.Held(ctx, "nope", 100); !errors.Is(err, engine.ErrUnknownTarget) {
 		t.Errorf("Held: %v", err)
 	}
 	if _, err := eg.g.engine.Release(ctx, "nope"); !errors.Is(err, engine.ErrUnknownTarget) {

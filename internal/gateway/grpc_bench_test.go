@@ -25,19 +25,7 @@ import (
 const benchMemoryTarget = `
 - name: mem
   type: memory
-  users:
-    scope: {all: true}
-    mapping:
-      - {target: userName, source: userName}
-      - {target: displayName, source: displayName}
-      - {target: active, source: active}
-  groups:
-    scope: {all: true}
-    mapping:
-      - {target: displayName, source: displayName}
-  lifecycle:
-    deleteGracePeriod: 0s
-`
+` + everyObjectPolicy
 
 // BenchmarkGRPCEndToEnd measures the delivery of 10,000 SCIM users, in one
 // run, to: the in-memory connector inside the gateway ("mem"); the same

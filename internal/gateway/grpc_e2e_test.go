@@ -28,16 +28,9 @@ import (
 	"github.com/scimgate/scimgate/targets/grpctarget"
 )
 
-// grpcJSONLTarget is a grpc target served by the example connector:
-// every user and group, deleted at once when deleted in SCIM.
-const grpcJSONLTarget = `
-- name: jsonl
-  type: grpc
-  config:
-    listen: 127.0.0.1:0
-    token_file: %q
-    keepalive: 1s
-  users:
+// everyObjectPolicy is the policy of the gRPC tests' targets: every user
+// and group, deleted at once when deleted in SCIM.
+const everyObjectPolicy = `  users:
     scope: {all: true}
     mapping:
       - {target: userName, source: userName}
@@ -50,6 +43,17 @@ const grpcJSONLTarget = `
   lifecycle:
     deleteGracePeriod: 0s
 `
+
+// grpcJSONLTarget is a grpc target served by the example connector, with
+// everyObjectPolicy.
+const grpcJSONLTarget = `
+- name: jsonl
+  type: grpc
+  config:
+    listen: 127.0.0.1:0
+    token_file: %q
+    keepalive: 1s
+` + everyObjectPolicy
 
 // grpcLog is a log sink safe for concurrent writers.
 type grpcLog struct {

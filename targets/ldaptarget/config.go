@@ -401,22 +401,7 @@ func (c *Config) Open(ctx context.Context) (targets.Connector, error) {
 
 // password reads the bind password. Its value never appears in an error.
 func (c *Config) password() (string, error) {
-	if c.BindPasswordEnv != "" {
-		p := os.Getenv(c.BindPasswordEnv)
-		if p == "" {
-			return "", targets.FieldError("bind_password_env", "environment variable %s is not set or empty", c.BindPasswordEnv)
-		}
-		return p, nil
-	}
-	b, err := os.ReadFile(c.BindPasswordFile)
-	if err != nil {
-		return "", targets.FieldError("bind_password_file", "%v", err)
-	}
-	p := strings.TrimRight(string(b), "\r\n")
-	if p == "" {
-		return "", targets.FieldError("bind_password_file", "%s is empty", c.BindPasswordFile)
-	}
-	return p, nil
+	return targets.ReadSecret("bind_password", "", c.BindPasswordEnv, c.BindPasswordFile)
 }
 
 // tlsConfig builds the TLS configuration of ldaps:// and StartTLS.

@@ -224,10 +224,10 @@ func (c *Config) Validate() error {
 		return targets.FieldError("dialect", "unknown dialect %q (want mysql or postgres)", c.Dialect)
 	}
 	var err error
-	if c.dsn, err = secret("dsn", c.DSN, c.DSNEnv, c.DSNFile); err != nil {
+	if c.dsn, err = targets.ReadSecret("dsn", c.DSN, c.DSNEnv, c.DSNFile); err != nil {
 		return err
 	}
-	if c.password, err = secret("password", c.Password, c.PasswordEnv, c.PasswordFile); err != nil {
+	if c.password, err = targets.ReadSecret("password", c.Password, c.PasswordEnv, c.PasswordFile); err != nil {
 		return err
 	}
 	if c.dsn != "" {
@@ -281,39 +281,6 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
-}
-
-// secret returns the value of a secret given inline, by environment
-// variable or by file: at most one of them.
-func secret(field, inline, env, file string) (string, error) {
-	n := 0
-	for _, v := range []string{inline, env, file} {
-		if v != "" {
-			n++
-		}
-	}
-	if n > 1 {
-		return "", targets.FieldError(field, "give only one of %[1]s, %[1]s_env and %[1]s_file", field)
-	}
-	switch {
-	case env != "":
-		v, ok := os.LookupEnv(env)
-		if !ok || v == "" {
-			return "", targets.FieldError(field+"_env", "environment variable %s is not set or empty", env)
-		}
-		return v, nil
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", targets.FieldError(field+"_file", "%v", err)
-		}
-		v := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
-		if v == "" {
-			return "", targets.FieldError(field+"_file", "%s is empty", file)
-		}
-		return v, nil
-	}
-	return inline, nil
 }
 
 func (t *TLSConfig) validate() error {

@@ -573,17 +573,17 @@ func (c *Connector) members(ctx context.Context, op targets.Op, add bool) error 
 		if err != nil {
 			return err
 		}
-		var todo []string
+		var change []string // the members to add or remove: not already so
 		for _, id := range members {
 			if present[id] != add {
-				todo = append(todo, id)
+				change = append(change, id)
 			}
 		}
-		if len(todo) == 0 {
+		if len(change) == 0 {
 			return nil
 		}
 		if w, ok := g.writes[what]; ok {
-			for _, id := range todo {
+			for _, id := range change {
 				p := params(op, op.Anchor, nil)
 				p[paramMember] = id
 				if err := c.run(ctx, tx, w, p); err != nil {
@@ -594,13 +594,13 @@ func (c *Connector) members(ctx context.Context, op targets.Op, add bool) error 
 		}
 		a = args{dialect: c.dialect}
 		if add {
-			rows := make([]string, len(todo))
-			for i, id := range todo {
+			rows := make([]string, len(change))
+			for i, id := range change {
 				rows[i] = "(" + a.add(op.Anchor) + ", " + a.add(id) + ")"
 			}
 			q = "INSERT INTO " + m.table + " (" + m.group + ", " + m.member + ") VALUES " + strings.Join(rows, ", ")
 		} else {
-			q = "DELETE FROM " + m.table + " WHERE " + m.group + " = " + a.add(op.Anchor) + " AND " + m.member + " IN (" + a.list(todo) + ")"
+			q = "DELETE FROM " + m.table + " WHERE " + m.group + " = " + a.add(op.Anchor) + " AND " + m.member + " IN (" + a.list(change) + ")"
 		}
 		_, err = c.exec(ctx, tx, strings.ReplaceAll(what, "_", " ")+"s", q, a.vals)
 		return err
