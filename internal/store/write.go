@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -85,21 +86,18 @@ func (s *SQL) run(w *conn) {
 				break fill
 			}
 		}
-		if commit(w, batch) {
-			select {
-			case s.changed <- struct{}{}:
-			default:
-			}
-		}
+		s.commit(w, batch)
 	}
 }
 
 // commit runs the writes of batch in one transaction on w and answers
-// them; it reports whether a committed write journalled a change. The
+// them. When a committed write journalled a change, Changed is signalled
+// before any caller is answered, so a caller that sees its Write return
+// also sees the signal. The
 // writer's statements use a context without cancellation: SQLite
 // answers an interrupted statement by rolling back the whole transaction,
 // which would take the batch-mates' writes with it.
-func commit(w *conn, batch []*request) (changed bool) {
+func (s *SQL) commit(w *conn, batch []*request) {
 	ctx := context.Background()
 	var ran []*request
 	var results []error
@@ -138,18 +136,22 @@ func commit(w *conn, batch []*request) (changed bool) {
 			_, _ = w.c.ExecContext(ctx, "ROLLBACK") // may fail when SQLite already rolled back
 		}
 	}
+	if err == nil && slices.ContainsFunc(ran, func(r *request) bool { return r.changed }) {
+		select {
+		case s.changed <- struct{}{}:
+		default:
+		}
+	}
 	for i, req := range ran {
 		if err != nil {
 			req.done <- err
 		} else {
-			changed = changed || req.changed
 			req.done <- results[i]
 		}
 	}
 	if err != nil && rest > 0 && rest < len(batch) {
-		return commit(w, batch[rest:])
+		s.commit(w, batch[rest:])
 	}
-	return changed
 }
 
 // apply runs one write function in a savepoint. res is the caller's
