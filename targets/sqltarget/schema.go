@@ -22,12 +22,16 @@ type kindSpec struct {
 	table    string // quoted
 	anchor   string
 	objectID string
-	scalars  []*attrSpec // by name
-	multis   []*attrSpec // by name
-	attrs    map[string]*attrSpec
-	unique   []*attrSpec
-	disable  *disableSpec
-	members  *membersSpec
+	// oidUnique: a single-column unique index covers the object id
+	// column, so the database itself refuses a second row for an object
+	// id and Create needs no lookup before its insert.
+	oidUnique bool
+	scalars   []*attrSpec // by name
+	multis    []*attrSpec // by name
+	attrs     map[string]*attrSpec
+	unique    []*attrSpec
+	disable   *disableSpec
+	members   *membersSpec
 	// writes are the procedures or statements that replace the
 	// generated writes, by operation.
 	writes map[string][]boundStmt
@@ -162,6 +166,29 @@ func (c *Connector) tableColumns(ctx context.Context, table string) (map[string]
 	return cols, classify("read the columns of "+table, rows.Err())
 }
 
+// uniqueColumn reports whether a unique index of exactly the column name
+// (and no predicate) exists on table (quoted: the table's quoted name).
+func (c *Connector) uniqueColumn(ctx context.Context, table, quoted, name string) (bool, error) {
+	a := args{dialect: c.dialect}
+	var q string
+	if c.dialect == MySQL {
+		schema, tname := c.schemaOf(&a, table)
+		q = "SELECT COUNT(*) FROM information_schema.statistics s WHERE s.table_schema = " + schema +
+			" AND s.table_name = " + a.add(tname) + " AND s.non_unique = 0 AND LOWER(s.column_name) = LOWER(" + a.add(name) + ")" +
+			" AND NOT EXISTS (SELECT 1 FROM information_schema.statistics o WHERE o.table_schema = s.table_schema" +
+			" AND o.table_name = s.table_name AND o.index_name = s.index_name AND o.seq_in_index > 1)"
+	} else {
+		q = "SELECT COUNT(*) FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]" +
+			" WHERE i.indrelid = to_regclass(" + a.add(quoted) + ") AND i.indisunique AND i.indnkeyatts = 1 AND i.indpred IS NULL" +
+			" AND a.attname = " + a.add(name)
+	}
+	var n int
+	if err := c.db.QueryRowContext(ctx, q, a.vals...).Scan(&n); err != nil {
+		return false, classify("read the indexes of "+table, err)
+	}
+	return n > 0, nil
+}
+
 // schemaOf returns the SQL expression of a table's schema and its name.
 func (c *Connector) schemaOf(a *args, table string) (schema, name string) {
 	if s, n, ok := strings.Cut(table, "."); ok {
@@ -223,6 +250,11 @@ func (c *Connector) checkSchema(ctx context.Context) error {
 		}
 		col(cols, f+".anchor", o.Table, o.Anchor, typeString)
 		col(cols, f+".object_id", o.Table, o.ObjectID, typeString)
+		if cols != nil {
+			if s.oidUnique, err = c.uniqueColumn(ctx, o.Table, s.table, o.ObjectID); err != nil {
+				return err
+			}
+		}
 		for _, as := range s.scalars {
 			cl := col(cols, f+".attributes."+as.name+".column", o.Table, o.Attributes[as.name].Column, as.typ)
 			as.maxLen, as.maxInt = cl.maxLen, cl.maxInt

@@ -333,13 +333,19 @@ func (c *Connector) Create(ctx context.Context, op targets.Op) (string, error) {
 	anchor := uuid.NewString()
 	var existing *targets.ConflictError
 	err = c.tx(ctx, "create "+string(op.Kind), func(ctx context.Context, tx *sql.Tx) error {
-		if a, oid, err := c.holder(ctx, tx, s, op.ObjectID, nil, ""); err != nil || a != "" {
-			if a != "" {
-				existing = &targets.ConflictError{Anchor: a, ObjectID: oid}
+		w, custom := s.writes["create"]
+		// Without a unique index on the object id, only a lookup keeps a
+		// repeated create from inserting a second row; with one, the
+		// insert's duplicate key finds the holder (c.conflict).
+		if custom || !s.oidUnique {
+			if a, oid, err := c.holder(ctx, tx, s, op.ObjectID, nil, ""); err != nil || a != "" {
+				if a != "" {
+					existing = &targets.ConflictError{Anchor: a, ObjectID: oid}
+				}
+				return err
 			}
-			return err
 		}
-		if w, ok := s.writes["create"]; ok {
+		if custom {
 			if err := c.run(ctx, tx, w, params(op, anchor, op.Attrs)); err != nil {
 				return err
 			}

@@ -2,6 +2,7 @@ package sqltarget_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/scimgate/scimgate/conformance/connector"
@@ -18,6 +19,7 @@ var dbTests = []struct {
 	{"Conformance", testConformance},
 	{"ConformanceProcedures", testConformanceProcedures},
 	{"ConformanceStatements", testConformanceStatements},
+	{"ConformanceNoUniqueObjectID", testConformanceNoUniqueObjectID},
 	{"Rows", testRows},
 	{"DisableModes", testDisableModes},
 	{"ListCursor", testListCursor},
@@ -90,4 +92,40 @@ func testConformance(t *testing.T, srv *dbtest.Server) {
 	connector.Run(t, func(t *testing.T) targets.Connector {
 		return open(t, cfg)
 	}, connector.WithSchema(conformanceSchema))
+}
+
+// testConformanceNoUniqueObjectID runs the suite on a schema whose object
+// id column has no unique index: Create must then look the object id up
+// before it inserts (with the index, the database refuses the second
+// row). A repeated create with other values must find the first row.
+func testConformanceNoUniqueObjectID(t *testing.T, srv *dbtest.Server) {
+	db, sdb := srv.NewDatabase(t)
+	cfg := smallConfig(srv, db, false)
+	open(t, cfg) // creates the schema
+	drop := "ALTER TABLE app_users DROP INDEX scim_id"
+	if srv.Dialect == sqltarget.Postgres {
+		drop = "ALTER TABLE app_users DROP CONSTRAINT app_users_scim_id_key"
+	}
+	for _, q := range []string{drop, "CREATE INDEX app_users_scim_idx ON app_users (scim_id)"} {
+		if _, err := sdb.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg.CreateSchema = false
+	c := open(t, cfg)
+	ctx := context.Background()
+	first, err := c.Create(ctx, targets.Op{ID: "op1", ObjectID: "obj-1", Kind: targets.User, Attrs: map[string]any{"userName": "ada"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Create(ctx, targets.Op{ID: "op2", ObjectID: "obj-1", Kind: targets.User, Attrs: map[string]any{"userName": "ada2"}})
+	var ce *targets.ConflictError
+	if !errors.As(err, &ce) || ce.Anchor != first || ce.ObjectID != "obj-1" {
+		t.Fatalf("second Create of obj-1 = %v, want a conflict with anchor %s", err, first)
+	}
+	var n int
+	if err := sdb.QueryRow("SELECT COUNT(*) FROM app_users").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("rows = %d, %v; want 1", n, err)
+	}
+	connector.Run(t, func(t *testing.T) targets.Connector { return open(t, cfg) }, connector.WithSchema(smallSchema))
 }
