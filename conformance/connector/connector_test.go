@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
+	"io"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/scimgate/scimgate/targets"
@@ -173,116 +172,12 @@ func cmpOr(s, def string) string {
 	return s
 }
 
-// fakeResults are the outcomes of a suite run under fakeTB, by check path
-// ("CreateGet", "HostileValues/nul").
-type fakeResults struct {
-	mu     sync.Mutex
-	status map[string]string // PASS, FAIL or SKIP
-	msgs   map[string][]string
-}
-
-// runFakeSuite runs the suite under a fakeTB and returns the outcomes.
-func runFakeSuite(conn func() targets.Connector) *fakeResults {
-	res := &fakeResults{status: map[string]string{}, msgs: map[string][]string{}}
-	root := newFakeTB("", res)
-	runConnector(root, func(testing.TB) targets.Connector { return conn() })
-	return res
-}
-
-// fakeTB is a testing.TB that records outcomes instead of reporting them, so
-// that a test can run the suite against a broken connector and look at
-// which checks fail. Fatalf and Skipf end the check's goroutine, as in
-// package testing. Methods the suite does not use are left to the nil
-// embedded interface (calling them panics).
-type fakeTB struct {
-	testing.TB
-	name   string
-	res    *fakeResults
-	ctx    context.Context
-	cancel context.CancelFunc
-
-	mu       sync.Mutex
-	failed   bool
-	skipped  bool
-	cleanups []func()
-}
-
-var _ connSubtester = (*fakeTB)(nil)
-
-func newFakeTB(name string, res *fakeResults) *fakeTB {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &fakeTB{name: name, res: res, ctx: ctx, cancel: cancel}
-}
-
-func (f *fakeTB) RunTB(name string, fn func(testing.TB)) {
-	path := strings.TrimPrefix(f.name+"/"+strings.ReplaceAll(name, " ", "_"), "/")
-	child := newFakeTB(path, f.res)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer func() {
-			if v := recover(); v != nil {
-				child.Errorf("panic: %v", v)
-			}
-		}()
-		fn(child)
-	}()
-	<-done
-	child.cancel()
-	for i := len(child.cleanups) - 1; i >= 0; i-- {
-		child.cleanups[i]()
-	}
-	status := "PASS"
-	switch {
-	case child.failed:
-		status = "FAIL"
-		f.mu.Lock()
-		f.failed = true
-		f.mu.Unlock()
-	case child.skipped:
-		status = "SKIP"
-	}
-	f.res.mu.Lock()
-	f.res.status[path] = status
-	f.res.mu.Unlock()
-}
-
-func (f *fakeTB) log(msg string) {
-	f.res.mu.Lock()
-	f.res.msgs[f.name] = append(f.res.msgs[f.name], msg)
-	f.res.mu.Unlock()
-}
-
-func (f *fakeTB) Helper()                      {}
-func (f *fakeTB) Name() string                 { return f.name }
-func (f *fakeTB) Context() context.Context     { return f.ctx }
-func (f *fakeTB) Logf(format string, a ...any) { f.log(fmt.Sprintf(format, a...)) }
-func (f *fakeTB) Cleanup(fn func()) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.cleanups = append(f.cleanups, fn)
-}
-func (f *fakeTB) Failed() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.failed
-}
-func (f *fakeTB) Errorf(format string, a ...any) {
-	f.log(fmt.Sprintf(format, a...))
-	f.mu.Lock()
-	f.failed = true
-	f.mu.Unlock()
-}
-func (f *fakeTB) Fatalf(format string, a ...any) {
-	f.Errorf(format, a...)
-	runtime.Goexit()
-}
-func (f *fakeTB) Skipf(format string, a ...any) {
-	f.log(fmt.Sprintf(format, a...))
-	f.mu.Lock()
-	f.skipped = true
-	f.mu.Unlock()
-	runtime.Goexit()
+// runFakeSuite runs the suite as RunReport does, with no output, and
+// returns the outcome of every check and subtest.
+func runFakeSuite(conn func() targets.Connector) *report {
+	r := &report{out: io.Discard}
+	runConnector(&reportTB{r: r, ctx: context.Background()}, func(testing.TB) targets.Connector { return conn() })
+	return r
 }
 
 // The broken connectors: the memory connector with one bug each.

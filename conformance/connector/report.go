@@ -42,6 +42,23 @@ type report struct {
 	out                     io.Writer
 	err                     error
 	passed, failed, skipped int
+
+	mu sync.Mutex
+	// status and msgs are the outcome (PASS, FAIL or SKIP) and the failure
+	// messages of every check and subtest, by path as go test names them
+	// ("CreateGet", "HostileValues/nul").
+	status map[string]string
+	msgs   map[string][]string
+}
+
+// record keeps the outcome of the check or subtest at path.
+func (r *report) record(path, status string, msgs []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.status == nil {
+		r.status, r.msgs = map[string]string{}, map[string][]string{}
+	}
+	r.status[path], r.msgs[path] = status, msgs
 }
 
 func (r *report) println(s string) {
@@ -59,6 +76,7 @@ type reportTB struct {
 	r      *report
 	parent *reportTB // nil for the root
 	name   string
+	path   string // the names from the root, spaces as underscores
 	ctx    context.Context
 
 	mu       sync.Mutex
@@ -76,7 +94,8 @@ func (p *reportTB) RunTB(name string, fn func(tb testing.TB)) {
 		return // stopped: RunReport says so
 	}
 	ctx, cancel := context.WithCancel(p.ctx)
-	child := &reportTB{r: p.r, parent: p, name: name, ctx: ctx}
+	path := strings.TrimPrefix(p.path+"/"+strings.ReplaceAll(name, " ", "_"), "/")
+	child := &reportTB{r: p.r, parent: p, name: name, path: path, ctx: ctx}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -92,6 +111,14 @@ func (p *reportTB) RunTB(name string, fn func(tb testing.TB)) {
 	for i := len(child.cleanups) - 1; i >= 0; i-- {
 		child.cleanups[i]()
 	}
+	status := "PASS"
+	switch {
+	case child.failed:
+		status = "FAIL"
+	case child.skip != "":
+		status = "SKIP"
+	}
+	p.r.record(path, status, child.msgs)
 	if p.parent != nil { // a subtest: its failures are its check's
 		if child.failed {
 			p.mu.Lock()

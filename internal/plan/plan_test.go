@@ -60,14 +60,16 @@ func seed(t *testing.T, st store.Store) string {
 	return alice
 }
 
-func TestPlan(t *testing.T) {
-	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "scimgate.db"))
+// setup opens a store seeded through SCIM (seed) and compiles
+// testdata/policy.yaml; it returns alice's id too.
+func setup(t *testing.T) (store.Store, *policy.Policy, string) {
+	t.Helper()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "scimgate.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	seed(t, st)
+	t.Cleanup(func() { st.Close() })
+	alice := seed(t, st)
 	raw, err := os.ReadFile("testdata/policy.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -80,6 +82,30 @@ func TestPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st, pol, alice
+}
+
+// checkGolden compares got with the golden file name (rewritten first
+// with -update).
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(name, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Fatalf("plan differs from %s (rerun with -update after checking):\n%s", name, got)
+	}
+}
+
+func TestPlan(t *testing.T) {
+	ctx := context.Background()
+	st, pol, _ := setup(t)
 	types := map[string]string{"crm": "memory", "ldap": "memory"}
 	for _, tc := range []struct {
 		name, only, golden string
@@ -96,18 +122,7 @@ func TestPlan(t *testing.T) {
 			if err := p.WriteText(&buf); err != nil {
 				t.Fatal(err)
 			}
-			if *update {
-				if err := os.WriteFile(tc.golden, buf.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(tc.golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if buf.String() != string(want) {
-				t.Fatalf("plan differs from %s (rerun with -update after checking):\n%s", tc.golden, buf.String())
-			}
+			checkGolden(t, tc.golden, buf.Bytes())
 			var js bytes.Buffer
 			if err := p.WriteJSON(&js); err != nil {
 				t.Fatal(err)
@@ -128,24 +143,7 @@ func TestPlan(t *testing.T) {
 // disable, queued operations as queued.
 func TestPlanAfterDelivery(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "scimgate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	alice := seed(t, st)
-	raw, err := os.ReadFile("testdata/policy.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := policy.ParseConfig(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.Compile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, pol, alice := setup(t)
 	conns := map[string]targets.Connector{"crm": new(memory.Connector), "ldap": new(memory.Connector)}
 	e, err := engine.New(engine.Options{Store: st, Policy: pol, Connectors: conns, Poll: 10 * time.Millisecond})
 	if err != nil {
@@ -177,18 +175,7 @@ func TestPlanAfterDelivery(t *testing.T) {
 		if err := p.WriteText(&buf); err != nil {
 			t.Fatal(err)
 		}
-		if *update {
-			if err := os.WriteFile(name, buf.Bytes(), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		want, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if buf.String() != string(want) {
-			t.Fatalf("plan differs from %s (rerun with -update after checking):\n%s", name, buf.String())
-		}
+		checkGolden(t, name, buf.Bytes())
 	}
 	golden("testdata/plan-delivered.golden")
 	// alice marries and moves to Marketing: her alias changes, she leaves
