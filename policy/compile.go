@@ -2,6 +2,9 @@ package policy
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"regexp"
@@ -26,8 +29,9 @@ type Policy struct {
 
 // Target is the compiled policy of one target.
 type Target struct {
-	name      string
-	lifecycle Lifecycle
+	name        string
+	fingerprint string
+	lifecycle   Lifecycle
 	users     *objectPolicy // nil: the target receives no users
 	groups    *objectPolicy // nil: the target receives no groups
 }
@@ -64,6 +68,24 @@ func (p *Policy) Target(name string) (*Target, bool) {
 
 // Name is the target's name.
 func (t *Target) Name() string { return t.name }
+
+// Fingerprint identifies what the target's configuration makes the engine
+// plan (scope, mapping, lifecycle; not preview): two targets with the same
+// fingerprint plan the same operations for the same identities.
+func (t *Target) Fingerprint() string { return t.fingerprint }
+
+// fingerprint returns a digest of tc without its preview setting, "" when
+// tc does not marshal (a value built in Go that JSON cannot hold; YAML's
+// always can).
+func fingerprint(tc TargetConfig) string {
+	tc.Lifecycle.Preview = false
+	b, err := json.Marshal(tc)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
 
 // Lifecycle is the target's lifecycle settings.
 func (t *Target) Lifecycle() Lifecycle { return t.lifecycle }
@@ -185,7 +207,7 @@ func Compile(cfg Config, opts ...Option) (*Policy, error) {
 	seen := map[string]int{}
 	for i, tc := range cfg.Targets {
 		field := fmt.Sprintf("targets[%d]", i)
-		t := &Target{name: tc.Name}
+		t := &Target{name: tc.Name, fingerprint: fingerprint(tc)}
 		switch {
 		case tc.Name == "":
 			p.add(field+".name", "required")

@@ -36,6 +36,10 @@ type TargetStatus struct {
 	Name        string
 	Health      string // HealthUp, HealthDown or HealthUnknown
 	HealthError string // why it is down
+	// DownSince and NextProbe: while the engine holds the target's
+	// operations because it is down, since when, and when it probes it
+	// next (zero otherwise).
+	DownSince, NextProbe time.Time
 	Preview     bool
 	// GuardHolding: the deletion guard holds the target's disables and
 	// deletes.
@@ -88,6 +92,13 @@ func (e *Engine) Targets(ctx context.Context) ([]TargetStatus, error) {
 	e.planMu.Unlock()
 	var wg sync.WaitGroup
 	for i, t := range e.targets {
+		t.mu.Lock()
+		h := t.health
+		t.mu.Unlock()
+		if h.down { // the engine holds its operations
+			out[i].Health, out[i].HealthError, out[i].DownSince, out[i].NextProbe = HealthDown, h.reason, h.since, h.probeAt
+			continue
+		}
 		hc, ok := t.conn.(targets.HealthChecker)
 		if !ok {
 			continue
@@ -103,8 +114,9 @@ func (e *Engine) Targets(ctx context.Context) ([]TargetStatus, error) {
 		})
 	}
 	wg.Wait()
+	now := e.opts.Now()
 	for i := range out {
-		st, err := e.opts.Store.OutboxStats(ctx, out[i].Name)
+		st, err := e.opts.Store.OutboxStats(ctx, out[i].Name, now)
 		if err != nil {
 			return nil, err
 		}
@@ -316,75 +328,26 @@ func (e *Engine) ResyncTarget(ctx context.Context, target string) (int, error) {
 }
 
 // touchAll journals, in tx, every user and group of the store that is not
-// in done, so that the planner plans them, and returns how many objects
-// that is together with done.
+// in done, so that the planner plans them, adds them to done, and returns
+// the number of objects in done.
 func touchAll(ctx context.Context, tx store.Tx, done map[[2]string]bool) (int, error) {
-	n := len(done)
 	for _, kind := range []targets.Kind{targets.User, targets.Group} {
 		ids, err := tx.Find(ctx, string(kind), store.Const(true))
 		if err != nil {
 			return 0, err
 		}
 		for _, id := range ids {
-			if done[[2]string{string(kind), id}] {
+			k := [2]string{string(kind), id}
+			if done[k] {
 				continue
 			}
-			if err := tx.Touch(ctx, string(kind), id); err != nil {
+			if err := tx.Touch(ctx, k[0], k[1]); err != nil {
 				return 0, err
 			}
-			n++
+			done[k] = true
 		}
 	}
-	return n, nil
-}
-
-// syncPrefix starts the cursor that records that a target had its initial
-// synchronisation.
-const syncPrefix = "engine.synced."
-
-// initialSync plans every object of the store for each target that never
-// had it: a target added to a gateway that already holds users gets them,
-// as if they had all changed. It runs once per target, recorded by a
-// cursor in the same transaction.
-func (e *Engine) initialSync(ctx context.Context) error {
-	// Before the first plan, the journal holds every change since the
-	// store was created: every object is planned for every target anyway.
-	planned, err := e.opts.Store.Cursor(ctx, cursorName)
-	if err != nil {
-		return err
-	}
-	for _, t := range e.targets {
-		name := t.pol.Name()
-		done, err := e.opts.Store.Cursor(ctx, syncPrefix+name)
-		if err != nil {
-			return err
-		}
-		if done > 0 {
-			continue
-		}
-		var n int
-		err = e.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) error {
-			if planned == 0 {
-				return tx.SetCursor(ctx, syncPrefix+name, 1)
-			}
-			var err error
-			if n, err = touchAll(ctx, tx, nil); err != nil {
-				return err
-			}
-			if err := tx.SetCursor(ctx, syncPrefix+name, 1); err != nil {
-				return err
-			}
-			return tx.Audit(ctx, store.AuditEntry{Actor: actorEngine, Action: "initial sync", Target: name,
-				Result: store.AuditOK, Detail: fmt.Sprintf("%d objects", n)})
-		})
-		if err != nil {
-			return err
-		}
-		if n > 0 {
-			e.log.Info("engine: new target: planning every object for it", "target", name, "objects", n)
-		}
-	}
-	return nil
+	return len(done), nil
 }
 
 // resync marks, in tx, an object's state in a target so that its next plan

@@ -79,6 +79,9 @@ type Engine struct {
 	// planMu serialises the planner's batches with Release and Discard,
 	// and guards every target's guard state.
 	planMu sync.Mutex
+	// prepMu guards prepared: prepare ran (see PlanOnce).
+	prepMu   sync.Mutex
+	prepared bool
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -98,6 +101,9 @@ type target struct {
 	// merge into an operation being delivered.
 	mu       sync.Mutex
 	inflight map[int64]bool // outbox seqs being delivered
+	// health is the engine's view of the target and of the store that
+	// records its deliveries; guarded by mu.
+	health health
 	// gen counts the changes made outside the worker to operations it may
 	// hold in its batch (merged, released, dropped, retried); added counts
 	// the batches of new operations queued after the others.
@@ -148,6 +154,68 @@ func New(opts Options) (*Engine, error) {
 	}
 	e.metrics = m
 	return e, nil
+}
+
+// PlanOnce plans every change journalled so far, as the planner goroutine
+// does, and returns when the journal is empty. The first call (or Start)
+// also prepares the targets: held operations of an episode in progress,
+// and the catch-up of targets that are new, returned after an absence, or
+// have a changed policy. Tests drive the engine with PlanOnce and
+// DeliverDue on a fake clock (Options.Now) instead of Start.
+func (e *Engine) PlanOnce(ctx context.Context) error {
+	if err := e.prepare(ctx); err != nil {
+		return err
+	}
+	for {
+		n, err := e.planNext(ctx)
+		if err != nil || n == 0 {
+			return err
+		}
+	}
+}
+
+// DeliverDue delivers, one at a time and in queue order, every operation
+// that is due at Options.Now in every target that is not in preview,
+// including those that earlier deliveries of the call make due, and
+// returns how many it attempted. A target the engine holds for down is
+// probed when its probe is due and skipped otherwise, as the workers do.
+func (e *Engine) DeliverDue(ctx context.Context) (int, error) {
+	n := 0
+	for _, t := range e.targets {
+		if t.preview {
+			continue
+		}
+		for {
+			if open, _, _ := e.gate(ctx, t); !open {
+				break
+			}
+			rows, err := e.opts.Store.Deliverable(ctx, t.pol.Name(), scanLimit)
+			if err != nil {
+				return n, err
+			}
+			now, seen, progress := e.opts.Now(), map[objectKey]bool{}, false
+			for _, row := range rows {
+				k := objectKey{row.Type, row.ID}
+				if seen[k] {
+					continue
+				}
+				seen[k] = true
+				if row.NextAt.After(now) {
+					continue
+				}
+				if open, _, _ := e.gate(ctx, t); !open {
+					break
+				}
+				n++
+				e.deliver(ctx, t, row)
+				progress = true
+			}
+			if !progress {
+				break
+			}
+		}
+	}
+	return n, nil
 }
 
 // Start runs the planner and one worker per target until Close or until

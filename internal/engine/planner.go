@@ -34,36 +34,40 @@ func (e *Engine) plan(ctx context.Context) {
 	st := e.opts.Store
 	tick := time.NewTicker(e.opts.Poll)
 	defer tick.Stop()
-	cursor, err := st.Cursor(ctx, cursorName)
-	for err != nil {
-		e.log.Error("engine: reading the planner cursor", "err", err)
-		if !sleep(ctx, e.opts.Poll) {
-			return
+	for failures := 0; ; failures++ {
+		err := e.prepare(ctx)
+		if err == nil {
+			break
 		}
-		cursor, err = st.Cursor(ctx, cursorName)
-	}
-	e.resumeEpisodes(ctx)
-	for err := e.initialSync(ctx); err != nil; err = e.initialSync(ctx) {
-		e.log.Error("engine: initial synchronisation of new targets", "err", err)
-		if !sleep(ctx, e.opts.Poll) {
+		e.log.Error("engine: preparing the targets", "err", err)
+		if !sleep(ctx, e.backoff(failures+1)) {
 			return
 		}
 	}
+	failures := 0
 	for ctx.Err() == nil {
-		changes, err := st.Changes(ctx, cursor, planBatch)
-		if err == nil && len(changes) > 0 {
-			err = e.planAndSave(ctx, changes)
-			if err == nil {
-				last := changes[len(changes)-1].Seq
-				cursor = last
-				for _, t := range e.targets {
-					signal(t.wake)
-				}
-				continue
+		n, err := e.planNext(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			// The store fails (a full disk, say): back off, and say so
+			// once, not at every attempt.
+			failures++
+			if failures == 1 {
+				e.log.Error("engine: planning failed; retrying with backoff", "err", err)
 			}
+			if !sleep(ctx, e.backoff(failures)) {
+				return
+			}
+			continue
+		case err == nil && failures > 0:
+			e.log.Info("engine: planning works again", "failures", failures)
+			failures = 0
 		}
-		if err != nil && ctx.Err() == nil {
-			e.log.Error("engine: planning", "err", err)
+		if n > 0 {
+			for _, t := range e.targets {
+				signal(t.wake)
+			}
+			continue
 		}
 		select {
 		case <-ctx.Done():
@@ -71,6 +75,36 @@ func (e *Engine) plan(ctx context.Context) {
 		case <-tick.C:
 		}
 	}
+}
+
+// prepare runs once before the first plan: it restores the deletion
+// guard's episodes in progress and catches up the targets that need it.
+func (e *Engine) prepare(ctx context.Context) error {
+	e.prepMu.Lock()
+	defer e.prepMu.Unlock()
+	if e.prepared {
+		return nil
+	}
+	e.resumeEpisodes(ctx)
+	if err := e.catchUp(ctx); err != nil {
+		return err
+	}
+	e.prepared = true
+	return nil
+}
+
+// planNext plans the next batch of journalled changes and returns how
+// many it planned (0: the journal is empty).
+func (e *Engine) planNext(ctx context.Context) (int, error) {
+	cursor, err := e.opts.Store.Cursor(ctx, cursorName)
+	if err != nil {
+		return 0, err
+	}
+	changes, err := e.opts.Store.Changes(ctx, cursor, planBatch)
+	if err != nil || len(changes) == 0 {
+		return 0, err
+	}
+	return len(changes), e.planAndSave(ctx, changes)
 }
 
 // resumeEpisodes restores the deletion guard's episodes in progress: the
@@ -270,6 +304,9 @@ func (p *planner) save(ctx context.Context, tx store.Tx, last int64) error {
 	if err := tx.SetCursor(ctx, cursorName, last); err != nil {
 		return err
 	}
+	if err := p.e.savePositions(ctx, tx, last); err != nil {
+		return err
+	}
 	return tx.DeleteChanges(ctx, last)
 }
 
@@ -445,9 +482,19 @@ func (p *planner) enqueue(_ context.Context, tgt string, kind targets.Kind, id s
 	if err != nil {
 		return fmt.Errorf("engine: %s of %s %q: %w", pl.Op, kind, id, err)
 	}
+	// An operation for later (a leaver's delete after the grace period) is
+	// created when it falls due: until then it is scheduled, not pending.
 	p.ops = append(p.ops, store.Outbox{Target: tgt, Type: string(kind), ID: id, Payload: b, NextAt: at,
-		Created: p.now, Held: p.hold(tgt, pl.Op)})
+		Created: later(p.now, at), Held: p.hold(tgt, pl.Op)})
 	return nil
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // hold counts a disable or delete for the deletion guard and reports

@@ -59,13 +59,17 @@ func (e *Engine) work(ctx context.Context, t *target) {
 	)
 	for {
 		wait := e.opts.Poll
+		open, probe, w := e.gate(ctx, t)
+		if !open {
+			wait = min(wait, w)
+		}
 		t.mu.Lock() // the planner does not coalesce while we pick
 		// Read again when the batch may be wrong (stale, gen), used up, or
 		// when operations were queued after a batch that held them all
 		// and a slot is free for them (queued operations come after a
 		// truncated batch in the queue order anyway).
-		if stale || gen != t.gen || len(batch) == 0 && len(inflight) == 0 ||
-			whole && added != t.added && len(inflight) < e.opts.Concurrency {
+		if open && (stale || gen != t.gen || len(batch) == 0 && len(inflight) == 0 ||
+			whole && added != t.added && len(inflight) < e.opts.Concurrency) {
 			rows, err := e.opts.Store.Deliverable(ctx, t.pol.Name(), scanLimit)
 			if err != nil && ctx.Err() == nil {
 				e.log.Error("engine: reading the outbox", "target", t.pol.Name(), "err", err)
@@ -83,8 +87,15 @@ func (e *Engine) work(ctx context.Context, t *target) {
 		now := e.opts.Now()
 		seen := map[objectKey]bool{}
 		kept := batch[:0]
+		slots := e.opts.Concurrency
+		switch {
+		case !open:
+			slots = 0
+		case probe: // one delivery probes the target that is down
+			slots = 1
+		}
 		for i, row := range batch {
-			if len(inflight) >= e.opts.Concurrency { // no slot: keep the rest as it is
+			if len(inflight) >= slots { // no slot: keep the rest as it is
 				kept = append(kept, batch[i:]...)
 				break
 			}
@@ -176,18 +187,21 @@ func (e *Engine) deliver(ctx context.Context, t *target, row store.Outbox) bool 
 		e.recreate(rctx, t, row, p, err)
 		return false
 	}
-	// A transient failure while the target reports itself down (no gRPC
-	// connector connected, say) is not counted: the operation waits in the
-	// outbox, however long the outage, instead of running out of attempts.
+	// A transient failure while the target is down (no gRPC connector
+	// connected, a database that does not answer) is not counted: the
+	// operation waits in the outbox, however long the outage, instead of
+	// running out of attempts.
 	down := ""
-	if class == targets.ErrTransient {
-		down = health(rctx, t.conn)
+	switch class {
+	case targets.ErrTransient:
+		down = e.failed(rctx, t, objectKey{row.Type, row.ID}, err)
+	case nil:
+		e.succeeded(t)
 	}
 	now := e.opts.Now()
 	werr := e.opts.Store.Write(rctx, func(ctx context.Context, tx store.Tx) error {
-		if down != "" {
+		if down != "" { // due again when the target is back
 			row.LastError = "target down (" + down + "): " + err.Error()
-			row.NextAt = now.Add(e.backoff(row.Attempts + 1))
 			return tx.UpdateOutbox(ctx, row)
 		}
 		if class != nil {
@@ -246,9 +260,12 @@ func (e *Engine) deliver(ctx context.Context, t *target, row store.Outbox) bool 
 	default:
 		e.metrics.delivered(name, p.Op, outcomeRetry)
 	}
+	e.recorded(t, werr)
 	switch {
 	case werr != nil:
-		e.log.Error("engine: recording a delivery", "target", name, "kind", row.Type, "id", row.ID, "op", p.Op, "err", werr)
+		e.log.Debug("engine: recording a delivery", "target", name, "kind", row.Type, "id", row.ID, "op", p.Op, "err", werr)
+	case down != "":
+		e.log.Debug("engine: operation waits for the target", "target", name, "kind", row.Type, "id", row.ID, "op", p.Op, "err", err)
 	case class == nil:
 		e.log.Debug("engine: delivered", "target", name, "kind", row.Type, "id", row.ID, "op", p.Op)
 	case row.Dead:
@@ -456,17 +473,3 @@ func forgetTarget(ctx context.Context, tx store.Tx, tgt, typ, id string) error {
 	return tx.Touch(ctx, typ, id)
 }
 
-// health asks a connector that can tell whether its target is reachable;
-// it returns why not, or "" when it is (or the connector cannot tell).
-func health(ctx context.Context, c targets.Connector) string {
-	hc, ok := c.(targets.HealthChecker)
-	if !ok {
-		return ""
-	}
-	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
-	defer cancel()
-	if err := hc.Health(ctx); err != nil {
-		return err.Error()
-	}
-	return ""
-}

@@ -174,7 +174,7 @@ func waitDelivered(b *testing.B, g *Gateway, conn *memory.Connector, n int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		st, err := g.store.OutboxStats(ctx, "bench")
+		st, err := g.store.OutboxStats(ctx, "bench", time.Now())
 		if err != nil {
 			b.Fatal(err)
 		}

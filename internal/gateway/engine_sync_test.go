@@ -99,7 +99,7 @@ func TestEngineInitialSync(t *testing.T) {
 		waitFor(t, "the initial sync of hr", func() (bool, string) {
 			n := len(g.conns["hr"].(*memory.Connector).Snapshot())
 			ch, _ := g.store.Changes(context.Background(), 0, 1)
-			st, _ := g.store.OutboxStats(context.Background(), "hr")
+			st, _ := g.store.OutboxStats(context.Background(), "hr", time.Now())
 			return n == want && len(ch) == 0 && st.Pending == 0, fmt.Sprintf("%d users in hr, %d pending", n, st.Pending)
 		})
 		if got := len(g.conns["crm"].(*memory.Connector).Calls()); got != 0 {

@@ -153,8 +153,8 @@ func TestPlanAfterDelivery(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		ch, _ := st.Changes(ctx, 0, 1)
-		a, _ := st.OutboxStats(ctx, "crm")
-		b, _ := st.OutboxStats(ctx, "ldap")
+		a, _ := st.OutboxStats(ctx, "crm", time.Now())
+		b, _ := st.OutboxStats(ctx, "ldap", time.Now())
 		if len(ch) == 0 && a.Pending+b.Pending == 0 {
 			break
 		}

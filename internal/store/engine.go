@@ -52,12 +52,17 @@ type Outbox struct {
 	Created time.Time
 }
 
-// OutboxStats summarises the pending operations of one target.
+// OutboxStats summarises the queued operations of one target.
 type OutboxStats struct {
-	Pending int       // pending operations, held ones included
-	Held    int       // of which held by the deletion guard
+	Pending int       // pending operations (due), held ones included
+	Held    int       // operations held by the deletion guard
 	Dead    int       // dead letters
 	Oldest  time.Time // Created of the oldest pending operation; zero when none
+	// Scheduled operations are queued for later (a leaver's delete after
+	// the grace period): their Created is in the future, when they fall
+	// due. NextScheduled is the earliest; zero when none.
+	Scheduled     int
+	NextScheduled time.Time
 }
 
 const (
@@ -81,8 +86,11 @@ const (
 	deliverableSQL = "SELECT " + outboxCols + " FROM outbox o WHERE target = ? AND dead = 0 AND held = 0" +
 		" AND NOT EXISTS (SELECT 1 FROM outbox h WHERE h.target = o.target AND h.type = o.type AND h.id = o.id" +
 		" AND h.dead = 0 AND h.held = 1 AND h.seq < o.seq) ORDER BY seq LIMIT ?"
-	statsSQL = "SELECT COALESCE(SUM(1 - dead), 0), COALESCE(SUM(CASE WHEN dead = 0 THEN held ELSE 0 END), 0), COALESCE(SUM(dead), 0)," +
-		" COALESCE(MIN(CASE WHEN dead = 1 OR created = '' THEN NULL ELSE created END), '') FROM outbox WHERE target = ?"
+	statsSQL = "SELECT COALESCE(SUM(CASE WHEN dead = 0 AND created <= ? THEN 1 ELSE 0 END), 0)," +
+		" COALESCE(SUM(CASE WHEN dead = 0 THEN held ELSE 0 END), 0), COALESCE(SUM(dead), 0)," +
+		" COALESCE(MIN(CASE WHEN dead = 1 OR created = '' OR created > ? THEN NULL ELSE created END), '')," +
+		" COALESCE(SUM(CASE WHEN dead = 0 AND created > ? THEN 1 ELSE 0 END), 0)," +
+		" COALESCE(MIN(CASE WHEN dead = 0 AND created > ? THEN created ELSE NULL END), '') FROM outbox WHERE target = ?"
 	objectOutboxSQL = "SELECT " + outboxCols + " FROM outbox WHERE target = ? AND type = ? AND id = ? ORDER BY seq"
 	getOutboxSQL    = "SELECT " + outboxCols + " FROM outbox WHERE seq = ?"
 	delPendingSQL   = "DELETE FROM outbox WHERE target = ? AND type = ? AND id = ? AND dead = 0"
@@ -251,18 +259,24 @@ func (s *SQL) HeldOutbox(ctx context.Context, target string, limit int) ([]Outbo
 }
 
 // OutboxStats implements Store.
-func (s *SQL) OutboxStats(ctx context.Context, target string) (st OutboxStats, err error) {
+func (s *SQL) OutboxStats(ctx context.Context, target string, now time.Time) (st OutboxStats, err error) {
 	err = s.read(ctx, func(ctx context.Context, c *conn) error {
-		var oldest string
-		if err := c.queryRow(ctx, statsSQL, target).Scan(&st.Pending, &st.Held, &st.Dead, &oldest); err != nil {
+		var oldest, next string
+		at := now.UTC().Format(TimeFormat)
+		if err := c.queryRow(ctx, statsSQL, at, at, at, at, target).Scan(&st.Pending, &st.Held, &st.Dead, &oldest,
+			&st.Scheduled, &next); err != nil {
 			return fmt.Errorf("store: outbox stats: %w", err)
 		}
-		if oldest != "" {
-			t, err := time.Parse(TimeFormat, oldest)
-			if err != nil {
+		for _, v := range []struct {
+			s string
+			t *time.Time
+		}{{oldest, &st.Oldest}, {next, &st.NextScheduled}} {
+			if v.s == "" {
+				continue
+			}
+			if *v.t, err = time.Parse(TimeFormat, v.s); err != nil {
 				return fmt.Errorf("store: outbox stats: %w", err)
 			}
-			st.Oldest = t
 		}
 		return nil
 	})

@@ -103,6 +103,11 @@ var migrations = []migration{{
 	// anchor of a deleted user that is created again (rehire).
 	`ALTER TABLE provisioned ADD COLUMN okey VARCHAR(255) NOT NULL DEFAULT ''`,
 	`CREATE INDEX provisioned_key ON provisioned (target, type, okey)`,
+}, {
+	// An operation queued for later (a leaver's delete after the grace
+	// period) is created when it falls due, so that it is not counted as
+	// pending meanwhile.
+	`UPDATE outbox SET created = next_at WHERE dead = 0 AND attempts = 0 AND last_error = '' AND next_at > created`,
 }}
 
 // migrate brings the database on conn to len(migs), one transaction per

@@ -53,7 +53,7 @@ func TestHeldOutbox(t *testing.T) {
 		{"pending includes held", func() string { return payloads(s.Outbox(ctx, "t", false, 10)) }, "[1 2 3 4]"},
 		{"other target unaffected", func() string { return payloads(s.Deliverable(ctx, "u", 10)) }, "[5]"},
 		{"stats", func() string {
-			st, err := s.OutboxStats(ctx, "t")
+			st, err := s.OutboxStats(ctx, "t", time.Now())
 			return fmt.Sprint(st.Pending, st.Held, st.Oldest.Equal(created), err)
 		}, "4 2 true <nil>"},
 		{"last of an object", func() string {

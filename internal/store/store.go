@@ -187,8 +187,9 @@ type Store interface {
 	Deliverable(ctx context.Context, target string, limit int) ([]Outbox, error)
 	// HeldOutbox returns up to limit held operations of target in Seq order.
 	HeldOutbox(ctx context.Context, target string, limit int) ([]Outbox, error)
-	// OutboxStats summarises the pending operations of target.
-	OutboxStats(ctx context.Context, target string) (OutboxStats, error)
+	// OutboxStats summarises the operations queued for target: due at
+	// now (pending) and scheduled after it.
+	OutboxStats(ctx context.Context, target string, now time.Time) (OutboxStats, error)
 	// ObjectOutbox returns the operations of one object in a target,
 	// pending and dead, in queue order.
 	ObjectOutbox(ctx context.Context, target, typ, id string) ([]Outbox, error)

@@ -1,0 +1,671 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/policy"
+	"github.com/scimgate/scimgate/scim"
+	"github.com/scimgate/scimgate/targets"
+	"github.com/scimgate/scimgate/targets/memory"
+)
+
+// An engine scenario (testdata/scenarios/*.yaml, format in README.md
+// there) drives a real store, the SCIM server's own handlers and the
+// engine on a fake clock against memory targets, step by step, and states
+// the exact operations each target receives.
+type engineScenario struct {
+	Description string           `yaml:"description"`
+	Start       time.Time        `yaml:"start"`
+	Engine      scenarioEngine   `yaml:"engine"`
+	Policy      policy.Config    `yaml:"policy"`
+	Connectors  map[string]memCf `yaml:"connectors"`
+	Steps       []engineStep     `yaml:"steps"`
+}
+
+type scenarioEngine struct {
+	MaxAttempts int           `yaml:"maxAttempts"`
+	BackoffBase time.Duration `yaml:"backoffBase"`
+	BackoffMax  time.Duration `yaml:"backoffMax"`
+}
+
+// memCf configures a memory target of a scenario.
+type memCf struct {
+	Capabilities *targets.Capabilities `yaml:"capabilities"`
+	Unique       map[string][]string   `yaml:"unique"`
+}
+
+type engineStep struct {
+	Name    string        `yaml:"name"`
+	Advance time.Duration `yaml:"advance"`
+	// Restart closes the engine and starts a new one with this policy
+	// (targets keep their memory connectors by name, also across an
+	// absence).
+	Restart *policy.Config `yaml:"restart"`
+	// Faults are injected into the targets before the step's deliveries;
+	// Clear removes a target's faults first.
+	Clear  []string                   `yaml:"clear"`
+	Faults map[string][]scenarioFault `yaml:"faults"`
+	// Down makes a target's Health fail with the text (targets.HealthChecker);
+	// "" makes it pass again.
+	Down map[string]string `yaml:"down"`
+	Put  struct {
+		Users  []map[string]any `yaml:"users"`
+		Groups []map[string]any `yaml:"groups"`
+	} `yaml:"put"`
+	Patch struct {
+		Users  map[string][]map[string]any `yaml:"users"`
+		Groups map[string][]map[string]any `yaml:"groups"`
+	} `yaml:"patch"`
+	Delete struct {
+		Users  []string `yaml:"users"`
+		Groups []string `yaml:"groups"`
+	} `yaml:"delete"`
+	// Admin actions, run after planning the step's changes.
+	Admin []scenarioAdmin `yaml:"admin"`
+	// Deliver: false plans without delivering.
+	Deliver *bool        `yaml:"deliver"`
+	Expect  engineExpect `yaml:"expect"`
+}
+
+type scenarioFault struct {
+	Method memory.Method `yaml:"method"`
+	Kind   targets.Kind  `yaml:"kind"`
+	Object string        `yaml:"object"` // a scenario key
+	Error  string        `yaml:"error"`  // transient, permanent, notfound: text
+	Times  int           `yaml:"times"`
+}
+
+type scenarioAdmin struct {
+	Retry   *struct{ Target, Object string } `yaml:"retry"` // every dead letter of the object ("": of the target)
+	Release string                           `yaml:"release"`
+	Resync  string                           `yaml:"resync"`
+}
+
+type engineExpect struct {
+	// Preview is what engine.Preview lists per target before the step is
+	// planned ("queued" marks queued operations).
+	Preview map[string][]string `yaml:"preview"`
+	// Operations are the calls each target received in the step, in
+	// order; a target not listed received none.
+	Operations map[string][]string `yaml:"operations"`
+	// Contents are the objects each listed target holds after the step.
+	Contents map[string][]string `yaml:"contents"`
+	// Queue are the outbox counts of each listed target after the step.
+	Queue map[string]scenarioQueue `yaml:"queue"`
+	// Health of each listed target as Engine.Targets reports it.
+	Health map[string]string `yaml:"health"`
+	// Objects: per target and object key, its provisioning state as
+	// Engine.Object reports it (a line: present, inScope, disabled,
+	// deleted, anchor, pending ops, dead ops with their errors).
+	Objects map[string]map[string]string `yaml:"objects"`
+}
+
+type scenarioQueue struct {
+	Pending   int `yaml:"pending"`
+	Scheduled int `yaml:"scheduled"`
+	Dead      int `yaml:"dead"`
+	Held      int `yaml:"held"`
+}
+
+// healthConn is a memory target that can tell its health.
+type healthConn struct {
+	*memory.Connector
+	mu     sync.Mutex
+	down   string
+	probes int
+}
+
+func (c *healthConn) Health(context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.probes++
+	if c.down != "" {
+		return targets.Transient(errors.New(c.down))
+	}
+	return nil
+}
+
+func (c *healthConn) setDown(reason string) {
+	c.mu.Lock()
+	c.down = reason
+	c.mu.Unlock()
+}
+
+// scenarioWorld is a running scenario.
+type scenarioWorld struct {
+	t     *testing.T
+	sc    engineScenario
+	now   time.Time
+	st    store.Store
+	api   *scim.Server
+	pol   *policy.Policy
+	e     *Engine
+	conns map[string]*healthConn
+	ids   map[string]string // scenario key → SCIM id
+	keys  map[string]string // SCIM id → scenario key
+	// anchors maps an anchor of any target to the object key.
+	anchors map[string]string
+	rand    *rand.ChaCha8 // RandomString, Guid
+}
+
+func TestEngineScenarios(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "scenarios", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no scenarios: %v", err)
+	}
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".yaml"), func(t *testing.T) {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sc engineScenario
+			dec := yaml.NewDecoder(bytes.NewReader(b))
+			dec.KnownFields(true)
+			if err := dec.Decode(&sc); err != nil {
+				t.Fatalf("%s: %v", file, err)
+			}
+			runScenario(t, sc)
+		})
+	}
+}
+
+func runScenario(t *testing.T, sc engineScenario) {
+	w := newWorld(t, sc)
+	w.restart(sc.Policy)
+	for i, step := range sc.Steps {
+		where := fmt.Sprintf("step %d (%s)", i+1, step.Name)
+		w.step(where, step)
+	}
+}
+
+func newWorld(t *testing.T, sc engineScenario) *scenarioWorld {
+	t.Helper()
+	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	api, err := scim.New(scim.Options{Store: st, Types: []*scim.ResourceType{scim.UserType(), scim.GroupType()},
+		BasePath: "/scim/v2", MaxBodyBytes: 1 << 20, MaxResults: 1000, DefaultCount: 100,
+		BulkMaxOperations: 10, BulkMaxPayload: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &scenarioWorld{t: t, sc: sc, now: sc.Start, st: st, api: api, conns: map[string]*healthConn{},
+		ids: map[string]string{}, keys: map[string]string{}, anchors: map[string]string{}, rand: rand.NewChaCha8([32]byte{})}
+	if w.now.IsZero() {
+		w.now = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	}
+	t.Cleanup(func() {
+		if w.e != nil {
+			w.e.Close()
+		}
+	})
+	return w
+}
+
+// restart replaces the engine with one for cfg.
+func (w *scenarioWorld) restart(cfg policy.Config) {
+	t := w.t
+	t.Helper()
+	if w.e != nil {
+		w.e.Close()
+	}
+	pol, err := policy.Compile(cfg, policy.WithClock(func() time.Time { return w.now }), policy.WithRand(w.rand))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := map[string]targets.Connector{}
+	for _, tp := range pol.Targets() {
+		name := tp.Name()
+		c, ok := w.conns[name]
+		if !ok {
+			mc := memory.Config{}
+			if cf, ok := w.sc.Connectors[name]; ok {
+				mc.Capabilities = cf.Capabilities
+				if cf.Unique != nil {
+					mc.Unique = map[targets.Kind][]string{}
+					for k, v := range cf.Unique {
+						mc.Unique[targets.Kind(k)] = v
+					}
+				}
+			}
+			c = &healthConn{Connector: memory.New(mc)}
+			w.conns[name] = c
+		}
+		conns[name] = c
+	}
+	e, err := New(Options{Store: w.st, Policy: pol, Connectors: conns, Now: func() time.Time { return w.now },
+		MaxAttempts: w.sc.Engine.MaxAttempts, BackoffBase: w.sc.Engine.BackoffBase, BackoffMax: w.sc.Engine.BackoffMax,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.e, w.pol = e, pol
+}
+
+func (w *scenarioWorld) step(where string, step engineStep) {
+	t := w.t
+	t.Helper()
+	ctx := t.Context()
+	w.now = w.now.Add(step.Advance)
+	if step.Restart != nil {
+		w.restart(*step.Restart)
+	}
+	for _, name := range step.Clear {
+		w.conn(where, name).ClearFaults()
+	}
+	for name, fs := range step.Faults {
+		c := w.conn(where, name)
+		for _, f := range fs {
+			id := ""
+			if f.Object != "" {
+				id = w.id(where, f.Object)
+			}
+			c.Inject(memory.Fault{Method: f.Method, Kind: f.Kind, ObjectID: id, Err: faultError(t, where, f.Error), Times: f.Times})
+		}
+	}
+	for name, reason := range step.Down {
+		w.conn(where, name).setDown(reason)
+	}
+	w.scimChanges(where, step)
+	for _, c := range w.conns {
+		c.ResetCalls()
+	}
+	if step.Expect.Preview != nil {
+		ops, err := Preview(ctx, w.st, w.pol)
+		if err != nil {
+			t.Fatalf("%s: preview: %v", where, err)
+		}
+		got := map[string][]string{}
+		for _, o := range ops {
+			got[o.Target] = append(got[o.Target], w.previewLine(o))
+		}
+		w.compare(where, "preview", got, step.Expect.Preview)
+	}
+	if err := w.e.PlanOnce(ctx); err != nil {
+		t.Fatalf("%s: plan: %v", where, err)
+	}
+	for _, a := range step.Admin {
+		w.admin(where, a)
+	}
+	if step.Deliver == nil || *step.Deliver {
+		for round := 0; ; round++ {
+			if err := w.e.PlanOnce(ctx); err != nil {
+				t.Fatalf("%s: plan: %v", where, err)
+			}
+			n, err := w.e.DeliverDue(ctx)
+			if err != nil {
+				t.Fatalf("%s: deliver: %v", where, err)
+			}
+			if n == 0 {
+				break
+			}
+			if round > 100 {
+				t.Fatalf("%s: deliveries do not settle", where)
+			}
+		}
+	}
+	w.check(where, step.Expect)
+}
+
+func faultError(t *testing.T, where, spec string) error {
+	class, text, _ := strings.Cut(spec, ":")
+	text = strings.TrimSpace(text)
+	if text == "" {
+		text = "injected"
+	}
+	switch class {
+	case "":
+		return nil
+	case "transient":
+		return targets.Transient(errors.New(text))
+	case "permanent":
+		return targets.Permanent(errors.New(text))
+	case "notfound":
+		return targets.NotFound(errors.New(text))
+	}
+	t.Fatalf("%s: fault error %q: want transient, permanent or notfound", where, spec)
+	return nil
+}
+
+func (w *scenarioWorld) conn(where, name string) *healthConn {
+	c, ok := w.conns[name]
+	if !ok {
+		w.t.Fatalf("%s: no target %q", where, name)
+	}
+	return c
+}
+
+func (w *scenarioWorld) id(where, key string) string {
+	id, ok := w.ids[key]
+	if !ok {
+		w.t.Fatalf("%s: no object %q", where, key)
+	}
+	return id
+}
+
+// key returns the scenario key of a SCIM id (the id itself when unknown).
+func (w *scenarioWorld) key(id string) string {
+	if k, ok := w.keys[id]; ok {
+		return k
+	}
+	return id
+}
+
+// scimChanges sends the step's changes through the SCIM server.
+func (w *scenarioWorld) scimChanges(where string, step engineStep) {
+	for _, kind := range []struct {
+		path   string
+		bodies []map[string]any
+	}{{"/Users", step.Put.Users}, {"/Groups", step.Put.Groups}} {
+		for _, b := range kind.bodies {
+			b = maps.Clone(b)
+			key, _ := b["key"].(string)
+			if key == "" {
+				w.t.Fatalf("%s: a resource to put needs a key", where)
+			}
+			delete(b, "key")
+			if id, ok := w.ids[key]; ok {
+				w.do(where, http.MethodPut, kind.path+"/"+id, b, http.StatusOK)
+				continue
+			}
+			res := w.do(where, http.MethodPost, kind.path, b, http.StatusCreated)
+			id, _ := res["id"].(string)
+			w.ids[key], w.keys[id] = id, key
+		}
+	}
+	for _, kind := range []struct {
+		path string
+		ops  map[string][]map[string]any
+	}{{"/Users", step.Patch.Users}, {"/Groups", step.Patch.Groups}} {
+		for _, key := range slices.Sorted(maps.Keys(kind.ops)) {
+			body := map[string]any{"schemas": []string{scim.URNPatchOp}, "Operations": kind.ops[key]}
+			w.do(where, http.MethodPatch, kind.path+"/"+w.id(where, key), body, 0)
+		}
+	}
+	for _, kind := range []struct {
+		path string
+		keys []string
+	}{{"/Users", step.Delete.Users}, {"/Groups", step.Delete.Groups}} {
+		for _, key := range kind.keys {
+			w.do(where, http.MethodDelete, kind.path+"/"+w.id(where, key), nil, http.StatusNoContent)
+		}
+	}
+}
+
+// do sends one SCIM request; "$key" in the body stands for an object's id.
+func (w *scenarioWorld) do(where, method, path string, body map[string]any, want int) map[string]any {
+	t := w.t
+	var r *http.Request
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range slices.SortedFunc(maps.Keys(w.ids), func(a, b string) int { return len(b) - len(a) }) {
+			b = bytes.ReplaceAll(b, []byte("$"+k), []byte(w.ids[k]))
+		}
+		r = httptest.NewRequestWithContext(t.Context(), method, "/scim/v2"+path, bytes.NewReader(b))
+		r.Header.Set("Content-Type", "application/scim+json")
+	} else {
+		r = httptest.NewRequestWithContext(t.Context(), method, "/scim/v2"+path, nil)
+	}
+	rec := httptest.NewRecorder()
+	w.api.ServeHTTP(rec, r)
+	if want == 0 && rec.Code/100 != 2 || want != 0 && rec.Code != want {
+		t.Fatalf("%s: %s %s: %d %s", where, method, path, rec.Code, rec.Body)
+	}
+	var out map[string]any
+	if rec.Body.Len() > 0 {
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+			t.Fatalf("%s: %s %s: %v", where, method, path, err)
+		}
+	}
+	return out
+}
+
+func (w *scenarioWorld) admin(where string, a scenarioAdmin) {
+	ctx := w.t.Context()
+	var err error
+	switch {
+	case a.Retry != nil:
+		err = w.retryDead(ctx, a.Retry.Target, a.Retry.Object)
+	case a.Release != "":
+		_, err = w.e.Release(ctx, a.Release)
+	case a.Resync != "":
+		_, err = w.e.ResyncTarget(ctx, a.Resync)
+	default:
+		w.t.Fatalf("%s: empty admin action", where)
+	}
+	if err != nil {
+		w.t.Fatalf("%s: admin %+v: %v", where, a, err)
+	}
+}
+
+// retryDead retries the dead letters of a target, or of one object.
+func (w *scenarioWorld) retryDead(ctx context.Context, target, key string) error {
+	dead, err := w.e.DeadLetters(ctx, target, 1000)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, d := range dead {
+		if key != "" && w.key(d.ID) != key {
+			continue
+		}
+		if err := w.e.Retry(ctx, target, d.Seq); err != nil {
+			return err
+		}
+		n++
+	}
+	if n == 0 {
+		return fmt.Errorf("no dead letter to retry")
+	}
+	return nil
+}
+
+func (w *scenarioWorld) check(where string, want engineExpect) {
+	t := w.t
+	ctx := t.Context()
+	got := map[string][]string{}
+	for name, c := range w.conns {
+		for _, call := range c.Calls() {
+			got[name] = append(got[name], w.callLine(call))
+		}
+	}
+	w.compare(where, "operations", got, want.Operations)
+	for _, name := range slices.Sorted(maps.Keys(want.Contents)) {
+		var lines []string
+		for _, o := range w.conn(where, name).Snapshot() {
+			lines = append(lines, w.objectLine(o))
+		}
+		slices.Sort(lines)
+		w.compare(where, "contents of "+name, map[string][]string{name: lines}, map[string][]string{name: want.Contents[name]})
+	}
+	for _, name := range slices.Sorted(maps.Keys(want.Queue)) {
+		st, err := w.st.OutboxStats(ctx, name, w.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := scenarioQueue{Pending: st.Pending, Scheduled: st.Scheduled, Dead: st.Dead, Held: st.Held}
+		if q != want.Queue[name] {
+			t.Errorf("%s: queue of %s = %+v, want %+v", where, name, q, want.Queue[name])
+		}
+	}
+	if len(want.Health) > 0 {
+		sts, err := w.e.Targets(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range sts {
+			h, ok := want.Health[s.Name]
+			if !ok {
+				continue
+			}
+			line := s.Health
+			if s.HealthError != "" {
+				line += ": " + s.HealthError
+			}
+			if line != h {
+				t.Errorf("%s: health of %s = %q, want %q", where, s.Name, line, h)
+			}
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(want.Objects)) {
+		for _, key := range slices.Sorted(maps.Keys(want.Objects[name])) {
+			kind := targets.User
+			if _, err := w.st.Get(ctx, string(targets.Group), w.id(where, key)); err == nil {
+				kind = targets.Group
+			}
+			states, err := w.e.Object(ctx, kind, w.id(where, key))
+			if err != nil {
+				t.Fatal(err)
+			}
+			line := "unknown target"
+			for _, s := range states {
+				if s.Target == name {
+					line = w.stateLine(s)
+				}
+			}
+			if line != want.Objects[name][key] {
+				t.Errorf("%s: %s in %s:\n got %s\nwant %s", where, key, name, line, want.Objects[name][key])
+			}
+		}
+	}
+}
+
+func (w *scenarioWorld) compare(where, what string, got, want map[string][]string) {
+	t := w.t
+	for _, name := range slices.Sorted(maps.Keys(w.conns)) {
+		g, wt := got[name], want[name]
+		if slices.Equal(g, wt) {
+			continue
+		}
+		t.Errorf("%s: %s of %s:\n got:\n  %s\nwant:\n  %s", where, what, name, strings.Join(g, "\n  "), strings.Join(wt, "\n  "))
+	}
+}
+
+// callLine prints a call the connector received: method, kind, object key,
+// then attributes (JSON, sorted keys) or members, and "! error" on failure.
+func (w *scenarioWorld) callLine(c memory.Call) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s %s", c.Method, c.Op.Kind, w.key(c.Op.ObjectID))
+	if c.Op.Attrs != nil && (c.Method == memory.Create || c.Method == memory.Update) {
+		j, _ := json.Marshal(c.Op.Attrs)
+		fmt.Fprintf(&b, " %s", j)
+	}
+	if len(c.Op.Members) > 0 {
+		b.WriteString(" [" + strings.Join(w.memberKeys(c.Op.Members), " ") + "]")
+	}
+	if c.Anchor != "" && c.Op.ObjectID != "" {
+		w.anchors[c.Anchor] = w.key(c.Op.ObjectID)
+	}
+	if c.Err != nil {
+		fmt.Fprintf(&b, " ! %v", c.Err)
+	}
+	return b.String()
+}
+
+func (w *scenarioWorld) memberKeys(anchors []string) []string {
+	out := make([]string, 0, len(anchors))
+	for _, a := range anchors {
+		if k, ok := w.anchors[a]; ok {
+			a = k
+		}
+		out = append(out, a)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// objectLine prints an object a target holds.
+func (w *scenarioWorld) objectLine(o targets.Object) string {
+	j, _ := json.Marshal(o.Attrs)
+	line := fmt.Sprintf("%s %s %s", o.Kind, w.key(o.ObjectID), j)
+	if o.Disabled {
+		line += " disabled"
+	}
+	if o.Kind == targets.Group {
+		line += " [" + strings.Join(w.memberKeys(o.Members), " ") + "]"
+	}
+	return line
+}
+
+func (w *scenarioWorld) previewLine(o PlannedOp) string {
+	line := fmt.Sprintf("%s %s %s", o.Op, o.Kind, w.key(o.ID))
+	if len(o.Attrs) > 0 {
+		j, _ := json.Marshal(o.Attrs)
+		line += " " + string(j)
+	}
+	if len(o.Members) > 0 {
+		keys := make([]string, len(o.Members))
+		for i, m := range o.Members {
+			keys[i] = w.key(m)
+		}
+		slices.Sort(keys)
+		line += " [" + strings.Join(keys, " ") + "]"
+	}
+	if o.Queued {
+		line += " (queued)"
+	}
+	if o.Held {
+		line += " (held)"
+	}
+	return line
+}
+
+func (w *scenarioWorld) stateLine(s ObjectState) string {
+	var parts []string
+	for _, f := range []struct {
+		on   bool
+		name string
+	}{{s.Present, "present"}, {s.InScope, "inScope"}, {s.Disabled, "disabled"}, {s.Deleted, "deleted"}, {s.Anchor != "", "anchored"}} {
+		if f.on {
+			parts = append(parts, f.name)
+		}
+	}
+	for _, o := range s.Pending {
+		parts = append(parts, "pending "+w.opLine(o))
+	}
+	for _, o := range s.Dead {
+		parts = append(parts, "dead "+w.opLine(o))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (w *scenarioWorld) opLine(o Operation) string {
+	line := o.Op
+	if len(o.Members) > 0 {
+		keys := make([]string, len(o.Members))
+		for i, m := range o.Members {
+			keys[i] = w.key(m)
+		}
+		slices.Sort(keys)
+		line += " [" + strings.Join(keys, " ") + "]"
+	}
+	if o.LastError != "" {
+		line += " (" + o.LastError + ")"
+	}
+	return line
+}
