@@ -57,14 +57,33 @@ func Preview(ctx context.Context, st store.Store, pol *policy.Policy) ([]Planned
 			out = append(out, PlannedOp{Target: o.Target, Kind: o.Kind, ID: o.ID, Op: o.Op, Members: o.Members, Queued: true, Held: o.Held})
 		}
 	}
+	// Every object of the store, and every object recorded for a target
+	// that the store no longer has (deleted in SCIM while the target was
+	// not configured: its catch-up deletes it).
 	var changes []store.Change
+	seen := map[store.Change]bool{}
+	add := func(typ, id string) {
+		if ch := (store.Change{Type: typ, ID: id}); !seen[ch] {
+			seen[ch] = true
+			changes = append(changes, ch)
+		}
+	}
 	for _, kind := range []targets.Kind{targets.User, targets.Group} {
 		ids, err := st.Find(ctx, string(kind), store.Const(true))
 		if err != nil {
 			return nil, err
 		}
 		for _, id := range ids {
-			changes = append(changes, store.Change{Type: string(kind), ID: id})
+			add(string(kind), id)
+		}
+	}
+	for _, t := range e.targets {
+		recs, err := st.ProvisionedOf(ctx, t.pol.Name())
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			add(r.Type, r.ID)
 		}
 	}
 	p := &planner{e: e, now: e.opts.Now(), states: map[stateKey]*pending{}, guarded: map[string]int{}, held: map[string]int{}, redact: true}

@@ -555,10 +555,13 @@ func (w *scenarioWorld) check(where string, want engineExpect) {
 	}
 }
 
+// compare compares lines per target. Objects are planned in no fixed
+// order, so lines are compared grouped by object (the second and third
+// words), each object's lines in their order.
 func (w *scenarioWorld) compare(where, what string, got, want map[string][]string) {
 	t := w.t
 	for _, name := range slices.Sorted(maps.Keys(w.conns)) {
-		g, wt := got[name], want[name]
+		g, wt := byObject(got[name]), byObject(want[name])
 		if slices.Equal(g, wt) {
 			continue
 		}
@@ -668,4 +671,18 @@ func (w *scenarioWorld) opLine(o Operation) string {
 		line += " (" + o.LastError + ")"
 	}
 	return line
+}
+
+// byObject orders lines by their object (words 2 and 3), stably.
+func byObject(lines []string) []string {
+	object := func(l string) string {
+		f := strings.Fields(l)
+		if len(f) < 3 {
+			return l
+		}
+		return f[1] + " " + f[2]
+	}
+	out := slices.Clone(lines)
+	slices.SortStableFunc(out, func(a, b string) int { return strings.Compare(object(a), object(b)) })
+	return out
 }
