@@ -186,7 +186,8 @@ func (e *Engine) DeliverDue(ctx context.Context) (int, error) {
 			continue
 		}
 		for {
-			if open, _, _ := e.gate(ctx, t); !open {
+			open, probe, _ := e.gate(ctx, t)
+			if !open {
 				break
 			}
 			rows, err := e.opts.Store.Deliverable(ctx, t.pol.Name(), scanLimit)
@@ -203,12 +204,12 @@ func (e *Engine) DeliverDue(ctx context.Context) (int, error) {
 				if row.NextAt.After(now) {
 					continue
 				}
-				if open, _, _ := e.gate(ctx, t); !open {
-					break
-				}
 				n++
 				e.deliver(ctx, t, row)
 				progress = true
+				if probe || e.paused(t) { // gate again
+					break
+				}
 			}
 			if !progress {
 				break

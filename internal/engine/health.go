@@ -86,6 +86,14 @@ func (e *Engine) gate(ctx context.Context, t *target) (open, probe bool, wait ti
 	return true, false, 0
 }
 
+// paused reports whether t's deliveries are held: the target is down or
+// the store failed to record one.
+func (e *Engine) paused(t *target) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.health.down || e.opts.Now().Before(t.health.storeAt)
+}
+
 // failed records a transient delivery failure of object k and returns why
 // the target is down, or "" when it is up: the failure then counts as an
 // attempt of the operation.

@@ -255,11 +255,16 @@ func (w *scenarioWorld) restart(cfg policy.Config) {
 		}
 		conns[name] = c
 	}
+	w.start(pol, conns, slog.New(slog.DiscardHandler))
+}
+
+// start starts an engine on the world's store and clock.
+func (w *scenarioWorld) start(pol *policy.Policy, conns map[string]targets.Connector, log *slog.Logger) {
 	e, err := New(Options{Store: w.st, Policy: pol, Connectors: conns, Now: func() time.Time { return w.now },
 		MaxAttempts: w.sc.Engine.MaxAttempts, BackoffBase: w.sc.Engine.BackoffBase, BackoffMax: w.sc.Engine.BackoffMax,
-		Logger: slog.New(slog.DiscardHandler)})
+		Logger: log})
 	if err != nil {
-		t.Fatal(err)
+		w.t.Fatal(err)
 	}
 	w.e, w.pol = e, pol
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/scimgate/scimgate/internal/store"
 	"github.com/scimgate/scimgate/targets/memory"
