@@ -839,7 +839,10 @@ func (p *planner) rehire(ctx context.Context, t *target, id string, u map[string
 			continue
 		}
 		p.takeovers = append(p.takeovers, takeover{target: name, old: r.ID, id: id, anchor: r.Anchor})
-		s.Deleted, s.InScope = false, false
+		// Every attribute is sent again, even those that did not change:
+		// the update records the new user's id on the account (the
+		// connector's object id), which still names the deleted user.
+		s.Deleted, s.InScope, s.Attrs, s.Resync = false, false, nil, true
 		return s, true, nil
 	}
 	return prev, known, nil

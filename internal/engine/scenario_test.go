@@ -506,7 +506,7 @@ func (w *scenarioWorld) check(where string, want engineExpect) {
 			lines = append(lines, w.objectLine(o))
 		}
 		slices.Sort(lines)
-		w.compare(where, "contents of "+name, map[string][]string{name: lines}, map[string][]string{name: want.Contents[name]})
+		w.compare(where, "contents", map[string][]string{name: lines}, map[string][]string{name: want.Contents[name]})
 	}
 	for _, name := range slices.Sorted(maps.Keys(want.Queue)) {
 		st, err := w.st.OutboxStats(ctx, name, w.now)
