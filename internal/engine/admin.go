@@ -137,32 +137,63 @@ func (e *Engine) DeadLetters(ctx context.Context, target string, limit int) ([]O
 	return operations(rows)
 }
 
-// Retry queues a dead letter again, due now, with its attempts and age
-// reset. It keeps its place in its object's order.
+// Retry drops a dead letter and plans its object again, from the object's
+// current state in SCIM and the current policy: an operation that failed
+// for a value that the mapping has since fixed is not sent again as it
+// was. The object's whole state is sent (every mapped attribute, its
+// enabled state, a group's members; an object the target never got is
+// created), as ResyncObject does for one target. The final delete of an
+// object deleted in SCIM is queued again as it was.
 func (e *Engine) Retry(ctx context.Context, target string, seq int64) error {
-	return e.deadLetter(ctx, target, seq, "retry", func(ctx context.Context, tx store.Tx, r store.Outbox) error {
-		r.Dead, r.Attempts, r.NextAt, r.Created = false, 0, e.opts.Now(), e.opts.Now()
-		return tx.UpdateOutbox(ctx, r)
+	t := e.target(target)
+	if t == nil {
+		return fmt.Errorf("%w: %q", ErrUnknownTarget, target)
+	}
+	e.planMu.Lock()
+	defer e.planMu.Unlock()
+	t.mu.Lock() // the worker must not pick operations dropped here
+	defer t.mu.Unlock()
+	t.gen++
+	err := e.deadLetter(ctx, target, seq, "retry", func(ctx context.Context, tx store.Tx, r store.Outbox, p payload) error {
+		if p.Op == opDelete && p.Final {
+			r.Dead, r.Attempts, r.NextAt, r.Created = false, 0, e.opts.Now(), e.opts.Now()
+			return tx.UpdateOutbox(ctx, r)
+		}
+		if err := tx.DeleteOutbox(ctx, r.Seq); err != nil {
+			return err
+		}
+		if err := resync(ctx, tx, target, r.Type, r.ID); err != nil {
+			return err
+		}
+		return tx.Touch(ctx, r.Type, r.ID)
 	})
+	if err == nil {
+		signal(t.wake)
+	}
+	return err
 }
 
 // DiscardDead drops a dead letter. The object is then out of step with
 // SCIM in the target until it changes again or is re-synchronised.
 func (e *Engine) DiscardDead(ctx context.Context, target string, seq int64) error {
-	return e.deadLetter(ctx, target, seq, "discard", func(ctx context.Context, tx store.Tx, r store.Outbox) error {
-		return tx.DeleteOutbox(ctx, r.Seq)
-	})
-}
-
-// deadLetter applies fn to the dead letter seq of target, with its audit
-// entry, and wakes the target's worker.
-func (e *Engine) deadLetter(ctx context.Context, target string, seq int64, verb string,
-	fn func(ctx context.Context, tx store.Tx, r store.Outbox) error) error {
 	t := e.target(target)
 	if t == nil {
 		return fmt.Errorf("%w: %q", ErrUnknownTarget, target)
 	}
-	err := e.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) error {
+	err := e.deadLetter(ctx, target, seq, "discard", func(ctx context.Context, tx store.Tx, r store.Outbox, _ payload) error {
+		return tx.DeleteOutbox(ctx, r.Seq)
+	})
+	if err == nil {
+		t.poke()
+	}
+	return err
+}
+
+// deadLetter applies fn to the dead letter seq of target, with its audit
+// entry.
+func (e *Engine) deadLetter(ctx context.Context, target string, seq int64, verb string,
+	fn func(ctx context.Context, tx store.Tx, r store.Outbox, p payload) error) error {
+	return e.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) error {
 		r, err := tx.GetOutbox(ctx, seq)
 		if errors.Is(err, store.ErrNotFound) || err == nil && (!r.Dead || r.Target != target) {
 			return fmt.Errorf("%w: %d in target %q", ErrUnknownOperation, seq, target)
@@ -170,18 +201,16 @@ func (e *Engine) deadLetter(ctx context.Context, target string, seq int64, verb 
 		if err != nil {
 			return err
 		}
-		if err := fn(ctx, tx, r); err != nil {
+		var p payload
+		if err := json.Unmarshal(r.Payload, &p); err != nil {
+			return fmt.Errorf("engine: dead letter %d: %w", seq, err)
+		}
+		if err := fn(ctx, tx, r, p); err != nil {
 			return err
 		}
-		var p payload
-		_ = json.Unmarshal(r.Payload, &p)
 		return tx.Audit(ctx, store.AuditEntry{Actor: store.ActorOf(ctx), Action: verb + " dead letter", Type: r.Type, ID: r.ID,
 			Target: target, Result: store.AuditOK, Detail: fmt.Sprintf("operation %d (%s)", seq, p.Op)})
 	})
-	if err == nil {
-		t.poke()
-	}
-	return err
 }
 
 // ObjectState is an object's provisioning state in one target.
@@ -194,6 +223,10 @@ type ObjectState struct {
 	Present, InScope, Disabled, Deleted bool
 	Pending, Dead                       []Operation
 	LastError                           string // the newest error of its operations
+	// MissingMembers are the members of a group that the target should
+	// have but does not yet: their creates are queued, being retried, or
+	// failed (dead letters of their own); each is added once created.
+	MissingMembers []string
 }
 
 // Object returns the state of an object in every target that receives
@@ -217,6 +250,15 @@ func (e *Engine) Object(ctx context.Context, kind targets.Kind, id string) ([]Ob
 				return nil, err
 			}
 			os.Anchor, os.Present, os.InScope, os.Disabled, os.Deleted = pr.Anchor, s.Present, s.InScope, s.Disabled, s.Deleted
+			for _, m := range s.Members {
+				a, _, err := e.member(ctx, name, m)
+				if err != nil {
+					return nil, err
+				}
+				if a == "" {
+					os.MissingMembers = append(os.MissingMembers, m)
+				}
+			}
 		}
 		rows, err := e.opts.Store.ObjectOutbox(ctx, name, string(kind), id)
 		if err != nil {

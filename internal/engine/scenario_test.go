@@ -277,6 +277,7 @@ func (w *scenarioWorld) step(where string, step engineStep) {
 	if step.Restart != nil {
 		w.restart(*step.Restart)
 	}
+	w.scimChanges(where, step)
 	for _, name := range step.Clear {
 		w.conn(where, name).ClearFaults()
 	}
@@ -293,7 +294,6 @@ func (w *scenarioWorld) step(where string, step engineStep) {
 	for name, reason := range step.Down {
 		w.conn(where, name).setDown(reason)
 	}
-	w.scimChanges(where, step)
 	for _, c := range w.conns {
 		c.ResetCalls()
 	}
@@ -590,7 +590,7 @@ func (w *scenarioWorld) callLine(c memory.Call) string {
 		w.anchors[c.Anchor] = w.key(c.Op.ObjectID)
 	}
 	if c.Err != nil {
-		fmt.Fprintf(&b, " ! %v", c.Err)
+		fmt.Fprintf(&b, " ! %v", w.keyed(c.Err.Error()))
 	}
 	return b.String()
 }
@@ -653,6 +653,14 @@ func (w *scenarioWorld) stateLine(s ObjectState) string {
 			parts = append(parts, f.name)
 		}
 	}
+	if len(s.MissingMembers) > 0 {
+		keys := make([]string, len(s.MissingMembers))
+		for i, m := range s.MissingMembers {
+			keys[i] = w.key(m)
+		}
+		slices.Sort(keys)
+		parts = append(parts, "missing ["+strings.Join(keys, " ")+"]")
+	}
 	for _, o := range s.Pending {
 		parts = append(parts, "pending "+w.opLine(o))
 	}
@@ -673,9 +681,17 @@ func (w *scenarioWorld) opLine(o Operation) string {
 		line += " [" + strings.Join(keys, " ") + "]"
 	}
 	if o.LastError != "" {
-		line += " (" + o.LastError + ")"
+		line += " (" + w.keyed(o.LastError) + ")"
 	}
 	return line
+}
+
+// keyed replaces the SCIM ids in s by their scenario keys.
+func (w *scenarioWorld) keyed(s string) string {
+	for id, k := range w.keys {
+		s = strings.ReplaceAll(s, id, k)
+	}
+	return s
 }
 
 // byObject orders lines by their object (words 2 and 3), stably.

@@ -6,8 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/scimgate/scimgate/internal/store"
 	"github.com/scimgate/scimgate/targets"
@@ -24,8 +28,6 @@ var (
 	// errNoAnchor: the object was never created in the target (its create
 	// failed for good), so the operation cannot be applied.
 	errNoAnchor = targets.Permanent(errors.New("engine: object not created in the target"))
-	// errMemberPending: a member to add has no anchor in the target yet.
-	errMemberPending = targets.Transient(errors.New("engine: member not yet created in the target"))
 )
 
 // actorEngine is the actor of the engine's audit entries.
@@ -174,8 +176,9 @@ func (e *Engine) deliver(ctx context.Context, t *target, row store.Outbox) bool 
 	p, err := decodePayload(row.Payload)
 	err = targets.Permanent(err)
 	var anchor string
+	var rest []string // members to add that are not created yet
 	if err == nil {
-		anchor, err = e.call(ctx, t, row, p)
+		anchor, rest, err = e.call(ctx, t, row, p)
 	}
 	if ctx.Err() != nil {
 		return false // shutting down: the operation is retried after a restart
@@ -216,8 +219,16 @@ func (e *Engine) deliver(ctx context.Context, t *target, row store.Outbox) bool 
 			if err := tx.UpdateOutbox(ctx, row); err != nil {
 				return err
 			}
+			if p.Op == opCreate {
+				if err := createFailed(ctx, tx, name, row.Type, row.ID); err != nil {
+					return err
+				}
+			}
 			return tx.Audit(ctx, store.AuditEntry{Actor: actorEngine, Action: p.Op, Type: row.Type, ID: row.ID,
 				Target: name, Result: store.AuditDead, Detail: row.LastError})
+		}
+		if len(rest) > 0 {
+			return e.requeueMembers(ctx, tx, row, p, rest, now)
 		}
 		if err := tx.Audit(ctx, store.AuditEntry{Actor: actorEngine, Action: p.Op, Type: row.Type, ID: row.ID,
 			Target: name, Result: store.AuditOK}); err != nil {
@@ -273,7 +284,80 @@ func (e *Engine) deliver(ctx context.Context, t *target, row store.Outbox) bool 
 	default:
 		e.log.Warn("engine: operation failed; retrying", "target", name, "kind", row.Type, "id", row.ID, "op", p.Op, "attempts", row.Attempts, "next", row.NextAt, "err", err)
 	}
-	return class == nil && werr == nil
+	return class == nil && werr == nil && len(rest) == 0
+}
+
+// requeueMembers records, in tx, an addMembers that added the members
+// created in the target but not rest, whose creates are still to come:
+// rest is queued again in an operation of its own, at the end of the
+// group's queue with backoff, so that neither they nor the group's later
+// operations wait for one another. Members that a later operation of the
+// group adds or removes anyway are left to it. The remainder counts the
+// attempts, and becomes a dead letter naming its members after the last.
+func (e *Engine) requeueMembers(ctx context.Context, tx store.Tx, row store.Outbox, p payload, rest []string, now time.Time) error {
+	name := row.Target
+	rows, err := tx.ObjectOutbox(ctx, name, row.Type, row.ID)
+	if err != nil {
+		return err
+	}
+	later := map[string]bool{}
+	for _, o := range rows {
+		if o.Seq <= row.Seq || o.Dead {
+			continue
+		}
+		lp, err := decodePayload(o.Payload)
+		if err != nil {
+			return err
+		}
+		for _, m := range lp.Members {
+			later[m] = true
+		}
+	}
+	rest = slices.DeleteFunc(rest, func(m string) bool { return later[m] })
+	detail := fmt.Sprintf("added %d members; %d not yet created in the target, retried on their own",
+		len(p.Members)-len(rest), len(rest))
+	if err := tx.Audit(ctx, store.AuditEntry{Actor: actorEngine, Action: p.Op, Type: row.Type, ID: row.ID,
+		Target: name, Result: store.AuditOK, Detail: detail}); err != nil {
+		return err
+	}
+	if err := tx.DeleteOutbox(ctx, row.Seq); err != nil || len(rest) == 0 {
+		return err
+	}
+	b, err := json.Marshal(payload{Op: opAddMembers, OpID: uuid.NewString(), Members: rest})
+	if err != nil {
+		return err
+	}
+	o := store.Outbox{Target: name, Type: row.Type, ID: row.ID, Payload: b, Created: row.Created,
+		Attempts: row.Attempts + 1, NextAt: now.Add(e.backoff(row.Attempts + 1)),
+		LastError: fmt.Sprintf("members not yet created in the target: %s", strings.Join(rest, ", "))}
+	if o.Seq, err = tx.Enqueue(ctx, o); err != nil {
+		return err
+	}
+	expired := e.opts.MaxAge > 0 && !o.Created.IsZero() && now.Sub(o.Created) >= e.opts.MaxAge
+	if o.Attempts >= e.opts.MaxAttempts || expired {
+		o.Dead = true
+		if err := tx.Audit(ctx, store.AuditEntry{Actor: actorEngine, Action: p.Op, Type: row.Type, ID: row.ID,
+			Target: name, Result: store.AuditDead, Detail: o.LastError}); err != nil {
+			return err
+		}
+	}
+	return tx.UpdateOutbox(ctx, o)
+}
+
+// createFailed records, in tx, that an object's create became a dead
+// letter: the object is not in the target (the planner creates it again at
+// its next change, or when the dead letter is retried), and no member
+// waits for it.
+func createFailed(ctx context.Context, tx store.Tx, tgt, typ, id string) error {
+	pr, s, found, err := recordOf(ctx, tx, tgt, typ, id)
+	if err != nil || !found || pr.Anchor != "" {
+		return err
+	}
+	s = state{InScope: s.InScope, ExternalID: s.ExternalID}
+	if pr.State, err = json.Marshal(s); err != nil {
+		return err
+	}
+	return tx.PutProvisioned(ctx, pr)
 }
 
 // backoff is the delay before retry number attempts (from 1): the base
@@ -288,19 +372,20 @@ func (e *Engine) backoff(attempts int) time.Duration {
 }
 
 // call performs one operation on the connector. It returns the anchor of
-// the object after a create ("" after a delete).
-func (e *Engine) call(ctx context.Context, t *target, row store.Outbox, p payload) (string, error) {
+// the object after a create ("" after a delete), and for addMembers the
+// members it could not add yet: their creates are queued or being retried.
+func (e *Engine) call(ctx context.Context, t *target, row store.Outbox, p payload) (string, []string, error) {
 	name := t.pol.Name()
 	anchor, err := e.anchor(ctx, name, row.Type, row.ID)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	op := targets.Op{ID: p.OpID, ObjectID: row.ID, Kind: targets.Kind(row.Type), Anchor: anchor, Attrs: p.Attrs}
 	c := t.conn
 	switch p.Op {
 	case opCreate:
 		if anchor != "" {
-			return anchor, nil // created by an earlier attempt
+			return anchor, nil, nil // created by an earlier attempt
 		}
 		a, err := c.Create(ctx, op)
 		var ce *targets.ConflictError
@@ -308,47 +393,50 @@ func (e *Engine) call(ctx context.Context, t *target, row store.Outbox, p payloa
 			// Our own object (an earlier attempt whose answer was lost):
 			// adopt it and bring its attributes up to date.
 			op.Anchor = ce.Anchor
-			return ce.Anchor, c.Update(ctx, op)
+			return ce.Anchor, nil, c.Update(ctx, op)
 		}
-		return a, err
+		return a, nil, err
 	case opDelete:
 		if anchor == "" {
-			return "", nil
+			return "", nil, nil
 		}
 		if err := c.Delete(ctx, op); err != nil && !errors.Is(err, targets.ErrNotFound) {
-			return anchor, err
+			return anchor, nil, err
 		}
-		return "", nil
+		return "", nil, nil
 	}
 	if anchor == "" {
-		return "", errNoAnchor
+		return "", nil, errNoAnchor
 	}
 	switch p.Op {
 	case opUpdate:
-		return anchor, c.Update(ctx, op)
+		return anchor, nil, c.Update(ctx, op)
 	case opDisable:
-		return anchor, c.Disable(ctx, op)
+		return anchor, nil, c.Disable(ctx, op)
 	case opEnable:
-		return anchor, c.Enable(ctx, op)
+		return anchor, nil, c.Enable(ctx, op)
 	case opAddMembers, opRemoveMembers:
+		var rest []string
 		for _, m := range p.Members {
 			a, coming, err := e.member(ctx, name, m)
 			if err != nil {
-				return anchor, err
+				return anchor, nil, err
 			}
 			switch {
 			case a != "":
 				op.Members = append(op.Members, a)
 			case p.Op == opAddMembers && coming:
-				return anchor, errMemberPending
+				rest = append(rest, m)
 			}
-			// A member without an anchor that is not coming is left out.
+			// A member without an anchor that is not coming (never in the
+			// target, or its create failed for good) is left out; the
+			// planner adds it when it is created.
 		}
 		if len(op.Members) == 0 {
-			return anchor, nil
+			return anchor, rest, nil
 		}
 		if p.Op == opRemoveMembers {
-			return anchor, c.RemoveMembers(ctx, op)
+			return anchor, nil, c.RemoveMembers(ctx, op)
 		}
 		err := c.AddMembers(ctx, op)
 		if errors.Is(err, targets.ErrNotFound) {
@@ -356,9 +444,12 @@ func (e *Engine) call(ctx context.Context, t *target, row store.Outbox, p payloa
 			// since Class would read ErrNotFound before ErrTransient.
 			err = fmt.Errorf("%w: %v", targets.ErrTransient, err)
 		}
-		return anchor, err
+		if err != nil {
+			return anchor, nil, err
+		}
+		return anchor, rest, nil
 	}
-	return anchor, targets.Permanent(fmt.Errorf("engine: unknown operation %q", p.Op))
+	return anchor, nil, targets.Permanent(fmt.Errorf("engine: unknown operation %q", p.Op))
 }
 
 // anchor returns the recorded anchor of an object, "" when none.

@@ -405,6 +405,19 @@ func (t *sqlTx) LastOutbox(ctx context.Context, target, typ, id string) (Outbox,
 	return scanOutboxRow(t.w.queryRow(ctx, lastOutboxSQL, target, typ, id))
 }
 
+// ObjectOutbox implements Tx.
+func (t *sqlTx) ObjectOutbox(ctx context.Context, target, typ, id string) ([]Outbox, error) {
+	ctx, err := t.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := t.w.query(ctx, objectOutboxSQL, target, typ, id)
+	if err != nil {
+		return nil, fmt.Errorf("store: outbox: %w", err)
+	}
+	return scanOutbox(rows)
+}
+
 // HeldOutbox implements Tx.
 func (t *sqlTx) HeldOutbox(ctx context.Context, target string, limit int) ([]Outbox, error) {
 	ctx, err := t.begin(ctx)

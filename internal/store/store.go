@@ -244,6 +244,9 @@ type Tx interface {
 	LastOutbox(ctx context.Context, target, typ, id string) (Outbox, error)
 	// HeldOutbox returns up to limit held operations of target in Seq order.
 	HeldOutbox(ctx context.Context, target string, limit int) ([]Outbox, error)
+	// ObjectOutbox returns the operations of one object in a target,
+	// pending and dead, in queue order.
+	ObjectOutbox(ctx context.Context, target, typ, id string) ([]Outbox, error)
 	// ReleaseHeld clears the held mark of target's operations and returns
 	// how many there were.
 	ReleaseHeld(ctx context.Context, target string) (int, error)
