@@ -40,7 +40,7 @@ type TargetStatus struct {
 	// operations because it is down, since when, and when it probes it
 	// next (zero otherwise).
 	DownSince, NextProbe time.Time
-	Preview     bool
+	Preview              bool
 	// GuardHolding: the deletion guard holds the target's disables and
 	// deletes.
 	GuardHolding bool

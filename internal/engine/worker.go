@@ -563,4 +563,3 @@ func forgetTarget(ctx context.Context, tx store.Tx, tgt, typ, id string) error {
 	}
 	return tx.Touch(ctx, typ, id)
 }
-
