@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimgate/scimgate/internal/store"
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/targets"
 	"github.com/scimgate/scimgate/targets/memory"
@@ -181,5 +182,91 @@ func TestOneFailingObjectIsNotAnOutage(t *testing.T) {
 	}
 	if sts, _ := w.e.Targets(ctx); sts[0].Health == HealthDown {
 		t.Errorf("one failing object took the target down: %+v", sts[0])
+	}
+}
+
+// diskFull is a store whose writes fail while full is set, as on a full
+// data disk.
+type diskFull struct {
+	store.Store
+	mu   sync.Mutex
+	full bool
+}
+
+func (d *diskFull) Write(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error {
+	d.mu.Lock()
+	full := d.full
+	d.mu.Unlock()
+	if full {
+		return errors.New("database or disk is full")
+	}
+	return d.Store.Write(ctx, fn)
+}
+
+func (d *diskFull) set(full bool) {
+	d.mu.Lock()
+	d.full = full
+	d.mu.Unlock()
+}
+
+// TestStoreFailurePausesDeliveries: when the gateway's own store cannot
+// record what a delivery did (a full disk), the target's deliveries pause
+// with backoff instead of repeating at once, with one log line; when the
+// store works again every object is delivered once more and recorded.
+func TestStoreFailurePausesDeliveries(t *testing.T) {
+	w := newWorld(t, engineScenario{Engine: scenarioEngine{BackoffBase: time.Second, BackoffMax: time.Minute}})
+	disk := &diskFull{Store: w.st}
+	w.st = disk
+	mem := memory.New(memory.Config{})
+	pol, err := policy.Compile(policy.Config{Targets: []policy.TargetConfig{{Name: "crm",
+		Users: &policy.ObjectConfig{Scope: policy.ScopeConfig{All: true}, Mapping: []policy.MappingConfig{{Target: "userName", Source: "userName"}}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &logLines{}
+	w.start(pol, map[string]targets.Connector{"crm": mem}, slog.New(logs))
+	ctx := t.Context()
+	for i := range 4 {
+		w.do("setup", "POST", "/Users", map[string]any{"userName": fmt.Sprintf("user%d@contoso.com", i)}, 201)
+	}
+	if err := w.e.PlanOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	logs.take()
+	disk.set(true)
+	for range 60 {
+		if _, err := w.e.DeliverDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+		w.now = w.now.Add(time.Second)
+	}
+	// Backoff from 1 s doubling: at most 7 attempts in 60 s (each a create,
+	// and from the second on the update of the object the first created).
+	creates := 0
+	for _, c := range mem.Calls() {
+		if c.Method == memory.Create {
+			creates++
+		}
+	}
+	if creates > 8 {
+		t.Errorf("%d attempts in 60 s while the store could not record them; want them paced by backoff", creates)
+	}
+	if lines := logs.take(); len(lines) != 1 {
+		t.Errorf("log lines while the store failed: %q, want 1", lines)
+	}
+	disk.set(false)
+	w.now = w.now.Add(2 * time.Minute)
+	if _, err := w.e.DeliverDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := w.st.OutboxStats(ctx, "crm", w.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Pending != 0 || st.Dead != 0 || len(mem.Snapshot()) != 4 {
+		t.Errorf("after the store recovered: %+v, %d objects in the target; want 4 delivered once each", st, len(mem.Snapshot()))
+	}
+	if lines := logs.take(); len(lines) != 1 {
+		t.Errorf("log lines when the store recovered: %q, want 1", lines)
 	}
 }

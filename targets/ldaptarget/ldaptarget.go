@@ -1077,6 +1077,10 @@ func classify(what string, err error) error {
 	if !errors.As(err, &le) {
 		return targets.Transient(wrapped)
 	}
+	// Other (80) is what slapd answers for what its database cannot hold
+	// (a value too long for an index key, a full map): retrying the same
+	// operation cannot help, so it is permanent like the other codes not
+	// listed as transient below.
 	switch le.ResultCode {
 	case ldap.LDAPResultEntryAlreadyExists:
 		return &targets.ConflictError{Err: wrapped}
@@ -1084,7 +1088,7 @@ func classify(what string, err error) error {
 		return targets.NotFound(wrapped)
 	case ldap.LDAPResultBusy, ldap.LDAPResultUnavailable, ldap.LDAPResultServerDown, ldap.LDAPResultConnectError,
 		ldap.LDAPResultTimeout, ldap.LDAPResultTimeLimitExceeded, ldap.LDAPResultAdminLimitExceeded,
-		ldap.LDAPResultOther, ldap.LDAPResultLoopDetect, ldap.ErrorNetwork, ldap.LDAPResultLocalError:
+		ldap.LDAPResultLoopDetect, ldap.ErrorNetwork, ldap.LDAPResultLocalError:
 		return targets.Transient(wrapped)
 	}
 	return targets.Permanent(wrapped)
