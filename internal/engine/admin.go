@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/scim"
 	"github.com/scimgate/scimgate/targets"
 )
 
@@ -250,13 +251,9 @@ func (e *Engine) Object(ctx context.Context, kind targets.Kind, id string) ([]Ob
 				return nil, err
 			}
 			os.Anchor, os.Present, os.InScope, os.Disabled, os.Deleted = pr.Anchor, s.Present, s.InScope, s.Disabled, s.Deleted
-			for _, m := range s.Members {
-				a, _, err := e.member(ctx, name, m)
-				if err != nil {
+			if kind == targets.Group && s.live() {
+				if os.MissingMembers, err = e.missingMembers(ctx, name, id); err != nil {
 					return nil, err
-				}
-				if a == "" {
-					os.MissingMembers = append(os.MissingMembers, m)
 				}
 			}
 		}
@@ -279,6 +276,40 @@ func (e *Engine) Object(ctx context.Context, kind targets.Kind, id string) ([]Ob
 			}
 		}
 		out = append(out, os)
+	}
+	return out, nil
+}
+
+// missingMembers returns the members of group id in SCIM that the target
+// should have (users in its scope) but does not: not created there yet.
+func (e *Engine) missingMembers(ctx context.Context, tgt, id string) ([]string, error) {
+	r, err := e.opts.Store.Get(ctx, string(targets.Group), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	g, err := scim.DecodeResource(r)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, m := range memberIDs(g) {
+		pr, err := e.opts.Store.Provisioned(ctx, tgt, string(targets.User), m)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		s, err := stateOf(pr)
+		if err != nil {
+			return nil, err
+		}
+		if s.InScope && !s.Deleted && pr.Anchor == "" {
+			out = append(out, m)
+		}
 	}
 	return out, nil
 }

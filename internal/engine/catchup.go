@@ -104,6 +104,9 @@ func (e *Engine) catchUp(ctx context.Context) error {
 			if err := tx.SetCursor(ctx, policyPrefix+name, t.fingerprint()); err != nil {
 				return err
 			}
+			if planned == 0 {
+				continue
+			}
 			if err := tx.Audit(ctx, store.AuditEntry{Actor: actorEngine, Action: "catch-up", Target: name, Result: store.AuditOK,
 				Detail: why[i] + ": every object is planned again against the state recorded for the target"}); err != nil {
 				return err
@@ -116,6 +119,9 @@ func (e *Engine) catchUp(ctx context.Context) error {
 		return err
 	}
 	for i, t := range stale {
+		if planned == 0 {
+			break
+		}
 		e.log.Info("engine: catching up a target: every object is planned again against its recorded state",
 			"target", t.pol.Name(), "reason", why[i], "objects", n)
 	}

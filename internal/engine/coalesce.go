@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/scimgate/scimgate/internal/store"
 )
@@ -73,7 +74,9 @@ func coalesce(prev, next []byte) (merged []byte, ok bool, err error) {
 	var out payload
 	switch {
 	case (a.Op == opUpdate || a.Op == opCreate) && b.Op == opUpdate:
-		out = payload{Op: a.Op, OpID: b.OpID, Attrs: merge(a.Attrs, b.Attrs)}
+		secret := slices.Concat(a.Secret, b.Secret)
+		slices.Sort(secret)
+		out = payload{Op: a.Op, OpID: b.OpID, Attrs: merge(a.Attrs, b.Attrs), Secret: slices.Compact(secret)}
 	case a.Op == opUpdate && b.Op == opDelete:
 		out = b
 	default:

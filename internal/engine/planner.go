@@ -293,8 +293,10 @@ func (p *planner) save(ctx context.Context, tx store.Tx, last int64) error {
 			p.added[o.Target] = true
 		}
 		if o.Held {
-			var pl payload
-			_ = json.Unmarshal(o.Payload, &pl)
+			pl, err := decodePayload(o.Payload)
+			if err != nil {
+				return err
+			}
 			if err := tx.Audit(ctx, store.AuditEntry{Actor: actorEngine, Action: pl.Op, Type: o.Type, ID: o.ID, Target: o.Target,
 				Result: store.AuditHeld, Detail: "held by the deletion guard until released or discarded"}); err != nil {
 				return err
@@ -410,12 +412,7 @@ func (p *planner) trackMembers(ctx context.Context, id string) ([]string, error)
 
 // groupsOf returns the groups that list id as a member.
 func (p *planner) groupsOf(ctx context.Context, id string) ([]string, []policy.GroupRef, error) {
-	// members.value may be indexed case-folded; the decoded members decide.
-	c := store.Or{
-		store.Compare{Paths: []string{"members.value"}, Op: store.Eq, Str: id},
-		store.Compare{Paths: []string{"members.value"}, Op: store.Eq, Str: strings.ToLower(id)},
-	}
-	ids, err := p.e.opts.Store.Find(ctx, string(targets.Group), c)
+	ids, err := p.e.opts.Store.Find(ctx, string(targets.Group), memberCond(id))
 	if err != nil || len(ids) == 0 {
 		return nil, nil, err
 	}
@@ -434,6 +431,15 @@ func (p *planner) groupsOf(ctx context.Context, id string) ([]string, []policy.G
 		refs = append(refs, policy.GroupRef{ID: gid, DisplayName: name})
 	}
 	return out, refs, nil
+}
+
+// memberCond finds the groups that may list id as a member: members.value
+// may be indexed case-folded, so the decoded members decide.
+func memberCond(id string) store.Cond {
+	return store.Or{
+		store.Compare{Paths: []string{"members.value"}, Op: store.Eq, Str: id},
+		store.Compare{Paths: []string{"members.value"}, Op: store.Eq, Str: strings.ToLower(id)},
+	}
 }
 
 // state reads the planner's state of an object in a target: as planned in
@@ -619,7 +625,7 @@ func (p *planner) userChanged(ctx context.Context, t *target, id string, u map[s
 	attrs := p.reveal(d.Attributes)
 	if !prev.Present {
 		create := merge(attrs, p.reveal(d.OnCreate))
-		if err := p.enqueue(ctx, name, targets.User, id, p.now, payload{Op: opCreate, Attrs: create}); err != nil {
+		if err := p.enqueue(ctx, name, targets.User, id, p.now, payload{Op: opCreate, Attrs: create, Secret: secretNames(create, d)}); err != nil {
 			return state{}, err
 		}
 		next = state{Present: true, InScope: true, Attrs: attrs, ExternalID: next.ExternalID}
@@ -630,7 +636,7 @@ func (p *planner) userChanged(ctx context.Context, t *target, id string, u map[s
 		}
 	} else {
 		if changed := diff(prev.Attrs, attrs); len(changed) > 0 {
-			if err := p.enqueue(ctx, name, targets.User, id, p.now, payload{Op: opUpdate, Attrs: changed}); err != nil {
+			if err := p.enqueue(ctx, name, targets.User, id, p.now, payload{Op: opUpdate, Attrs: changed, Secret: secretNames(changed, d)}); err != nil {
 				return state{}, err
 			}
 		}
@@ -731,13 +737,13 @@ func (p *planner) groupInScope(ctx context.Context, t *target, id string, g map[
 	next.InScope = true
 	next.Resync = false
 	if !prev.Present {
-		if err := p.enqueue(ctx, name, targets.Group, id, p.now, payload{Op: opCreate, Attrs: merge(attrs, p.reveal(d.OnCreate))}); err != nil {
+		if err := p.enqueue(ctx, name, targets.Group, id, p.now, payload{Op: opCreate, Attrs: merge(attrs, p.reveal(d.OnCreate)), Secret: secretNames(merge(d.Attributes, d.OnCreate), d)}); err != nil {
 			return state{}, err
 		}
 		next = state{Present: true, InScope: true, Attrs: attrs}
 	} else {
 		if changed := diff(prev.Attrs, attrs); len(changed) > 0 {
-			if err := p.enqueue(ctx, name, targets.Group, id, p.now, payload{Op: opUpdate, Attrs: changed}); err != nil {
+			if err := p.enqueue(ctx, name, targets.Group, id, p.now, payload{Op: opUpdate, Attrs: changed, Secret: secretNames(changed, d)}); err != nil {
 				return state{}, err
 			}
 		}

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 
 	"github.com/scimgate/scimgate/internal/store"
 	"github.com/scimgate/scimgate/policy"
@@ -83,6 +85,49 @@ type payload struct {
 	// Final: the delete of an object deleted in SCIM; its state is
 	// forgotten afterwards.
 	Final bool `json:"final,omitempty"`
+	// Secret names the attributes whose values are secrets (policy.Secret
+	// before reveal): the audit log shows them redacted.
+	Secret []string `json:"secret,omitempty"`
+}
+
+// secretNames returns the attributes of attrs whose values the decision d
+// holds as secrets, sorted.
+func secretNames(attrs map[string]any, d policy.Decision) []string {
+	var out []string
+	for k := range attrs {
+		for _, m := range []map[string]any{d.Attributes, d.OnCreate} {
+			if _, ok := m[k].(policy.Secret); ok {
+				out = append(out, k)
+				break
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// describe tells what an operation sets, for the audit log: its
+// attributes with their values (JSON; secrets redacted) or its members.
+func (p payload) describe() string {
+	switch {
+	case len(p.Attrs) > 0:
+		parts := make([]string, 0, len(p.Attrs))
+		for _, k := range slices.Sorted(maps.Keys(p.Attrs)) {
+			v := policy.Redacted
+			if !slices.Contains(p.Secret, k) {
+				b, err := json.Marshal(p.Attrs[k])
+				if err != nil {
+					b = []byte(fmt.Sprintf("%q", fmt.Sprint(p.Attrs[k])))
+				}
+				v = string(b)
+			}
+			parts = append(parts, k+"="+v)
+		}
+		return "attributes: " + strings.Join(parts, ", ")
+	case len(p.Members) > 0:
+		return "members: " + strings.Join(p.Members, ", ")
+	}
+	return ""
 }
 
 // reveal returns a copy of attrs with every policy.Secret revealed.

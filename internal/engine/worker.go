@@ -231,7 +231,7 @@ func (e *Engine) deliver(ctx context.Context, t *target, row store.Outbox) bool 
 			return e.requeueMembers(ctx, tx, row, p, rest, now)
 		}
 		if err := tx.Audit(ctx, store.AuditEntry{Actor: actorEngine, Action: p.Op, Type: row.Type, ID: row.ID,
-			Target: name, Result: store.AuditOK}); err != nil {
+			Target: name, Result: store.AuditOK, Detail: p.describe()}); err != nil {
 			return err
 		}
 		switch {
@@ -346,8 +346,8 @@ func (e *Engine) requeueMembers(ctx context.Context, tx store.Tx, row store.Outb
 
 // createFailed records, in tx, that an object's create became a dead
 // letter: the object is not in the target (the planner creates it again at
-// its next change, or when the dead letter is retried), and no member
-// waits for it.
+// its next change, or when the dead letter is retried), and a user is in
+// none of the target's groups meanwhile (they add it once it is created).
 func createFailed(ctx context.Context, tx store.Tx, tgt, typ, id string) error {
 	pr, s, found, err := recordOf(ctx, tx, tgt, typ, id)
 	if err != nil || !found || pr.Anchor != "" {
@@ -357,7 +357,33 @@ func createFailed(ctx context.Context, tx store.Tx, tgt, typ, id string) error {
 	if pr.State, err = json.Marshal(s); err != nil {
 		return err
 	}
-	return tx.PutProvisioned(ctx, pr)
+	if err := tx.PutProvisioned(ctx, pr); err != nil {
+		return err
+	}
+	if typ != string(targets.User) {
+		return nil
+	}
+	gids, err := tx.Find(ctx, string(targets.Group), memberCond(id))
+	if err != nil {
+		return err
+	}
+	for _, g := range gids {
+		gr, gs, found, err := recordOf(ctx, tx, tgt, string(targets.Group), g)
+		if err != nil {
+			return err
+		}
+		if !found || !slices.Contains(gs.Members, id) {
+			continue
+		}
+		gs.Members = slices.DeleteFunc(gs.Members, func(m string) bool { return m == id })
+		if gr.State, err = json.Marshal(gs); err != nil {
+			return err
+		}
+		if err := tx.PutProvisioned(ctx, gr); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // backoff is the delay before retry number attempts (from 1): the base
