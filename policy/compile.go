@@ -32,8 +32,8 @@ type Target struct {
 	name        string
 	fingerprint string
 	lifecycle   Lifecycle
-	users     *objectPolicy // nil: the target receives no users
-	groups    *objectPolicy // nil: the target receives no groups
+	users       *objectPolicy // nil: the target receives no users
+	groups      *objectPolicy // nil: the target receives no groups
 }
 
 // Lifecycle is a target's validated lifecycle settings, with defaults
