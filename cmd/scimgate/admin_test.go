@@ -554,12 +554,17 @@ func TestAdminEndToEnd(t *testing.T) {
 		t.Errorf("object alice: %+v", obj)
 	}
 
-	// Retried, the create conflicts again.
+	// Retried (planned again: a new operation), the create conflicts again.
 	if out, _ = admin(t, 0, nil, "retry", "crm", seq); out != "crm: dead letter "+seq+" queued again\n" {
 		t.Errorf("retry:\n%s", out)
 	}
 	waitTarget(t, "bob's retried create dead again", func(tg adminTarget) bool { return tg.DeadLetters == 1 && tg.Pending == 0 })
-	if out, _ = admin(t, 0, nil, "discard", "crm", "--all"); out != "crm: dead letter "+seq+" discarded\n" {
+	adminJSON(t, &dead, "deadletters", "crm")
+	if len(dead.DeadLetters) != 1 || dead.DeadLetters[0].ID != bob || fmt.Sprint(dead.DeadLetters[0].Seq) == seq {
+		t.Fatalf("dead letters after the retry (bob %s, was %s): %+v", bob, seq, dead)
+	}
+	again := fmt.Sprint(dead.DeadLetters[0].Seq)
+	if out, _ = admin(t, 0, nil, "discard", "crm", "--all"); out != "crm: dead letter "+again+" discarded\n" {
 		t.Errorf("discard --all:\n%s", out)
 	}
 	if out, _ = admin(t, 0, nil, "deadletters", "crm"); out != "crm: no dead letters\n" {

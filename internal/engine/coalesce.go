@@ -32,9 +32,12 @@ func (e *Engine) queue(ctx context.Context, tx store.Tx, o store.Outbox) (merged
 		return false, err
 	}
 	t := e.target(o.Target)
-	if prev.Attempts > 0 || prev.Held || t == nil || t.inflight[prev.Seq] {
+	if t == nil || prev.Held || t.inflight[prev.Seq] {
 		_, err = tx.Enqueue(ctx, o)
 		return false, err
+	}
+	if prev.Attempts > 0 {
+		return e.behindRemainder(ctx, tx, prev, o)
 	}
 	payload, ok, err := coalesce(prev.Payload, o.Payload)
 	if err != nil {
@@ -49,6 +52,43 @@ func (e *Engine) queue(ctx context.Context, tx store.Tx, o store.Outbox) (merged
 		prev.NextAt = o.NextAt
 	}
 	return true, tx.UpdateOutbox(ctx, prev)
+}
+
+// behindRemainder queues o after prev, the last queued operation of its
+// object, which was attempted. When prev is the remainder of an addMembers
+// (members whose creates are still to come, see Engine.requeueMembers), it
+// stays the last: it moves behind o, without the members that o adds or
+// removes, and is dropped when o deletes or creates the group, so that o
+// never waits for it. It reports whether queued operations moved.
+func (e *Engine) behindRemainder(ctx context.Context, tx store.Tx, prev, o store.Outbox) (bool, error) {
+	if _, err := tx.Enqueue(ctx, o); err != nil {
+		return false, err
+	}
+	rp, err := decodePayload(prev.Payload)
+	if err != nil || !rp.Remainder {
+		return false, err
+	}
+	np, err := decodePayload(o.Payload)
+	if err != nil {
+		return false, err
+	}
+	if err := tx.DeleteOutbox(ctx, prev.Seq); err != nil {
+		return false, err
+	}
+	if np.Op == opDelete || np.Op == opCreate {
+		return true, nil
+	}
+	rp.Members = slices.DeleteFunc(rp.Members, func(m string) bool { return slices.Contains(np.Members, m) })
+	if len(rp.Members) == 0 {
+		return true, nil
+	}
+	if prev.Payload, err = json.Marshal(rp); err != nil {
+		return false, err
+	}
+	if prev.Seq, err = tx.Enqueue(ctx, prev); err != nil {
+		return false, err
+	}
+	return true, tx.UpdateOutbox(ctx, prev) // its attempts, error and time
 }
 
 // coalesce merges the operation next into prev, queued just before it for

@@ -85,6 +85,9 @@ type payload struct {
 	// Final: the delete of an object deleted in SCIM; its state is
 	// forgotten afterwards.
 	Final bool `json:"final,omitempty"`
+	// Remainder: an addMembers of the members that an earlier one could
+	// not add yet; it stays the last operation of its group.
+	Remainder bool `json:"remainder,omitempty"`
 	// Secret names the attributes whose values are secrets (policy.Secret
 	// before reveal): the audit log shows them redacted.
 	Secret []string `json:"secret,omitempty"`

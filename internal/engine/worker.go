@@ -300,7 +300,7 @@ func (e *Engine) requeueMembers(ctx context.Context, tx store.Tx, row store.Outb
 	if err != nil {
 		return err
 	}
-	later := map[string]bool{}
+	later, gone := map[string]bool{}, false
 	for _, o := range rows {
 		if o.Seq <= row.Seq || o.Dead {
 			continue
@@ -312,8 +312,11 @@ func (e *Engine) requeueMembers(ctx context.Context, tx store.Tx, row store.Outb
 		for _, m := range lp.Members {
 			later[m] = true
 		}
+		// A later delete ends the group (or its create starts it over,
+		// with every member): nothing is left to add after it.
+		gone = gone || lp.Op == opDelete || lp.Op == opCreate
 	}
-	rest = slices.DeleteFunc(rest, func(m string) bool { return later[m] })
+	rest = slices.DeleteFunc(rest, func(m string) bool { return gone || later[m] })
 	detail := fmt.Sprintf("added %d members; %d not yet created in the target, retried on their own",
 		len(p.Members)-len(rest), len(rest))
 	if err := tx.Audit(ctx, store.AuditEntry{Actor: actorEngine, Action: p.Op, Type: row.Type, ID: row.ID,
@@ -323,7 +326,7 @@ func (e *Engine) requeueMembers(ctx context.Context, tx store.Tx, row store.Outb
 	if err := tx.DeleteOutbox(ctx, row.Seq); err != nil || len(rest) == 0 {
 		return err
 	}
-	b, err := json.Marshal(payload{Op: opAddMembers, OpID: uuid.NewString(), Members: rest})
+	b, err := json.Marshal(payload{Op: opAddMembers, OpID: uuid.NewString(), Members: rest, Remainder: true})
 	if err != nil {
 		return err
 	}
