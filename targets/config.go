@@ -33,8 +33,16 @@ type TargetConfig struct {
 type Config interface {
 	// Validate reports an invalid field with FieldError.
 	Validate() error
+	// Provides returns the capabilities of the connector that Open builds
+	// from this validated configuration; the connector's Capabilities MUST
+	// return the same. The engine plans from them before the target can be
+	// reached (see Registry.Build).
+	Provides() Capabilities
 	// Open builds the connector from a validated configuration. It may
-	// connect to the target; ctx bounds that, and is not kept.
+	// connect to the target; ctx bounds that, and is not kept. A target
+	// that cannot be reached now is an error classified ErrTransient; a
+	// configuration the target refuses (a missing table, an unknown base
+	// entry) is ErrPermanent or a FieldError.
 	Open(ctx context.Context) (Connector, error)
 }
 
@@ -88,16 +96,31 @@ func (r Registry) Validate(tcs ...TargetConfig) error {
 }
 
 // Build validates one target configuration and opens its connector.
-func (r Registry) Build(ctx context.Context, tc TargetConfig) (Connector, error) {
+//
+// A target that cannot be reached does not fail Build: when Open fails
+// with an error that the connector classified ErrTransient (connection
+// refused) or a deadline, Build logs it once and returns a connector that
+// has the configuration's capabilities (Config.Provides), answers every
+// other call with an ErrNotConnected error giving the reason, and Health
+// with the same, while it opens the target again in the background with
+// the backoff of retry until that succeeds; from then on it is the opened
+// connector. Every other error stops Build: an invalid or undecodable
+// configuration, a missing secret (a ConfigError), an Open error that is
+// permanent (a schema check, a missing base entry) or unclassified (a
+// listener that cannot bind).
+func (r Registry) Build(ctx context.Context, tc TargetConfig, retry Retry) (Connector, error) {
 	cfg, err := r.config(tc)
 	if err != nil {
 		return nil, err
 	}
 	c, err := cfg.Open(ctx)
-	if err != nil {
+	if err == nil {
+		return c, nil
+	}
+	if !reachLater(err) || ctx.Err() != nil {
 		return nil, fmt.Errorf("target %q (type %s): open: %w", tc.Name, tc.Type, err)
 	}
-	return c, nil
+	return reconnect(ctx, tc, cfg, err, retry), nil
 }
 
 // config decodes and validates tc's config.

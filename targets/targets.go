@@ -67,6 +67,22 @@
 // treated as transient. A method outside the declared Capabilities MUST
 // return an error matching both ErrPermanent and errors.ErrUnsupported.
 //
+// # Opening a target that is down
+//
+// A target that cannot be reached must not stop the gateway. Config.Open
+// classifies a failure to reach the target (connection refused, a
+// timeout, the server shutting down) ErrTransient, and a configuration
+// that is wrong (a missing secret, a table or base entry that does not
+// exist) as a FieldError or ErrPermanent. Registry.Build stops at the
+// latter; for the former it returns a connector that has the
+// capabilities of the configuration (Config.Provides) at once, answers
+// every other call with an error matching ErrTransient and
+// ErrNotConnected that gives the reason, and reports it from Health, while
+// it opens the target again in the background with a growing wait
+// (Retry); once opened it delegates every call to the opened connector.
+// The engine meanwhile plans and queues the target's operations and
+// retries their delivery as for any transient error.
+//
 // # Context
 //
 // Every call takes a context first and MUST honour its cancellation and

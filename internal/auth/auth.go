@@ -47,6 +47,10 @@ var (
 	errIssuer       = errors.New("token issuer not accepted")
 	errAudience     = errors.New("token audience not accepted")
 	errClaimMissing = errors.New("token lacks a required claim (iss, aud or exp)")
+	// errKeysNotLoaded: the JWKS could not be loaded yet. Its detail
+	// includes the cause (the JWKS URL and the error fetching it), so that
+	// the client's operator sees why.
+	errKeysNotLoaded = errors.New("signing keys not loaded yet")
 
 	reasons = []error{errMissingToken, errScheme, errInvalidToken, errMalformed, errSignature,
 		errUnknownKey, errKeyMismatch, errExpired, errNotYetValid, errIssuer, errAudience, errClaimMissing}
@@ -55,6 +59,9 @@ var (
 // detail returns the client-facing text of a rejection: the reason err wraps,
 // without the particulars that only the log gets.
 func detail(err error) string {
+	if errors.Is(err, errKeysNotLoaded) {
+		return err.Error()
+	}
 	for _, r := range reasons {
 		if errors.Is(err, r) {
 			return r.Error()
@@ -79,19 +86,27 @@ var _ io.Closer = (*Authenticator)(nil)
 
 // New builds an Authenticator from cfg, which it validates. It reads the
 // token files and, if JWT validation is configured, loads the JWKS: a JWKS
-// that cannot be fetched (within ctx and a 10s timeout) or has no usable key
-// is an error, so that a misconfiguration stops the gateway at startup. The
-// JWKS (URL or file) is then reloaded hourly in the background until Close,
-// and on a token with an unknown key id at most once per 5 minutes; a failed
-// reload is logged and the previous keys stay in use.
+// file that cannot be read, or a JWKS that is not one or has no usable key,
+// is an error, so that a misconfiguration stops the gateway at startup. A
+// JWKS URL that cannot be fetched (within ctx and a 10s timeout: the server
+// is unreachable or answers an error status) is not: it is logged, every
+// JWT is refused with 401 "signing keys not loaded yet: <why>", and the
+// JWKS is fetched again in the background after 1s, then after a wait
+// doubled each time up to 5 minutes, until it loads; static secrets work
+// meanwhile. The JWKS (URL or file) is then reloaded hourly in the
+// background until Close, and on a token with an unknown key id at most
+// once per 5 minutes; a failed reload is logged and the previous keys stay
+// in use.
 //
 // With neither static secrets nor JWT configured, every request is rejected.
 // A nil logger discards logs.
 func New(ctx context.Context, cfg config.Auth, logger *slog.Logger) (*Authenticator, error) {
-	return newAuthenticator(ctx, cfg, logger, time.Now)
+	return newAuthenticator(ctx, cfg, logger, time.Now, time.After)
 }
 
-func newAuthenticator(ctx context.Context, cfg config.Auth, logger *slog.Logger, now func() time.Time) (*Authenticator, error) {
+// newAuthenticator is New on a clock: now tells the time, after the waits
+// between the JWKS loads.
+func newAuthenticator(ctx context.Context, cfg config.Auth, logger *slog.Logger, now func() time.Time, after func(time.Duration) <-chan time.Time) (*Authenticator, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -114,7 +129,7 @@ func newAuthenticator(ctx context.Context, cfg config.Auth, logger *slog.Logger,
 		a.hashes = append(a.hashes, sha256.Sum256([]byte(tok)))
 	}
 	if cfg.JWT.Enabled() {
-		v, err := newVerifier(ctx, cfg.JWT, logger, now)
+		v, err := newVerifier(ctx, cfg.JWT, logger, now, after)
 		if err != nil {
 			return nil, err
 		}
@@ -206,6 +221,21 @@ func (a *Authenticator) matchStatic(token string) (int, bool) {
 	return index, found == 1
 }
 
+// descriptionChars replaces the characters that an error_description may
+// not hold (RFC 6750 section 3: printable ASCII except '"' and '\'):
+// quotes by apostrophes, the others by '?'.
+func descriptionChars(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '"':
+			return '\''
+		case r < 0x20 || r > 0x7e || r == '\\':
+			return '?'
+		}
+		return r
+	}, s)
+}
+
 // looksLikeJWT reports whether token is three dot-separated base64url parts
 // (the signature may be empty, as with alg "none").
 func looksLikeJWT(token string) bool {
@@ -230,7 +260,7 @@ func (a *Authenticator) reject(w http.ResponseWriter, r *http.Request, err error
 	challenge := `Bearer realm="scimgate"`
 	level := slog.LevelDebug
 	if !errors.Is(err, errMissingToken) && !errors.Is(err, errScheme) {
-		challenge += `, error="invalid_token", error_description="` + msg + `"`
+		challenge += `, error="invalid_token", error_description="` + descriptionChars(msg) + `"`
 		level = slog.LevelInfo
 	}
 	a.logger.Log(r.Context(), level, "SCIM request rejected",

@@ -128,16 +128,69 @@ func (s *jwksServer) setBody(status int, body []byte) {
 	s.status, s.body = status, body
 }
 
-// clock is a settable time source, so that no test depends on the real time.
-type clock struct{ ns atomic.Int64 }
+// clock is a settable time source, so that no test depends on the real
+// time: advance fires the waits (after) that are due. Every wait asked
+// for is also sent on waits (dropped when 64 are unread), so that a test
+// knows that the code waits before it advances.
+type clock struct {
+	ns      atomic.Int64
+	mu      sync.Mutex
+	pending []clockWait
+	waits   chan time.Duration
+}
+
+type clockWait struct {
+	at time.Time
+	c  chan time.Time
+}
 
 func newClock() *clock {
-	c := &clock{}
+	c := &clock{waits: make(chan time.Duration, 64)}
 	c.ns.Store(time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC).UnixNano())
 	return c
 }
-func (c *clock) now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *clock) advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+func (c *clock) now() time.Time { return time.Unix(0, c.ns.Load()).UTC() }
+
+func (c *clock) after(d time.Duration) <-chan time.Time {
+	w := clockWait{at: c.now().Add(d), c: make(chan time.Time, 1)}
+	c.mu.Lock()
+	c.pending = append(c.pending, w)
+	c.mu.Unlock()
+	select {
+	case c.waits <- d:
+	default:
+	}
+	return w.c
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.ns.Add(int64(d))
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	kept := c.pending[:0]
+	for _, w := range c.pending {
+		if w.at.After(now) {
+			kept = append(kept, w)
+		} else {
+			w.c <- now
+		}
+	}
+	c.pending = kept
+}
+
+// nextWait returns the next wait asked for, failing the test if none is.
+func (c *clock) nextWait(t *testing.T) time.Duration {
+	t.Helper()
+	select {
+	case d := <-c.waits:
+		return d
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing waits on the clock")
+		return 0
+	}
+}
 
 // syncBuffer is a log sink safe for concurrent use.
 type syncBuffer struct {
@@ -185,7 +238,7 @@ func newFixture(t *testing.T) *fixture {
 		},
 	}
 	logger := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := newAuthenticator(t.Context(), cfg, logger, f.clock.now)
+	a, err := newAuthenticator(t.Context(), cfg, logger, f.clock.now, f.clock.after)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -471,7 +524,7 @@ func TestJWKSFile(t *testing.T) {
 	if err := os.WriteFile(path, body, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a, err := newAuthenticator(t.Context(), config.Auth{JWT: config.JWT{Issuer: issuer, Audiences: []string{audEntra}, JWKSFile: path}}, nil, clk.now)
+	a, err := newAuthenticator(t.Context(), config.Auth{JWT: config.JWT{Issuer: issuer, Audiences: []string{audEntra}, JWKSFile: path}}, nil, clk.now, clk.after)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -532,8 +585,6 @@ func TestNewErrors(t *testing.T) {
 		s.setBody(status, []byte(body))
 		return s.URL
 	}
-	closed := httptest.NewServer(http.NotFoundHandler())
-	closed.Close()
 	keysOnly := func(keys ...jose.JSONWebKey) string {
 		b, err := json.Marshal(jose.JSONWebKeySet{Keys: keys})
 		if err != nil {
@@ -557,10 +608,6 @@ func TestNewErrors(t *testing.T) {
 			wantErr: []string{"auth.token_files[0]", "no such file"}, wantIs: os.ErrNotExist},
 		{name: "empty token file", cfg: config.Auth{TokenFiles: []string{emptyFile}},
 			wantErr: []string{"auth.token_files[0]", "is empty"}},
-		{name: "JWKS endpoint failing", cfg: jwtCfg(serve(http.StatusInternalServerError, "oops")),
-			wantErr: []string{"auth.jwt: loading JWKS from http://127.0.0.1", "500 Internal Server Error"}},
-		{name: "JWKS endpoint unreachable", cfg: jwtCfg(closed.URL),
-			wantErr: []string{"auth.jwt: loading JWKS from " + closed.URL, "connect"}},
 		{name: "JWKS not JSON", cfg: jwtCfg(serve(http.StatusOK, "<html>")),
 			wantErr: []string{"parsing JWKS"}},
 		{name: "JWKS without usable keys", cfg: jwtCfg(serve(http.StatusOK, keysOnly(
@@ -631,4 +678,94 @@ func TestLooksLikeJWT(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestJWKSNotFetchedAtStartup: a JWKS URL that cannot be fetched at
+// startup does not stop New: JWTs are refused with the reason, static
+// secrets work, and the JWKS is fetched again with a doubling wait until
+// it loads.
+func TestJWKSNotFetchedAtStartup(t *testing.T) {
+	testKeys(t)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	jwks := newJWKSServer(t)
+	jwks.setBody(http.StatusServiceUnavailable, []byte("down for maintenance"))
+	tests := []struct {
+		name       string
+		url        string
+		wantDetail string // the detail starts with it
+	}{
+		{name: "error status", url: jwks.URL + "/keys",
+			wantDetail: "signing keys not loaded yet: unexpected HTTP status 503 Service Unavailable"},
+		{name: "unreachable", url: closed.URL + "/keys",
+			wantDetail: `signing keys not loaded yet: Get "` + closed.URL + `/keys": dial tcp`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk, logs := newClock(), &syncBuffer{}
+			cfg := config.Auth{Tokens: []config.Secret{staticOld},
+				JWT: config.JWT{Issuer: issuer, Audiences: []string{audEntra}, JWKSURL: tt.url}}
+			a, err := newAuthenticator(t.Context(), cfg, slog.New(slog.NewTextHandler(logs, nil)), clk.now, clk.after)
+			if err != nil {
+				t.Fatalf("New: %v, want it to start without the keys", err)
+			}
+			defer a.Close()
+			if !strings.Contains(logs.String(), "JWKS cannot be fetched") {
+				t.Errorf("no startup warning in %q", logs)
+			}
+			jwtHeader := "Bearer " + sign(t, jwt.SigningMethodRS256, rsa1, "rsa-1", jwt.MapClaims{
+				"iss": issuer, "aud": audEntra, "exp": clk.now().Add(time.Hour).Unix()})
+			got := do(t, a, jwtHeader)
+			if got.status != http.StatusUnauthorized || !strings.HasPrefix(got.detail, tt.wantDetail) {
+				t.Errorf("JWT: status %d detail %q, want 401 %q...", got.status, got.detail, tt.wantDetail)
+			}
+			if want := invalid(strings.ReplaceAll(got.detail, `"`, "'")); got.challenge != want {
+				t.Errorf("challenge %q, want %q", got.challenge, want)
+			}
+			if got := do(t, a, "Bearer "+staticOld); got.status != http.StatusOK {
+				t.Errorf("static secret: status %d (%s), want 200", got.status, got.detail)
+			}
+		})
+	}
+
+	t.Run("loads once served", func(t *testing.T) {
+		clk, logs := newClock(), &syncBuffer{}
+		hits := jwks.hits.Load()
+		cfg := config.Auth{JWT: config.JWT{Issuer: issuer, Audiences: []string{audEntra}, JWKSURL: jwks.URL + "/keys"}}
+		a, err := newAuthenticator(t.Context(), cfg, slog.New(slog.NewTextHandler(logs, nil)), clk.now, clk.after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		token := func() string {
+			return "Bearer " + sign(t, jwt.SigningMethodRS256, rsa1, "rsa-1", jwt.MapClaims{
+				"iss": issuer, "aud": audEntra, "exp": clk.now().Add(time.Hour).Unix()})
+		}
+		for i, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
+			if d := clk.nextWait(t); d != want {
+				t.Fatalf("wait %d: %v, want %v", i+1, d, want)
+			}
+			if got := do(t, a, token()); got.status != http.StatusUnauthorized || !strings.HasPrefix(got.detail, "signing keys not loaded yet: ") {
+				t.Errorf("before wait %d: status %d detail %q, want 401 signing keys not loaded yet", i+1, got.status, got.detail)
+			}
+			if i == 2 {
+				jwks.set(t, jwkRSA1()) // the issuer's endpoint is back
+			}
+			clk.advance(want)
+		}
+		// Loaded: the next wait is the hourly refresh.
+		if d := clk.nextWait(t); d != refreshInterval {
+			t.Fatalf("wait after loading: %v, want %v", d, refreshInterval)
+		}
+		if got := do(t, a, token()); got.status != http.StatusOK || !got.passed {
+			t.Errorf("JWT once loaded: status %d (%s), want 200", got.status, got.detail)
+		}
+		if n := jwks.hits.Load() - hits; n != 4 {
+			t.Errorf("JWKS fetched %d times, want 4 (startup and three retries)", n)
+		}
+		// The JWKS lines: one when it cannot be fetched, one when it loads.
+		if n := strings.Count(logs.String(), `msg="JWKS `); n != 2 || !strings.Contains(logs.String(), "JWKS loaded: JWT bearer tokens are accepted") {
+			t.Errorf("log, want the startup warning and the loaded line only:\n%s", logs)
+		}
+	})
 }

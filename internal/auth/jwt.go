@@ -26,9 +26,13 @@ const (
 	fetchTimeout       = 10 * time.Second // one JWKS load
 	minRefreshInterval = 5 * time.Minute  // between loads for unknown key ids
 	refreshInterval    = time.Hour        // between background loads
-	maxJWKSBytes       = 1 << 20
-	leeway             = time.Minute // for exp and nbf
-	minRSABits         = 2048
+	// retryBase and retryMax bound the wait between the loads of a JWKS
+	// that could not be fetched yet: retryBase, doubled each time.
+	retryBase    = time.Second
+	retryMax     = minRefreshInterval
+	maxJWKSBytes = 1 << 20
+	leeway       = time.Minute // for exp and nbf
+	minRSABits   = 2048
 )
 
 // signingAlgs are the accepted JWT algorithms: asymmetric only, so neither
@@ -40,19 +44,32 @@ var signingAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
 type verifier struct {
 	logger *slog.Logger
 	now    func() time.Time
+	after  func(time.Duration) <-chan time.Time // the clock of the reloads
 	parser *jwt.Parser
 	source string // JWKS URL or file, for messages
 	load   func(ctx context.Context) ([]byte, error)
 
-	keys     atomic.Pointer[[]jose.JSONWebKey] // usable public signing keys
+	keys     atomic.Pointer[[]jose.JSONWebKey] // usable public signing keys; nil until loaded
+	loadErr  atomic.Pointer[error]             // why the keys are not loaded yet
 	sem      chan struct{}                     // one slot, held while loading
 	lastLoad time.Time                         // guarded by sem
 }
 
-func newVerifier(ctx context.Context, cfg config.JWT, logger *slog.Logger, now func() time.Time) (*verifier, error) {
+// notFetchedError marks the error of a JWKS URL that could not be fetched
+// (the server unreachable, or an HTTP error status).
+type notFetchedError struct{ err error }
+
+func (e *notFetchedError) Error() string { return e.err.Error() }
+func (e *notFetchedError) Unwrap() error { return e.err }
+
+// newVerifier loads the JWKS of cfg. A JWKS URL that cannot be fetched is
+// no error: the verifier refuses every token (errKeysNotLoaded) until its
+// refreshLoop loads the keys.
+func newVerifier(ctx context.Context, cfg config.JWT, logger *slog.Logger, now func() time.Time, after func(time.Duration) <-chan time.Time) (*verifier, error) {
 	v := &verifier{
 		logger: logger,
 		now:    now,
+		after:  after,
 		parser: jwt.NewParser(
 			jwt.WithValidMethods(signingAlgs),
 			jwt.WithIssuer(cfg.Issuer),
@@ -65,12 +82,25 @@ func newVerifier(ctx context.Context, cfg config.JWT, logger *slog.Logger, now f
 	}
 	if cfg.JWKSURL != "" {
 		v.source = cfg.JWKSURL
-		v.load = func(ctx context.Context) ([]byte, error) { return fetch(ctx, cfg.JWKSURL) }
+		v.load = func(ctx context.Context) ([]byte, error) {
+			data, err := fetch(ctx, cfg.JWKSURL)
+			if err != nil {
+				return nil, &notFetchedError{err}
+			}
+			return data, nil
+		}
 	} else {
 		v.source = cfg.JWKSFile
 		v.load = func(context.Context) ([]byte, error) { return os.ReadFile(cfg.JWKSFile) }
 	}
-	if err := v.reload(ctx, true); err != nil {
+	err := v.reload(ctx, true)
+	var nf *notFetchedError
+	switch {
+	case err == nil:
+	case errors.As(err, &nf) && ctx.Err() == nil:
+		logger.WarnContext(ctx, "JWKS cannot be fetched: JWT bearer tokens are refused until it loads; retrying in the background",
+			"source", v.source, "error", err)
+	default:
 		return nil, fmt.Errorf("auth.jwt: loading JWKS from %s: %w", v.source, err)
 	}
 	return v, nil
@@ -93,12 +123,9 @@ func (v *verifier) reload(ctx context.Context, force bool) error {
 	v.lastLoad = now
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
-	data, err := v.load(ctx)
+	keys, err := v.loadKeys(ctx)
 	if err != nil {
-		return err
-	}
-	keys, err := v.parseJWKS(ctx, data)
-	if err != nil {
+		v.loadErr.Store(&err)
 		return err
 	}
 	v.keys.Store(&keys)
@@ -106,20 +133,41 @@ func (v *verifier) reload(ctx context.Context, force bool) error {
 	return nil
 }
 
+// loadKeys loads the JWKS and returns its usable keys.
+func (v *verifier) loadKeys(ctx context.Context) ([]jose.JSONWebKey, error) {
+	data, err := v.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return v.parseJWKS(ctx, data)
+}
+
 // refreshLoop reloads the JWKS every refreshInterval until ctx is done, then
-// closes done.
+// closes done. Until the keys are loaded it tries every retryBase, doubled
+// after each failure up to retryMax.
 func (v *verifier) refreshLoop(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
-	t := time.NewTicker(refreshInterval)
-	defer t.Stop()
+	retry := retryBase
 	for {
+		loaded := v.keys.Load() != nil
+		wait := refreshInterval
+		if !loaded {
+			wait, retry = retry, min(2*retry, retryMax)
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-			if err := v.reload(ctx, true); err != nil && ctx.Err() == nil {
-				v.logger.WarnContext(ctx, "JWKS refresh failed; keeping the previous keys", "source", v.source, "error", err)
-			}
+		case <-v.after(wait):
+		}
+		err := v.reload(ctx, true)
+		switch {
+		case ctx.Err() != nil:
+		case err != nil && loaded:
+			v.logger.WarnContext(ctx, "JWKS refresh failed; keeping the previous keys", "source", v.source, "error", err)
+		case err != nil:
+			v.logger.DebugContext(ctx, "JWKS still cannot be loaded", "source", v.source, "error", err)
+		case !loaded:
+			v.logger.InfoContext(ctx, "JWKS loaded: JWT bearer tokens are accepted", "source", v.source)
 		}
 	}
 }
@@ -249,6 +297,9 @@ func (v *verifier) keyFor(ctx context.Context, t *jwt.Token) (any, error) {
 // verify validates a JWT bearer token. The error wraps one of the reasons
 // and adds, for the log, the token's alg, kid, iss and aud.
 func (v *verifier) verify(ctx context.Context, raw string) error {
+	if v.keys.Load() == nil {
+		return fmt.Errorf("%w: %v", errKeysNotLoaded, *v.loadErr.Load())
+	}
 	claims := &jwt.RegisteredClaims{}
 	token, err := v.parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) { return v.keyFor(ctx, t) })
 	if err == nil {

@@ -34,6 +34,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -65,6 +66,10 @@ type Server struct {
 	admin   *sql.DB        // the superuser, on the default database
 	log     string         // the server's log file
 	rootCAs *x509.CertPool // the CA of a TLS-only server
+	// run starts the server process on Port until it is ready; halt
+	// stops the running process (once).
+	run  func() error
+	halt func()
 }
 
 // startTimeout bounds a server's start.
@@ -153,14 +158,17 @@ func run(tb testing.TB, cmd *exec.Cmd) {
 }
 
 // serve starts the server with a command from newCmd (which reads
-// s.Port), waits until ready answers, and stops it with sig at cleanup.
+// s.Port), waits until ready answers, and stops it with sig at cleanup
+// (after a Stop and Start, the process then running).
 // When another process took the port meanwhile, it tries again on a new
 // one.
 func (s *Server) serve(tb testing.TB, newCmd func() *exec.Cmd, sig os.Signal, ready func(ctx context.Context) error) {
 	tb.Helper()
+	s.run = func() error { return s.start(newCmd(), sig, ready) }
 	for attempt := 1; ; attempt++ {
-		err := s.start(tb, newCmd(), sig, ready)
+		err := s.run()
 		if err == nil {
+			tb.Cleanup(func() { s.halt() }) // the process running then
 			return
 		}
 		if attempt < 3 && strings.Contains(s.logTail(), "Address already in use") {
@@ -173,7 +181,7 @@ func (s *Server) serve(tb testing.TB, newCmd func() *exec.Cmd, sig os.Signal, re
 
 // start runs cmd until it is ready, or returns why not with the process
 // stopped.
-func (s *Server) start(tb testing.TB, cmd *exec.Cmd, sig os.Signal, ready func(ctx context.Context) error) error {
+func (s *Server) start(cmd *exec.Cmd, sig os.Signal, ready func(ctx context.Context) error) error {
 	logf, err := os.Create(s.log)
 	if err != nil {
 		return err
@@ -203,12 +211,7 @@ func (s *Server) start(tb testing.TB, cmd *exec.Cmd, sig os.Signal, ready func(c
 		err := ready(try)
 		cancelTry()
 		if err == nil {
-			tb.Cleanup(func() {
-				if s.admin != nil {
-					s.admin.Close()
-				}
-				stop()
-			})
+			s.halt = sync.OnceFunc(stop)
 			return nil
 		}
 		select {
@@ -219,6 +222,18 @@ func (s *Server) start(tb testing.TB, cmd *exec.Cmd, sig os.Signal, ready func(c
 			return fmt.Errorf("%s not ready after %v: %v", filepath.Base(cmd.Path), startTimeout, err)
 		case <-time.After(50 * time.Millisecond):
 		}
+	}
+}
+
+// Stop stops the server: clients get connection refused until Start.
+func (s *Server) Stop() { s.halt() }
+
+// Start starts a stopped server again, on its port with its data, and
+// waits until it answers.
+func (s *Server) Start(tb testing.TB) {
+	tb.Helper()
+	if err := s.run(); err != nil {
+		tb.Fatalf("dbtest: restart: %v; log:\n%s", err, s.logTail())
 	}
 }
 

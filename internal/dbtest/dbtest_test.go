@@ -67,6 +67,16 @@ func TestServers(t *testing.T) {
 				if err := bad.PingContext(context.Background()); err == nil {
 					t.Errorf("a wrong password was accepted")
 				}
+				// Stopped, the server refuses connections; started again,
+				// it has its data on the same port.
+				s.Stop()
+				if err := other.PingContext(context.Background()); err == nil {
+					t.Errorf("the stopped server answered")
+				}
+				s.Start(t)
+				if got := Dump(t, other, "SELECT v FROM t"); !slices.Equal(got, []string{"x'y"}) {
+					t.Errorf("rows after a restart %q", got)
+				}
 			})
 			if _, err := os.Stat(dir); !os.IsNotExist(err) {
 				t.Errorf("the server's directory %s is still there after cleanup (%v)", dir, err)

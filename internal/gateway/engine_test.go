@@ -86,6 +86,9 @@ func startTargetsGateway(t testing.TB, targetsYAML []byte, tune func(*engine.Opt
 	cfg.DataDir = t.TempDir()
 	cfg.Auth.Tokens = []config.Secret{testToken}
 	cfg.Admin.Tokens = []config.Secret{adminToken}
+	// A target that cannot be reached at startup is opened again with
+	// the engine's backoff.
+	cfg.Engine.BackoffBase, cfg.Engine.BackoffMax = 5*time.Millisecond, 40*time.Millisecond
 	if err := yaml.Unmarshal(targetsYAML, &cfg.Targets); err != nil {
 		t.Fatal(err)
 	}

@@ -169,8 +169,12 @@ func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tune f
 // openEngine opens the targets' connectors and creates the engine.
 func (g *Gateway) openEngine(ctx context.Context, pol *policy.Policy, tune func(*engine.Options)) error {
 	g.conns = map[string]targets.Connector{}
+	ec := g.cfg.Engine
+	// A target that cannot be reached is opened again in the background,
+	// with the backoff of the engine's retries.
+	retry := targets.Retry{Base: ec.BackoffBase, Max: ec.BackoffMax, Logger: g.log}
 	for _, tc := range g.cfg.Connectors() {
-		c, err := registry.Build(ctx, tc)
+		c, err := registry.Build(ctx, tc, retry)
 		if err != nil {
 			return err
 		}
@@ -179,7 +183,6 @@ func (g *Gateway) openEngine(ctx context.Context, pol *policy.Policy, tune func(
 	if err := bindGRPCTargets(g); err != nil {
 		return err
 	}
-	ec := g.cfg.Engine
 	opts := engine.Options{Store: g.store, Policy: pol, Connectors: g.conns, Logger: g.log, Registerer: g.reg,
 		Concurrency: ec.Concurrency, MaxAttempts: ec.MaxAttempts, MaxAge: ec.MaxAge, BackoffBase: ec.BackoffBase, BackoffMax: ec.BackoffMax}
 	if tune != nil {

@@ -230,6 +230,9 @@ func (s *Server) stop() {
 	s.cmd = nil
 }
 
+// Stop stops slapd: clients get connection refused until Restart.
+func (s *Server) Stop() { s.stop() }
+
 // Restart stops slapd and starts it again on the same ports with the same
 // data: the clients' connections break.
 func (s *Server) Restart(tb testing.TB) {

@@ -137,6 +137,14 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// Provides returns the configured capabilities (default: all).
+func (c *Config) Provides() targets.Capabilities {
+	if c.Capabilities != nil {
+		return *c.Capabilities
+	}
+	return targets.Capabilities{Groups: true, Disable: true}
+}
+
 // Open loads the credential and the TLS files and binds the listener. The
 // target serves once bound (Connector.Bind).
 func (c *Config) Open(ctx context.Context) (targets.Connector, error) {
@@ -353,12 +361,7 @@ func (c *Connector) Health(ctx context.Context) error {
 }
 
 // Capabilities returns the configured capabilities (default: all).
-func (c *Connector) Capabilities() targets.Capabilities {
-	if c.cfg.Capabilities != nil {
-		return *c.cfg.Capabilities
-	}
-	return targets.Capabilities{Groups: true, Disable: true}
-}
+func (c *Connector) Capabilities() targets.Capabilities { return c.cfg.Provides() }
 
 // Create sends a create and returns the anchor the connector answers.
 func (c *Connector) Create(ctx context.Context, op targets.Op) (string, error) {

@@ -374,6 +374,11 @@ func attrName(s string) bool {
 	return true
 }
 
+// Provides: groups when configured, disable when configured.
+func (c *Config) Provides() targets.Capabilities {
+	return targets.Capabilities{Groups: c.Groups != nil, Disable: c.Disable != nil}
+}
+
 // Open reads the bind password, connects, binds, checks that the base
 // entries exist and returns the connector.
 func (c *Config) Open(ctx context.Context) (targets.Connector, error) {

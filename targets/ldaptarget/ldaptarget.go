@@ -117,9 +117,7 @@ func newKind(k targets.Kind, field string, cfg KindConfig) (*kind, error) {
 }
 
 // Capabilities: groups when configured, disable when configured.
-func (c *Connector) Capabilities() targets.Capabilities {
-	return targets.Capabilities{Groups: c.groups != nil, Disable: c.cfg.Disable != nil}
-}
+func (c *Connector) Capabilities() targets.Capabilities { return c.cfg.Provides() }
 
 // Health reads the root DSE over a pooled connection.
 func (c *Connector) Health(ctx context.Context) error {

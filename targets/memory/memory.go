@@ -74,6 +74,14 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// Provides returns the configured capabilities (default: all).
+func (c *Config) Provides() targets.Capabilities {
+	if c.Capabilities != nil {
+		return *c.Capabilities
+	}
+	return targets.Capabilities{Groups: true, Disable: true}
+}
+
 // Open returns a new connector: empty, or with the objects of Config.File.
 func (c *Config) Open(ctx context.Context) (targets.Connector, error) {
 	if c.File == "" {
@@ -177,12 +185,7 @@ func (c *Connector) init() {
 }
 
 // Capabilities returns the configured capabilities (default: all).
-func (c *Connector) Capabilities() targets.Capabilities {
-	if c.cfg.Capabilities != nil {
-		return *c.cfg.Capabilities
-	}
-	return targets.Capabilities{Groups: true, Disable: true}
-}
+func (c *Connector) Capabilities() targets.Capabilities { return c.cfg.Provides() }
 
 // unique returns the unique attributes of a kind.
 func (c *Connector) unique(k targets.Kind) []string {

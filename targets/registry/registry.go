@@ -25,8 +25,9 @@ var Types = targets.Registry{
 // targets.Registry.Validate).
 func Validate(tcs ...targets.TargetConfig) error { return Types.Validate(tcs...) }
 
-// Build opens the connector of one target configuration (see
+// Build opens the connector of one target configuration; a target that
+// cannot be reached is opened again in the background as retry says (see
 // targets.Registry.Build).
-func Build(ctx context.Context, tc targets.TargetConfig) (targets.Connector, error) {
-	return Types.Build(ctx, tc)
+func Build(ctx context.Context, tc targets.TargetConfig, retry targets.Retry) (targets.Connector, error) {
+	return Types.Build(ctx, tc, retry)
 }

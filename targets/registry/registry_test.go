@@ -33,7 +33,7 @@ func TestBuild(t *testing.T) {
 			if err := registry.Validate(tc); (err == nil) != (tt.wantErr == "") {
 				t.Errorf("Validate: %v", err)
 			}
-			c, err := registry.Build(context.Background(), tc)
+			c, err := registry.Build(context.Background(), tc, targets.Retry{})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Build: %v, want %q", err, tt.wantErr)

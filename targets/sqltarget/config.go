@@ -532,6 +532,12 @@ func identMsg(v string, qualified bool) string {
 	return fmt.Sprintf("%q is not %s of letters, digits and '_' (up to 63, not starting with a digit)", v, what)
 }
 
+// Provides: groups with a groups mapping, disable with a users disable
+// mapping.
+func (c *Config) Provides() targets.Capabilities {
+	return targets.Capabilities{Groups: c.Groups != nil, Disable: c.Users != nil && c.Users.Disable != nil}
+}
+
 // Open connects to the database, creates the schema if asked to, checks
 // that the configured tables, columns and procedures exist, and returns
 // the connector.

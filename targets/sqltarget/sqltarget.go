@@ -45,6 +45,7 @@ type Connector struct {
 	queryTimeout time.Duration
 	users        *kindSpec
 	groups       *kindSpec // nil without groups
+	caps         targets.Capabilities
 }
 
 var (
@@ -64,7 +65,7 @@ func open(ctx context.Context, cfg *Config) (*Connector, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Connector{db: db, dialect: cfg.Dialect, queryTimeout: defaultQueryTimeout}
+	c := &Connector{db: db, dialect: cfg.Dialect, queryTimeout: defaultQueryTimeout, caps: cfg.Provides()}
 	if cfg.QueryTimeout > 0 {
 		c.queryTimeout = cfg.QueryTimeout
 	}
@@ -94,11 +95,8 @@ func open(ctx context.Context, cfg *Config) (*Connector, error) {
 	return c, nil
 }
 
-// Capabilities: groups with a groups mapping, disable with a users
-// disable mapping.
-func (c *Connector) Capabilities() targets.Capabilities {
-	return targets.Capabilities{Groups: c.groups != nil, Disable: c.users.disable != nil}
-}
+// Capabilities: those of its configuration (Config.Provides).
+func (c *Connector) Capabilities() targets.Capabilities { return c.caps }
 
 // Health pings the database.
 func (c *Connector) Health(ctx context.Context) error {
