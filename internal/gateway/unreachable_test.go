@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"gopkg.in/yaml.v3"
@@ -19,10 +20,30 @@ import (
 	"github.com/scimgate/scimgate/internal/ldaptest"
 )
 
-// patientEngine keeps the operations of a target that is down from
-// becoming dead letters while the test's server starts (the engine retries
-// them every few milliseconds here).
-func patientEngine(o *engine.Options) { o.MaxAttempts = 1 << 30 }
+// fewAttempts lets an operation fail only twice before it is a dead
+// letter: an outage must use none of them.
+func fewAttempts(o *engine.Options) { o.MaxAttempts = 2 }
+
+// engineLines counts the engine's log lines at Info and above.
+type engineLines struct{ n atomic.Int64 }
+
+func (l *engineLines) Enabled(_ context.Context, lv slog.Level) bool { return lv >= slog.LevelInfo }
+func (l *engineLines) Handle(context.Context, slog.Record) error     { l.n.Add(1); return nil }
+func (l *engineLines) WithAttrs([]slog.Attr) slog.Handler            { return l }
+func (l *engineLines) WithGroup(string) slog.Handler                 { return l }
+
+// quietOutage is fewAttempts with the engine's log lines counted.
+func quietOutage(lines *engineLines) func(*engine.Options) {
+	return func(o *engine.Options) {
+		fewAttempts(o)
+		o.Logger = slog.New(lines)
+	}
+}
+
+// maxOutageLines bounds the engine's log lines for one outage of one
+// target: down and back (a server that flaps while it starts may add a
+// pair).
+const maxOutageLines = 4
 
 // TestTargetDownAtStartup starts a gateway whose target's server is
 // stopped: the gateway serves SCIM, shows the target down with the reason,
@@ -36,7 +57,8 @@ func TestTargetDownAtStartup(t *testing.T) {
 			t.Fatal(err)
 		}
 		srv.Stop()
-		g := startTargetsGateway(t, fmt.Appendf(nil, sqlAppTarget, srv.Dialect, dsn, 4), patientEngine)
+		lines := &engineLines{}
+		g := startTargetsGateway(t, fmt.Appendf(nil, sqlAppTarget, srv.Dialect, dsn, 4), quietOutage(lines))
 		alice := checkServingWithTargetDown(t, g, "app", "connection refused")
 
 		srv.Start(t)
@@ -49,6 +71,9 @@ func TestTargetDownAtStartup(t *testing.T) {
 			return slices.Equal(got, []string{alice + "\talice@contoso.com\tactive"}), fmt.Sprintf("rows %q", got)
 		})
 		checkTargetUp(t, g, "app")
+		if n := lines.n.Load(); n > maxOutageLines {
+			t.Errorf("%d engine log lines for the outage, want at most %d", n, maxOutageLines)
+		}
 	})
 	t.Run("ldap", func(t *testing.T) {
 		s := ldaptest.Start(t)
@@ -57,7 +82,8 @@ func TestTargetDownAtStartup(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.Stop()
-		g := startTargetsGateway(t, fmt.Appendf(nil, ldapTarget, s.URL, pw, 2), patientEngine)
+		lines := &engineLines{}
+		g := startTargetsGateway(t, fmt.Appendf(nil, ldapTarget, s.URL, pw, 2), quietOutage(lines))
 		alice := checkServingWithTargetDown(t, g, "dir", "connection refused")
 
 		s.Restart(t)
@@ -70,6 +96,9 @@ func TestTargetDownAtStartup(t *testing.T) {
 			return ok && e.GetAttributeValue("employeeType") == alice, fmt.Sprintf("entry %v", e)
 		})
 		checkTargetUp(t, g, "dir")
+		if n := lines.n.Load(); n > maxOutageLines {
+			t.Errorf("%d engine log lines for the outage, want at most %d", n, maxOutageLines)
+		}
 	})
 }
 
