@@ -131,3 +131,36 @@ func TestDiff(t *testing.T) {
 		})
 	}
 }
+
+// TestAdminUnknownTarget: every administrative call that names a target
+// refuses an unknown one with ErrUnknownTarget, and changes nothing.
+func TestAdminUnknownTarget(t *testing.T) {
+	st, pol := storeAndPolicy(t)
+	e, err := New(Options{Store: st, Policy: pol, Connectors: map[string]targets.Connector{"crm": memory.New(memory.Config{})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{"Held", func() error { _, err := e.Held(t.Context(), "nope", 10); return err }},
+		{"Release", func() error { _, err := e.Release(t.Context(), "nope"); return err }},
+		{"Discard", func() error { _, err := e.Discard(t.Context(), "nope"); return err }},
+		{"DeadLetters", func() error { _, err := e.DeadLetters(t.Context(), "nope", 10); return err }},
+		{"Retry", func() error { return e.Retry(t.Context(), "nope", 1) }},
+		{"DiscardDead", func() error { return e.DiscardDead(t.Context(), "nope", 1) }},
+		{"ResyncObject", func() error { _, err := e.ResyncObject(t.Context(), "nope", targets.User, "u1"); return err }},
+		{"ResyncTarget", func() error { _, err := e.ResyncTarget(t.Context(), "nope"); return err }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.call(); !errors.Is(err, ErrUnknownTarget) {
+				t.Errorf("%s of an unknown target: %v, want ErrUnknownTarget", tt.name, err)
+			}
+		})
+	}
+	if es, err := st.Audit(t.Context(), store.AuditQuery{Limit: 10}); err != nil || len(es) != 0 {
+		t.Errorf("audit log after refused calls: %+v, %v; want empty", es, err)
+	}
+}

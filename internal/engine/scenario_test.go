@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -13,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -33,18 +35,22 @@ import (
 // engine on a fake clock against memory targets, step by step, and states
 // the exact operations each target receives.
 type engineScenario struct {
-	Description string           `yaml:"description"`
-	Start       time.Time        `yaml:"start"`
-	Engine      scenarioEngine   `yaml:"engine"`
-	Policy      policy.Config    `yaml:"policy"`
-	Connectors  map[string]memCf `yaml:"connectors"`
-	Steps       []engineStep     `yaml:"steps"`
+	Description string `yaml:"description"`
+	// Bug names the engine bug that makes the scenario fail; only, and
+	// always, in a *.bug.yaml file, which the harness skips (see -bugs).
+	Bug        string           `yaml:"bug"`
+	Start      time.Time        `yaml:"start"`
+	Engine     scenarioEngine   `yaml:"engine"`
+	Policy     policy.Config    `yaml:"policy"`
+	Connectors map[string]memCf `yaml:"connectors"`
+	Steps      []engineStep     `yaml:"steps"`
 }
 
 type scenarioEngine struct {
 	MaxAttempts int           `yaml:"maxAttempts"`
 	BackoffBase time.Duration `yaml:"backoffBase"`
 	BackoffMax  time.Duration `yaml:"backoffMax"`
+	MaxAge      time.Duration `yaml:"maxAge"`
 }
 
 // memCf configures a memory target of a scenario.
@@ -67,7 +73,10 @@ type engineStep struct {
 	// Down makes a target's Health fail with the text (targets.HealthChecker);
 	// "" makes it pass again.
 	Down map[string]string `yaml:"down"`
-	Put  struct {
+	// Outside are changes made in a target behind the gateway's back,
+	// before the step's SCIM changes.
+	Outside map[string][]outsideChange `yaml:"outside"`
+	Put     struct {
 		Users  []map[string]any `yaml:"users"`
 		Groups []map[string]any `yaml:"groups"`
 	} `yaml:"put"`
@@ -92,12 +101,24 @@ type scenarioFault struct {
 	Object string        `yaml:"object"` // a scenario key
 	Error  string        `yaml:"error"`  // transient, permanent, notfound: text
 	Times  int           `yaml:"times"`
+	// Applied: the call takes effect before failing (a lost answer).
+	Applied bool `yaml:"applied"`
+}
+
+// outsideChange deletes an object in a target, or sets its attributes,
+// without the gateway knowing.
+type outsideChange struct {
+	Delete string         `yaml:"delete"` // a scenario key
+	Update string         `yaml:"update"` // a scenario key
+	Attrs  map[string]any `yaml:"attrs"`  // with update
 }
 
 type scenarioAdmin struct {
-	Retry   *struct{ Target, Object string } `yaml:"retry"` // every dead letter of the object ("": of the target)
-	Release string                           `yaml:"release"`
-	Resync  string                           `yaml:"resync"`
+	Retry        *struct{ Target, Object string } `yaml:"retry"` // every dead letter of the object ("": of the target)
+	Release      string                           `yaml:"release"`
+	Discard      string                           `yaml:"discard"` // the guard's held operations
+	Resync       string                           `yaml:"resync"`
+	ResyncObject *struct{ Target, Object string } `yaml:"resyncObject"`
 }
 
 type engineExpect struct {
@@ -114,9 +135,11 @@ type engineExpect struct {
 	// Health of each listed target as Engine.Targets reports it.
 	Health map[string]string `yaml:"health"`
 	// Objects: per target and object key, its provisioning state as
-	// Engine.Object reports it (a line: present, inScope, disabled,
-	// deleted, anchor, pending ops, dead ops with their errors).
+	// Engine.Object reports it (see stateLine).
 	Objects map[string]map[string]string `yaml:"objects"`
+	// Audit are the audit log entries written in the step, in order per
+	// object (see auditLine).
+	Audit []string `yaml:"audit"`
 }
 
 type scenarioQueue struct {
@@ -160,12 +183,17 @@ type scenarioWorld struct {
 	pol   *policy.Policy
 	e     *Engine
 	conns map[string]*healthConn
-	ids   map[string]string // scenario key → SCIM id
-	keys  map[string]string // SCIM id → scenario key
+	ids   map[string]string       // scenario key → SCIM id
+	keys  map[string]string       // SCIM id → scenario key
+	kinds map[string]targets.Kind // scenario key → kind
 	// anchors maps an anchor of any target to the object key.
 	anchors map[string]string
 	rand    *rand.ChaCha8 // RandomString, Guid
 }
+
+// runBugs runs the scenarios of known engine bugs (*.bug.yaml), which the
+// harness skips otherwise.
+var runBugs = flag.Bool("bugs", false, "run the engine scenarios of known bugs (testdata/scenarios/*.bug.yaml)")
 
 func TestEngineScenarios(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "scenarios", "*.yaml"))
@@ -183,6 +211,14 @@ func TestEngineScenarios(t *testing.T) {
 			dec.KnownFields(true)
 			if err := dec.Decode(&sc); err != nil {
 				t.Fatalf("%s: %v", file, err)
+			}
+			switch bug := strings.HasSuffix(file, ".bug.yaml"); {
+			case bug && sc.Bug == "":
+				t.Fatalf("%s: a *.bug.yaml scenario names its bug in bug:", file)
+			case !bug && sc.Bug != "":
+				t.Fatalf("%s: bug: belongs in a *.bug.yaml file, which the harness skips", file)
+			case bug && !*runBugs:
+				t.Skipf("SKIPPED: KNOWN ENGINE BUG, this scenario fails until it is fixed (run it with -args -bugs): %s", sc.Bug)
 			}
 			runScenario(t, sc)
 		})
@@ -212,7 +248,7 @@ func newWorld(t *testing.T, sc engineScenario) *scenarioWorld {
 		t.Fatal(err)
 	}
 	w := &scenarioWorld{t: t, sc: sc, now: sc.Start, st: st, api: api, conns: map[string]*healthConn{},
-		ids: map[string]string{}, keys: map[string]string{}, anchors: map[string]string{}, rand: rand.NewChaCha8([32]byte{})}
+		ids: map[string]string{}, keys: map[string]string{}, kinds: map[string]targets.Kind{}, anchors: map[string]string{}, rand: rand.NewChaCha8([32]byte{})}
 	if w.now.IsZero() {
 		w.now = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 	}
@@ -262,7 +298,7 @@ func (w *scenarioWorld) restart(cfg policy.Config) {
 func (w *scenarioWorld) start(pol *policy.Policy, conns map[string]targets.Connector, log *slog.Logger) {
 	e, err := New(Options{Store: w.st, Policy: pol, Connectors: conns, Now: func() time.Time { return w.now },
 		MaxAttempts: w.sc.Engine.MaxAttempts, BackoffBase: w.sc.Engine.BackoffBase, BackoffMax: w.sc.Engine.BackoffMax,
-		Logger: log})
+		MaxAge: w.sc.Engine.MaxAge, Logger: log})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -273,10 +309,12 @@ func (w *scenarioWorld) step(where string, step engineStep) {
 	t := w.t
 	t.Helper()
 	ctx := t.Context()
+	audited := w.lastAudit()
 	w.now = w.now.Add(step.Advance)
 	if step.Restart != nil {
 		w.restart(*step.Restart)
 	}
+	w.outside(where, step.Outside)
 	w.scimChanges(where, step)
 	for _, name := range step.Clear {
 		w.conn(where, name).ClearFaults()
@@ -288,7 +326,8 @@ func (w *scenarioWorld) step(where string, step engineStep) {
 			if f.Object != "" {
 				id = w.id(where, f.Object)
 			}
-			c.Inject(memory.Fault{Method: f.Method, Kind: f.Kind, ObjectID: id, Err: faultError(t, where, f.Error), Times: f.Times})
+			c.Inject(memory.Fault{Method: f.Method, Kind: f.Kind, ObjectID: id, Err: faultError(t, where, f.Error), Times: f.Times,
+				Applied: f.Applied})
 		}
 	}
 	for name, reason := range step.Down {
@@ -331,7 +370,41 @@ func (w *scenarioWorld) step(where string, step engineStep) {
 			}
 		}
 	}
-	w.check(where, step.Expect)
+	w.check(where, step.Expect, audited)
+}
+
+// outside makes changes in the targets behind the gateway's back.
+func (w *scenarioWorld) outside(where string, changes map[string][]outsideChange) {
+	ctx := w.t.Context()
+	for _, name := range slices.Sorted(maps.Keys(changes)) {
+		c := w.conn(where, name)
+		for _, ch := range changes[name] {
+			key := ch.Delete + ch.Update
+			if (ch.Delete == "") == (ch.Update == "") || (ch.Attrs != nil) != (ch.Update != "") {
+				w.t.Fatalf("%s: outside change %+v: want delete: KEY, or update: KEY with attrs", where, ch)
+			}
+			id := w.id(where, key)
+			var o targets.Object
+			for _, so := range c.Snapshot() {
+				if so.ObjectID == id {
+					o = so
+				}
+			}
+			if o.Anchor == "" {
+				w.t.Fatalf("%s: outside change: %s holds no %s", where, name, key)
+			}
+			op := targets.Op{ID: "outside", ObjectID: id, Kind: o.Kind, Anchor: o.Anchor, Attrs: ch.Attrs}
+			var err error
+			if ch.Delete != "" {
+				err = c.Delete(ctx, op)
+			} else {
+				err = c.Update(ctx, op)
+			}
+			if err != nil {
+				w.t.Fatalf("%s: outside change %+v: %v", where, ch, err)
+			}
+		}
+	}
 }
 
 func faultError(t *testing.T, where, spec string) error {
@@ -370,6 +443,12 @@ func (w *scenarioWorld) id(where, key string) string {
 	return id
 }
 
+// kind returns the kind of the object key.
+func (w *scenarioWorld) kind(where, key string) targets.Kind {
+	w.id(where, key)
+	return w.kinds[key]
+}
+
 // key returns the scenario key of a SCIM id (the id itself when unknown).
 func (w *scenarioWorld) key(id string) string {
 	if k, ok := w.keys[id]; ok {
@@ -382,8 +461,9 @@ func (w *scenarioWorld) key(id string) string {
 func (w *scenarioWorld) scimChanges(where string, step engineStep) {
 	for _, kind := range []struct {
 		path   string
+		kind   targets.Kind
 		bodies []map[string]any
-	}{{"/Users", step.Put.Users}, {"/Groups", step.Put.Groups}} {
+	}{{"/Users", targets.User, step.Put.Users}, {"/Groups", targets.Group, step.Put.Groups}} {
 		for _, b := range kind.bodies {
 			b = maps.Clone(b)
 			key, _ := b["key"].(string)
@@ -397,7 +477,7 @@ func (w *scenarioWorld) scimChanges(where string, step engineStep) {
 			}
 			res := w.do(where, http.MethodPost, kind.path, b, http.StatusCreated)
 			id, _ := res["id"].(string)
-			w.ids[key], w.keys[id] = id, key
+			w.ids[key], w.keys[id], w.kinds[key] = id, key, kind.kind
 		}
 	}
 	for _, kind := range []struct {
@@ -422,6 +502,7 @@ func (w *scenarioWorld) scimChanges(where string, step engineStep) {
 // do sends one SCIM request; "$key" in the body stands for an object's id.
 func (w *scenarioWorld) do(where, method, path string, body map[string]any, want int) map[string]any {
 	t := w.t
+	ctx := store.WithActor(t.Context(), "scim")
 	var r *http.Request
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -431,10 +512,10 @@ func (w *scenarioWorld) do(where, method, path string, body map[string]any, want
 		for _, k := range slices.SortedFunc(maps.Keys(w.ids), func(a, b string) int { return len(b) - len(a) }) {
 			b = bytes.ReplaceAll(b, []byte("$"+k), []byte(w.ids[k]))
 		}
-		r = httptest.NewRequestWithContext(t.Context(), method, "/scim/v2"+path, bytes.NewReader(b))
+		r = httptest.NewRequestWithContext(ctx, method, "/scim/v2"+path, bytes.NewReader(b))
 		r.Header.Set("Content-Type", "application/scim+json")
 	} else {
-		r = httptest.NewRequestWithContext(t.Context(), method, "/scim/v2"+path, nil)
+		r = httptest.NewRequestWithContext(ctx, method, "/scim/v2"+path, nil)
 	}
 	rec := httptest.NewRecorder()
 	w.api.ServeHTTP(rec, r)
@@ -451,15 +532,19 @@ func (w *scenarioWorld) do(where, method, path string, body map[string]any, want
 }
 
 func (w *scenarioWorld) admin(where string, a scenarioAdmin) {
-	ctx := w.t.Context()
+	ctx := store.WithActor(w.t.Context(), "admin")
 	var err error
 	switch {
 	case a.Retry != nil:
 		err = w.retryDead(ctx, a.Retry.Target, a.Retry.Object)
 	case a.Release != "":
 		_, err = w.e.Release(ctx, a.Release)
+	case a.Discard != "":
+		_, err = w.e.Discard(ctx, a.Discard)
 	case a.Resync != "":
 		_, err = w.e.ResyncTarget(ctx, a.Resync)
+	case a.ResyncObject != nil:
+		_, err = w.e.ResyncObject(ctx, a.ResyncObject.Target, w.kind(where, a.ResyncObject.Object), w.id(where, a.ResyncObject.Object))
 	default:
 		w.t.Fatalf("%s: empty admin action", where)
 	}
@@ -490,7 +575,7 @@ func (w *scenarioWorld) retryDead(ctx context.Context, target, key string) error
 	return nil
 }
 
-func (w *scenarioWorld) check(where string, want engineExpect) {
+func (w *scenarioWorld) check(where string, want engineExpect, audited int64) {
 	t := w.t
 	ctx := t.Context()
 	got := map[string][]string{}
@@ -539,24 +624,92 @@ func (w *scenarioWorld) check(where string, want engineExpect) {
 	}
 	for _, name := range slices.Sorted(maps.Keys(want.Objects)) {
 		for _, key := range slices.Sorted(maps.Keys(want.Objects[name])) {
-			kind := targets.User
-			if _, err := w.st.Get(ctx, string(targets.Group), w.id(where, key)); err == nil {
-				kind = targets.Group
-			}
-			states, err := w.e.Object(ctx, kind, w.id(where, key))
+			states, err := w.e.Object(ctx, w.kind(where, key), w.id(where, key))
 			if err != nil {
 				t.Fatal(err)
 			}
 			line := "unknown target"
 			for _, s := range states {
 				if s.Target == name {
-					line = w.stateLine(s)
+					line = w.stateLine(s, key, w.conn(where, name))
 				}
 			}
 			if line != want.Objects[name][key] {
 				t.Errorf("%s: %s in %s:\n got %s\nwant %s", where, key, name, line, want.Objects[name][key])
 			}
 		}
+	}
+	if want.Audit != nil {
+		w.compareAudit(where, w.auditSince(audited), want.Audit)
+	}
+}
+
+// lastAudit returns the sequence number of the newest audit entry.
+func (w *scenarioWorld) lastAudit() int64 {
+	es, err := w.st.Audit(w.t.Context(), store.AuditQuery{Limit: 1})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if len(es) == 0 {
+		return 0
+	}
+	return es[0].Seq
+}
+
+// auditSince returns the audit entries after seq, oldest first, as lines.
+func (w *scenarioWorld) auditSince(seq int64) []string {
+	es, err := w.st.Audit(w.t.Context(), store.AuditQuery{Limit: 100_000})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var lines []string
+	for _, e := range slices.Backward(es) {
+		if e.Seq > seq {
+			lines = append(lines, w.auditLine(e))
+		}
+	}
+	return lines
+}
+
+// auditLine prints an audit entry: "actor action [Kind key] [in target]:
+// result [(detail)]", ids replaced by their keys.
+func (w *scenarioWorld) auditLine(e store.AuditEntry) string {
+	line := e.Actor + " " + e.Action
+	if e.ID != "" {
+		line += " " + e.Type + " " + w.key(e.ID)
+	}
+	if e.Target != "" {
+		line += " in " + e.Target
+	}
+	line += ": " + e.Result
+	if e.Detail != "" {
+		line += " (" + w.keyed(e.Detail) + ")"
+	}
+	return line
+}
+
+// auditObject finds the object of an audit line ("" for none).
+var auditObject = regexp.MustCompile(`^\S+ [^:]*?\b((?:User|Group) [^\s:]+)`)
+
+// compareAudit compares audit lines grouped by object, each object's lines
+// in their order (objects are planned in no fixed order).
+func (w *scenarioWorld) compareAudit(where string, got, want []string) {
+	group := func(lines []string) []string {
+		out := slices.Clone(lines)
+		slices.SortStableFunc(out, func(a, b string) int {
+			var oa, ob string
+			if m := auditObject.FindStringSubmatch(a); m != nil {
+				oa = m[1]
+			}
+			if m := auditObject.FindStringSubmatch(b); m != nil {
+				ob = m[1]
+			}
+			return strings.Compare(oa, ob)
+		})
+		return out
+	}
+	if g, wt := group(got), group(want); !slices.Equal(g, wt) {
+		w.t.Errorf("%s: audit:\n got:\n  %s\nwant:\n  %s", where, strings.Join(g, "\n  "), strings.Join(wt, "\n  "))
 	}
 }
 
@@ -580,8 +733,7 @@ func (w *scenarioWorld) callLine(c memory.Call) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s %s", c.Method, c.Op.Kind, w.key(c.Op.ObjectID))
 	if c.Op.Attrs != nil && (c.Method == memory.Create || c.Method == memory.Update) {
-		j, _ := json.Marshal(c.Op.Attrs)
-		fmt.Fprintf(&b, " %s", j)
+		fmt.Fprintf(&b, " %s", jsonText(c.Op.Attrs))
 	}
 	if len(c.Op.Members) > 0 {
 		b.WriteString(" [" + strings.Join(w.memberKeys(c.Op.Members), " ") + "]")
@@ -609,8 +761,7 @@ func (w *scenarioWorld) memberKeys(anchors []string) []string {
 
 // objectLine prints an object a target holds.
 func (w *scenarioWorld) objectLine(o targets.Object) string {
-	j, _ := json.Marshal(o.Attrs)
-	line := fmt.Sprintf("%s %s %s", o.Kind, w.key(o.ObjectID), j)
+	line := fmt.Sprintf("%s %s %s", o.Kind, w.key(o.ObjectID), jsonText(o.Attrs))
 	if o.Disabled {
 		line += " disabled"
 	}
@@ -623,8 +774,7 @@ func (w *scenarioWorld) objectLine(o targets.Object) string {
 func (w *scenarioWorld) previewLine(o PlannedOp) string {
 	line := fmt.Sprintf("%s %s %s", o.Op, o.Kind, w.key(o.ID))
 	if len(o.Attrs) > 0 {
-		j, _ := json.Marshal(o.Attrs)
-		line += " " + string(j)
+		line += " " + jsonText(o.Attrs)
 	}
 	if len(o.Members) > 0 {
 		keys := make([]string, len(o.Members))
@@ -643,15 +793,34 @@ func (w *scenarioWorld) previewLine(o PlannedOp) string {
 	return line
 }
 
-func (w *scenarioWorld) stateLine(s ObjectState) string {
+// stateLine prints an object's state in a target: its flags; "anchored"
+// when its recorded anchor names the object the target holds for it
+// ("anchor lost" when the target holds no object with that anchor,
+// "anchored to KEY" when it holds it for another object); the members it
+// misses, pending and dead operations. "none": nothing recorded, nothing
+// queued.
+func (w *scenarioWorld) stateLine(s ObjectState, key string, c *healthConn) string {
 	var parts []string
 	for _, f := range []struct {
 		on   bool
 		name string
-	}{{s.Present, "present"}, {s.InScope, "inScope"}, {s.Disabled, "disabled"}, {s.Deleted, "deleted"}, {s.Anchor != "", "anchored"}} {
+	}{{s.Present, "present"}, {s.InScope, "inScope"}, {s.Disabled, "disabled"}, {s.Deleted, "deleted"}} {
 		if f.on {
 			parts = append(parts, f.name)
 		}
+	}
+	if s.Anchor != "" {
+		anchor := "anchor lost"
+		for _, o := range c.Snapshot() {
+			if o.Anchor != s.Anchor {
+				continue
+			}
+			anchor = "anchored"
+			if k := w.key(o.ObjectID); k != key {
+				anchor = "anchored to " + k
+			}
+		}
+		parts = append(parts, anchor)
 	}
 	if len(s.MissingMembers) > 0 {
 		keys := make([]string, len(s.MissingMembers))
@@ -667,6 +836,9 @@ func (w *scenarioWorld) stateLine(s ObjectState) string {
 	for _, o := range s.Dead {
 		parts = append(parts, "dead "+w.opLine(o))
 	}
+	if len(parts) == 0 {
+		return "none"
+	}
 	return strings.Join(parts, ", ")
 }
 
@@ -680,18 +852,37 @@ func (w *scenarioWorld) opLine(o Operation) string {
 		slices.Sort(keys)
 		line += " [" + strings.Join(keys, " ") + "]"
 	}
+	if o.Held {
+		line += " held"
+	}
 	if o.LastError != "" {
 		line += " (" + w.keyed(o.LastError) + ")"
 	}
 	return line
 }
 
-// keyed replaces the SCIM ids in s by their scenario keys.
+// keyed replaces the SCIM ids in s, and the anchors quoted in it, by
+// their scenario keys.
 func (w *scenarioWorld) keyed(s string) string {
 	for id, k := range w.keys {
 		s = strings.ReplaceAll(s, id, k)
 	}
+	for a, k := range w.anchors {
+		s = strings.ReplaceAll(s, `"`+a+`"`, `"`+k+`"`)
+	}
 	return s
+}
+
+// jsonText prints attributes as JSON with sorted keys, <, > and & as they
+// are.
+func jsonText(attrs map[string]any) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(attrs); err != nil {
+		return fmt.Sprintf("!%v", err)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // byObject orders lines by their object (words 2 and 3), stably.

@@ -14,10 +14,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/scimgate/scimgate/internal/config"
-	"github.com/scimgate/scimgate/internal/engine"
 	"github.com/scimgate/scimgate/targets"
 	"github.com/scimgate/scimgate/targets/memory"
 )
@@ -243,14 +241,14 @@ func TestAdminDeadLetters(t *testing.T) {
 	}
 }
 
-// TestAdminResync: a target that lost an object gets it re-created, with
-// its memberships, on the next change; an object changed behind the
-// gateway's back is repaired by a re-sync of the object; a re-sync of the
-// target re-creates everything the target lost.
+// TestAdminResync: the re-sync endpoints reach the engine for the object
+// or the target they name, answer how many objects or targets they
+// affect, and are audited under the admin's credential; the object
+// endpoint shows its state per target. What a re-sync does is tested by
+// the engine's scenario lost-object-and-resync.
 func TestAdminResync(t *testing.T) {
 	eg := startEngineGateway(t, crmTarget)
 	c, crm, a := eg.c, eg.conns["crm"], eg.admin(t)
-	ctx := context.Background()
 	alice := c.must(201, "POST", "/Users", salesUser("alice@contoso.com")).body["id"].(string)
 	bob := c.must(201, "POST", "/Users", salesUser("bob@contoso.com")).body["id"].(string)
 	group := c.must(201, "POST", "/Groups", map[string]any{
@@ -258,46 +256,16 @@ func TestAdminResync(t *testing.T) {
 		"members": []map[string]any{{"value": alice}, {"value": bob}},
 	}).body["id"].(string)
 	eg.idle(t)
-	anchorOf := func(id string) string {
-		o, ok := object(crm, id)
+
+	t.Run("object re-sync repairs a drifted user", func(t *testing.T) {
+		o, ok := object(crm, bob)
 		if !ok {
-			t.Fatalf("%s not in the target", id)
+			t.Fatal("bob not in the target")
 		}
-		return o.Anchor
-	}
-	membersOf := func() []string {
-		o, _ := object(crm, group)
-		return slices.Sorted(slices.Values(o.Members))
-	}
-	behindTheBack := func(m memory.Method, kind targets.Kind, id, anchor string, attrs map[string]any) {
-		t.Helper()
-		op := targets.Op{ID: "behind-" + anchor, ObjectID: id, Kind: kind, Anchor: anchor, Attrs: attrs}
-		var err error
-		if m == memory.Delete {
-			err = crm.Delete(ctx, op)
-		} else {
-			err = crm.Update(ctx, op)
-		}
-		if err != nil {
+		drift := targets.Op{ID: "behind-the-back", ObjectID: bob, Kind: targets.User, Anchor: o.Anchor, Attrs: map[string]any{"title": "Hacked"}}
+		if err := crm.Update(context.Background(), drift); err != nil {
 			t.Fatal(err)
 		}
-	}
-
-	t.Run("lost user re-created on its next change", func(t *testing.T) {
-		old := anchorOf(alice)
-		behindTheBack(memory.Delete, targets.User, alice, old, nil)
-		c.must(200, "PATCH", "/Users/"+alice, patchOps(op("replace", "title", "Manager")))
-		eg.idle(t)
-		o, ok := object(crm, alice)
-		if !ok || o.Anchor == old || o.Attrs["title"] != "Manager" || o.Attrs["userName"] != "alice@contoso.com" {
-			t.Fatalf("alice after re-creation: %+v (old anchor %s)", o, old)
-		}
-		if got := membersOf(); !slices.Contains(got, o.Anchor) {
-			t.Errorf("group members %v lack the re-created alice %s", got, o.Anchor)
-		}
-	})
-	t.Run("object re-sync repairs a drifted user", func(t *testing.T) {
-		behindTheBack(memory.Update, targets.User, bob, anchorOf(bob), map[string]any{"title": "Hacked"})
 		if m := a.call(200, "POST", "/Users/"+bob+"/resync?target=crm"); m["queued"] != 1.0 {
 			t.Errorf("resync answer %v", m)
 		}
@@ -306,29 +274,20 @@ func TestAdminResync(t *testing.T) {
 			t.Errorf("bob after re-sync: %+v", o)
 		}
 	})
-	t.Run("target re-sync re-creates what the target lost", func(t *testing.T) {
-		for _, o := range crm.Snapshot() {
-			behindTheBack(memory.Delete, o.Kind, o.ObjectID, o.Anchor, nil)
-		}
-		m := a.call(200, "POST", "/targets/crm/resync")
-		if m["queued"] != 3.0 {
+	t.Run("target re-sync", func(t *testing.T) {
+		if m := a.call(200, "POST", "/targets/crm/resync"); m["queued"] != 3.0 {
 			t.Errorf("resync answer %v", m)
 		}
 		eg.idle(t)
-		for _, id := range []string{alice, bob, group} {
-			anchorOf(id)
-		}
-		if got, want := membersOf(), slices.Sorted(slices.Values([]string{anchorOf(alice), anchorOf(bob)})); !slices.Equal(got, want) {
-			t.Errorf("group members %v, want %v", got, want)
-		}
 		if n := a.call(200, "GET", "/targets/crm")["deadLetters"]; n != 0.0 {
 			t.Errorf("%v dead letters", n)
 		}
 	})
 	t.Run("object state", func(t *testing.T) {
+		o, _ := object(crm, group)
 		ts := list(a.call(200, "GET", "/Groups/"+group), "targets")
-		if len(ts) != 1 || ts[0]["anchor"] != anchorOf(group) || ts[0]["present"] != true || ts[0]["inScope"] != true {
-			t.Errorf("group state %v", ts)
+		if len(ts) != 1 || ts[0]["anchor"] != o.Anchor || o.Anchor == "" || ts[0]["present"] != true || ts[0]["inScope"] != true {
+			t.Errorf("group state %v (anchor in the target %q)", ts, o.Anchor)
 		}
 	})
 	audit := list(a.call(200, "GET", "/audit?target=crm&limit=1000"), "entries")
@@ -364,26 +323,5 @@ func TestAdminGuard(t *testing.T) {
 	eg.idle(t)
 	if n := len(eg.conns["crm"].Snapshot()); n != 0 {
 		t.Errorf("%d objects left after the release", n)
-	}
-}
-
-// TestDeadLetterAge: an operation that keeps failing transiently becomes
-// a dead letter once it is older than the age limit, even with attempts
-// left.
-func TestDeadLetterAge(t *testing.T) {
-	eg := startEngineGatewayTuned(t, crmTarget, func(o *engine.Options) {
-		o.MaxAttempts = 1_000_000
-		o.MaxAge = 300 * time.Millisecond
-	})
-	crm := eg.conns["crm"]
-	crm.Inject(memory.Fault{Method: memory.Create, Err: targets.Transient(errors.New("target down"))})
-	eg.c.must(201, "POST", "/Users", salesUser("gina@contoso.com"))
-	waitFor(t, "a dead letter", func() (bool, string) {
-		dead, err := eg.g.store.Outbox(context.Background(), "crm", true, 10)
-		return err == nil && len(dead) == 1, fmt.Sprint(dead, err)
-	})
-	dead, _ := eg.g.store.Outbox(context.Background(), "crm", true, 10)
-	if d := dead[0]; d.Attempts < 2 || !strings.Contains(d.LastError, "target down") {
-		t.Errorf("dead letter %+v", d)
 	}
 }
