@@ -122,7 +122,6 @@ func (e *Engine) failed(ctx context.Context, t *target, k objectKey, err error) 
 	now := e.opts.Now()
 	*h = health{down: true, reason: reason, since: now, byProbe: byProbe, probeAt: now.Add(e.backoff(1)),
 		storeFailures: h.storeFailures, storeAt: h.storeAt}
-	e.metrics.up.WithLabelValues(t.pol.Name()).Set(0)
 	e.log.Warn("engine: target down; its operations wait, probing it with backoff", "target", t.pol.Name(), "reason", reason)
 	return reason
 }
@@ -144,7 +143,6 @@ func (e *Engine) up(t *target) {
 	h := t.health
 	t.health = health{storeFailures: h.storeFailures, storeAt: h.storeAt}
 	t.mu.Unlock()
-	e.metrics.up.WithLabelValues(t.pol.Name()).Set(1)
 	if h.down {
 		e.log.Info("engine: target is back; delivering its operations", "target", t.pol.Name(),
 			"down_for", e.opts.Now().Sub(h.since).Round(time.Second).String())

@@ -24,7 +24,6 @@ type metrics struct {
 	retries    *prometheus.CounterVec   // target
 	dead       *prometheus.CounterVec   // target
 	lag        *prometheus.HistogramVec // target
-	up         *prometheus.GaugeVec     // target
 }
 
 // newMetrics creates the engine's metrics and registers them, with the
@@ -48,18 +47,11 @@ func newMetrics(e *Engine, reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time from queueing an operation to its successful delivery, by target.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 3600},
 		}, []string{"target"}),
-		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "scimgate_engine_target_up",
-			Help: "1 while the engine delivers to the target, 0 while it holds its operations because the target is down.",
-		}, []string{"target"}),
-	}
-	for _, t := range e.targets {
-		m.up.WithLabelValues(t.pol.Name()).Set(1)
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.deliveries, m.retries, m.dead, m.lag, m.up, &queueCollector{e: e}} {
+	for _, c := range []prometheus.Collector{m.deliveries, m.retries, m.dead, m.lag, &queueCollector{e: e}} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("%w: registering metrics: %v", ErrConfig, err)
 		}
@@ -87,6 +79,8 @@ var (
 		"Operations held by the deletion guard per target.", []string{"target"}, nil)
 	scheduledDesc = prometheus.NewDesc("scimgate_engine_scheduled_operations",
 		"Operations queued for later per target (a leaver's delete after the grace period), not counted as pending.", []string{"target"}, nil)
+	upDesc = prometheus.NewDesc("scimgate_engine_target_up",
+		"0 while the target is down (its connector's health check fails, or the engine holds its operations), else 1.", []string{"target"}, nil)
 	nextScheduledDesc = prometheus.NewDesc("scimgate_engine_next_scheduled_timestamp_seconds",
 		"When the next scheduled operation falls due per target (Unix time; 0 when none).", []string{"target"}, nil)
 )
@@ -101,32 +95,40 @@ func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- heldDesc
 	ch <- scheduledDesc
 	ch <- nextScheduledDesc
+	ch <- upDesc
 }
 
-// Collect implements prometheus.Collector.
+// Collect implements prometheus.Collector. It reports what Targets does
+// (the admin API's view): the queues, and each target's health.
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), statsTimeout)
 	defer cancel()
 	now := c.e.opts.Now()
-	for _, t := range c.e.targets {
-		name := t.pol.Name()
-		st, err := c.e.opts.Store.OutboxStats(ctx, name, now)
-		if err != nil {
-			c.e.log.Error("engine: reading outbox statistics", "target", name, "err", err)
-			continue
-		}
+	sts, err := c.e.Targets(ctx)
+	if err != nil {
+		c.e.log.Error("engine: reading outbox statistics", "err", err)
+		return
+	}
+	for _, st := range sts {
+		name := st.Name
 		age := 0.0
 		if !st.Oldest.IsZero() {
 			age = max(0, now.Sub(st.Oldest).Seconds())
 		}
-		ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(st.Pending), name)
-		ch <- prometheus.MustNewConstMetric(oldestAgeDesc, prometheus.GaugeValue, age, name)
-		ch <- prometheus.MustNewConstMetric(heldDesc, prometheus.GaugeValue, float64(st.Held), name)
-		ch <- prometheus.MustNewConstMetric(scheduledDesc, prometheus.GaugeValue, float64(st.Scheduled), name)
 		next := 0.0
 		if !st.NextScheduled.IsZero() {
 			next = float64(st.NextScheduled.Unix())
 		}
-		ch <- prometheus.MustNewConstMetric(nextScheduledDesc, prometheus.GaugeValue, next, name)
+		up := 1.0
+		if st.Health == HealthDown {
+			up = 0
+		}
+		for _, m := range []struct {
+			d *prometheus.Desc
+			v float64
+		}{{queueDepthDesc, float64(st.Pending)}, {oldestAgeDesc, age}, {heldDesc, float64(st.Held)},
+			{scheduledDesc, float64(st.Scheduled)}, {nextScheduledDesc, next}, {upDesc, up}} {
+			ch <- prometheus.MustNewConstMetric(m.d, prometheus.GaugeValue, m.v, name)
+		}
 	}
 }

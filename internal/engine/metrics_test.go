@@ -91,7 +91,7 @@ scimgate_engine_queue_depth{target="crm"} 0
 # HELP scimgate_engine_scheduled_operations Operations queued for later per target (a leaver's delete after the grace period), not counted as pending.
 # TYPE scimgate_engine_scheduled_operations gauge
 scimgate_engine_scheduled_operations{target="crm"} 1
-# HELP scimgate_engine_target_up 1 while the engine delivers to the target, 0 while it holds its operations because the target is down.
+# HELP scimgate_engine_target_up 0 while the target is down (its connector's health check fails, or the engine holds its operations), else 1.
 # TYPE scimgate_engine_target_up gauge
 scimgate_engine_target_up{target="crm"} 1
 `
@@ -108,16 +108,23 @@ scimgate_engine_target_up{target="crm"} 1
 		t.Errorf("admin view of the scheduled delete: %+v", s)
 	}
 
-	// Down: a new user's create fails while Health fails.
+	// Down with nothing to deliver: its health check fails.
 	hc.setDown("connection refused")
+	downMetric := `
+# HELP scimgate_engine_target_up 0 while the target is down (its connector's health check fails, or the engine holds its operations), else 1.
+# TYPE scimgate_engine_target_up gauge
+scimgate_engine_target_up{target="crm"} 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(downMetric), "scimgate_engine_target_up"); err != nil {
+		t.Error(err)
+	}
+	// Held down: a new user's create failed; Health passes again but the
+	// engine probes only after its backoff.
 	hc.Inject(memory.Fault{Err: targets.Transient(errors.New("connection refused"))})
 	w.do("setup", "POST", "/Users", map[string]any{"userName": "mia@contoso.com"}, 201)
 	run()
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP scimgate_engine_target_up 1 while the engine delivers to the target, 0 while it holds its operations because the target is down.
-# TYPE scimgate_engine_target_up gauge
-scimgate_engine_target_up{target="crm"} 0
-`), "scimgate_engine_target_up"); err != nil {
+	hc.setDown("")
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(downMetric), "scimgate_engine_target_up"); err != nil {
 		t.Error(err)
 	}
 }
