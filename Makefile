@@ -9,7 +9,7 @@ BENCH_USERS ?= 100000
 BENCH_CONCURRENCY ?= 16
 BENCH_LISTEN ?= 127.0.0.1:18080
 
-.PHONY: build run test test-deps fuzz bench vet proto clean
+.PHONY: build run test test-deps fuzz bench vet staticcheck proto clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/scimgate
@@ -18,9 +18,9 @@ build:
 run: build
 	./$(BIN) serve --listen $(LISTEN) --data-dir $(DATA)
 
-## test: vet, the whole suite with -race (includes the conformance run against the gateway
+## test: vet, staticcheck, the whole suite with -race (includes the conformance run against the gateway
 ## and the kill -9 durability test), then short fuzz runs of the filter parser and PATCH.
-test: test-deps vet
+test: test-deps vet staticcheck
 	$(GO) test -race -count=1 ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzParseFilter$$' -fuzztime $(FUZZTIME) ./scim
 	$(GO) test -run '^$$' -fuzz '^FuzzPatch$$' -fuzztime $(FUZZTIME) ./scim
@@ -40,6 +40,16 @@ test-deps:
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
+
+## staticcheck: pinned at $(STATICCHECK_VERSION) (staticcheck 2026.2.2), the newest honnef.co/go/tools the Go module
+## proxy serves that builds and runs with Go 1.26; installed from the module proxy into bin/ on first use, like proto's
+## plugins (a new version gets its own directory, so changing the pin reinstalls).
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := bin/staticcheck-$(STATICCHECK_VERSION)/staticcheck
+staticcheck: $(STATICCHECK)
+	./$(STATICCHECK) ./...
+$(STATICCHECK):
+	GOBIN=$(CURDIR)/$(dir $@) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 ## bench: store micro-benchmarks; end-to-end delivery benchmarks (engine to the memory connector, SCIM to MariaDB,
 ## slapd and the gRPC example connector; each runs once); the gRPC protocol over one connection; then a gateway on

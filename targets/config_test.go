@@ -22,7 +22,6 @@ type testConfig struct {
 	TLS  struct {
 		CAFile string `yaml:"ca_file"`
 	} `yaml:"tls"`
-	openErr error
 }
 
 func (c *testConfig) Validate() error {

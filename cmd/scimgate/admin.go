@@ -625,12 +625,11 @@ func plural(n int, noun string) string {
 // The admin API's JSON shapes (docs/admin-api.md), as the gateway
 // answers them.
 type (
-	adminTarget       = gateway.AdminTarget
-	adminOperation    = gateway.AdminOperation
-	adminObject       = gateway.AdminObject
-	adminObjectTarget = gateway.AdminObjectTarget
-	adminAuditEntry   = gateway.AdminAuditEntry
-	adminAuditPage    = gateway.AdminAuditPage
+	adminTarget     = gateway.AdminTarget
+	adminOperation  = gateway.AdminOperation
+	adminObject     = gateway.AdminObject
+	adminAuditEntry = gateway.AdminAuditEntry
+	adminAuditPage  = gateway.AdminAuditPage
 )
 
 // adminClient calls the admin API.

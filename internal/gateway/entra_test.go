@@ -328,6 +328,9 @@ func TestEntraFlows(t *testing.T) {
 			t.Fatalf("active %#v after enabling", u["active"])
 		}
 		u = patchUser(t, patchOps(op("Replace", "active", "false")))
+		if u["active"] != false {
+			t.Fatalf("active %#v after disabling with \"false\", want JSON false", u["active"])
+		}
 		u = patchUser(t, patchOps(op("Replace", "active", "True")))
 		if u["active"] != true {
 			t.Fatalf("active %#v after enabling with \"True\"", u["active"])

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	ldap "github.com/go-ldap/ldap/v3"
+	"golang.org/x/sys/unix"
 )
 
 // Directory layout of every server.
@@ -262,11 +263,30 @@ func (s *Server) Restart(tb testing.TB) {
 }
 
 // Pause stops the slapd process (SIGSTOP) until resume is called, or the
-// test ends: requests hang, as with an unresponsive server.
+// test ends: requests hang, as with an unresponsive server. It returns once
+// every thread of slapd has stopped: a signal stops them asynchronously, and
+// on a busy machine a thread still running answers a request sent at once.
 func (s *Server) Pause(tb testing.TB) (resume func()) {
 	tb.Helper()
 	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		tb.Fatalf("ldaptest: pause: %v", err)
+	}
+	// The kernel reports a stopped child once its whole thread group has
+	// stopped. WNOWAIT leaves the report, and an exit, to cmd.Wait.
+	const cldStopped = 5 // siginfo si_code of a stopped child (CLD_STOPPED)
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PID, s.cmd.Process.Pid, &info, unix.WSTOPPED|unix.WEXITED|unix.WNOWAIT, nil)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			tb.Fatalf("ldaptest: pause: wait for slapd to stop: %v", err)
+		}
+		break
+	}
+	if info.Code != cldStopped {
+		tb.Fatalf("ldaptest: pause: slapd ended instead of stopping (si_code %d)", info.Code)
 	}
 	var once sync.Once
 	resume = func() { once.Do(func() { s.cmd.Process.Signal(syscall.SIGCONT) }) }

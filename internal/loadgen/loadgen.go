@@ -161,7 +161,7 @@ func (c Config) validate() error {
 	case err != nil:
 		return fmt.Errorf("loadgen: base URL: %w", err)
 	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
-		return fmt.Errorf("loadgen: base URL %q: want http(s)://host/...", c.BaseURL)
+		return fmt.Errorf("loadgen: base URL %q: want an http or https URL with a host", c.BaseURL)
 	case c.Concurrency < 1:
 		return fmt.Errorf("loadgen: concurrency %d: want at least 1", c.Concurrency)
 	case c.Users < 1:

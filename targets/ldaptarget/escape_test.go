@@ -80,7 +80,7 @@ func TestEscapeFilterValue(t *testing.T) {
 			if m.Tag != ldap.FilterEqualityMatch {
 				t.Fatalf("%q: second term is %s, want an equality match", f, ldap.FilterMap[uint64(m.Tag)])
 			}
-			if got := string(m.Children[1].Data.Bytes()); got != h.value {
+			if got := m.Children[1].Data.String(); got != h.value {
 				t.Errorf("assertion value %q, want %q", got, h.value)
 			}
 		})

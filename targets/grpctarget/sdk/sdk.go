@@ -243,7 +243,7 @@ func session(ctx context.Context, client pb.GatewayClient, impl targets.Connecto
 	cancel() // ends the running operations: the gateway redelivers them
 	s.work.Wait()
 	pinger.Wait()
-	if err == nil && s.silent.Load() {
+	if s.silent.Load() { // the stream's error is only the cancellation the pinger caused
 		err = fmt.Errorf("no message from the gateway for %v", 3*keepalive)
 	}
 	return true, err

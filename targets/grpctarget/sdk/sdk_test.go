@@ -37,6 +37,12 @@ func (g *scriptedGateway) Connect(stream pb.Gateway_ConnectServer) error {
 // serve runs a scripted gateway and sdk.Run against it with impl.
 func serve(t *testing.T, impl targets.Connector, script func(pb.Gateway_ConnectServer) error) {
 	t.Helper()
+	serveWith(t, impl, sdk.Options{Window: 8, Logger: slog.New(slog.DiscardHandler)}, script)
+}
+
+// serveWith is serve with opts (Address and Name are set here).
+func serveWith(t *testing.T, impl targets.Connector, opts sdk.Options, script func(pb.Gateway_ConnectServer) error) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +55,8 @@ func serve(t *testing.T, impl targets.Connector, script func(pb.Gateway_ConnectS
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		sdk.Run(ctx, impl, sdk.Options{Address: ln.Addr().String(), Name: "app", Window: 8, Logger: slog.New(slog.DiscardHandler)})
+		opts.Address, opts.Name = ln.Addr().String(), "app"
+		sdk.Run(ctx, impl, opts)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 }
@@ -204,5 +211,57 @@ func TestUnknownMethod(t *testing.T) {
 	}
 	if len(mem.Calls()) != 0 {
 		t.Errorf("the connector was called")
+	}
+}
+
+// records is a slog.Handler that passes each record to a channel, dropping
+// those nobody reads.
+type records chan slog.Record
+
+func (r records) Enabled(context.Context, slog.Level) bool { return true }
+func (r records) WithAttrs([]slog.Attr) slog.Handler       { return r }
+func (r records) WithGroup(string) slog.Handler            { return r }
+func (r records) Handle(_ context.Context, rec slog.Record) error {
+	select {
+	case r <- rec.Clone():
+	default:
+	}
+	return nil
+}
+
+// TestSilentGateway: when the gateway stops sending anything (not even
+// pings) the connector ends the session and logs that reason, not the
+// context cancellation it ends the stream with.
+func TestSilentGateway(t *testing.T) {
+	logs := make(records, 16)
+	opts := sdk.Options{Keepalive: 20 * time.Millisecond, Logger: slog.New(logs)}
+	serveWith(t, memory.New(memory.Config{}), opts, func(s pb.Gateway_ConnectServer) error {
+		for { // read the connector's pings, answer nothing
+			if _, err := s.Recv(); err != nil {
+				return err
+			}
+		}
+	})
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case rec := <-logs:
+			if rec.Message != "not connected to the gateway; retrying" {
+				continue
+			}
+			var reason string
+			rec.Attrs(func(a slog.Attr) bool {
+				if a.Key == "err" {
+					reason = a.Value.String()
+				}
+				return true
+			})
+			if want := "no message from the gateway for 60ms"; reason != want {
+				t.Errorf("the session ended with %q, want %q", reason, want)
+			}
+			return
+		case <-deadline:
+			t.Fatal("the connector did not end the session with a silent gateway")
+		}
 	}
 }
