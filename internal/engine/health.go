@@ -145,7 +145,7 @@ func (e *Engine) up(t *target) {
 	t.mu.Unlock()
 	if h.down {
 		e.log.Info("engine: target is back; delivering its operations", "target", t.pol.Name(),
-			"down_for", e.opts.Now().Sub(h.since).Round(time.Second).String())
+			"down_for", e.opts.Now().Sub(h.since).Round(time.Millisecond).String())
 	}
 }
 
