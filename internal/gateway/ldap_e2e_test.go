@@ -1,18 +1,25 @@
 package gateway
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	ldap "github.com/go-ldap/ldap/v3"
 
 	"github.com/scimgate/scimgate/internal/config"
 	"github.com/scimgate/scimgate/internal/engine"
 	"github.com/scimgate/scimgate/internal/ldaptest"
+	"github.com/scimgate/scimgate/policy"
 )
 
 // ldapTarget is an ldap target (OpenLDAP: inetOrgPerson users,
@@ -281,4 +288,222 @@ func TestLDAPExamples(t *testing.T) {
 		u := lg.people(t)["walk@contoso.com"]
 		return u.GetAttributeValue("pwdAccountLockedTime") != "", fmt.Sprint(u)
 	})
+
+	// Entra sends no displayName for users that have none: cn (required
+	// by person) falls back to the name, then to userName.
+	noDisplay := entraUser("nodisplay@contoso.com", "ext-nodisplay")
+	bare := map[string]any{"userName": "bare@contoso.com", "active": true}
+	c.must(201, "POST", "/Users", noDisplay)
+	c.must(201, "POST", "/Users", bare)
+	for _, tc := range []struct{ uid, cn string }{
+		{"nodisplay@contoso.com", "Given Family"},
+		{"bare@contoso.com", "bare@contoso.com"},
+	} {
+		waitFor(t, tc.uid+" without displayName in slapd", func() (bool, string) {
+			people := lg.people(t)
+			return people[tc.uid] != nil, fmt.Sprint("entries of ", slices.Sorted(maps.Keys(people)))
+		})
+		u := lg.people(t)[tc.uid]
+		if got := u.GetAttributeValues("cn"); !slices.Equal(got, []string{tc.cn}) {
+			t.Errorf("%s: cn %q, want %q", tc.uid, got, tc.cn)
+		}
+		if got := u.GetAttributeValue("displayName"); got != "" {
+			t.Errorf("%s: displayName %q, want none", tc.uid, got)
+		}
+	}
+}
+
+// TestLDAPExampleCN: the LDAP examples map a cn for every user, since
+// person requires it and the AD example names entries by it: displayName,
+// else the name, else userName.
+func TestLDAPExampleCN(t *testing.T) {
+	for _, file := range []string{"ldap-openldap.yaml", "ldap-ad.yaml"} {
+		cfg, err := config.Load("../../examples/"+file, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		pol, err := policy.Compile(cfg.Policy())
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		for _, tc := range []struct {
+			name string
+			user map[string]any
+			cn   string
+		}{
+			{"displayName", map[string]any{"userName": "a@contoso.com", "displayName": "Ada L.", "name": map[string]any{"givenName": "Ada", "familyName": "Lovelace"}}, "Ada L."},
+			{"empty displayName", map[string]any{"userName": "a@contoso.com", "displayName": "", "name": map[string]any{"givenName": "Ada", "familyName": "Lovelace"}}, "Ada Lovelace"},
+			{"name only", map[string]any{"userName": "a@contoso.com", "name": map[string]any{"givenName": "Ada", "familyName": "Lovelace"}}, "Ada Lovelace"},
+			{"familyName only", map[string]any{"userName": "a@contoso.com", "name": map[string]any{"familyName": "Lovelace"}}, "Lovelace"},
+			{"userName only", map[string]any{"userName": "a@contoso.com"}, "a@contoso.com"},
+		} {
+			t.Run(file+"/"+tc.name, func(t *testing.T) {
+				ds := pol.EvaluateUser(tc.user, nil)
+				if len(ds) != 1 || ds[0].Err != nil || !ds[0].InScope {
+					t.Fatalf("decisions %+v", ds)
+				}
+				if got := ds[0].Attributes["cn"]; got != tc.cn {
+					t.Errorf("cn %#v, want %q", got, tc.cn)
+				}
+			})
+		}
+	}
+}
+
+// exampleSlapd starts slapd with examples/ldap-slapd.conf, its directory
+// paths moved from /tmp/scimgate-ldap to a temporary directory and extra
+// appended, on a free loopback port, loads examples/ldap-base.ldif with
+// ldapadd as the README does, and returns its URL. slapd stops when t ends.
+func exampleSlapd(t *testing.T, extra string) string {
+	t.Helper()
+	ldaptest.SkipIfMissing(t)
+	ldapadd, err := exec.LookPath("ldapadd")
+	if err != nil {
+		t.Skip("WARNING: ldapadd not installed: run `make test-deps` (apt-get install ldap-utils); the example slapd test is SKIPPED")
+	}
+	conf, err := os.ReadFile("../../examples/ldap-slapd.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if !strings.Contains(string(conf), "/tmp/scimgate-ldap/") {
+		t.Fatal("ldap-slapd.conf no longer keeps its files under /tmp/scimgate-ldap: update this test")
+	}
+	confFile := filepath.Join(dir, "slapd.conf")
+	if err := os.WriteFile(confFile, []byte(strings.ReplaceAll(string(conf), "/tmp/scimgate-ldap/", dir+"/")+extra), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "db"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var url string
+	for try := 0; ; try++ { // a free port may be taken before slapd binds it
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		var out bytes.Buffer
+		cmd := exec.Command("/usr/sbin/slapd", "-f", confFile, "-h", "ldap://"+addr+"/", "-d", "0")
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		stop := func() {
+			cmd.Process.Signal(os.Interrupt)
+			select {
+			case <-exited:
+			case <-time.After(10 * time.Second):
+				cmd.Process.Kill()
+				<-exited
+			}
+		}
+		if err := waitListening(addr, exited); err != nil {
+			stop()
+			if try < 4 {
+				continue
+			}
+			t.Fatalf("slapd with the example configuration: %v: %s", err, out.String())
+		}
+		t.Cleanup(stop)
+		url = "ldap://" + addr
+		break
+	}
+	out, err := exec.Command(ldapadd, "-x", "-H", url, "-D", "cn=admin,dc=example,dc=org", "-w", exampleAdminPassword,
+		"-f", "../../examples/ldap-base.ldif").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ldapadd examples/ldap-base.ldif: %v: %s", err, out)
+	}
+	return url
+}
+
+// exampleAdminPassword is the rootpw of examples/ldap-slapd.conf.
+const exampleAdminPassword = "admin-secret"
+
+// waitListening waits until addr accepts connections, or exited is
+// closed, or 10 s pass.
+func waitListening(addr string, exited <-chan struct{}) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-exited:
+			return errors.New("slapd exited")
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not listening on %s after 10s", addr)
+		}
+	}
+}
+
+// TestLDAPExampleSlapdHoldsThousands: the README's throwaway OpenLDAP
+// (examples/ldap-slapd.conf) takes 8,000 users shaped as
+// examples/ldap-openldap.yaml writes them; with LMDB's default 10 MiB map
+// it filled up at about 5,600 ("Other": txn_commit failed).
+func TestLDAPExampleSlapdHoldsThousands(t *testing.T) {
+	// dbnosync only spares the test 8,000 fsyncs; the size is the example's.
+	url := exampleSlapd(t, "dbnosync\n")
+	const users, conns = 8000, 8
+	errs := make(chan error, conns)
+	for w := range conns {
+		go func() {
+			errs <- func() error {
+				c, err := ldap.DialURL(url)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				if err := c.Bind("cn=admin,dc=example,dc=org", exampleAdminPassword); err != nil {
+					return err
+				}
+				for i := w; i < users; i += conns {
+					uid := fmt.Sprintf("user%05d@example.org", i)
+					r := ldap.NewAddRequest("uid="+ldap.EscapeDN(uid)+",ou=people,dc=example,dc=org", nil)
+					r.Attribute("objectClass", []string{"top", "person", "organizationalPerson", "inetOrgPerson"})
+					r.Attribute("uid", []string{uid})
+					r.Attribute("cn", []string{fmt.Sprintf("User %05d", i)})
+					r.Attribute("displayName", []string{fmt.Sprintf("User %05d", i)})
+					r.Attribute("sn", []string{fmt.Sprintf("%05d", i)})
+					r.Attribute("givenName", []string{"User"})
+					r.Attribute("mail", []string{uid})
+					r.Attribute("title", []string{"Engineer"})
+					r.Attribute("userPassword", []string{"Ab1!cd2@EF3#gh4$"})
+					r.Attribute("employeeType", []string{fmt.Sprintf("6f1c2a3b-0000-4000-8000-%012d", i)})
+					if err := c.Add(r); err != nil {
+						return fmt.Errorf("add user %d: %w", i, err)
+					}
+				}
+				return nil
+			}()
+		}()
+	}
+	for range conns {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := ldap.DialURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Bind("cn=admin,dc=example,dc=org", exampleAdminPassword); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.SearchWithPaging(ldap.NewSearchRequest("ou=people,dc=example,dc=org", ldap.ScopeSingleLevel,
+		ldap.NeverDerefAliases, 0, 0, false, "(objectClass=inetOrgPerson)", []string{"1.1"}, nil), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Entries) != users {
+		t.Errorf("%d users in the directory, want %d", len(res.Entries), users)
+	}
 }
