@@ -652,6 +652,20 @@ func TestAdminEndToEnd(t *testing.T) {
 			t.Errorf("audit --id bob does not match %s:\n%s", want, out)
 		}
 	}
+	// plan --explain reads the same data directory while the gateway runs.
+	var planOut, planErr bytes.Buffer
+	if code := run([]string{"plan", "--config", cfgFile, "--data-dir", dataDir, "--explain", "BOB@example.com"}, &planOut, &planErr); code != 0 ||
+		!strings.HasPrefix(planOut.String(), "User bob@example.com, id "+bob+" (in the SCIM store)\n") ||
+		!strings.Contains(planOut.String(), "crm (memory): in scope\n  scope (* decided):\n  *  all: true\n") ||
+		!strings.Contains(planOut.String(), "    userName = \"manager\" (source title)\n  state: anchor ") {
+		t.Errorf("plan --explain bob: exit %d\n%s%s", code, planOut.String(), planErr.String())
+	}
+	planOut.Reset()
+	if code := run([]string{"plan", "--config", cfgFile, "--data-dir", dataDir, "--explain", "nobody@example.com"}, &planOut, &planErr); code != 1 ||
+		!strings.Contains(planErr.String(), `no user or group has the id, userName or displayName "nobody@example.com"`) {
+		t.Errorf("plan --explain nobody: exit %d\n%s%s", code, planOut.String(), planErr.String())
+	}
+
 	var page adminAuditPage
 	adminJSON(t, &page, "audit", "--limit", "1")
 	all, _ := admin(t, 0, nil, "audit", "--limit", "2", "--all")
