@@ -124,6 +124,37 @@ type scope struct {
 	filters cel.Program     // nil: no filters
 	expr    cel.Program     // nil: no expression
 	rule    string
+
+	// What Explain shows: the parts as configured, each filter with its
+	// clauses compiled one by one, and the attribute values the
+	// expression reads.
+	field     string   // "targets[0].users.scope"
+	groupList []string // the groups as configured
+	filterX   []filterExpl
+	exprText  string
+	exprRefs  []valueRef
+}
+
+// filterExpl is one scoping filter compiled clause by clause for Explain.
+type filterExpl struct {
+	name    string
+	clauses []clauseExpl
+}
+
+// clauseExpl is one clause for Explain: its text, its own program and
+// the attribute it reads.
+type clauseExpl struct {
+	text string
+	prog cel.Program
+	attr valueRef
+}
+
+// valueRef reads one attribute value for Explain: a clause's attribute or
+// a chain of selections an expression reads (user.name.givenName).
+type valueRef struct {
+	path   string
+	prog   cel.Program
+	secret bool // a password or secret: its value is never shown
 }
 
 type mapping struct {
@@ -135,6 +166,12 @@ type mapping struct {
 	onCreate    bool
 	ignoreEmpty bool // the expression is IgnoreFlowIfNullOrEmpty(...)
 	sensitive   bool // the expression uses RandomString or Redact
+
+	// For Explain: how the value is given (MappingSource, MappingConstant
+	// or MappingExpression) and the source path or expression; secret: the
+	// value is never shown (sensitive, or it reads a password or secret).
+	from, text string
+	secret     bool
 }
 
 // kind is "user" or "group": the CEL variable, its resource type and
@@ -252,6 +289,7 @@ func newKind(name string, rt *scim.ResourceType, lib *library) (*kind, error) {
 func (k *kind) compileObject(c ObjectConfig, targetField, typ string, p *problems) *objectPolicy {
 	field := targetField + "." + typ
 	op := &objectPolicy{kind: k, scope: k.compileScope(c.Scope, field+".scope", p)}
+	op.scope.field = field + ".scope"
 	if len(c.Mapping) == 0 {
 		p.add(field+".mapping", "no mappings: the target would receive %s without attributes", typ)
 	}
@@ -308,6 +346,7 @@ func (k *kind) compileScope(c ScopeConfig, field string, p *problems) scope {
 			what = "one of"
 		}
 		rule = append(rule, fmt.Sprintf("%s %s [%s]", k.name, what, strings.Join(c.Groups, ", ")))
+		sc.groupList = c.Groups
 	}
 	if len(c.Filters) > 0 {
 		var ors []string
@@ -335,6 +374,7 @@ func (k *kind) compileScope(c ScopeConfig, field string, p *problems) scope {
 			if prog, ok := k.compile(text, field+".filters", exprScope, p); ok {
 				sc.filters = prog.prog
 				rule = append(rule, text)
+				sc.filterX = k.explainFilters(c.Filters)
 			}
 		}
 	}
@@ -342,6 +382,7 @@ func (k *kind) compileScope(c ScopeConfig, field string, p *problems) scope {
 		if prog, ok := k.compile(c.Expression, field+".expression", exprScope, p); ok {
 			sc.expr = prog.prog
 			rule = append(rule, "("+c.Expression+")")
+			sc.exprText, sc.exprRefs = c.Expression, k.valueRefs(prog.refs)
 		}
 	}
 	sc.rule = strings.Join(rule, " && ")
@@ -366,6 +407,14 @@ func (k *kind) compileMapping(c MappingConfig, field string, p *problems) (mappi
 	if n != 1 {
 		p.add(field, "give exactly one of source, constant and expression")
 		return m, false
+	}
+	switch {
+	case c.Constant != nil:
+		m.from = MappingConstant
+	case c.Source != "":
+		m.from, m.text = MappingSource, c.Source
+	default:
+		m.from, m.text = MappingExpression, c.Expression
 	}
 	if c.Default != nil {
 		if c.Constant != nil {
@@ -392,7 +441,7 @@ func (k *kind) compileMapping(c MappingConfig, field string, p *problems) (mappi
 			return m, false
 		}
 		prog, ok := k.compile(ref.cel, field+".source", exprMapping, p)
-		m.prog = prog.prog
+		m.prog, m.secret = prog.prog, prog.secret
 		return m, ok
 	}
 	mode := exprMapping
@@ -401,6 +450,7 @@ func (k *kind) compileMapping(c MappingConfig, field string, p *problems) (mappi
 	}
 	prog, ok := k.compile(c.Expression, field+".expression", mode, p)
 	m.prog, m.ignoreEmpty, m.sensitive = prog.prog, prog.ignoreEmpty, prog.sensitive
+	m.secret = prog.sensitive || prog.secret
 	return m, ok
 }
 
@@ -497,6 +547,11 @@ type compiled struct {
 	prog        cel.Program
 	ignoreEmpty bool
 	sensitive   bool
+	// refs are the chains of selections from the kind's variable that the
+	// expression reads (the longest ones, in order of appearance); secret:
+	// one of them reads a password or secret attribute.
+	refs   []chainRef
+	secret bool
 }
 
 // compile checks and plans a CEL expression, reporting problems at field
@@ -616,6 +671,10 @@ func (k *kind) inspect(a *cel.Ast, mode exprMode) (compiled, *cel.Issues) {
 	iss := cel.NewIssuesWithSourceInfo(common.NewErrors(a.Source()), a.NativeRep().SourceInfo())
 	root := a.NativeRep().Expr()
 	celast.PreOrderVisit(root, celast.NewExprVisitor(func(e celast.Expr) {
+		if ref, ok := k.chainRef(e); ok {
+			info.refs = addRef(info.refs, ref)
+			info.secret = info.secret || ref.secret
+		}
 		switch e.Kind() {
 		case celast.SelectKind:
 			k.checkStep(e, iss)

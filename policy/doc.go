@@ -175,4 +175,12 @@
 // decision with Err must not be acted on; an error is never "left the
 // scope". Values of mappings using RandomString or Redact are Secrets:
 // they print and log as "[Redact]" and only Reveal gives the value.
+//
+// ExplainUser and ExplainGroup say why (scimgate plan --explain): per
+// target, the decision's InScope and error, each part of the scope (the
+// group condition, each filter clause by clause, the expression)
+// evaluated on its own with the attribute values it read and marked when
+// it decided, and each mapping with its source and value. An explanation
+// holds no secret: sensitive mappings and anything read from a password
+// or secret attribute show as "[Redact]".
 package policy

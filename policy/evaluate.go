@@ -228,23 +228,31 @@ func (sc *scope) matchGroups(k *kind, s *subject) bool {
 }
 
 func (m *mapping) eval(act *activation) (any, error) {
-	var v any
-	if m.prog == nil {
-		v = copyValue(m.constant)
-	} else {
-		out, _, err := m.prog.Eval(act)
-		if err == nil {
-			v, err = native(out)
-		}
-		if err != nil {
-			if m.sensitive {
-				return nil, errors.New("the expression failed (details withheld: the mapping is sensitive)")
-			}
-			return nil, err
-		}
+	v, err := m.evalRaw(act)
+	if err != nil {
+		return nil, err
 	}
 	if v == nil && m.def != nil {
 		v = copyValue(m.def)
+	}
+	return v, nil
+}
+
+// evalRaw is the mapping's value before its default.
+func (m *mapping) evalRaw(act *activation) (any, error) {
+	if m.prog == nil {
+		return copyValue(m.constant), nil
+	}
+	out, _, err := m.prog.Eval(act)
+	var v any
+	if err == nil {
+		v, err = native(out)
+	}
+	if err != nil {
+		if m.secret {
+			return nil, errors.New("the expression failed (details withheld: the mapping is sensitive)")
+		}
+		return nil, err
 	}
 	return v, nil
 }

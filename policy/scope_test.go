@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -62,18 +63,26 @@ func TestScope(t *testing.T) {
 					if got := target.ScopeRule(isGroup); got != c.Rule {
 						t.Errorf("rule:\n got %s\nwant %s", got, c.Rule)
 					}
-					eval := func(s scopeSubject) Decision {
+					// eval decides s, and checks that its explanation agrees.
+					eval := func(i int, s scopeSubject) Decision {
+						var d Decision
+						var x Explanation
 						if isGroup {
-							return target.EvaluateGroup(canonical(t, groups, withDefault(s.Group, "displayName", "Test Group")))
+							g := canonical(t, groups, withDefault(s.Group, "displayName", "Test Group"))
+							d, x = target.EvaluateGroup(g), target.ExplainGroup(g)
+						} else {
+							u := canonical(t, users, withDefault(s.User, "userName", "test.user"))
+							d, x = target.EvaluateUser(u, groupRefs(s.Groups)), target.ExplainUser(u, groupRefs(s.Groups))
 						}
-						return target.EvaluateUser(canonical(t, users, withDefault(s.User, "userName", "test.user")), groupRefs(s.Groups))
+						checkAgrees(t, fmt.Sprintf("subject %d %v", i, s), []Explanation{x}, []Decision{d})
+						return d
 					}
 					for _, want := range []struct {
 						subjects []scopeSubject
 						in, fail bool
 					}{{c.In, true, false}, {c.Out, false, false}, {c.Fail, false, true}} {
 						for i, s := range want.subjects {
-							d := eval(s)
+							d := eval(i, s)
 							if (d.Err != nil) != want.fail {
 								t.Errorf("subject %d %v: error = %v", i, s, d.Err)
 								continue

@@ -300,8 +300,15 @@ func (s *Server) save(ctx context.Context, tx store.Tx, rt *ResourceType, res, o
 		return sr, err
 	}
 	if cur == nil {
+		sr.Changed = changedPaths(nil, res)
 		err = tx.Create(ctx, &sr)
 	} else {
+		if old == nil {
+			if old, err = DecodeResource(*cur); err != nil {
+				return sr, err
+			}
+		}
+		sr.Changed = changedPaths(old, res)
 		sr.Version, sr.Created = cur.Version, cur.Created
 		err = tx.Update(ctx, &sr)
 	}

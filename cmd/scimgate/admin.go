@@ -18,7 +18,6 @@ import (
 	"text/tabwriter"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/scimgate/scimgate/internal/gateway"
 )
@@ -43,6 +42,10 @@ Commands:
   audit [--id ID] [--target T] [--limit N] [--all]
                                      the audit log, newest first (--all follows every page)
 
+An object ID may also be a user's userName or a group's displayName
+(compared case-insensitively). Tables show errors and details in full,
+on the lines under their row.
+
 Flags of every command (anywhere on the command line):
   --url URL          gateway base URL (default $SCIMGATE_ADMIN_URL, else http://127.0.0.1:8080)
   --token TOKEN      admin token (default $SCIMGATE_ADMIN_TOKEN)
@@ -56,10 +59,6 @@ Times are RFC 3339 in UTC.
 // adminDefaultURL is the admin base URL when neither --url nor
 // $SCIMGATE_ADMIN_URL is set: the gateway's default listen address.
 const adminDefaultURL = "http://127.0.0.1:8080"
-
-// adminCellMax is how many characters of an error or detail a table shows;
-// --json shows them in full.
-const adminCellMax = 60
 
 // adminCommand is one "scimgate admin" command.
 type adminCommand struct {
@@ -231,12 +230,11 @@ func writeTargets(w io.Writer, ts []adminTarget) error {
 	tb := newTable(w, "NAME", "TYPE", "HEALTH", "PENDING", "HELD", "DEAD", "OLDEST", "PREVIEW")
 	var holding []string
 	for _, t := range ts {
-		health := t.Health
-		if t.Health == "down" && t.HealthError != "" {
-			health = "down: " + tb.long(t.HealthError)
-		}
-		tb.row(t.Name, t.Type, health, strconv.Itoa(t.Pending), strconv.Itoa(t.Held),
+		tb.row(t.Name, t.Type, t.Health, strconv.Itoa(t.Pending), strconv.Itoa(t.Held),
 			strconv.Itoa(t.DeadLetters), fmtTimeOpt(t.OldestPending), yesNo(t.Preview))
+		if t.Health == "down" {
+			tb.note("error", t.HealthError)
+		}
 		if t.GuardHolding {
 			holding = append(holding, t.Name)
 		}
@@ -264,10 +262,11 @@ func adminDeadLetters(ctx context.Context, c *adminClient, o adminOpts, args []s
 		_, err := fmt.Fprintf(w, "%s: no dead letters\n", args[0])
 		return err
 	}
-	tb := newTable(w, "SEQ", "TYPE", "ID", "OP", "ATTEMPTS", "CREATED", "LAST ERROR")
+	tb := newTable(w, "SEQ", "TYPE", "NAME", "ID", "OP", "ATTEMPTS", "CREATED")
 	for _, op := range ops {
-		tb.row(strconv.FormatInt(op.Seq, 10), op.Type, op.ID, op.Op, strconv.Itoa(op.Attempts),
-			fmtTimeOpt(op.Created), tb.long(op.LastError))
+		tb.row(strconv.FormatInt(op.Seq, 10), op.Type, op.Name, op.ID, op.Op, strconv.Itoa(op.Attempts),
+			fmtTimeOpt(op.Created))
+		tb.note("error", op.LastError)
 	}
 	return tb.flush()
 }
@@ -367,9 +366,9 @@ func adminHeld(ctx context.Context, c *adminClient, o adminOpts, args []string, 
 		_, err := fmt.Fprintf(w, "%s: the deletion guard holds nothing\n", args[0])
 		return err
 	}
-	tb := newTable(w, "SEQ", "TYPE", "ID", "OP", "CREATED")
+	tb := newTable(w, "SEQ", "TYPE", "NAME", "ID", "OP", "CREATED")
 	for _, op := range ops {
-		tb.row(strconv.FormatInt(op.Seq, 10), op.Type, op.ID, op.Op, fmtTimeOpt(op.Created))
+		tb.row(strconv.FormatInt(op.Seq, 10), op.Type, op.Name, op.ID, op.Op, fmtTimeOpt(op.Created))
 	}
 	if err := tb.flush(); err != nil {
 		return err
@@ -418,14 +417,18 @@ func adminObjectCmd(ctx context.Context, c *adminClient, _ adminOpts, args []str
 	if !obj.Exists {
 		where = "deleted from the SCIM store"
 	}
-	if _, err := fmt.Fprintf(w, "%s %s (%s)\n", obj.Type, obj.ID, where); err != nil {
+	what := fmt.Sprintf("%s %s", obj.Type, obj.ID)
+	if obj.Name != "" {
+		what = fmt.Sprintf("%s %s, id %s", obj.Type, obj.Name, obj.ID)
+	}
+	if _, err := fmt.Fprintf(w, "%s (%s)\n", what, where); err != nil {
 		return err
 	}
 	if len(obj.Targets) == 0 {
 		_, err := fmt.Fprintln(w, "no targets are configured")
 		return err
 	}
-	tb := newTable(w, "TARGET", "ANCHOR", "PRESENT", "IN-SCOPE", "DISABLED", "PENDING", "DEAD", "LAST ERROR")
+	tb := newTable(w, "TARGET", "ANCHOR", "PRESENT", "IN-SCOPE", "DISABLED", "PENDING", "DEAD")
 	var ops int
 	for _, t := range obj.Targets {
 		present := yesNo(t.Present)
@@ -433,7 +436,7 @@ func adminObjectCmd(ctx context.Context, c *adminClient, _ adminOpts, args []str
 			present = "deleted"
 		}
 		tb.row(t.Target, t.Anchor, present, yesNo(t.InScope), yesNo(t.Disabled),
-			strconv.Itoa(len(t.Pending)), strconv.Itoa(len(t.DeadLetters)), tb.long(t.LastError))
+			strconv.Itoa(len(t.Pending)), strconv.Itoa(len(t.DeadLetters)))
 		ops += len(t.Pending) + len(t.DeadLetters)
 	}
 	if err := tb.flush(); err != nil || ops == 0 {
@@ -454,6 +457,7 @@ func adminObjectCmd(ctx context.Context, c *adminClient, _ adminOpts, args []str
 			}
 			tb.row(t.Target, strconv.FormatInt(op.Seq, 10), op.Op, state, strconv.Itoa(op.Attempts),
 				fmtTimeOpt(op.Created), next, opChanges(op))
+			tb.note("error", op.LastError)
 		}
 	}
 	return tb.flush()
@@ -527,9 +531,10 @@ func adminAudit(ctx context.Context, c *adminClient, o adminOpts, args []string,
 		_, err := fmt.Fprintln(w, "no audit entries")
 		return err
 	}
-	tb := newTable(w, "TIME", "ACTOR", "ACTION", "TYPE", "ID", "TARGET", "RESULT", "DETAIL")
+	tb := newTable(w, "TIME", "ACTOR", "ACTION", "TYPE", "NAME", "ID", "TARGET", "RESULT")
 	for _, e := range entries {
-		tb.row(fmtTime(e.Time), e.Actor, e.Action, e.Type, e.ID, e.Target, e.Result, tb.long(e.Detail))
+		tb.row(fmtTime(e.Time), e.Actor, e.Action, e.Type, e.Name, e.ID, e.Target, e.Result)
+		tb.note("detail", e.Detail)
 	}
 	if err := tb.flush(); err != nil {
 		return err
@@ -542,16 +547,20 @@ func adminAudit(ctx context.Context, c *adminClient, o adminOpts, args []string,
 }
 
 // table is a tab-aligned table; cells are cleaned of control characters
-// and empty cells show "-".
+// and empty cells show "-". Long texts (errors, details) are notes: they
+// go in full on the lines under their row, never in a cell.
 type table struct {
-	w   io.Writer
-	tw  *tabwriter.Writer
-	cut bool // a cell was shortened by long
+	w     io.Writer
+	tw    *tabwriter.Writer
+	buf   bytes.Buffer     // the aligned header and rows
+	rows  int              // rows written, header included
+	notes map[int][]string // the note lines under row i
 }
 
 func newTable(w io.Writer, header ...string) *table {
-	t := &table{w: w, tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)}
-	fmt.Fprintln(t.tw, strings.Join(header, "\t"))
+	t := &table{w: w, notes: map[int][]string{}}
+	t.tw = tabwriter.NewWriter(&t.buf, 0, 0, 2, ' ', 0)
+	t.row(header...)
 	return t
 }
 
@@ -569,27 +578,45 @@ func (t *table) row(cells ...string) {
 		cells[i] = c
 	}
 	fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
+	t.rows++
 }
 
-// long shortens a long text (an error, a detail) to adminCellMax
-// characters.
-func (t *table) long(s string) string {
-	if utf8.RuneCountInString(s) <= adminCellMax {
-		return s
+// note shows text under the last row as "  label: text", in full; the
+// lines of a text of several lines are indented under its first. An
+// empty text shows nothing.
+func (t *table) note(label, text string) {
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return
 	}
-	t.cut = true
-	return string([]rune(s)[:adminCellMax-1]) + "…"
+	prefix := "  " + label + ": "
+	for i, line := range strings.Split(text, "\n") {
+		line = strings.TrimRightFunc(strings.Map(func(r rune) rune {
+			if unicode.IsControl(r) {
+				return ' '
+			}
+			return r
+		}, line), unicode.IsSpace)
+		if i > 0 {
+			prefix = strings.Repeat(" ", len(prefix))
+		}
+		t.notes[t.rows-1] = append(t.notes[t.rows-1], prefix+line)
+	}
 }
 
 func (t *table) flush() error {
 	if err := t.tw.Flush(); err != nil {
 		return err
 	}
-	if t.cut {
-		_, err := fmt.Fprintf(t.w, "(texts cut at %d characters; --json shows them in full)\n", adminCellMax)
-		return err
+	var out strings.Builder
+	for i, line := range strings.SplitAfter(strings.TrimSuffix(t.buf.String(), "\n"), "\n") {
+		out.WriteString(strings.TrimSuffix(line, "\n") + "\n")
+		for _, n := range t.notes[i] {
+			out.WriteString(n + "\n")
+		}
 	}
-	return nil
+	_, err := io.WriteString(t.w, out.String())
+	return err
 }
 
 // fmtTime shows an API time in UTC to the second, "-" for the zero time.

@@ -95,22 +95,22 @@ const (
 ]}`
 	adminTargetJSON = `{"name": "crm", "type": "memory", "health": "down", "healthError": "the\nfile is gone", "preview": false,
   "pending": 0, "held": 0, "guardHolding": false, "deadLetters": 0, "oldestPendingSeconds": 0}`
-	adminDead42 = `{"seq": 42, "target": "crm", "type": "User", "id": "2819c223-7f76-453a-919d-413861904646", "op": "update",
+	adminDead42 = `{"seq": 42, "target": "crm", "type": "User", "id": "2819c223-7f76-453a-919d-413861904646", "name": "alice@contoso.com", "op": "update",
   "attrs": ["title"], "attempts": 3, "created": "2026-11-22T09:58:01Z", "nextAt": "0001-01-01T00:00:00Z", "dead": true, "held": false,
   "lastError": "HTTP 500 from https://crm.example.com/api/users/u-17: internal server error while saving\nthe record"}`
-	adminDead57 = `{"seq": 57, "target": "crm", "type": "Group", "id": "g-1", "op": "addMembers", "members": ["a", "b"],
+	adminDead57 = `{"seq": 57, "target": "crm", "type": "Group", "id": "g-1", "name": "Sales", "op": "addMembers", "members": ["a", "b"],
   "attempts": 1, "lastError": "permanent: group not found", "created": "2026-11-22T10:01:02Z", "dead": true}`
 	adminDeadJSON = `{"deadLetters": [` + adminDead42 + `, ` + adminDead57 + `]}`
 	adminHeldJSON = `{"held": [
   {"seq": 70, "target": "ldap", "type": "User", "id": "u-1", "op": "delete", "attempts": 0, "created": "2026-11-22T10:10:00Z", "held": true},
-  {"seq": 71, "target": "ldap", "type": "User", "id": "u-2", "op": "disable", "attempts": 0, "created": "2026-11-22T10:10:01Z", "held": true}
+  {"seq": 71, "target": "ldap", "type": "User", "id": "u-2", "name": "bob@contoso.com", "op": "disable", "attempts": 0, "created": "2026-11-22T10:10:01Z", "held": true}
 ]}`
-	adminObjectJSON = `{"type": "User", "id": "2819c223-7f76-453a-919d-413861904646", "exists": true, "targets": [
+	adminObjectJSON = `{"type": "User", "id": "2819c223-7f76-453a-919d-413861904646", "name": "alice@contoso.com", "exists": true, "targets": [
   {"target": "crm", "anchor": "u-17", "present": true, "inScope": true, "disabled": false, "deleted": false,
-   "pending": [{"seq": 60, "target": "crm", "type": "User", "id": "2819c223-7f76-453a-919d-413861904646", "op": "update",
-     "attrs": ["title", "mail"], "attempts": 2, "lastError": "timeout", "created": "2026-11-22T10:05:00Z",
+   "pending": [{"seq": 60, "target": "crm", "type": "User", "id": "2819c223-7f76-453a-919d-413861904646", "name": "alice@contoso.com", "op": "update",
+     "attrs": ["title", "mail"], "attempts": 2, "lastError": "timeout: no answer from https://crm.example.com/api/users/u-17 within 30s (the crm API is overloaded)", "created": "2026-11-22T10:05:00Z",
      "nextAt": "2026-11-22T10:07:00Z", "dead": false, "held": false}],
-   "deadLetters": [` + adminDead42 + `], "lastError": "timeout"},
+   "deadLetters": [` + adminDead42 + `], "lastError": "timeout: no answer from https://crm.example.com/api/users/u-17 within 30s (the crm API is overloaded)"},
   {"target": "ldap", "anchor": "", "present": false, "inScope": false, "disabled": false, "deleted": false,
    "pending": [], "deadLetters": [], "lastError": ""},
   {"target": "hr", "anchor": "E-9", "present": false, "inScope": false, "disabled": true, "deleted": true,
@@ -122,14 +122,17 @@ const (
   {"target": "crm", "anchor": "", "present": false, "inScope": false, "disabled": false, "deleted": true,
    "pending": [], "deadLetters": [], "lastError": ""}]}`
 	adminAudit1 = `{"entries": [
-  {"seq": 981, "time": "2026-11-22T10:07:00Z", "actor": "engine", "action": "update", "type": "User", "id": "U1",
+  {"seq": 981, "time": "2026-11-22T10:07:00Z", "actor": "engine", "action": "update", "type": "User", "id": "U1", "name": "alice@contoso.com",
    "target": "crm", "result": "dead", "detail": "HTTP 500 from https://crm.example.com/api/users/u-17: internal server error while saving the record"},
   {"seq": 980, "time": "2026-11-22T10:05:00Z", "actor": "scim: static token #1", "action": "update", "type": "User",
-   "id": "U1", "target": "", "result": "ok", "detail": ""}
+   "id": "U1", "name": "alice@contoso.com", "target": "", "result": "ok",
+   "detail": "attributes: name.familyName, password, title, urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"}
 ], "next": 980}`
 	adminAudit2 = `{"entries": [
   {"seq": 12, "time": "2026-11-22T09:00:00Z", "actor": "admin: token #1", "action": "resync", "type": "User", "id": "U1",
-   "target": "crm", "result": "ok", "detail": "queued 1"}
+   "name": "alice@contoso.com", "target": "crm", "result": "ok", "detail": "queued 1"},
+  {"seq": 11, "time": "2026-11-22T08:00:00Z", "actor": "admin: token #1", "action": "resync", "target": "crm", "result": "ok",
+   "detail": "12 objects"}
 ], "next": 0}`
 )
 
@@ -238,6 +241,16 @@ func TestAdmin(t *testing.T) {
 			calls: []adminCall{{method: "POST", uri: tgt + "/ldap/guard/discard", body: `{"discarded": 1}`}}, golden: "discard-held"},
 		{name: "object", args: []string{"object", "user", "2819c223-7f76-453a-919d-413861904646"},
 			calls: []adminCall{{method: "GET", uri: usr, body: adminObjectJSON}}, golden: "object"},
+		{name: "object by userName", args: []string{"object", "user", "alice@contoso.com"},
+			calls: []adminCall{{method: "GET", uri: "/admin/v1/Users/alice@contoso.com", body: adminObjectJSON}}, golden: "object"},
+		{name: "unknown userName", args: []string{"object", "user", "nobody@contoso.com"},
+			calls: []adminCall{{method: "GET", uri: "/admin/v1/Users/nobody@contoso.com", status: 404,
+				body: `{"status": 404, "error": "no User has the id or userName \"nobody@contoso.com\" (neither in the store nor in any target)"}`}},
+			code: 1, stderr: []string{`scimgate admin: no User has the id or userName "nobody@contoso.com" (neither in the store nor in any target) (HTTP 404)` + "\n"}},
+		{name: "resync by displayName", args: []string{"resync", "group", "Sales"},
+			calls: []adminCall{{method: "POST", uri: "/admin/v1/Groups/Sales/resync", body: `{"queued": 2}`}}, golden: "resync-group-name"},
+		{name: "audit by userName", args: []string{"audit", "--id", "alice@contoso.com"},
+			calls: []adminCall{{method: "GET", uri: "/admin/v1/audit?id=alice%40contoso.com", body: adminAudit1}}, golden: "audit"},
 		{name: "deleted group", args: []string{"object", "Group", "g-1"},
 			calls: []adminCall{{method: "GET", uri: "/admin/v1/Groups/g-1", body: adminDeletedObjectJSON}}, golden: "object-deleted"},
 		{name: "resync a target", args: []string{"resync", "crm"},
@@ -541,11 +554,13 @@ func TestAdminEndToEnd(t *testing.T) {
 	}
 	seq := fmt.Sprint(dead.DeadLetters[0].Seq)
 	out, _ = admin(t, 0, nil, "deadletters", "crm")
-	if !regexp.MustCompile(`(?m)^` + seq + ` +User +` + bob + ` +create +1 +\S+Z +targets: conflict`).MatchString(out) {
+	if !regexp.MustCompile(`(?m)^` + seq + ` +User +bob@example\.com +` + bob + ` +create +1 +\S+Z\n  error: targets: conflict`).MatchString(out) {
 		t.Errorf("deadletters:\n%s", out)
 	}
-	out, _ = admin(t, 0, nil, "object", "user", bob)
-	if !regexp.MustCompile(`(?m)^crm +- +(yes|no) +yes +no +0 +1 +targets: conflict`).MatchString(out) || !strings.Contains(out, seq+"    create  dead") {
+	out, _ = admin(t, 0, nil, "object", "user", "BOB@example.com") // by userName
+	if !strings.HasPrefix(out, "User bob@example.com, id "+bob+" (in the SCIM store)\n") ||
+		!regexp.MustCompile(`(?m)^crm +- +(yes|no) +yes +no +0 +1$`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^crm +`+seq+` +create +dead .*\n  error: targets: conflict`).MatchString(out) {
 		t.Errorf("object bob:\n%s", out)
 	}
 	var obj adminObject
@@ -624,19 +639,38 @@ func TestAdminEndToEnd(t *testing.T) {
 	waitTarget(t, "the deletes delivered", func(tg adminTarget) bool { return tg.Pending == 0 && tg.Held == 0 })
 
 	// The audit log has it all, newest first, page by page.
-	out, _ = admin(t, 0, nil, "audit", "--id", bob)
+	out, _ = admin(t, 0, nil, "audit", "--id", "bob@example.com")
+	if byID, _ := admin(t, 0, nil, "audit", "--id", bob); byID != out {
+		t.Errorf("audit --id by userName:\n%s\nby id:\n%s", out, byID)
+	}
+	bobCell := `User +bob@example\.com +` + bob
 	for _, want := range []string{
-		`(?m)^\S+Z +admin: \S.* +resync +User +` + bob + ` +crm +ok `,
-		`(?m)^\S+Z +engine +create +User +` + bob + ` +crm +ok `,
-		`(?m)^\S+Z +admin: \S.* +discard dead letter +User +` + bob + ` +crm +ok `,
-		`(?m)^\S+Z +admin: \S.* +retry dead letter +User +` + bob + ` +crm +ok `,
-		`(?m)^\S+Z +engine +create +User +` + bob + ` +crm +dead +targets: conflict`,
-		`(?m)^\S+Z +scim: \S.* +create +User +` + bob + ` +- +ok +`,
+		`(?m)^\S+Z +admin: \S.* +resync +` + bobCell + ` +crm +ok$`,
+		`(?m)^\S+Z +engine +create +` + bobCell + ` +crm +ok$`,
+		`(?m)^\S+Z +admin: \S.* +discard dead letter +` + bobCell + ` +crm +ok\n  detail: operation ` + seq + ` \(create\)$`,
+		`(?m)^\S+Z +admin: \S.* +retry dead letter +` + bobCell + ` +crm +ok$`,
+		`(?m)^\S+Z +engine +create +` + bobCell + ` +crm +dead\n  detail: targets: conflict`,
+		`(?m)^\S+Z +scim: \S.* +update +` + bobCell + ` +- +ok\n  detail: attributes: title$`,
+		`(?m)^\S+Z +scim: \S.* +create +` + bobCell + ` +- +ok\n  detail: attributes: title, userName$`,
 	} {
 		if !regexp.MustCompile(want).MatchString(out) {
 			t.Errorf("audit --id bob does not match %s:\n%s", want, out)
 		}
 	}
+	// plan --explain reads the same data directory while the gateway runs.
+	var planOut, planErr bytes.Buffer
+	if code := run([]string{"plan", "--config", cfgFile, "--data-dir", dataDir, "--explain", "BOB@example.com"}, &planOut, &planErr); code != 0 ||
+		!strings.HasPrefix(planOut.String(), "User bob@example.com, id "+bob+" (in the SCIM store)\n") ||
+		!strings.Contains(planOut.String(), "crm (memory): in scope\n  scope (* decided):\n  *  all: true\n") ||
+		!strings.Contains(planOut.String(), "    userName = \"manager\" (source title)\n  state: anchor ") {
+		t.Errorf("plan --explain bob: exit %d\n%s%s", code, planOut.String(), planErr.String())
+	}
+	planOut.Reset()
+	if code := run([]string{"plan", "--config", cfgFile, "--data-dir", dataDir, "--explain", "nobody@example.com"}, &planOut, &planErr); code != 1 ||
+		!strings.Contains(planErr.String(), `no user or group has the id, userName or displayName "nobody@example.com"`) {
+		t.Errorf("plan --explain nobody: exit %d\n%s%s", code, planOut.String(), planErr.String())
+	}
+
 	var page adminAuditPage
 	adminJSON(t, &page, "audit", "--limit", "1")
 	all, _ := admin(t, 0, nil, "audit", "--limit", "2", "--all")

@@ -1,7 +1,7 @@
 // Command scimgate is the SCIM 2.0 provisioning gateway.
 //
 //	scimgate serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR]
-//	scimgate plan [--config FILE] [--data-dir DIR] [--target NAME] [--json]
+//	scimgate plan [--config FILE] [--data-dir DIR] [--target NAME] [--explain USER] [--json]
 //	scimgate conformance scim --url URL --token TOKEN
 //	scimgate conformance connector --name NAME --listen ADDR --token-file FILE
 //	scimgate bench scim --url URL --token TOKEN [--concurrency N] [--users N]
@@ -37,9 +37,12 @@ Usage:
   scimgate serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR]
       Run the gateway. Settings come from defaults, the YAML file,
       SCIMGATE_* environment variables and flags, in that order.
-  scimgate plan [--config FILE] [--data-dir DIR] [--target NAME] [--json]
+  scimgate plan [--config FILE] [--data-dir DIR] [--target NAME] [--explain USER] [--json]
       Show what each configured target would receive for the users and
       groups in the gateway's store, without calling any target.
+      --explain USER (an id, a userName or a group's displayName) shows
+      instead why each target has it in scope or not, the attributes it
+      gets with their sources, and its provisioning state there.
   scimgate conformance scim --url URL --token TOKEN
       Run the SCIM conformance suite against any SCIM base URL.
   scimgate conformance connector --name NAME --listen ADDR --token-file FILE
@@ -161,6 +164,7 @@ func planCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfgFile := fs.String("config", "", "YAML configuration `file`")
 	dataDir := fs.String("data-dir", config.DefaultDataDir, "`directory` of the gateway's durable state")
 	target := fs.String("target", "", "show only the target with this `name`")
+	explain := fs.String("explain", "", "explain the decisions and provisioning state of one user or group, by `id` or userName/displayName")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -192,6 +196,16 @@ func planCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	connTypes := map[string]string{}
 	for _, t := range cfg.Targets {
 		connTypes[t.Name] = t.Type
+	}
+	if *explain != "" {
+		x, err := plan.Explain(ctx, st, pol, connTypes, *target, *explain)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return x.WriteJSON(stdout)
+		}
+		return x.WriteText(stdout)
 	}
 	p, err := plan.Build(ctx, st, pol, connTypes, *target)
 	if err != nil {

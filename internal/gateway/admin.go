@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/scimgate/scimgate/internal/auth"
 	"github.com/scimgate/scimgate/internal/engine"
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/scim"
 	"github.com/scimgate/scimgate/targets"
 )
 
@@ -48,11 +50,21 @@ type adminHandler struct {
 	g     *Gateway
 	admin *auth.Authenticator
 	log   *slog.Logger
+	types map[string]*scim.ResourceType // User and Group, by name
 }
 
 // adminRoutes registers the admin API on mux.
 func (g *Gateway) adminRoutes(mux *http.ServeMux, admin *auth.Authenticator) {
-	h := &adminHandler{g: g, admin: admin, log: g.log}
+	h := &adminHandler{g: g, admin: admin, log: g.log, types: map[string]*scim.ResourceType{}}
+	// The core attributes the admin API reads (userName, displayName) do
+	// not depend on the extensions; New already built the types once.
+	types, err := ResourceTypes(g.cfg.SCIM.CustomExtensions)
+	if err != nil {
+		types = []*scim.ResourceType{scim.UserType(), scim.GroupType()}
+	}
+	for _, rt := range types {
+		h.types[rt.Name] = rt
+	}
 	routes := map[string]func(r *http.Request) (any, error){
 		"GET /targets":                                   h.targets,
 		"GET /targets/{target}":                          h.target,
@@ -206,6 +218,7 @@ type AdminOperation struct {
 	Target    string     `json:"target"`
 	Type      string     `json:"type"`
 	ID        string     `json:"id"`
+	Name      string     `json:"name,omitempty"` // userName or displayName; absent when no longer in the store
 	Op        string     `json:"op"`
 	Attrs     []string   `json:"attrs,omitempty"`
 	Members   []string   `json:"members,omitempty"`
@@ -217,10 +230,14 @@ type AdminOperation struct {
 	Held      bool       `json:"held"`
 }
 
-func operationsJSON(ops []engine.Operation) []AdminOperation {
+func operationsJSON(ctx context.Context, ops []engine.Operation, names *namer) ([]AdminOperation, error) {
 	out := make([]AdminOperation, 0, len(ops))
 	for _, o := range ops {
-		oj := AdminOperation{Seq: o.Seq, Target: o.Target, Type: o.Kind, ID: o.ID, Op: o.Op, Attrs: o.Attrs, Members: o.Members,
+		name, err := names.name(ctx, o.Kind, o.ID)
+		if err != nil {
+			return nil, err
+		}
+		oj := AdminOperation{Seq: o.Seq, Target: o.Target, Type: o.Kind, ID: o.ID, Name: name, Op: o.Op, Attrs: o.Attrs, Members: o.Members,
 			Attempts: o.Attempts, LastError: o.LastError, NextAt: o.NextAt.UTC(), Dead: o.Dead, Held: o.Held}
 		if !o.Created.IsZero() {
 			c := o.Created.UTC()
@@ -228,7 +245,42 @@ func operationsJSON(ops []engine.Operation) []AdminOperation {
 		}
 		out = append(out, oj)
 	}
-	return out
+	return out, nil
+}
+
+// namer looks up the userName or displayName of objects, each once.
+type namer struct {
+	h     *adminHandler
+	cache map[[2]string]string
+}
+
+func (h *adminHandler) namer() *namer { return &namer{h: h, cache: map[[2]string]string{}} }
+
+// name is the userName (users) or displayName (groups) of an object, ""
+// when it is not in the store.
+func (n *namer) name(ctx context.Context, typ, id string) (string, error) {
+	rt := n.h.types[typ]
+	if rt == nil || id == "" {
+		return "", nil
+	}
+	key := [2]string{typ, id}
+	if s, ok := n.cache[key]; ok {
+		return s, nil
+	}
+	sr, err := n.h.g.store.Get(ctx, typ, id)
+	if errors.Is(err, store.ErrNotFound) {
+		n.cache[key] = ""
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	res, err := scim.DecodeResource(sr)
+	if err != nil {
+		return "", err
+	}
+	n.cache[key] = rt.NameOf(res)
+	return n.cache[key], nil
 }
 
 // limit reads the limit query parameter.
@@ -267,7 +319,11 @@ func (h *adminHandler) operations(r *http.Request, key string, fn func(*engine.E
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{key: operationsJSON(ops)}, nil
+	out, err := operationsJSON(r.Context(), ops, h.namer())
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{key: out}, nil
 }
 
 func seq(r *http.Request) (int64, error) {
@@ -357,7 +413,8 @@ func kind(r *http.Request) (targets.Kind, error) {
 type AdminObject struct {
 	Type    targets.Kind        `json:"type"`
 	ID      string              `json:"id"`
-	Exists  bool                `json:"exists"` // still in the SCIM store
+	Name    string              `json:"name,omitempty"` // userName or displayName; absent when no longer in the store
+	Exists  bool                `json:"exists"`         // still in the SCIM store
 	Targets []AdminObjectTarget `json:"targets"`
 }
 
@@ -375,34 +432,85 @@ type AdminObjectTarget struct {
 }
 
 func (h *adminHandler) object(r *http.Request) (any, error) {
-	k, err := kind(r)
+	k, id, err := h.objectOf(r)
 	if err != nil {
 		return nil, err
 	}
-	id := r.PathValue("id")
-	_, err = h.g.store.Get(r.Context(), string(k), id)
+	ctx := r.Context()
+	names := h.namer()
+	name, err := names.name(ctx, string(k), id)
+	if err != nil {
+		return nil, err
+	}
+	exists, states, err := h.known(ctx, k, id)
+	if err != nil {
+		return nil, err
+	}
+	ts := make([]AdminObjectTarget, 0, len(states))
+	for _, s := range states {
+		pending, err := operationsJSON(ctx, s.Pending, names)
+		if err != nil {
+			return nil, err
+		}
+		dead, err := operationsJSON(ctx, s.Dead, names)
+		if err != nil {
+			return nil, err
+		}
+		ts = append(ts, AdminObjectTarget{Target: s.Target, Anchor: s.Anchor, Present: s.Present, InScope: s.InScope,
+			Disabled: s.Disabled, Deleted: s.Deleted, Pending: pending, DeadLetters: dead, LastError: s.LastError})
+	}
+	return AdminObject{Type: k, ID: id, Name: name, Exists: exists, Targets: ts}, nil
+}
+
+// objectOf reads the object a request names in {kind} and {id}: {id} is
+// its id, or its userName (users) or displayName (groups) compared as
+// SCIM compares them. An id wins over a name; a string that names no
+// stored object is taken as an id (of an object deleted from the store
+// that targets may still hold).
+func (h *adminHandler) objectOf(r *http.Request) (targets.Kind, string, error) {
+	k, err := kind(r)
+	if err != nil {
+		return "", "", err
+	}
+	s := r.PathValue("id")
+	rt := h.types[string(k)]
+	ids, err := rt.Lookup(r.Context(), h.g.store, s)
+	if err != nil {
+		return "", "", err
+	}
+	switch {
+	case len(ids) == 0 || slices.Contains(ids, s):
+		return k, s, nil
+	case len(ids) == 1:
+		return k, ids[0], nil
+	}
+	return "", "", badRequest("%q is ambiguous: it is the %s of %s %s; give the id", s, rt.UniqueAttr, k, strings.Join(ids, ", "))
+}
+
+// known returns whether an object is in the store and its state in every
+// target, or a 404 naming it when neither the store nor any target knows
+// it.
+func (h *adminHandler) known(ctx context.Context, k targets.Kind, id string) (bool, []engine.ObjectState, error) {
+	_, err := h.g.store.Get(ctx, string(k), id)
 	exists := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, err
+		return false, nil, err
 	}
 	var states []engine.ObjectState
 	if h.g.engine != nil {
-		if states, err = h.g.engine.Object(r.Context(), k, id); err != nil {
-			return nil, err
+		if states, err = h.g.engine.Object(ctx, k, id); err != nil {
+			return false, nil, err
 		}
 	}
 	known := exists
-	ts := make([]AdminObjectTarget, 0, len(states))
 	for _, s := range states {
 		known = known || s.Present || s.Anchor != "" || len(s.Pending)+len(s.Dead) > 0
-		ts = append(ts, AdminObjectTarget{Target: s.Target, Anchor: s.Anchor, Present: s.Present, InScope: s.InScope,
-			Disabled: s.Disabled, Deleted: s.Deleted, Pending: operationsJSON(s.Pending), DeadLetters: operationsJSON(s.Dead),
-			LastError: s.LastError})
 	}
 	if !known {
-		return nil, fmt.Errorf("%w: %s %q is neither in the store nor in any target", store.ErrNotFound, k, id)
+		return false, nil, &adminError{http.StatusNotFound, fmt.Sprintf("no %s has the id or %s %q (neither in the store nor in any target)",
+			k, h.types[string(k)].UniqueAttr, id)}
 	}
-	return AdminObject{Type: k, ID: id, Exists: exists, Targets: ts}, nil
+	return exists, states, nil
 }
 
 func (h *adminHandler) resyncObject(r *http.Request) (any, error) {
@@ -410,11 +518,14 @@ func (h *adminHandler) resyncObject(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	k, err := kind(r)
+	k, id, err := h.objectOf(r)
 	if err != nil {
 		return nil, err
 	}
-	n, err := e.ResyncObject(r.Context(), r.URL.Query().Get("target"), k, r.PathValue("id"))
+	if _, _, err := h.known(r.Context(), k, id); err != nil {
+		return nil, err
+	}
+	n, err := e.ResyncObject(r.Context(), r.URL.Query().Get("target"), k, id)
 	if err != nil {
 		return nil, err
 	}
@@ -436,34 +547,77 @@ type AdminAuditEntry struct {
 	Action string    `json:"action"`
 	Type   string    `json:"type,omitempty"`
 	ID     string    `json:"id,omitempty"`
+	Name   string    `json:"name,omitempty"` // userName or displayName; absent when no longer in the store
 	Target string    `json:"target,omitempty"`
 	Result string    `json:"result"`
 	Detail string    `json:"detail,omitempty"`
 }
 
 func (h *adminHandler) audit(r *http.Request) (any, error) {
+	ctx := r.Context()
 	n, err := limit(r)
 	if err != nil {
 		return nil, err
 	}
-	q := store.AuditQuery{ID: r.URL.Query().Get("id"), Target: r.URL.Query().Get("target"), Limit: n}
+	q := store.AuditQuery{Target: r.URL.Query().Get("target"), Limit: n}
 	if s := r.URL.Query().Get("before"); s != "" {
 		if q.Before, err = strconv.ParseInt(s, 10, 64); err != nil || q.Before < 1 {
 			return nil, badRequest("before: must be a positive integer (the next of the previous page)")
 		}
 	}
-	entries, err := h.g.store.Audit(r.Context(), q)
+	named := false // id named a stored object by id or name
+	if s := r.URL.Query().Get("id"); s != "" {
+		if q.ID, named, err = h.auditID(ctx, s); err != nil {
+			return nil, err
+		}
+	}
+	entries, err := h.g.store.Audit(ctx, q)
 	if err != nil {
 		return nil, err
 	}
+	if q.ID != "" && !named && len(entries) == 0 && q.Before == 0 {
+		return nil, &adminError{http.StatusNotFound, fmt.Sprintf("no User or Group has the id, userName or displayName %q, and the audit log has no entry for it", q.ID)}
+	}
+	names := h.namer()
 	out := make([]AdminAuditEntry, 0, len(entries))
 	for _, e := range entries {
+		name, err := names.name(ctx, e.Type, e.ID)
+		if err != nil {
+			return nil, err
+		}
 		out = append(out, AdminAuditEntry{Seq: e.Seq, Time: e.Time.UTC(), Actor: e.Actor, Action: e.Action, Type: e.Type, ID: e.ID,
-			Target: e.Target, Result: e.Result, Detail: e.Detail})
+			Name: name, Target: e.Target, Result: e.Result, Detail: e.Detail})
 	}
 	var next int64
 	if len(out) == n {
 		next = out[len(out)-1].Seq
 	}
 	return AdminAuditPage{Entries: out, Next: next}, nil
+}
+
+// auditID resolves the id parameter of the audit log: the id of a stored
+// user or group, or the userName or displayName of one (named true); any
+// other string is taken as the id of an object no longer stored.
+func (h *adminHandler) auditID(ctx context.Context, s string) (id string, named bool, err error) {
+	var found []string // "User u-1"
+	for _, typ := range []string{"User", "Group"} {
+		ids, err := h.types[typ].Lookup(ctx, h.g.store, s)
+		if err != nil {
+			return "", false, err
+		}
+		if slices.Contains(ids, s) {
+			return s, true, nil
+		}
+		for _, id := range ids {
+			found = append(found, typ+" "+id)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return s, false, nil
+	case 1:
+		_, id, _ := strings.Cut(found[0], " ")
+		return id, true, nil
+	}
+	return "", false, badRequest("id: %q is ambiguous: it names %s; give the id", s, strings.Join(found, " and "))
 }

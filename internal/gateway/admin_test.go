@@ -325,3 +325,89 @@ func TestAdminGuard(t *testing.T) {
 		t.Errorf("%d objects left after the release", n)
 	}
 }
+
+// TestAdminNames: wherever the admin API asks for an object id it takes
+// the userName (users) or displayName (groups), compared as SCIM compares
+// them; an unknown name is a 404 and an ambiguous one a 400, each naming
+// it; dead letters, objects and audit entries carry the object's name; the
+// audit entry of a SCIM change names the attributes it changed, never a
+// value.
+func TestAdminNames(t *testing.T) {
+	eg := startEngineGateway(t, crmTarget)
+	c, crm, a := eg.c, eg.conns["crm"], eg.admin(t)
+	u := salesUser("Alice@Contoso.com")
+	u["password"] = "hunter2-S3cret"
+	alice := c.must(201, "POST", "/Users", u).body["id"].(string)
+	group := c.must(201, "POST", "/Groups", map[string]any{
+		"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"}, "displayName": "Sales",
+		"members": []map[string]any{{"value": alice}},
+	}).body["id"].(string)
+	c.must(201, "POST", "/Users", salesUser("Sales")) // a user named like the group
+	eg.idle(t)
+	crm.Inject(memory.Fault{Method: memory.Create, Kind: targets.User, Times: 1, Err: targets.Permanent(errors.New("schema rejects the user"))})
+	dave := c.must(201, "POST", "/Users", salesUser("dave@contoso.com")).body["id"].(string)
+	c.must(200, "PATCH", "/Users/"+alice, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []map[string]any{{"op": "Replace", "path": "title", "value": "Manager"}}})
+	eg.idle(t)
+
+	for _, tc := range []struct{ path, id, name string }{
+		{"/Users/alice@contoso.com", alice, "Alice@Contoso.com"},
+		{"/Users/" + alice, alice, "Alice@Contoso.com"},
+		{"/Groups/SALES", group, "Sales"},
+	} {
+		obj := a.call(200, "GET", tc.path)
+		if obj["id"] != tc.id || obj["name"] != tc.name || obj["exists"] != true {
+			t.Errorf("GET %s: %v", tc.path, obj)
+		}
+	}
+	dead := list(a.call(200, "GET", "/targets/crm/deadletters"), "deadLetters")
+	if len(dead) != 1 || dead[0]["id"] != dave || dead[0]["name"] != "dave@contoso.com" {
+		t.Errorf("dead letters %v", dead)
+	}
+	if obj := a.call(200, "GET", "/Users/DAVE@contoso.com"); list(list(obj, "targets")[0], "deadLetters")[0]["name"] != "dave@contoso.com" {
+		t.Errorf("dave's object %v", obj)
+	}
+	if r := a.call(200, "POST", "/Users/alice@contoso.com/resync?target=crm"); r["queued"] != 1.0 {
+		t.Errorf("resync by userName: %v", r)
+	}
+
+	// The audit log by userName: every entry of alice, with her name; the
+	// SCIM entries name the attributes they changed.
+	var details []string
+	for _, e := range list(a.call(200, "GET", "/audit?id=alice@CONTOSO.com"), "entries") {
+		if e["id"] != alice || e["name"] != "Alice@Contoso.com" {
+			t.Errorf("audit entry %v", e)
+		}
+		if strings.HasPrefix(fmt.Sprint(e["actor"]), "scim: ") {
+			details = append(details, fmt.Sprintf("%v: %v", e["action"], e["detail"]))
+		}
+	}
+	slices.Reverse(details)
+	if len(details) != 2 || !strings.HasPrefix(details[0], "create: attributes: active, emails, externalId, name.familyName") ||
+		!strings.Contains(details[0], "password") || details[1] != "update: attributes: title" {
+		t.Errorf("SCIM audit details of alice: %q", details)
+	}
+	if all := a.call(200, "GET", "/audit?limit=1000"); strings.Contains(fmt.Sprint(all), "hunter2") {
+		t.Errorf("the audit log shows the password: %v", all)
+	}
+
+	for _, tc := range []struct {
+		name, method, path string
+		want               int
+		msg                string
+	}{
+		{"unknown userName", "GET", "/Users/nobody@contoso.com", 404, `no User has the id or userName "nobody@contoso.com"`},
+		{"unknown displayName", "GET", "/Groups/Nobody", 404, `no Group has the id or displayName "Nobody"`},
+		{"a userName is no group", "GET", "/Groups/alice@contoso.com", 404, `"alice@contoso.com"`},
+		{"resync of an unknown name", "POST", "/Users/nobody@contoso.com/resync", 404, `"nobody@contoso.com"`},
+		{"audit of an unknown name", "GET", "/audit?id=nobody@contoso.com", 404, `no User or Group has the id, userName or displayName "nobody@contoso.com"`},
+		{"audit of a name both a user and a group have", "GET", "/audit?id=sales", 400, `id: "sales" is ambiguous: it names User `},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := a.call(tc.want, tc.method, tc.path)
+			if msg, _ := m["error"].(string); !strings.Contains(msg, tc.msg) {
+				t.Errorf("error %q does not contain %q", msg, tc.msg)
+			}
+		})
+	}
+}

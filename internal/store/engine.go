@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -99,14 +100,18 @@ const (
 	changedCapacity = 1
 )
 
-// journal appends a change, and its audit entry with the actor of ctx;
-// every Create, Update and Delete calls it.
-func (t *sqlTx) journal(ctx context.Context, action, typ, id string) error {
+// journal appends a change, and its audit entry with the actor of ctx
+// naming the attributes changed; every Create, Update and Delete calls it.
+func (t *sqlTx) journal(ctx context.Context, action, typ, id string, changed []string) error {
 	if _, err := t.w.exec(ctx, journalSQL, typ, id); err != nil {
 		return fmt.Errorf("store: journal: %w", err)
 	}
 	t.changed = true
-	return t.Audit(ctx, AuditEntry{Actor: ActorOf(ctx), Action: action, Type: typ, ID: id, Result: AuditOK})
+	var detail string
+	if len(changed) > 0 {
+		detail = "attributes: " + strings.Join(changed, ", ")
+	}
+	return t.Audit(ctx, AuditEntry{Actor: ActorOf(ctx), Action: action, Type: typ, ID: id, Result: AuditOK, Detail: detail})
 }
 
 // Touch implements Tx.

@@ -42,6 +42,10 @@ type Resource struct {
 	Data []byte
 	// Index holds the normalised attribute values that filters and sorting use.
 	Index []IndexEntry
+	// Changed names the attributes a Create sets or an Update changes
+	// (attribute paths, never values) for the audit entry of the write;
+	// it is not stored.
+	Changed []string
 }
 
 // IndexEntry is one normalised attribute value of a resource.

@@ -299,7 +299,7 @@ func (t *sqlTx) Create(ctx context.Context, r *Resource) error {
 	if err := t.insertIndex(ctx, rid, r); err != nil {
 		return err
 	}
-	if err := t.journal(ctx, "create", r.Type, r.ID); err != nil {
+	if err := t.journal(ctx, "create", r.Type, r.ID, r.Changed); err != nil {
 		return err
 	}
 	r.Version, r.Created, r.Modified = 1, now, now
@@ -342,7 +342,7 @@ func (t *sqlTx) Update(ctx context.Context, r *Resource) error {
 	if err := t.updateIndex(ctx, rid, r); err != nil {
 		return err
 	}
-	if err := t.journal(ctx, "update", r.Type, r.ID); err != nil {
+	if err := t.journal(ctx, "update", r.Type, r.ID, r.Changed); err != nil {
 		return err
 	}
 	r.Version, r.Modified = r.Version+1, now
@@ -435,7 +435,7 @@ func (t *sqlTx) Delete(ctx context.Context, typ, id string) error {
 	if _, err := t.w.exec(ctx, delResSQL, rid); err != nil {
 		return fmt.Errorf("store: delete: %w", err)
 	}
-	return t.journal(ctx, "delete", typ, id)
+	return t.journal(ctx, "delete", typ, id, nil)
 }
 
 // rid looks up the surrogate key and version of a resource.

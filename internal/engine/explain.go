@@ -1,0 +1,25 @@
+package engine
+
+import (
+	"context"
+
+	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/policy"
+	"github.com/scimgate/scimgate/targets"
+)
+
+// ObjectStates returns an object's provisioning state in every target of
+// pol that receives its kind, as recorded in st (Engine.Object), without
+// calling any target nor writing to st: scimgate plan --explain reads it
+// from the gateway's data directory.
+func ObjectStates(ctx context.Context, st store.Store, pol *policy.Policy, kind targets.Kind, id string) ([]ObjectState, error) {
+	conns := map[string]targets.Connector{}
+	for _, t := range pol.Targets() {
+		conns[t.Name()] = previewConnector{}
+	}
+	e, err := New(Options{Store: st, Policy: pol, Connectors: conns})
+	if err != nil {
+		return nil, err
+	}
+	return e.Object(ctx, kind, id)
+}

@@ -1,0 +1,164 @@
+package plan
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scimgate/scimgate/internal/engine"
+	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/targets"
+	"github.com/scimgate/scimgate/targets/memory"
+)
+
+// waitFor polls cond until it holds (the engine runs on its own
+// goroutines; it has no step-by-step entry point yet); on timeout it shows
+// *state.
+func waitFor(t *testing.T, what string, cond func() bool, state *string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: %s", what, *state)
+		}
+	}
+}
+
+// unstable matches what differs from run to run: ids, times, the memory
+// connector's anchors and outbox sequence numbers.
+var unstable = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	{regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`), "<id>"},
+	{regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z`), "<time>"},
+	{regexp.MustCompile(`"(user|group)-\d+"`), `"<anchor>"`},
+	{regexp.MustCompile(`(?m)^(    (?:pending|held|dead)) \d+ `), "$1 <seq> "},
+	{regexp.MustCompile(`"seq": \d+`), `"seq": 0`},
+}
+
+func stable(b []byte) []byte {
+	for _, u := range unstable {
+		b = u.re.ReplaceAll(b, []byte(u.with))
+	}
+	return b
+}
+
+// TestExplain: plan --explain says for every target why a user or group
+// is in scope or not, the attributes it gets with their sources, and its
+// provisioning state there, with the pending and dead operations and
+// their errors, as the real engine recorded them.
+func TestExplain(t *testing.T) {
+	ctx := context.Background()
+	st, pol, alice := setup(t)
+	crm, ldap := new(memory.Connector), new(memory.Connector)
+	// bob's create fails for good in ldap (his disable, queued behind it,
+	// then too).
+	ldap.Inject(memory.Fault{Method: memory.Create, Kind: targets.User, Times: 1, Err: targets.Permanent(errors.New("uid bjones is taken"))})
+	// start runs an engine over st with the two connectors, retrying after
+	// backoff.
+	start := func(backoff time.Duration) *engine.Engine {
+		e, err := engine.New(engine.Options{Store: st, Policy: pol, Connectors: map[string]targets.Connector{"crm": crm, "ldap": ldap},
+			Poll: 10 * time.Millisecond, BackoffBase: backoff, BackoffMax: backoff, MaxAttempts: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Start(ctx)
+		t.Cleanup(e.Close)
+		return e
+	}
+	stats := func(target string) store.OutboxStats {
+		s, err := st.OutboxStats(ctx, target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	// A group's members may be added before the member exists in the
+	// target: a short backoff retries it.
+	e := start(10 * time.Millisecond)
+	var last string
+	waitFor(t, "the first delivery", func() bool {
+		ch, _ := st.Changes(ctx, 0, 1)
+		last = fmt.Sprint(ch, stats("crm"), stats("ldap"))
+		return len(ch) == 0 && stats("crm").Pending == 0 && stats("ldap").Dead == 2 && stats("ldap").Pending == 0
+	}, &last)
+	e.Close()
+	// crm is down when alice is renamed: her update waits for a retry an
+	// hour later.
+	crm.Inject(memory.Fault{Method: memory.Update, Kind: targets.User, Err: targets.Transient(errors.New("crm: 503 Service Unavailable\nretry later"))})
+	scimCall(t, st, http.MethodPatch, "/Users/"+alice, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+		"Operations":[{"op":"replace","path":"name.familyName","value":"Brown"}]}`, http.StatusOK)
+	e = start(time.Hour)
+	waitFor(t, "alice's update tried once", func() bool {
+		rows, _ := st.ObjectOutbox(ctx, "crm", "User", alice)
+		last = fmt.Sprint(rows)
+		return len(rows) == 1 && rows[0].Attempts == 1
+	}, &last)
+	e.Close()
+
+	types := map[string]string{"crm": "memory", "ldap": "memory"}
+	for _, tc := range []struct {
+		name, arg, only, golden string
+		json                    bool
+	}{
+		{"user by userName, in crm's scope with an update pending", "alice@contoso.com", "", "testdata/explain-alice.golden", false},
+		{"the same as JSON", "alice@contoso.com", "", "testdata/explain-alice-json.golden", true},
+		{"user by userName in another case, dead letter in ldap", "BOB@Contoso.com", "", "testdata/explain-bob.golden", false},
+		{"user by id, one target", alice, "ldap", "testdata/explain-alice-ldap.golden", false},
+		{"group by displayName", "sales", "", "testdata/explain-sales.golden", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x, err := Explain(ctx, st, pol, types, tc.only, tc.arg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			if tc.json {
+				err = x.WriteJSON(&buf)
+			} else {
+				err = x.WriteText(&buf)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, tc.golden, stable(buf.Bytes()))
+		})
+	}
+
+	// A deleted user still in a target shows its state only.
+	scimCall(t, st, http.MethodDelete, "/Users/"+alice, "", http.StatusNoContent)
+	x, err := Explain(ctx, st, pol, types, "", alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := x.WriteText(&buf); err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "testdata/explain-deleted.golden", stable(buf.Bytes()))
+
+	for _, tc := range []struct{ name, arg, only, want string }{
+		{"unknown", "nobody@contoso.com", "", `no user or group has the id, userName or displayName "nobody@contoso.com"`},
+		{"deleted user by userName", "alice@contoso.com", "", `"alice@contoso.com"`},
+		{"unknown target", "bob@contoso.com", "nope", `no target named "nope"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := Explain(ctx, st, pol, types, tc.only, tc.arg); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want %s", err, tc.want)
+			}
+		})
+	}
+	t.Run("a name both a user and a group have", func(t *testing.T) {
+		scimCall(t, st, http.MethodPost, "/Users", `{"userName":"Sales"}`, http.StatusCreated)
+		_, err := Explain(ctx, st, pol, types, "", "SALES")
+		if err == nil || !strings.Contains(err.Error(), `"SALES" is ambiguous: it names User `) || !strings.Contains(err.Error(), " and Group ") {
+			t.Errorf("error %v", err)
+		}
+	})
+}
