@@ -348,12 +348,18 @@ func (e *Engine) requeueMembers(ctx context.Context, tx store.Tx, row store.Outb
 }
 
 // createFailed records, in tx, that an object's create became a dead
-// letter: the object is not in the target (the planner creates it again at
-// its next change, or when the dead letter is retried), and a user is in
-// none of the target's groups meanwhile (they add it once it is created).
+// letter: the object is not in the target (the planner creates it again,
+// with its whole state, at its next change or when the dead letter is
+// retried), the operations queued behind the create are dropped (none can
+// apply to an object that does not exist: each would be one more dead
+// letter), and a user is in none of the target's groups meanwhile (they add
+// it once it is created).
 func createFailed(ctx context.Context, tx store.Tx, tgt, typ, id string) error {
 	pr, s, found, err := recordOf(ctx, tx, tgt, typ, id)
 	if err != nil || !found || pr.Anchor != "" {
+		return err
+	}
+	if err := tx.DeletePending(ctx, tgt, typ, id); err != nil {
 		return err
 	}
 	s = state{InScope: s.InScope, ExternalID: s.ExternalID}
