@@ -227,13 +227,19 @@ func writeTargets(w io.Writer, ts []adminTarget) error {
 		_, err := fmt.Fprintln(w, "no targets are configured")
 		return err
 	}
-	tb := newTable(w, "NAME", "TYPE", "HEALTH", "PENDING", "HELD", "DEAD", "OLDEST", "PREVIEW")
+	tb := newTable(w, "NAME", "TYPE", "HEALTH", "PENDING", "HELD", "DEAD", "OLDEST", "SCHEDULED", "PREVIEW")
 	var holding []string
 	for _, t := range ts {
 		tb.row(t.Name, t.Type, t.Health, strconv.Itoa(t.Pending), strconv.Itoa(t.Held),
-			strconv.Itoa(t.DeadLetters), fmtTimeOpt(t.OldestPending), yesNo(t.Preview))
+			strconv.Itoa(t.DeadLetters), fmtTimeOpt(t.OldestPending), strconv.Itoa(t.Scheduled), yesNo(t.Preview))
 		if t.Health == "down" {
 			tb.note("error", t.HealthError)
+		}
+		if t.DownSince != nil {
+			tb.note("down since", fmtTimeOpt(t.DownSince)+"; operations wait, next probe "+fmtTimeOpt(t.NextProbe))
+		}
+		if t.NextScheduled != nil {
+			tb.note("next scheduled", fmtTimeOpt(t.NextScheduled))
 		}
 		if t.GuardHolding {
 			holding = append(holding, t.Name)

@@ -89,7 +89,8 @@ const (
    "guardHolding": false, "deadLetters": 2, "oldestPending": "2026-11-22T10:00:00.5Z", "oldestPendingSeconds": 3.5},
   {"name": "ldap", "type": "ldap", "health": "down", "healthError": "dial tcp 127.0.0.1:389: connect: connection refused",
    "preview": false, "pending": 3, "held": 3, "guardHolding": true, "deadLetters": 0,
-   "oldestPending": "2026-11-22T11:00:00+01:00", "oldestPendingSeconds": 60},
+   "oldestPending": "2026-11-22T11:00:00+01:00", "oldestPendingSeconds": 60,
+   "scheduled": 2, "nextScheduled": "2026-12-22T10:00:00Z", "downSince": "2026-11-22T10:05:00Z", "nextProbe": "2026-11-22T10:09:00Z"},
   {"name": "hr", "type": "sql", "health": "unknown", "healthError": "", "preview": true, "pending": 0, "held": 0,
    "guardHolding": false, "deadLetters": 0, "oldestPendingSeconds": 0}
 ]}`
@@ -544,7 +545,7 @@ func TestAdminEndToEnd(t *testing.T) {
 	waitTarget(t, "bob's create dead", func(tg adminTarget) bool { return tg.DeadLetters == 1 && tg.Pending == 0 })
 
 	out, _ := admin(t, 0, nil, "targets")
-	if !regexp.MustCompile(`(?m)^crm +memory +(up|unknown) +0 +0 +1 +- +no$`).MatchString(out) {
+	if !regexp.MustCompile(`(?m)^crm +memory +(up|unknown) +0 +0 +1 +- +0 +no$`).MatchString(out) {
 		t.Errorf("targets:\n%s", out)
 	}
 	var dead struct{ DeadLetters []adminOperation }
@@ -647,7 +648,7 @@ func TestAdminEndToEnd(t *testing.T) {
 	for _, want := range []string{
 		`(?m)^\S+Z +admin: \S.* +resync +` + bobCell + ` +crm +ok$`,
 		`(?m)^\S+Z +engine +create +` + bobCell + ` +crm +ok$`,
-		`(?m)^\S+Z +admin: \S.* +discard dead letter +` + bobCell + ` +crm +ok\n  detail: operation ` + seq + ` \(create\)$`,
+		`(?m)^\S+Z +admin: \S.* +discard dead letter +` + bobCell + ` +crm +ok\n  detail: operation ` + again + ` \(create\)$`,
 		`(?m)^\S+Z +admin: \S.* +retry dead letter +` + bobCell + ` +crm +ok$`,
 		`(?m)^\S+Z +engine +create +` + bobCell + ` +crm +dead\n  detail: targets: conflict`,
 		`(?m)^\S+Z +scim: \S.* +update +` + bobCell + ` +- +ok\n  detail: attributes: title$`,

@@ -163,6 +163,23 @@ type AdminTarget struct {
 	DeadLetters          int        `json:"deadLetters"`
 	OldestPending        *time.Time `json:"oldestPending,omitempty"`
 	OldestPendingSeconds float64    `json:"oldestPendingSeconds"`
+	// Scheduled operations fall due later (a leaver's delete after the
+	// grace period); they are not pending. NextScheduled is the earliest.
+	Scheduled     int        `json:"scheduled"`
+	NextScheduled *time.Time `json:"nextScheduled,omitempty"`
+	// DownSince and NextProbe: while the engine holds the target's
+	// operations because it is down.
+	DownSince *time.Time `json:"downSince,omitempty"`
+	NextProbe *time.Time `json:"nextProbe,omitempty"`
+}
+
+// timeOpt returns t in UTC, or nil when it is zero.
+func timeOpt(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }
 
 func (h *adminHandler) statuses(r *http.Request) ([]AdminTarget, error) {
@@ -181,7 +198,8 @@ func (h *adminHandler) statuses(r *http.Request) ([]AdminTarget, error) {
 	out := make([]AdminTarget, 0, len(sts))
 	for _, st := range sts {
 		tj := AdminTarget{Name: st.Name, Type: types[st.Name], Health: st.Health, HealthError: st.HealthError,
-			Preview: st.Preview, Pending: st.Pending, Held: st.Held, GuardHolding: st.GuardHolding, DeadLetters: st.Dead}
+			Preview: st.Preview, Pending: st.Pending, Held: st.Held, GuardHolding: st.GuardHolding, DeadLetters: st.Dead,
+			Scheduled: st.Scheduled, NextScheduled: timeOpt(st.NextScheduled), DownSince: timeOpt(st.DownSince), NextProbe: timeOpt(st.NextProbe)}
 		if !st.Oldest.IsZero() {
 			o := st.Oldest.UTC()
 			tj.OldestPending, tj.OldestPendingSeconds = &o, time.Since(o).Seconds()
