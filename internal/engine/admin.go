@@ -93,9 +93,9 @@ func (e *Engine) Targets(ctx context.Context) ([]TargetStatus, error) {
 	e.planMu.Unlock()
 	var wg sync.WaitGroup
 	for i, t := range e.targets {
-		t.mu.Lock()
+		t.hmu.Lock()
 		h := t.health
-		t.mu.Unlock()
+		t.hmu.Unlock()
 		if h.down { // the engine holds its operations
 			out[i].Health, out[i].HealthError, out[i].DownSince, out[i].NextProbe = HealthDown, h.reason, h.since, h.probeAt
 			continue

@@ -101,8 +101,10 @@ type target struct {
 	// merge into an operation being delivered.
 	mu       sync.Mutex
 	inflight map[int64]bool // outbox seqs being delivered
-	// health is the engine's view of the target and of the store that
-	// records its deliveries; guarded by mu.
+	// hmu guards health, the engine's view of the target and of the store
+	// that records its deliveries (apart from mu, which the worker holds
+	// while it reads the outbox: deliveries must not wait for that).
+	hmu    sync.Mutex
 	health health
 	// gen counts the changes made outside the worker to operations it may
 	// hold in its batch (merged, released, dropped, retried); added counts

@@ -31,7 +31,7 @@ import (
 // health is taken for down.
 const downAfter = 3
 
-// health is the engine's view of a target; guarded by target.mu.
+// health is the engine's view of a target; guarded by target.hmu.
 type health struct {
 	down    bool
 	reason  string    // why it is down
@@ -54,9 +54,9 @@ type health struct {
 // probe. A due Health probe is made here.
 func (e *Engine) gate(ctx context.Context, t *target) (open, probe bool, wait time.Duration) {
 	now := e.opts.Now()
-	t.mu.Lock()
+	t.hmu.Lock()
 	h := t.health
-	t.mu.Unlock()
+	t.hmu.Unlock()
 	if now.Before(h.storeAt) {
 		return false, false, h.storeAt.Sub(now)
 	}
@@ -67,19 +67,19 @@ func (e *Engine) gate(ctx context.Context, t *target) (open, probe bool, wait ti
 		return false, false, h.probeAt.Sub(now)
 	}
 	if !h.byProbe { // the next delivery probes; the one after waits for it
-		t.mu.Lock()
+		t.hmu.Lock()
 		t.health.probes++
 		t.health.probeAt = now.Add(e.backoff(t.health.probes))
-		t.mu.Unlock()
+		t.hmu.Unlock()
 		return true, true, 0
 	}
 	if reason := healthOf(ctx, t.conn); reason != "" {
-		t.mu.Lock()
+		t.hmu.Lock()
 		t.health.probes++
 		t.health.reason = reason
 		t.health.probeAt = now.Add(e.backoff(t.health.probes))
 		wait = t.health.probeAt.Sub(now)
-		t.mu.Unlock()
+		t.hmu.Unlock()
 		return false, false, wait
 	}
 	e.up(t)
@@ -89,8 +89,8 @@ func (e *Engine) gate(ctx context.Context, t *target) (open, probe bool, wait ti
 // paused reports whether t's deliveries are held: the target is down or
 // the store failed to record one.
 func (e *Engine) paused(t *target) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.hmu.Lock()
+	defer t.hmu.Unlock()
 	return t.health.down || e.opts.Now().Before(t.health.storeAt)
 }
 
@@ -99,8 +99,8 @@ func (e *Engine) paused(t *target) bool {
 // attempt of the operation.
 func (e *Engine) failed(ctx context.Context, t *target, k objectKey, err error) string {
 	reason := healthOf(ctx, t.conn)
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.hmu.Lock()
+	defer t.hmu.Unlock()
 	h := &t.health
 	if h.down {
 		if reason != "" {
@@ -128,10 +128,10 @@ func (e *Engine) failed(ctx context.Context, t *target, k objectKey, err error) 
 
 // succeeded records a successful delivery: the target is up.
 func (e *Engine) succeeded(t *target) {
-	t.mu.Lock()
+	t.hmu.Lock()
 	down := t.health.down
 	t.health.failing = nil
-	t.mu.Unlock()
+	t.hmu.Unlock()
 	if down {
 		e.up(t)
 	}
@@ -139,10 +139,10 @@ func (e *Engine) succeeded(t *target) {
 
 // up records that t is reachable again.
 func (e *Engine) up(t *target) {
-	t.mu.Lock()
+	t.hmu.Lock()
 	h := t.health
 	t.health = health{storeFailures: h.storeFailures, storeAt: h.storeAt}
-	t.mu.Unlock()
+	t.hmu.Unlock()
 	if h.down {
 		e.log.Info("engine: target is back; delivering its operations", "target", t.pol.Name(),
 			"down_for", e.opts.Now().Sub(h.since).Round(time.Millisecond).String())
@@ -152,8 +152,8 @@ func (e *Engine) up(t *target) {
 // recorded records whether the store recorded a delivery's outcome (err
 // nil); after a failure, t's deliveries pause with backoff.
 func (e *Engine) recorded(t *target, err error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.hmu.Lock()
+	defer t.hmu.Unlock()
 	h := &t.health
 	if err == nil {
 		if h.storeFailures > 0 {
