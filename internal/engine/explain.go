@@ -13,11 +13,7 @@ import (
 // calling any target nor writing to st: scimgate plan --explain reads it
 // from the gateway's data directory.
 func ObjectStates(ctx context.Context, st store.Store, pol *policy.Policy, kind targets.Kind, id string) ([]ObjectState, error) {
-	conns := map[string]targets.Connector{}
-	for _, t := range pol.Targets() {
-		conns[t.Name()] = previewConnector{}
-	}
-	e, err := New(Options{Store: st, Policy: pol, Connectors: conns})
+	e, err := readOnly(st, pol)
 	if err != nil {
 		return nil, err
 	}

@@ -35,11 +35,7 @@ const previewCap = 1_000_000
 // the recorded provisioning state would add. Targets are assumed to have
 // every capability.
 func Preview(ctx context.Context, st store.Store, pol *policy.Policy) ([]PlannedOp, error) {
-	conns := map[string]targets.Connector{}
-	for _, t := range pol.Targets() {
-		conns[t.Name()] = previewConnector{}
-	}
-	e, err := New(Options{Store: st, Policy: pol, Connectors: conns})
+	e, err := readOnly(st, pol)
 	if err != nil {
 		return nil, err
 	}
@@ -99,6 +95,17 @@ func Preview(ctx context.Context, st store.Store, pol *policy.Policy) ([]Planned
 			Members: slices.Clone(pl.Members), Held: o.Held})
 	}
 	return out, nil
+}
+
+// readOnly returns an engine over st and pol that is never started, with
+// stand-in connectors that are never called: Preview and ObjectStates read
+// with it.
+func readOnly(st store.Store, pol *policy.Policy) (*Engine, error) {
+	conns := map[string]targets.Connector{}
+	for _, t := range pol.Targets() {
+		conns[t.Name()] = previewConnector{}
+	}
+	return New(Options{Store: st, Policy: pol, Connectors: conns})
 }
 
 // previewConnector stands in for the connectors while Preview plans: it

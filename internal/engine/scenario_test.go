@@ -777,12 +777,7 @@ func (w *scenarioWorld) previewLine(o PlannedOp) string {
 		line += " " + jsonText(o.Attrs)
 	}
 	if len(o.Members) > 0 {
-		keys := make([]string, len(o.Members))
-		for i, m := range o.Members {
-			keys[i] = w.key(m)
-		}
-		slices.Sort(keys)
-		line += " [" + strings.Join(keys, " ") + "]"
+		line += " [" + w.idKeys(o.Members) + "]"
 	}
 	if o.Queued {
 		line += " (queued)"
@@ -823,12 +818,7 @@ func (w *scenarioWorld) stateLine(s ObjectState, key string, c *healthConn) stri
 		parts = append(parts, anchor)
 	}
 	if len(s.MissingMembers) > 0 {
-		keys := make([]string, len(s.MissingMembers))
-		for i, m := range s.MissingMembers {
-			keys[i] = w.key(m)
-		}
-		slices.Sort(keys)
-		parts = append(parts, "missing ["+strings.Join(keys, " ")+"]")
+		parts = append(parts, "missing ["+w.idKeys(s.MissingMembers)+"]")
 	}
 	for _, o := range s.Pending {
 		parts = append(parts, "pending "+w.opLine(o))
@@ -845,12 +835,7 @@ func (w *scenarioWorld) stateLine(s ObjectState, key string, c *healthConn) stri
 func (w *scenarioWorld) opLine(o Operation) string {
 	line := o.Op
 	if len(o.Members) > 0 {
-		keys := make([]string, len(o.Members))
-		for i, m := range o.Members {
-			keys[i] = w.key(m)
-		}
-		slices.Sort(keys)
-		line += " [" + strings.Join(keys, " ") + "]"
+		line += " [" + w.idKeys(o.Members) + "]"
 	}
 	if o.Held {
 		line += " held"
@@ -897,4 +882,14 @@ func byObject(lines []string) []string {
 	out := slices.Clone(lines)
 	slices.SortStableFunc(out, func(a, b string) int { return strings.Compare(object(a), object(b)) })
 	return out
+}
+
+// idKeys returns the scenario keys of SCIM ids, sorted, space-separated.
+func (w *scenarioWorld) idKeys(ids []string) string {
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = w.key(id)
+	}
+	slices.Sort(keys)
+	return strings.Join(keys, " ")
 }
