@@ -30,7 +30,7 @@ Commands:
   targets                            every target: health, queue, dead letters
   target NAME                        one target
   deadletters TARGET [--limit N]     the target's dead letters, oldest first
-  retry TARGET SEQ...|--all          queue dead letters again
+  retry TARGET SEQ...|--all          plan the dead letters' objects again (current state, current policy)
   discard TARGET SEQ...|--all        discard dead letters
   held TARGET [--limit N]            operations held by the deletion guard
   release TARGET                     deliver the held operations
