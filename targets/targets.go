@@ -168,6 +168,10 @@ type Capabilities struct {
 	Groups bool `yaml:"groups"`
 	// Disable: Disable and Enable of users, reported in Object.Disabled.
 	Disable bool `yaml:"disable"`
+	// Lookup: the connector implements Finder, so that the gateway can
+	// match accounts that exist in the target before it creates them
+	// (adoption) and while it reconciles.
+	Lookup bool `yaml:"lookup"`
 }
 
 // Connector is one open target instance. It MUST be safe for concurrent use:
@@ -210,6 +214,23 @@ type Connector interface {
 	List(ctx context.Context, kind Kind, cursor string, limit int) (Page, error)
 	// Close releases the connector's resources; no other call may follow.
 	Close(ctx context.Context) error
+}
+
+// Finder is implemented by connectors that declare Capabilities.Lookup:
+// they find existing objects by the value of one attribute, as Entra's
+// provisioning service does with its matching attributes.
+type Finder interface {
+	// Lookup returns the objects of kind whose attribute attr (a name the
+	// target's mapping writes) holds value, compared as the target compares
+	// that attribute (a unique login as its unique index does; for a
+	// multi-valued attribute, any of its values), at most limit of them
+	// (limit <= 0: the connector's default, at least 2, so that one match
+	// is told from several). No match is an empty list, not an error; each
+	// Object is as Get returns it, ObjectID included. An attribute the
+	// connector does not manage is ErrPermanent naming it. Every value is
+	// passed to the target as data (a bound parameter, an escaped filter
+	// value), never as query text.
+	Lookup(ctx context.Context, kind Kind, attr string, value any, limit int) ([]Object, error)
 }
 
 // HealthChecker is implemented by connectors that can tell whether their
