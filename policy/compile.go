@@ -32,6 +32,7 @@ type Target struct {
 	name        string
 	fingerprint string
 	lifecycle   Lifecycle
+	adopt       bool
 	users       *objectPolicy // nil: the target receives no users
 	groups      *objectPolicy // nil: the target receives no groups
 }
@@ -111,11 +112,29 @@ func (t *Target) ScopeRule(groups bool) string {
 	return op.scope.rule
 }
 
+// Matching returns the matching attributes of the target's users (groups:
+// of its groups), in order of precedence; none when it has no matching.
+func (t *Target) Matching(groups bool) []string {
+	op := t.users
+	if groups {
+		op = t.groups
+	}
+	if op == nil {
+		return nil
+	}
+	return slices.Clone(op.matching)
+}
+
+// Adopt reports whether an account found by the matching attributes and
+// linked to no other identity is adopted (else it is a conflict).
+func (t *Target) Adopt() bool { return t.adopt }
+
 // objectPolicy is the compiled scope and mapping of one object type.
 type objectPolicy struct {
 	kind     *kind
 	scope    scope
 	mappings []mapping
+	matching []string // target attributes, in order of precedence
 }
 
 type scope struct {
@@ -266,6 +285,7 @@ func Compile(cfg Config, opts ...Option) (*Policy, error) {
 			t.groups = groups.compileObject(*tc.Groups, field, "groups", &p)
 		}
 		t.lifecycle = compileLifecycle(tc.Lifecycle, field+".lifecycle", &p)
+		t.adopt = tc.Adopt == nil || *tc.Adopt
 		pol.targets = append(pol.targets, t)
 	}
 	if len(p) > 0 {
@@ -309,6 +329,22 @@ func (k *kind) compileObject(c ObjectConfig, targetField, typ string, p *problem
 			m.field = fmt.Sprintf("%s (%s)", rel, mc.Target)
 			op.mappings = append(op.mappings, m)
 		}
+	}
+	matched := map[string]bool{}
+	for j, a := range c.Matching {
+		f := fmt.Sprintf("%s.matching[%d]", field, j)
+		j, mapped := seen[strings.ToLower(a)]
+		switch {
+		case matched[strings.ToLower(a)]:
+			p.add(f, "duplicate matching attribute %q", a)
+		case !mapped:
+			p.add(f, "%q is not a target attribute of the mapping: matching compares the values the mapping writes", a)
+		case c.Mapping[j].Apply == ApplyOnCreate:
+			p.add(f, "%q is mapped on create only: matching needs a value the mapping always writes", a)
+		default:
+			op.matching = append(op.matching, c.Mapping[j].Target)
+		}
+		matched[strings.ToLower(a)] = true
 	}
 	return op
 }

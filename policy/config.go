@@ -27,12 +27,22 @@ type TargetConfig struct {
 	Groups *ObjectConfig `yaml:"groups"`
 	// Lifecycle is read by the engine.
 	Lifecycle LifecycleConfig `yaml:"lifecycle"`
+	// Adopt: an account found by the matching attributes and linked to no
+	// other identity is adopted (default true); false makes such a match a
+	// conflict that waits for a person.
+	Adopt *bool `yaml:"adopt"`
 }
 
 // ObjectConfig is the scope and attribute mapping of one object type.
 type ObjectConfig struct {
 	Scope   ScopeConfig     `yaml:"scope"`
 	Mapping []MappingConfig `yaml:"mapping"`
+	// Matching lists target attributes of the mapping, in order of
+	// precedence, that identify an account already in the target (Entra's
+	// matching attributes): before creating an object the engine looks for
+	// an account whose attribute holds the object's mapped value, and links
+	// (adopts) it instead of creating a second one. Empty: no matching.
+	Matching []string `yaml:"matching"`
 }
 
 // ScopeConfig says which objects are in scope. The parts given must all

@@ -19,6 +19,8 @@ type Target struct {
 	Users     *policy.ObjectConfig   `yaml:"users"`
 	Groups    *policy.ObjectConfig   `yaml:"groups"`
 	Lifecycle policy.LifecycleConfig `yaml:"lifecycle"`
+	// Adopt: see policy.TargetConfig.Adopt.
+	Adopt *bool `yaml:"adopt"`
 }
 
 // Connectors returns the connector part of every target.
@@ -36,7 +38,7 @@ func (c Config) Connectors() []targets.TargetConfig {
 func (c Config) Policy() policy.Config {
 	out := policy.Config{Targets: make([]policy.TargetConfig, len(c.Targets))}
 	for i, t := range c.Targets {
-		out.Targets[i] = policy.TargetConfig{Name: t.Name, Users: t.Users, Groups: t.Groups, Lifecycle: t.Lifecycle}
+		out.Targets[i] = policy.TargetConfig{Name: t.Name, Users: t.Users, Groups: t.Groups, Lifecycle: t.Lifecycle, Adopt: t.Adopt}
 	}
 	return out
 }

@@ -116,7 +116,7 @@ func coalesce(prev, next []byte) (merged []byte, ok bool, err error) {
 	case (a.Op == opUpdate || a.Op == opCreate) && b.Op == opUpdate:
 		secret := slices.Concat(a.Secret, b.Secret)
 		slices.Sort(secret)
-		out = payload{Op: a.Op, OpID: b.OpID, Attrs: merge(a.Attrs, b.Attrs), Secret: slices.Compact(secret)}
+		out = payload{Op: a.Op, OpID: b.OpID, Attrs: merge(a.Attrs, b.Attrs), Secret: slices.Compact(secret), OnCreate: a.OnCreate}
 	case a.Op == opUpdate && b.Op == opDelete:
 		out = b
 	default:

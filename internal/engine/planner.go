@@ -625,7 +625,8 @@ func (p *planner) userChanged(ctx context.Context, t *target, id string, u map[s
 	attrs := p.reveal(d.Attributes)
 	if !prev.Present {
 		create := merge(attrs, p.reveal(d.OnCreate))
-		if err := p.enqueue(ctx, name, targets.User, id, p.now, payload{Op: opCreate, Attrs: create, Secret: secretNames(create, d)}); err != nil {
+		if err := p.enqueue(ctx, name, targets.User, id, p.now, payload{Op: opCreate, Attrs: create, Secret: secretNames(create, d),
+			OnCreate: slices.Sorted(maps.Keys(d.OnCreate))}); err != nil {
 			return state{}, err
 		}
 		next = state{Present: true, InScope: true, Attrs: attrs, ExternalID: next.ExternalID}
@@ -737,7 +738,8 @@ func (p *planner) groupInScope(ctx context.Context, t *target, id string, g map[
 	next.InScope = true
 	next.Resync = false
 	if !prev.Present {
-		if err := p.enqueue(ctx, name, targets.Group, id, p.now, payload{Op: opCreate, Attrs: merge(attrs, p.reveal(d.OnCreate)), Secret: secretNames(merge(d.Attributes, d.OnCreate), d)}); err != nil {
+		if err := p.enqueue(ctx, name, targets.Group, id, p.now, payload{Op: opCreate, Attrs: merge(attrs, p.reveal(d.OnCreate)),
+			Secret: secretNames(merge(d.Attributes, d.OnCreate), d), OnCreate: slices.Sorted(maps.Keys(d.OnCreate))}); err != nil {
 			return state{}, err
 		}
 		next = state{Present: true, InScope: true, Attrs: attrs}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -110,7 +111,13 @@ type scenarioFault struct {
 type outsideChange struct {
 	Delete string         `yaml:"delete"` // a scenario key
 	Update string         `yaml:"update"` // a scenario key
-	Attrs  map[string]any `yaml:"attrs"`  // with update
+	Attrs  map[string]any `yaml:"attrs"`  // with update and create
+	// Create adds an account the gateway does not know (an app's existing
+	// user), of Kind (default User), linked to the object LinkedTo (a
+	// scenario key; default none).
+	Create   bool         `yaml:"create"`
+	Kind     targets.Kind `yaml:"kind"`
+	LinkedTo string       `yaml:"linkedTo"`
 }
 
 type scenarioAdmin struct {
@@ -379,6 +386,16 @@ func (w *scenarioWorld) outside(where string, changes map[string][]outsideChange
 	for _, name := range slices.Sorted(maps.Keys(changes)) {
 		c := w.conn(where, name)
 		for _, ch := range changes[name] {
+			if ch.Create {
+				o := targets.Object{Kind: cmp.Or(ch.Kind, targets.User), Attrs: ch.Attrs}
+				if ch.LinkedTo != "" {
+					o.ObjectID = w.id(where, ch.LinkedTo)
+				}
+				if _, err := c.Seed(o); err != nil {
+					w.t.Fatalf("%s: outside change %+v: %v", where, ch, err)
+				}
+				continue
+			}
 			key := ch.Delete + ch.Update
 			if (ch.Delete == "") == (ch.Update == "") || (ch.Attrs != nil) != (ch.Update != "") {
 				w.t.Fatalf("%s: outside change %+v: want delete: KEY, or update: KEY with attrs", where, ch)
@@ -761,7 +778,7 @@ func (w *scenarioWorld) memberKeys(anchors []string) []string {
 
 // objectLine prints an object a target holds.
 func (w *scenarioWorld) objectLine(o targets.Object) string {
-	line := fmt.Sprintf("%s %s %s", o.Kind, w.key(o.ObjectID), jsonText(o.Attrs))
+	line := fmt.Sprintf("%s %s %s", o.Kind, cmp.Or(w.key(o.ObjectID), "-"), jsonText(o.Attrs))
 	if o.Disabled {
 		line += " disabled"
 	}

@@ -88,6 +88,9 @@ type payload struct {
 	// Remainder: an addMembers of the members that an earlier one could
 	// not add yet; it stays the last operation of its group.
 	Remainder bool `json:"remainder,omitempty"`
+	// OnCreate names the attributes of a create that apply on create only
+	// (an initial password): an account adopted instead keeps its own.
+	OnCreate []string `json:"onCreate,omitempty"`
 	// Secret names the attributes whose values are secrets (policy.Secret
 	// before reveal): the audit log shows them redacted.
 	Secret []string `json:"secret,omitempty"`

@@ -177,8 +177,9 @@ func (e *Engine) deliver(ctx context.Context, t *target, row store.Outbox) bool 
 	err = targets.Permanent(err)
 	var anchor string
 	var rest []string // members to add that are not created yet
+	var adopted string
 	if err == nil {
-		anchor, rest, err = e.call(ctx, t, row, p)
+		anchor, rest, err = e.call(ctx, t, row, p, &adopted)
 	}
 	if ctx.Err() != nil {
 		return false // shutting down: the operation is retried after a restart
@@ -230,8 +231,12 @@ func (e *Engine) deliver(ctx context.Context, t *target, row store.Outbox) bool 
 		if len(rest) > 0 {
 			return e.requeueMembers(ctx, tx, row, p, rest, now)
 		}
+		detail := p.describe()
+		if adopted != "" {
+			detail = adopted + "; " + payload{Attrs: without(p.Attrs, p.OnCreate), Secret: p.Secret}.describe()
+		}
 		if err := tx.Audit(ctx, store.AuditEntry{Actor: actorEngine, Action: p.Op, Type: row.Type, ID: row.ID,
-			Target: name, Result: store.AuditOK, Detail: p.describe()}); err != nil {
+			Target: name, Result: store.AuditOK, Detail: detail}); err != nil {
 			return err
 		}
 		switch {
@@ -409,7 +414,10 @@ func (e *Engine) backoff(attempts int) time.Duration {
 // call performs one operation on the connector. It returns the anchor of
 // the object after a create ("" after a delete), and for addMembers the
 // members it could not add yet: their creates are queued or being retried.
-func (e *Engine) call(ctx context.Context, t *target, row store.Outbox, p payload) (string, []string, error) {
+//
+// A create may adopt an existing account instead (see match); adopted then
+// says so.
+func (e *Engine) call(ctx context.Context, t *target, row store.Outbox, p payload, adopted *string) (string, []string, error) {
 	name := t.pol.Name()
 	anchor, err := e.anchor(ctx, name, row.Type, row.ID)
 	if err != nil {
@@ -422,7 +430,19 @@ func (e *Engine) call(ctx context.Context, t *target, row store.Outbox, p payloa
 		if anchor != "" {
 			return anchor, nil, nil // created by an earlier attempt
 		}
-		a, err := c.Create(ctx, op)
+		a, how, err := e.match(ctx, t, op)
+		if err != nil {
+			return "", nil, err
+		}
+		if a != "" { // an existing account: adopted, brought to the mapped state
+			op.Anchor, op.Attrs = a, without(op.Attrs, p.OnCreate)
+			if err := c.Update(ctx, op); err != nil {
+				return "", nil, err
+			}
+			*adopted = fmt.Sprintf("adopted the existing account %q, matched by %s", a, how)
+			return a, nil, nil
+		}
+		a, err = c.Create(ctx, op)
 		var ce *targets.ConflictError
 		if errors.As(err, &ce) && ce.Anchor != "" && ce.ObjectID == row.ID {
 			// Our own object (an earlier attempt whose answer was lost):

@@ -97,6 +97,7 @@ const (
 	delPendingSQL   = "DELETE FROM outbox WHERE target = ? AND type = ? AND id = ? AND dead = 0"
 	provOfSQL       = "SELECT type, id, anchor, state, okey FROM provisioned WHERE target = ? ORDER BY type, id"
 	provByKeySQL    = "SELECT id, anchor, state, okey FROM provisioned WHERE target = ? AND type = ? AND okey = ?"
+	provByAnchorSQL = "SELECT id, anchor, state, okey FROM provisioned WHERE target = ? AND type = ? AND anchor = ?"
 	changedCapacity = 1
 )
 
@@ -224,9 +225,20 @@ func (s *SQL) ProvisionedOf(ctx context.Context, target string) (out []Provision
 }
 
 // ProvisionedByKey implements Store.
-func (s *SQL) ProvisionedByKey(ctx context.Context, target, typ, key string) (out []Provisioned, err error) {
+func (s *SQL) ProvisionedByKey(ctx context.Context, target, typ, key string) ([]Provisioned, error) {
+	return s.provisionedBy(ctx, provByKeySQL, target, typ, key)
+}
+
+// ProvisionedByAnchor implements Store.
+func (s *SQL) ProvisionedByAnchor(ctx context.Context, target, typ, anchor string) ([]Provisioned, error) {
+	return s.provisionedBy(ctx, provByAnchorSQL, target, typ, anchor)
+}
+
+// provisionedBy reads the records of q, a query by target, type and one
+// more value.
+func (s *SQL) provisionedBy(ctx context.Context, q, target, typ, v string) (out []Provisioned, err error) {
 	err = s.read(ctx, func(ctx context.Context, c *conn) error {
-		rows, err := c.query(ctx, provByKeySQL, target, typ, key)
+		rows, err := c.query(ctx, q, target, typ, v)
 		if err != nil {
 			return fmt.Errorf("store: provisioned: %w", err)
 		}

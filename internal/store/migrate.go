@@ -108,6 +108,10 @@ var migrations = []migration{{
 	// period) is created when it falls due, so that it is not counted as
 	// pending meanwhile.
 	`UPDATE outbox SET created = next_at WHERE dead = 0 AND attempts = 0 AND last_error = '' AND next_at > created`,
+}, {
+	// The record of an account found in a target (matching, adoption,
+	// reconciliation) by its anchor.
+	`CREATE INDEX provisioned_anchor ON provisioned (target, type, anchor)`,
 }}
 
 // migrate brings the database on conn to len(migs), one transaction per

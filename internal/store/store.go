@@ -200,6 +200,10 @@ type Store interface {
 	// ProvisionedByKey returns the records of a target's objects of a type
 	// with the given Key.
 	ProvisionedByKey(ctx context.Context, target, typ, key string) ([]Provisioned, error)
+	// ProvisionedByAnchor returns the records of a target's objects of a
+	// type with the given Anchor (one, unless the engine's records are
+	// inconsistent).
+	ProvisionedByAnchor(ctx context.Context, target, typ, anchor string) ([]Provisioned, error)
 	// ProvisionedOf returns every record of a target.
 	ProvisionedOf(ctx context.Context, target string) ([]Provisioned, error)
 	// Audit returns audit entries, newest first.
