@@ -3,6 +3,7 @@ package targets
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -53,6 +54,12 @@ func (e *notConnectedError) Error() string {
 }
 
 func (e *notConnectedError) Unwrap() []error { return []error{ErrTransient, ErrNotConnected} }
+
+var (
+	_ Connector     = (*reconnecting)(nil)
+	_ Finder        = (*reconnecting)(nil)
+	_ HealthChecker = (*reconnecting)(nil)
+)
 
 // reconnecting is the connector of a target whose Open failed: it answers
 // with a notConnectedError until a retry of Open succeeds, then delegates
@@ -207,6 +214,20 @@ func (r *reconnecting) List(ctx context.Context, kind Kind, cursor string, limit
 		return Page{}, err
 	}
 	return c.List(ctx, kind, cursor, limit)
+}
+
+// Lookup is the opened connector's, and ErrUnsupported when that is no
+// Finder.
+func (r *reconnecting) Lookup(ctx context.Context, kind Kind, attr string, value any, limit int) ([]Object, error) {
+	c, err := r.opened()
+	if err != nil {
+		return nil, err
+	}
+	f, ok := c.(Finder)
+	if !ok {
+		return nil, Permanent(fmt.Errorf("lookup: the connector is no targets.Finder: %w", errors.ErrUnsupported))
+	}
+	return f.Lookup(ctx, kind, attr, value, limit)
 }
 
 // Health is the reason while the target is not opened, then the opened

@@ -17,19 +17,24 @@ import (
 // flakyConfig is a target type whose Open fails with each of errs in turn,
 // then opens a memory connector; block makes Open wait for its context
 // to end first (and then succeed anyway). Its capabilities differ from
-// the memory connector's default, so that a test sees where they come from.
+// the memory connector's default, so that a test sees where they come from;
+// noFinder hides the memory connector's Lookup (a connector that is no
+// targets.Finder).
 type flakyConfig struct {
-	mu     sync.Mutex
-	errs   []error
-	opens  int
-	block  bool
-	conns  []*memory.Connector
-	opened chan struct{} // receives when an Open starts, if not nil
+	mu       sync.Mutex
+	errs     []error
+	opens    int
+	block    bool
+	noFinder bool
+	conns    []*memory.Connector
+	opened   chan struct{} // receives when an Open starts, if not nil
 }
 
 func (c *flakyConfig) Validate() error { return nil }
 
-func (c *flakyConfig) Provides() targets.Capabilities { return targets.Capabilities{Disable: true} }
+func (c *flakyConfig) Provides() targets.Capabilities {
+	return targets.Capabilities{Disable: true, Lookup: true}
+}
 
 func (c *flakyConfig) Open(ctx context.Context) (targets.Connector, error) {
 	c.mu.Lock()
@@ -49,7 +54,11 @@ func (c *flakyConfig) Open(ctx context.Context) (targets.Connector, error) {
 	conn := memory.New(memory.Config{Capabilities: new(c.Provides())})
 	c.mu.Lock()
 	c.conns = append(c.conns, conn)
+	noFinder := c.noFinder
 	c.mu.Unlock()
+	if noFinder {
+		return struct{ targets.Connector }{conn}, nil
+	}
 	return conn, nil
 }
 
@@ -134,7 +143,7 @@ func TestReconnect(t *testing.T) {
 	if line := logs.next(t); !strings.Contains(line, "target cannot be reached") || !strings.Contains(line, "target=hr") || !strings.Contains(line, "connection refused") {
 		t.Errorf("startup log line %q", line)
 	}
-	if got, want := c.Capabilities(), (targets.Capabilities{Disable: true}); got != want {
+	if got, want := c.Capabilities(), (targets.Capabilities{Disable: true, Lookup: true}); got != want {
 		t.Errorf("Capabilities() = %+v, want %+v (the configuration's)", got, want)
 	}
 	hc, ok := c.(targets.HealthChecker)
@@ -148,8 +157,9 @@ func TestReconnect(t *testing.T) {
 		_, createErr := c.Create(t.Context(), op)
 		_, getErr := c.Get(t.Context(), targets.User, "a1")
 		_, listErr := c.List(t.Context(), targets.User, "", 0)
+		_, lookupErr := c.(targets.Finder).Lookup(t.Context(), targets.User, "userName", "alice", 2)
 		errs := map[string]error{
-			"Create": createErr, "Get": getErr, "List": listErr, "Health": hc.Health(t.Context()),
+			"Create": createErr, "Get": getErr, "List": listErr, "Lookup": lookupErr, "Health": hc.Health(t.Context()),
 			"Update": c.Update(t.Context(), op), "Delete": c.Delete(t.Context(), op),
 			"Disable": c.Disable(t.Context(), op), "Enable": c.Enable(t.Context(), op),
 			"AddMembers": c.AddMembers(t.Context(), op), "RemoveMembers": c.RemoveMembers(t.Context(), op),
@@ -187,6 +197,9 @@ func TestReconnect(t *testing.T) {
 	}
 	if _, err := cfg.conns[0].Get(t.Context(), targets.User, anchor); err != nil {
 		t.Errorf("the opened connector lacks the created user: %v", err)
+	}
+	if objs, err := c.(targets.Finder).Lookup(t.Context(), targets.User, "userName", "alice", 2); err != nil || len(objs) != 1 || objs[0].Anchor != anchor {
+		t.Errorf("Lookup once connected = %v, %v; want the created user %s", objs, err, anchor)
 	}
 	if err := hc.Health(t.Context()); err != nil {
 		t.Errorf("Health once connected: %v", err)
@@ -272,6 +285,25 @@ func TestBuildOpenErrors(t *testing.T) {
 				t.Errorf("%d opens, want 1", n)
 			}
 		})
+	}
+}
+
+// TestReconnectNoFinder: the Lookup of a connector opened in the
+// background that is no targets.Finder is unsupported, not a panic.
+func TestReconnectNoFinder(t *testing.T) {
+	cfg := &flakyConfig{errs: []error{refused}, noFinder: true}
+	clk, logs := newFakeClock(), make(logLines, 8)
+	c, err := build(t, cfg, clk, logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	logs.next(t) // cannot be reached
+	clk.next(t).fire <- time.Time{}
+	logs.next(t) // connected
+	_, err = c.(targets.Finder).Lookup(t.Context(), targets.User, "userName", "alice", 2)
+	if !errors.Is(err, targets.ErrPermanent) || !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("Lookup: %v, want ErrPermanent and errors.ErrUnsupported", err)
 	}
 }
 

@@ -227,9 +227,16 @@ type Finder interface {
 	// (limit <= 0: the connector's default, at least 2, so that one match
 	// is told from several). No match is an empty list, not an error; each
 	// Object is as Get returns it, ObjectID included. An attribute the
-	// connector does not manage is ErrPermanent naming it. Every value is
-	// passed to the target as data (a bound parameter, an escaped filter
-	// value), never as query text.
+	// connector does not manage is ErrPermanent naming it. value is one
+	// value: a string, bool, int64 or float64 (for a multi-valued attribute,
+	// the one value sought among its values); nil, a []string or another
+	// type is ErrPermanent. A value the target cannot hold (a NUL character
+	// in a PostgreSQL text column) matches nothing. Every value is passed to
+	// the target as data (a bound parameter, an escaped filter value), never
+	// as query text, so that no character of it is a wildcard. A kind
+	// outside the capabilities (Group without Capabilities.Groups), and a
+	// call to a connector that does not declare Capabilities.Lookup, is an
+	// error matching ErrPermanent and errors.ErrUnsupported.
 	Lookup(ctx context.Context, kind Kind, attr string, value any, limit int) ([]Object, error)
 }
 

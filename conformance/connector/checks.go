@@ -38,6 +38,7 @@ var connChecks = []connCheck{
 	{"CancelledContext", connCancelled},
 	{"Unsupported", connUnsupported},
 	{"NoAliasing", connNoAliasing},
+	{"Lookup", connLookup},
 }
 
 // connCreateGet: a created user reads back with every attribute, through Get
@@ -674,7 +675,7 @@ func connCancelled(t *connT) {
 // connUnsupported: the methods outside the declared capabilities fail with
 // ErrPermanent and errors.ErrUnsupported.
 func connUnsupported(t *connT) {
-	if t.caps.Groups && t.caps.Disable {
+	if t.caps.Groups && t.caps.Disable && t.caps.Lookup {
 		t.Skipf("SKIPPED: the connector declares every capability")
 	}
 	want := func(what string, err error) {
@@ -700,6 +701,16 @@ func connUnsupported(t *connT) {
 	if !t.caps.Disable {
 		want("Disable without the disable capability", t.c.Disable(t.Context(), t.next(u, nil)))
 		want("Enable without the disable capability", t.c.Enable(t.Context(), t.next(u, nil)))
+	}
+	f, finder := t.c.(targets.Finder)
+	switch {
+	case !finder:
+	case !t.caps.Lookup:
+		_, err := f.Lookup(t.Context(), targets.User, t.o.schema.UserName, t.name("u"), 0)
+		want("Lookup without the lookup capability", err)
+	case !t.caps.Groups:
+		_, err := f.Lookup(t.Context(), targets.Group, t.o.schema.GroupName, t.name("g"), 0)
+		want("Lookup of groups without the groups capability", err)
 	}
 }
 

@@ -53,6 +53,11 @@ type Schema struct {
 	// Entra restricts userPrincipalName): hostile values are then written
 	// only to Text, never into UserName or GroupName.
 	PlainNames bool
+	// Unmanaged is an attribute name that the connector does not manage,
+	// which Lookup must refuse with ErrPermanent. "": the connector accepts
+	// any attribute (like the memory connector); only the empty name is
+	// then checked.
+	Unmanaged string
 }
 
 // Option changes how Run runs.

@@ -36,7 +36,7 @@ func TestConnectorSuiteCatchesBrokenConnectors(t *testing.T) {
 			conn: func() targets.Connector {
 				return memory.New(memory.Config{Capabilities: &targets.Capabilities{}})
 			},
-			wantSkip: []string{"DisableEnable", "Groups", "Members", "ListPagination/Groups", "CancelledContext/DisableEnable", "CancelledContext/Members"},
+			wantSkip: []string{"DisableEnable", "Groups", "Members", "ListPagination/Groups", "CancelledContext/DisableEnable", "CancelledContext/Members", "Lookup"},
 			wantPass: []string{"Unsupported", "CreateGet", "HostileValues/quotes"},
 		},
 		{
@@ -52,16 +52,18 @@ func TestConnectorSuiteCatchesBrokenConnectors(t *testing.T) {
 			wantPass: []string{"CreateGet", "Update"},
 		},
 		{
+			// Lookup returns what the memory connector holds, unlike Get.
 			name:     "trims and drops NUL on read",
 			conn:     func() targets.Connector { return &mangleRead{memory.New(memory.Config{})} },
-			wantFail: []string{"HostileValues", "HostileValues/nul", "HostileValues/spaces"},
+			wantFail: []string{"HostileValues", "HostileValues/nul", "HostileValues/spaces", "Lookup", "Lookup/Literal", "Lookup/Literal/displayName/nul", "Lookup/Literal/userName/nul"},
 			wantPass: []string{"CreateGet", "HostileValues/quotes", "HostileValues/emoji"},
 		},
 		{
-			name:     "escapes quotes on write",
-			conn:     func() targets.Connector { return &escapeWrite{memory.New(memory.Config{})} },
-			wantFail: []string{"HostileValues", "HostileValues/backslashes", "HostileValues/quotes", "HostileValues/sql_injection"},
-			wantPass: []string{"CreateGet", "HostileValues/emoji", "HostileValues/dn_special"},
+			name: "escapes quotes on write",
+			conn: func() targets.Connector { return &escapeWrite{memory.New(memory.Config{})} },
+			wantFail: []string{"HostileValues", "HostileValues/backslashes", "HostileValues/quotes", "HostileValues/sql_injection",
+				"Lookup", "Lookup/Literal", "Lookup/Literal/displayName/quotes", "Lookup/Literal/displayName/sql_injection", "Lookup/Literal/userName/quotes", "Lookup/Literal/userName/sql_injection"},
+			wantPass: []string{"CreateGet", "HostileValues/emoji", "HostileValues/dn_special", "Lookup/Literal/userName/star"},
 		},
 		{
 			name:     "list skips the last object of each page",
@@ -90,8 +92,8 @@ func TestConnectorSuiteCatchesBrokenConnectors(t *testing.T) {
 		{
 			name:     "cancellation reported as permanent",
 			conn:     func() targets.Connector { return &allPermanent{memory.New(memory.Config{})} },
-			wantFail: []string{"CancelledContext", "CancelledContext/Create", "CancelledContext/CreateAfterDeadline", "CancelledContext/Read"},
-			wantPass: []string{"CreateGet"},
+			wantFail: []string{"CancelledContext", "CancelledContext/Create", "CancelledContext/CreateAfterDeadline", "CancelledContext/Read", "Lookup", "Lookup/CancelledContext"},
+			wantPass: []string{"CreateGet", "Lookup/ByName"},
 		},
 		{
 			name:     "AddMembers of a present member fails",
@@ -102,7 +104,7 @@ func TestConnectorSuiteCatchesBrokenConnectors(t *testing.T) {
 		{
 			name:     "rename re-creates the object",
 			conn:     func() targets.Connector { return &renameRecreates{memory.New(memory.Config{})} },
-			wantFail: append([]string{"Rename", "Members", "Groups", "HostileValues"}, hostileChecks()...),
+			wantFail: append([]string{"Rename", "Members", "Groups", "HostileValues", "Lookup", "Lookup/RenameAndDelete"}, hostileChecks()...),
 			wantPass: []string{"Update", "CreateGet"},
 		},
 		{
@@ -115,7 +117,44 @@ func TestConnectorSuiteCatchesBrokenConnectors(t *testing.T) {
 			name:     "declares no groups but has them",
 			conn:     func() targets.Connector { return &hidesGroups{memory.New(memory.Config{})} },
 			wantFail: []string{"Unsupported"},
-			wantSkip: []string{"Groups", "Members"},
+			wantSkip: []string{"Groups", "Members", "Lookup"},
+		},
+		{
+			name:     "declares no lookup but has it",
+			conn:     func() targets.Connector { return &hidesLookup{memory.New(memory.Config{})} },
+			wantFail: []string{"Unsupported"},
+			wantSkip: []string{"Lookup"},
+			wantPass: []string{"Groups", "DisableEnable"},
+		},
+		{
+			name:     "declares lookup but is no Finder",
+			conn:     func() targets.Connector { return struct{ targets.Connector }{memory.New(memory.Config{})} },
+			wantFail: []string{"Lookup"},
+			wantPass: []string{"CreateGet", "Groups"},
+		},
+		{
+			name:     "lookup matches * as a wildcard",
+			conn:     func() targets.Connector { return &lookupPattern{memory.New(memory.Config{})} },
+			wantFail: []string{"Lookup", "Lookup/Literal"},
+			wantPass: []string{"Lookup/ByName", "Lookup/Several", "Lookup/Literal/displayName/star"},
+		},
+		{
+			name:     "lookup ignores the limit",
+			conn:     func() targets.Connector { return &lookupNoLimit{memory.New(memory.Config{})} },
+			wantFail: []string{"Lookup", "Lookup/Several"},
+			wantPass: []string{"Lookup/ByName", "Lookup/Literal"},
+		},
+		{
+			name:     "lookup without object ids",
+			conn:     func() targets.Connector { return &lookupNoObjectID{memory.New(memory.Config{})} },
+			wantFail: append([]string{"Lookup", "Lookup/ByName", "Lookup/MultiValued", "Lookup/Several", "Lookup/RenameAndDelete", "Lookup/Groups", "Lookup/Literal"}, literalChecks()...),
+			wantPass: []string{"Lookup/NoMatch", "Lookup/UnknownAttribute"},
+		},
+		{
+			name:     "lookup of an unknown attribute finds nothing",
+			conn:     func() targets.Connector { return &lookupLax{memory.New(memory.Config{})} },
+			wantFail: []string{"Lookup", "Lookup/UnknownAttribute", "Lookup/NotOneValue"},
+			wantPass: []string{"Lookup/ByName", "Lookup/Literal"},
 		},
 	}
 	for _, tt := range tests {
@@ -161,6 +200,18 @@ func hostileChecks() []string {
 	var out []string
 	for _, h := range connHostile {
 		out = append(out, "HostileValues/"+strings.ReplaceAll(h.name, " ", "_"))
+	}
+	return out
+}
+
+// literalChecks are the paths of the Lookup/Literal subtests of the
+// default schema.
+func literalChecks() []string {
+	var out []string
+	for _, attr := range []string{"displayName", "userName"} {
+		for _, l := range connLookupLiteral {
+			out = append(out, "Lookup/Literal/"+attr+"/"+strings.ReplaceAll(l.name, " ", "_"))
+		}
 	}
 	return out
 }
@@ -311,6 +362,10 @@ func (c *allPermanent) List(ctx context.Context, k targets.Kind, cur string, n i
 	p, err := c.Connector.List(ctx, k, cur, n)
 	return p, perm(err)
 }
+func (c *allPermanent) Lookup(ctx context.Context, k targets.Kind, attr string, v any, n int) ([]targets.Object, error) {
+	objs, err := c.Connector.Lookup(ctx, k, attr, v, n)
+	return objs, perm(err)
+}
 
 // addStrict fails AddMembers of a member already present.
 type addStrict struct{ *memory.Connector }
@@ -372,4 +427,79 @@ type hidesGroups struct{ *memory.Connector }
 
 func (c *hidesGroups) Capabilities() targets.Capabilities {
 	return targets.Capabilities{Disable: true}
+}
+
+// hidesLookup declares no lookup but serves it.
+type hidesLookup struct{ *memory.Connector }
+
+func (c *hidesLookup) Capabilities() targets.Capabilities {
+	return targets.Capabilities{Groups: true, Disable: true}
+}
+
+// lookupPattern matches a string value as a pattern in which '*' stands
+// for any characters, as a filter built without escaping would.
+type lookupPattern struct{ *memory.Connector }
+
+func (c *lookupPattern) Lookup(ctx context.Context, k targets.Kind, attr string, v any, n int) ([]targets.Object, error) {
+	pattern, ok := v.(string)
+	if !ok || !strings.Contains(pattern, "*") {
+		return c.Connector.Lookup(ctx, k, attr, v, n)
+	}
+	page, err := c.List(ctx, k, "", 0)
+	if err != nil {
+		return nil, err
+	}
+	var out []targets.Object
+	for _, o := range page.Objects {
+		if s, ok := o.Attrs[attr].(string); ok && glob(pattern, s) {
+			out = append(out, o)
+		}
+	}
+	return out, nil
+}
+
+// glob matches s against pattern, '*' matching any characters.
+func glob(pattern, s string) bool {
+	parts := strings.Split(pattern, "*")
+	if !strings.HasPrefix(s, parts[0]) {
+		return false
+	}
+	s = s[len(parts[0]):]
+	for _, p := range parts[1 : len(parts)-1] {
+		i := strings.Index(s, p)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(p):]
+	}
+	return strings.HasSuffix(s, parts[len(parts)-1])
+}
+
+// lookupNoLimit returns every match, whatever the limit.
+type lookupNoLimit struct{ *memory.Connector }
+
+func (c *lookupNoLimit) Lookup(ctx context.Context, k targets.Kind, attr string, v any, _ int) ([]targets.Object, error) {
+	return c.Connector.Lookup(ctx, k, attr, v, 0)
+}
+
+// lookupNoObjectID returns objects without their object ids.
+type lookupNoObjectID struct{ *memory.Connector }
+
+func (c *lookupNoObjectID) Lookup(ctx context.Context, k targets.Kind, attr string, v any, n int) ([]targets.Object, error) {
+	objs, err := c.Connector.Lookup(ctx, k, attr, v, n)
+	for i := range objs {
+		objs[i].ObjectID = ""
+	}
+	return objs, err
+}
+
+// lookupLax answers a lookup it cannot make with no match.
+type lookupLax struct{ *memory.Connector }
+
+func (c *lookupLax) Lookup(ctx context.Context, k targets.Kind, attr string, v any, n int) ([]targets.Object, error) {
+	objs, err := c.Connector.Lookup(ctx, k, attr, v, n)
+	if targets.Class(err) == targets.ErrPermanent {
+		return nil, nil
+	}
+	return objs, err
 }

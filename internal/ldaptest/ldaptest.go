@@ -59,6 +59,11 @@ type Options struct {
 	// RequireClientCert makes the server refuse TLS clients without a
 	// certificate signed by the CA (implies TLS).
 	RequireClientCert bool
+	// Access are access directives (slapd.access(5), without the word
+	// "access") for the whole server, root DSE and schema included, in
+	// place of the default, under which everyone reads everything. They
+	// never restrict AdminDN.
+	Access []string
 }
 
 // Server is a running slapd.
@@ -154,6 +159,9 @@ func (s *Server) start(tb testing.TB, o Options) error {
 	var conf strings.Builder
 	for _, sc := range []string{"core", "cosine", "inetorgperson", "nis"} {
 		fmt.Fprintf(&conf, "include %s/%s.schema\n", schemaDir, sc)
+	}
+	for _, a := range o.Access {
+		fmt.Fprintf(&conf, "access %s\n", a)
 	}
 	fmt.Fprintf(&conf, `modulepath %s
 moduleload back_mdb

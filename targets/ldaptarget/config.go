@@ -34,7 +34,12 @@ import (
 //	    placeholder_member: cn=nobody,dc=example,dc=org
 //	  disable: {method: ppolicy}
 //
-// The attribute names of the target's mapping are LDAP attribute names.
+// The attribute names of the target's mapping are LDAP attribute names. The
+// connector always provides lookup by attribute (matching existing
+// entries): an equality search under base_dn, compared with the
+// attribute's matching rule; the attribute must be a type of the
+// directory's schema, and not one the connector keeps itself (the anchor,
+// object id, password, disable and member attributes).
 type Config struct {
 	// URL of the directory: ldap://host[:port] or ldaps://host[:port].
 	URL string `yaml:"url"`
@@ -374,9 +379,10 @@ func attrName(s string) bool {
 	return true
 }
 
-// Provides: groups when configured, disable when configured.
+// Provides: groups when configured, disable when configured, lookup
+// always.
 func (c *Config) Provides() targets.Capabilities {
-	return targets.Capabilities{Groups: c.Groups != nil, Disable: c.Disable != nil}
+	return targets.Capabilities{Groups: c.Groups != nil, Disable: c.Disable != nil, Lookup: true}
 }
 
 // Open reads the bind password, connects, binds, checks that the base

@@ -63,6 +63,7 @@ var conformanceSchema = connector.Schema{
 	UserName:  "uid",
 	GroupName: "cn",
 	Text:      "displayName",
+	Unmanaged: "scimgateNoSuchAttribute",
 	Values: map[string]any{
 		"givenName":      "Ada",
 		"employeeNumber": int64(-1815),

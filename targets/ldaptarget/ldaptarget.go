@@ -17,6 +17,10 @@
 // after the cursor, then reads those entries. The cursor is the last anchor
 // returned, so it stays valid across calls and connections, whatever is
 // created or deleted meanwhile.
+//
+// Lookup (targets.Finder) searches the kind's entries under base_dn with an
+// escaped equality filter on the attribute, so that the directory compares
+// with the attribute's matching rule (lookup.go).
 package ldaptarget
 
 import (
@@ -32,6 +36,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf16"
 
 	ldap "github.com/go-ldap/ldap/v3"
@@ -49,6 +54,9 @@ type Connector struct {
 	users, groups *kind
 	types         map[string]string // lower-case attribute name → type
 	binaryAnchor  bool
+
+	schemaMu  sync.Mutex
+	attrTypes map[string]bool // the schema's attribute types (Lookup); nil until read
 }
 
 // kind is the configuration of the entries of one kind.
@@ -63,6 +71,7 @@ type kind struct {
 // Interface guards.
 var (
 	_ targets.Connector     = (*Connector)(nil)
+	_ targets.Finder        = (*Connector)(nil)
 	_ targets.HealthChecker = (*Connector)(nil)
 )
 
@@ -116,7 +125,7 @@ func newKind(k targets.Kind, field string, cfg KindConfig) (*kind, error) {
 	return &kind{kind: k, field: field, cfg: cfg, tmpl: t, filter: f}, nil
 }
 
-// Capabilities: groups when configured, disable when configured.
+// Capabilities: those of the configuration (Config.Provides).
 func (c *Connector) Capabilities() targets.Capabilities { return c.cfg.Provides() }
 
 // Health reads the root DSE over a pooled connection.

@@ -37,7 +37,7 @@ func TestConformanceUniqueGroups(t *testing.T) {
 func TestZeroValue(t *testing.T) {
 	var c memory.Connector
 	ctx := context.Background()
-	if caps := c.Capabilities(); !caps.Groups || !caps.Disable {
+	if caps := c.Capabilities(); !caps.Groups || !caps.Disable || !caps.Lookup {
 		t.Errorf("Capabilities() = %+v, want all", caps)
 	}
 	a, err := c.Create(ctx, user("o1", "ada"))
@@ -380,7 +380,7 @@ func TestConfig(t *testing.T) {
 		check   func(t *testing.T, c targets.Connector)
 	}{
 		{name: "defaults", check: func(t *testing.T, c targets.Connector) {
-			if caps := c.Capabilities(); caps != (targets.Capabilities{Groups: true, Disable: true}) {
+			if caps := c.Capabilities(); caps != (targets.Capabilities{Groups: true, Disable: true, Lookup: true}) {
 				t.Errorf("caps %+v", caps)
 			}
 		}},

@@ -40,7 +40,7 @@ const Type = "memory"
 // Config is the configuration of a memory target:
 //
 //	config:
-//	  capabilities: {groups: true, disable: false}  # default: all
+//	  capabilities: {groups: true, disable: false, lookup: true}  # default: all
 //	  unique: {User: [userName, mail], Group: []}   # default: {User: [userName]}
 type Config struct {
 	// Capabilities the connector declares and enforces; nil means all. A
@@ -79,7 +79,7 @@ func (c *Config) Provides() targets.Capabilities {
 	if c.Capabilities != nil {
 		return *c.Capabilities
 	}
-	return targets.Capabilities{Groups: true, Disable: true}
+	return targets.Capabilities{Groups: true, Disable: true, Lookup: true}
 }
 
 // Open returns a new connector: empty, or with the objects of Config.File.
@@ -104,6 +104,7 @@ const (
 	RemoveMembers Method = "RemoveMembers"
 	Get           Method = "Get"
 	List          Method = "List"
+	Lookup        Method = "Lookup"
 )
 
 // Fault makes matching calls fail or wait (Inject). A call matches when each
@@ -167,8 +168,11 @@ type object struct {
 	members  map[string]bool // groups: member anchors
 }
 
-// Interface guard.
-var _ targets.Connector = (*Connector)(nil)
+// Interface guards.
+var (
+	_ targets.Connector = (*Connector)(nil)
+	_ targets.Finder    = (*Connector)(nil)
+)
 
 // New returns an empty connector.
 func New(cfg Config) *Connector { return &Connector{cfg: cfg} }
@@ -397,6 +401,64 @@ func (c *Connector) List(ctx context.Context, kind targets.Kind, cursor string, 
 		return nil
 	})
 	return page, err
+}
+
+// defaultLookup is the number of objects Lookup returns when not told.
+const defaultLookup = 1000
+
+// Lookup returns the objects of kind whose attribute attr holds value,
+// compared as the unique index compares, byte for byte (and with the same
+// type: the string "5" is not the int64 5); a multi-valued attribute
+// matches when one of its values does. A string value of a unique
+// attribute is looked up in the unique index (which, as for conflicts,
+// holds the attribute's single string values), any other by a scan in
+// creation order. The connector accepts any attribute name, so only the
+// empty name is unknown.
+func (c *Connector) Lookup(ctx context.Context, kind targets.Kind, attr string, value any, limit int) ([]targets.Object, error) {
+	var out []targets.Object
+	err := c.read(ctx, Lookup, kind, func() error {
+		if !c.Capabilities().Lookup {
+			return unsupported(Lookup, "lookup")
+		}
+		if attr == "" {
+			return targets.Permanent(errors.New("memory: Lookup: attribute with an empty name"))
+		}
+		switch value.(type) {
+		case string, bool, int64, float64:
+		default:
+			return targets.Permanent(fmt.Errorf("memory: Lookup: attribute %q: a value of type %T, want one string, bool, int64 or float64", attr, value))
+		}
+		if limit <= 0 {
+			limit = defaultLookup
+		}
+		out = []targets.Object{}
+		if s, ok := value.(string); ok && slices.Contains(c.unique(kind), attr) {
+			if o := c.uniq[kind][attr][s]; o != nil {
+				out = append(out, o.export())
+			}
+			return nil
+		}
+		for _, o := range c.order[kind] {
+			if len(out) == limit {
+				break
+			}
+			if holds(o.attrs[attr], value) {
+				out = append(out, o.export())
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// holds reports whether an attribute's value v is value, or for a
+// multi-valued attribute holds it.
+func holds(v, value any) bool {
+	if vs, ok := v.([]string); ok {
+		s, ok := value.(string)
+		return ok && slices.Contains(vs, s)
+	}
+	return v == value
 }
 
 // Close makes every later call fail with ErrClosed. The test hooks keep

@@ -100,10 +100,13 @@ type PoolConfig struct {
 
 // ObjectConfig maps one kind of object onto the app's schema. The table
 // description (table, anchor, object_id, attributes, disable, members) is
-// always required: reads, existence checks and conflict lookups use it,
-// and by default the connector writes with SQL it generates. Procedures
-// or statements (not both) replace the generated writes of the
-// operations they name.
+// always required: reads, existence checks, conflict lookups and the
+// lookup of existing accounts by an attribute (matching) use it, and by
+// default the connector writes with SQL it generates. Procedures or
+// statements (not both) replace the generated writes of the operations
+// they name; reads and lookups keep using the table description, so an
+// app whose writes go through procedures must still expose its accounts
+// as a table (or a view) with these columns.
 type ObjectConfig struct {
 	// Table is the object's table ("name" or "schema.name").
 	Table string `yaml:"table"`
@@ -533,9 +536,10 @@ func identMsg(v string, qualified bool) string {
 }
 
 // Provides: groups with a groups mapping, disable with a users disable
-// mapping.
+// mapping, and lookup always (it reads through the table description,
+// which every mapping has).
 func (c *Config) Provides() targets.Capabilities {
-	return targets.Capabilities{Groups: c.Groups != nil, Disable: c.Users != nil && c.Users.Disable != nil}
+	return targets.Capabilities{Groups: c.Groups != nil, Disable: c.Users != nil && c.Users.Disable != nil, Lookup: c.Users != nil}
 }
 
 // Open connects to the database, creates the schema if asked to, checks

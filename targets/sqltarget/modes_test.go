@@ -29,7 +29,7 @@ func smallConfig(srv *dbtest.Server, database string, groups bool) *sqltarget.Co
 	return cfg
 }
 
-var smallSchema = connector.Schema{UserName: "userName", GroupName: "displayName", Text: "displayName",
+var smallSchema = connector.Schema{UserName: "userName", GroupName: "displayName", Text: "displayName", Unmanaged: "title",
 	Values: map[string]any{"employeeNumber": int64(-1815), "mail": []string{"ada@example.com", "ada.lovelace@example.org"}}}
 
 // procedures creates the app's stored procedures, in the dialect.

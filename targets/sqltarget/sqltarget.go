@@ -11,7 +11,8 @@
 // disabled user is represented (a flag, a status value or a date); and
 // for groups the membership table. Stored procedures or custom statements
 // with named parameters may replace the generated writes of each
-// operation; reads always use the table description.
+// operation; reads, and Lookup (targets.Finder) of existing accounts by an
+// attribute, always use the table description.
 //
 // Every value is a statement parameter: table and column names come only
 // from the configuration, validated as plain identifiers and quoted. Open
@@ -50,6 +51,7 @@ type Connector struct {
 
 var (
 	_ targets.Connector     = (*Connector)(nil)
+	_ targets.Finder        = (*Connector)(nil)
 	_ targets.HealthChecker = (*Connector)(nil)
 )
 
@@ -709,6 +711,86 @@ func (c *Connector) List(ctx context.Context, kind targets.Kind, cursor string, 
 		page.Next = base64.RawURLEncoding.EncodeToString([]byte("k" + objs[limit-1].Anchor))
 	}
 	return page, nil
+}
+
+// Lookup returns the objects whose attribute attr holds value, in anchor
+// order, at most limit (default 200, at most 5000) of them: a scalar
+// attribute by a query on its column, a strings attribute through its
+// child table (any of its values). The database compares, as the column's
+// collation does, which is also how the column's unique index compares: in
+// MySQL and MariaDB a _ci collation (their default) ignores case and a
+// PAD SPACE collation trailing spaces, while PostgreSQL's text compares
+// exactly unless the column is citext or has a nondeterministic collation.
+// Like every read it uses the table description, with procedures or
+// statements as well.
+func (c *Connector) Lookup(ctx context.Context, kind targets.Kind, attr string, value any, limit int) ([]targets.Object, error) {
+	s, err := c.spec(kind)
+	if err != nil {
+		return nil, err
+	}
+	as, ok := s.attrs[attr]
+	if !ok {
+		return nil, targets.Permanent(fmt.Errorf("sql: lookup: attribute %q is not mapped to a column (%s.attributes)", attr, s.field))
+	}
+	possible, err := c.lookupValue(as, value)
+	if err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		limit = defaultPage
+	}
+	limit = min(limit, maxPage)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("sql: lookup: %w", err)
+	}
+	if !possible {
+		return []targets.Object{}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.queryTimeout)
+	defer cancel()
+	a := args{dialect: c.dialect}
+	query := c.selectFrom(s) + " WHERE "
+	if as.typ == typeStrings {
+		query += s.anchor + " IN (SELECT " + as.key + " FROM " + as.table + " WHERE " + as.column + " = " + a.add(value) + ")"
+	} else {
+		query += as.column + " = " + a.add(value)
+	}
+	query += fmt.Sprintf(" ORDER BY %s LIMIT %d", s.anchor, limit)
+	objs, err := c.query(ctx, c.db, s, query, a.vals)
+	if err != nil {
+		return nil, err
+	}
+	if objs == nil {
+		objs = []targets.Object{}
+	}
+	return objs, nil
+}
+
+// lookupValue checks that value is one value of the attribute's type, and
+// reports whether its column can hold it (else nothing matches).
+func (c *Connector) lookupValue(as *attrSpec, value any) (bool, error) {
+	var ok bool
+	switch as.typ {
+	case typeString, typeStrings:
+		_, ok = value.(string)
+	case typeBool:
+		_, ok = value.(bool)
+	case typeInt:
+		_, ok = value.(int64)
+	case typeFloat:
+		_, ok = value.(float64)
+	}
+	if !ok {
+		want := map[string]string{typeString: "a string", typeStrings: "a string (one of its values)", typeBool: "a bool", typeInt: "an int64", typeFloat: "a float64"}[as.typ]
+		return false, targets.Permanent(fmt.Errorf("sql: lookup: attribute %q: a value of type %T, want %s", as.name, value, want))
+	}
+	switch v := value.(type) {
+	case string:
+		return c.dialect != Postgres || strings.IndexByte(v, 0) < 0, nil
+	case int64:
+		return as.maxInt == 0 || v <= as.maxInt && v >= -as.maxInt-1, nil
+	}
+	return true, nil
 }
 
 // selectFrom returns the SELECT of a kind's rows: anchor, object id, the

@@ -26,6 +26,8 @@ var dbTests = []struct {
 	{"SchemaCheck", testSchemaCheck},
 	{"Credentials", testCredentials},
 	{"ValueChecks", testValueChecks},
+	{"Lookup", testLookup},
+	{"LookupCollation", testLookupCollation},
 }
 
 // TestMariaDB and TestPostgres run dbTests on one server each, every test
@@ -82,7 +84,7 @@ func open(t testing.TB, cfg *sqltarget.Config) *sqltarget.Connector {
 }
 
 // conformanceSchema is what the suite writes: the appConfig attributes.
-var conformanceSchema = connector.Schema{UserName: "userName", GroupName: "displayName", Text: "displayName"}
+var conformanceSchema = connector.Schema{UserName: "userName", GroupName: "displayName", Text: "displayName", Unmanaged: "title"}
 
 func testConformance(t *testing.T, srv *dbtest.Server) {
 	db, _ := srv.NewDatabase(t)
