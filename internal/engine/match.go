@@ -40,12 +40,44 @@ func (e *Engine) match(ctx context.Context, t *target, op targets.Op) (anchor, h
 	if !ok || !t.conn.Capabilities().Lookup || len(attrs) == 0 {
 		return "", "", nil
 	}
-	name := t.pol.Name()
 	for _, a := range attrs {
-		v, ok := op.Attrs[a]
-		if !ok || v == nil || v == "" {
-			continue
+		for _, v := range values(op.Attrs[a]) {
+			anchor, how, err := e.matchValue(ctx, t, f, op, a, v)
+			if anchor != "" || err != nil {
+				return anchor, how, err
+			}
 		}
+	}
+	return "", "", nil
+}
+
+// values returns the values of an attribute to look up: one, or each of a
+// multi-valued one; none for an absent or empty one.
+func values(v any) []any {
+	switch t := v.(type) {
+	case nil:
+		return nil
+	case string:
+		if t == "" {
+			return nil
+		}
+	case []string:
+		out := make([]any, 0, len(t))
+		for _, s := range t {
+			if s != "" {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return []any{v}
+}
+
+// matchValue looks up the accounts whose attribute a holds v, and returns
+// the anchor of the one to adopt ("" when none matches), or the conflict.
+func (e *Engine) matchValue(ctx context.Context, t *target, f targets.Finder, op targets.Op, a string, v any) (anchor, how string, err error) {
+	name := t.pol.Name()
+	{
 		objs, err := f.Lookup(ctx, op.Kind, a, v, 2)
 		if err != nil {
 			return "", "", err
@@ -57,7 +89,7 @@ func (e *Engine) match(ctx context.Context, t *target, op targets.Op) (anchor, h
 		how = a + "=" + string(b)
 		switch {
 		case len(objs) == 0:
-			continue
+			return "", "", nil
 		case len(objs) > 1:
 			anchors := make([]string, len(objs))
 			for i, o := range objs {
@@ -93,7 +125,6 @@ func (e *Engine) match(ctx context.Context, t *target, op targets.Op) (anchor, h
 		}
 		return o.Anchor, how, nil
 	}
-	return "", "", nil
 }
 
 // describe names an object for a person: its kind, id and userName or

@@ -78,7 +78,7 @@ func TestAdoptionSQL(t *testing.T) {
 			}
 			judy := c.must(201, "POST", "/Users", entraUser("judy@contoso.com", "ext-judy")).body["id"].(string)
 			msg := deadLetter(t, g, "app")
-			for _, want := range []string{"linked to another identity", karl, "karl@contoso.com", judy, "judy@contoso.com", `login`} {
+			for _, want := range []string{"linked to another identity", karl, "karl@contoso.com", judy, "judy@contoso.com", `userName="judy@contoso.com"`} {
 				if !strings.Contains(msg, want) {
 					t.Errorf("the conflict %q does not name %q", msg, want)
 				}
