@@ -31,7 +31,8 @@ type TargetConfig struct {
 // memory.Config. The Registry decodes a TargetConfig's config into it (an
 // unknown field is an error), validates it, then opens it.
 type Config interface {
-	// Validate reports an invalid field with FieldError.
+	// Validate reports an invalid field with FieldError, several with
+	// errors.Join of their FieldErrors.
 	Validate() error
 	// Provides returns the capabilities of the connector that Open builds
 	// from this validated configuration; the connector's Capabilities MUST
@@ -150,11 +151,24 @@ func (r Registry) config(tc TargetConfig) (Config, error) {
 		return fail("config", err)
 	}
 	if err := cfg.Validate(); err != nil {
-		var fe *ConfigError
-		if errors.As(err, &fe) {
-			return fail("config."+fe.Field, fe.Err)
+		// A Validate that reports every invalid field joins their errors.
+		errs := []error{err}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			errs = j.Unwrap()
 		}
-		return fail("config", err)
+		out := make([]error, len(errs))
+		for i, err := range errs {
+			var fe *ConfigError
+			if errors.As(err, &fe) {
+				_, out[i] = fail("config."+fe.Field, fe.Err)
+			} else {
+				_, out[i] = fail("config", err)
+			}
+		}
+		if len(out) == 1 {
+			return nil, out[0]
+		}
+		return nil, errors.Join(out...)
 	}
 	return cfg, nil
 }

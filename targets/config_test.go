@@ -24,14 +24,16 @@ type testConfig struct {
 	} `yaml:"tls"`
 }
 
+// Validate reports every invalid field, as errors.Join of FieldErrors.
 func (c *testConfig) Validate() error {
-	switch {
-	case c.DSN == "":
-		return targets.FieldError("dsn", "required")
-	case c.Pool < 0:
-		return targets.FieldError("pool", "must not be negative, got %d", c.Pool)
+	var errs []error
+	if c.DSN == "" {
+		errs = append(errs, targets.FieldError("dsn", "required"))
 	}
-	return nil
+	if c.Pool < 0 {
+		errs = append(errs, targets.FieldError("pool", "must not be negative, got %d", c.Pool))
+	}
+	return errors.Join(errs...)
 }
 
 func (c *testConfig) Provides() targets.Capabilities {
@@ -174,6 +176,24 @@ targets:
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate: %v, want it to contain %q", err, want)
 		}
+	}
+}
+
+// TestRegistryValidateReportsEveryField: a Validate that joins the errors
+// of several fields has each reported with its target and field.
+func TestRegistryValidateReportsEveryField(t *testing.T) {
+	err := testRegistry.Validate(parseTargets(t, `
+targets:
+  - {name: a, type: sql, config: {pool: -1}}
+`)...)
+	for _, want := range []string{`target "a": config.dsn: required`, `target "a": config.pool: must not be negative`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate: %v, want it to contain %q", err, want)
+		}
+	}
+	var ce *targets.ConfigError
+	if !errors.As(err, &ce) || ce.Target != "a" || ce.Field != "config.dsn" {
+		t.Errorf("Validate: %v, want a *targets.ConfigError of target a, field config.dsn first", err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/scimgate/scimgate/targets/grpctarget"
 	"github.com/scimgate/scimgate/targets/ldaptarget"
 	"github.com/scimgate/scimgate/targets/memory"
+	"github.com/scimgate/scimgate/targets/scimtarget"
 	"github.com/scimgate/scimgate/targets/sqltarget"
 )
 
@@ -18,6 +19,7 @@ var Types = targets.Registry{
 	grpctarget.Type: func() targets.Config { return new(grpctarget.Config) },
 	ldaptarget.Type: func() targets.Config { return new(ldaptarget.Config) },
 	memory.Type:     func() targets.Config { return new(memory.Config) },
+	scimtarget.Type: func() targets.Config { return new(scimtarget.Config) },
 	sqltarget.Type:  func() targets.Config { return new(sqltarget.Config) },
 }
 

@@ -21,7 +21,7 @@ func TestBuild(t *testing.T) {
 	}{
 		{"memory with defaults", "name: m\ntype: memory\n", "", targets.Capabilities{Groups: true, Disable: true, Lookup: true}},
 		{"memory without groups", "name: m\ntype: memory\nconfig:\n  capabilities: {disable: true}\n", "", targets.Capabilities{Disable: true}},
-		{"unknown type", "name: m\ntype: nope\n", `target "m": type: unknown type "nope" (known: grpc, ldap, memory, sql)`, targets.Capabilities{}},
+		{"unknown type", "name: m\ntype: nope\n", `target "m": type: unknown type "nope" (known: grpc, ldap, memory, scim, sql)`, targets.Capabilities{}},
 		{"unknown field", "name: m\ntype: memory\nconfig:\n  uniq: {}\n", `target "m": config: line 4: unknown field "uniq" (in memory.Config)`, targets.Capabilities{}},
 	}
 	for _, tt := range tests {
