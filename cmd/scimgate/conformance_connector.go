@@ -65,8 +65,8 @@ func conformanceConnector(ctx context.Context, args []string, stdout, stderr io.
 	if err != nil {
 		return fmt.Errorf("connector %q: %w", *name, err)
 	}
-	fmt.Fprintf(stderr, "connector %q (version %s, instance %s) registered; capabilities: groups=%v disable=%v\n",
-		*name, inst.Version, inst.ID, inst.Capabilities.Groups, inst.Capabilities.Disable)
+	fmt.Fprintf(stderr, "connector %q (version %s, protocol minor %d, instance %s) registered; capabilities: groups=%v disable=%v lookup=%v\n",
+		*name, inst.Version, inst.ProtocolMinor, inst.ID, inst.Capabilities.Groups, inst.Capabilities.Disable, inst.Capabilities.Lookup)
 	_, failed, err := connector.RunReport(ctx, func() targets.Connector { return declared{gw, inst.Capabilities} }, stdout)
 	if err != nil {
 		return err
@@ -112,6 +112,8 @@ func waitRegistered(ctx context.Context, gw *grpctarget.Connector, wait time.Dur
 
 // declared is the grpc target as the suite sees it: with the capabilities
 // the connector declared, and shared by every check (which close theirs).
+// Its Lookup is the target's, which sends lookups to the connector when it
+// declared lookup and answers ErrUnsupported otherwise.
 type declared struct {
 	*grpctarget.Connector
 	caps targets.Capabilities

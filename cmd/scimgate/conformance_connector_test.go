@@ -81,8 +81,10 @@ func TestConformanceConnector(t *testing.T) {
 		}
 	})
 
-	var stdout, stderr bytes.Buffer
-	code := run([]string{"conformance", "connector", "--name", "jsonl", "--listen", addr, "--token-file", tokenFile, "--wait", "60s"}, &stdout, &stderr)
+	// stderr: the target's stream handlers may still log as run returns.
+	var stdout bytes.Buffer
+	stderr := &syncBuffer{}
+	code := run([]string{"conformance", "connector", "--name", "jsonl", "--listen", addr, "--token-file", tokenFile, "--wait", "60s"}, &stdout, stderr)
 	out := stdout.String()
 	t.Logf("report:\n%s", out)
 	if code != 0 {
@@ -102,6 +104,11 @@ func TestConformanceConnector(t *testing.T) {
 	}
 	if !strings.Contains(connLog.String(), "registered with the gateway") {
 		t.Errorf("the connector's log does not show its registration")
+	}
+	// The example implements Lookup: the suite sees the capability, and
+	// checks it through the protocol.
+	if want := "protocol minor 1"; !strings.Contains(stderr.String(), want) || !strings.Contains(stderr.String(), "lookup=true") {
+		t.Errorf("the stand-in gateway does not report %q with lookup=true:\n%s", want, stderr.String())
 	}
 }
 

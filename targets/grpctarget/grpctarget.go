@@ -14,6 +14,14 @@
 // (ErrNotConnected): the engine keeps the operation in its outbox and
 // retries it, and Health reports the target down.
 //
+// The target finds existing objects by attribute (targets.Finder, for
+// matching and adoption) with the lookup capability of protocol minor 1.
+// Its Capabilities().Lookup is true when it is configured with
+// capabilities.lookup, and then only connectors that declare lookup
+// register; by default it is false, and connectors written before lookup
+// register as before. A lookup is sent only to an instance that declared
+// lookup.
+//
 //	targets:
 //	  - name: billing
 //	    type: grpc
@@ -21,7 +29,7 @@
 //	      listen: 127.0.0.1:9443
 //	      token_file: /etc/scimgate/billing-connector.token
 //	      tls: {cert_file: ..., key_file: ..., client_ca_file: ...}  # optional
-//	      capabilities: {groups: true, disable: true}                # default
+//	      capabilities: {groups: true, disable: true}                # default; add lookup: true for matching
 //	      window: 64
 //	      op_timeout: 1m
 //	      keepalive: 10s
@@ -60,6 +68,9 @@ const Type = "grpc"
 
 // Defaults and limits of the configuration.
 const (
+	// DefaultLookupLimit is the most objects a Lookup with limit <= 0 asks
+	// for (targets.Finder: at least 2).
+	DefaultLookupLimit     = 10
 	DefaultWindow          = 64
 	MaxWindow              = 4096
 	DefaultOpTimeout       = time.Minute
@@ -85,7 +96,9 @@ type Config struct {
 	TokenFile string `yaml:"token_file"`
 	TokenEnv  string `yaml:"token_env"`
 	// Capabilities the target declares to the engine; a connector must
-	// declare at least these to register. nil means all.
+	// declare at least these to register. nil means groups and disable,
+	// the capabilities of protocol minor 0: lookup (minor 1) is asked for
+	// explicitly, so that a connector written before it still registers.
 	Capabilities *targets.Capabilities `yaml:"capabilities"`
 	// Window is the most operations in flight on one connector instance
 	// (default DefaultWindow); a connector may ask for fewer.
@@ -137,7 +150,8 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Provides returns the configured capabilities (default: all).
+// Provides returns the configured capabilities (default: groups and
+// disable).
 func (c *Config) Provides() targets.Capabilities {
 	if c.Capabilities != nil {
 		return *c.Capabilities
@@ -269,6 +283,7 @@ type Connector struct {
 var (
 	_ targets.Connector     = (*Connector)(nil)
 	_ targets.HealthChecker = (*Connector)(nil)
+	_ targets.Finder        = (*Connector)(nil)
 )
 
 // Target is what the gateway tells a grpc target about itself (Bind).
@@ -328,6 +343,8 @@ type Instance struct {
 	ID      string // assigned by the gateway, shown in both sides' logs
 	Version string // the connector's own version
 	Peer    string // its network address
+	// ProtocolMinor is the minor version of v1 it implements.
+	ProtocolMinor uint32
 	// Capabilities are what the instance declared.
 	Capabilities targets.Capabilities
 	Window       int // the most operations in flight on it
@@ -340,7 +357,7 @@ func (c *Connector) Instances() []Instance {
 	defer c.mu.Unlock()
 	out := make([]Instance, len(c.insts))
 	for i, in := range c.insts {
-		out[i] = Instance{ID: in.id, Version: in.version, Peer: in.peer, Capabilities: in.caps, Window: in.window, InFlight: in.inflight}
+		out[i] = Instance{ID: in.id, Version: in.version, Peer: in.peer, ProtocolMinor: in.minor, Capabilities: in.caps, Window: in.window, InFlight: in.inflight}
 	}
 	return out
 }
@@ -360,7 +377,8 @@ func (c *Connector) Health(ctx context.Context) error {
 	return nil
 }
 
-// Capabilities returns the configured capabilities (default: all).
+// Capabilities returns the configured capabilities (Config.Provides):
+// every registered instance declares at least these.
 func (c *Connector) Capabilities() targets.Capabilities { return c.cfg.Provides() }
 
 // Create sends a create and returns the anchor the connector answers.
@@ -454,6 +472,50 @@ func (c *Connector) List(ctx context.Context, kind targets.Kind, cursor string, 
 	return page, nil
 }
 
+// Lookup finds the objects of kind whose attribute attr holds value
+// (targets.Finder): it sends a LookupRequest to a registered instance that
+// declared the lookup capability, and checks the answer: at most limit
+// objects (DefaultLookupLimit when limit <= 0), each of kind, each once.
+// When instances are registered but none declared lookup (a connector of
+// protocol minor 0), the error matches targets.ErrPermanent and
+// errors.ErrUnsupported, and nothing is sent.
+func (c *Connector) Lookup(ctx context.Context, kind targets.Kind, attr string, value any, limit int) ([]targets.Object, error) {
+	if limit <= 0 {
+		limit = DefaultLookupLimit
+	}
+	limit = min(limit, 1<<30)
+	req, err := wire.Lookup(kind, attr, value, limit)
+	if err != nil {
+		return nil, targets.Permanent(fmt.Errorf("grpctarget: Lookup: %w", err))
+	}
+	r, err := c.callOn(ctx, &pb.Request{Call: &pb.Request_Lookup{Lookup: req}}, true)
+	if err != nil {
+		if code := r.GetError().GetCode(); code == pb.Code_CODE_NOT_FOUND || code == pb.Code_CODE_CONFLICT {
+			return nil, c.readError("Lookup", fmt.Sprintf("answered %v (no match is an empty list): %v", code, err))
+		}
+		return nil, err
+	}
+	if n := len(r.GetObjects()); n > limit {
+		return nil, c.readError("Lookup", fmt.Sprintf("%d objects answer a lookup with limit %d", n, limit))
+	}
+	objs := make([]targets.Object, 0, len(r.GetObjects()))
+	seen := make(map[string]bool, len(r.GetObjects()))
+	for _, po := range r.GetObjects() {
+		o, err := wire.GoObject(po)
+		switch {
+		case err != nil:
+			return nil, c.readError("Lookup", err.Error())
+		case o.Kind != kind:
+			return nil, c.readError("Lookup", fmt.Sprintf("asked for %s objects, got %s %q", kind, o.Kind, o.Anchor))
+		case seen[o.Anchor]:
+			return nil, c.readError("Lookup", fmt.Sprintf("object %q answered twice", o.Anchor))
+		}
+		seen[o.Anchor] = true
+		objs = append(objs, o)
+	}
+	return objs, nil
+}
+
 // Close stops the endpoint and ends every stream.
 func (c *Connector) Close(context.Context) error {
 	c.mu.Lock()
@@ -498,12 +560,22 @@ func (c *Connector) name() string {
 // instance's window is full, and returns its response; the response's
 // error, if any, is returned classified.
 func (c *Connector) call(ctx context.Context, req *pb.Request) (*pb.Response, error) {
+	r, err := c.callOn(ctx, req, false)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// callOn is call, on the instances that declared lookup when lookup is
+// set. A connector's error is returned with its response.
+func (c *Connector) callOn(ctx context.Context, req *pb.Request, lookup bool) (*pb.Response, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, targets.Transient(err)
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, c.cfg.OpTimeout, fmt.Errorf("no answer within op_timeout %v", c.cfg.OpTimeout))
 	defer cancel()
-	in, p, err := c.acquire(ctx)
+	in, p, err := c.acquire(ctx, lookup)
 	if err != nil {
 		return nil, err
 	}
@@ -522,7 +594,7 @@ func (c *Connector) call(ctx context.Context, req *pb.Request) (*pb.Response, er
 	select {
 	case r := <-p.resp:
 		if r.GetError() != nil {
-			return nil, wire.GoError(in.name, r.GetError())
+			return r, wire.GoError(in.name, r.GetError())
 		}
 		return r, nil
 	case <-ctx.Done():
@@ -547,9 +619,11 @@ type pending struct {
 	resp chan *pb.Response // capacity 1
 }
 
-// acquire takes a slot on the least loaded instance with a free one,
-// waiting for a slot while every window is full.
-func (c *Connector) acquire(ctx context.Context) (*instance, *pending, error) {
+// acquire takes a slot on the least loaded instance with a free one (among
+// those that declared lookup, when lookup is set), waiting for a slot while
+// every window is full. When instances are registered but none declared
+// lookup, the error matches targets.ErrPermanent and errors.ErrUnsupported.
+func (c *Connector) acquire(ctx context.Context, lookup bool) (*instance, *pending, error) {
 	c.mu.Lock()
 	for {
 		switch {
@@ -562,10 +636,21 @@ func (c *Connector) acquire(ctx context.Context) (*instance, *pending, error) {
 			return nil, nil, targets.Transient(fmt.Errorf("grpctarget: connector %s: %w", name, ErrNotConnected))
 		}
 		var best *instance
+		serving := 0
 		for _, in := range c.insts {
+			if lookup && !in.caps.Lookup {
+				continue // never sent a message newer than its minor version
+			}
+			serving++
 			if in.inflight < in.window && (best == nil || in.inflight < best.inflight) {
 				best = in
 			}
+		}
+		if serving == 0 {
+			name := c.target.Name
+			c.mu.Unlock()
+			return nil, nil, targets.Permanent(fmt.Errorf("grpctarget: connector %s does not declare the lookup capability (protocol minor %d): %w",
+				name, wire.LookupMinor, errors.ErrUnsupported))
 		}
 		if best != nil {
 			best.inflight++

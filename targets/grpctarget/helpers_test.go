@@ -142,9 +142,9 @@ func waitInstances(t testing.TB, gw *gateway, n int) {
 	}
 }
 
-// noClose shares one connector between the conformance suite's checks,
-// which close theirs.
-type noClose struct{ targets.Connector }
+// noClose shares one grpc target between the conformance suite's checks,
+// which close theirs; it keeps the target's other methods (Lookup).
+type noClose struct{ *grpctarget.Connector }
 
 func (noClose) Close(context.Context) error { return nil }
 

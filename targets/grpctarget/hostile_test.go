@@ -131,6 +131,13 @@ func TestHostileStreams(t *testing.T) {
 			s.Send(m)
 			wantEnd(t, s, codes.InvalidArgument, "unknown kind")
 		}},
+		{"lookup declared with protocol minor 0", nil, func(t *testing.T, gw *gateway) {
+			s := rawStream(t, gw)
+			m := register("app")
+			m.GetRegister().Capabilities.Lookup = true
+			s.Send(m)
+			wantEnd(t, s, codes.InvalidArgument, "capabilities.lookup is protocol minor 1, but the Register says protocol_minor 0")
+		}},
 		{"second register", nil, func(t *testing.T, gw *gateway) {
 			s := registerRaw(t, gw)
 			s.Send(register("app"))

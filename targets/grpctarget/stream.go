@@ -40,6 +40,7 @@ type service struct {
 type instance struct {
 	id, name, version, peer string
 	caps                    targets.Capabilities
+	minor                   uint32 // the protocol minor version it implements
 	window                  int
 	sendq                   chan *pb.GatewayMessage // written by the stream's handler
 	done                    chan struct{}           // closed when the stream ends
@@ -93,7 +94,7 @@ func (s *service) Connect(stream pb.Gateway_ConnectServer) error {
 		log.Warn("connector lost during registration", "err", err)
 		return err
 	}
-	log.Info("connector registered", "window", in.window, "groups", in.caps.Groups, "disable", in.caps.Disable)
+	log.Info("connector registered", "protocol_minor", in.minor, "window", in.window, "groups", in.caps.Groups, "disable", in.caps.Disable, "lookup", in.caps.Lookup)
 
 	recvErr := make(chan error, 1)
 	go func() { recvErr <- c.recvLoop(stream, in) }()
@@ -180,6 +181,12 @@ func (c *Connector) register(reg *pb.Register, from string) (*instance, error) {
 	if want.Disable && !caps.GetDisable() {
 		return nil, status.Errorf(codes.FailedPrecondition, "target %q is configured with capabilities.disable (the default) but the connector does not declare disable: implement it, or set capabilities.disable: false in the target's config", name)
 	}
+	if caps.GetLookup() && reg.GetProtocolMinor() < wire.LookupMinor {
+		return nil, status.Errorf(codes.InvalidArgument, "capabilities.lookup is protocol minor %d, but the Register says protocol_minor %d", wire.LookupMinor, reg.GetProtocolMinor())
+	}
+	if want.Lookup && !caps.GetLookup() {
+		return nil, status.Errorf(codes.FailedPrecondition, "target %q is configured with capabilities.lookup but the connector does not declare lookup (protocol minor %d): implement it, or remove lookup from capabilities in the target's config", name, wire.LookupMinor)
+	}
 	declared, err := declaredAttrs(caps.GetAttributes())
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "capabilities.attributes: %v", err)
@@ -215,7 +222,8 @@ func (c *Connector) register(reg *pb.Register, from string) (*instance, error) {
 		name:    name,
 		version: printable(reg.GetVersion()),
 		peer:    from,
-		caps:    targets.Capabilities{Groups: caps.GetGroups(), Disable: caps.GetDisable()},
+		caps:    targets.Capabilities{Groups: caps.GetGroups(), Disable: caps.GetDisable(), Lookup: caps.GetLookup()},
+		minor:   reg.GetProtocolMinor(),
 		window:  window,
 		sendq:   make(chan *pb.GatewayMessage, window+16),
 		done:    make(chan struct{}),

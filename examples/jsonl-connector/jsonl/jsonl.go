@@ -16,6 +16,11 @@
 // Attribute types survive the files: a JSON number with a fraction or an
 // exponent is a float64 (written with ".0" when whole), any other number
 // an int64.
+//
+// Lookup (targets.Finder, which lets the gateway adopt objects that exist
+// before it creates them) compares values as the files hold them: exactly,
+// type included, with no case folding or trimming, the way userName is
+// kept unique; a list attribute holds each of its strings.
 package jsonl
 
 import (
@@ -67,8 +72,14 @@ type Connector struct {
 	written uint64     // guarded by flushMu: every change up to it is on disk
 }
 
-// Interface guard.
-var _ targets.Connector = (*Connector)(nil)
+// Interface guards.
+var (
+	_ targets.Connector = (*Connector)(nil)
+	_ targets.Finder    = (*Connector)(nil)
+)
+
+// DefaultLookupLimit is the most objects a Lookup with limit <= 0 returns.
+const DefaultLookupLimit = 100
 
 // Open loads the files of dir, creating dir when missing.
 func Open(dir string) (*Connector, error) {
@@ -130,9 +141,9 @@ func ReadFile(path string) ([]Record, error) {
 	return out, nil
 }
 
-// Capabilities: users, groups, disable.
+// Capabilities: users, groups, disable, lookup.
 func (c *Connector) Capabilities() targets.Capabilities {
-	return targets.Capabilities{Groups: true, Disable: true}
+	return targets.Capabilities{Groups: true, Disable: true, Lookup: true}
 }
 
 // Create creates an object, or answers a conflict with the object that
@@ -310,6 +321,61 @@ func (c *Connector) List(ctx context.Context, kind targets.Kind, cursor string, 
 		page.Objects = append(page.Objects, clone(c.objs[a]))
 	}
 	return page, nil
+}
+
+// Lookup returns the objects of kind whose attribute attr holds value, by
+// anchor, at most limit of them (DefaultLookupLimit when limit <= 0). A
+// value matches an attribute of the same type and the same value, or a
+// list attribute one of whose strings it is; every attribute name is one
+// the connector manages (it keeps any), so an unknown one matches nothing.
+func (c *Connector) Lookup(ctx context.Context, kind targets.Kind, attr string, value any, limit int) ([]targets.Object, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, targets.Transient(err)
+	}
+	switch value.(type) {
+	case string, bool, int64, float64:
+	default:
+		return nil, targets.Permanent(fmt.Errorf("jsonl: lookup of attribute %q: a %T value, want one string, bool, int64 or float64", attr, value))
+	}
+	switch {
+	case kind != targets.User && kind != targets.Group:
+		return nil, targets.Permanent(fmt.Errorf("jsonl: lookup: unknown kind %q", kind))
+	case attr == "":
+		return nil, targets.Permanent(errors.New("jsonl: lookup without an attribute name"))
+	}
+	if limit <= 0 {
+		limit = DefaultLookupLimit
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var anchors []string
+	if name, ok := value.(string); ok && kind == targets.User && attr == UniqueUserAttr {
+		if a := c.byName[name]; a != "" {
+			anchors = append(anchors, a)
+		}
+	} else {
+		for a, o := range c.objs {
+			if o.Kind == kind && holds(o.Attrs[attr], value) {
+				anchors = append(anchors, a)
+			}
+		}
+		slices.Sort(anchors)
+	}
+	out := make([]targets.Object, 0, min(len(anchors), limit))
+	for _, a := range anchors[:min(len(anchors), limit)] {
+		out = append(out, clone(c.objs[a]))
+	}
+	return out, nil
+}
+
+// holds reports whether an attribute's value have holds want: the same
+// type and value, or for a list, a string among its values.
+func holds(have, want any) bool {
+	if l, ok := have.([]string); ok {
+		s, ok := want.(string)
+		return ok && slices.Contains(l, s)
+	}
+	return have == want
 }
 
 // Close does nothing: every change is already on disk.

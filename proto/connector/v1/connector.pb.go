@@ -517,7 +517,8 @@ type Register struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Version is the connector's own version, for logs.
 	Version string `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
-	// ProtocolMinor is the minor version of v1 the connector implements.
+	// ProtocolMinor is the minor version of v1 the connector implements
+	// (SPEC.md, section 9).
 	ProtocolMinor uint32        `protobuf:"varint,3,opt,name=protocol_minor,json=protocolMinor,proto3" json:"protocol_minor,omitempty"`
 	Capabilities  *Capabilities `protobuf:"bytes,4,opt,name=capabilities,proto3" json:"capabilities,omitempty"`
 	// Window is how many requests the connector accepts in flight on this
@@ -602,7 +603,11 @@ type Capabilities struct {
 	Disable bool `protobuf:"varint,2,opt,name=disable,proto3" json:"disable,omitempty"`
 	// Attributes are the attributes the connector understands. A connector
 	// that declares none for a kind accepts any attribute of that kind.
-	Attributes    []*AttributeSchema `protobuf:"bytes,3,rep,name=attributes,proto3" json:"attributes,omitempty"`
+	Attributes []*AttributeSchema `protobuf:"bytes,3,rep,name=attributes,proto3" json:"attributes,omitempty"`
+	// Lookup (protocol minor 1): finding existing objects by the value of an
+	// attribute (LookupRequest). Only a connector that declares it receives
+	// LookupRequests.
+	Lookup        bool `protobuf:"varint,4,opt,name=lookup,proto3" json:"lookup,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -656,6 +661,13 @@ func (x *Capabilities) GetAttributes() []*AttributeSchema {
 		return x.Attributes
 	}
 	return nil
+}
+
+func (x *Capabilities) GetLookup() bool {
+	if x != nil {
+		return x.Lookup
+	}
+	return false
 }
 
 // AttributeSchema declares one attribute.
@@ -794,7 +806,8 @@ func (x *Registered) GetKeepaliveMillis() int64 {
 	return 0
 }
 
-// Request is a call of the gateway: an operation or a read.
+// Request is a call of the gateway: an operation or a read (get, list,
+// lookup).
 type Request struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Id identifies the request on this stream: the gateway numbers its
@@ -808,6 +821,7 @@ type Request struct {
 	//	*Request_Operation
 	//	*Request_Get
 	//	*Request_List
+	//	*Request_Lookup
 	Call          isRequest_Call `protobuf_oneof:"call"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -891,6 +905,15 @@ func (x *Request) GetList() *ListRequest {
 	return nil
 }
 
+func (x *Request) GetLookup() *LookupRequest {
+	if x != nil {
+		if x, ok := x.Call.(*Request_Lookup); ok {
+			return x.Lookup
+		}
+	}
+	return nil
+}
+
 type isRequest_Call interface {
 	isRequest_Call()
 }
@@ -907,11 +930,19 @@ type Request_List struct {
 	List *ListRequest `protobuf:"bytes,5,opt,name=list,proto3,oneof"`
 }
 
+type Request_Lookup struct {
+	// Lookup (protocol minor 1) is sent only to a connector that declares
+	// capabilities.lookup.
+	Lookup *LookupRequest `protobuf:"bytes,6,opt,name=lookup,proto3,oneof"`
+}
+
 func (*Request_Operation) isRequest_Call() {}
 
 func (*Request_Get) isRequest_Call() {}
 
 func (*Request_List) isRequest_Call() {}
+
+func (*Request_Lookup) isRequest_Call() {}
 
 // Operation is one provisioning operation.
 type Operation struct {
@@ -1127,6 +1158,81 @@ func (x *ListRequest) GetLimit() int32 {
 	return 0
 }
 
+// LookupRequest (protocol minor 1) finds the objects of a kind whose
+// attribute holds a value, compared as the target compares that attribute
+// (for a multi-valued attribute: any of its values). It is a read: it
+// changes nothing and may be repeated.
+type LookupRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  Kind                   `protobuf:"varint,1,opt,name=kind,proto3,enum=scimgate.connector.v1.Kind" json:"kind,omitempty"`
+	// Attribute is the target attribute's name, as in Operation.attributes.
+	Attribute string `protobuf:"bytes,2,opt,name=attribute,proto3" json:"attribute,omitempty"`
+	// Value is the value looked for; never null.
+	Value *Value `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	// Limit is the most objects the answer may hold (at least 1).
+	Limit         int32 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LookupRequest) Reset() {
+	*x = LookupRequest{}
+	mi := &file_connector_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LookupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LookupRequest) ProtoMessage() {}
+
+func (x *LookupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LookupRequest.ProtoReflect.Descriptor instead.
+func (*LookupRequest) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *LookupRequest) GetKind() Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return Kind_KIND_UNSPECIFIED
+}
+
+func (x *LookupRequest) GetAttribute() string {
+	if x != nil {
+		return x.Attribute
+	}
+	return ""
+}
+
+func (x *LookupRequest) GetValue() *Value {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *LookupRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
 // Value is an attribute value; a Value with no kind set is null.
 type Value struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1144,7 +1250,7 @@ type Value struct {
 
 func (x *Value) Reset() {
 	*x = Value{}
-	mi := &file_connector_proto_msgTypes[10]
+	mi := &file_connector_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1156,7 +1262,7 @@ func (x *Value) String() string {
 func (*Value) ProtoMessage() {}
 
 func (x *Value) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[10]
+	mi := &file_connector_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1169,7 +1275,7 @@ func (x *Value) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Value.ProtoReflect.Descriptor instead.
 func (*Value) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{10}
+	return file_connector_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Value) GetKind() isValue_Kind {
@@ -1268,7 +1374,7 @@ type StringList struct {
 
 func (x *StringList) Reset() {
 	*x = StringList{}
-	mi := &file_connector_proto_msgTypes[11]
+	mi := &file_connector_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1280,7 +1386,7 @@ func (x *StringList) String() string {
 func (*StringList) ProtoMessage() {}
 
 func (x *StringList) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[11]
+	mi := &file_connector_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1293,7 +1399,7 @@ func (x *StringList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StringList.ProtoReflect.Descriptor instead.
 func (*StringList) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{11}
+	return file_connector_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StringList) GetValues() []string {
@@ -1318,7 +1424,7 @@ type Object struct {
 
 func (x *Object) Reset() {
 	*x = Object{}
-	mi := &file_connector_proto_msgTypes[12]
+	mi := &file_connector_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1330,7 +1436,7 @@ func (x *Object) String() string {
 func (*Object) ProtoMessage() {}
 
 func (x *Object) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[12]
+	mi := &file_connector_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1343,7 +1449,7 @@ func (x *Object) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Object.ProtoReflect.Descriptor instead.
 func (*Object) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{12}
+	return file_connector_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Object) GetKind() Kind {
@@ -1398,7 +1504,9 @@ type Response struct {
 	Anchor string `protobuf:"bytes,3,opt,name=anchor,proto3" json:"anchor,omitempty"`
 	// Object is the object read (a successful GetRequest).
 	Object *Object `protobuf:"bytes,4,opt,name=object,proto3" json:"object,omitempty"`
-	// Objects and NextCursor are the page read (a successful ListRequest).
+	// Objects and NextCursor are the page read (a successful ListRequest);
+	// Objects alone are the objects found (a successful LookupRequest: at
+	// most its limit, none when nothing matches).
 	Objects       []*Object `protobuf:"bytes,5,rep,name=objects,proto3" json:"objects,omitempty"`
 	NextCursor    string    `protobuf:"bytes,6,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1407,7 +1515,7 @@ type Response struct {
 
 func (x *Response) Reset() {
 	*x = Response{}
-	mi := &file_connector_proto_msgTypes[13]
+	mi := &file_connector_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1419,7 +1527,7 @@ func (x *Response) String() string {
 func (*Response) ProtoMessage() {}
 
 func (x *Response) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[13]
+	mi := &file_connector_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1432,7 +1540,7 @@ func (x *Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Response.ProtoReflect.Descriptor instead.
 func (*Response) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{13}
+	return file_connector_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Response) GetId() uint64 {
@@ -1493,7 +1601,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_connector_proto_msgTypes[14]
+	mi := &file_connector_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1505,7 +1613,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[14]
+	mi := &file_connector_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1518,7 +1626,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{14}
+	return file_connector_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Error) GetCode() Code {
@@ -1560,7 +1668,7 @@ type Cancel struct {
 
 func (x *Cancel) Reset() {
 	*x = Cancel{}
-	mi := &file_connector_proto_msgTypes[15]
+	mi := &file_connector_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1572,7 +1680,7 @@ func (x *Cancel) String() string {
 func (*Cancel) ProtoMessage() {}
 
 func (x *Cancel) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[15]
+	mi := &file_connector_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1585,7 +1693,7 @@ func (x *Cancel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cancel.ProtoReflect.Descriptor instead.
 func (*Cancel) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{15}
+	return file_connector_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Cancel) GetId() uint64 {
@@ -1605,7 +1713,7 @@ type Ping struct {
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_connector_proto_msgTypes[16]
+	mi := &file_connector_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1617,7 +1725,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[16]
+	mi := &file_connector_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1630,7 +1738,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{16}
+	return file_connector_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Ping) GetNonce() uint64 {
@@ -1650,7 +1758,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_connector_proto_msgTypes[17]
+	mi := &file_connector_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1662,7 +1770,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[17]
+	mi := &file_connector_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1675,7 +1783,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{17}
+	return file_connector_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Pong) GetNonce() uint64 {
@@ -1710,13 +1818,14 @@ const file_connector_proto_rawDesc = "" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12%\n" +
 	"\x0eprotocol_minor\x18\x03 \x01(\rR\rprotocolMinor\x12G\n" +
 	"\fcapabilities\x18\x04 \x01(\v2#.scimgate.connector.v1.CapabilitiesR\fcapabilities\x12\x16\n" +
-	"\x06window\x18\x05 \x01(\rR\x06window\"\x88\x01\n" +
+	"\x06window\x18\x05 \x01(\rR\x06window\"\xa0\x01\n" +
 	"\fCapabilities\x12\x16\n" +
 	"\x06groups\x18\x01 \x01(\bR\x06groups\x12\x18\n" +
 	"\adisable\x18\x02 \x01(\bR\adisable\x12F\n" +
 	"\n" +
 	"attributes\x18\x03 \x03(\v2&.scimgate.connector.v1.AttributeSchemaR\n" +
-	"attributes\"\x90\x01\n" +
+	"attributes\x12\x16\n" +
+	"\x06lookup\x18\x04 \x01(\bR\x06lookup\"\x90\x01\n" +
 	"\x0fAttributeSchema\x12/\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1b.scimgate.connector.v1.KindR\x04kind\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x128\n" +
@@ -1727,13 +1836,14 @@ const file_connector_proto_rawDesc = "" +
 	"instanceId\x12%\n" +
 	"\x0eprotocol_minor\x18\x02 \x01(\rR\rprotocolMinor\x12\x16\n" +
 	"\x06window\x18\x03 \x01(\rR\x06window\x12)\n" +
-	"\x10keepalive_millis\x18\x04 \x01(\x03R\x0fkeepaliveMillis\"\xfb\x01\n" +
+	"\x10keepalive_millis\x18\x04 \x01(\x03R\x0fkeepaliveMillis\"\xbb\x02\n" +
 	"\aRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12%\n" +
 	"\x0etimeout_millis\x18\x02 \x01(\x03R\rtimeoutMillis\x12@\n" +
 	"\toperation\x18\x03 \x01(\v2 .scimgate.connector.v1.OperationH\x00R\toperation\x125\n" +
 	"\x03get\x18\x04 \x01(\v2!.scimgate.connector.v1.GetRequestH\x00R\x03get\x128\n" +
-	"\x04list\x18\x05 \x01(\v2\".scimgate.connector.v1.ListRequestH\x00R\x04listB\x06\n" +
+	"\x04list\x18\x05 \x01(\v2\".scimgate.connector.v1.ListRequestH\x00R\x04list\x12>\n" +
+	"\x06lookup\x18\x06 \x01(\v2$.scimgate.connector.v1.LookupRequestH\x00R\x06lookupB\x06\n" +
 	"\x04call\"\x86\x03\n" +
 	"\tOperation\x12\x13\n" +
 	"\x05op_id\x18\x01 \x01(\tR\x04opId\x125\n" +
@@ -1755,7 +1865,12 @@ const file_connector_proto_rawDesc = "" +
 	"\vListRequest\x12/\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1b.scimgate.connector.v1.KindR\x04kind\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x12\x14\n" +
-	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\xe3\x01\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\xa8\x01\n" +
+	"\rLookupRequest\x12/\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x1b.scimgate.connector.v1.KindR\x04kind\x12\x1c\n" +
+	"\tattribute\x18\x02 \x01(\tR\tattribute\x122\n" +
+	"\x05value\x18\x03 \x01(\v2\x1c.scimgate.connector.v1.ValueR\x05value\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\x05R\x05limit\"\xe3\x01\n" +
 	"\x05Value\x12#\n" +
 	"\fstring_value\x18\x01 \x01(\tH\x00R\vstringValue\x12\x1f\n" +
 	"\n" +
@@ -1844,7 +1959,7 @@ func file_connector_proto_rawDescGZIP() []byte {
 }
 
 var file_connector_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_connector_proto_goTypes = []any{
 	(AttributeType)(0),       // 0: scimgate.connector.v1.AttributeType
 	(Kind)(0),                // 1: scimgate.connector.v1.Kind
@@ -1860,27 +1975,28 @@ var file_connector_proto_goTypes = []any{
 	(*Operation)(nil),        // 11: scimgate.connector.v1.Operation
 	(*GetRequest)(nil),       // 12: scimgate.connector.v1.GetRequest
 	(*ListRequest)(nil),      // 13: scimgate.connector.v1.ListRequest
-	(*Value)(nil),            // 14: scimgate.connector.v1.Value
-	(*StringList)(nil),       // 15: scimgate.connector.v1.StringList
-	(*Object)(nil),           // 16: scimgate.connector.v1.Object
-	(*Response)(nil),         // 17: scimgate.connector.v1.Response
-	(*Error)(nil),            // 18: scimgate.connector.v1.Error
-	(*Cancel)(nil),           // 19: scimgate.connector.v1.Cancel
-	(*Ping)(nil),             // 20: scimgate.connector.v1.Ping
-	(*Pong)(nil),             // 21: scimgate.connector.v1.Pong
-	nil,                      // 22: scimgate.connector.v1.Operation.AttributesEntry
-	nil,                      // 23: scimgate.connector.v1.Object.AttributesEntry
+	(*LookupRequest)(nil),    // 14: scimgate.connector.v1.LookupRequest
+	(*Value)(nil),            // 15: scimgate.connector.v1.Value
+	(*StringList)(nil),       // 16: scimgate.connector.v1.StringList
+	(*Object)(nil),           // 17: scimgate.connector.v1.Object
+	(*Response)(nil),         // 18: scimgate.connector.v1.Response
+	(*Error)(nil),            // 19: scimgate.connector.v1.Error
+	(*Cancel)(nil),           // 20: scimgate.connector.v1.Cancel
+	(*Ping)(nil),             // 21: scimgate.connector.v1.Ping
+	(*Pong)(nil),             // 22: scimgate.connector.v1.Pong
+	nil,                      // 23: scimgate.connector.v1.Operation.AttributesEntry
+	nil,                      // 24: scimgate.connector.v1.Object.AttributesEntry
 }
 var file_connector_proto_depIdxs = []int32{
 	6,  // 0: scimgate.connector.v1.ConnectorMessage.register:type_name -> scimgate.connector.v1.Register
-	17, // 1: scimgate.connector.v1.ConnectorMessage.response:type_name -> scimgate.connector.v1.Response
-	20, // 2: scimgate.connector.v1.ConnectorMessage.ping:type_name -> scimgate.connector.v1.Ping
-	21, // 3: scimgate.connector.v1.ConnectorMessage.pong:type_name -> scimgate.connector.v1.Pong
+	18, // 1: scimgate.connector.v1.ConnectorMessage.response:type_name -> scimgate.connector.v1.Response
+	21, // 2: scimgate.connector.v1.ConnectorMessage.ping:type_name -> scimgate.connector.v1.Ping
+	22, // 3: scimgate.connector.v1.ConnectorMessage.pong:type_name -> scimgate.connector.v1.Pong
 	9,  // 4: scimgate.connector.v1.GatewayMessage.registered:type_name -> scimgate.connector.v1.Registered
 	10, // 5: scimgate.connector.v1.GatewayMessage.request:type_name -> scimgate.connector.v1.Request
-	19, // 6: scimgate.connector.v1.GatewayMessage.cancel:type_name -> scimgate.connector.v1.Cancel
-	20, // 7: scimgate.connector.v1.GatewayMessage.ping:type_name -> scimgate.connector.v1.Ping
-	21, // 8: scimgate.connector.v1.GatewayMessage.pong:type_name -> scimgate.connector.v1.Pong
+	20, // 6: scimgate.connector.v1.GatewayMessage.cancel:type_name -> scimgate.connector.v1.Cancel
+	21, // 7: scimgate.connector.v1.GatewayMessage.ping:type_name -> scimgate.connector.v1.Ping
+	22, // 8: scimgate.connector.v1.GatewayMessage.pong:type_name -> scimgate.connector.v1.Pong
 	7,  // 9: scimgate.connector.v1.Register.capabilities:type_name -> scimgate.connector.v1.Capabilities
 	8,  // 10: scimgate.connector.v1.Capabilities.attributes:type_name -> scimgate.connector.v1.AttributeSchema
 	1,  // 11: scimgate.connector.v1.AttributeSchema.kind:type_name -> scimgate.connector.v1.Kind
@@ -1888,27 +2004,30 @@ var file_connector_proto_depIdxs = []int32{
 	11, // 13: scimgate.connector.v1.Request.operation:type_name -> scimgate.connector.v1.Operation
 	12, // 14: scimgate.connector.v1.Request.get:type_name -> scimgate.connector.v1.GetRequest
 	13, // 15: scimgate.connector.v1.Request.list:type_name -> scimgate.connector.v1.ListRequest
-	2,  // 16: scimgate.connector.v1.Operation.method:type_name -> scimgate.connector.v1.Method
-	1,  // 17: scimgate.connector.v1.Operation.kind:type_name -> scimgate.connector.v1.Kind
-	22, // 18: scimgate.connector.v1.Operation.attributes:type_name -> scimgate.connector.v1.Operation.AttributesEntry
-	1,  // 19: scimgate.connector.v1.GetRequest.kind:type_name -> scimgate.connector.v1.Kind
-	1,  // 20: scimgate.connector.v1.ListRequest.kind:type_name -> scimgate.connector.v1.Kind
-	15, // 21: scimgate.connector.v1.Value.string_list:type_name -> scimgate.connector.v1.StringList
-	1,  // 22: scimgate.connector.v1.Object.kind:type_name -> scimgate.connector.v1.Kind
-	23, // 23: scimgate.connector.v1.Object.attributes:type_name -> scimgate.connector.v1.Object.AttributesEntry
-	18, // 24: scimgate.connector.v1.Response.error:type_name -> scimgate.connector.v1.Error
-	16, // 25: scimgate.connector.v1.Response.object:type_name -> scimgate.connector.v1.Object
-	16, // 26: scimgate.connector.v1.Response.objects:type_name -> scimgate.connector.v1.Object
-	3,  // 27: scimgate.connector.v1.Error.code:type_name -> scimgate.connector.v1.Code
-	14, // 28: scimgate.connector.v1.Operation.AttributesEntry.value:type_name -> scimgate.connector.v1.Value
-	14, // 29: scimgate.connector.v1.Object.AttributesEntry.value:type_name -> scimgate.connector.v1.Value
-	4,  // 30: scimgate.connector.v1.Gateway.Connect:input_type -> scimgate.connector.v1.ConnectorMessage
-	5,  // 31: scimgate.connector.v1.Gateway.Connect:output_type -> scimgate.connector.v1.GatewayMessage
-	31, // [31:32] is the sub-list for method output_type
-	30, // [30:31] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	14, // 16: scimgate.connector.v1.Request.lookup:type_name -> scimgate.connector.v1.LookupRequest
+	2,  // 17: scimgate.connector.v1.Operation.method:type_name -> scimgate.connector.v1.Method
+	1,  // 18: scimgate.connector.v1.Operation.kind:type_name -> scimgate.connector.v1.Kind
+	23, // 19: scimgate.connector.v1.Operation.attributes:type_name -> scimgate.connector.v1.Operation.AttributesEntry
+	1,  // 20: scimgate.connector.v1.GetRequest.kind:type_name -> scimgate.connector.v1.Kind
+	1,  // 21: scimgate.connector.v1.ListRequest.kind:type_name -> scimgate.connector.v1.Kind
+	1,  // 22: scimgate.connector.v1.LookupRequest.kind:type_name -> scimgate.connector.v1.Kind
+	15, // 23: scimgate.connector.v1.LookupRequest.value:type_name -> scimgate.connector.v1.Value
+	16, // 24: scimgate.connector.v1.Value.string_list:type_name -> scimgate.connector.v1.StringList
+	1,  // 25: scimgate.connector.v1.Object.kind:type_name -> scimgate.connector.v1.Kind
+	24, // 26: scimgate.connector.v1.Object.attributes:type_name -> scimgate.connector.v1.Object.AttributesEntry
+	19, // 27: scimgate.connector.v1.Response.error:type_name -> scimgate.connector.v1.Error
+	17, // 28: scimgate.connector.v1.Response.object:type_name -> scimgate.connector.v1.Object
+	17, // 29: scimgate.connector.v1.Response.objects:type_name -> scimgate.connector.v1.Object
+	3,  // 30: scimgate.connector.v1.Error.code:type_name -> scimgate.connector.v1.Code
+	15, // 31: scimgate.connector.v1.Operation.AttributesEntry.value:type_name -> scimgate.connector.v1.Value
+	15, // 32: scimgate.connector.v1.Object.AttributesEntry.value:type_name -> scimgate.connector.v1.Value
+	4,  // 33: scimgate.connector.v1.Gateway.Connect:input_type -> scimgate.connector.v1.ConnectorMessage
+	5,  // 34: scimgate.connector.v1.Gateway.Connect:output_type -> scimgate.connector.v1.GatewayMessage
+	34, // [34:35] is the sub-list for method output_type
+	33, // [33:34] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_connector_proto_init() }
@@ -1933,8 +2052,9 @@ func file_connector_proto_init() {
 		(*Request_Operation)(nil),
 		(*Request_Get)(nil),
 		(*Request_List)(nil),
+		(*Request_Lookup)(nil),
 	}
-	file_connector_proto_msgTypes[10].OneofWrappers = []any{
+	file_connector_proto_msgTypes[11].OneofWrappers = []any{
 		(*Value_StringValue)(nil),
 		(*Value_BoolValue)(nil),
 		(*Value_Int64Value)(nil),
@@ -1947,7 +2067,7 @@ func file_connector_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connector_proto_rawDesc), len(file_connector_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,6 +21,13 @@
 // It returns nil when ctx ends, and an error matching ErrRefused when the
 // gateway refuses the registration (a wrong token, a name no target has, a
 // mapping using undeclared attributes): retrying cannot help those.
+//
+// A connector that also implements targets.Finder, and declares
+// Capabilities.Lookup as the targets contract asks of every Finder, has the
+// lookup capability (protocol minor 1) declared for it, and Run serves the
+// gateway's lookups with its Lookup; any other connector registers exactly
+// as before lookup existed. Run refuses a connector that declares
+// Capabilities.Lookup without implementing targets.Finder.
 package sdk
 
 import (
@@ -94,7 +101,8 @@ type Options struct {
 	// Attributes declares, per kind, the attributes the connector
 	// understands; the gateway refuses a target mapping writing others,
 	// and Run refuses operations with undeclared attributes or values of
-	// another type. A kind without declared attributes takes any.
+	// another type, and lookups of undeclared attributes. A kind without
+	// declared attributes takes any.
 	Attributes []Attribute
 	// Window is the most operations the connector runs at once (default
 	// DefaultWindow).
@@ -120,6 +128,9 @@ func Run(ctx context.Context, impl targets.Connector, opts Options) error {
 	o, err := opts.check()
 	if err != nil {
 		return err
+	}
+	if _, ok := impl.(targets.Finder); impl.Capabilities().Lookup && !ok {
+		return fmt.Errorf("sdk: the connector (%T) declares Capabilities.Lookup but does not implement targets.Finder", impl)
 	}
 	creds := insecure.NewCredentials()
 	if o.TLS != nil {
@@ -209,9 +220,12 @@ func session(ctx context.Context, client pb.GatewayClient, impl targets.Connecto
 	}
 	s := &server{impl: impl, o: o, stream: stream, attrs: declared(o.Attributes), running: map[string][]queued{}, cancels: map[uint64]context.CancelFunc{}}
 	caps := impl.Capabilities()
+	if f, ok := impl.(targets.Finder); ok && caps.Lookup {
+		s.finder = f
+	}
 	reg := &pb.Register{
 		Name: o.Name, Version: o.Version, ProtocolMinor: wire.ProtocolMinor, Window: uint32(o.Window),
-		Capabilities: &pb.Capabilities{Groups: caps.Groups, Disable: caps.Disable, Attributes: schema(o.Attributes)},
+		Capabilities: &pb.Capabilities{Groups: caps.Groups, Disable: caps.Disable, Lookup: s.finder != nil, Attributes: schema(o.Attributes)},
 	}
 	if err := s.send(&pb.ConnectorMessage{Msg: &pb.ConnectorMessage_Register{Register: reg}}); err != nil {
 		return false, recvError(stream, err)
@@ -260,6 +274,7 @@ func recvError(stream pb.Gateway_ConnectClient, err error) error {
 // server is the state of one session.
 type server struct {
 	impl   targets.Connector
+	finder targets.Finder // nil: lookup not declared
 	o      Options
 	stream pb.Gateway_ConnectClient
 	attrs  map[targets.Kind]map[string]Type
@@ -427,6 +442,8 @@ func (s *server) handle(ctx context.Context, req *pb.Request) (resp *pb.Response
 		err = s.get(ctx, call.Get, resp)
 	case *pb.Request_List:
 		err = s.list(ctx, call.List, resp)
+	case *pb.Request_Lookup:
+		err = s.lookup(ctx, call.Lookup, resp)
 	default:
 		err = targets.Permanent(fmt.Errorf("sdk: a request of a newer protocol version: %w", errors.ErrUnsupported))
 	}
@@ -508,6 +525,36 @@ func (s *server) list(ctx context.Context, l *pb.ListRequest, resp *pb.Response)
 	for i, obj := range page.Objects {
 		if resp.Objects[i], err = wire.Object(obj); err != nil {
 			return targets.Permanent(fmt.Errorf("sdk: List: %w", err))
+		}
+	}
+	return nil
+}
+
+// lookup serves a LookupRequest with the connector's Finder.
+func (s *server) lookup(ctx context.Context, l *pb.LookupRequest, resp *pb.Response) error {
+	if s.finder == nil {
+		return targets.Permanent(fmt.Errorf("sdk: a lookup, but the connector does not declare the lookup capability: %w", errors.ErrUnsupported))
+	}
+	kind, attr, value, limit, err := wire.GoLookup(l)
+	if err != nil {
+		return targets.Permanent(fmt.Errorf("sdk: malformed lookup: %w", err))
+	}
+	if decl := s.attrs[kind]; len(decl) > 0 {
+		if _, ok := decl[attr]; !ok {
+			return targets.Permanent(fmt.Errorf("sdk: lookup of %s attribute %q, which the connector does not declare", kind, attr))
+		}
+	}
+	objs, err := s.finder.Lookup(ctx, kind, attr, value, limit)
+	if err != nil {
+		return err
+	}
+	if len(objs) > limit {
+		return targets.Permanent(fmt.Errorf("sdk: the connector's Lookup returned %d objects, more than the limit %d", len(objs), limit))
+	}
+	resp.Objects = make([]*pb.Object, len(objs))
+	for i, obj := range objs {
+		if resp.Objects[i], err = wire.Object(obj); err != nil {
+			return targets.Permanent(fmt.Errorf("sdk: Lookup: %w", err))
 		}
 	}
 	return nil

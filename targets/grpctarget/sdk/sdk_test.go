@@ -22,11 +22,16 @@ import (
 type scriptedGateway struct {
 	pb.UnimplementedGatewayServer
 	script func(stream pb.Gateway_ConnectServer) error
+	regs   chan *pb.Register // when set, receives each Register
 }
 
 func (g *scriptedGateway) Connect(stream pb.Gateway_ConnectServer) error {
-	if _, err := stream.Recv(); err != nil {
+	m, err := stream.Recv()
+	if err != nil {
 		return err
+	}
+	if g.regs != nil {
+		g.regs <- m.GetRegister()
 	}
 	if err := stream.Send(&pb.GatewayMessage{Msg: &pb.GatewayMessage_Registered{Registered: &pb.Registered{InstanceId: "x", Window: 8}}}); err != nil {
 		return err
@@ -43,12 +48,18 @@ func serve(t *testing.T, impl targets.Connector, script func(pb.Gateway_ConnectS
 // serveWith is serve with opts (Address and Name are set here).
 func serveWith(t *testing.T, impl targets.Connector, opts sdk.Options, script func(pb.Gateway_ConnectServer) error) {
 	t.Helper()
+	serveGateway(t, impl, opts, &scriptedGateway{script: script})
+}
+
+// serveGateway runs gw and sdk.Run against it with impl and opts.
+func serveGateway(t *testing.T, impl targets.Connector, opts sdk.Options, gw *scriptedGateway) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer()
-	pb.RegisterGatewayServer(srv, &scriptedGateway{script: script})
+	pb.RegisterGatewayServer(srv, gw)
 	go srv.Serve(ln)
 	t.Cleanup(srv.Stop)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -7,6 +7,7 @@ package wire
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"unicode/utf8"
 
@@ -14,8 +15,12 @@ import (
 	"github.com/scimgate/scimgate/targets"
 )
 
-// ProtocolMinor is the minor version of v1 this implementation speaks.
-const ProtocolMinor = 0
+// ProtocolMinor is the minor version of v1 this implementation speaks
+// (SPEC.md, section 9): 1 adds the lookup capability and LookupRequest.
+const ProtocolMinor = 1
+
+// LookupMinor is the minor version that introduced the lookup capability.
+const LookupMinor = 1
 
 // MaxMessageLen bounds the error text taken from a peer.
 const MaxMessageLen = 1024
@@ -202,6 +207,48 @@ func GoOperation(o *pb.Operation) (targets.Op, error) {
 		Attrs:    attrs,
 		Members:  append([]string(nil), o.GetMembers()...),
 	}, nil
+}
+
+// Lookup encodes a lookup of the objects of kind whose attribute attr
+// holds value, at most limit of them (limit >= 1).
+func Lookup(kind targets.Kind, attr string, value any, limit int) (*pb.LookupRequest, error) {
+	if Kind(kind) == pb.Kind_KIND_UNSPECIFIED {
+		return nil, fmt.Errorf("unknown kind %q", kind)
+	}
+	if err := checkLookup(attr, value, limit); err != nil {
+		return nil, err
+	}
+	v, err := Value(value)
+	if err != nil {
+		return nil, fmt.Errorf("attribute %q: %w", attr, err)
+	}
+	return &pb.LookupRequest{Kind: Kind(kind), Attribute: attr, Value: v, Limit: int32(min(limit, math.MaxInt32))}, nil
+}
+
+// GoLookup decodes and checks a lookup.
+func GoLookup(l *pb.LookupRequest) (kind targets.Kind, attr string, value any, limit int, err error) {
+	if kind, err = GoKind(l.GetKind()); err != nil {
+		return "", "", nil, 0, err
+	}
+	attr, value, limit = l.GetAttribute(), GoValue(l.GetValue()), int(l.GetLimit())
+	if err := checkLookup(attr, value, limit); err != nil {
+		return "", "", nil, 0, err
+	}
+	return kind, attr, value, limit, nil
+}
+
+// checkLookup refuses a lookup without an attribute name, of null, or
+// without a positive limit.
+func checkLookup(attr string, value any, limit int) error {
+	switch {
+	case attr == "" || !utf8.ValidString(attr):
+		return fmt.Errorf("attribute name %q: empty or %w", attr, errNotUTF8)
+	case value == nil:
+		return fmt.Errorf("attribute %q: a lookup of null", attr)
+	case limit < 1:
+		return fmt.Errorf("limit %d: want at least 1", limit)
+	}
+	return nil
 }
 
 // Object encodes an object.
