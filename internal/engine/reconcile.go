@@ -351,19 +351,21 @@ func (e *Engine) runReconcile(ctx context.Context, t *target, rep *Report, progr
 	if err == nil {
 		err = r.run(ctx)
 	}
+	// The report stays running, for the admin API, until it is kept and
+	// the reservation released.
 	now := e.opts.Now()
 	e.recMu.Lock()
-	rep.Finished = now
-	rep.Seconds = now.Sub(rep.Started).Seconds()
-	rep.Status = StatusDone
-	if err != nil {
-		rep.Status, rep.Error = StatusFailed, err.Error()
-		if ctx.Err() != nil {
-			rep.Error = "interrupted (the gateway is shutting down): " + rep.Error
-		}
-	}
 	out := r.snapshot()
 	e.recMu.Unlock()
+	out.Finished = now
+	out.Seconds = now.Sub(out.Started).Seconds()
+	out.Status = StatusDone
+	if err != nil {
+		out.Status, out.Error = StatusFailed, err.Error()
+		if ctx.Err() != nil {
+			out.Error = "interrupted (the gateway is shutting down): " + out.Error
+		}
+	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	if werr := e.keep(wctx, out); werr != nil {
