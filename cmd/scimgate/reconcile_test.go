@@ -3,10 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/scimgate/scimgate/internal/config"
+	"github.com/scimgate/scimgate/internal/gateway"
 )
 
 const (
@@ -159,5 +169,98 @@ func TestThousands(t *testing.T) {
 		if got := thousands(n); got != want {
 			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// TestReconcileAgainstTheGateway runs scimgate reconcile against a real
+// gateway whose memory target holds an account of nobody: the dry run
+// lists it and changes nothing, the run deletes it (orphans: delete)
+// through the outbox, and the next run has nothing to do.
+func TestReconcileAgainstTheGateway(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "app.json")
+	orphan := `{"seq": 1, "objects": [{"seq": 1, "kind": "User", "anchor": "user-1", "objectId": "",
+		"attrs": {"userName": {"t": "string", "v": "\"intern@contoso.com\""}}}]}`
+	if err := os.WriteFile(state, []byte(orphan), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Defaults()
+	cfg.Listen, cfg.DataDir = "127.0.0.1:0", filepath.Join(dir, "data")
+	cfg.Auth.Tokens = []config.Secret{"scim-s3cret"}
+	cfg.Admin.Tokens = []config.Secret{adminTestToken}
+	targetsYAML := `
+- name: app
+  type: memory
+  config: {file: ` + state + `}
+  users:
+    scope: {all: true}
+    mapping:
+      - {target: userName, source: userName}
+    matching: [userName]
+  orphans: delete
+`
+	if err := yaml.Unmarshal([]byte(targetsYAML), &cfg.Targets); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	g, err := gateway.New(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- g.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	base := strings.TrimSuffix(g.BaseURL(), "/scim/v2")
+	req, _ := http.NewRequest("POST", g.BaseURL()+"/Users", strings.NewReader(`{"userName": "alice@contoso.com"}`))
+	req.Header.Set("Authorization", "Bearer scim-s3cret")
+	req.Header.Set("Content-Type", "application/scim+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 201 {
+		t.Fatalf("creating alice: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	// Delivered when the state file holds her (the engine writes it).
+	deadline := time.Now().Add(30 * time.Second)
+	for b, _ := os.ReadFile(state); !strings.Contains(string(b), "alice@contoso.com"); b, _ = os.ReadFile(state) {
+		if time.Now().After(deadline) {
+			t.Fatalf("alice not delivered: %s", b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	reconcile := func(args ...string) (string, int) {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		code := reconcileCmd(t.Context(), append([]string{"app", "--url", base, "--token", adminTestToken, "--interval", "10ms"}, args...),
+			&stdout, &stderr, realClock)
+		if stderr.Len() > 0 {
+			t.Errorf("stderr: %s", stderr.String())
+		}
+		return stdout.String(), code
+	}
+	out, code := reconcile("--dry-run")
+	if code != 0 || !strings.Contains(out, "\nOrphans (no identity): 1\n") || !strings.Contains(out, "intern@contoso.com") ||
+		!strings.HasSuffix(out, "\n1 change would be queued; nothing was changed (dry run)\n") {
+		t.Errorf("dry run (exit %d):\n%s", code, out)
+	}
+	out, code = reconcile("--json")
+	var rep adminReconciliation
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || rep.Changes != 1 || rep.Counts["orphan"] != 1 || rep.DryRun {
+		t.Errorf("run (exit %d, %v):\n%s", code, err, out)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for b, _ := os.ReadFile(state); strings.Contains(string(b), "intern@contoso.com"); b, _ = os.ReadFile(state) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the orphan is not deleted: %s", b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if out, code = reconcile(); code != 0 || !strings.HasSuffix(out, "\nnothing to do\n") || strings.Contains(out, "Orphans") {
+		t.Errorf("second run (exit %d):\n%s", code, out)
 	}
 }
