@@ -505,8 +505,9 @@ type reconcile struct {
 	wanted   map[string]bool
 	match    []map[string][]string
 	memberOf map[string][]policy.GroupRef // users: their groups
-	// claimed are the identities an account was linked or matched to in
-	// this run: a second account matching one is a conflict.
+	// claimed are the identities an account was matched to in this run: a
+	// second account matching one is a conflict (one linked to its account
+	// has the anchor in its record).
 	claimed map[string]string // identity id → anchor
 	names   map[string]string // user id → userName, for member diffs
 	now     time.Time
@@ -932,7 +933,6 @@ func (r *reconcile) account(ctx context.Context, b *batch, o targets.Object) err
 func (r *reconcile) linked(ctx context.Context, b *batch, o targets.Object, rec store.Provisioned) error {
 	id := rec.ID
 	delete(r.wanted, id)
-	r.claimed[id] = o.Anchor
 	s, err := stateOf(rec)
 	if err != nil {
 		return err
