@@ -128,6 +128,24 @@ func (t *Target) Matching(groups bool) []string {
 	return slices.Clone(op.matching)
 }
 
+// Attributes returns the target attributes the mapping of the target's
+// users (groups: of its groups) writes, in mapping order; none when it
+// does not receive them.
+func (t *Target) Attributes(groups bool) []string {
+	op := t.users
+	if groups {
+		op = t.groups
+	}
+	if op == nil {
+		return nil
+	}
+	out := make([]string, len(op.mappings))
+	for i, m := range op.mappings {
+		out[i] = m.target
+	}
+	return out
+}
+
 // Adopt reports whether an account found by the matching attributes and
 // linked to no other identity is adopted (else it is a conflict).
 func (t *Target) Adopt() bool { return t.adopt }

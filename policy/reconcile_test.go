@@ -3,6 +3,7 @@ package policy
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
 	"testing"
 	"time"
 )
@@ -34,6 +35,9 @@ func TestReconcileSettings(t *testing.T) {
 			tg := p.Targets()[0]
 			if tg.Orphans() != tc.orphans || tg.ReconcileSchedule() != tc.schedule {
 				t.Errorf("orphans %q, schedule %v; want %q, %v", tg.Orphans(), tg.ReconcileSchedule(), tc.orphans, tc.schedule)
+			}
+			if got := tg.Attributes(false); !slices.Equal(got, []string{"login"}) || tg.Attributes(true) != nil {
+				t.Errorf("attributes %v, %v", got, tg.Attributes(true))
 			}
 		})
 	}

@@ -123,14 +123,19 @@ func runReconcileCmd(ctx context.Context, args []string, stdout io.Writer, clock
 		return err
 	}
 	p := &progress{w: stdout, tty: isTerminal(stdout) && !*asJSON, quiet: *asJSON, target: target, start: clock.now()}
+	// The progress shows once a run takes longer than an interval.
 	for rep.Status == engine.StatusRunning {
-		p.show(rep, clock.now())
 		if err := clock.wait(ctx, *interval); err != nil {
+			p.end()
 			return fmt.Errorf("interrupted; the reconciliation %s of %s goes on in the gateway (GET /admin/v1/targets/%s/reconciliations/%s)",
 				rep.ID, target, target, rep.ID)
 		}
 		if err := c.call(ctx, http.MethodGet, targetPath(target)+"/reconciliations/"+url.PathEscape(rep.ID), nil, &rep); err != nil {
+			p.end()
 			return err
+		}
+		if rep.Status == engine.StatusRunning {
+			p.show(rep, clock.now())
 		}
 	}
 	p.end()
@@ -214,6 +219,18 @@ func (p *progress) end() {
 	}
 }
 
+// count is n and noun, plural unless n is 1 (identity: identities), n
+// with commas.
+func count(n int, noun string) string {
+	switch {
+	case n == 1:
+		return "1 " + noun
+	case strings.HasSuffix(noun, "y"):
+		return thousands(n) + " " + strings.TrimSuffix(noun, "y") + "ies"
+	}
+	return thousands(n) + " " + noun + "s"
+}
+
 // thousands formats n with commas: 12,345.
 func thousands(n int) string {
 	s := strconv.Itoa(n)
@@ -255,8 +272,8 @@ func writeReport(w io.Writer, rep adminReconciliation) error {
 		}
 		counts = append(counts, fmt.Sprintf("%s %s", label, thousands(rep.Counts[o])))
 	}
-	if _, err := fmt.Fprintf(w, "read %s accounts, %s matched to an identity; %s identities in scope\n%s\n",
-		thousands(rep.Read), thousands(rep.Matched), thousands(rep.Identities), strings.Join(counts, ", ")); err != nil {
+	if _, err := fmt.Fprintf(w, "read %s, %s matched to an identity; %s in scope\n%s\n",
+		count(rep.Read, "account"), thousands(rep.Matched), count(rep.Identities, "identity"), strings.Join(counts, ", ")); err != nil {
 		return err
 	}
 	for _, o := range engine.Outcomes {
@@ -299,7 +316,7 @@ func writeReport(w io.Writer, rep adminReconciliation) error {
 	case rep.DryRun:
 		end = fmt.Sprintf("%s would be queued; nothing was changed (dry run)", plural(rep.Changes, "change"))
 	default:
-		end = fmt.Sprintf("%s queued: the engine delivers them (scimgate admin target %s shows the queue)", plural(rep.Changes, "change"), rep.Target)
+		end = fmt.Sprintf("%s queued in the outbox (scimgate admin target %s shows the queue)", plural(rep.Changes, "change"), rep.Target)
 	}
 	_, err := fmt.Fprintf(w, "\n%s\n", end)
 	return err

@@ -164,6 +164,17 @@ func TestReconcileProgressOnATerminal(t *testing.T) {
 	}
 }
 
+func TestCount(t *testing.T) {
+	for _, tc := range []struct {
+		n          int
+		noun, want string
+	}{{1, "identity", "1 identity"}, {0, "identity", "0 identities"}, {1500, "account", "1,500 accounts"}} {
+		if got := count(tc.n, tc.noun); got != tc.want {
+			t.Errorf("count(%d, %q) = %q, want %q", tc.n, tc.noun, got, tc.want)
+		}
+	}
+}
+
 func TestThousands(t *testing.T) {
 	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -12345: "-12,345"} {
 		if got := thousands(n); got != want {

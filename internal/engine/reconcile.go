@@ -164,7 +164,7 @@ type ReportItem struct {
 	Anchor  string `json:"anchor,omitempty"` // the account's; none for missing
 	ID      string `json:"id,omitempty"`     // the identity's; none for orphans
 	// Name is the identity's userName or displayName, or an orphan's
-	// value of the first matching attribute.
+	// value of the first matching attribute, else of the first mapped one.
 	Name   string `json:"name,omitempty"`
 	Diffs  []Diff `json:"diffs,omitempty"`
 	Action string `json:"action"`
@@ -1250,7 +1250,8 @@ func (r *reconcile) ownerOf(ctx context.Context, o targets.Object) ([]string, st
 // of it when it disabled or deleted it before.
 func (r *reconcile) orphan(ctx context.Context, b *batch, o targets.Object, rec *store.Provisioned) error {
 	it := ReportItem{Outcome: OutcomeOrphan, Type: string(r.kind), Anchor: o.Anchor, Action: ActionReport}
-	for _, a := range r.t.pol.Matching(r.kind == targets.Group) {
+	groups := r.kind == targets.Group
+	for _, a := range append(r.t.pol.Matching(groups), r.t.pol.Attributes(groups)...) {
 		if s, ok := o.Attrs[a].(string); ok && s != "" {
 			it.Name = s
 			break
