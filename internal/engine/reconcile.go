@@ -25,12 +25,13 @@ import (
 // compares each with what the policy says it should be now:
 //
 //   - an account whose anchor is recorded for an identity is linked to it;
-//     otherwise the identity it matches by the target's matching attributes
-//     (the values the mapping gives the identities in the target's scope,
-//     read into memory before listing: O(identities), the accounts are
-//     streamed) is its own, never linked (unlinked), and it is adopted;
-//   - a linked account of an identity in scope whose managed attributes or
-//     enabled state differ is drift, and is updated;
+//     otherwise the identity in scope whose object id it records, else the
+//     one it matches by the target's matching attributes (the values the
+//     mapping gives the identities in the target's scope, read into memory
+//     before listing: O(identities), the accounts are streamed), is its
+//     own, never linked (unlinked), and it is adopted;
+//   - a linked account of an identity in scope whose managed attributes,
+//     enabled state or (a group) members differ is drift, and is updated;
 //   - a linked account of an identity deleted or out of the target's
 //     scope that is present or enabled where the lifecycle says it is
 //     disabled or deleted is outOfScope, and is deprovisioned as the
@@ -39,9 +40,10 @@ import (
 //     as the target's orphans setting says;
 //   - an identity in scope that no account was seen for is missing, and is
 //     created;
-//   - an account that matches an identity linked to another account, or
-//     another identity than the one it records, or several identities, is
-//     a conflict that waits for a person, as adoption's conflicts do.
+//   - an account that matches an identity linked to another account that
+//     still exists, or another identity than the one it records, or
+//     several identities, or (adopt: false) one never linked, is a
+//     conflict that waits for a person, as adoption's conflicts do.
 //
 // Reconciliation never writes to the target: every change goes through the
 // outbox. For an identity it records, in the planner's place, the state the
@@ -56,7 +58,10 @@ import (
 // Objects that have operations queued (due, held or attempted) are left
 // alone and counted as skipped: the engine is converging them already;
 // objects with dead letters are reported but not changed (the dead letters
-// wait for a person). Each page is classified and recorded serialised with
+// wait for a person), except that the adoption of an unlinked account
+// drops the dead create it supersedes; a leaver re-enabled during its
+// grace period is disabled again before its scheduled delete, which keeps
+// its time. Each page is classified and recorded serialised with
 // the planner. A dry run classifies the same way and writes nothing but its
 // report.
 
@@ -1082,9 +1087,8 @@ func (r *reconcile) unknown(ctx context.Context, b *batch, o targets.Object) err
 	if err != nil {
 		return err
 	}
-	attrs := r.t.pol.Matching(r.kind == targets.Group)
-	for i, a := range attrs {
-		if len(ids) > 0 {
+	for i, a := range r.t.pol.Matching(r.kind == targets.Group) {
+		if len(ids) > 0 { // the object id it records decides
 			break
 		}
 		seen := map[string]bool{}
@@ -1217,11 +1221,11 @@ func (r *reconcile) unknown(ctx context.Context, b *batch, o targets.Object) err
 	if ext, ok := res["externalId"].(string); ok {
 		next.ExternalID = ext
 	}
-	b64, err := json.Marshal(next)
+	js, err := json.Marshal(next)
 	if err != nil {
 		return err
 	}
-	rec := store.Provisioned{Target: name, Type: string(r.kind), ID: id, Anchor: o.Anchor, State: b64, Key: next.ExternalID}
+	rec := store.Provisioned{Target: name, Type: string(r.kind), ID: id, Anchor: o.Anchor, State: js, Key: next.ExternalID}
 	c := change{id: id, rec: &rec, touch: true, drop: drop}
 	for _, g := range r.memberOf[id] { // they add the user, now in the target
 		c.groups = append(c.groups, g.ID)
