@@ -33,6 +33,8 @@ type Target struct {
 	fingerprint string
 	lifecycle   Lifecycle
 	adopt       bool
+	orphans     Orphans
+	schedule    time.Duration // between reconciliations; 0: on demand only
 	users       *objectPolicy // nil: the target receives no users
 	groups      *objectPolicy // nil: the target receives no groups
 }
@@ -80,6 +82,7 @@ func (t *Target) Fingerprint() string { return t.fingerprint }
 // always can).
 func fingerprint(tc TargetConfig) string {
 	tc.Lifecycle.Preview = false
+	tc.Orphans, tc.Reconcile = "", nil // reconciliation, not planning
 	b, err := json.Marshal(tc)
 	if err != nil {
 		return ""
@@ -125,9 +128,35 @@ func (t *Target) Matching(groups bool) []string {
 	return slices.Clone(op.matching)
 }
 
+// Attributes returns the target attributes the mapping of the target's
+// users (groups: of its groups) writes, in mapping order; none when it
+// does not receive them.
+func (t *Target) Attributes(groups bool) []string {
+	op := t.users
+	if groups {
+		op = t.groups
+	}
+	if op == nil {
+		return nil
+	}
+	out := make([]string, len(op.mappings))
+	for i, m := range op.mappings {
+		out[i] = m.target
+	}
+	return out
+}
+
 // Adopt reports whether an account found by the matching attributes and
 // linked to no other identity is adopted (else it is a conflict).
 func (t *Target) Adopt() bool { return t.adopt }
+
+// Orphans is what a reconciliation does with an account that no identity
+// matches (default OrphansReport).
+func (t *Target) Orphans() Orphans { return t.orphans }
+
+// ReconcileSchedule is the time between two scheduled reconciliations of
+// the target; 0 when it is reconciled on demand only.
+func (t *Target) ReconcileSchedule() time.Duration { return t.schedule }
 
 // objectPolicy is the compiled scope and mapping of one object type.
 type objectPolicy struct {
@@ -286,6 +315,7 @@ func Compile(cfg Config, opts ...Option) (*Policy, error) {
 		}
 		t.lifecycle = compileLifecycle(tc.Lifecycle, field+".lifecycle", &p)
 		t.adopt = tc.Adopt == nil || *tc.Adopt
+		t.orphans, t.schedule = compileReconcile(tc, field, &p)
 		pol.targets = append(pol.targets, t)
 	}
 	if len(p) > 0 {
@@ -519,6 +549,33 @@ func constantValue(v any) (any, error) {
 		return out, nil
 	}
 	return nil, fmt.Errorf("expected a scalar or a list of scalars")
+}
+
+// minSchedule is the shortest time between scheduled reconciliations: each
+// one reads every account of the target.
+const minSchedule = time.Minute
+
+// compileReconcile validates a target's orphans and reconcile settings.
+func compileReconcile(tc TargetConfig, field string, p *problems) (Orphans, time.Duration) {
+	o := tc.Orphans
+	switch o {
+	case "":
+		o = OrphansReport
+	case OrphansReport, OrphansDisable, OrphansDelete:
+	default:
+		p.add(field+".orphans", "unknown setting %q; use report, disable or delete", tc.Orphans)
+	}
+	var schedule time.Duration
+	if tc.Reconcile != nil {
+		schedule = tc.Reconcile.Schedule
+		switch {
+		case schedule < 0:
+			p.add(field+".reconcile.schedule", "must not be negative (0 or absent: reconcile on demand only)")
+		case schedule > 0 && schedule < minSchedule:
+			p.add(field+".reconcile.schedule", "%v is too short: a reconciliation reads every account of the target; schedule at least %v apart", schedule, minSchedule)
+		}
+	}
+	return o, schedule
 }
 
 func compileLifecycle(c LifecycleConfig, field string, p *problems) Lifecycle {

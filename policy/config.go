@@ -31,6 +31,32 @@ type TargetConfig struct {
 	// other identity is adopted (default true); false makes such a match a
 	// conflict that waits for a person.
 	Adopt *bool `yaml:"adopt"`
+	// Orphans is what a reconciliation does with an account of the target
+	// that no identity matches: report (default), disable or delete.
+	// Neither it nor Reconcile changes what the planner plans, so the
+	// target's fingerprint leaves them out.
+	Orphans Orphans `yaml:"orphans" json:",omitempty"`
+	// Reconcile schedules the target's reconciliation.
+	Reconcile *ReconcileConfig `yaml:"reconcile" json:",omitempty"`
+}
+
+// Orphans is what a reconciliation does with an orphan account.
+type Orphans string
+
+// The orphans settings.
+const (
+	OrphansReport  Orphans = "report"
+	OrphansDisable Orphans = "disable"
+	OrphansDelete  Orphans = "delete"
+)
+
+// ReconcileConfig schedules a target's reconciliation: every account of
+// the target is read and compared with what the policy says it should
+// be, and the differences are queued.
+type ReconcileConfig struct {
+	// Schedule is the time between two reconciliations (at least a
+	// minute); 0 or absent: only on demand (scimgate reconcile).
+	Schedule time.Duration `yaml:"schedule"`
 }
 
 // ObjectConfig is the scope and attribute mapping of one object type.

@@ -663,6 +663,9 @@ type (
 	adminObject     = gateway.AdminObject
 	adminAuditEntry = gateway.AdminAuditEntry
 	adminAuditPage  = gateway.AdminAuditPage
+	// adminReconciliation is the report of a reconciliation (scimgate
+	// reconcile).
+	adminReconciliation = gateway.AdminReconciliation
 )
 
 // adminClient calls the admin API.

@@ -6,6 +6,7 @@
 //	scimgate conformance connector --name NAME --listen ADDR --token-file FILE
 //	scimgate bench scim --url URL --token TOKEN [--concurrency N] [--users N]
 //	scimgate admin COMMAND [ARGS] [--url URL] [--token TOKEN] [--json]
+//	scimgate reconcile TARGET [--dry-run] [--json] [--url URL] [--token TOKEN]
 package main
 
 import (
@@ -54,6 +55,10 @@ Usage:
       See and steer provisioning through the admin API: targets, dead
       letters, the deletion guard, objects, re-syncs, the audit log.
       "scimgate admin -h" lists the commands.
+  scimgate reconcile TARGET [--dry-run] [--json] [--url URL] [--token TOKEN]
+      Compare every account of a target with the policy and queue the
+      differences (missing, drift, unlinked, out of scope, orphans),
+      through the admin API; --dry-run only lists them.
 `
 
 func main() {
@@ -82,6 +87,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = benchCmd(ctx, args[1:], stdout, stderr)
 	case "admin":
 		return adminCmd(ctx, args[1:], stdout, stderr)
+	case "reconcile":
+		return reconcileCmd(ctx, args[1:], stdout, stderr, realClock)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -21,6 +21,11 @@ type Target struct {
 	Lifecycle policy.LifecycleConfig `yaml:"lifecycle"`
 	// Adopt: see policy.TargetConfig.Adopt.
 	Adopt *bool `yaml:"adopt"`
+	// Orphans and Reconcile: see policy.TargetConfig (validated, with the
+	// rest of the policy, as targets[i].orphans and
+	// targets[i].reconcile.schedule).
+	Orphans   policy.Orphans          `yaml:"orphans"`
+	Reconcile *policy.ReconcileConfig `yaml:"reconcile"`
 }
 
 // Connectors returns the connector part of every target.
@@ -38,7 +43,8 @@ func (c Config) Connectors() []targets.TargetConfig {
 func (c Config) Policy() policy.Config {
 	out := policy.Config{Targets: make([]policy.TargetConfig, len(c.Targets))}
 	for i, t := range c.Targets {
-		out.Targets[i] = policy.TargetConfig{Name: t.Name, Users: t.Users, Groups: t.Groups, Lifecycle: t.Lifecycle, Adopt: t.Adopt}
+		out.Targets[i] = policy.TargetConfig{Name: t.Name, Users: t.Users, Groups: t.Groups, Lifecycle: t.Lifecycle, Adopt: t.Adopt,
+			Orphans: t.Orphans, Reconcile: t.Reconcile}
 	}
 	return out
 }

@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -82,6 +83,10 @@ type Engine struct {
 	// prepMu guards prepared: prepare ran (see PlanOnce).
 	prepMu   sync.Mutex
 	prepared bool
+	// recMu guards every target's reconciliation state (rec).
+	recMu sync.Mutex
+	// started: Start ran (StartReconcile hands runs to its goroutines).
+	started atomic.Bool
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -110,6 +115,11 @@ type target struct {
 	// hold in its batch (merged, released, dropped, retried); added counts
 	// the batches of new operations queued after the others.
 	gen, added uint64
+	// rec is the target's reconciliation in progress and schedule
+	// (guarded by Engine.recMu); reqs hands its reconciler goroutine the
+	// runs StartReconcile reserved (capacity 1: one run at a time).
+	rec  recState
+	reqs chan reconcileReq
 }
 
 // New checks opts and returns an engine that is not running yet.
@@ -145,7 +155,7 @@ func New(opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("%w: target %q has no connector", ErrConfig, t.Name())
 		}
 		e.targets = append(e.targets, &target{pol: t, conn: c, wake: make(chan struct{}, 1),
-			preview: t.Lifecycle().Preview, inflight: map[int64]bool{}})
+			preview: t.Lifecycle().Preview, inflight: map[int64]bool{}, reqs: make(chan reconcileReq, 1)})
 	}
 	if len(opts.Connectors) != len(e.targets) {
 		return nil, fmt.Errorf("%w: a connector has no policy target", ErrConfig)
@@ -221,12 +231,15 @@ func (e *Engine) DeliverDue(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// Start runs the planner and one worker per target until Close or until
-// ctx ends.
+// Start runs the planner, one worker per target and one goroutine per
+// target for its reconciliations (scheduled, or started with
+// StartReconcile) until Close or until ctx ends.
 func (e *Engine) Start(ctx context.Context) {
 	ctx, e.cancel = context.WithCancel(ctx)
 	e.wg.Go(func() { e.plan(ctx) })
+	e.started.Store(true)
 	for _, t := range e.targets {
+		e.wg.Go(func() { e.reconciler(ctx, t) })
 		if t.preview {
 			e.log.Info("engine: target in preview: operations are queued, never delivered", "target", t.pol.Name())
 			continue

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/scimgate/scimgate/internal/store"
@@ -151,6 +152,13 @@ func discard(ctx context.Context, tx store.Tx, r store.Outbox) error {
 	switch {
 	case err != nil:
 		return err
+	case found && strings.HasPrefix(r.ID, OrphanPrefix):
+		// An orphan account a reconciliation meant to disable or delete:
+		// the target keeps it as it is, and the engine no longer records
+		// it (the next reconciliation reports it again).
+		if err := tx.DeleteProvisioned(ctx, r.Target, r.Type, r.ID); err != nil {
+			return err
+		}
 	case found:
 		switch p.Op {
 		case opDisable:

@@ -24,6 +24,10 @@ type metrics struct {
 	retries    *prometheus.CounterVec   // target
 	dead       *prometheus.CounterVec   // target
 	lag        *prometheus.HistogramVec // target
+	// Reconciliations (dry runs are not counted).
+	reconciledAccounts *prometheus.CounterVec // target, outcome
+	reconciledAt       *prometheus.GaugeVec   // target
+	reconciledSeconds  *prometheus.GaugeVec   // target
 }
 
 // newMetrics creates the engine's metrics and registers them, with the
@@ -47,11 +51,24 @@ func newMetrics(e *Engine, reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time from queueing an operation to its successful delivery, by target.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 3600},
 		}, []string{"target"}),
+		reconciledAccounts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scimgate_reconcile_accounts_total",
+			Help: "Accounts and identities classified by reconciliations (not dry runs), by target and outcome (missing, drift, unlinked, outOfScope, orphan, conflict, ok, skipped).",
+		}, []string{"target", "outcome"}),
+		reconciledAt: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "scimgate_reconcile_last_run_timestamp_seconds",
+			Help: "When the last reconciliation of the target (not a dry run) finished (Unix time), successful or not.",
+		}, []string{"target"}),
+		reconciledSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "scimgate_reconcile_last_run_duration_seconds",
+			Help: "How long the last reconciliation of the target (not a dry run) took.",
+		}, []string{"target"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.deliveries, m.retries, m.dead, m.lag, &queueCollector{e: e}} {
+	for _, c := range []prometheus.Collector{m.deliveries, m.retries, m.dead, m.lag, m.reconciledAccounts, m.reconciledAt,
+		m.reconciledSeconds, &queueCollector{e: e}} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("%w: registering metrics: %v", ErrConfig, err)
 		}
@@ -68,6 +85,15 @@ func (m *metrics) delivered(target, op, outcome string) {
 	case outcomeDead:
 		m.dead.WithLabelValues(target).Inc()
 	}
+}
+
+// reconciled counts a finished reconciliation.
+func (m *metrics) reconciled(rep Report) {
+	for _, o := range Outcomes {
+		m.reconciledAccounts.WithLabelValues(rep.Target, o).Add(float64(rep.Counts[o]))
+	}
+	m.reconciledAt.WithLabelValues(rep.Target).Set(float64(rep.Finished.UnixNano()) / 1e9)
+	m.reconciledSeconds.WithLabelValues(rep.Target).Set(rep.Seconds)
 }
 
 var (

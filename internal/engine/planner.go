@@ -78,7 +78,8 @@ func (e *Engine) plan(ctx context.Context) {
 }
 
 // prepare runs once before the first plan: it restores the deletion
-// guard's episodes in progress and catches up the targets that need it.
+// guard's episodes in progress, catches up the targets that need it, and
+// reads when their scheduled reconciliations are due.
 func (e *Engine) prepare(ctx context.Context) error {
 	e.prepMu.Lock()
 	defer e.prepMu.Unlock()
@@ -87,6 +88,9 @@ func (e *Engine) prepare(ctx context.Context) error {
 	}
 	e.resumeEpisodes(ctx)
 	if err := e.catchUp(ctx); err != nil {
+		return err
+	}
+	if err := e.loadSchedules(ctx); err != nil {
 		return err
 	}
 	e.prepared = true
@@ -142,7 +146,15 @@ func (e *Engine) planAndSave(ctx context.Context, changes []store.Change) error 
 	if err := e.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) error { return p.save(ctx, tx, last) }); err != nil {
 		return err
 	}
-	for _, t := range e.targets { // tell the workers (their mu is held)
+	e.saved(p)
+	return nil
+}
+
+// saved tells the workers that p's operations were queued, and counts its
+// disables and deletes for the deletion guard. The caller holds planMu and
+// the mu of every target p queued operations for.
+func (e *Engine) saved(p *planner) {
+	for _, t := range e.targets {
 		switch name := t.pol.Name(); {
 		case p.merged[name]:
 			t.gen++
@@ -162,7 +174,6 @@ func (e *Engine) planAndSave(ctx context.Context, changes []store.Change) error 
 				"target", name, "threshold", g.Threshold, "window", g.Window)
 		}
 	}
-	return nil
 }
 
 // planner plans one batch of changes. It reads outside the store's write
@@ -282,6 +293,21 @@ func (p *planner) save(ctx context.Context, tx store.Tx, last int64) error {
 			return err
 		}
 	}
+	if err := p.queueOps(ctx, tx); err != nil {
+		return err
+	}
+	if err := tx.SetCursor(ctx, cursorName, last); err != nil {
+		return err
+	}
+	if err := p.e.savePositions(ctx, tx, last); err != nil {
+		return err
+	}
+	return tx.DeleteChanges(ctx, last)
+}
+
+// queueOps queues the planned operations in tx, coalesced (Engine.queue),
+// with an audit entry for each one the deletion guard holds.
+func (p *planner) queueOps(ctx context.Context, tx store.Tx) error {
 	for _, o := range p.ops {
 		merged, err := p.e.queue(ctx, tx, o)
 		if err != nil {
@@ -303,13 +329,7 @@ func (p *planner) save(ctx context.Context, tx store.Tx, last int64) error {
 			}
 		}
 	}
-	if err := tx.SetCursor(ctx, cursorName, last); err != nil {
-		return err
-	}
-	if err := p.e.savePositions(ctx, tx, last); err != nil {
-		return err
-	}
-	return tx.DeleteChanges(ctx, last)
+	return nil
 }
 
 // planAll plans a batch of changes.

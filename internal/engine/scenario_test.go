@@ -91,6 +91,9 @@ type engineStep struct {
 	} `yaml:"delete"`
 	// Admin actions, run after planning the step's changes.
 	Admin []scenarioAdmin `yaml:"admin"`
+	// ReconcileDue runs the scheduled reconciliations that are due
+	// (Engine.ReconcileDue), after the admin actions.
+	ReconcileDue bool `yaml:"reconcileDue"`
 	// Deliver: false plans without delivering.
 	Deliver *bool        `yaml:"deliver"`
 	Expect  engineExpect `yaml:"expect"`
@@ -106,18 +109,26 @@ type scenarioFault struct {
 	Applied bool `yaml:"applied"`
 }
 
-// outsideChange deletes an object in a target, or sets its attributes,
-// without the gateway knowing.
+// outsideChange deletes an object in a target, or changes it, without the
+// gateway knowing.
 type outsideChange struct {
 	Delete string         `yaml:"delete"` // a scenario key
 	Update string         `yaml:"update"` // a scenario key
 	Attrs  map[string]any `yaml:"attrs"`  // with update and create
+	// Disabled, with update, disables (true) or enables (false) the user.
+	Disabled *bool `yaml:"disabled"`
+	// AddMembers and RemoveMembers, with update of a group, add or remove
+	// the accounts of these keys.
+	AddMembers    []string `yaml:"addMembers"`
+	RemoveMembers []string `yaml:"removeMembers"`
 	// Create adds an account the gateway does not know (an app's existing
 	// user), of Kind (default User), linked to the object LinkedTo (a
-	// scenario key; default none).
+	// scenario key; default none), disabled with Disabled; Key names it in
+	// the lines the harness prints (default its anchor).
 	Create   bool         `yaml:"create"`
 	Kind     targets.Kind `yaml:"kind"`
 	LinkedTo string       `yaml:"linkedTo"`
+	Key      string       `yaml:"key"`
 }
 
 type scenarioAdmin struct {
@@ -126,6 +137,11 @@ type scenarioAdmin struct {
 	Discard      string                           `yaml:"discard"` // the guard's held operations
 	Resync       string                           `yaml:"resync"`
 	ResyncObject *struct{ Target, Object string } `yaml:"resyncObject"`
+	// Reconcile reconciles a target (Engine.Reconcile).
+	Reconcile *struct {
+		Target string
+		DryRun bool `yaml:"dryRun"`
+	} `yaml:"reconcile"`
 }
 
 type engineExpect struct {
@@ -147,6 +163,17 @@ type engineExpect struct {
 	// Audit are the audit log entries written in the step, in order per
 	// object (see auditLine).
 	Audit []string `yaml:"audit"`
+	// Reconcile is, per target, the report of the step's last
+	// reconciliation of it (see reportLines); a target listed must have
+	// been reconciled in the step, and a target not listed must not.
+	Reconcile map[string]scenarioReport `yaml:"reconcile"`
+}
+
+// scenarioReport is the expected report of a reconciliation: its summary
+// line and its items, one line each.
+type scenarioReport struct {
+	Summary string   `yaml:"summary"`
+	Items   []string `yaml:"items"`
 }
 
 type scenarioQueue struct {
@@ -196,6 +223,8 @@ type scenarioWorld struct {
 	// anchors maps an anchor of any target to the object key.
 	anchors map[string]string
 	rand    *rand.ChaCha8 // RandomString, Guid
+	// reports are the reconciliations of the step, by target.
+	reports map[string]Report
 }
 
 // runBugs runs the scenarios of known engine bugs (*.bug.yaml), which the
@@ -343,6 +372,7 @@ func (w *scenarioWorld) step(where string, step engineStep) {
 	for _, c := range w.conns {
 		c.ResetCalls()
 	}
+	w.reports = map[string]Report{}
 	if step.Expect.Preview != nil {
 		ops, err := Preview(ctx, w.st, w.pol)
 		if err != nil {
@@ -359,6 +389,15 @@ func (w *scenarioWorld) step(where string, step engineStep) {
 	}
 	for _, a := range step.Admin {
 		w.admin(where, a)
+	}
+	if step.ReconcileDue {
+		reps, err := w.e.ReconcileDue(ctx)
+		if err != nil {
+			t.Fatalf("%s: scheduled reconciliations: %v", where, err)
+		}
+		for _, r := range reps {
+			w.reported(r)
+		}
 	}
 	if step.Deliver == nil || *step.Deliver {
 		for round := 0; ; round++ {
@@ -387,41 +426,72 @@ func (w *scenarioWorld) outside(where string, changes map[string][]outsideChange
 		c := w.conn(where, name)
 		for _, ch := range changes[name] {
 			if ch.Create {
-				o := targets.Object{Kind: cmp.Or(ch.Kind, targets.User), Attrs: ch.Attrs}
+				o := targets.Object{Kind: cmp.Or(ch.Kind, targets.User), Attrs: ch.Attrs, Disabled: ch.Disabled != nil && *ch.Disabled}
 				if ch.LinkedTo != "" {
 					o.ObjectID = w.id(where, ch.LinkedTo)
 				}
-				if _, err := c.Seed(o); err != nil {
+				anchors, err := c.Seed(o)
+				if err != nil {
 					w.t.Fatalf("%s: outside change %+v: %v", where, ch, err)
+				}
+				if ch.Key != "" {
+					w.anchors[anchors[0]] = ch.Key
 				}
 				continue
 			}
 			key := ch.Delete + ch.Update
-			if (ch.Delete == "") == (ch.Update == "") || (ch.Attrs != nil) != (ch.Update != "") {
-				w.t.Fatalf("%s: outside change %+v: want delete: KEY, or update: KEY with attrs", where, ch)
+			update := ch.Attrs != nil || ch.Disabled != nil || len(ch.AddMembers)+len(ch.RemoveMembers) > 0
+			if (ch.Delete == "") == (ch.Update == "") || update != (ch.Update != "") {
+				w.t.Fatalf("%s: outside change %+v: want delete: KEY, or update: KEY with attrs, disabled or members", where, ch)
 			}
-			id := w.id(where, key)
-			var o targets.Object
-			for _, so := range c.Snapshot() {
-				if so.ObjectID == id {
-					o = so
+			o := w.account(where, c, key)
+			op := targets.Op{ID: "outside", ObjectID: o.ObjectID, Kind: o.Kind, Anchor: o.Anchor, Attrs: ch.Attrs}
+			var err error
+			switch {
+			case ch.Delete != "":
+				err = c.Delete(ctx, op)
+			case ch.Attrs != nil:
+				err = c.Update(ctx, op)
+			}
+			if err == nil && ch.Disabled != nil {
+				if *ch.Disabled {
+					err = c.Disable(ctx, op)
+				} else {
+					err = c.Enable(ctx, op)
 				}
 			}
-			if o.Anchor == "" {
-				w.t.Fatalf("%s: outside change: %s holds no %s", where, name, key)
-			}
-			op := targets.Op{ID: "outside", ObjectID: id, Kind: o.Kind, Anchor: o.Anchor, Attrs: ch.Attrs}
-			var err error
-			if ch.Delete != "" {
-				err = c.Delete(ctx, op)
-			} else {
-				err = c.Update(ctx, op)
+			for _, m := range []struct {
+				keys []string
+				fn   func(context.Context, targets.Op) error
+			}{{ch.AddMembers, c.AddMembers}, {ch.RemoveMembers, c.RemoveMembers}} {
+				if err != nil || len(m.keys) == 0 {
+					continue
+				}
+				mop := op
+				mop.Attrs = nil
+				for _, k := range m.keys {
+					mop.Members = append(mop.Members, w.account(where, c, k).Anchor)
+				}
+				err = m.fn(ctx, mop)
 			}
 			if err != nil {
 				w.t.Fatalf("%s: outside change %+v: %v", where, ch, err)
 			}
 		}
 	}
+}
+
+// account returns the object a target holds for a key: the object with
+// its SCIM id recorded, or an account seeded with that key.
+func (w *scenarioWorld) account(where string, c *healthConn, key string) targets.Object {
+	id, known := w.ids[key]
+	for _, o := range c.Snapshot() {
+		if known && o.ObjectID == id || w.anchors[o.Anchor] == key && o.ObjectID == "" {
+			return o
+		}
+	}
+	w.t.Fatalf("%s: outside change: the target holds no %s", where, key)
+	return targets.Object{}
 }
 
 func faultError(t *testing.T, where, spec string) error {
@@ -466,10 +536,14 @@ func (w *scenarioWorld) kind(where, key string) targets.Kind {
 	return w.kinds[key]
 }
 
-// key returns the scenario key of a SCIM id (the id itself when unknown).
+// key returns the scenario key of a SCIM id (the id itself when unknown);
+// an orphan's id is "orphan:" and the key of its account.
 func (w *scenarioWorld) key(id string) string {
 	if k, ok := w.keys[id]; ok {
 		return k
+	}
+	if a, ok := strings.CutPrefix(id, OrphanPrefix); ok && w.anchors[a] != "" {
+		return OrphanPrefix + w.anchors[a]
 	}
 	return id
 }
@@ -562,6 +636,11 @@ func (w *scenarioWorld) admin(where string, a scenarioAdmin) {
 		_, err = w.e.ResyncTarget(ctx, a.Resync)
 	case a.ResyncObject != nil:
 		_, err = w.e.ResyncObject(ctx, a.ResyncObject.Target, w.kind(where, a.ResyncObject.Object), w.id(where, a.ResyncObject.Object))
+	case a.Reconcile != nil:
+		var r Report
+		if r, err = w.e.Reconcile(ctx, a.Reconcile.Target, a.Reconcile.DryRun, nil); err == nil {
+			w.reported(r)
+		}
 	default:
 		w.t.Fatalf("%s: empty admin action", where)
 	}
@@ -659,6 +738,113 @@ func (w *scenarioWorld) check(where string, want engineExpect, audited int64) {
 	if want.Audit != nil {
 		w.compareAudit(where, w.auditSince(audited), want.Audit)
 	}
+	for _, name := range slices.Sorted(maps.Keys(w.reports)) {
+		if _, ok := want.Reconcile[name]; !ok {
+			t.Errorf("%s: %s was reconciled (%s), and the step expects no reconciliation of it", where, name, w.summaryLine(w.reports[name]))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(want.Reconcile)) {
+		r, ok := w.reports[name]
+		if !ok {
+			t.Errorf("%s: %s was not reconciled", where, name)
+			continue
+		}
+		wr := want.Reconcile[name]
+		if got := w.summaryLine(r); got != wr.Summary {
+			t.Errorf("%s: reconciliation of %s:\n got %s\nwant %s", where, name, got, wr.Summary)
+		}
+		got := w.reportLines(r)
+		if g, wt := slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(wr.Items)); !slices.Equal(g, wt) {
+			t.Errorf("%s: reconciliation items of %s:\n got:\n  %s\nwant:\n  %s", where, name, strings.Join(g, "\n  "), strings.Join(wt, "\n  "))
+		}
+		// The kept report is the one returned.
+		kept, err := w.e.Reconciliation(ctx, name, r.ID)
+		if err != nil {
+			t.Errorf("%s: reading the report of %s: %v", where, name, err)
+		} else if gk := w.reportLines(kept); !slices.Equal(slices.Sorted(slices.Values(gk)), slices.Sorted(slices.Values(got))) ||
+			w.summaryLine(kept) != w.summaryLine(r) {
+			t.Errorf("%s: the kept report of %s differs:\n%s\n  %s", where, name, w.summaryLine(kept), strings.Join(gk, "\n  "))
+		}
+	}
+}
+
+// reported records a reconciliation of the step; its id is "report" in
+// the lines the harness prints.
+func (w *scenarioWorld) reported(r Report) {
+	w.reports[r.Target] = r
+	w.keys[r.ID] = "report"
+}
+
+// summaryLine prints a report's status and counts: "done[, dry run]: read
+// N, matched N, identities N, changes N; outcome N, ..." (outcomes in
+// report order, those with a count).
+func (w *scenarioWorld) summaryLine(r Report) string {
+	line := r.Status
+	if r.DryRun {
+		line += ", dry run"
+	}
+	if r.Error != "" {
+		line += " (" + w.keyed(r.Error) + ")"
+	}
+	line += fmt.Sprintf(": read %d, matched %d, identities %d, changes %d", r.Read, r.Matched, r.Identities, r.Changes)
+	var counts []string
+	for _, o := range Outcomes {
+		if n := r.Counts[o]; n > 0 {
+			counts = append(counts, fmt.Sprintf("%s %d", o, n))
+		}
+	}
+	if len(counts) > 0 {
+		line += "; " + strings.Join(counts, ", ")
+	}
+	return line
+}
+
+// reportLines prints a report's items: "outcome Kind who action[: diffs]
+// [(detail)]", who being the identity's key, else the account's key or
+// anchor; diffs "attr old → new" (JSON values) or "members +a -b".
+func (w *scenarioWorld) reportLines(r Report) []string {
+	var out []string
+	for _, it := range r.Items {
+		who := w.key(it.ID)
+		if it.ID == "" {
+			who = cmp.Or(w.anchors[it.Anchor], it.Anchor)
+		}
+		line := fmt.Sprintf("%s %s %s %s", it.Outcome, it.Type, who, it.Action)
+		var diffs []string
+		for _, d := range it.Diffs {
+			if d.Attr == "members" {
+				var ms []string
+				for _, m := range d.Add {
+					ms = append(ms, "+"+w.key(m))
+				}
+				for _, m := range d.Remove {
+					ms = append(ms, "-"+w.key(m))
+				}
+				diffs = append(diffs, "members "+strings.Join(ms, " "))
+				continue
+			}
+			diffs = append(diffs, fmt.Sprintf("%s %s → %s", d.Attr, jsonValue(d.Old), jsonValue(d.New)))
+		}
+		if len(diffs) > 0 {
+			line += ": " + strings.Join(diffs, ", ")
+		}
+		if it.Detail != "" {
+			line += " (" + w.keyed(it.Detail) + ")"
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
+// jsonValue prints a value as JSON, <, > and & as they are.
+func jsonValue(v any) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Sprintf("!%v", err)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // lastAudit returns the sequence number of the newest audit entry.

@@ -75,6 +75,9 @@ func (g *Gateway) adminRoutes(mux *http.ServeMux, admin *auth.Authenticator) {
 		"POST /targets/{target}/guard/release":           h.release,
 		"POST /targets/{target}/guard/discard":           h.discardHeld,
 		"POST /targets/{target}/resync":                  h.resyncTarget,
+		"POST /targets/{target}/reconciliations":         h.startReconcile,
+		"GET /targets/{target}/reconciliations":          h.reconciliations,
+		"GET /targets/{target}/reconciliations/{id}":     h.reconciliation,
 		"GET /{kind}/{id}":                               h.object,
 		"POST /{kind}/{id}/resync":                       h.resyncObject,
 		"GET /audit":                                     h.audit,
@@ -115,6 +118,10 @@ func (h *adminHandler) wrap(fn func(r *http.Request) (any, error)) http.Handler 
 		if r.Method != http.MethodGet {
 			h.log.Info("admin call", "actor", actor, "method", r.Method, "path", r.URL.Path)
 		}
+		if rows, ok := out.(csvRows); ok {
+			writeCSV(w, rows)
+			return
+		}
 		writeJSON(w, http.StatusOK, out)
 	})
 }
@@ -125,8 +132,13 @@ func (h *adminHandler) status(err error) (int, string) {
 	switch {
 	case errors.As(err, &ae):
 		return ae.status, ae.msg
-	case errors.Is(err, engine.ErrUnknownTarget), errors.Is(err, engine.ErrUnknownOperation), errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, engine.ErrUnknownTarget), errors.Is(err, engine.ErrUnknownOperation), errors.Is(err, store.ErrNotFound),
+		errors.Is(err, engine.ErrUnknownReconciliation):
 		return http.StatusNotFound, err.Error()
+	case errors.Is(err, engine.ErrReconcileRunning):
+		return http.StatusConflict, err.Error()
+	case errors.Is(err, engine.ErrNotStarted):
+		return http.StatusServiceUnavailable, "the provisioning engine is starting; try again"
 	}
 	return http.StatusInternalServerError, "internal error: " + err.Error()
 }

@@ -29,6 +29,12 @@ func startGatewayTB(tb testing.TB) string { return startGatewayWith(tb, nil) }
 
 func startGatewayWith(t testing.TB, mutate func(*config.Config)) string {
 	t.Helper()
+	return runGateway(t, mutate).BaseURL()
+}
+
+// runGateway is startGatewayWith, returning the gateway itself.
+func runGateway(t testing.TB, mutate func(*config.Config)) *Gateway {
+	t.Helper()
 	cfg := config.Defaults()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
@@ -43,7 +49,7 @@ func startGatewayWith(t testing.TB, mutate func(*config.Config)) string {
 		t.Fatalf("gateway.New: %v", err)
 	}
 	serveUntilCleanup(t, ctx, cancel, g)
-	return g.BaseURL()
+	return g
 }
 
 // serveUntilCleanup runs g until the test ends, then shuts it down and

@@ -198,6 +198,36 @@ func testSQLEndToEnd(t *testing.T, srv *dbtest.Server) {
 // only read and write rows, provisions a user with phone numbers and a
 // group, and suspends a disabled user.
 func TestSQLExample(t *testing.T) {
+	g, db := startSQLExample(t, nil)
+	c := client{t: t, base: g.BaseURL()}
+	u := entraUser("walk@contoso.com", "ext-walk")
+	u["title"] = "Guide"
+	u["phoneNumbers"] = []any{map[string]any{"type": "work", "value": "+1 555 0100"}, map[string]any{"type": "mobile", "value": "+1 555 0199"}}
+	id := c.must(201, "POST", "/Users", u).body["id"].(string)
+	c.must(201, "POST", "/Groups", map[string]any{"displayName": "Walkers", "members": []any{map[string]any{"value": id}}})
+	want := func(query string, rows ...string) {
+		t.Helper()
+		waitFor(t, query, func() (bool, string) {
+			got := dbtest.Dump(t, db, query)
+			return slices.Equal(got, rows), fmt.Sprintf("%q, want %q", got, rows)
+		})
+	}
+	want("SELECT scim_id, login, email, first_name, last_name, display_name, department, job_title, status FROM app_users",
+		id+"\twalk@contoso.com\twalk@contoso.com\tGiven\tFamily\tGiven Family\tSales\tGuide\tactive")
+	want("SELECT p.phone FROM app_user_phones p JOIN app_users u ON u.id = p.user_id ORDER BY p.phone", "+1 555 0100", "+1 555 0199")
+	want("SELECT g.name, u.login FROM app_group_members m JOIN app_groups g ON g.id = m.group_id JOIN app_users u ON u.id = m.user_id", "Walkers\twalk@contoso.com")
+	c.must(200, "PATCH", "/Users/"+id, patchOps(op("Replace", "active", "False")))
+	want("SELECT status FROM app_users", "suspended")
+}
+
+// startSQLExample starts a gateway on the shipped examples/sql-mariadb.yaml
+// (its target hrapp, with mutate applied, and the test's admin token), on
+// the tables of examples/sql-schema.sql in a fresh database of a real
+// MariaDB that the gateway reaches with an account that may only read and
+// write rows. It returns the gateway and the app's database as its
+// superuser.
+func startSQLExample(t *testing.T, mutate func(*config.Target)) (*Gateway, *sql.DB) {
+	t.Helper()
 	cfg, err := config.Load("../../examples/sql-mariadb.yaml", nil)
 	if err != nil {
 		t.Fatalf("sql-mariadb.yaml: %v", err)
@@ -230,24 +260,12 @@ func TestSQLExample(t *testing.T) {
 			node.Content[i+1].Value = name
 		}
 	}
-	base := startGatewayWith(t, func(c *config.Config) { c.Targets = cfg.Targets })
-	c := client{t: t, base: base}
-	u := entraUser("walk@contoso.com", "ext-walk")
-	u["title"] = "Guide"
-	u["phoneNumbers"] = []any{map[string]any{"type": "work", "value": "+1 555 0100"}, map[string]any{"type": "mobile", "value": "+1 555 0199"}}
-	id := c.must(201, "POST", "/Users", u).body["id"].(string)
-	c.must(201, "POST", "/Groups", map[string]any{"displayName": "Walkers", "members": []any{map[string]any{"value": id}}})
-	want := func(query string, rows ...string) {
-		t.Helper()
-		waitFor(t, query, func() (bool, string) {
-			got := dbtest.Dump(t, db, query)
-			return slices.Equal(got, rows), fmt.Sprintf("%q, want %q", got, rows)
-		})
+	if mutate != nil {
+		mutate(&cfg.Targets[0])
 	}
-	want("SELECT scim_id, login, email, first_name, last_name, display_name, department, job_title, status FROM app_users",
-		id+"\twalk@contoso.com\twalk@contoso.com\tGiven\tFamily\tGiven Family\tSales\tGuide\tactive")
-	want("SELECT p.phone FROM app_user_phones p JOIN app_users u ON u.id = p.user_id ORDER BY p.phone", "+1 555 0100", "+1 555 0199")
-	want("SELECT g.name, u.login FROM app_group_members m JOIN app_groups g ON g.id = m.group_id JOIN app_users u ON u.id = m.user_id", "Walkers\twalk@contoso.com")
-	c.must(200, "PATCH", "/Users/"+id, patchOps(op("Replace", "active", "False")))
-	want("SELECT status FROM app_users", "suspended")
+	g := runGateway(t, func(c *config.Config) {
+		c.Targets = cfg.Targets
+		c.Admin.Tokens = []config.Secret{adminToken}
+	})
+	return g, db
 }

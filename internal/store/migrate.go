@@ -112,6 +112,20 @@ var migrations = []migration{{
 	// The record of an account found in a target (matching, adoption,
 	// reconciliation) by its anchor.
 	`CREATE INDEX provisioned_anchor ON provisioned (target, type, anchor)`,
+}, {
+	// The reports of reconciliations: the summary (counts) apart from the
+	// items, so that a list of reports reads only the summaries.
+	`CREATE TABLE reconciliations (
+		seq {sequence},
+		id VARCHAR(64) NOT NULL,
+		target VARCHAR(255) NOT NULL,
+		dry_run INTEGER NOT NULL,
+		started CHAR(30) NOT NULL,
+		summary {blob} NOT NULL,
+		items {blob} NOT NULL
+	)`,
+	`CREATE INDEX reconciliations_target ON reconciliations (target, seq)`,
+	`CREATE INDEX reconciliations_id ON reconciliations (id)`,
 }}
 
 // migrate brings the database on conn to len(migs), one transaction per

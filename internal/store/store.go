@@ -208,6 +208,9 @@ type Store interface {
 	ProvisionedOf(ctx context.Context, target string) ([]Provisioned, error)
 	// Audit returns audit entries, newest first.
 	Audit(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
+	// Reconciliations returns the kept reports of reconciliations, newest
+	// first (see reconcile.go).
+	Reconciliations(ctx context.Context, q ReconciliationQuery) ([]Reconciliation, error)
 }
 
 // Tx is the view of the store inside Write.
@@ -271,4 +274,7 @@ type Tx interface {
 	Audit(ctx context.Context, e AuditEntry) error
 	// PruneAudit removes the audit entries older than before.
 	PruneAudit(ctx context.Context, before time.Time) (int, error)
+	// AddReconciliation keeps the report of a reconciliation, and drops
+	// the oldest reports of its target beyond the newest keep.
+	AddReconciliation(ctx context.Context, r Reconciliation, keep int) error
 }

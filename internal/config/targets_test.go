@@ -1,0 +1,55 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scimgate/scimgate/internal/config"
+	"github.com/scimgate/scimgate/policy"
+)
+
+// TestTargetReconcileSettings: a target's orphans and reconcile settings
+// reach its policy, where they are validated with messages naming the
+// field.
+func TestTargetReconcileSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		orphans    policy.Orphans
+		schedule   time.Duration
+		err        string
+	}{
+		{name: "set", yaml: "orphans: delete\n    reconcile: {schedule: 24h}", orphans: policy.OrphansDelete, schedule: 24 * time.Hour},
+		{name: "defaults", yaml: "", orphans: policy.OrphansReport},
+		{name: "unknown orphans", yaml: "orphans: purge", err: `targets[0].orphans: unknown setting "purge"; use report, disable or delete`},
+		{name: "schedule too short", yaml: "reconcile: {schedule: 1s}", err: "targets[0].reconcile.schedule: 1s is too short"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "scimgate.yaml")
+			body := "targets:\n  - name: app\n    type: memory\n    users:\n      scope: {all: true}\n      mapping:\n        - {target: login, source: userName}\n    " + tc.yaml + "\n"
+			if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c, err := config.Load(file, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := policy.Compile(c.Policy())
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tg := p.Targets()[0]
+			if tg.Orphans() != tc.orphans || tg.ReconcileSchedule() != tc.schedule {
+				t.Errorf("orphans %q, schedule %v; want %q, %v", tg.Orphans(), tg.ReconcileSchedule(), tc.orphans, tc.schedule)
+			}
+		})
+	}
+}
