@@ -94,18 +94,24 @@ func adminCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprint(stderr, adminUsage)
 		return 2
 	}
-	err := runAdmin(ctx, args, stdout)
+	return exitCode(runAdmin(ctx, args, stdout), "scimgate admin", adminUsage, stdout, stderr)
+}
+
+// exitCode prints the outcome err of the command named cmd and returns its
+// exit code: 0 on success or for help (usage printed to stdout), 2 for a
+// usage error (with the usage), 1 for any other error.
+func exitCode(err error, cmd, usage string, stdout, stderr io.Writer) int {
 	switch {
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):
-		fmt.Fprint(stdout, adminUsage)
+		fmt.Fprint(stdout, usage)
 		return 0
 	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "scimgate admin: %v\n\n%s", err, adminUsage)
+		fmt.Fprintf(stderr, "%s: %v\n\n%s", cmd, err, usage)
 		return 2
 	default:
-		fmt.Fprintf(stderr, "scimgate admin: %v\n", err)
+		fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
 		return 1
 	}
 }

@@ -71,20 +71,7 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		fmt.Fprint(stderr, reconcileUsage)
 		return 2
 	}
-	err := runReconcileCmd(ctx, args, stdout, clock)
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, flag.ErrHelp):
-		fmt.Fprint(stdout, reconcileUsage)
-		return 0
-	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "scimgate reconcile: %v\n\n%s", err, reconcileUsage)
-		return 2
-	default:
-		fmt.Fprintf(stderr, "scimgate reconcile: %v\n", err)
-		return 1
-	}
+	return exitCode(runReconcileCmd(ctx, args, stdout, clock), "scimgate reconcile", reconcileUsage, stdout, stderr)
 }
 
 func runReconcileCmd(ctx context.Context, args []string, stdout io.Writer, clock reconcileClock) error {

@@ -3,11 +3,9 @@ package ldaptarget
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -417,33 +415,16 @@ func (c *Config) password() (string, error) {
 
 // tlsConfig builds the TLS configuration of ldaps:// and StartTLS.
 func (c *Config) tlsConfig() (*tls.Config, error) {
-	u, _ := url.Parse(c.URL)
-	tc := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		ServerName:         c.TLS.ServerName,
-		InsecureSkipVerify: c.TLS.InsecureSkipVerify,
+	name := c.TLS.ServerName
+	if name == "" {
+		u, _ := url.Parse(c.URL)
+		name = u.Hostname()
 	}
-	if tc.ServerName == "" {
-		tc.ServerName = u.Hostname()
+	tc, err := targets.ClientTLS(name, c.TLS.CAFile, c.TLS.CertFile, c.TLS.KeyFile)
+	if err != nil {
+		return nil, err
 	}
-	if c.TLS.CAFile != "" {
-		pemBytes, err := os.ReadFile(c.TLS.CAFile)
-		if err != nil {
-			return nil, targets.FieldError("tls.ca_file", "%v", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pemBytes) {
-			return nil, targets.FieldError("tls.ca_file", "%s holds no PEM certificate", c.TLS.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if c.TLS.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile)
-		if err != nil {
-			return nil, targets.FieldError("tls.cert_file", "%v", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
+	tc.InsecureSkipVerify = c.TLS.InsecureSkipVerify
 	return tc, nil
 }
 

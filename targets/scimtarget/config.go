@@ -4,12 +4,10 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -356,26 +354,7 @@ func (c *Config) limiter() *rate.Limiter {
 
 // tlsConfig builds the TLS configuration of the connections.
 func (c *Config) tlsConfig() (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.TLS.ServerName}
-	if c.TLS.CAFile != "" {
-		b, err := os.ReadFile(c.TLS.CAFile)
-		if err != nil {
-			return nil, targets.FieldError("tls.ca_file", "%v", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(b) {
-			return nil, targets.FieldError("tls.ca_file", "%s holds no PEM certificate", c.TLS.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if c.TLS.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile)
-		if err != nil {
-			return nil, targets.FieldError("tls.cert_file", "%v", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
+	return targets.ClientTLS(c.TLS.ServerName, c.TLS.CAFile, c.TLS.CertFile, c.TLS.KeyFile)
 }
 
 // clock is the connector's time: the rate limit, Retry-After waits and
