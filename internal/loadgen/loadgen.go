@@ -331,7 +331,10 @@ func (g *gen) do(ctx context.Context, method, path string, body any) call {
 		var o struct {
 			ID string `json:"id"`
 		}
-		_ = json.Unmarshal(b, &o)
+		if err := json.Unmarshal(b, &o); err != nil || o.ID == "" {
+			c.ok, c.failure = false, fmt.Sprintf("%s %s: %d without a resource id: %s", method, path, resp.StatusCode, truncate(b, 300))
+			return c
+		}
 		c.id = o.ID
 	}
 	return c

@@ -92,6 +92,8 @@ type fakeSCIM struct {
 	users      map[string]bool
 	failEvery  int
 	failCreate bool
+	// noID answers POST with 201 and a body that is not a resource.
+	noID bool
 	metrics    string // "" → /metrics answers 404
 	badQuery   int    // queries whose filter was not userName eq "lg-..."
 }
@@ -118,6 +120,11 @@ func (f *fakeSCIM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if f.failCreate {
 			w.WriteHeader(http.StatusConflict)
 			fmt.Fprint(w, `{"status":"409","scimType":"uniqueness"}`)
+			return
+		}
+		if f.noID {
+			w.WriteHeader(http.StatusCreated)
+			fmt.Fprint(w, `<html>created</html>`)
 			return
 		}
 		id := fmt.Sprintf("id-%d", f.posts)
@@ -177,6 +184,12 @@ func TestRun(t *testing.T) {
 			srv:     &fakeSCIM{failCreate: true},
 			cfg:     Config{Concurrency: 2, Users: 4},
 			wantErr: "no user was created; first error: POST /Users: 409",
+		},
+		{
+			name:    "created without a resource id",
+			srv:     &fakeSCIM{noID: true},
+			cfg:     Config{Concurrency: 2, Users: 4},
+			wantErr: "no user was created; first error: POST /Users: 201 without a resource id: <html>created</html>",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
