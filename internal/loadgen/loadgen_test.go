@@ -93,9 +93,9 @@ type fakeSCIM struct {
 	failEvery  int
 	failCreate bool
 	// noID answers POST with 201 and a body that is not a resource.
-	noID bool
-	metrics    string // "" → /metrics answers 404
-	badQuery   int    // queries whose filter was not userName eq "lg-..."
+	noID     bool
+	metrics  string // "" → /metrics answers 404
+	badQuery int    // queries whose filter was not userName eq "lg-..."
 }
 
 func (f *fakeSCIM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
