@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"slices"
 	"strings"
 	"time"
 
@@ -115,11 +116,14 @@ func New(opts Options) (*Server, error) {
 // ServeHTTP routes a request whose path is below BasePath.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", ContentType)
-	path := strings.TrimPrefix(r.URL.Path, s.opts.BasePath)
-	if path == "" {
-		path = "/"
-	}
+	path := s.canonical(strings.TrimPrefix(r.URL.Path, s.opts.BasePath))
 	switch {
+	case path == "/":
+		// RFC 7644 §3.4.2.1: a query at the root, which the gateway does not
+		// answer (POST /.search does, across resource types).
+		s.writeError(w, scimerr.ScimError{Status: http.StatusNotImplemented,
+			Detail: "queries at the service root are not supported: query /Users or /Groups, or POST /.search"})
+		return
 	case path == "/ServiceProviderConfig":
 		s.only(w, r, http.MethodGet, s.serviceProviderConfig)
 		return
@@ -176,6 +180,34 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.methodNotAllowed(w, r, "GET, PUT, PATCH, DELETE")
 		}
 	}
+}
+
+// fixedEndpoints are the service's endpoints besides the resource types'.
+var fixedEndpoints = []string{"ServiceProviderConfig", "Schemas", "ResourceTypes", "Bulk", ".search", "Me"}
+
+// canonical returns path (below the base path) with its first segment
+// spelled as the endpoint it names, compared without case: clients send
+// /users, and Entra's on-premises agent /schemas. Ids after it keep their
+// case; "" is "/".
+func (s *Server) canonical(path string) string {
+	if path == "" || path == "/" {
+		return "/"
+	}
+	first, rest, more := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	names := slices.Clone(fixedEndpoints)
+	for ep := range s.types {
+		names = append(names, strings.TrimPrefix(ep, "/"))
+	}
+	for _, n := range names {
+		if strings.EqualFold(first, n) {
+			first = n
+			break
+		}
+	}
+	if more {
+		return "/" + first + "/" + rest
+	}
+	return "/" + first
 }
 
 func (s *Server) only(w http.ResponseWriter, r *http.Request, method string, h http.HandlerFunc) {

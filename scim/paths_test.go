@@ -1,0 +1,61 @@
+package scim
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/scimgate/scimgate/internal/store"
+)
+
+// TestEndpointPaths: endpoint names are matched without case (clients send
+// /users; Entra's on-premises agent sends /schemas), ids keep theirs, and a
+// query at the root is 501 (RFC 7644 §3.4.2.1).
+func TestEndpointPaths(t *testing.T) {
+	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "scimgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	srv, err := New(Options{Store: st, Types: []*ResourceType{UserType(), GroupType()}, BasePath: "/scim/v2",
+		MaxBodyBytes: 1 << 20, MaxResults: 100, DefaultCount: 100, BulkMaxOperations: 10, BulkMaxPayload: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(method, path, body string) (int, string) {
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, httptest.NewRequest(method, "/scim/v2"+path, strings.NewReader(body)))
+		return rec.Code, rec.Body.String()
+	}
+	code, body := do("POST", "/users", `{"userName":"Ada@Contoso.com"}`)
+	if code != http.StatusCreated {
+		t.Fatalf("POST /users: %d %s", code, body)
+	}
+	id := body[strings.Index(body, `"id":"`)+6:]
+	id = id[:strings.Index(id, `"`)]
+	for _, tc := range []struct {
+		name, method, path string
+		want               int
+		contains           string
+	}{
+		{"lower-case users list", "GET", "/users?filter=userName%20eq%20%22ada@contoso.com%22", 200, `"totalResults":1`},
+		{"upper-case users", "GET", "/USERS/" + id, 200, `"userName":"Ada@Contoso.com"`},
+		{"lower-case schemas (Entra on-premises)", "GET", "/schemas", 200, "urn:ietf:params:scim:schemas:core:2.0:User"},
+		{"lower-case resource types", "GET", "/resourcetypes", 200, `"Resources"`},
+		{"lower-case service provider config", "GET", "/serviceproviderconfig", 200, `"patch"`},
+		{"groups", "GET", "/groups", 200, `"totalResults":0`},
+		{"ids keep their case", "GET", "/Users/" + strings.ToUpper(id), 404, ""},
+		{"root query", "GET", "/?filter=userName%20eq%20%22x%22", 501, "POST /.search"},
+		{"root without slash", "GET", "", 501, ""},
+		{"unknown endpoint", "GET", "/Devices", 404, `no SCIM endpoint at \"/Devices\"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := do(tc.method, tc.path, "")
+			if code != tc.want || !strings.Contains(body, tc.contains) {
+				t.Errorf("%s %s: %d %s, want %d with %q", tc.method, tc.path, code, body, tc.want, tc.contains)
+			}
+		})
+	}
+}
