@@ -102,6 +102,15 @@ func containsFold(list []string, s string) bool {
 	return false
 }
 
+// placeholder reports the dummy query of Entra's on-premises provisioning
+// agent, `PLACEHOLDER eq "..."` (on an attribute no schema has): it is
+// answered with an empty list, as Entra expects, not with a 400.
+func placeholder(filter string) bool {
+	first, rest, _ := strings.Cut(filter, " ")
+	op, _, _ := strings.Cut(strings.TrimSpace(rest), " ")
+	return strings.EqualFold(first, "PLACEHOLDER") && strings.EqualFold(op, "eq")
+}
+
 // query turns list parameters into a store query for rt.
 func (s *Server) query(rt *ResourceType, p listParams) (store.Query, *projection, error) {
 	q := store.Query{StartIndex: p.StartIndex, Count: p.Count}
@@ -114,7 +123,9 @@ func (s *Server) query(rt *ResourceType, p listParams) (store.Query, *projection
 	if q.Count > s.opts.MaxResults {
 		q.Count = s.opts.MaxResults
 	}
-	if f := strings.TrimSpace(p.Filter); f != "" {
+	if f := strings.TrimSpace(p.Filter); placeholder(f) {
+		q.Filter = store.Const(false)
+	} else if f != "" {
 		flt, err := rt.ParseFilter(f)
 		if err != nil {
 			return q, nil, err

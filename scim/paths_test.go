@@ -50,6 +50,9 @@ func TestEndpointPaths(t *testing.T) {
 		{"root query", "GET", "/?filter=userName%20eq%20%22x%22", 501, "POST /.search"},
 		{"root without slash", "GET", "", 501, ""},
 		{"unknown endpoint", "GET", "/Devices", 404, `no SCIM endpoint at \"/Devices\"`},
+		{"probe PLACEHOLDER", "GET", "/Users?filter=PLACEHOLDER%20eq%20%22x%22", 200, `"totalResults":0`},
+		{"probe placeholder EQ", "GET", "/Groups?filter=placeholder%20EQ%20%22x%22", 200, `"totalResults":0`},
+		{"other unknown attributes stay invalid", "GET", "/Users?filter=PLACEHOLDERS%20eq%20%22x%22", 400, "invalidFilter"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, body := do(tc.method, tc.path, "")
