@@ -59,7 +59,7 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(req.Operations) > s.opts.BulkMaxOperations {
-		s.writeError(w, scimerr.ScimError{Status: http.StatusRequestEntityTooLarge, ScimType: "tooMany",
+		s.writeError(w, scimerr.ScimError{Status: http.StatusRequestEntityTooLarge,
 			Detail: fmt.Sprintf("BulkRequest has %d operations; maxOperations is %d", len(req.Operations), s.opts.BulkMaxOperations)})
 		return
 	}

@@ -1,6 +1,8 @@
 package scim
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -58,6 +60,38 @@ func TestEndpointPaths(t *testing.T) {
 			code, body := do(tc.method, tc.path, "")
 			if code != tc.want || !strings.Contains(body, tc.contains) {
 				t.Errorf("%s %s: %d %s, want %d with %q", tc.method, tc.path, code, body, tc.want, tc.contains)
+			}
+		})
+	}
+}
+
+// TestPayloadTooLarge: an oversized body and a Bulk request with too many
+// operations are 413 with the RFC's error body: no scimType, which RFC 7644
+// defines none of for 413 (§3.7.4), and a detail naming the limit.
+func TestPayloadTooLarge(t *testing.T) {
+	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "scimgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	srv, err := New(Options{Store: st, Types: []*ResourceType{UserType(), GroupType()}, BasePath: "/scim/v2",
+		MaxBodyBytes: 256, MaxResults: 100, DefaultCount: 100, BulkMaxOperations: 1, BulkMaxPayload: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, path, body, detail string }{
+		{"body", "/Users", `{"userName":"` + strings.Repeat("a", 300) + `"}`, "exceeds the limit of 256 bytes"},
+		{"bulk operations", "/Bulk", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],"Operations":[
+			{"method":"DELETE","path":"/Users/a"},{"method":"DELETE","path":"/Users/b"}]}`, "maxOperations is 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			srv.ServeHTTP(rec, httptest.NewRequest("POST", "/scim/v2"+tc.path, strings.NewReader(tc.body)))
+			var e map[string]any
+			_ = json.Unmarshal(rec.Body.Bytes(), &e)
+			if _, has := e["scimType"]; rec.Code != http.StatusRequestEntityTooLarge || has || e["status"] != "413" ||
+				!strings.Contains(fmt.Sprint(e["detail"]), tc.detail) {
+				t.Errorf("%d %s, want 413 without scimType and a detail with %q", rec.Code, rec.Body, tc.detail)
 			}
 		})
 	}

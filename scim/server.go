@@ -273,7 +273,8 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return nil, scimerr.ScimError{Status: http.StatusRequestEntityTooLarge, ScimType: "tooLarge",
+		// RFC 7644 defines no scimType for 413 (§3.7.4's example has none).
+		return nil, scimerr.ScimError{Status: http.StatusRequestEntityTooLarge,
 			Detail: fmt.Sprintf("request body exceeds the limit of %d bytes", limit)}
 	}
 	if err != nil {
