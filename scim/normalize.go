@@ -370,6 +370,7 @@ func coerceMulti(prefix string, def schema.CoreAttribute, arr []any) (any, error
 		subPrefix = prefix + def.Name() + "."
 	}
 	primaries := 0
+	seen := map[string]int{} // (type, value) → index in out
 	for _, e := range arr {
 		c, err := coerceValue(prefix, def, e, subPrefix)
 		if err != nil {
@@ -377,6 +378,18 @@ func coerceMulti(prefix string, def schema.CoreAttribute, arr []any) (any, error
 		}
 		if c == nil {
 			continue
+		}
+		// RFC 7643 §2.4: the same (type, value) once per attribute; a
+		// repeated one is dropped (its primary mark kept).
+		if k, ok := typeValue(c); ok {
+			if i, dup := seen[k]; dup {
+				if isPrimary(c) && !isPrimary(out[i]) {
+					out[i].(map[string]any)["primary"] = true
+					primaries++
+				}
+				continue
+			}
+			seen[k] = len(out)
 		}
 		if isPrimary(c) {
 			primaries++
@@ -390,6 +403,24 @@ func coerceMulti(prefix string, def schema.CoreAttribute, arr []any) (any, error
 		return nil, nil
 	}
 	return out, nil
+}
+
+// typeValue returns the (type, value) key of a multi-valued attribute's
+// value: the value itself for a simple one, its type and value
+// sub-attributes for a complex one that has a value; ok is false when it
+// has none.
+func typeValue(v any) (string, bool) {
+	m, complexValue := v.(map[string]any)
+	if !complexValue {
+		b, err := json.Marshal(v)
+		return string(b), err == nil
+	}
+	val, ok := m["value"]
+	if !ok {
+		return "", false
+	}
+	b, err := json.Marshal([]any{m["type"], val})
+	return string(b), err == nil
 }
 
 func isPrimary(v any) bool {
