@@ -96,3 +96,41 @@ func TestPayloadTooLarge(t *testing.T) {
 		})
 	}
 }
+
+// TestMemberRef: the server sets each member's $ref to the member's own
+// URI, whatever the client sent.
+func TestMemberRef(t *testing.T) {
+	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "scimgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	srv, err := New(Options{Store: st, Types: []*ResourceType{UserType(), GroupType()}, BasePath: "/scim/v2",
+		PublicURL: "https://gw.example.com", MaxBodyBytes: 1 << 20, MaxResults: 100, DefaultCount: 100, BulkMaxOperations: 10, BulkMaxPayload: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(method, path, body string) map[string]any {
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, httptest.NewRequest(method, "/scim/v2"+path, strings.NewReader(body)))
+		var out map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || rec.Code/100 != 2 {
+			t.Fatalf("%s %s: %d %s", method, path, rec.Code, rec.Body)
+		}
+		return out
+	}
+	u := do("POST", "/Users", `{"userName":"ada"}`)["id"].(string)
+	inner := do("POST", "/Groups", `{"displayName":"inner"}`)["id"].(string)
+	g := do("POST", "/Groups", `{"displayName":"outer","members":[{"value":"`+u+`","$ref":"https://evil.example/x"},{"value":"`+inner+`","type":"Group"}]}`)
+	members, _ := g["members"].([]any)
+	want := map[string]string{u: "https://gw.example.com/scim/v2/Users/" + u, inner: "https://gw.example.com/scim/v2/Groups/" + inner}
+	if len(members) != 2 {
+		t.Fatalf("members %v", members)
+	}
+	for _, m := range members {
+		mm := m.(map[string]any)
+		if mm["$ref"] != want[mm["value"].(string)] {
+			t.Errorf("member %v: $ref %v, want %s", mm["value"], mm["$ref"], want[mm["value"].(string)])
+		}
+	}
+}

@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -710,6 +712,30 @@ func (s *Server) location(r *http.Request, rt *ResourceType, id string) string {
 	return s.baseURL(r) + rt.Endpoint + "/" + id
 }
 
+// memberRefs returns a group's members with each one's $ref set by the
+// server to the member's own URI (a Group's when its type says so, else a
+// User's), whatever a client sent.
+func (s *Server) memberRefs(r *http.Request, members []any) []any {
+	base := s.baseURL(r)
+	out := make([]any, len(members))
+	for i, m := range members {
+		mm, ok := m.(map[string]any)
+		id, _ := mm["value"].(string)
+		if !ok || id == "" {
+			out[i] = m
+			continue
+		}
+		c := maps.Clone(mm)
+		endpoint := "/Users/"
+		if typ, _ := c["type"].(string); strings.EqualFold(typ, "Group") {
+			endpoint = "/Groups/"
+		}
+		c["$ref"] = base + endpoint + url.PathEscape(id)
+		out[i] = c
+	}
+	return out
+}
+
 // render builds the response representation of a stored resource.
 func (s *Server) render(r *http.Request, rt *ResourceType, sr store.Resource, res map[string]any, proj *projection) map[string]any {
 	out := make(map[string]any, len(res)+2)
@@ -717,6 +743,9 @@ func (s *Server) render(r *http.Request, rt *ResourceType, sr store.Resource, re
 		out[k] = v
 	}
 	delete(out, "password")
+	if members, ok := out["members"].([]any); ok {
+		out["members"] = s.memberRefs(r, members)
+	}
 	schemas := []string{rt.Schema.ID}
 	for _, e := range rt.Extensions {
 		if _, ok := out[e.Schema.ID]; ok {
