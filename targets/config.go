@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"regexp"
 	"slices"
@@ -25,6 +26,12 @@ type TargetConfig struct {
 	Name   string    `yaml:"name"`
 	Type   string    `yaml:"type"`
 	Config yaml.Node `yaml:"config"`
+}
+
+// LogValue names the target and its type only: its config may hold
+// credentials (DSNs, passwords, tokens) and is never logged.
+func (tc TargetConfig) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("name", tc.Name), slog.String("type", tc.Type))
 }
 
 // Config is the typed configuration of one connector type, such as

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -262,6 +264,36 @@ func TestReadSecret(t *testing.T) {
 			}
 			if err != nil || got != tt.want {
 				t.Fatalf("ReadSecret = %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestTargetConfigLogValue: a target configuration logs its name and type,
+// never its config, in every slog handler.
+func TestTargetConfigLogValue(t *testing.T) {
+	var node yaml.Node
+	if err := yaml.Unmarshal([]byte("dsn: user:s3cr3t-0001@tcp(db)/x\npassword: s3cr3t-0002"), &node); err != nil {
+		t.Fatal(err)
+	}
+	tc := targets.TargetConfig{Name: "hr-db", Type: "sql", Config: *node.Content[0]}
+	tests := []struct {
+		name    string
+		handler func(io.Writer) slog.Handler
+		want    string
+	}{
+		{name: "text", handler: func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, nil) }, want: "target.name=hr-db target.type=sql"},
+		{name: "json", handler: func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, nil) }, want: `"target":{"name":"hr-db","type":"sql"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf strings.Builder
+			slog.New(tt.handler(&buf)).Info("open", "target", tc)
+			if !strings.Contains(buf.String(), tt.want) {
+				t.Errorf("log line %q lacks %q", buf.String(), tt.want)
+			}
+			if strings.Contains(buf.String(), "s3cr3t") {
+				t.Errorf("config logged: %q", buf.String())
 			}
 		})
 	}

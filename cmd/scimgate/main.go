@@ -125,8 +125,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.Log, stderr)
-	log.Info("configuration", "config", cfg)
+	log := startLog(cfg, stderr)
 	g, err := gateway.New(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -222,6 +221,15 @@ func planCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return p.WriteJSON(stdout)
 	}
 	return p.WriteText(stdout)
+}
+
+// startLog returns the process logger configured by cfg.Log, writing to w,
+// after logging the configuration with it (secrets redacted, targets by
+// name and type only: see config.Config.LogValue).
+func startLog(cfg config.Config, w io.Writer) *slog.Logger {
+	log := newLogger(cfg.Log, w)
+	log.Info("configuration", "config", cfg)
+	return log
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {

@@ -8,7 +8,8 @@
 // calls Validate.
 //
 // Secrets (the static bearer tokens) have the type Secret, which prints, logs
-// and marshals as "[REDACTED]"; Config also implements slog.LogValuer.
+// and marshals as "[REDACTED]"; Config also implements slog.LogValuer, and
+// logs a target's name and type only, never its connector's config.
 package config
 
 import (
@@ -18,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -245,21 +247,62 @@ func (s Secret) LogValue() slog.Value { return slog.StringValue(s.mask()) }
 func (s Secret) MarshalText() ([]byte, error) { return []byte(s.mask()), nil }
 
 // LogValue renders the configuration as nested groups named like the YAML
-// keys, with secrets redacted.
-func (c Config) LogValue() slog.Value { return logValue(reflect.ValueOf(c)) }
+// keys (slices of structs or of secrets by index: targets.0.name), in every
+// slog handler alike. What is redacted is decided by type at any depth: a
+// value that implements slog.LogValuer (Secret, Target) is rendered by it,
+// and a yaml.Node (a connector's raw config) is never rendered.
+func (c Config) LogValue() slog.Value {
+	v, _ := logValue(reflect.ValueOf(c), false)
+	return v
+}
 
-func logValue(v reflect.Value) slog.Value {
-	var attrs []slog.Attr
-	for i := range v.NumField() {
-		name := yamlName(v.Type().Field(i))
-		f := v.Field(i)
-		if f.Kind() == reflect.Struct {
-			attrs = append(attrs, slog.Attr{Key: name, Value: logValue(f)})
-			continue
+var (
+	logValuerType = reflect.TypeFor[slog.LogValuer]()
+	yamlNodeType  = reflect.TypeFor[yaml.Node]()
+)
+
+// logValue returns the log form of v, and false for a value never logged.
+// self is false for the Config whose LogValue calls it.
+func logValue(v reflect.Value, self bool) (slog.Value, bool) {
+	t := v.Type()
+	switch {
+	case t == yamlNodeType || t.Kind() == reflect.Pointer && t.Elem() == yamlNodeType:
+		return slog.Value{}, false
+	case t.Kind() == reflect.Pointer && v.IsNil():
+		return slog.AnyValue(nil), true
+	case self && t.Implements(logValuerType):
+		return slog.AnyValue(v.Interface()), true // the handler resolves it
+	case t.Kind() == reflect.Pointer:
+		return logValue(v.Elem(), true)
+	case t.Kind() == reflect.Struct:
+		var attrs []slog.Attr
+		for i := range v.NumField() {
+			if fv, ok := logValue(v.Field(i), true); ok {
+				attrs = append(attrs, slog.Attr{Key: yamlName(t.Field(i)), Value: fv})
+			}
 		}
-		attrs = append(attrs, slog.Any(name, f.Interface()))
+		return slog.GroupValue(attrs...), true
+	case (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) && walked(t.Elem()):
+		// slog renders a slice itself (fmt, encoding/json), not through
+		// the LogValuers of its elements: give each element its own key.
+		attrs := make([]slog.Attr, 0, v.Len())
+		for i := range v.Len() {
+			if ev, ok := logValue(v.Index(i), true); ok {
+				attrs = append(attrs, slog.Attr{Key: strconv.Itoa(i), Value: ev})
+			}
+		}
+		return slog.GroupValue(attrs...), true
 	}
-	return slog.GroupValue(attrs...)
+	return slog.AnyValue(v.Interface()), true
+}
+
+// walked reports whether logValue renders values of type t itself, rather
+// than leaving them to the handler's fmt or encoding/json.
+func walked(t reflect.Type) bool {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array {
+		t = t.Elem()
+	}
+	return t.Kind() == reflect.Struct || t.Implements(logValuerType)
 }
 
 // Defaults returns the built-in configuration.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -563,12 +564,38 @@ func TestRedaction(t *testing.T) {
 }
 
 func TestLogValueNamesYAMLPaths(t *testing.T) {
-	var buf bytes.Buffer
-	slog.New(slog.NewTextHandler(&buf, nil)).Info("config", "config", config.Defaults())
-	for _, want := range []string{"config.listen=127.0.0.1:8080", "config.scim.bulk.max_operations=1000", "config.server.read_timeout=1m0s"} {
-		if !strings.Contains(buf.String(), want) {
-			t.Errorf("log line %q lacks %q", buf.String(), want)
-		}
+	c := config.Defaults()
+	c.Auth.Tokens = []config.Secret{"s3cr3t-token-0001"}
+	var node yaml.Node
+	if err := yaml.Unmarshal([]byte("dsn: user:s3cr3t-dsn-0002@tcp(db)/x"), &node); err != nil {
+		t.Fatal(err)
+	}
+	c.Targets = []config.Target{{Name: "crm", Type: "sql", Config: *node.Content[0]}}
+	tests := []struct {
+		name    string
+		handler func(io.Writer) slog.Handler
+		want    []string
+	}{
+		{name: "text", handler: func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, nil) },
+			want: []string{"config.listen=127.0.0.1:8080", "config.scim.bulk.max_operations=1000", "config.server.read_timeout=1m0s",
+				"config.auth.tokens.0=[REDACTED]", "config.targets.0.name=crm config.targets.0.type=sql"}},
+		{name: "json", handler: func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, nil) },
+			want: []string{`"listen":"127.0.0.1:8080"`, `"bulk":{"max_operations":1000,`,
+				`"tokens":{"0":"[REDACTED]"}`, `"targets":{"0":{"name":"crm","type":"sql"}}`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			slog.New(tt.handler(&buf)).Info("config", "config", c)
+			for _, want := range tt.want {
+				if !strings.Contains(buf.String(), want) {
+					t.Errorf("log line %q lacks %q", buf.String(), want)
+				}
+			}
+			if strings.Contains(buf.String(), "s3cr3t") {
+				t.Errorf("secret in log line %q", buf.String())
+			}
+		})
 	}
 }
 

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"log/slog"
+
 	"gopkg.in/yaml.v3"
 
 	"github.com/scimgate/scimgate/policy"
@@ -61,3 +63,8 @@ func (c Config) validateTargets() error {
 // String names the target and its type only: a connector's config may hold
 // credentials and is never logged.
 func (t Target) String() string { return t.Name + " (" + t.Type + ")" }
+
+// LogValue names the target and its type only, as String does.
+func (t Target) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("name", t.Name), slog.String("type", t.Type))
+}
