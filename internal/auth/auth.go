@@ -75,7 +75,10 @@ func detail(err error) string {
 type Authenticator struct {
 	logger *slog.Logger
 	hashes [][sha256.Size]byte // SHA-256 of each static secret
-	jwt    *verifier           // nil: JWT validation not configured
+	// settings name where each of hashes comes from, within its section:
+	// "tokens[0]", "token_files[1] (/path)".
+	settings []string
+	jwt      *verifier // nil: JWT validation not configured
 
 	stop      context.CancelFunc // stops the JWKS refresh loop
 	done      chan struct{}      // closed when the refresh loop has ended
@@ -114,8 +117,9 @@ func newAuthenticator(ctx context.Context, cfg config.Auth, logger *slog.Logger,
 		return nil, err
 	}
 	a := &Authenticator{logger: logger}
-	for _, tok := range cfg.Tokens {
+	for i, tok := range cfg.Tokens {
 		a.hashes = append(a.hashes, sha256.Sum256([]byte(tok)))
+		a.settings = append(a.settings, fmt.Sprintf("tokens[%d]", i))
 	}
 	for i, path := range cfg.TokenFiles {
 		b, err := os.ReadFile(path)
@@ -127,6 +131,7 @@ func newAuthenticator(ctx context.Context, cfg config.Auth, logger *slog.Logger,
 			return nil, fmt.Errorf("auth.token_files[%d]: %s is empty", i, path)
 		}
 		a.hashes = append(a.hashes, sha256.Sum256([]byte(tok)))
+		a.settings = append(a.settings, fmt.Sprintf("token_files[%d] (%s)", i, path))
 	}
 	if cfg.JWT.Enabled() {
 		v, err := newVerifier(ctx, cfg.JWT, logger, now, after)
@@ -155,6 +160,27 @@ func (a *Authenticator) Close() error {
 		}
 	})
 	return nil
+}
+
+// ErrSharedSecret is wrapped by the error of Distinct.
+var ErrSharedSecret = errors.New("SCIM credentials never open the admin API")
+
+// Distinct reports every static secret of admin (the admin API's
+// credentials, section "admin") that is also one of scim (section "auth"),
+// whatever their sources (inline, token files, environment), with an error
+// naming both settings and never the value. Every pair
+// is compared, in constant time.
+func Distinct(scim, admin *Authenticator) error {
+	var errs []error
+	for i := range admin.hashes {
+		for j := range scim.hashes {
+			if subtle.ConstantTimeCompare(admin.hashes[i][:], scim.hashes[j][:]) == 1 {
+				errs = append(errs, fmt.Errorf("admin.%s: holds the same secret as auth.%s: %w; give the admin API its own token",
+					admin.settings[i], scim.settings[j], ErrSharedSecret))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Middleware passes to next only requests with an accepted bearer token and

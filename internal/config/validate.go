@@ -241,8 +241,9 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// validateAdmin checks the admin credentials; an admin token equal to a
-// SCIM token is refused, so that SCIM credentials never open the admin API.
+// validateAdmin checks the admin credentials. That none is also a SCIM
+// credential, whatever their sources, is checked at startup once the token
+// files are read (auth.Distinct).
 func (c Config) validateAdmin(p *problems) {
 	for i, tok := range c.Admin.Tokens {
 		path := fmt.Sprintf("admin.tokens[%d]", i)
@@ -251,8 +252,6 @@ func (c Config) validateAdmin(p *problems) {
 			p.add(path, "must not be empty")
 		case strings.ContainsFunc(string(tok), func(r rune) bool { return r <= ' ' || r >= 0x7f }):
 			p.add(path, "must consist of printable ASCII characters without spaces")
-		case slices.Contains(c.Auth.Tokens, tok):
-			p.add(path, "must differ from every auth.tokens entry: SCIM credentials never open the admin API")
 		}
 	}
 	for i, f := range c.Admin.TokenFiles {

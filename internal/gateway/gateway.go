@@ -128,6 +128,10 @@ func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tune f
 		g.Close()
 		return nil, fmt.Errorf("admin: %w", err)
 	}
+	if err := auth.Distinct(g.auth, g.admin); err != nil {
+		g.Close()
+		return nil, err
+	}
 	schemes := []scim.AuthScheme{{Type: "oauthbearertoken", Name: "OAuth Bearer Token",
 		Description: "Authentication with a bearer token (a long-lived secret or an OAuth 2.0 JWT)", Primary: true}}
 	api, err := scim.New(scim.Options{
