@@ -22,9 +22,9 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 
 // The admin tokens of the tests; none may ever be printed.
 const (
-	adminTestToken = "adm-env-s3cret"
-	adminFlagToken = "adm-flag-s3cret"
-	adminFileToken = "adm-file-s3cret"
+	adminTestToken = "adm-env-s3cret-0123456789abcdef0123456789"
+	adminFlagToken = "adm-flag-s3cret-0123456789abcdef0123456789"
+	adminFileToken = "adm-file-s3cret-0123456789abcdef0123456789"
 )
 
 // adminCall is one request the fake admin API expects, and its answer.
@@ -686,7 +686,7 @@ func TestAdminEndToEnd(t *testing.T) {
 	}
 	for _, tc := range []struct{ name, token, from string }{
 		{"wrong admin token", "not-the-admin-token", "--token"},
-		{"the SCIM token", "kill9-token", "--token"},
+		{"the SCIM token", "kill9-token-0123456789abcdef0123456789", "--token"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, errOut := admin(t, 1, []string{"--token", tc.token}, "targets")

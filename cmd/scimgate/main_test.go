@@ -45,7 +45,7 @@ func startProc(t *testing.T, dataDir string, flags ...string) *gatewayProc {
 	t.Helper()
 	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir}, flags...)
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), childEnv+"=1", "SCIMGATE_SCIM_TOKEN=kill9-token", "SCIMGATE_LOG_LEVEL=warn")
+	cmd.Env = append(os.Environ(), childEnv+"=1", "SCIMGATE_SCIM_TOKEN=kill9-token-0123456789abcdef0123456789", "SCIMGATE_LOG_LEVEL=warn")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +92,7 @@ func scimDo(method, rawURL string, body any) (int, []byte, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	req.Header.Set("Authorization", "Bearer kill9-token")
+	req.Header.Set("Authorization", "Bearer kill9-token-0123456789abcdef0123456789")
 	req.Header.Set("Content-Type", "application/scim+json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

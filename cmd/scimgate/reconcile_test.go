@@ -197,7 +197,7 @@ func TestReconcileAgainstTheGateway(t *testing.T) {
 	}
 	cfg := config.Defaults()
 	cfg.Listen, cfg.DataDir = "127.0.0.1:0", filepath.Join(dir, "data")
-	cfg.Auth.Tokens = []config.Secret{"scim-s3cret"}
+	cfg.Auth.Tokens = []config.Secret{"scim-s3cret-0123456789abcdef0123456789"}
 	cfg.Admin.Tokens = []config.Secret{adminTestToken}
 	targetsYAML := `
 - name: app
@@ -229,7 +229,7 @@ func TestReconcileAgainstTheGateway(t *testing.T) {
 	})
 	base := strings.TrimSuffix(g.BaseURL(), "/scim/v2")
 	req, _ := http.NewRequest("POST", g.BaseURL()+"/Users", strings.NewReader(`{"userName": "alice@contoso.com"}`))
-	req.Header.Set("Authorization", "Bearer scim-s3cret")
+	req.Header.Set("Authorization", "Bearer scim-s3cret-0123456789abcdef0123456789")
 	req.Header.Set("Content-Type", "application/scim+json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != 201 {

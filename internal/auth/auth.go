@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -75,7 +76,11 @@ func detail(err error) string {
 type Authenticator struct {
 	logger *slog.Logger
 	hashes [][sha256.Size]byte // SHA-256 of each static secret
-	jwt    *verifier           // nil: JWT validation not configured
+	// settings name where each of hashes comes from, within its section:
+	// "tokens[0]", "token_files[1] (/path)".
+	settings []string
+	jwt      *verifier // nil: JWT validation not configured
+	limit    *limiter  // bad credentials per client address
 
 	stop      context.CancelFunc // stops the JWKS refresh loop
 	done      chan struct{}      // closed when the refresh loop has ended
@@ -113,9 +118,10 @@ func newAuthenticator(ctx context.Context, cfg config.Auth, logger *slog.Logger,
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &Authenticator{logger: logger}
-	for _, tok := range cfg.Tokens {
+	a := &Authenticator{logger: logger, limit: newLimiter(DefaultMaxBadAttempts, DefaultBadAttemptWindow, now)}
+	for i, tok := range cfg.Tokens {
 		a.hashes = append(a.hashes, sha256.Sum256([]byte(tok)))
+		a.settings = append(a.settings, fmt.Sprintf("tokens[%d]", i))
 	}
 	for i, path := range cfg.TokenFiles {
 		b, err := os.ReadFile(path)
@@ -126,7 +132,12 @@ func newAuthenticator(ctx context.Context, cfg config.Auth, logger *slog.Logger,
 		if tok == "" {
 			return nil, fmt.Errorf("auth.token_files[%d]: %s is empty", i, path)
 		}
+		if len(tok) < config.MinTokenBytes {
+			return nil, fmt.Errorf("auth.token_files[%d]: the secret in %s is %d bytes long; it must be at least %d (generate one with: openssl rand -hex 32)",
+				i, path, len(tok), config.MinTokenBytes)
+		}
 		a.hashes = append(a.hashes, sha256.Sum256([]byte(tok)))
+		a.settings = append(a.settings, fmt.Sprintf("token_files[%d] (%s)", i, path))
 	}
 	if cfg.JWT.Enabled() {
 		v, err := newVerifier(ctx, cfg.JWT, logger, now, after)
@@ -157,11 +168,33 @@ func (a *Authenticator) Close() error {
 	return nil
 }
 
+// ErrSharedSecret is wrapped by the error of Distinct.
+var ErrSharedSecret = errors.New("SCIM credentials never open the admin API")
+
+// Distinct reports every static secret of admin (the admin API's
+// credentials, section "admin") that is also one of scim (section "auth"),
+// whatever their sources (inline, token files, environment), with an error
+// naming both settings and never the value. Every pair
+// is compared, in constant time.
+func Distinct(scim, admin *Authenticator) error {
+	var errs []error
+	for i := range admin.hashes {
+		for j := range scim.hashes {
+			if subtle.ConstantTimeCompare(admin.hashes[i][:], scim.hashes[j][:]) == 1 {
+				errs = append(errs, fmt.Errorf("admin.%s: holds the same secret as auth.%s: %w; give the admin API its own token",
+					admin.settings[i], scim.settings[j], ErrSharedSecret))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Middleware passes to next only requests with an accepted bearer token and
-// answers the others with 401 and a SCIM Error.
+// answers the others with 401 and a SCIM Error, or 429 with Retry-After
+// when Check refuses the client.
 func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		method, err := a.Authenticate(r.Context(), r.Header.Get("Authorization"))
+		method, err := a.Check(r)
 		if err != nil {
 			a.reject(w, r, err)
 			return
@@ -178,6 +211,43 @@ type principalKey struct{}
 func Principal(ctx context.Context) string {
 	p, _ := ctx.Value(principalKey{}).(string)
 	return p
+}
+
+// Check authenticates r like Authenticate, limiting bad credentials per
+// client address: after DefaultMaxBadAttempts requests whose token is
+// rejected within DefaultBadAttemptWindow of the first, every request of
+// that address (IPv6: its /64) is refused with a *RetryError, whatever its
+// token, until the window is over. A request without a token, or with a
+// JWT refused because the signing keys are not loaded, does not count. The
+// first bad credential of an address in each window is logged, and the
+// refusal when it starts; never the token, and every field bounded.
+func (a *Authenticator) Check(r *http.Request) (string, error) {
+	key := clientKey(r.RemoteAddr)
+	if d := a.limit.wait(key); d > 0 {
+		return "", &RetryError{After: d}
+	}
+	method, err := a.Authenticate(r.Context(), r.Header.Get("Authorization"))
+	if err == nil {
+		return method, nil
+	}
+	attrs := []any{"reason", clip(err.Error(), 300), "remote", key, "path", clip(r.URL.Path, 100)}
+	switch {
+	case errors.Is(err, errMissingToken) || errors.Is(err, errScheme):
+		a.logger.DebugContext(r.Context(), "request without a bearer token rejected", attrs...)
+	case errors.Is(err, errKeysNotLoaded):
+		a.logger.InfoContext(r.Context(), "request rejected", attrs...)
+	default:
+		first, blocked := a.limit.fail(key)
+		if first {
+			a.logger.InfoContext(r.Context(), "request with bad credentials rejected; further ones from this address are logged again after the window",
+				append(attrs, "window", a.limit.window)...)
+		}
+		if blocked {
+			a.logger.WarnContext(r.Context(), "too many bad credentials: refusing the address until the window is over",
+				"remote", key, "bad_attempts", a.limit.max, "window", a.limit.window)
+		}
+	}
+	return "", err
 }
 
 // Authenticate checks an Authorization header value and returns how it was
@@ -253,22 +323,25 @@ func looksLikeJWT(token string) bool {
 	return true
 }
 
-// reject answers 401 with a challenge (RFC 6750) and a SCIM Error whose
-// detail is the reason err wraps, and logs err.
-func (a *Authenticator) reject(w http.ResponseWriter, r *http.Request, err error) {
+// reject answers a *RetryError with 429 and Retry-After, any other error
+// with 401, a challenge (RFC 6750) and a SCIM Error whose detail is the
+// reason err wraps. Check has logged it.
+func (a *Authenticator) reject(w http.ResponseWriter, _ *http.Request, err error) {
+	w.Header().Set("Content-Type", "application/scim+json")
+	if retry, ok := errors.AsType[*RetryError](err); ok {
+		body, _ := json.Marshal(scimerrors.ScimError{Status: http.StatusTooManyRequests, Detail: retry.Error()})
+		w.Header().Set("Retry-After", strconv.FormatInt(retry.Seconds(), 10))
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = w.Write(body)
+		return
+	}
 	msg := detail(err)
 	challenge := `Bearer realm="scimgate"`
-	level := slog.LevelDebug
 	if !errors.Is(err, errMissingToken) && !errors.Is(err, errScheme) {
 		challenge += `, error="invalid_token", error_description="` + descriptionChars(msg) + `"`
-		level = slog.LevelInfo
 	}
-	a.logger.Log(r.Context(), level, "SCIM request rejected",
-		"reason", err, "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path)
-
 	body, _ := json.Marshal(scimerrors.ScimError{Status: http.StatusUnauthorized, Detail: msg})
 	w.Header().Set("WWW-Authenticate", challenge)
-	w.Header().Set("Content-Type", "application/scim+json")
 	w.WriteHeader(http.StatusUnauthorized)
 	_, _ = w.Write(body)
 }

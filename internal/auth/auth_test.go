@@ -35,9 +35,9 @@ const (
 	audEntra = "8adf8e6e-67b2-4cf2-a259-e3dc5476c621"
 	audOther = "api://scimgate"
 
-	staticOld       = "static-old-0123456789"
-	staticNew       = "static-new-9876543210"
-	staticJWTShaped = "c3RhdGlj.and.jwt-shaped_secret"
+	staticOld       = "static-old-0123456789abcdefghijklmn"
+	staticNew       = "static-new-9876543210abcdefghijklmn"
+	staticJWTShaped = "c3RhdGlj.and.jwt-shaped_secret_0123456789"
 )
 
 // Keys are generated once per test binary.
@@ -442,7 +442,7 @@ func TestMiddleware(t *testing.T) {
 			t.Errorf("case %q: log holds the token", tt.name)
 		}
 	}
-	for _, want := range []string{`reason="token expired (alg \"RS256\", kid \"rsa-1\", iss \"` + issuer, "SCIM request rejected"} {
+	for _, want := range []string{`reason="token expired (alg \"RS256\", kid \"rsa-1\", iss \"` + issuer, "request with bad credentials rejected"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("logs lack %q:\n%s", want, logs)
 		}

@@ -52,7 +52,7 @@ func TestLoad(t *testing.T) {
 		}},
 	}
 	full.Auth = config.Auth{
-		Tokens:     []config.Secret{"token-from-yaml-1", "token-from-yaml-2"},
+		Tokens:     []config.Secret{"token-from-yaml-1-0123456789abcdef", "token-from-yaml-2-0123456789abcdef"},
 		TokenFiles: []string{"/run/secrets/scim-token"},
 		JWT: config.JWT{
 			Issuer:    "https://sts.windows.net/00000000-0000-0000-0000-000000000001/",
@@ -286,7 +286,7 @@ func TestValidate(t *testing.T) {
 				ext("urn:acme:scim:2.0:Group", "Group", str("costCenterCode")),
 			}
 			c.Auth = config.Auth{
-				Tokens:     []config.Secret{"a", "b"},
+				Tokens:     []config.Secret{"a-0123456789abcdef0123456789abcdef", "b-0123456789abcdef0123456789abcdef"},
 				TokenFiles: []string{"/run/secret"},
 				JWT: config.JWT{
 					Issuer:    "https://sts.windows.net/t/",
@@ -319,12 +319,18 @@ func TestValidate(t *testing.T) {
 			"server.read_header_timeout: must be a positive duration such as 30s",
 			"server.shutdown_timeout: must be a positive duration such as 30s",
 		}},
-		{name: "admin token reusing a SCIM token", mutate: func(c *config.Config) {
-			c.Auth.Tokens = []config.Secret{"scim-secret"}
-			c.Admin = config.Admin{Tokens: []config.Secret{"other", "scim-secret", ""}, TokenFiles: []string{""}}
+		{name: "tokens shorter than 32 bytes", mutate: func(c *config.Config) {
+			c.Auth.Tokens = []config.Secret{"a", "0123456789abcdef0123456789abcde", "0123456789abcdef0123456789abcdef"}
+			c.Admin.Tokens = []config.Secret{"admin-0123456789abcdef0123456789", "short-admin"}
 		}, want: []string{
-			"admin.tokens[1]: must differ from every auth.tokens entry: SCIM credentials never open the admin API",
-			"admin.tokens[2]: must not be empty",
+			"auth.tokens[0]: must be at least 32 bytes long (generate one with: openssl rand -hex 32)",
+			"auth.tokens[1]: must be at least 32 bytes long (generate one with: openssl rand -hex 32)",
+			"admin.tokens[1]: must be at least 32 bytes long (generate one with: openssl rand -hex 32)",
+		}},
+		{name: "empty admin tokens", mutate: func(c *config.Config) {
+			c.Admin = config.Admin{Tokens: []config.Secret{"other-0123456789abcdef0123456789", ""}, TokenFiles: []string{""}}
+		}, want: []string{
+			"admin.tokens[1]: must not be empty",
 			"admin.token_files[0]: must not be empty",
 		}},
 		{name: "engine and audit settings", mutate: func(c *config.Config) {

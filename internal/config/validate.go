@@ -31,6 +31,14 @@ func (e *FieldError) Error() string { return e.Path + ": " + e.Msg }
 // Unwrap returns ErrInvalid.
 func (e *FieldError) Unwrap() error { return ErrInvalid }
 
+// MinTokenBytes is the shortest static bearer secret accepted, SCIM or
+// admin, inline or in a token file: a secret shorter than this could be
+// guessed.
+const MinTokenBytes = 32
+
+// tooShort is the message for a static secret shorter than MinTokenBytes.
+var tooShort = fmt.Sprintf("must be at least %d bytes long (generate one with: openssl rand -hex 32)", MinTokenBytes)
+
 // Limits enforced by Validate.
 const (
 	minBodyBytes     = 1 << 10
@@ -198,6 +206,8 @@ func (a Auth) validate(p *problems) {
 		case strings.ContainsFunc(string(tok), func(r rune) bool { return r <= ' ' || r >= 0x7f }):
 			// The value is never echoed.
 			p.add(path, "must consist of printable ASCII characters without spaces")
+		case len(tok) < MinTokenBytes:
+			p.add(path, "%s", tooShort)
 		}
 	}
 	for i, f := range a.TokenFiles {
@@ -241,8 +251,9 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// validateAdmin checks the admin credentials; an admin token equal to a
-// SCIM token is refused, so that SCIM credentials never open the admin API.
+// validateAdmin checks the admin credentials. That none is also a SCIM
+// credential, whatever their sources, is checked at startup once the token
+// files are read (auth.Distinct).
 func (c Config) validateAdmin(p *problems) {
 	for i, tok := range c.Admin.Tokens {
 		path := fmt.Sprintf("admin.tokens[%d]", i)
@@ -251,8 +262,8 @@ func (c Config) validateAdmin(p *problems) {
 			p.add(path, "must not be empty")
 		case strings.ContainsFunc(string(tok), func(r rune) bool { return r <= ' ' || r >= 0x7f }):
 			p.add(path, "must consist of printable ASCII characters without spaces")
-		case slices.Contains(c.Auth.Tokens, tok):
-			p.add(path, "must differ from every auth.tokens entry: SCIM credentials never open the admin API")
+		case len(tok) < MinTokenBytes:
+			p.add(path, "%s", tooShort)
 		}
 	}
 	for i, f := range c.Admin.TokenFiles {

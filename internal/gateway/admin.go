@@ -96,9 +96,13 @@ func (g *Gateway) adminRoutes(mux *http.ServeMux, admin *auth.Authenticator) {
 // error as JSON.
 func (h *adminHandler) wrap(fn func(r *http.Request) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		principal, err := h.admin.Authenticate(r.Context(), r.Header.Get("Authorization"))
+		principal, err := h.admin.Check(r) // logs the bad credentials
+		if retry, ok := errors.AsType[*auth.RetryError](err); ok {
+			w.Header().Set("Retry-After", strconv.FormatInt(retry.Seconds(), 10))
+			writeJSON(w, http.StatusTooManyRequests, map[string]any{"status": http.StatusTooManyRequests, "error": retry.Error()})
+			return
+		}
 		if err != nil {
-			h.log.Info("admin request rejected", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, "reason", err)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="scimgate-admin"`)
 			writeJSON(w, http.StatusUnauthorized, map[string]any{"status": http.StatusUnauthorized,
 				"error": "an admin token is required (admin.tokens, or the generated " + AdminTokenFile + " in the data directory)"})

@@ -21,7 +21,7 @@ import (
 )
 
 // adminToken is the admin API credential of the engine test gateways.
-const adminToken = "admin-secret-token"
+const adminToken = "admin-secret-token-0123456789abcdef"
 
 // adminClient calls the admin API.
 type adminClient struct {

@@ -16,7 +16,7 @@ import (
 	"github.com/scimgate/scimgate/internal/config"
 )
 
-const testToken = "test-token-0123456789"
+const testToken = "test-token-0123456789abcdef0123456789"
 
 // startGateway runs a real gateway on a loopback port with its store in a
 // temporary directory and returns its SCIM base URL.
@@ -471,7 +471,7 @@ func TestEntraFlows(t *testing.T) {
 
 // TestAuthentication: missing or wrong credentials get a 401 SCIM error.
 func TestAuthentication(t *testing.T) {
-	base := startGateway(t, func(c *config.Config) { c.Auth.Tokens = append(c.Auth.Tokens, "second-rotated-token") })
+	base := startGateway(t, func(c *config.Config) { c.Auth.Tokens = append(c.Auth.Tokens, "second-rotated-token-0123456789abcdef") })
 	for _, tc := range []struct {
 		name   string
 		header string
@@ -481,7 +481,7 @@ func TestAuthentication(t *testing.T) {
 		{"wrong token", "Bearer nope", 401},
 		{"basic scheme", "Basic dXNlcjpwYXNz", 401},
 		{"first token", "Bearer " + testToken, 200},
-		{"rotated token", "Bearer second-rotated-token", 200},
+		{"rotated token", "Bearer second-rotated-token-0123456789abcdef", 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequest("GET", base+"/Users?count=1", nil)

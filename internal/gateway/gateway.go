@@ -128,6 +128,10 @@ func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tune f
 		g.Close()
 		return nil, fmt.Errorf("admin: %w", err)
 	}
+	if err := auth.Distinct(g.auth, g.admin); err != nil {
+		g.Close()
+		return nil, err
+	}
 	schemes := []scim.AuthScheme{{Type: "oauthbearertoken", Name: "OAuth Bearer Token",
 		Description: "Authentication with a bearer token (a long-lived secret or an OAuth 2.0 JWT)", Primary: true}}
 	api, err := scim.New(scim.Options{
@@ -306,8 +310,11 @@ func (g *Gateway) Close() {
 func (g *Gateway) routes(api http.Handler) http.Handler {
 	reg := g.reg
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Every label comes from a closed set (methodLabel, endpointLabel,
+	// codeLabel), so that no request, authenticated or not, adds a series.
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "scimgate_scim_requests_total", Help: "SCIM requests by method, resource endpoint and status code.",
+		Name: "scimgate_scim_requests_total",
+		Help: "SCIM requests by method (GET, POST, PUT, PATCH, DELETE or other), resource endpoint and status class (1xx to 5xx).",
 	}, []string{"method", "endpoint", "code"})
 	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "scimgate_scim_request_duration_seconds", Help: "SCIM request latency.",
@@ -336,13 +343,13 @@ func (g *Gateway) routes(api http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		scimHandler.ServeHTTP(sw, r)
-		ep := endpointLabel(strings.TrimPrefix(r.URL.Path, base))
-		requests.WithLabelValues(r.Method, ep, fmt.Sprint(sw.status)).Inc()
-		latency.WithLabelValues(r.Method, ep).Observe(time.Since(start).Seconds())
+		method, ep := methodLabel(r.Method), endpointLabel(strings.TrimPrefix(r.URL.Path, base))
+		requests.WithLabelValues(method, ep, codeLabel(sw.status)).Inc()
+		latency.WithLabelValues(method, ep).Observe(time.Since(start).Seconds())
 		if sw.status >= 500 {
-			g.log.Warn("scim request failed", "method", r.Method, "path", r.URL.Path, "status", sw.status)
+			g.log.Warn("scim request failed", "method", method, "path", r.URL.Path, "status", sw.status)
 		} else {
-			g.log.Debug("scim request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
+			g.log.Debug("scim request", "method", method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
 		}
 	})
 	if base == "" || base == "/" {
@@ -362,6 +369,25 @@ func endpointLabel(path string) string {
 		return first
 	}
 	return "other"
+}
+
+// methodLabel keeps metric label cardinality fixed: the methods SCIM uses,
+// every other one (whatever the client sent) as "other".
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		return method
+	}
+	return "other"
+}
+
+// codeLabel keeps metric label cardinality fixed: the status class, "2xx"
+// for 200 to 299 and so on, "other" outside 100-599.
+func codeLabel(status int) string {
+	if status < 100 || status > 599 {
+		return "other"
+	}
+	return fmt.Sprintf("%dxx", status/100)
 }
 
 type statusWriter struct {

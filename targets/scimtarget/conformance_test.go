@@ -33,7 +33,7 @@ import (
 const (
 	enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 	testExt    = "urn:ietf:params:scim:schemas:extension:Test:2.0:User"
-	token      = "downstream-token-0123456789"
+	token      = "downstream-token-0123456789abcdef"
 )
 
 // schema is what the suite writes: SCIM paths of every supported form and
@@ -332,7 +332,7 @@ func TestExample(t *testing.T) {
 			node.Content[i+1].Value = app
 		}
 	}
-	const upstreamToken = "entra-token-0123456789"
+	const upstreamToken = "entra-token-0123456789abcdef0123456789"
 	cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()
 	cfg.Auth = config.Auth{Tokens: []config.Secret{upstreamToken}}
 	ctx, cancel := context.WithCancel(context.Background())
