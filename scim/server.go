@@ -822,7 +822,8 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(body)
 }
 
-// writeError answers with an RFC 7644 Error body. Errors that are not SCIM
+// writeError answers with an RFC 7644 Error body. A store that cannot write
+// (store.ErrUnavailable) is a 503 with Retry-After. Errors that are not SCIM
 // errors are logged and answered as 500 without internals.
 func (s *Server) writeError(w http.ResponseWriter, err error) {
 	se := asScimError(err)
@@ -830,6 +831,11 @@ func (s *Server) writeError(w http.ResponseWriter, err error) {
 	case errors.Is(err, store.ErrClosed), errors.Is(err, context.Canceled):
 		se = scimerr.ScimError{Status: http.StatusServiceUnavailable, Detail: "the gateway is shutting down or the request was cancelled; nothing was changed, retry"}
 		w.Header().Set("Retry-After", "5")
+	case errors.Is(err, store.ErrUnavailable):
+		s.log.Error("scim request failed: the store cannot write", "err", err)
+		se = scimerr.ScimError{Status: http.StatusServiceUnavailable,
+			Detail: "the gateway's store cannot write (disk full, I/O error or read-only data directory); nothing was changed, retry later"}
+		w.Header().Set("Retry-After", "30")
 	case se.Status >= 500:
 		s.log.Error("scim request failed", "err", err)
 	}

@@ -80,6 +80,9 @@ func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tune f
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
+	if err := checkWritable(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	if !cfg.Auth.Enabled() {
 		tok, err := ensureToken(filepath.Join(cfg.DataDir, TokenFile))
 		if err != nil {
@@ -283,6 +286,23 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	return nil
 }
 
+// checkWritable refuses a data directory the gateway cannot write (read-only
+// file system, no permission, full disk): SQLite would open its database
+// read-only and every SCIM write would fail. It writes, syncs and removes a
+// file, as the store's commits do.
+func checkWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return fmt.Errorf("data_dir %s: the gateway cannot write there: %w", dir, err)
+	}
+	_, err = f.Write([]byte("scimgate\n"))
+	err = errors.Join(err, f.Sync(), f.Close(), os.Remove(f.Name()))
+	if err != nil {
+		return fmt.Errorf("data_dir %s: the gateway cannot write there: %w", dir, err)
+	}
+	return nil
+}
+
 // Close stops the engine and releases the connectors, the store and the
 // authenticator. Serve calls it.
 func (g *Gateway) Close() {
@@ -329,6 +349,13 @@ func (g *Gateway) routes(api http.Handler) http.Handler {
 		if g.draining.Load() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte(`{"status":"shutting down"}`))
+			return
+		}
+		if err := g.store.Health(); err != nil {
+			// The operator reads the cause in the log; the probe names
+			// the failing component without the path or the error text.
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"status":"store cannot write","store":"unavailable"}`))
 			return
 		}
 		_, _ = w.Write([]byte(`{"status":"ok"}`))

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -26,6 +27,9 @@ type dialect struct {
 	endsWith func(col, lit string) (string, []any)
 	// isUnique reports whether err is a unique-constraint violation.
 	isUnique func(error) bool
+	// isFault reports whether err is the storage's fault (full, I/O
+	// error, read-only) rather than the write's.
+	isFault func(error) bool
 }
 
 var sqliteDialect = &dialect{
@@ -52,6 +56,23 @@ var sqliteDialect = &dialect{
 		return errors.As(err, &e) && (e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE ||
 			e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
 	},
+	isFault: func(err error) bool {
+		var e *sqlite.Error
+		if errors.As(err, &e) {
+			// Extended codes keep the primary code in their low byte.
+			switch e.Code() & 0xff {
+			case sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN:
+				return true
+			}
+		}
+		return isOSFault(err)
+	},
+}
+
+// isOSFault reports whether err is an operating system error that means the
+// storage cannot write.
+func isOSFault(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EIO)
 }
 
 // rebind rewrites the ? placeholders of q for the dialect. The store never

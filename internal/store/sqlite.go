@@ -9,8 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // driver "sqlite"
@@ -33,6 +35,10 @@ type SQL struct {
 
 	mu     sync.RWMutex // closed; held for reading by Get, Query and enqueuing
 	closed bool
+
+	// health is the ErrUnavailable of the last commit when the storage
+	// could not write it; nil once a commit succeeds.
+	health atomic.Pointer[error]
 }
 
 var _ Store = (*SQL)(nil)
@@ -123,6 +129,42 @@ func (s *SQL) Close() error {
 	s.mu.Unlock()
 	<-s.stopped
 	return errors.Join(s.closeReaders(), s.wdb.Close())
+}
+
+// Health returns nil while the store can write, and an error wrapping
+// ErrUnavailable (naming the storage's failure) when the last write failed
+// because of the storage: disk full, I/O error, read-only database. The
+// next successful commit clears it.
+func (s *SQL) Health() error {
+	if p := s.health.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// errPragma rolls back the savepoint of SetMaxPages, so that its Write
+// is no committed write for Health.
+var errPragma = errors.New("store: pragma only")
+
+// SetMaxPages caps the database file at n pages (SQLite's max_page_count;
+// a cap below the current size is the current size). Writes that need more
+// pages then fail as on a full disk, with ErrUnavailable: tests use it to
+// exercise a full store without a full disk.
+func (s *SQL) SetMaxPages(ctx context.Context, n int64) error {
+	err := s.Write(ctx, func(ctx context.Context, tx Tx) error {
+		t, ok := tx.(*sqlTx)
+		if !ok {
+			return fmt.Errorf("store: SetMaxPages: unexpected Tx %T", tx)
+		}
+		if _, err := t.w.c.ExecContext(ctx, "PRAGMA max_page_count = "+strconv.FormatInt(n, 10)); err != nil {
+			return err
+		}
+		return errPragma
+	})
+	if errors.Is(err, errPragma) {
+		return nil
+	}
+	return err
 }
 
 // closeReaders closes the idle reader connections (all of them once no

@@ -26,6 +26,10 @@ var (
 	ErrModified = errors.New("store: resource modified concurrently")
 	// ErrClosed: the store is closed.
 	ErrClosed = errors.New("store: closed")
+	// ErrUnavailable: the storage cannot write (disk full, I/O error,
+	// read-only file or directory); nothing of the failed write was
+	// committed. It wraps the database's own error.
+	ErrUnavailable = errors.New("store: storage cannot write")
 )
 
 // Resource is one stored SCIM resource.

@@ -91,7 +91,8 @@ func (s *SQL) run(w *conn) {
 }
 
 // commit runs the writes of batch in one transaction on w and answers
-// them. When a committed write journalled a change, Changed is signalled
+// them. A failure that is the storage's fault is answered as
+// ErrUnavailable and recorded for Health; a later commit clears it. When a committed write journalled a change, Changed is signalled
 // before any caller is answered, so a caller that sees its Write return
 // also sees the signal. The
 // writer's statements use a context without cancellation: SQLite
@@ -136,6 +137,13 @@ func (s *SQL) commit(w *conn, batch []*request) {
 			_, _ = w.c.ExecContext(ctx, "ROLLBACK") // may fail when SQLite already rolled back
 		}
 	}
+	switch {
+	case err != nil && s.d.isFault(err):
+		err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+		s.health.Store(&err)
+	case err == nil && slices.Contains(results, nil):
+		s.health.Store(nil) // a write was committed
+	}
 	if err == nil && slices.ContainsFunc(ran, func(r *request) bool { return r.changed }) {
 		select {
 		case s.changed <- struct{}{}:
@@ -163,6 +171,11 @@ func apply(ctx context.Context, w *conn, req *request) (res, err error) {
 	tx := &sqlTx{w: w}
 	res = call(req.ctx, tx, req.fn)
 	tx.done = true
+	if res != nil && w.d.isFault(res) {
+		// SQLite may have rolled back the whole transaction; the
+		// batch fails and commit rolls back what is left of it.
+		return nil, res
+	}
 	req.changed = res == nil && tx.changed
 	if res != nil {
 		if _, err := w.exec(ctx, "ROLLBACK TO SAVEPOINT w"); err != nil {
