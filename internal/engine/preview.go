@@ -57,11 +57,11 @@ func Preview(ctx context.Context, st store.Store, pol *policy.Policy) ([]Planned
 	// that the store no longer has (deleted in SCIM while the target was
 	// not configured: its catch-up deletes it).
 	var changes []store.Change
-	seen := map[store.Change]bool{}
+	seen := map[[2]string]bool{}
 	add := func(typ, id string) {
-		if ch := (store.Change{Type: typ, ID: id}); !seen[ch] {
-			seen[ch] = true
-			changes = append(changes, ch)
+		if k := [2]string{typ, id}; !seen[k] {
+			seen[k] = true
+			changes = append(changes, store.Change{Type: typ, ID: id})
 		}
 	}
 	for _, kind := range []targets.Kind{targets.User, targets.Group} {

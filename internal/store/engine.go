@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -15,11 +16,18 @@ import (
 // engine's own state, whose JSON payloads the store does not interpret.
 
 // Change is one journal entry: the resource Type/ID was created, updated
-// or deleted.
+// or deleted, or its members changed.
 type Change struct {
 	Seq  int64
 	Type string
 	ID   string
+	// Added and Removed are the member values the change added to or
+	// removed from a group (Tx.AddMembers, Tx.RemoveMembers); the delete
+	// of a group lists its last members in Removed.
+	Added, Removed []string
+	// MembersOnly: nothing but the members changed, as Added and Removed
+	// say.
+	MembersOnly bool
 }
 
 // Provisioned is the engine's record of one object in one target.
@@ -67,13 +75,14 @@ type OutboxStats struct {
 }
 
 const (
-	journalSQL    = "INSERT INTO changes (type, id) VALUES (?, ?)"
-	changesSQL    = "SELECT seq, type, id FROM changes WHERE seq > ? ORDER BY seq LIMIT ?"
-	delChangesSQL = "DELETE FROM changes WHERE seq <= ?"
-	cursorSQL     = "SELECT pos FROM cursors WHERE name = ?"
-	setCursorSQL  = "INSERT INTO cursors (name, pos) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET pos = excluded.pos"
-	provSQL       = "SELECT anchor, state, okey FROM provisioned WHERE target = ? AND type = ? AND id = ?"
-	putProvSQL    = "INSERT INTO provisioned (target, type, id, anchor, state, okey) VALUES (?, ?, ?, ?, ?, ?)" +
+	journalSQL      = "INSERT INTO changes (type, id) VALUES (?, ?)"
+	journalDeltaSQL = "INSERT INTO changes (type, id, added, removed, members_only) VALUES (?, ?, ?, ?, ?)"
+	changesSQL      = "SELECT seq, type, id, added, removed, members_only FROM changes WHERE seq > ? ORDER BY seq LIMIT ?"
+	delChangesSQL   = "DELETE FROM changes WHERE seq <= ?"
+	cursorSQL       = "SELECT pos FROM cursors WHERE name = ?"
+	setCursorSQL    = "INSERT INTO cursors (name, pos) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET pos = excluded.pos"
+	provSQL         = "SELECT anchor, state, okey FROM provisioned WHERE target = ? AND type = ? AND id = ?"
+	putProvSQL      = "INSERT INTO provisioned (target, type, id, anchor, state, okey) VALUES (?, ?, ?, ?, ?, ?)" +
 		" ON CONFLICT (target, type, id) DO UPDATE SET anchor = excluded.anchor, state = excluded.state, okey = excluded.okey"
 	delProvSQL     = "DELETE FROM provisioned WHERE target = ? AND type = ? AND id = ?"
 	outboxCols     = "seq, target, type, id, payload, attempts, next_at, last_error, dead, held, created"
@@ -139,8 +148,21 @@ func (s *SQL) Changes(ctx context.Context, after int64, limit int) (out []Change
 		out = []Change{}
 		for rows.Next() {
 			var ch Change
-			if err := rows.Scan(&ch.Seq, &ch.Type, &ch.ID); err != nil {
+			var added, removed sql.NullString
+			var only int
+			if err := rows.Scan(&ch.Seq, &ch.Type, &ch.ID, &added, &removed, &only); err != nil {
 				return fmt.Errorf("store: changes: %w", err)
+			}
+			ch.MembersOnly = only != 0
+			for _, d := range []struct {
+				col sql.NullString
+				to  *[]string
+			}{{added, &ch.Added}, {removed, &ch.Removed}} {
+				if d.col.Valid && d.col.String != "" {
+					if err := json.Unmarshal([]byte(d.col.String), d.to); err != nil {
+						return fmt.Errorf("store: changes: entry %d: %w", ch.Seq, err)
+					}
+				}
 			}
 			out = append(out, ch)
 		}

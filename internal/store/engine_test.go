@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -27,7 +28,7 @@ func TestJournal(t *testing.T) {
 				return tx.Update(ctx, &r)
 			},
 			func(ctx context.Context, tx Tx) error { return tx.Delete(ctx, "User", "u1") },
-		}, []Change{{2, "User", "u1"}, {3, "User", "u0"}, {4, "User", "u1"}}},
+		}, []Change{{Seq: 2, Type: "User", ID: "u1"}, {Seq: 3, Type: "User", ID: "u0"}, {Seq: 4, Type: "User", ID: "u1"}}},
 		{"failed function leaves no entry", []func(context.Context, Tx) error{
 			func(ctx context.Context, tx Tx) error {
 				r := user("u2", "two")
@@ -37,7 +38,7 @@ func TestJournal(t *testing.T) {
 				return boom
 			},
 			func(ctx context.Context, tx Tx) error { r := user("u3", "three"); return tx.Create(ctx, &r) },
-		}, []Change{{2, "User", "u3"}}},
+		}, []Change{{Seq: 2, Type: "User", ID: "u3"}}},
 		{"failed create leaves no entry", []func(context.Context, Tx) error{
 			func(ctx context.Context, tx Tx) error { r := user("u0", "zero"); return tx.Create(ctx, &r) },
 		}, []Change{}},
@@ -71,7 +72,7 @@ func TestJournal(t *testing.T) {
 			for i := range want {
 				want[i].Seq = 0
 			}
-			if !slices.Equal(got, want) {
+			if !reflect.DeepEqual(got, want) {
 				t.Errorf("Changes = %v, want %v", got, want)
 			}
 			select {
@@ -96,13 +97,13 @@ func TestJournalSeqAndPrune(t *testing.T) {
 	if err != nil || len(all) != 3 || !(all[0].Seq < all[1].Seq && all[1].Seq < all[2].Seq) {
 		t.Fatalf("Changes = %v, %v", all, err)
 	}
-	if got, _ := s.Changes(ctx, all[0].Seq, 1); len(got) != 1 || got[0] != all[1] {
+	if got, _ := s.Changes(ctx, all[0].Seq, 1); len(got) != 1 || !reflect.DeepEqual(got[0], all[1]) {
 		t.Errorf("Changes(after first, limit 1) = %v, want [%v]", got, all[1])
 	}
 	if err := s.Write(ctx, func(ctx context.Context, tx Tx) error { return tx.DeleteChanges(ctx, all[1].Seq) }); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.Changes(ctx, 0, 10); !slices.Equal(got, all[2:]) {
+	if got, _ := s.Changes(ctx, 0, 10); !reflect.DeepEqual(got, all[2:]) {
 		t.Errorf("after DeleteChanges: %v, want %v", got, all[2:])
 	}
 	// Numbers are never reused, even once the journal is empty.

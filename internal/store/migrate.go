@@ -126,7 +126,38 @@ var migrations = []migration{{
 	)`,
 	`CREATE INDEX reconciliations_target ON reconciliations (target, seq)`,
 	`CREATE INDEX reconciliations_id ON reconciliations (id)`,
+}, {
+	// Group members as rows (members.go): adding or removing k members
+	// costs O(k) whatever the group's size. A member's index entries stay
+	// in idx with its elem. The journal records member deltas.
+	`CREATE TABLE members (
+		rid BIGINT NOT NULL,
+		elem INTEGER NOT NULL,
+		value VARCHAR(255) NOT NULL,
+		data {blob} NOT NULL,
+		PRIMARY KEY (rid, value)
+	)`,
+	`CREATE INDEX members_elem ON members (rid, elem)`,
+	`CREATE INDEX members_value ON members (value)`,
+	`ALTER TABLE changes ADD COLUMN added {text}`,
+	`ALTER TABLE changes ADD COLUMN removed {text}`,
+	`ALTER TABLE changes ADD COLUMN members_only INTEGER NOT NULL DEFAULT 0`,
+	// The engine's record of the members it put into a group in a target.
+	`CREATE TABLE provisioned_members (
+		target VARCHAR(255) NOT NULL,
+		gid VARCHAR(255) NOT NULL,
+		member VARCHAR(255) NOT NULL,
+		PRIMARY KEY (target, gid, member)
+	)`,
+	`CREATE INDEX provisioned_members_member ON provisioned_members (target, member)`,
 }}
+
+// migrationFuncs are the steps of a migration that SQL alone cannot do,
+// keyed by the version the migration brings the database to; each runs
+// after that migration's statements, in its transaction.
+var migrationFuncs = map[int]func(ctx context.Context, conn *sql.Conn, d *dialect) error{
+	9: migrateMembers,
+}
 
 // migrate brings the database on conn to len(migs), one transaction per
 // migration, so that concurrent openers (replicas) serialise.
@@ -171,6 +202,11 @@ func migrateStep(ctx context.Context, conn *sql.Conn, d *dialect, migs []migrati
 	}
 	for _, stmt := range migs[v] {
 		if _, err := conn.ExecContext(ctx, d.types.Replace(stmt)); err != nil {
+			return false, fmt.Errorf("store: migration %d: %w", v+1, err)
+		}
+	}
+	if fn := migrationFuncs[v+1]; fn != nil {
+		if err := fn(ctx, conn, d); err != nil {
 			return false, fmt.Errorf("store: migration %d: %w", v+1, err)
 		}
 	}

@@ -215,6 +215,17 @@ type Store interface {
 	// Reconciliations returns the kept reports of reconciliations, newest
 	// first (see reconcile.go).
 	Reconciliations(ctx context.Context, q ReconciliationQuery) ([]Reconciliation, error)
+
+	// Group members (see members.go).
+
+	// Members returns up to limit members of typ/id (all when limit <= 0)
+	// with Elem > after, in Elem order; ErrNotFound without the resource.
+	Members(ctx context.Context, typ, id string, after, limit int) ([]Member, error)
+	// MemberOf returns the ids of the resources of typ that have value
+	// as a member, in creation order.
+	MemberOf(ctx context.Context, typ, value string) ([]string, error)
+	// MemberCount returns how many members typ/id has.
+	MemberCount(ctx context.Context, typ, id string) (int, error)
 }
 
 // Tx is the view of the store inside Write.
@@ -230,8 +241,24 @@ type Tx interface {
 	// still be r.Version (else ErrModified); it increments r.Version and
 	// sets r.Modified. ErrNotFound, ErrConflict as for Create.
 	Update(ctx context.Context, r *Resource) error
-	// Delete removes a resource and its index entries, or ErrNotFound.
+	// Delete removes a resource, its index entries and its members, or
+	// returns ErrNotFound.
 	Delete(ctx context.Context, typ, id string) error
+
+	// AddMembers adds members to typ/id (ErrNotFound without it) and
+	// returns the values that were not members before, in order; a member
+	// already there gets the new Data and Index. When anything changed,
+	// the resource's version and Modified advance, and the values added
+	// are journalled (Change.Added, MembersOnly) and audited.
+	AddMembers(ctx context.Context, typ, id string, ms []Member) ([]string, error)
+	// RemoveMembers removes the members with the given values from typ/id
+	// and returns those that were members; otherwise as AddMembers.
+	RemoveMembers(ctx context.Context, typ, id string, values []string) ([]string, error)
+	// Members reads members as Store.Members does.
+	Members(ctx context.Context, typ, id string, after, limit int) ([]Member, error)
+	// MemberOf returns the ids of the resources of typ that have value
+	// as a member, in creation order.
+	MemberOf(ctx context.Context, typ, value string) ([]string, error)
 
 	// Create, Update and Delete each append a Change to the journal.
 	// The methods below are the provisioning engine's (see engine.go).

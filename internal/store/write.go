@@ -226,8 +226,11 @@ const (
 	insertSQL = "INSERT INTO resources (type, id, version, created, modified, uniq, data) VALUES (?, ?, 1, ?, ?, ?, ?)"
 	updateSQL = "UPDATE resources SET version = version + 1, modified = ?, uniq = ?, data = ? WHERE rid = ? AND version = ?"
 	delIdxSQL = "DELETE FROM idx WHERE rid = ?"
+	// delOwnIdxSQL deletes the index rows of a resource's Data, not
+	// those of its member rows (members.go).
+	delOwnIdxSQL = "DELETE FROM idx WHERE rid = ? AND path NOT LIKE '" + MembersPath + ".%'"
 	// idxOfSQL and delIdxRowSQL serve index diffs on update.
-	idxOfSQL     = "SELECT path, elem, str, num FROM idx WHERE rid = ?"
+	idxOfSQL     = "SELECT path, elem, str, num FROM idx WHERE rid = ? AND path NOT LIKE '" + MembersPath + ".%'"
 	delIdxRowSQL = "DELETE FROM idx WHERE rid = ? AND path = ? AND elem = ? AND str = ?"
 	delResSQL    = "DELETE FROM resources WHERE rid = ?"
 	idxRowsMax   = 64 // rows per multi-row index INSERT
@@ -417,7 +420,7 @@ func (t *sqlTx) updateIndex(ctx context.Context, rid int64, r *Resource) error {
 		added = append(added, e)
 	}
 	if len(stored) > len(r.Index)/2 {
-		if _, err := t.w.exec(ctx, delIdxSQL, rid); err != nil {
+		if _, err := t.w.exec(ctx, delOwnIdxSQL, rid); err != nil {
 			return fmt.Errorf("store: update: %w", err)
 		}
 		return t.insertIndex(ctx, rid, r)
@@ -442,11 +445,21 @@ func (t *sqlTx) Delete(ctx context.Context, typ, id string) error {
 	if err != nil {
 		return err
 	}
+	gone, err := t.dropMembers(ctx, rid)
+	if err != nil {
+		return err
+	}
 	if _, err := t.w.exec(ctx, delIdxSQL, rid); err != nil {
 		return fmt.Errorf("store: delete: %w", err)
 	}
 	if _, err := t.w.exec(ctx, delResSQL, rid); err != nil {
 		return fmt.Errorf("store: delete: %w", err)
+	}
+	if len(gone) > 0 {
+		if err := t.journalMembers(ctx, typ, id, nil, gone, false); err != nil {
+			return err
+		}
+		return t.Audit(ctx, AuditEntry{Actor: ActorOf(ctx), Action: "delete", Type: typ, ID: id, Result: AuditOK})
 	}
 	return t.journal(ctx, "delete", typ, id, nil)
 }

@@ -493,7 +493,7 @@ func TestUpdateIndexDiff(t *testing.T) {
 	members := func(ids ...string) []IndexEntry {
 		var es []IndexEntry
 		for i, id := range ids {
-			es = append(es, IndexEntry{Path: "members.value", Elem: i, Str: id})
+			es = append(es, IndexEntry{Path: "emails.value", Elem: i, Str: id})
 		}
 		return es
 	}
@@ -504,8 +504,8 @@ func TestUpdateIndexDiff(t *testing.T) {
 		{"one value changes", append(entries("displayname", "g"), members("a", "b", "c", "d")...)},
 		{"number changes, text kept", []IndexEntry{{Path: "n", Str: "1", Num: num(1)}, {Path: "displayname", Str: "g"}}},
 		{"number changes value", []IndexEntry{{Path: "n", Str: "2", Num: num(2)}, {Path: "displayname", Str: "g"}}},
-		{"members added", append(entries("displayname", "g"), members("a", "b", "c", "d", "e", "f")...)},
-		{"first member removed: elements shift", append(entries("displayname", "g"), members("b", "c", "d", "e", "f")...)},
+		{"emails added", append(entries("displayname", "g"), members("a", "b", "c", "d", "e", "f")...)},
+		{"first email removed: elements shift", append(entries("displayname", "g"), members("b", "c", "d", "e", "f")...)},
 		{"everything replaced", entries("displayname", "h", "externalid", "x")},
 		{"emptied", nil},
 		{"refilled", append(entries("displayname", "g"), members("z")...)},
