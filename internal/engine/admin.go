@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/scimgate/scimgate/internal/store"
-	"github.com/scimgate/scimgate/scim"
 	"github.com/scimgate/scimgate/targets"
 )
 
@@ -283,19 +282,12 @@ func (e *Engine) Object(ctx context.Context, kind targets.Kind, id string) ([]Ob
 // missingMembers returns the members of group id in SCIM that the target
 // should have (users in its scope) but does not: not created there yet.
 func (e *Engine) missingMembers(ctx context.Context, tgt, id string) ([]string, error) {
-	r, err := e.opts.Store.Get(ctx, string(targets.Group), id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	g, err := scim.DecodeResource(r)
+	members, err := groupMembers(ctx, e.opts.Store, id)
 	if err != nil {
 		return nil, err
 	}
 	var out []string
-	for _, m := range memberIDs(g) {
+	for _, m := range members {
 		pr, err := e.opts.Store.Provisioned(ctx, tgt, string(targets.User), m)
 		if errors.Is(err, store.ErrNotFound) {
 			continue
@@ -444,6 +436,11 @@ func resync(ctx context.Context, tx store.Tx, tgt, typ, id string) error {
 	s.Attrs, s.Members, s.Resync = nil, nil, true
 	if pr.State, err = json.Marshal(s); err != nil {
 		return err
+	}
+	if typ == string(targets.Group) {
+		if err := tx.RemoveProvisionedMembers(ctx, tgt, id, nil); err != nil {
+			return err
+		}
 	}
 	return tx.PutProvisioned(ctx, pr)
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -23,10 +22,6 @@ const (
 	cursorName = "engine.planner"
 	// planBatch bounds the changes planned in one transaction.
 	planBatch = 128
-	// membersTarget is the pseudo-target under which the planner records
-	// every group's member ids, to re-plan the users that joined or left
-	// it. Target names never are empty.
-	membersTarget = ""
 )
 
 // plan is the planner goroutine.
@@ -87,6 +82,9 @@ func (e *Engine) prepare(ctx context.Context) error {
 		return nil
 	}
 	e.resumeEpisodes(ctx)
+	if err := e.moveRecordedMembers(ctx); err != nil {
+		return err
+	}
 	if err := e.catchUp(ctx); err != nil {
 		return err
 	}
@@ -198,6 +196,12 @@ type planner struct {
 	// merged and added record, per target, that save merged operations
 	// into queued ones or queued new ones.
 	merged, added map[string]bool
+	// members are the batch's changes to the records of group members in
+	// targets (see members.go), memberOrder their keys in first-write order.
+	members     map[groupKey]*memberSet
+	memberOrder []groupKey
+	// groupsCache holds the groups of each user read in this batch.
+	groupsCache map[string][]string
 }
 
 // reveal returns attrs with their secrets revealed, or redacted when the
@@ -236,10 +240,16 @@ type pending struct {
 
 // planChanges plans changes; save writes the outcome.
 func (e *Engine) planChanges(ctx context.Context, changes []store.Change) (*planner, error) {
-	p := &planner{e: e, now: e.opts.Now(), states: map[stateKey]*pending{},
-		guarded: map[string]int{}, held: map[string]int{}, merged: map[string]bool{}, added: map[string]bool{}}
+	p := e.newPlanner()
 	err := p.planAll(ctx, changes)
 	return p, err
+}
+
+// newPlanner returns a planner for a batch planned now.
+func (e *Engine) newPlanner() *planner {
+	return &planner{e: e, now: e.opts.Now(), states: map[stateKey]*pending{},
+		guarded: map[string]int{}, held: map[string]int{}, merged: map[string]bool{}, added: map[string]bool{},
+		members: map[groupKey]*memberSet{}, groupsCache: map[string][]string{}}
 }
 
 // save writes the planned states and operations and advances the cursor
@@ -293,6 +303,9 @@ func (p *planner) save(ctx context.Context, tx store.Tx, last int64) error {
 			return err
 		}
 	}
+	if err := p.saveMembers(ctx, tx); err != nil {
+		return err
+	}
 	if err := p.queueOps(ctx, tx); err != nil {
 		return err
 	}
@@ -334,24 +347,44 @@ func (p *planner) queueOps(ctx context.Context, tx store.Tx) error {
 
 // planAll plans a batch of changes.
 func (p *planner) planAll(ctx context.Context, changes []store.Change) error {
-	users, groups := map[string]bool{}, map[string]bool{}
+	users := map[string]bool{}
+	groups := map[string]*groupChange{}
+	group := func(id string) *groupChange {
+		gc := groups[id]
+		if gc == nil {
+			gc = &groupChange{sync: map[string]bool{}}
+			groups[id] = gc
+		}
+		return gc
+	}
 	for _, ch := range changes {
 		switch ch.Type {
 		case string(targets.User):
 			users[ch.ID] = true
 		case string(targets.Group):
-			groups[ch.ID] = true
+			gc := group(ch.ID)
+			gc.full = gc.full || !ch.MembersOnly
+			// The members that joined or left: their membership in the
+			// targets, and their scope (group membership can put a user
+			// in or out of a target's scope), are planned again.
+			for _, m := range slices.Concat(ch.Added, ch.Removed) {
+				gc.sync[m] = true
+				users[m] = true
+			}
 		}
 	}
-	// A group change re-plans the users that joined or left it: group
-	// membership can put a user in or out of a target's scope.
+	// A change of a group itself (its name, say) can change the scope of
+	// every member.
 	for _, id := range slices.Sorted(maps.Keys(groups)) {
-		moved, err := p.trackMembers(ctx, id)
+		if !groups[id].full {
+			continue
+		}
+		ms, err := groupMembers(ctx, p.e.opts.Store, id)
 		if err != nil {
 			return err
 		}
-		for _, u := range moved {
-			users[u] = true
+		for _, m := range ms {
+			users[m] = true
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(users)) {
@@ -360,15 +393,22 @@ func (p *planner) planAll(ctx context.Context, changes []store.Change) error {
 			return err
 		}
 		for _, g := range regroup {
-			groups[g] = true
+			group(g).sync[id] = true
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(groups)) {
-		if err := p.planGroup(ctx, id); err != nil {
+		if err := p.planGroup(ctx, id, groups[id]); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// groupChange is what a batch changed of a group: the group itself (full:
+// every membership is compared), or the members in sync.
+type groupChange struct {
+	full bool
+	sync map[string]bool
 }
 
 // load returns the canonical resource, or nil when it was deleted.
@@ -383,56 +423,9 @@ func (p *planner) load(ctx context.Context, kind targets.Kind, id string) (map[s
 	return scim.DecodeResource(r)
 }
 
-// memberIDs returns the values of a group's members.
-func memberIDs(group map[string]any) []string {
-	members, _ := group["members"].([]any)
-	ids := []string{}
-	for _, m := range members {
-		el, _ := m.(map[string]any)
-		if v, _ := el["value"].(string); v != "" {
-			ids = append(ids, v)
-		}
-	}
-	slices.Sort(ids)
-	return slices.Compact(ids)
-}
-
-// trackMembers records a group's current member ids and returns those
-// that joined or left it since the last record.
-func (p *planner) trackMembers(ctx context.Context, id string) ([]string, error) {
-	g, err := p.load(ctx, targets.Group, id)
-	if err != nil {
-		return nil, err
-	}
-	var now []string
-	if g != nil {
-		now = memberIDs(g)
-	}
-	prev, _, err := p.state(ctx, membersTarget, targets.Group, id)
-	if err != nil {
-		return nil, err
-	}
-	var moved []string
-	for _, m := range now {
-		if !slices.Contains(prev.Members, m) {
-			moved = append(moved, m)
-		}
-	}
-	for _, m := range prev.Members {
-		if !slices.Contains(now, m) {
-			moved = append(moved, m)
-		}
-	}
-	if g == nil {
-		p.forget(membersTarget, targets.Group, id)
-		return moved, nil
-	}
-	return moved, p.put(ctx, membersTarget, targets.Group, id, state{Members: now})
-}
-
 // groupsOf returns the groups that list id as a member.
 func (p *planner) groupsOf(ctx context.Context, id string) ([]string, []policy.GroupRef, error) {
-	ids, err := p.e.opts.Store.Find(ctx, string(targets.Group), memberCond(id))
+	ids, err := p.memberOf(ctx, id)
 	if err != nil || len(ids) == 0 {
 		return nil, nil, err
 	}
@@ -443,7 +436,7 @@ func (p *planner) groupsOf(ctx context.Context, id string) ([]string, []policy.G
 		if err != nil {
 			return nil, nil, err
 		}
-		if g == nil || !slices.Contains(memberIDs(g), id) {
+		if g == nil {
 			continue
 		}
 		name, _ := g["displayName"].(string)
@@ -451,15 +444,6 @@ func (p *planner) groupsOf(ctx context.Context, id string) ([]string, []policy.G
 		refs = append(refs, policy.GroupRef{ID: gid, DisplayName: name})
 	}
 	return out, refs, nil
-}
-
-// memberCond finds the groups that may list id as a member: members.value
-// may be indexed case-folded, so the decoded members decide.
-func memberCond(id string) store.Cond {
-	return store.Or{
-		store.Compare{Paths: []string{"members.value"}, Op: store.Eq, Str: id},
-		store.Compare{Paths: []string{"members.value"}, Op: store.Eq, Str: strings.ToLower(id)},
-	}
 }
 
 // state reads the planner's state of an object in a target: as planned in
@@ -696,7 +680,7 @@ func (p *planner) leave(ctx context.Context, t *target, kind targets.Kind, id st
 
 // planGroup plans one group, and its memberships, in every target that
 // receives groups and can hold them.
-func (p *planner) planGroup(ctx context.Context, id string) error {
+func (p *planner) planGroup(ctx context.Context, id string, gc *groupChange) error {
 	g, err := p.load(ctx, targets.Group, id)
 	if err != nil {
 		return err
@@ -716,6 +700,7 @@ func (p *planner) planGroup(ctx context.Context, id string) error {
 			if !known || prev.Deleted {
 				continue
 			}
+			p.clearMembers(name, id)
 			if !prev.Present { // never in the target: forget it
 				p.forget(name, targets.Group, id)
 				continue
@@ -732,10 +717,13 @@ func (p *planner) planGroup(ctx context.Context, id string) error {
 				next.InScope = false
 				if prev.live() {
 					next, err = p.leave(ctx, t, targets.Group, id, prev)
+					if !next.Present {
+						p.clearMembers(name, id)
+					}
 				}
 				break
 			}
-			next, err = p.groupInScope(ctx, t, id, g, d, prev)
+			next, err = p.groupInScope(ctx, t, id, g, d, prev, gc)
 		}
 		if err != nil {
 			return err
@@ -750,19 +738,24 @@ func (p *planner) planGroup(ctx context.Context, id string) error {
 }
 
 // groupInScope plans a group in scope: create or update, then the member
-// changes for the members that are live users of the target.
-func (p *planner) groupInScope(ctx context.Context, t *target, id string, g map[string]any, d policy.Decision, prev state) (state, error) {
+// changes for the members that are live users of the target: of every
+// member when the group itself changed (or is new, or resynced), else of
+// the members in gc.sync.
+func (p *planner) groupInScope(ctx context.Context, t *target, id string, g map[string]any, d policy.Decision, prev state, gc *groupChange) (state, error) {
 	name := t.pol.Name()
 	attrs := p.reveal(d.Attributes)
 	next := prev
 	next.InScope = true
 	next.Resync = false
+	next.Members = nil
+	full := gc.full || !prev.Present || prev.Resync
 	if !prev.Present {
 		if err := p.enqueue(ctx, name, targets.Group, id, p.now, payload{Op: opCreate, Attrs: merge(attrs, p.reveal(d.OnCreate)),
 			Secret: secretNames(merge(d.Attributes, d.OnCreate), d), OnCreate: slices.Sorted(maps.Keys(d.OnCreate))}); err != nil {
 			return state{}, err
 		}
 		next = state{Present: true, InScope: true, Attrs: attrs}
+		p.clearMembers(name, id)
 	} else {
 		if changed := diff(prev.Attrs, attrs); len(changed) > 0 {
 			if err := p.enqueue(ctx, name, targets.Group, id, p.now, payload{Op: opUpdate, Attrs: changed, Secret: secretNames(changed, d)}); err != nil {
@@ -771,56 +764,80 @@ func (p *planner) groupInScope(ctx context.Context, t *target, id string, g map[
 		}
 		next.Attrs = merge(prev.Attrs, attrs)
 	}
-	want := []string{}
-	for _, m := range memberIDs(g) {
-		s, _, err := p.state(ctx, name, targets.User, m)
+	var add, remove []string
+	if full {
+		members, err := groupMembers(ctx, p.e.opts.Store, id)
 		if err != nil {
 			return state{}, err
 		}
-		if s.live() {
-			want = append(want, m)
+		have, err := p.provisionedMembers(ctx, name, id)
+		if err != nil {
+			return state{}, err
 		}
-	}
-	var add, remove []string
-	for _, m := range want {
-		if !slices.Contains(next.Members, m) {
-			add = append(add, m)
+		for _, m := range members {
+			s, _, err := p.state(ctx, name, targets.User, m)
+			if err != nil {
+				return state{}, err
+			}
+			if !s.live() {
+				continue
+			}
+			if !have[m] {
+				add = append(add, m)
+			}
+			delete(have, m)
 		}
-	}
-	for _, m := range next.Members {
-		if !slices.Contains(want, m) {
-			remove = append(remove, m)
+		remove = slices.Sorted(maps.Keys(have))
+	} else {
+		for _, m := range slices.Sorted(maps.Keys(gc.sync)) {
+			member, err := p.isMember(ctx, id, m)
+			if err != nil {
+				return state{}, err
+			}
+			want := false
+			if member {
+				s, _, err := p.state(ctx, name, targets.User, m)
+				if err != nil {
+					return state{}, err
+				}
+				want = s.live()
+			}
+			have, err := p.provisionedMember(ctx, name, id, m)
+			if err != nil {
+				return state{}, err
+			}
+			switch {
+			case want && !have:
+				add = append(add, m)
+			case !want && have:
+				remove = append(remove, m)
+			}
 		}
 	}
 	if len(remove) > 0 {
 		if err := p.enqueue(ctx, name, targets.Group, id, p.now, payload{Op: opRemoveMembers, Members: remove}); err != nil {
 			return state{}, err
 		}
+		for _, m := range remove {
+			p.setMember(name, id, m, false)
+		}
 	}
 	if len(add) > 0 {
 		if err := p.enqueue(ctx, name, targets.Group, id, p.now, payload{Op: opAddMembers, Members: add}); err != nil {
 			return state{}, err
 		}
+		for _, m := range add {
+			p.setMember(name, id, m, true)
+		}
 	}
-	next.Members = want
 	return next, nil
 }
 
-// dropMember removes a user from the members that the states of its
-// groups in a target record.
-func (p *planner) dropMember(ctx context.Context, tgt, user string, groupIDs []string) error {
+// dropMember removes a user from the records of its groups' members in a
+// target.
+func (p *planner) dropMember(_ context.Context, tgt, user string, groupIDs []string) error {
 	for _, g := range groupIDs {
-		s, known, err := p.state(ctx, tgt, targets.Group, g)
-		if err != nil {
-			return err
-		}
-		if !known || !slices.Contains(s.Members, user) {
-			continue
-		}
-		s.Members = slices.DeleteFunc(slices.Clone(s.Members), func(m string) bool { return m == user })
-		if err := p.put(ctx, tgt, targets.Group, g, s); err != nil {
-			return err
-		}
+		p.setMember(tgt, g, user, false)
 	}
 	return nil
 }

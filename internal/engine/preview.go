@@ -82,7 +82,8 @@ func Preview(ctx context.Context, st store.Store, pol *policy.Policy) ([]Planned
 			add(r.Type, r.ID)
 		}
 	}
-	p := &planner{e: e, now: e.opts.Now(), states: map[stateKey]*pending{}, guarded: map[string]int{}, held: map[string]int{}, redact: true}
+	p := e.newPlanner()
+	p.redact = true
 	if err := p.planAll(ctx, changes); err != nil {
 		return nil, err
 	}

@@ -616,7 +616,11 @@ func (r *reconcile) index(ctx context.Context, kind targets.Kind) error {
 				continue
 			}
 			name, _ := g["displayName"].(string)
-			for _, m := range memberIDs(g) {
+			members, err := groupMembers(ctx, st, gid)
+			if err != nil {
+				return err
+			}
+			for _, m := range members {
 				r.memberOf[m] = append(r.memberOf[m], policy.GroupRef{ID: gid, DisplayName: name})
 			}
 		}
@@ -755,6 +759,9 @@ type change struct {
 	// too.
 	touch  bool
 	groups []string
+	// members, with setMembers, replace the record of a group's members.
+	members    []string
+	setMembers bool
 	// requeue are the object's scheduled operations, queued again after
 	// the operations b.p queues for it (a disable before a leaver's
 	// scheduled delete).
@@ -767,8 +774,7 @@ type change struct {
 // planner (a dry run records nothing and takes no lock).
 func (r *reconcile) batch(ctx context.Context, fn func(ctx context.Context, b *batch) error) error {
 	e, t := r.e, r.t
-	b := &batch{p: &planner{e: e, now: e.opts.Now(), states: map[stateKey]*pending{}, guarded: map[string]int{},
-		held: map[string]int{}, merged: map[string]bool{}, added: map[string]bool{}}}
+	b := &batch{p: e.newPlanner()}
 	r.now = b.p.now
 	if r.dry {
 		return fn(ctx, b)
@@ -793,6 +799,14 @@ func (r *reconcile) batch(ctx context.Context, fn func(ctx context.Context, b *b
 				}
 			case c.rec != nil:
 				if err := tx.PutProvisioned(ctx, *c.rec); err != nil {
+					return err
+				}
+			}
+			if c.setMembers {
+				if err := tx.RemoveProvisionedMembers(ctx, name, c.id, nil); err != nil {
+					return err
+				}
+				if err := tx.AddProvisionedMembers(ctx, name, c.id, c.members); err != nil {
 					return err
 				}
 			}
@@ -988,11 +1002,13 @@ func (r *reconcile) linked(ctx context.Context, b *batch, o targets.Object, rec 
 		return nil
 	}
 	r.item(it)
+	c := change{id: id, rec: &rec, touch: true, members: next.Members, setMembers: r.kind == targets.Group}
+	next.Members = nil
 	rec.State, err = json.Marshal(next)
 	if err != nil {
 		return err
 	}
-	b.changes = append(b.changes, change{id: id, rec: &rec, touch: true})
+	b.changes = append(b.changes, c)
 	return nil
 }
 
@@ -1186,7 +1202,7 @@ func (r *reconcile) unknown(ctx context.Context, b *batch, o targets.Object) err
 		r.count(OutcomeSkipped, false)
 		return nil
 	}
-	diffs, next, err := r.compare(ctx, o, res, d, state{Members: s.Members})
+	diffs, next, err := r.compare(ctx, o, res, d, state{})
 	if err != nil {
 		return err
 	}
@@ -1221,12 +1237,14 @@ func (r *reconcile) unknown(ctx context.Context, b *batch, o targets.Object) err
 	if ext, ok := res["externalId"].(string); ok {
 		next.ExternalID = ext
 	}
+	members := next.Members
+	next.Members = nil
 	js, err := json.Marshal(next)
 	if err != nil {
 		return err
 	}
 	rec := store.Provisioned{Target: name, Type: string(r.kind), ID: id, Anchor: o.Anchor, State: js, Key: next.ExternalID}
-	c := change{id: id, rec: &rec, touch: true, drop: drop}
+	c := change{id: id, rec: &rec, touch: true, drop: drop, members: members, setMembers: r.kind == targets.Group}
 	for _, g := range r.memberOf[id] { // they add the user, now in the target
 		c.groups = append(c.groups, g.ID)
 	}
@@ -1451,7 +1469,16 @@ func (r *reconcile) members(ctx context.Context, o targets.Object, res map[strin
 	}
 	var rec, add, remove []string
 	anchors := map[string]bool{} // of the members the group should have
-	for _, m := range memberIDs(res) {
+	gid, _ := res["id"].(string)
+	members, err := groupMembers(ctx, st, gid)
+	if err != nil {
+		return nil, nil, err
+	}
+	recorded, err := st.ProvisionedMembers(ctx, name, gid)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, m := range members {
 		pr, err := st.Provisioned(ctx, name, string(targets.User), m)
 		if errors.Is(err, store.ErrNotFound) {
 			continue
@@ -1468,7 +1495,7 @@ func (r *reconcile) members(ctx context.Context, o targets.Object, res map[strin
 		}
 		switch {
 		case pr.Anchor == "": // its create is queued: as recorded
-			if slices.Contains(s.Members, m) {
+			if _, ok := slices.BinarySearch(recorded, m); ok {
 				rec = append(rec, m)
 			}
 		case has[pr.Anchor]:

@@ -375,25 +375,14 @@ func createFailed(ctx context.Context, tx store.Tx, tgt, typ, id string) error {
 		return err
 	}
 	if typ != string(targets.User) {
-		return nil
+		return tx.RemoveProvisionedMembers(ctx, tgt, id, nil)
 	}
-	gids, err := tx.Find(ctx, string(targets.Group), memberCond(id))
+	gids, err := tx.ProvisionedGroupsOf(ctx, tgt, id)
 	if err != nil {
 		return err
 	}
 	for _, g := range gids {
-		gr, gs, found, err := recordOf(ctx, tx, tgt, string(targets.Group), g)
-		if err != nil {
-			return err
-		}
-		if !found || !slices.Contains(gs.Members, id) {
-			continue
-		}
-		gs.Members = slices.DeleteFunc(gs.Members, func(m string) bool { return m == id })
-		if gr.State, err = json.Marshal(gs); err != nil {
-			return err
-		}
-		if err := tx.PutProvisioned(ctx, gr); err != nil {
+		if err := tx.RemoveProvisionedMembers(ctx, tgt, g, []string{id}); err != nil {
 			return err
 		}
 	}

@@ -403,8 +403,12 @@ func (t *sqlTx) PutProvisioned(ctx context.Context, p Provisioned) error {
 }
 
 // DeleteProvisioned implements Tx.
+// The record of a group goes with the record of its members.
 func (t *sqlTx) DeleteProvisioned(ctx context.Context, target, typ, id string) error {
-	return t.execTx(ctx, "delete provisioned", delProvSQL, target, typ, id)
+	if err := t.execTx(ctx, "delete provisioned", delProvSQL, target, typ, id); err != nil || typ != "Group" {
+		return err
+	}
+	return t.execTx(ctx, "delete provisioned", delProvMembers, target, id)
 }
 
 // Enqueue implements Tx.

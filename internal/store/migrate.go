@@ -150,6 +150,9 @@ var migrations = []migration{{
 		PRIMARY KEY (target, gid, member)
 	)`,
 	`CREATE INDEX provisioned_members_member ON provisioned_members (target, member)`,
+	// The planner's old whole-list record of every group's members (the
+	// journal now records member deltas).
+	`DELETE FROM provisioned WHERE target = ''`,
 }}
 
 // migrationFuncs are the steps of a migration that SQL alone cannot do,

@@ -226,6 +226,19 @@ type Store interface {
 	MemberOf(ctx context.Context, typ, value string) ([]string, error)
 	// MemberCount returns how many members typ/id has.
 	MemberCount(ctx context.Context, typ, id string) (int, error)
+
+	// The engine's record of the members it put into a group in a
+	// target (see provmembers.go).
+
+	// ProvisionedMembers returns the members recorded for group gid in
+	// target, sorted.
+	ProvisionedMembers(ctx context.Context, target, gid string) ([]string, error)
+	// ProvisionedMembersIn returns those of members recorded for group
+	// gid in target.
+	ProvisionedMembersIn(ctx context.Context, target, gid string, members []string) ([]string, error)
+	// ProvisionedGroupsOf returns the groups of target that member is
+	// recorded in, sorted.
+	ProvisionedGroupsOf(ctx context.Context, target, member string) ([]string, error)
 }
 
 // Tx is the view of the store inside Write.
@@ -270,6 +283,15 @@ type Tx interface {
 	// Provisioned returns the state of one object in one target, or
 	// ErrNotFound.
 	Provisioned(ctx context.Context, target, typ, id string) (Provisioned, error)
+	// AddProvisionedMembers records members in group gid of target
+	// (those already recorded stay as they are).
+	AddProvisionedMembers(ctx context.Context, target, gid string, members []string) error
+	// RemoveProvisionedMembers drops members from the record of group gid
+	// in target; nil members drops them all.
+	RemoveProvisionedMembers(ctx context.Context, target, gid string, members []string) error
+	// ProvisionedMembers and ProvisionedGroupsOf read as the Store's do.
+	ProvisionedMembers(ctx context.Context, target, gid string) ([]string, error)
+	ProvisionedGroupsOf(ctx context.Context, target, member string) ([]string, error)
 	// PutProvisioned inserts or replaces the state of p's object in p's target.
 	PutProvisioned(ctx context.Context, p Provisioned) error
 	// DeleteProvisioned removes the state of an object in a target; a
