@@ -150,6 +150,15 @@ var migrations = []migration{{
 		PRIMARY KEY (target, gid, member)
 	)`,
 	`CREATE INDEX provisioned_members_member ON provisioned_members (target, member)`,
+}, {
+	// The index rows of one group member (members.go) are found by their
+	// element: removing a member of a large group no longer scans every
+	// index row of the group. Member rows get elems from memberElemBase
+	// (1 << 30) on, so that an update of the group reads only its own
+	// rows. idx_rid still serves lookups by rid alone.
+	`DROP INDEX idx_rid`,
+	`CREATE INDEX idx_rid ON idx (rid, elem)`,
+	`UPDATE idx SET elem = elem + 1073741824 WHERE type = 'Group' AND path LIKE '` + MembersPath + `.%'`,
 }}
 
 // migrationFuncs are the steps of a migration that SQL alone cannot do,
