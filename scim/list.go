@@ -274,10 +274,11 @@ func (s *Server) answerList(w http.ResponseWriter, r *http.Request, types []*Res
 		items = items[lo:hi]
 	}
 	resources := make([]any, 0, len(items))
+	names := map[string]any{} // group display names, read once per response
 	for _, it := range items {
 		res, err := DecodeResource(it.sr)
 		if err == nil {
-			res, err = s.withGroups(r, it.rt, it.sr.ID, res, it.proj)
+			res, err = s.expand(r, it.rt, it.sr.ID, res, false, it.proj, names)
 		}
 		if err != nil {
 			s.writeError(w, err)

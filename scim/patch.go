@@ -156,7 +156,15 @@ func listsURN(v any, urn string) bool {
 //
 // The result is validated with Normalize.
 func (rt *ResourceType) Patch(res map[string]any, ops []PatchOp) (map[string]any, bool, error) {
-	p := &patcher{rt: rt, res: make(map[string]any, len(res)+2)}
+	return rt.patch(res, ops, nil)
+}
+
+// patch is Patch; members, when not nil, takes the ops on the core
+// "members" attribute (with the op's kind, its path as given, the parsed
+// path and the value) instead of applying them to res: a group's members
+// are store rows, not part of res. An error it returns fails the patch.
+func (rt *ResourceType) patch(res map[string]any, ops []PatchOp, members func(kind, path string, pp PatchPath, v any) error) (map[string]any, bool, error) {
+	p := &patcher{rt: rt, res: make(map[string]any, len(res)+2), members: members}
 	for k, v := range res {
 		p.res[k] = v
 	}
@@ -188,6 +196,9 @@ func withDetail(err error, prefix string) error {
 type patcher struct {
 	rt  *ResourceType
 	res map[string]any
+	// members, when set, takes the ops on the core "members" attribute
+	// (see ResourceType.patch).
+	members func(kind, path string, pp PatchPath, v any) error
 }
 
 func (p *patcher) apply(op PatchOp) error {
@@ -280,6 +291,9 @@ func (p *patcher) applyPath(kind, path string, pp PatchPath, v any) error {
 	def := a.Def
 	if def.Mutability() == "readOnly" || a.Sub != nil && a.Sub.Mutability() == "readOnly" {
 		return badRequest(scimerr.ScimTypeMutability, "%q is readOnly; it cannot be changed", a.String())
+	}
+	if p.members != nil && a.URN == "" && def.Name() == "members" {
+		return p.members(kind, path, pp, v)
 	}
 	old := p.get(a)
 	var (

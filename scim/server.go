@@ -324,12 +324,10 @@ func (s *Server) current(ctx context.Context, tx store.Tx, r *http.Request, rt *
 	return cur, checkIfMatch(r, cur.Version)
 }
 
-// save checks the references of res and writes it: a create when cur is
-// nil, else an update of cur (whose canonical form is old, or nil).
+// save writes a resource without member rows (a user): a create when cur is
+// nil, else an update of cur (whose canonical form is old, or nil). Groups
+// are written by saveGroup and patchGroup.
 func (s *Server) save(ctx context.Context, tx store.Tx, rt *ResourceType, res, old map[string]any, cur *store.Resource) (store.Resource, error) {
-	if err := s.checkReferences(ctx, tx, res, old); err != nil {
-		return store.Resource{}, err
-	}
 	sr, err := s.toStore(rt, res)
 	if err != nil {
 		return sr, err
@@ -359,6 +357,10 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, rt *ResourceType
 	res["id"] = uuid.NewString()
 	var stored store.Resource
 	err = s.opts.Store.Write(r.Context(), func(ctx context.Context, tx store.Tx) (err error) {
+		if hasMemberRows(rt.Name) {
+			stored, res, err = s.saveGroup(ctx, tx, rt, res, nil)
+			return err
+		}
 		stored, err = s.save(ctx, tx, rt, res, nil, nil)
 		return err
 	})
@@ -395,7 +397,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, rt *ResourceType, i
 		s.writeError(w, err)
 		return
 	}
-	s.writeResource(w, r, http.StatusOK, rt, sr, res, proj)
+	s.writeResource(w, r, http.StatusOK, rt, sr, res, false, proj)
 }
 
 func (s *Server) replace(w http.ResponseWriter, r *http.Request, rt *ResourceType, id string) {
@@ -415,6 +417,10 @@ func (s *Server) replace(w http.ResponseWriter, r *http.Request, rt *ResourceTyp
 		if err != nil {
 			return err
 		}
+		if hasMemberRows(rt.Name) {
+			stored, res, err = s.saveGroup(ctx, tx, rt, res, &cur)
+			return err
+		}
 		stored, err = s.save(ctx, tx, rt, res, nil, &cur)
 		return err
 	})
@@ -422,7 +428,7 @@ func (s *Server) replace(w http.ResponseWriter, r *http.Request, rt *ResourceTyp
 		s.writeError(w, err)
 		return
 	}
-	s.writeResource(w, r, http.StatusOK, rt, stored, res, nil)
+	s.writeResource(w, r, http.StatusOK, rt, stored, res, true, nil)
 }
 
 func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt *ResourceType, id string) {
@@ -436,14 +442,18 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt *ResourceType,
 		s.writeError(w, err)
 		return
 	}
-	var (
-		stored store.Resource
-		res    map[string]any
-	)
+	var p patched
 	err = s.opts.Store.Write(r.Context(), func(ctx context.Context, tx store.Tx) error {
+		p = patched{}
 		cur, err := s.current(ctx, tx, r, rt, id)
 		if err != nil {
 			return err
+		}
+		if hasMemberRows(rt.Name) {
+			if p, err = s.patchGroup(ctx, tx, rt, cur, ops); err != nil || len(p.skipped) == 0 {
+				return err
+			}
+			return auditSkippedMembers(ctx, tx, rt, id, p.skipped)
 		}
 		old, err := DecodeResource(cur)
 		if err != nil {
@@ -453,19 +463,25 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt *ResourceType,
 		if err != nil {
 			return err
 		}
-		stored, res = cur, next
+		p.stored, p.res = cur, next
 		if !changed {
 			return nil
 		}
 		next["id"] = id
-		stored, err = s.save(ctx, tx, rt, next, old, &cur)
+		p.stored, err = s.save(ctx, tx, rt, next, old, &cur)
 		return err
 	})
 	if err != nil {
 		s.writeError(w, err)
 		return
 	}
-	w.Header().Set("ETag", etag(stored.Version))
+	if len(p.skipped) > 0 {
+		// Entra sends the membership changes of a group again every cycle
+		// until they succeed: one stale id must not block the others.
+		s.log.Warn("scim: PATCH of a group skipped members that name no User or Group",
+			"group", id, "count", len(p.skipped), "ids", skippedText(p.skipped))
+	}
+	w.Header().Set("ETag", etag(p.stored.Version))
 	// Entra wants 204 for groups (a body listing every member is costly);
 	// users get the resource, as most clients expect.
 	if rt.Name == "Group" && r.URL.Query().Get("attributes") == "" {
@@ -478,7 +494,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt *ResourceType,
 		s.writeError(w, err)
 		return
 	}
-	s.writeResource(w, r, http.StatusOK, rt, stored, res, proj)
+	s.writeResource(w, r, http.StatusOK, rt, p.stored, p.res, p.full, proj)
 }
 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request, rt *ResourceType, id string) {
@@ -505,100 +521,21 @@ func (s *Server) groupType() *ResourceType {
 }
 
 // dropMemberships removes a deleted resource from every group listing it,
-// in the same transaction as the delete.
+// in the same transaction as the delete: O(groups of the resource).
 func (s *Server) dropMemberships(ctx context.Context, tx store.Tx, id string) error {
 	gt := s.groupType()
 	if gt == nil {
 		return nil
 	}
-	f, err := gt.ParseFilter("members.value eq " + strconv.Quote(id))
+	gids, err := tx.MemberOf(ctx, gt.Name, id)
 	if err != nil {
 		return err
 	}
-	ids, err := tx.Find(ctx, gt.Name, f.Cond())
-	if err != nil {
-		return err
-	}
-	for _, gid := range ids {
-		cur, err := tx.Get(ctx, gt.Name, gid)
-		if err != nil {
-			return err
-		}
-		g, err := DecodeResource(cur)
-		if err != nil {
-			return err
-		}
-		next, changed, err := gt.Patch(g, []PatchOp{{Op: "remove", Path: "members[value eq " + strconv.Quote(id) + "]"}})
-		if err != nil {
-			return err
-		}
-		if !changed {
-			continue
-		}
-		if _, err := s.save(ctx, tx, gt, next, g, &cur); err != nil {
+	for _, gid := range gids {
+		if _, err := tx.RemoveMembers(ctx, gt.Name, gid, []string{id}); err != nil {
 			return err
 		}
 	}
-	return nil
-}
-
-// checkReferences makes sure every group member that old (nil on create)
-// does not already list exists, and records its type ("User" or "Group") as
-// RFC 7643 describes members.type. Elements may be shared with other maps,
-// so changed elements are copied into a new slice.
-func (s *Server) checkReferences(ctx context.Context, tx store.Tx, res, old map[string]any) error {
-	members, _ := res["members"].([]any)
-	if len(members) == 0 {
-		return nil
-	}
-	known := map[string]bool{}
-	if prev, ok := old["members"].([]any); ok {
-		for _, m := range prev {
-			if el, ok := m.(map[string]any); ok && el["type"] != nil {
-				v, _ := el["value"].(string)
-				known[v] = true
-			}
-		}
-	}
-	out := make([]any, len(members))
-	for i, m := range members {
-		out[i] = m
-		el, ok := m.(map[string]any)
-		if !ok {
-			continue
-		}
-		v, _ := el["value"].(string)
-		if known[v] {
-			continue
-		}
-		found := ""
-		for _, typ := range []string{"User", "Group"} {
-			if _, ok := s.types["/"+typ+"s"]; !ok {
-				continue
-			}
-			_, err := tx.Get(ctx, typ, v)
-			if err == nil {
-				found = typ
-				break
-			}
-			if !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-		}
-		if found == "" {
-			return invalidValue("members: no User or Group has the id %q", v)
-		}
-		if found == "Group" && v == res["id"] {
-			return invalidValue("members: a group cannot be a member of itself")
-		}
-		cp := make(map[string]any, len(el)+1)
-		for k, x := range el {
-			cp[k] = x
-		}
-		cp["type"] = found
-		out[i] = cp
-	}
-	res["members"] = out
 	return nil
 }
 
@@ -767,8 +704,10 @@ func (s *Server) render(r *http.Request, rt *ResourceType, sr store.Resource, re
 	return out
 }
 
-func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, status int, rt *ResourceType, sr store.Resource, res map[string]any, proj *projection) {
-	res, err := s.withGroups(r, rt, sr.ID, res, proj)
+// writeResource answers one resource. full: res holds a group's members
+// already (else they are read when the projection returns them).
+func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, status int, rt *ResourceType, sr store.Resource, res map[string]any, full bool, proj *projection) {
+	res, err := s.expand(r, rt, sr.ID, res, full, proj, nil)
 	if err != nil {
 		s.writeError(w, err)
 		return
@@ -777,37 +716,73 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, status in
 	s.writeJSON(w, status, s.render(r, rt, sr, res, proj))
 }
 
-// withGroups adds a User's read-only "groups" attribute (RFC 7643 §4.1.2:
-// the groups the user is a direct member of), derived from the groups'
-// members, unless the projection leaves it out. res is not modified.
-func (s *Server) withGroups(r *http.Request, rt *ResourceType, id string, res map[string]any, proj *projection) (map[string]any, error) {
-	gt := s.groupType()
-	if rt.Name != "User" || gt == nil || !proj.keeps("groups") {
-		return res, nil
+// expand adds what a resource's Data does not hold, when the projection
+// returns it: a group's members (read from the store's rows unless full
+// says res has them) and a User's read-only "groups" (RFC 7643 §4.1.2: the
+// groups the user is a direct member of, from the member index). res is
+// not modified. names caches group display names across the resources of
+// one response (nil: no cache).
+func (s *Server) expand(r *http.Request, rt *ResourceType, id string, res map[string]any, full bool, proj *projection, names map[string]any) (map[string]any, error) {
+	switch {
+	case hasMemberRows(rt.Name) && !full && proj.keeps("members"):
+		rows, err := readMembers(r.Context(), s.opts.Store, rt.Name, id)
+		if err != nil || len(rows) == 0 {
+			return res, err
+		}
+		elems, err := decodeMembers(rows)
+		if err != nil {
+			return nil, fmt.Errorf("decoding the members of %s %s: %w", rt.Name, id, err)
+		}
+		out := maps.Clone(res)
+		out["members"] = elems
+		return out, nil
+	case rt.Name == "User" && proj.keeps("groups"):
+		groups, err := s.userGroups(r, id, names)
+		if err != nil || len(groups) == 0 {
+			return res, err
+		}
+		out := maps.Clone(res)
+		out["groups"] = groups
+		return out, nil
 	}
-	f, err := gt.ParseFilter("members.value eq " + strconv.Quote(id))
-	if err != nil {
+	return res, nil
+}
+
+// userGroups lists the groups user id is a direct member of.
+func (s *Server) userGroups(r *http.Request, id string, names map[string]any) ([]any, error) {
+	gt := s.groupType()
+	if gt == nil {
+		return nil, nil
+	}
+	gids, err := s.opts.Store.MemberOf(r.Context(), gt.Name, id)
+	if err != nil || len(gids) == 0 {
 		return nil, err
 	}
-	page, err := s.opts.Store.Query(r.Context(), gt.Name, store.Query{Filter: f.Cond(), Count: s.opts.MaxResults})
-	if err != nil || len(page.Resources) == 0 {
-		return res, err
+	if names == nil {
+		names = map[string]any{}
 	}
-	groups := make([]any, 0, len(page.Resources))
-	for _, g := range page.Resources {
-		gm, err := DecodeResource(g)
-		if err != nil {
-			return nil, err
+	groups := make([]any, 0, len(gids))
+	for _, gid := range gids {
+		display, ok := names[gid]
+		if !ok {
+			g, err := s.opts.Store.Get(r.Context(), gt.Name, gid)
+			if errors.Is(err, store.ErrNotFound) {
+				continue // deleted since
+			}
+			if err != nil {
+				return nil, err
+			}
+			gm, err := DecodeResource(g)
+			if err != nil {
+				return nil, err
+			}
+			display = gm["displayName"]
+			names[gid] = display
 		}
-		groups = append(groups, map[string]any{"value": g.ID, "display": gm["displayName"],
-			"$ref": s.location(r, gt, g.ID), "type": "direct"})
+		groups = append(groups, map[string]any{"value": gid, "display": display,
+			"$ref": s.location(r, gt, gid), "type": "direct"})
 	}
-	out := make(map[string]any, len(res)+1)
-	for k, v := range res {
-		out[k] = v
-	}
-	out["groups"] = groups
-	return out, nil
+	return groups, nil
 }
 
 func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {

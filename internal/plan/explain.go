@@ -105,7 +105,7 @@ func Explain(ctx context.Context, st store.Store, pol *policy.Policy, types map[
 	case err != nil:
 		return Explanation{}, err
 	default:
-		res, err := scim.DecodeResource(sr)
+		res, err := scim.DecodeWithMembers(ctx, st, sr)
 		if err != nil {
 			return Explanation{}, err
 		}
@@ -191,21 +191,16 @@ func resolve(ctx context.Context, st store.Store, pol *policy.Policy, arg string
 
 // groupsOf returns the groups user id is a direct member of.
 func groupsOf(ctx context.Context, st store.Store, id string) ([]policy.GroupRef, error) {
-	lit, err := json.Marshal(id)
-	if err != nil {
-		return nil, err
-	}
-	f, err := scim.GroupType().ParseFilter("members.value eq " + string(lit))
-	if err != nil {
-		return nil, err
-	}
-	ids, err := st.Find(ctx, "Group", f.Cond())
+	ids, err := st.MemberOf(ctx, "Group", id)
 	if err != nil {
 		return nil, err
 	}
 	var out []policy.GroupRef
 	for _, gid := range ids {
 		sr, err := st.Get(ctx, "Group", gid)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // deleted since
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -179,7 +179,9 @@ func load(ctx context.Context, st store.Store, typ string) ([]object, error) {
 			return nil, err
 		}
 		for _, sr := range page.Resources {
-			res, err := scim.DecodeResource(sr)
+			// A group's members are store rows: the policy sees them
+			// as group.members, and memberOf is built from them.
+			res, err := scim.DecodeWithMembers(ctx, st, sr)
 			if err != nil {
 				return nil, err
 			}

@@ -40,6 +40,12 @@ type Member struct {
 // memberChunk bounds the values of one IN list or multi-row INSERT.
 const memberChunk = 200
 
+// memberElemBase is added to a member's Elem in its index rows, so that the
+// index rows of a resource's Data (elem below it) and those of its members
+// are apart in idx_rid (rid, elem): Tx.Update reads and rewrites its
+// resource's own rows without reading those of every member.
+const memberElemBase = 1 << 30
+
 const (
 	memberRidSQL   = "SELECT rid FROM resources WHERE type = ? AND id = ?"
 	maxElemSQL     = "SELECT COALESCE(MAX(elem), -1) FROM members WHERE rid = ?"
@@ -113,7 +119,7 @@ func (t *sqlTx) AddMembers(ctx context.Context, typ, id string, ms []Member) ([]
 		if _, err := t.w.exec(ctx, "UPDATE members SET data = ? WHERE rid = ? AND value = ?", data(m.Data), rid, m.Value); err != nil {
 			return nil, fmt.Errorf("store: add members: %w", err)
 		}
-		if _, err := t.w.exec(ctx, delMemberIdx, rid, m.Elem); err != nil {
+		if _, err := t.w.exec(ctx, delMemberIdx, rid, memberElemBase+m.Elem); err != nil {
 			return nil, fmt.Errorf("store: add members: %w", err)
 		}
 	}
@@ -136,7 +142,7 @@ func (t *sqlTx) AddMembers(ctx context.Context, typ, id string, ms []Member) ([]
 				if !strings.HasPrefix(e.Path, MembersPath+".") {
 					return nil, fmt.Errorf("store: add members: index path %q is not under %q", e.Path, MembersPath)
 				}
-				e.Elem = m.Elem
+				e.Elem = memberElemBase + m.Elem
 				idx = append(idx, e)
 			}
 		}
@@ -180,7 +186,7 @@ func (t *sqlTx) RemoveMembers(ctx context.Context, typ, id string, values []stri
 			}
 			seen[v] = true
 			gone = append(gone, v)
-			if _, err := t.w.exec(ctx, delMemberIdx, rid, m.Elem); err != nil {
+			if _, err := t.w.exec(ctx, delMemberIdx, rid, memberElemBase+m.Elem); err != nil {
 				return nil, fmt.Errorf("store: remove members: %w", err)
 			}
 		}
@@ -425,7 +431,8 @@ func (t *sqlTx) journalMembers(ctx context.Context, typ, id string, added, remov
 
 // migrateMembers moves the members of the groups stored before member rows
 // existed (inside each group's Data, under "members") to rows. Their index
-// entries already carry the element numbers the rows get.
+// entries already carry the element numbers the rows get (the next
+// migration adds memberElemBase to them).
 func migrateMembers(ctx context.Context, conn *sql.Conn, d *dialect) error {
 	type group struct {
 		rid  int64

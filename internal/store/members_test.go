@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -280,5 +281,74 @@ func TestMembersMigration(t *testing.T) {
 	}
 	if ids, err := s.Find(ctx, "Group", eq("members.value", "b")); err != nil || !slices.Equal(ids, []string{"g"}) {
 		t.Errorf("b: %v, %v", ids, err)
+	}
+}
+
+// TestMemberIndexLookup: the index rows of one member, and those of a
+// group's own Data, are found through idx_rid (rid, elem) without scanning
+// every index row of the group: removing one member of a 50,000-member
+// group cost 15 ms, and renaming it 36 ms, when they did. An update keeps
+// the member rows.
+func TestMemberIndexLookup(t *testing.T) {
+	s := openTest(t)
+	for _, tc := range []struct {
+		name, query, want string
+		args              []any
+	}{
+		{"a member's rows", delMemberIdx, "rid=? AND elem=?", []any{1, memberElemBase}},
+		{"the Data's rows, read on update", idxOfSQL, "rid=? AND elem<?", []any{1, memberElemBase}},
+		{"the Data's rows, rewritten on update", delOwnIdxSQL, "rid=? AND elem<?", []any{1, memberElemBase}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var plan []string
+			err := s.read(context.Background(), func(ctx context.Context, c *conn) error {
+				rows, err := c.c.QueryContext(ctx, "EXPLAIN QUERY PLAN "+tc.query, tc.args...)
+				if err != nil {
+					return err
+				}
+				defer rows.Close()
+				for rows.Next() {
+					var id, parent, notused int
+					var detail string
+					if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+						return err
+					}
+					plan = append(plan, detail)
+				}
+				return rows.Err()
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.ContainsFunc(plan, func(d string) bool { return strings.Contains(d, "idx_rid ("+tc.want+")") }) {
+				t.Errorf("query plan %q, want a search of idx_rid (%s)", plan, tc.want)
+			}
+		})
+	}
+
+	ctx := context.Background()
+	mustCreate(t, s, group("g", "staff"))
+	write(t, s, func(ctx context.Context, tx Tx) error {
+		_, err := tx.AddMembers(ctx, "Group", "g", testMembers("a", "b"))
+		return err
+	})
+	for _, name := range []string{"sales", "sales", "staff"} { // a change, none, most rows (a rewrite)
+		write(t, s, func(ctx context.Context, tx Tx) error {
+			g, err := tx.Get(ctx, "Group", "g")
+			if err != nil {
+				return err
+			}
+			g.Data, g.Index = []byte(`{"id":"g","displayName":"`+name+`"}`), entries("displayname", name, "externalid", "x")
+			return tx.Update(ctx, &g)
+		})
+		if ids, err := s.Find(ctx, "Group", Elem{Root: "members", C: And{eq("members.value", "b"), eq("members.type", "user")}}); err != nil || !slices.Equal(ids, []string{"g"}) {
+			t.Errorf("after renaming to %s: members filter %v, %v", name, ids, err)
+		}
+		if ids, err := s.Find(ctx, "Group", eq("displayname", name)); err != nil || !slices.Equal(ids, []string{"g"}) {
+			t.Errorf("after renaming to %s: displayName filter %v, %v", name, ids, err)
+		}
+	}
+	if n, err := queryInt(s, "SELECT COUNT(*) FROM idx"); err != nil || n != 6 {
+		t.Errorf("%d index rows (%v), want 6: displayName, externalId and two per member", n, err)
 	}
 }

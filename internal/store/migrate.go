@@ -153,6 +153,15 @@ var migrations = []migration{{
 	// The planner's old whole-list record of every group's members (the
 	// journal now records member deltas).
 	`DELETE FROM provisioned WHERE target = ''`,
+}, {
+	// The index rows of one group member (members.go) are found by their
+	// element: removing a member of a large group no longer scans every
+	// index row of the group. Member rows get elems from memberElemBase
+	// (1 << 30) on, so that an update of the group reads only its own
+	// rows. idx_rid still serves lookups by rid alone.
+	`DROP INDEX idx_rid`,
+	`CREATE INDEX idx_rid ON idx (rid, elem)`,
+	`UPDATE idx SET elem = elem + 1073741824 WHERE type = 'Group' AND path LIKE '` + MembersPath + `.%'`,
 }}
 
 // migrationFuncs are the steps of a migration that SQL alone cannot do,

@@ -227,10 +227,11 @@ const (
 	updateSQL = "UPDATE resources SET version = version + 1, modified = ?, uniq = ?, data = ? WHERE rid = ? AND version = ?"
 	delIdxSQL = "DELETE FROM idx WHERE rid = ?"
 	// delOwnIdxSQL deletes the index rows of a resource's Data, not
-	// those of its member rows (members.go).
-	delOwnIdxSQL = "DELETE FROM idx WHERE rid = ? AND path NOT LIKE '" + MembersPath + ".%'"
+	// those of its member rows (members.go: their elem is memberElemBase
+	// or more), reading only the former.
+	delOwnIdxSQL = "DELETE FROM idx WHERE rid = ? AND elem < ?"
 	// idxOfSQL and delIdxRowSQL serve index diffs on update.
-	idxOfSQL     = "SELECT path, elem, str, num FROM idx WHERE rid = ? AND path NOT LIKE '" + MembersPath + ".%'"
+	idxOfSQL     = "SELECT path, elem, str, num FROM idx WHERE rid = ? AND elem < ?"
 	delIdxRowSQL = "DELETE FROM idx WHERE rid = ? AND path = ? AND elem = ? AND str = ?"
 	delResSQL    = "DELETE FROM resources WHERE rid = ?"
 	idxRowsMax   = 64 // rows per multi-row index INSERT
@@ -371,7 +372,7 @@ func (t *sqlTx) Update(ctx context.Context, r *Resource) error {
 // write and fsync. When most rows differ (element numbers shift after a
 // removal from a large multi-valued attribute) it rewrites them all.
 func (t *sqlTx) updateIndex(ctx context.Context, rid int64, r *Resource) error {
-	rows, err := t.w.query(ctx, idxOfSQL, rid)
+	rows, err := t.w.query(ctx, idxOfSQL, rid, memberElemBase)
 	if err != nil {
 		return fmt.Errorf("store: update: %w", err)
 	}
@@ -420,7 +421,7 @@ func (t *sqlTx) updateIndex(ctx context.Context, rid int64, r *Resource) error {
 		added = append(added, e)
 	}
 	if len(stored) > len(r.Index)/2 {
-		if _, err := t.w.exec(ctx, delOwnIdxSQL, rid); err != nil {
+		if _, err := t.w.exec(ctx, delOwnIdxSQL, rid, memberElemBase); err != nil {
 			return fmt.Errorf("store: update: %w", err)
 		}
 		return t.insertIndex(ctx, rid, r)
