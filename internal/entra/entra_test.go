@@ -283,6 +283,9 @@ func TestListMembersPages(t *testing.T) {
 	if n := f.s.Count(http.MethodGet, "/v1.0/groups/"+g.ID+"/members"); n != 3 {
 		t.Errorf("%d pages requested, want 3", n)
 	}
+	if n := f.s.TokensIssued(); n != 1 {
+		t.Errorf("%d tokens issued for 3 requests, want 1 (azidentity caches it)", n)
+	}
 }
 
 func TestMembership(t *testing.T) {
