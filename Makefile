@@ -19,10 +19,11 @@ run: build
 	./$(BIN) serve --listen $(LISTEN) --data-dir $(DATA)
 
 ## test: vet, staticcheck, the whole suite with -race (includes the conformance run against the gateway
-## and the kill -9 durability test), then short fuzz runs of the filter parser and PATCH.
+## and the kill -9 durability test), then short fuzz runs of the filter parser (filters and PATCH paths) and PATCH.
 test: test-deps vet staticcheck
 	$(GO) test -race -count=1 ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzParseFilter$$' -fuzztime $(FUZZTIME) ./scim
+	$(GO) test -run '^$$' -fuzz '^FuzzParsePatchPath$$' -fuzztime $(FUZZTIME) ./scim
 	$(GO) test -run '^$$' -fuzz '^FuzzPatch$$' -fuzztime $(FUZZTIME) ./scim
 
 ## test-deps: the servers the connector tests run against (MariaDB, PostgreSQL, OpenLDAP slapd) and protoc, installed with

@@ -2,19 +2,24 @@ package scim
 
 // Filters (RFC 7644 §3.4.2.2) and PATCH paths (§3.5.2).
 //
-// Parsing. A small lexer reads the filter and checks its shape (attribute
-// path, operator, value, and/or/not, parentheses), then hands
-// github.com/scim2/filter-parser a copy in which every attribute path is
-// replaced by a placeholder name and every value by a placeholder string;
-// that parser decides precedence and grouping. The lexer exists for what the
-// parser does not do: JSON escapes in strings, URNs outside its URI rule,
-// the full filter grammar inside [ ], error messages that say what is wrong
-// and where, and two forms Microsoft Entra ID sends:
+// Parsing. A lexer splits the filter into words, strings (with JSON
+// escapes), parentheses and brackets; a recursive-descent parser over those
+// tokens resolves each attribute path against the schema and returns the
+// store condition directly. Errors say what is wrong and at which byte
+// position (1-based). Beyond RFC 7644's grammar it reads URNs in any case
+// and two forms Microsoft Entra ID sends:
 //   - emails[type eq "work"].value eq "x" — a valuePath followed by a
 //     sub-attribute comparison; it means the same element has type "work"
 //     and value "x";
 //   - externalId eq jyoung — an unquoted value. A bare word in value
 //     position that is not true, false, null or a JSON number is a string.
+//
+// Limits. A filter is at most maxFilterBytes long, holds at most
+// maxComparisons comparisons (those inside [ ] included) and nests
+// parentheses at most maxDepth deep; past a limit it is refused with a 400
+// invalidFilter naming the limit. They bound the SQL a filter becomes (and
+// SQLite's own limits on it); clients send far less (Entra: one or two
+// comparisons, no parentheses).
 //
 // Semantics (identical in Cond, evaluated by the store, and Match):
 //   - Attribute names and operators are case-insensitive. An attribute
@@ -57,7 +62,6 @@ import (
 	"strings"
 
 	scimerr "github.com/elimity-com/scim/errors"
-	filter "github.com/scim2/filter-parser/v2"
 	"github.com/scimgate/scimgate/internal/store"
 )
 
@@ -71,9 +75,10 @@ type Filter struct {
 // ParseFilter parses a filter against rt. Attribute names resolve
 // case-insensitively (with or without schema URN prefix); literals are
 // checked against the attribute's type. Errors are 400 invalidFilter
-// ScimErrors whose detail says what is wrong and where.
+// ScimErrors whose detail says what is wrong and where, or which limit the
+// filter exceeds.
 func (rt *ResourceType) ParseFilter(s string) (*Filter, error) {
-	c, err := parseCond(rt, s, 0, nil)
+	c, err := parseFilter(rt, s, nil)
 	if err != nil {
 		return nil, badRequest(scimerr.ScimTypeInvalidFilter, "invalid filter: %v", err)
 	}
@@ -127,7 +132,7 @@ func (rt *ResourceType) ParsePatchPath(s string) (PatchPath, error) {
 }
 
 func parsePatchPath(rt *ResourceType, s string) (PatchPath, error) {
-	toks, err := lex(s, 0)
+	toks, err := lex(s)
 	if err != nil {
 		return PatchPath{}, err
 	}
@@ -144,8 +149,7 @@ func parsePatchPath(rt *ResourceType, s string) (PatchPath, error) {
 	if toks[1].kind != tokLBrack {
 		return PatchPath{}, fmt.Errorf("unexpected %q at position %d", toks[1].text, toks[1].pos+1)
 	}
-	end := closingBracket(toks, 1)
-	if end < 0 {
+	if closingBracket(toks, 1) < 0 {
 		return PatchPath{}, fmt.Errorf("the [ at position %d is not closed", toks[1].pos+1)
 	}
 	root, err := valuePathRoot(rt, toks[0].text)
@@ -155,13 +159,13 @@ func parsePatchPath(rt *ResourceType, s string) (PatchPath, error) {
 	if !root.Def.MultiValued() {
 		return PatchPath{}, fmt.Errorf("%s is not multi-valued; [ ] selects elements of a multi-valued attribute", root)
 	}
-	inner := s[toks[1].pos+1 : toks[end].pos]
-	c, err := parseCond(rt, inner, toks[1].pos+1, &root)
+	p := &parser{rt: rt, toks: toks, i: 2}
+	c, err := p.elemFilter(&root)
 	if err != nil {
 		return PatchPath{}, err
 	}
 	pp := PatchPath{Attr: root, Elems: &ElemFilter{attr: mustPlanAttr(root), cond: c}}
-	switch rest := toks[end+1:]; {
+	switch rest := toks[p.i:]; {
 	case len(rest) == 0:
 	case len(rest) == 1 && rest[0].kind == tokWord && !rest[0].space && strings.HasPrefix(rest[0].text, "."):
 		sub, err := rt.ResolveIn(root.URN, root.Def.Name(), rest[0].text[1:], true)
@@ -198,12 +202,13 @@ const (
 type token struct {
 	kind  tokKind
 	text  string // a word as written, a string decoded, else the character
-	pos   int    // byte offset of the token in the whole filter
+	pos   int    // byte offset of the token in the filter
+	end   int    // byte offset just after the token
 	space bool   // white space precedes the token
 }
 
-// lex splits s (which starts at byte offset base of the whole filter) into tokens.
-func lex(s string, base int) ([]token, error) {
+// lex splits s into tokens.
+func lex(s string) ([]token, error) {
 	var toks []token
 	space := false
 	for i := 0; i < len(s); {
@@ -223,7 +228,7 @@ func lex(s string, base int) ([]token, error) {
 			case ']':
 				k = tokRBrack
 			}
-			toks = append(toks, token{kind: k, text: s[i : i+1], pos: base + i, space: space})
+			toks = append(toks, token{kind: k, text: s[i : i+1], pos: i, end: i + 1, space: space})
 			i++
 		case '"':
 			j := i + 1
@@ -235,23 +240,23 @@ func lex(s string, base int) ([]token, error) {
 				}
 			}
 			if j >= len(s) {
-				return nil, fmt.Errorf("the string starting at position %d is not closed", base+i+1)
+				return nil, fmt.Errorf("the string starting at position %d is not closed", i+1)
 			}
 			raw := s[i : j+1]
 			text := raw[1 : len(raw)-1]
 			if escaped {
 				if err := json.Unmarshal([]byte(raw), &text); err != nil {
-					return nil, fmt.Errorf("bad escape in the string %s at position %d", raw, base+i+1)
+					return nil, fmt.Errorf("bad escape in the string %s at position %d", raw, i+1)
 				}
 			}
-			toks = append(toks, token{kind: tokString, text: text, pos: base + i, space: space})
+			toks = append(toks, token{kind: tokString, text: text, pos: i, end: j + 1, space: space})
 			i = j + 1
 		default:
 			j := i
 			for j < len(s) && !strings.ContainsRune(" \t\r\n()[]\"", rune(s[j])) {
 				j++
 			}
-			toks = append(toks, token{kind: tokWord, text: s[i:j], pos: base + i, space: space})
+			toks = append(toks, token{kind: tokWord, text: s[i:j], pos: i, end: j, space: space})
 			i = j
 		}
 		space = false
@@ -271,24 +276,16 @@ func closingBracket(toks []token, open int) int {
 
 // ---- parser ----
 
-// maxDepth bounds the nesting of parentheses.
-const maxDepth = 32
+// Limits of a filter (see the file comment).
+const (
+	maxFilterBytes = 8 << 10
+	maxComparisons = 200
+	maxDepth       = 32
+)
 
 var compareOps = map[string]store.Op{
 	"eq": store.Eq, "ne": store.Ne, "co": store.Co, "sw": store.Sw, "ew": store.Ew,
 	"gt": store.Gt, "ge": store.Ge, "lt": store.Lt, "le": store.Le,
-}
-
-// pathRef is an attribute path of the filter, or a valuePath
-// ("emails[...]" with an optional ".sub" after the ]).
-type pathRef struct {
-	text     string // the path as written (before any [)
-	pos      int
-	vp       bool   // valuePath
-	inner    string // the filter between [ and ]
-	innerPos int
-	sub      string // sub-attribute after ], when hasSub
-	hasSub   bool
 }
 
 type litKind uint8
@@ -314,175 +311,206 @@ func (l literal) String() string {
 	return l.text
 }
 
-// parser compiles one filter (or the filter inside one [ ]).
+// parser compiles a filter's tokens to a store condition by recursive
+// descent (keywords and operators in any case; and binds tighter than or):
+//
+//	filter     = or
+//	or         = and *("or" and)
+//	and        = unary *("and" unary)
+//	unary      = "not" "(" or ")" / "(" or ")" / comparison
+//	comparison = path (op value / "pr")
+//	           / path "[" or "]" ["." sub (op value / "pr")]
+//
+// Inside [ ] (parent set) a path names a sub-attribute of parent and cannot
+// have [ ] of its own.
 type parser struct {
 	rt     *ResourceType
+	toks   []token
+	i      int   // index of the next token
 	parent *Attr // inside [ ]: the complex attribute whose sub-attributes are named
-	refs   []pathRef
-	lits   []literal
+	depth  int   // parentheses open
+	n      int   // comparisons read
+	// mark, when set (by the fuzz test's oracle), replaces the condition
+	// of each comparison outside [ ] with mark(start, end), the comparison's
+	// byte range in the filter.
+	mark func(start, end int) store.Cond
 }
 
-// parseCond parses filter s, found at byte offset base of the whole filter;
-// inside [ ] parent is the complex attribute the brackets follow.
-func parseCond(rt *ResourceType, s string, base int, parent *Attr) (store.Cond, error) {
-	toks, err := lex(s, base)
+// parseFilter parses the whole filter s; mark is parser.mark.
+func parseFilter(rt *ResourceType, s string, mark func(start, end int) store.Cond) (store.Cond, error) {
+	if len(s) > maxFilterBytes {
+		return nil, fmt.Errorf("the filter is %d bytes long, more than the limit of %d bytes", len(s), maxFilterBytes)
+	}
+	toks, err := lex(s)
 	if err != nil {
 		return nil, err
 	}
-	p := &parser{rt: rt, parent: parent}
-	canon, single, err := p.rewrite(toks, s, base)
-	if err != nil {
-		return nil, err
-	}
-	if single != nil {
-		// A lone comparison has no structure to parse (and filter-parser
-		// costs ~800 allocations even for that).
-		return p.attrExp(single)
-	}
-	expr, err := filter.ParseFilter([]byte(canon))
-	if err != nil {
-		// rewrite has checked the shape; this is not expected.
-		return nil, fmt.Errorf("filter %q not understood: %v", s, err)
-	}
-	return p.compile(expr)
-}
-
-// rewrite checks the shape of the token stream and returns it in the form
-// filter-parser reads, with paths as placeholders "a<i>" (p.refs[i]) and
-// values as placeholder strings "<i>" (p.lits[i]). When the filter is a
-// single comparison (no and, or, not or parentheses), single is that
-// comparison.
-func (p *parser) rewrite(toks []token, s string, base int) (canon string, single *filter.AttributeExpression, err error) {
 	if len(toks) == 0 {
-		if p.parent != nil {
-			return "", nil, fmt.Errorf("empty [ ] after %s at position %d", p.parent, base)
-		}
-		return "", nil, errors.New("the filter is empty")
+		return nil, errors.New("the filter is empty")
 	}
-	const (
-		wantPath  = iota // an attribute path, "(" or "not"
-		wantOp           // a comparison operator or pr
-		wantValue        // a comparison value
-		wantLogic        // "and", "or", ")" or the end
-	)
-	var b strings.Builder
-	state, depth := wantPath, 0
-	compound := false
-	op := "pr"
-	var last string // the path and operator just read, for messages
-	for i := 0; i < len(toks); i++ {
-		t := toks[i]
-		at := t.pos + 1
-		switch state {
-		case wantPath:
-			switch {
-			case t.kind == tokLParen:
-				compound = true
-				if depth++; depth > maxDepth {
-					return "", nil, fmt.Errorf("parentheses nested deeper than %d at position %d", maxDepth, at)
-				}
-				b.WriteByte('(')
-			case t.kind == tokWord && strings.EqualFold(t.text, "not") && i+1 < len(toks) && toks[i+1].kind == tokLParen:
-				b.WriteString("not ")
-				compound = true
-			case t.kind == tokWord && strings.EqualFold(t.text, "not") && i+1 < len(toks) && toks[i+1].kind == tokWord:
-				return "", nil, fmt.Errorf("not at position %d must be followed by (", at)
-			case t.kind == tokWord:
-				ref := pathRef{text: t.text, pos: t.pos}
-				last = t.text
-				if i+1 < len(toks) && toks[i+1].kind == tokLBrack {
-					if p.parent != nil {
-						return "", nil, fmt.Errorf("[ ] at position %d cannot be nested inside %s[ ]", toks[i+1].pos+1, p.parent)
-					}
-					end := closingBracket(toks, i+1)
-					if end < 0 {
-						return "", nil, fmt.Errorf("the [ at position %d is not closed", toks[i+1].pos+1)
-					}
-					for _, in := range toks[i+2 : end] {
-						if in.kind == tokLBrack {
-							return "", nil, fmt.Errorf("[ ] at position %d cannot be nested inside %s[ ]", in.pos+1, t.text)
-						}
-					}
-					ref.vp = true
-					ref.innerPos = toks[i+1].pos + 1
-					ref.inner = s[ref.innerPos-base : toks[end].pos-base]
-					i = end
-					if i+1 < len(toks) && toks[i+1].kind == tokWord && !toks[i+1].space && strings.HasPrefix(toks[i+1].text, ".") {
-						i++
-						ref.sub, ref.hasSub = toks[i].text[1:], true
-						last = t.text + "[...]" + toks[i].text
-					}
-				}
-				fmt.Fprintf(&b, "a%d", len(p.refs))
-				p.refs = append(p.refs, ref)
-				state = wantOp
-				if ref.vp && !ref.hasSub {
-					b.WriteString(" pr")
-					state = wantLogic
-				}
-			default:
-				return "", nil, fmt.Errorf("expected an attribute name at position %d, found %q", at, t.text)
-			}
-		case wantOp:
-			op = strings.ToLower(t.text)
-			if _, ok := compareOps[op]; t.kind != tokWord || (!ok && op != "pr") {
-				return "", nil, fmt.Errorf("expected an operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr) after %s at position %d, found %q", last, at, t.text)
-			}
-			b.WriteString(" " + op)
-			last += " " + t.text
-			state = wantValue
-			if op == "pr" {
-				state = wantLogic
-			}
-		case wantValue:
-			lit := literal{kind: litString, text: t.text, pos: t.pos}
-			switch {
-			case t.kind == tokString:
-			case t.kind != tokWord:
-				return "", nil, fmt.Errorf("expected a value after %s at position %d, found %q", last, at, t.text)
-			case strings.EqualFold(t.text, "true") || strings.EqualFold(t.text, "false"):
-				lit.kind = litBool
-			case strings.EqualFold(t.text, "null"):
-				lit.kind = litNull
-			case isJSONNumber(t.text):
-				lit.kind = litNumber
-			}
-			fmt.Fprintf(&b, " %q", strconv.Itoa(len(p.lits)))
-			p.lits = append(p.lits, lit)
-			state = wantLogic
-		case wantLogic:
-			switch {
-			case t.kind == tokRParen:
-				if depth--; depth < 0 {
-					return "", nil, fmt.Errorf("unbalanced ) at position %d", at)
-				}
-				b.WriteByte(')')
-			case t.kind == tokWord && (strings.EqualFold(t.text, "and") || strings.EqualFold(t.text, "or")):
-				b.WriteString(" " + strings.ToLower(t.text) + " ")
-				compound = true
-				state = wantPath
-			default:
-				return "", nil, fmt.Errorf("expected and, or, ) or the end at position %d, found %q", at, t.text)
-			}
-		}
+	p := &parser{rt: rt, toks: toks, mark: mark}
+	c, err := p.or()
+	if err != nil {
+		return nil, err
 	}
+	if t, ok := p.next(); ok {
+		return nil, p.unexpected(t)
+	}
+	return c, nil
+}
+
+// next returns the next token and moves past it; false at the end.
+func (p *parser) next() (token, bool) {
+	if p.i >= len(p.toks) {
+		return token{}, false
+	}
+	p.i++
+	return p.toks[p.i-1], true
+}
+
+// peekIs reports whether the next token is of kind k.
+func (p *parser) peekIs(k tokKind) bool { return p.i < len(p.toks) && p.toks[p.i].kind == k }
+
+// peekWord reports whether the next token is the word w (in any case).
+func (p *parser) peekWord(w string) bool {
+	return p.peekIs(tokWord) && strings.EqualFold(p.toks[p.i].text, w)
+}
+
+// unexpected is the error for t where a comparison may end: and, or, ) or
+// the end (inside [ ], the ]) must follow.
+func (p *parser) unexpected(t token) error {
+	if t.kind == tokRParen {
+		return fmt.Errorf("unbalanced ) at position %d", t.pos+1)
+	}
+	return fmt.Errorf("expected and, or, ) or the end at position %d, found %q", t.pos+1, t.text)
+}
+
+func (p *parser) or() (store.Cond, error) {
+	c, err := p.and()
+	if err != nil || !p.peekWord("or") {
+		return c, err
+	}
+	terms := []store.Cond{c}
+	for p.peekWord("or") {
+		p.i++
+		c, err := p.and()
+		if err != nil {
+			return nil, err
+		}
+		terms = append(terms, c)
+	}
+	return or(terms...), nil
+}
+
+func (p *parser) and() (store.Cond, error) {
+	c, err := p.unary()
+	if err != nil || !p.peekWord("and") {
+		return c, err
+	}
+	terms := []store.Cond{c}
+	for p.peekWord("and") {
+		p.i++
+		c, err := p.unary()
+		if err != nil {
+			return nil, err
+		}
+		terms = append(terms, c)
+	}
+	return and(terms...), nil
+}
+
+func (p *parser) unary() (store.Cond, error) {
+	t, ok := p.next()
 	switch {
-	case state == wantOp:
-		return "", nil, fmt.Errorf("the filter ends after %s: expected an operator", last)
-	case state == wantValue:
-		return "", nil, fmt.Errorf("the filter ends after %s: expected a value", last)
-	case state == wantPath:
-		return "", nil, fmt.Errorf("the filter ends after %q: expected an attribute name", toks[len(toks)-1].text)
-	case depth > 0:
-		return "", nil, errors.New("a ( is not closed")
-	}
-	if !compound {
-		single = &filter.AttributeExpression{AttributePath: filter.AttributePath{AttributeName: "a0"}, Operator: filter.CompareOperator(op)}
-		if op != "pr" {
-			single.CompareValue = "0"
+	case !ok:
+		return nil, fmt.Errorf("the filter ends after %q: expected an attribute name", p.toks[p.i-1].text)
+	case t.kind == tokLParen:
+		return p.group(t)
+	case t.kind == tokWord && strings.EqualFold(t.text, "not") && p.peekIs(tokLParen):
+		open, _ := p.next()
+		c, err := p.group(open)
+		if err != nil {
+			return nil, err
 		}
+		return store.Not{C: c}, nil
+	case t.kind == tokWord && strings.EqualFold(t.text, "not") && p.peekIs(tokWord):
+		return nil, fmt.Errorf("not at position %d must be followed by (", t.pos+1)
+	case t.kind == tokWord:
+		return p.comparison(t)
+	case t.kind == tokRBrack && p.parent != nil && p.toks[p.i-2].kind == tokLBrack:
+		return nil, fmt.Errorf("empty [ ] after %s at position %d", p.parent, p.toks[p.i-2].pos+1)
 	}
-	return b.String(), single, nil
+	return nil, fmt.Errorf("expected an attribute name at position %d, found %q", t.pos+1, t.text)
+}
+
+// group reads the rest of "(" or ")"; open is the (.
+func (p *parser) group(open token) (store.Cond, error) {
+	if p.depth++; p.depth > maxDepth {
+		return nil, fmt.Errorf("parentheses nested deeper than the limit of %d at position %d", maxDepth, open.pos+1)
+	}
+	c, err := p.or()
+	if err != nil {
+		return nil, err
+	}
+	t, ok := p.next()
+	switch {
+	case ok && t.kind == tokRParen:
+		p.depth--
+		return c, nil
+	case !ok || t.kind == tokRBrack:
+		return nil, fmt.Errorf("the ( at position %d is not closed", open.pos+1)
+	}
+	return nil, p.unexpected(t)
+}
+
+// comparison reads a comparison or valuePath whose path is the token path.
+func (p *parser) comparison(path token) (c store.Cond, err error) {
+	if p.peekIs(tokLBrack) {
+		c, err = p.valuePath(path)
+	} else {
+		c, err = p.attrExp(path)
+	}
+	if err == nil && p.mark != nil && p.parent == nil {
+		c = p.mark(path.pos, p.toks[p.i-1].end)
+	}
+	return c, err
+}
+
+// operator reads the operator and value of a comparison of path (written
+// as what); lit is nil for pr.
+func (p *parser) operator(path token, what string) (op string, lit *literal, err error) {
+	t, ok := p.next()
+	if !ok {
+		return "", nil, fmt.Errorf("the filter ends after %s: expected an operator", what)
+	}
+	op = strings.ToLower(t.text)
+	if _, cmp := compareOps[op]; t.kind != tokWord || (!cmp && op != "pr") {
+		return "", nil, fmt.Errorf("expected an operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr) after %s at position %d, found %q", what, t.pos+1, t.text)
+	}
+	if p.n++; p.n > maxComparisons {
+		return "", nil, fmt.Errorf("the filter has more than the limit of %d comparisons (comparison %d is at position %d)", maxComparisons, p.n, path.pos+1)
+	}
+	if op == "pr" {
+		return op, nil, nil
+	}
+	what += " " + t.text
+	v, ok := p.next()
+	if !ok {
+		return "", nil, fmt.Errorf("the filter ends after %s: expected a value", what)
+	}
+	lit = &literal{kind: litString, text: v.text, pos: v.pos}
+	switch {
+	case v.kind == tokString:
+	case v.kind != tokWord:
+		return "", nil, fmt.Errorf("expected a value after %s at position %d, found %q", what, v.pos+1, v.text)
+	case strings.EqualFold(v.text, "true") || strings.EqualFold(v.text, "false"):
+		lit.kind = litBool
+	case strings.EqualFold(v.text, "null"):
+		lit.kind = litNull
+	case isJSONNumber(v.text):
+		lit.kind = litNumber
+	}
+	return op, lit, nil
 }
 
 // isJSONNumber reports whether s is a JSON number.
@@ -523,38 +551,13 @@ func isJSONNumber(s string) bool {
 	return i == len(s)
 }
 
-// compile turns the parsed expression into a store condition.
-func (p *parser) compile(e filter.Expression) (store.Cond, error) {
-	switch e := e.(type) {
-	case *filter.LogicalExpression:
-		l, err := p.compile(e.Left)
-		if err != nil {
-			return nil, err
-		}
-		r, err := p.compile(e.Right)
-		if err != nil {
-			return nil, err
-		}
-		if e.Operator == filter.AND {
-			return and(l, r), nil
-		}
-		return or(l, r), nil
-	case *filter.NotExpression:
-		c, err := p.compile(e.Expression)
-		if err != nil {
-			return nil, err
-		}
-		return store.Not{C: c}, nil
-	case *filter.AttributeExpression:
-		return p.attrExp(e)
-	}
-	return nil, fmt.Errorf("unexpected filter expression %T", e)
-}
-
 // and joins conditions, flattening nested Ands.
-func and(l, r store.Cond) store.Cond {
+func and(terms ...store.Cond) store.Cond {
+	if len(terms) == 1 {
+		return terms[0]
+	}
 	var out store.And
-	for _, c := range []store.Cond{l, r} {
+	for _, c := range terms {
 		if a, ok := c.(store.And); ok {
 			out = append(out, a...)
 		} else {
@@ -565,9 +568,12 @@ func and(l, r store.Cond) store.Cond {
 }
 
 // or joins conditions, flattening nested Ors.
-func or(l, r store.Cond) store.Cond {
+func or(terms ...store.Cond) store.Cond {
+	if len(terms) == 1 {
+		return terms[0]
+	}
 	var out store.Or
-	for _, c := range []store.Cond{l, r} {
+	for _, c := range terms {
 		if o, ok := c.(store.Or); ok {
 			out = append(out, o...)
 		} else {
@@ -577,36 +583,23 @@ func or(l, r store.Cond) store.Cond {
 	return out
 }
 
-func (p *parser) attrExp(e *filter.AttributeExpression) (store.Cond, error) {
-	i, err := strconv.Atoi(strings.TrimPrefix(e.AttributePath.AttributeName, "a"))
-	if err != nil || i < 0 || i >= len(p.refs) {
-		return nil, fmt.Errorf("unexpected attribute %q", e.AttributePath.AttributeName)
+// attrExp compiles "path op value" and "path pr".
+func (p *parser) attrExp(path token) (store.Cond, error) {
+	op, lit, err := p.operator(path, path.text)
+	if err != nil {
+		return nil, err
 	}
-	ref := &p.refs[i]
-	op := strings.ToLower(string(e.Operator))
-	var lit *literal
-	if op != "pr" {
-		s, _ := e.CompareValue.(string)
-		j, err := strconv.Atoi(s)
-		if err != nil || j < 0 || j >= len(p.lits) {
-			return nil, fmt.Errorf("unexpected value %v", e.CompareValue)
-		}
-		lit = &p.lits[j]
-	}
-	if ref.vp {
-		return p.valuePath(ref, op, lit)
-	}
-	if p.parent == nil && strings.EqualFold(ref.text, "schemas") {
+	if p.parent == nil && strings.EqualFold(path.text, "schemas") {
 		return p.schemas(op, lit)
 	}
 	var a Attr
 	if p.parent != nil {
-		if strings.ContainsAny(ref.text, ".:") {
-			return nil, fmt.Errorf("inside %s[ ] name a sub-attribute of %s, not %q (position %d)", p.parent, p.parent, ref.text, ref.pos+1)
+		if strings.ContainsAny(path.text, ".:") {
+			return nil, fmt.Errorf("inside %s[ ] name a sub-attribute of %s, not %q (position %d)", p.parent, p.parent, path.text, path.pos+1)
 		}
-		a, err = p.rt.ResolveIn(p.parent.URN, p.parent.Def.Name(), ref.text, true)
+		a, err = p.rt.ResolveIn(p.parent.URN, p.parent.Def.Name(), path.text, true)
 	} else {
-		a, err = resolveTop(p.rt, ref.text)
+		a, err = resolveTop(p.rt, path.text)
 	}
 	if err != nil {
 		return nil, err
@@ -614,29 +607,60 @@ func (p *parser) attrExp(e *filter.AttributeExpression) (store.Cond, error) {
 	return p.compare(a, op, lit)
 }
 
-// valuePath compiles attr[filter] and attr[filter].sub op value.
-func (p *parser) valuePath(ref *pathRef, op string, lit *literal) (store.Cond, error) {
-	root, err := valuePathRoot(p.rt, ref.text)
+// valuePath compiles attr[filter] and attr[filter].sub op value; the next
+// token is the [.
+func (p *parser) valuePath(path token) (store.Cond, error) {
+	open, _ := p.next()
+	if p.parent != nil {
+		return nil, fmt.Errorf("[ ] at position %d cannot be nested inside %s[ ]", open.pos+1, p.parent)
+	}
+	if closingBracket(p.toks, p.i-1) < 0 {
+		return nil, fmt.Errorf("the [ at position %d is not closed", open.pos+1)
+	}
+	root, err := valuePathRoot(p.rt, path.text)
 	if err != nil {
 		return nil, err
 	}
-	c, err := parseCond(p.rt, ref.inner, ref.innerPos, &root)
+	c, err := p.elemFilter(&root)
 	if err != nil {
 		return nil, err
 	}
-	if ref.hasSub {
-		sub, err := p.rt.ResolveIn(root.URN, root.Def.Name(), ref.sub, true)
-		if err != nil {
-			return nil, err
+	if p.i < len(p.toks) {
+		if t := p.toks[p.i]; t.kind == tokWord && !t.space && strings.HasPrefix(t.text, ".") {
+			p.i++
+			sub, err := p.rt.ResolveIn(root.URN, root.Def.Name(), t.text[1:], true)
+			if err != nil {
+				return nil, err
+			}
+			op, lit, err := p.operator(path, path.text+"[...]"+t.text)
+			if err != nil {
+				return nil, err
+			}
+			p.parent = &root
+			cmp, err := p.compare(sub, op, lit)
+			p.parent = nil
+			if err != nil {
+				return nil, err
+			}
+			c = and(c, cmp)
 		}
-		inner := parser{rt: p.rt, parent: &root}
-		cmp, err := inner.compare(sub, op, lit)
-		if err != nil {
-			return nil, err
-		}
-		c = and(c, cmp)
 	}
 	return store.Elem{Root: root.IndexPath(), C: c}, nil
+}
+
+// elemFilter reads the filter inside [ ] (the [ read, the ] known to
+// follow) over the sub-attributes of root, and the ].
+func (p *parser) elemFilter(root *Attr) (store.Cond, error) {
+	p.parent = root
+	defer func() { p.parent = nil }()
+	c, err := p.or()
+	if err != nil {
+		return nil, err
+	}
+	if t, ok := p.next(); !ok || t.kind != tokRBrack {
+		return nil, p.unexpected(t)
+	}
+	return c, nil
 }
 
 // valuePathRoot resolves the attribute before [ ]: a complex attribute

@@ -457,3 +457,48 @@ func TestParsePatchPathErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestFilterLimits: a filter at each limit parses; one past it is a 400
+// invalidFilter naming the limit.
+func TestFilterLimits(t *testing.T) {
+	terms := func(n int, term, sep string) string {
+		return strings.TrimSuffix(strings.Repeat(term+sep, n), sep)
+	}
+	nest := func(n int) string { return strings.Repeat("(", n) + "title pr" + strings.Repeat(")", n) }
+	// long is a filter of exactly n bytes.
+	long := func(n int) string {
+		f := `userName eq ""`
+		return f[:len(f)-1] + strings.Repeat("x", n-len(f)) + `"`
+	}
+	tests := []struct {
+		name, filter string
+		culprits     []string // nil: the filter parses
+	}{
+		{"comparisons at the limit", terms(maxComparisons, `userName eq "x"`, " or "), nil},
+		{"comparisons past the limit", terms(maxComparisons+1, `userName eq "x"`, " or "), []string{"more than the limit of 200 comparisons", "comparison 201"}},
+		{"600 or terms", terms(600, `title pr`, " or "), []string{"200 comparisons"}},
+		{"comparisons inside [ ] count", `emails[` + terms(maxComparisons, `type eq "w"`, " and ") + `].value eq "x"`, []string{"200 comparisons"}},
+		{"nesting at the limit", nest(maxDepth), nil},
+		{"nesting past the limit", nest(maxDepth + 1), []string{"deeper than the limit of 32", "position 33"}},
+		{"not counts as nesting", strings.Repeat("not (", maxDepth+1) + "title pr" + strings.Repeat(")", maxDepth+1), []string{"limit of 32"}},
+		{"length at the limit", long(maxFilterBytes), nil},
+		{"length past the limit", long(maxFilterBytes + 1), []string{"8193 bytes", "limit of 8192 bytes"}},
+		{"10 KB filter", terms(366, `displayName co "abcdef"`, " and "), []string{"limit of 8192 bytes"}},
+	}
+	rt := testUserType()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := rt.ParseFilter(tt.filter)
+			if tt.culprits == nil {
+				if err != nil {
+					t.Fatalf("ParseFilter (%d bytes): %v", len(tt.filter), err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("ParseFilter (%d bytes) = %T, want an error", len(tt.filter), f.Cond())
+			}
+			checkBadRequest(t, err, scimerr.ScimTypeInvalidFilter, tt.culprits...)
+		})
+	}
+}

@@ -197,6 +197,8 @@ type listed struct {
 // several types (root .search) each type is queried for the first
 // startIndex+count-1 results and the union is ordered and paged in memory.
 func (s *Server) answerList(w http.ResponseWriter, r *http.Request, types []*ResourceType, p listParams) {
+	r, cancel := s.bounded(r)
+	defer cancel()
 	var (
 		total int
 		items []listed

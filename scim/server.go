@@ -48,10 +48,16 @@ type Options struct {
 	DefaultCount      int
 	BulkMaxOperations int
 	BulkMaxPayload    int64
+	// QueryTimeout bounds the store reads of one GET or .search request;
+	// past it the request answers 503. 0 means DefaultQueryTimeout.
+	QueryTimeout time.Duration
 	// AuthSchemes are advertised in /ServiceProviderConfig.
 	AuthSchemes []AuthScheme
 	Logger      *slog.Logger
 }
+
+// DefaultQueryTimeout is Options.QueryTimeout when it is 0.
+const DefaultQueryTimeout = 10 * time.Second
 
 // AuthScheme is an authentication scheme advertised by the service.
 type AuthScheme struct {
@@ -77,8 +83,11 @@ func New(opts Options) (*Server, error) {
 	case len(opts.Types) == 0:
 		return nil, errors.New("scim: Options.Types is required")
 	case opts.MaxBodyBytes <= 0, opts.MaxResults <= 0, opts.DefaultCount <= 0,
-		opts.BulkMaxOperations <= 0, opts.BulkMaxPayload <= 0:
-		return nil, errors.New("scim: body, result and bulk limits must be positive")
+		opts.BulkMaxOperations <= 0, opts.BulkMaxPayload <= 0, opts.QueryTimeout < 0:
+		return nil, errors.New("scim: body, result, bulk and time limits must be positive")
+	}
+	if opts.QueryTimeout == 0 {
+		opts.QueryTimeout = DefaultQueryTimeout
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -381,6 +390,8 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, rt *ResourceType, i
 		s.writeError(w, err)
 		return
 	}
+	r, cancel := s.bounded(r)
+	defer cancel()
 	sr, err := s.opts.Store.Get(r.Context(), rt.Name, id)
 	if err != nil {
 		s.writeError(w, s.storeError(rt, id, err))
@@ -797,14 +808,29 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(body)
 }
 
+// bounded returns r with the time limit of its reads (Options.QueryTimeout):
+// the store stops a query when its context ends.
+func (s *Server) bounded(r *http.Request) (*http.Request, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.QueryTimeout)
+	return r.WithContext(ctx), cancel
+}
+
 // writeError answers with an RFC 7644 Error body. A store that cannot write
-// (store.ErrUnavailable) is a 503 with Retry-After. Errors that are not SCIM
-// errors are logged and answered as 500 without internals.
+// (store.ErrUnavailable) and a read past its time limit are 503s with
+// Retry-After. Errors that are not SCIM errors are logged and answered as
+// 500 without internals.
 func (s *Server) writeError(w http.ResponseWriter, err error) {
 	se := asScimError(err)
 	switch {
 	case errors.Is(err, store.ErrClosed), errors.Is(err, context.Canceled):
 		se = scimerr.ScimError{Status: http.StatusServiceUnavailable, Detail: "the gateway is shutting down or the request was cancelled; nothing was changed, retry"}
+		w.Header().Set("Retry-After", "5")
+	case errors.Is(err, context.DeadlineExceeded):
+		// 503, not 400 tooMany: a busy gateway runs out of time on any
+		// query; a filter too large to run at all is refused up front.
+		s.log.Warn("scim query stopped at its time limit", "limit", s.opts.QueryTimeout)
+		se = scimerr.ScimError{Status: http.StatusServiceUnavailable,
+			Detail: fmt.Sprintf("the query did not finish within the gateway's time limit of %s; retry later, or use a simpler filter", s.opts.QueryTimeout)}
 		w.Header().Set("Retry-After", "5")
 	case errors.Is(err, store.ErrUnavailable):
 		s.log.Error("scim request failed: the store cannot write", "err", err)

@@ -90,9 +90,13 @@ type SCIM struct {
 	// MaxResults caps count per page (ServiceProviderConfig filter.maxResults).
 	MaxResults int `yaml:"max_results"`
 	// DefaultCount is the page size when a request gives no count.
-	DefaultCount     int         `yaml:"default_count"`
-	Bulk             Bulk        `yaml:"bulk"`
-	CustomExtensions []Extension `yaml:"custom_extensions"`
+	DefaultCount int `yaml:"default_count"`
+	// QueryTimeout bounds the store reads of one GET or .search request;
+	// past it the query is stopped and the request answers 503. Shorter
+	// than server.write_timeout, so that the answer can be written.
+	QueryTimeout     time.Duration `yaml:"query_timeout"`
+	Bulk             Bulk          `yaml:"bulk"`
+	CustomExtensions []Extension   `yaml:"custom_extensions"`
 }
 
 // Bulk configures the /Bulk endpoint (ServiceProviderConfig bulk.*).
@@ -323,6 +327,7 @@ func Defaults() Config {
 			MaxBodyBytes: 1 << 20,
 			MaxResults:   1000,
 			DefaultCount: 100,
+			QueryTimeout: 10 * time.Second,
 			Bulk:         Bulk{MaxOperations: 1000, MaxPayloadBytes: 1 << 20},
 		},
 		Engine: Engine{Concurrency: 4, MaxAttempts: 50, MaxAge: 72 * time.Hour, BackoffBase: time.Second, BackoffMax: 5 * time.Minute},

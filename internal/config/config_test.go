@@ -41,6 +41,7 @@ func TestLoad(t *testing.T) {
 		MaxBodyBytes: 2 << 20,
 		MaxResults:   200,
 		DefaultCount: 50,
+		QueryTimeout: 5 * time.Second,
 		Bulk:         config.Bulk{MaxOperations: 100, MaxPayloadBytes: 4 << 20},
 		CustomExtensions: []config.Extension{{
 			URN:      "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User",
@@ -363,6 +364,10 @@ func TestValidate(t *testing.T) {
 		}},
 		{name: "default count above max results", mutate: func(c *config.Config) { c.SCIM.DefaultCount = 1001 },
 			want: []string{"scim.default_count: must be between 1 and scim.max_results (1000)"}},
+		{name: "query timeout not positive", mutate: func(c *config.Config) { c.SCIM.QueryTimeout = 0 },
+			want: []string{"scim.query_timeout: must be a positive duration such as 30s"}},
+		{name: "query timeout not shorter than the write timeout", mutate: func(c *config.Config) { c.SCIM.QueryTimeout = time.Minute },
+			want: []string{"scim.query_timeout: must be shorter than server.write_timeout (1m0s), or the answer cannot be written"}},
 		{name: "extension attribute type typo", mutate: func(c *config.Config) {
 			c.SCIM.CustomExtensions = []config.Extension{ext(entraUser, "User", str("a"), config.Attribute{Name: "b", Type: "strin"})}
 		}, want: []string{

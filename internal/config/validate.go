@@ -111,6 +111,10 @@ func (c Config) Validate() error {
 	p.positive("server.idle_timeout", c.Server.IdleTimeout)
 	p.positive("server.shutdown_timeout", c.Server.ShutdownTimeout)
 	c.SCIM.validate(&p)
+	p.positive("scim.query_timeout", c.SCIM.QueryTimeout)
+	if c.SCIM.QueryTimeout >= c.Server.WriteTimeout && c.Server.WriteTimeout > 0 {
+		p.add("scim.query_timeout", "must be shorter than server.write_timeout (%s), or the answer cannot be written", c.Server.WriteTimeout)
+	}
 	c.Auth.validate(&p)
 	c.validateAdmin(&p)
 	p.between("engine.concurrency", int64(c.Engine.Concurrency), 1, 256)

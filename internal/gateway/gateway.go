@@ -147,6 +147,7 @@ func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tune f
 		DefaultCount:      cfg.SCIM.DefaultCount,
 		BulkMaxOperations: cfg.SCIM.Bulk.MaxOperations,
 		BulkMaxPayload:    cfg.SCIM.Bulk.MaxPayloadBytes,
+		QueryTimeout:      cfg.SCIM.QueryTimeout,
 		AuthSchemes:       schemes,
 		Logger:            log,
 	})

@@ -55,12 +55,24 @@ func (s scope) under(path string) bool {
 
 // where compiles "resources r of type typ matching c" (c may be nil).
 func (d *dialect) where(typ string, c Cond) (frag, error) {
+	f, _, err := d.plan(typ, c)
+	return f, err
+}
+
+// plan is where, and reports whether the matches are found by index
+// lookups: c is nil or constant, or its driver holds only equality lookups
+// and either is exact or selects by id (one candidate per lookup). The cost
+// of such a query grows with its answer, not with the filter times the
+// resources of the type.
+func (d *dialect) plan(typ string, c Cond) (frag, bool, error) {
 	cp := &compiler{d: d, typ: typ}
 	var drv driver
 	ok := false
 	if c != nil {
 		drv, ok = cp.driver(c, scope{})
 	}
+	_, isConst := c.(Const)
+	lookup := c == nil || isConst || (ok && drv.rank == 0 && (drv.exact || drv.ids))
 	// The driver selects rids of typ only. Without "r.type = ?" beside it,
 	// the planner cannot prefer walking the whole type through the
 	// (type, id) index over looking the candidates up by rid.
@@ -74,9 +86,9 @@ func (d *dialect) where(typ string, c Cond) (frag, error) {
 		f.args = append(f.args, p.args...)
 	}
 	if cp.err != nil {
-		return frag{}, cp.err
+		return frag{}, false, cp.err
 	}
-	return f, nil
+	return f, lookup, nil
 }
 
 func (cp *compiler) fail(format string, a ...any) frag {
@@ -114,19 +126,20 @@ func (cp *compiler) pred(c Cond, sc scope) frag {
 	return cp.fail("%T", c)
 }
 
+// join joins the predicates of terms with op as a balanced tree: SQLite
+// refuses expressions nested more than 1000 deep, and a chain of n terms
+// nests n deep.
 func (cp *compiler) join(terms []Cond, op, empty string, sc scope) frag {
-	if len(terms) == 0 {
+	switch len(terms) {
+	case 0:
 		return frag{sql: empty}
+	case 1:
+		p := cp.pred(terms[0], sc)
+		return frag{"(" + p.sql + ")", p.args}
 	}
-	var f frag
-	parts := make([]string, len(terms))
-	for i, t := range terms {
-		p := cp.pred(t, sc)
-		parts[i] = p.sql
-		f.args = append(f.args, p.args...)
-	}
-	f.sql = "(" + strings.Join(parts, op) + ")"
-	return f
+	l := cp.join(terms[:len(terms)/2], op, empty, sc)
+	r := cp.join(terms[len(terms)/2:], op, empty, sc)
+	return frag{"(" + l.sql + op + r.sql + ")", slices.Concat(l.args, r.args)}
 }
 
 // compare: some entry at one of c.Paths satisfies c.Op; Ne is NOT Eq.
@@ -242,7 +255,14 @@ type driver struct {
 	frag
 	rank  int // lower is more selective
 	exact bool
+	ids   bool // every part looks a resource up by id
+	parts int  // SELECTs joined by UNION ALL
 }
+
+// maxUnion bounds the parts of a driver: SQLite refuses a compound SELECT
+// of more than 500 (SQLITE_MAX_COMPOUND_SELECT). A condition that would
+// need more is evaluated without a driver.
+const maxUnion = 500
 
 // driver finds an index-answered superset of the matches of c, if any.
 func (cp *compiler) driver(c Cond, sc scope) (driver, bool) {
@@ -253,7 +273,8 @@ func (cp *compiler) driver(c Cond, sc scope) (driver, bool) {
 		var best driver
 		found := false
 		for _, t := range c {
-			if d, ok := cp.driver(t, sc); ok && (!found || d.rank < best.rank) {
+			// Lookups by id win ties: each has one candidate at most.
+			if d, ok := cp.driver(t, sc); ok && (!found || d.rank < best.rank || (d.rank == best.rank && d.ids && !best.ids)) {
 				best, found = d, true
 			}
 		}
@@ -271,7 +292,10 @@ func (cp *compiler) driver(c Cond, sc scope) (driver, bool) {
 			}
 			ds = append(ds, d)
 		}
-		return union(ds), true
+		if u := union(ds); u.parts <= maxUnion {
+			return u, true
+		}
+		return driver{}, false
 	case Elem:
 		// Any non-empty elem marks the element scope; the driver ignores
 		// which element, so it is a superset and never exact.
@@ -292,7 +316,7 @@ func (cp *compiler) compareDriver(c Compare, sc scope) (driver, bool) {
 		if _, pseudo := pseudoColumns[p]; pseudo && sc.elem == "" {
 			switch {
 			case c.Op == Eq && c.Num == nil && p == "id":
-				ds = append(ds, driver{frag{"SELECT rid FROM resources WHERE type = ? AND id = ?", []any{cp.typ, c.Str}}, 0, true})
+				ds = append(ds, driver{frag: frag{"SELECT rid FROM resources WHERE type = ? AND id = ?", []any{cp.typ, c.Str}}, exact: true, ids: true, parts: 1})
 			case c.Num != nil && c.Op != Pr && c.Op != Co && c.Op != Sw && c.Op != Ew:
 				// a numeric comparison never holds on a column
 			default:
@@ -320,7 +344,7 @@ func (cp *compiler) compareDriver(c Compare, sc scope) (driver, bool) {
 		case c.Op == Pr:
 			rank = 3
 		}
-		ds = append(ds, driver{frag{q, args}, rank, sc.elem == ""})
+		ds = append(ds, driver{frag: frag{q, args}, rank: rank, exact: sc.elem == "", parts: 1})
 	}
 	if len(ds) == 0 {
 		return driver{}, false
@@ -335,6 +359,8 @@ func union(ds []driver) driver {
 		u.args = append(slices.Clip(u.args), d.args...)
 		u.rank = max(u.rank, d.rank)
 		u.exact = u.exact && d.exact
+		u.ids = u.ids && d.ids
+		u.parts += d.parts
 	}
 	return u
 }

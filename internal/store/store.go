@@ -159,7 +159,8 @@ type Store interface {
 	// Get returns one resource, or ErrNotFound.
 	Get(ctx context.Context, typ, id string) (Resource, error)
 	// Query answers a filter from the index; cost grows with the size of
-	// the answer, not of the store, for selective filters.
+	// the answer, not of the store, for selective filters. It stops with
+	// ctx's error when ctx ends, also in the middle of a statement.
 	Query(ctx context.Context, typ string, q Query) (Page, error)
 	// Find returns the ids of the resources of a type matching c, in
 	// creation order.
