@@ -146,6 +146,11 @@ func (t *Target) Attributes(groups bool) []string {
 	return out
 }
 
+// ReadsGroupMembers reports whether the scope or the mapping of the
+// target's groups may read their members (group.members): only then does
+// the engine load a group's members to evaluate it.
+func (t *Target) ReadsGroupMembers() bool { return t.groups != nil && t.groups.readsMembers }
+
 // Adopt reports whether an account found by the matching attributes and
 // linked to no other identity is adopted (else it is a conflict).
 func (t *Target) Adopt() bool { return t.adopt }
@@ -164,6 +169,9 @@ type objectPolicy struct {
 	scope    scope
 	mappings []mapping
 	matching []string // target attributes, in order of precedence
+	// readsMembers: the scope or a mapping may read the object's members
+	// (group.members), which the engine then loads.
+	readsMembers bool
 }
 
 type scope struct {
@@ -375,6 +383,10 @@ func (k *kind) compileObject(c ObjectConfig, targetField, typ string, p *problem
 			op.matching = append(op.matching, c.Mapping[j].Target)
 		}
 		matched[strings.ToLower(a)] = true
+	}
+	op.readsMembers = strings.Contains(op.scope.rule, "members")
+	for _, m := range op.mappings {
+		op.readsMembers = op.readsMembers || strings.Contains(m.text, "members")
 	}
 	return op
 }

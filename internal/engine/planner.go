@@ -411,14 +411,43 @@ type groupChange struct {
 	sync map[string]bool
 }
 
-// load returns the canonical resource, or nil when it was deleted.
+// load returns the canonical resource, or nil when it was deleted; a
+// group as loadGroup returns it.
 func (p *planner) load(ctx context.Context, kind targets.Kind, id string) (map[string]any, error) {
+	if kind == targets.Group {
+		return p.loadGroup(ctx, id)
+	}
+	return p.loadBare(ctx, kind, id)
+}
+
+// loadBare returns the canonical resource without a group's members, or
+// nil when it was deleted.
+func (p *planner) loadBare(ctx context.Context, kind targets.Kind, id string) (map[string]any, error) {
 	r, err := p.e.opts.Store.Get(ctx, string(kind), id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
+	}
+	return scim.DecodeResource(r)
+}
+
+// loadGroup returns a group, with its members when the policy of a target
+// reads them (group.members), or nil when it was deleted.
+func (p *planner) loadGroup(ctx context.Context, id string) (map[string]any, error) {
+	st := p.e.opts.Store
+	r, err := st.Get(ctx, string(targets.Group), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range p.e.targets {
+		if t.pol.ReadsGroupMembers() {
+			return scim.DecodeWithMembers(ctx, st, r)
+		}
 	}
 	return scim.DecodeResource(r)
 }
@@ -432,7 +461,7 @@ func (p *planner) groupsOf(ctx context.Context, id string) ([]string, []policy.G
 	var out []string
 	var refs []policy.GroupRef
 	for _, gid := range ids {
-		g, err := p.load(ctx, targets.Group, gid)
+		g, err := p.loadBare(ctx, targets.Group, gid)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -681,7 +710,7 @@ func (p *planner) leave(ctx context.Context, t *target, kind targets.Kind, id st
 // planGroup plans one group, and its memberships, in every target that
 // receives groups and can hold them.
 func (p *planner) planGroup(ctx context.Context, id string, gc *groupChange) error {
-	g, err := p.load(ctx, targets.Group, id)
+	g, err := p.loadGroup(ctx, id)
 	if err != nil {
 		return err
 	}

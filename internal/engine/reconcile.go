@@ -608,7 +608,7 @@ func (r *reconcile) index(ctx context.Context, kind targets.Kind) error {
 			return err
 		}
 		for _, gid := range gids {
-			g, err := p.load(ctx, targets.Group, gid)
+			g, err := p.loadBare(ctx, targets.Group, gid)
 			if err != nil || g == nil {
 				if err != nil {
 					return err
