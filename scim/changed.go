@@ -6,14 +6,14 @@ import (
 	"slices"
 )
 
-// changedPaths lists, sorted, the attributes whose values differ between
+// ChangedPaths lists, sorted, the attributes whose values differ between
 // two canonical resources of one type (old nil: every attribute res has),
 // for the audit log: SCIM paths such as "title", "name.givenName",
 // "emails" (a multi-valued attribute as a whole) and
 // "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value".
 // It names attributes only, never their values (password is named when it
 // changes). The id is left out.
-func changedPaths(old, res map[string]any) []string {
+func ChangedPaths(old, res map[string]any) []string {
 	var out []string
 	diffPaths("", old, res, &out)
 	slices.Sort(out)

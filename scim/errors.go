@@ -10,8 +10,6 @@ import (
 
 // Errors that reach a SCIM client are elimity-com/scim ScimError values
 // (status, scimType, detail), which marshal to the RFC 7644 Error body.
-// Functions inside this package return them (possibly wrapped); the HTTP edge
-// turns any error into a body with errorBody.
 
 // badRequest is a 400 with the given scimType and an actionable detail.
 func badRequest(scimType scimerr.ScimType, format string, args ...any) scimerr.ScimError {

@@ -316,14 +316,14 @@ func TestNormalize(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Normalize(Normalize): %v", err)
 			}
-			if !equalValue(again, got) {
+			if !Equal(again, got) {
 				t.Errorf("not idempotent:\n%s\n%s", canonJSON(t, got), canonJSON(t, again))
 			}
 			stored, err := tc.rt.Normalize(decode(t, canonJSON(t, got)))
 			if err != nil {
 				t.Fatalf("Normalize(stored JSON): %v", err)
 			}
-			if !equalValue(stored, got) {
+			if !Equal(stored, got) {
 				t.Errorf("stored JSON normalizes differently:\n%s\n%s", canonJSON(t, got), canonJSON(t, stored))
 			}
 		})
@@ -475,7 +475,7 @@ func FuzzNormalize(f *testing.F) {
 			t.Fatalf("result does not encode: %v", err)
 		}
 		again, err := rt.Normalize(got)
-		if err != nil || !equalValue(again, got) {
+		if err != nil || !Equal(again, got) {
 			t.Fatalf("not idempotent: %v\n%s\n%s", err, canonJSON(t, got), canonJSON(t, again))
 		}
 	})

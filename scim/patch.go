@@ -177,7 +177,7 @@ func (rt *ResourceType) patch(res map[string]any, ops []PatchOp, members func(ki
 	if err != nil {
 		return nil, false, err
 	}
-	return out, !equalValue(out, res), nil
+	return out, !Equal(out, res), nil
 }
 
 // withDetail prefixes the detail of the SCIM error in err.
@@ -313,7 +313,7 @@ func (p *patcher) applyPath(kind, path string, pp PatchPath, v any) error {
 	if err != nil {
 		return err
 	}
-	if def.Mutability() == "immutable" && old != nil && !equalValue(old, nv) {
+	if def.Mutability() == "immutable" && old != nil && !Equal(old, nv) {
 		return badRequest(scimerr.ScimTypeMutability, "%q is immutable and already has a value; it cannot be changed", a.String())
 	}
 	p.set(a, nv)
@@ -614,7 +614,7 @@ func filterEqualities(path string) (names []string, lits []any, ok bool) {
 // change.
 func setField(m map[string]any, def schema.CoreAttribute, name string, v any, subPrefix string) error {
 	old, has := m[name]
-	if has && !equalValue(old, v) {
+	if has && !Equal(old, v) {
 		if sub, ok := findDef(def.SubAttributes(), name); ok && sub.Mutability() == "immutable" {
 			return badRequest(scimerr.ScimTypeMutability, "%q is immutable and already has a value; it cannot be changed", subPrefix+name)
 		}
@@ -694,14 +694,14 @@ func matchesAny(e any, given []any) bool {
 		gm, ok1 := g.(map[string]any)
 		em, ok2 := e.(map[string]any)
 		if !ok1 || !ok2 {
-			if equalValue(e, g) {
+			if Equal(e, g) {
 				return true
 			}
 			continue
 		}
 		all := true
 		for k, gv := range gm {
-			if !equalValue(em[k], gv) {
+			if !Equal(em[k], gv) {
 				all = false
 				break
 			}
@@ -715,7 +715,7 @@ func matchesAny(e any, given []any) bool {
 
 func containsValue(list []any, v any) bool {
 	for _, e := range list {
-		if equalValue(e, v) {
+		if Equal(e, v) {
 			return true
 		}
 	}
@@ -774,9 +774,9 @@ func sortedKeys(m map[string]any) []string {
 	return keys
 }
 
-// equalValue reports whether two canonical values are equal; integers and
+// Equal reports whether two canonical values are equal; integers and
 // decimals compare by numeric value.
-func equalValue(a, b any) bool {
+func Equal(a, b any) bool {
 	switch x := a.(type) {
 	case map[string]any:
 		y, ok := b.(map[string]any)
@@ -785,7 +785,7 @@ func equalValue(a, b any) bool {
 		}
 		for k, xv := range x {
 			yv, ok := y[k]
-			if !ok || !equalValue(xv, yv) {
+			if !ok || !Equal(xv, yv) {
 				return false
 			}
 		}
@@ -796,7 +796,7 @@ func equalValue(a, b any) bool {
 			return false
 		}
 		for i := range x {
-			if !equalValue(x[i], y[i]) {
+			if !Equal(x[i], y[i]) {
 				return false
 			}
 		}

@@ -57,11 +57,11 @@ func FuzzPatch(f *testing.F) {
 		if err != nil {
 			t.Fatalf("result fails Normalize: %v\n%s", err, canonJSON(t, got))
 		}
-		if !equalValue(again, got) {
+		if !Equal(again, got) {
 			t.Fatalf("result is not canonical:\n%s\n%s", canonJSON(t, got), canonJSON(t, again))
 		}
-		if changed == equalValue(got, res) {
-			t.Fatalf("changed = %v, but result equal to input is %v", changed, equalValue(got, res))
+		if changed == Equal(got, res) {
+			t.Fatalf("changed = %v, but result equal to input is %v", changed, Equal(got, res))
 		}
 	})
 }

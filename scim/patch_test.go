@@ -417,7 +417,7 @@ func TestPatch(t *testing.T) {
 				t.Errorf("input modified:\nbefore %s\nafter  %s", before, after)
 			}
 			again, err := rt.Normalize(got)
-			if err != nil || !equalValue(again, got) {
+			if err != nil || !Equal(again, got) {
 				t.Errorf("result is not canonical: %v\n%s", err, canonJSON(t, again))
 			}
 		})
@@ -585,7 +585,7 @@ func TestParsePatchRequest(t *testing.T) {
 			t.Fatalf("got %d ops, want %d", len(ops), len(want))
 		}
 		for i := range want {
-			if ops[i].Op != want[i].Op || ops[i].Path != want[i].Path || !equalValue(ops[i].Value, want[i].Value) {
+			if ops[i].Op != want[i].Op || ops[i].Path != want[i].Path || !Equal(ops[i].Value, want[i].Value) {
 				t.Errorf("op %d = %+v, want %+v", i, ops[i], want[i])
 			}
 		}

@@ -1,4 +1,18 @@
+// Package scim is scimgate's SCIM 2.0 resource model (RFC 7643/7644): the
+// User and Group resource types and their schemas (github.com/elimity-com/scim's
+// schema model), the canonical resource, normalisation of request bodies,
+// filters, PATCH, the store's index entries and a group's member rows. It
+// knows nothing of HTTP: the SCIM server on top of it is package
+// scim/server.
 package scim
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/scimgate/scimgate/internal/store"
+)
 
 // The canonical resource.
 //
@@ -20,3 +34,37 @@ package scim
 // Normalize (normalize.go) turns a POST/PUT body into this form; Patch
 // (patch.go) applies PATCH operations to it. Both coerce values with the
 // same code (coerceAttr), so a value is accepted or refused alike by both.
+
+// DecodeResource decodes a stored resource into its canonical form.
+func DecodeResource(sr store.Resource) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(sr.Data))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("decoding stored %s %s: %w", sr.Type, sr.ID, err)
+	}
+	fixNumbers(m)
+	return m, nil
+}
+
+// fixNumbers turns json.Number values back into the canonical int64 or
+// float64.
+func fixNumbers(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, x := range t {
+			t[k] = fixNumbers(x)
+		}
+	case []any:
+		for i, x := range t {
+			t[i] = fixNumbers(x)
+		}
+	case json.Number:
+		if i, err := t.Int64(); err == nil {
+			return i
+		}
+		f, _ := t.Float64()
+		return f
+	}
+	return v
+}

@@ -27,6 +27,7 @@ import (
 	"github.com/scimgate/scimgate/internal/store"
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/scim"
+	"github.com/scimgate/scimgate/scim/server"
 	"github.com/scimgate/scimgate/targets"
 	"github.com/scimgate/scimgate/targets/memory"
 )
@@ -213,7 +214,7 @@ type scenarioWorld struct {
 	sc    engineScenario
 	now   time.Time
 	st    store.Store
-	api   *scim.Server
+	api   *server.Server
 	pol   *policy.Policy
 	e     *Engine
 	conns map[string]*healthConn
@@ -277,7 +278,7 @@ func newWorld(t *testing.T, sc engineScenario) *scenarioWorld {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	api, err := scim.New(scim.Options{Store: st, Types: []*scim.ResourceType{scim.UserType(), scim.GroupType()},
+	api, err := server.New(server.Options{Store: st, Types: []*scim.ResourceType{scim.UserType(), scim.GroupType()},
 		BasePath: "/scim/v2", MaxBodyBytes: 1 << 20, MaxResults: 1000, DefaultCount: 100,
 		BulkMaxOperations: 10, BulkMaxPayload: 1 << 20})
 	if err != nil {

@@ -31,6 +31,7 @@ import (
 	"github.com/scimgate/scimgate/internal/store"
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/scim"
+	"github.com/scimgate/scimgate/scim/server"
 	"github.com/scimgate/scimgate/targets"
 	"github.com/scimgate/scimgate/targets/grpctarget"
 	"github.com/scimgate/scimgate/targets/registry"
@@ -135,9 +136,9 @@ func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tune f
 		g.Close()
 		return nil, err
 	}
-	schemes := []scim.AuthScheme{{Type: "oauthbearertoken", Name: "OAuth Bearer Token",
+	schemes := []server.AuthScheme{{Type: "oauthbearertoken", Name: "OAuth Bearer Token",
 		Description: "Authentication with a bearer token (a long-lived secret or an OAuth 2.0 JWT)", Primary: true}}
-	api, err := scim.New(scim.Options{
+	api, err := server.New(server.Options{
 		Store:             st,
 		Types:             types,
 		PublicURL:         cfg.PublicURL,

@@ -17,6 +17,7 @@ import (
 	"github.com/scimgate/scimgate/internal/store"
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/scim"
+	"github.com/scimgate/scimgate/scim/server"
 	"github.com/scimgate/scimgate/targets"
 	"github.com/scimgate/scimgate/targets/memory"
 )
@@ -27,7 +28,7 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 // the id of the resource it answers with.
 func scimCall(t *testing.T, st store.Store, method, path, body string, want int) string {
 	t.Helper()
-	srv, err := scim.New(scim.Options{Store: st, Types: []*scim.ResourceType{scim.UserType(), scim.GroupType()},
+	srv, err := server.New(server.Options{Store: st, Types: []*scim.ResourceType{scim.UserType(), scim.GroupType()},
 		BasePath: "/scim/v2", MaxBodyBytes: 1 << 20, MaxResults: 100, DefaultCount: 100, BulkMaxOperations: 10, BulkMaxPayload: 1 << 20})
 	if err != nil {
 		t.Fatal(err)

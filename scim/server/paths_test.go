@@ -1,4 +1,4 @@
-package scim
+package server
 
 import (
 	"encoding/json"
@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/scim"
 )
 
 // TestEndpointPaths: endpoint names are matched without case (clients send
@@ -21,7 +22,7 @@ func TestEndpointPaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	srv, err := New(Options{Store: st, Types: []*ResourceType{UserType(), GroupType()}, BasePath: "/scim/v2",
+	srv, err := New(Options{Store: st, Types: []*scim.ResourceType{scim.UserType(), scim.GroupType()}, BasePath: "/scim/v2",
 		MaxBodyBytes: 1 << 20, MaxResults: 100, DefaultCount: 100, BulkMaxOperations: 10, BulkMaxPayload: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +75,7 @@ func TestPayloadTooLarge(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	srv, err := New(Options{Store: st, Types: []*ResourceType{UserType(), GroupType()}, BasePath: "/scim/v2",
+	srv, err := New(Options{Store: st, Types: []*scim.ResourceType{scim.UserType(), scim.GroupType()}, BasePath: "/scim/v2",
 		MaxBodyBytes: 256, MaxResults: 100, DefaultCount: 100, BulkMaxOperations: 1, BulkMaxPayload: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +106,7 @@ func TestMemberRef(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	srv, err := New(Options{Store: st, Types: []*ResourceType{UserType(), GroupType()}, BasePath: "/scim/v2",
+	srv, err := New(Options{Store: st, Types: []*scim.ResourceType{scim.UserType(), scim.GroupType()}, BasePath: "/scim/v2",
 		PublicURL: "https://gw.example.com", MaxBodyBytes: 1 << 20, MaxResults: 100, DefaultCount: 100, BulkMaxOperations: 10, BulkMaxPayload: 1 << 20})
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package scim
+package server
 
 import (
 	"bytes"
@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/scim"
 )
 
 // countingStore is a real store that counts what the SCIM layer reads and
@@ -120,7 +121,7 @@ func newGroupsEnv(t *testing.T) *groupsEnv {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	e := &groupsEnv{t: t, st: &countingStore{Store: st}, log: &syncBuffer{}}
-	e.srv, err = New(Options{Store: e.st, Types: []*ResourceType{UserType(), GroupType()}, BasePath: "/scim/v2",
+	e.srv, err = New(Options{Store: e.st, Types: []*scim.ResourceType{scim.UserType(), scim.GroupType()}, BasePath: "/scim/v2",
 		MaxBodyBytes: 4 << 20, MaxResults: 1000, DefaultCount: 100, BulkMaxOperations: 10, BulkMaxPayload: 1 << 20,
 		Logger: slog.New(slog.NewTextHandler(e.log, nil))})
 	if err != nil {
@@ -167,7 +168,7 @@ func (e *groupsEnv) group(name string, members ...string) string {
 // members returns the member ids of group id as stored (rows).
 func (e *groupsEnv) members(id string) []string {
 	e.t.Helper()
-	ids, err := GroupMembers(e.t.Context(), e.st.Store, id)
+	ids, err := scim.GroupMembers(e.t.Context(), e.st.Store, id)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -184,7 +185,7 @@ func memberList(ids ...string) string {
 
 // patchOps is the PatchOp request body of ops (JSON objects).
 func patchOps(ops ...string) string {
-	return string(patchBody("[" + strings.Join(ops, ",") + "]"))
+	return `{"schemas":["` + scim.URNPatchOp + `"],"Operations":[` + strings.Join(ops, ",") + `]}`
 }
 
 // TestGroupPatchMembers: the PATCH shapes Entra and Okta send change the
@@ -605,7 +606,7 @@ func TestLargeGroupSingleRemove(t *testing.T) {
 	for i := range elems {
 		elems[i] = map[string]any{"value": uuid.NewString(), "type": "User"}
 	}
-	rows, err := GroupType().toMembers(elems)
+	rows, err := scim.GroupType().EncodeMembers(elems)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -626,7 +627,7 @@ func TestLargeGroupSingleRemove(t *testing.T) {
 		t.Errorf("after the remove: %d members, %s among them: %v", len(ms), gone, slices.Contains(ms, gone))
 	}
 	// The member's index rows went with it.
-	f, err := GroupType().ParseFilter(`members.value eq "` + gone + `"`)
+	f, err := scim.GroupType().ParseFilter(`members.value eq "` + gone + `"`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,10 @@
-// Package scim is scimgate's SCIM 2.0 service provider (RFC 7643/7644),
-// built on github.com/elimity-com/scim's schema model, error type and
-// discovery handlers, with its own resource pipeline for what that library
-// lacks: index-answered filters, sorting, ETags, /Bulk, POST .search,
-// Location headers and the request shapes Microsoft Entra ID sends.
-package scim
+// Package server is scimgate's SCIM 2.0 service provider (RFC 7643/7644):
+// the HTTP API over the resource model of package scim, built on
+// github.com/elimity-com/scim's error type and discovery handlers, with its
+// own resource pipeline for what that library lacks: index-answered
+// filters, sorting, ETags, /Bulk, POST .search, Location headers and the
+// request shapes Microsoft Entra ID sends.
+package server
 
 import (
 	"bytes"
@@ -27,6 +28,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/scim"
 )
 
 // ContentType is the media type of every SCIM response.
@@ -37,7 +39,7 @@ type Options struct {
 	Store store.Store
 	// Types are the served resource types; the first is the default for
 	// root-level .search ordering. Usually UserType(...) and GroupType(...).
-	Types []*ResourceType
+	Types []*scim.ResourceType
 	// PublicURL is the external scheme://host[:port] used in Location and
 	// meta.location; empty derives it from each request.
 	PublicURL string
@@ -70,8 +72,8 @@ type AuthScheme struct {
 // Server serves the SCIM API. Mount it at Options.BasePath.
 type Server struct {
 	opts      Options
-	types     map[string]*ResourceType // by endpoint ("/Users")
-	discovery http.Handler             // elimity-com/scim server for /Schemas and /ResourceTypes
+	types     map[string]*scim.ResourceType // by endpoint ("/Users")
+	discovery http.Handler                  // elimity-com/scim server for /Schemas and /ResourceTypes
 	log       *slog.Logger
 }
 
@@ -94,7 +96,7 @@ func New(opts Options) (*Server, error) {
 	}
 	opts.BasePath = strings.TrimRight(opts.BasePath, "/")
 	opts.PublicURL = strings.TrimRight(opts.PublicURL, "/")
-	s := &Server{opts: opts, types: map[string]*ResourceType{}, log: opts.Logger}
+	s := &Server{opts: opts, types: map[string]*scim.ResourceType{}, log: opts.Logger}
 	var rts []elimity.ResourceType
 	for _, rt := range opts.Types {
 		s.types[rt.Endpoint] = rt
@@ -312,7 +314,7 @@ func decodeObject(body []byte) (map[string]any, error) {
 }
 
 // readResource reads and normalises a POST or PUT body.
-func (s *Server) readResource(w http.ResponseWriter, r *http.Request, rt *ResourceType) (map[string]any, error) {
+func (s *Server) readResource(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType) (map[string]any, error) {
 	body, err := readBody(w, r, s.opts.MaxBodyBytes)
 	if err != nil {
 		return nil, err
@@ -325,7 +327,7 @@ func (s *Server) readResource(w http.ResponseWriter, r *http.Request, rt *Resour
 }
 
 // current reads the resource a request changes and enforces If-Match.
-func (s *Server) current(ctx context.Context, tx store.Tx, r *http.Request, rt *ResourceType, id string) (store.Resource, error) {
+func (s *Server) current(ctx context.Context, tx store.Tx, r *http.Request, rt *scim.ResourceType, id string) (store.Resource, error) {
 	cur, err := tx.Get(ctx, rt.Name, id)
 	if err != nil {
 		return cur, s.storeError(rt, id, err)
@@ -336,28 +338,28 @@ func (s *Server) current(ctx context.Context, tx store.Tx, r *http.Request, rt *
 // save writes a resource without member rows (a user): a create when cur is
 // nil, else an update of cur (whose canonical form is old, or nil). Groups
 // are written by saveGroup and patchGroup.
-func (s *Server) save(ctx context.Context, tx store.Tx, rt *ResourceType, res, old map[string]any, cur *store.Resource) (store.Resource, error) {
+func (s *Server) save(ctx context.Context, tx store.Tx, rt *scim.ResourceType, res, old map[string]any, cur *store.Resource) (store.Resource, error) {
 	sr, err := s.toStore(rt, res)
 	if err != nil {
 		return sr, err
 	}
 	if cur == nil {
-		sr.Changed = changedPaths(nil, res)
+		sr.Changed = scim.ChangedPaths(nil, res)
 		err = tx.Create(ctx, &sr)
 	} else {
 		if old == nil {
-			if old, err = DecodeResource(*cur); err != nil {
+			if old, err = scim.DecodeResource(*cur); err != nil {
 				return sr, err
 			}
 		}
-		sr.Changed = changedPaths(old, res)
+		sr.Changed = scim.ChangedPaths(old, res)
 		sr.Version, sr.Created = cur.Version, cur.Created
 		err = tx.Update(ctx, &sr)
 	}
 	return sr, s.conflict(rt, res, err)
 }
 
-func (s *Server) create(w http.ResponseWriter, r *http.Request, rt *ResourceType) {
+func (s *Server) create(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType) {
 	res, err := s.readResource(w, r, rt)
 	if err != nil {
 		s.writeError(w, err)
@@ -366,7 +368,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, rt *ResourceType
 	res["id"] = uuid.NewString()
 	var stored store.Resource
 	err = s.opts.Store.Write(r.Context(), func(ctx context.Context, tx store.Tx) (err error) {
-		if hasMemberRows(rt.Name) {
+		if scim.HasMemberRows(rt.Name) {
 			stored, res, err = s.saveGroup(ctx, tx, rt, res, nil)
 			return err
 		}
@@ -384,7 +386,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, rt *ResourceType
 	s.writeJSON(w, http.StatusCreated, s.render(r, rt, stored, res, nil))
 }
 
-func (s *Server) get(w http.ResponseWriter, r *http.Request, rt *ResourceType, id string) {
+func (s *Server) get(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType, id string) {
 	proj, err := s.projectionFromQuery(rt, r)
 	if err != nil {
 		s.writeError(w, err)
@@ -403,7 +405,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, rt *ResourceType, i
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	res, err := DecodeResource(sr)
+	res, err := scim.DecodeResource(sr)
 	if err != nil {
 		s.writeError(w, err)
 		return
@@ -411,7 +413,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, rt *ResourceType, i
 	s.writeResource(w, r, http.StatusOK, rt, sr, res, false, proj)
 }
 
-func (s *Server) replace(w http.ResponseWriter, r *http.Request, rt *ResourceType, id string) {
+func (s *Server) replace(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType, id string) {
 	res, err := s.readResource(w, r, rt)
 	if err != nil {
 		s.writeError(w, err)
@@ -428,7 +430,7 @@ func (s *Server) replace(w http.ResponseWriter, r *http.Request, rt *ResourceTyp
 		if err != nil {
 			return err
 		}
-		if hasMemberRows(rt.Name) {
+		if scim.HasMemberRows(rt.Name) {
 			stored, res, err = s.saveGroup(ctx, tx, rt, res, &cur)
 			return err
 		}
@@ -442,13 +444,13 @@ func (s *Server) replace(w http.ResponseWriter, r *http.Request, rt *ResourceTyp
 	s.writeResource(w, r, http.StatusOK, rt, stored, res, true, nil)
 }
 
-func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt *ResourceType, id string) {
+func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType, id string) {
 	body, err := readBody(w, r, s.opts.MaxBodyBytes)
 	if err != nil {
 		s.writeError(w, err)
 		return
 	}
-	ops, err := ParsePatchRequest(body)
+	ops, err := scim.ParsePatchRequest(body)
 	if err != nil {
 		s.writeError(w, err)
 		return
@@ -460,13 +462,13 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt *ResourceType,
 		if err != nil {
 			return err
 		}
-		if hasMemberRows(rt.Name) {
+		if scim.HasMemberRows(rt.Name) {
 			if p, err = s.patchGroup(ctx, tx, rt, cur, ops); err != nil || len(p.skipped) == 0 {
 				return err
 			}
 			return auditSkippedMembers(ctx, tx, rt, id, p.skipped)
 		}
-		old, err := DecodeResource(cur)
+		old, err := scim.DecodeResource(cur)
 		if err != nil {
 			return err
 		}
@@ -508,7 +510,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt *ResourceType,
 	s.writeResource(w, r, http.StatusOK, rt, p.stored, p.res, p.full, proj)
 }
 
-func (s *Server) delete(w http.ResponseWriter, r *http.Request, rt *ResourceType, id string) {
+func (s *Server) delete(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType, id string) {
 	err := s.opts.Store.Write(r.Context(), func(ctx context.Context, tx store.Tx) error {
 		if _, err := s.current(ctx, tx, r, rt, id); err != nil {
 			return err
@@ -527,7 +529,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, rt *ResourceType
 }
 
 // groupType is the served Group resource type, or nil.
-func (s *Server) groupType() *ResourceType {
+func (s *Server) groupType() *scim.ResourceType {
 	return s.types["/Groups"]
 }
 
@@ -551,7 +553,7 @@ func (s *Server) dropMemberships(ctx context.Context, tx store.Tx, id string) er
 }
 
 // toStore turns a canonical resource into a store record.
-func (s *Server) toStore(rt *ResourceType, res map[string]any) (store.Resource, error) {
+func (s *Server) toStore(rt *scim.ResourceType, res map[string]any) (store.Resource, error) {
 	data, err := json.Marshal(res)
 	if err != nil {
 		return store.Resource{}, fmt.Errorf("encoding resource: %w", err)
@@ -566,42 +568,8 @@ func (s *Server) toStore(rt *ResourceType, res map[string]any) (store.Resource, 
 	}, nil
 }
 
-// DecodeResource decodes a stored resource into its canonical form.
-func DecodeResource(sr store.Resource) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(sr.Data))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("decoding stored %s %s: %w", sr.Type, sr.ID, err)
-	}
-	fixNumbers(m)
-	return m, nil
-}
-
-// fixNumbers turns json.Number values back into the canonical int64 or
-// float64.
-func fixNumbers(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		for k, x := range t {
-			t[k] = fixNumbers(x)
-		}
-	case []any:
-		for i, x := range t {
-			t[i] = fixNumbers(x)
-		}
-	case json.Number:
-		if i, err := t.Int64(); err == nil {
-			return i
-		}
-		f, _ := t.Float64()
-		return f
-	}
-	return v
-}
-
 // conflict turns a uniqueness violation into a 409 (nil stays nil).
-func (s *Server) conflict(rt *ResourceType, res map[string]any, err error) error {
+func (s *Server) conflict(rt *scim.ResourceType, res map[string]any, err error) error {
 	if errors.Is(err, store.ErrConflict) {
 		return scimerr.ScimError{Status: http.StatusConflict, ScimType: scimerr.ScimTypeUniqueness,
 			Detail: fmt.Sprintf("%s %q is already in use by another %s (compared case-insensitively)", rt.UniqueAttr, res[rt.UniqueAttr], rt.Name)}
@@ -609,7 +577,7 @@ func (s *Server) conflict(rt *ResourceType, res map[string]any, err error) error
 	return err
 }
 
-func (s *Server) storeError(rt *ResourceType, id string, err error) error {
+func (s *Server) storeError(rt *scim.ResourceType, id string, err error) error {
 	if errors.Is(err, store.ErrNotFound) {
 		return scimerr.ScimError{Status: http.StatusNotFound, Detail: fmt.Sprintf("%s %q not found", rt.Name, id)}
 	}
@@ -656,7 +624,7 @@ func (s *Server) baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host + s.opts.BasePath
 }
 
-func (s *Server) location(r *http.Request, rt *ResourceType, id string) string {
+func (s *Server) location(r *http.Request, rt *scim.ResourceType, id string) string {
 	return s.baseURL(r) + rt.Endpoint + "/" + id
 }
 
@@ -685,7 +653,7 @@ func (s *Server) memberRefs(r *http.Request, members []any) []any {
 }
 
 // render builds the response representation of a stored resource.
-func (s *Server) render(r *http.Request, rt *ResourceType, sr store.Resource, res map[string]any, proj *projection) map[string]any {
+func (s *Server) render(r *http.Request, rt *scim.ResourceType, sr store.Resource, res map[string]any, proj *projection) map[string]any {
 	out := make(map[string]any, len(res)+2)
 	for k, v := range res {
 		out[k] = v
@@ -717,7 +685,7 @@ func (s *Server) render(r *http.Request, rt *ResourceType, sr store.Resource, re
 
 // writeResource answers one resource. full: res holds a group's members
 // already (else they are read when the projection returns them).
-func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, status int, rt *ResourceType, sr store.Resource, res map[string]any, full bool, proj *projection) {
+func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, status int, rt *scim.ResourceType, sr store.Resource, res map[string]any, full bool, proj *projection) {
 	res, err := s.expand(r, rt, sr.ID, res, full, proj, nil)
 	if err != nil {
 		s.writeError(w, err)
@@ -733,14 +701,14 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, status in
 // groups the user is a direct member of, from the member index). res is
 // not modified. names caches group display names across the resources of
 // one response (nil: no cache).
-func (s *Server) expand(r *http.Request, rt *ResourceType, id string, res map[string]any, full bool, proj *projection, names map[string]any) (map[string]any, error) {
+func (s *Server) expand(r *http.Request, rt *scim.ResourceType, id string, res map[string]any, full bool, proj *projection, names map[string]any) (map[string]any, error) {
 	switch {
-	case hasMemberRows(rt.Name) && !full && proj.keeps("members"):
-		rows, err := readMembers(r.Context(), s.opts.Store, rt.Name, id)
+	case scim.HasMemberRows(rt.Name) && !full && proj.keeps("members"):
+		rows, err := scim.ReadMembers(r.Context(), s.opts.Store, rt.Name, id)
 		if err != nil || len(rows) == 0 {
 			return res, err
 		}
-		elems, err := decodeMembers(rows)
+		elems, err := scim.DecodeMembers(rows)
 		if err != nil {
 			return nil, fmt.Errorf("decoding the members of %s %s: %w", rt.Name, id, err)
 		}
@@ -783,7 +751,7 @@ func (s *Server) userGroups(r *http.Request, id string, names map[string]any) ([
 			if err != nil {
 				return nil, err
 			}
-			gm, err := DecodeResource(g)
+			gm, err := scim.DecodeResource(g)
 			if err != nil {
 				return nil, err
 			}

@@ -1,6 +1,8 @@
-package scim
+package server
 
 import (
+	"github.com/scimgate/scimgate/scim"
+
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -50,8 +52,8 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, badRequest(scimerr.ScimTypeInvalidSyntax, "BulkRequest body is not valid: %v", err))
 		return
 	}
-	if !containsFold(req.Schemas, URNBulkRequest) {
-		s.writeError(w, badRequest(scimerr.ScimTypeInvalidSyntax, "schemas must contain %s", URNBulkRequest))
+	if !containsFold(req.Schemas, scim.URNBulkRequest) {
+		s.writeError(w, badRequest(scimerr.ScimTypeInvalidSyntax, "schemas must contain %s", scim.URNBulkRequest))
 		return
 	}
 	if len(req.Operations) == 0 {
@@ -157,7 +159,7 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 	if results == nil {
 		results = []bulkResult{}
 	}
-	s.writeJSON(w, http.StatusOK, map[string]any{"schemas": []string{URNBulkResponse}, "Operations": results})
+	s.writeJSON(w, http.StatusOK, map[string]any{"schemas": []string{scim.URNBulkResponse}, "Operations": results})
 }
 
 // bulkRefs lists the bulkIds an operation references.

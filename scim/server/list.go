@@ -1,4 +1,4 @@
-package scim
+package server
 
 import (
 	"encoding/json"
@@ -11,6 +11,7 @@ import (
 	scimerr "github.com/elimity-com/scim/errors"
 
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/scim"
 )
 
 // listParams are the query parameters of RFC 7644 §3.4.2, from a GET query
@@ -79,8 +80,8 @@ func (s *Server) paramsFromSearch(body []byte) (listParams, error) {
 	if err := json.Unmarshal(body, &req); err != nil {
 		return listParams{}, badRequest(scimerr.ScimTypeInvalidSyntax, "SearchRequest body is not valid: %v", err)
 	}
-	if len(req.Schemas) > 0 && !containsFold(req.Schemas, URNSearchRequest) {
-		return listParams{}, badRequest(scimerr.ScimTypeInvalidSyntax, "schemas must contain %s", URNSearchRequest)
+	if len(req.Schemas) > 0 && !containsFold(req.Schemas, scim.URNSearchRequest) {
+		return listParams{}, badRequest(scimerr.ScimTypeInvalidSyntax, "schemas must contain %s", scim.URNSearchRequest)
 	}
 	p := listParams{Filter: req.Filter, SortBy: req.SortBy, SortOrder: req.SortOrder, StartIndex: 1,
 		Count: s.opts.DefaultCount, Attributes: req.Attributes, ExcludedAttributes: req.ExcludedAttributes}
@@ -112,7 +113,7 @@ func placeholder(filter string) bool {
 }
 
 // query turns list parameters into a store query for rt.
-func (s *Server) query(rt *ResourceType, p listParams) (store.Query, *projection, error) {
+func (s *Server) query(rt *scim.ResourceType, p listParams) (store.Query, *projection, error) {
 	q := store.Query{StartIndex: p.StartIndex, Count: p.Count}
 	if q.StartIndex < 1 {
 		q.StartIndex = 1
@@ -156,18 +157,18 @@ func (s *Server) query(rt *ResourceType, p listParams) (store.Query, *projection
 	return q, proj, err
 }
 
-func (s *Server) list(w http.ResponseWriter, r *http.Request, rt *ResourceType) {
+func (s *Server) list(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType) {
 	p, err := s.paramsFromQuery(r.URL.Query())
 	if err != nil {
 		s.writeError(w, err)
 		return
 	}
-	s.answerList(w, r, []*ResourceType{rt}, p)
+	s.answerList(w, r, []*scim.ResourceType{rt}, p)
 }
 
 // search answers POST .search on a resource endpoint (rt) or at the root
 // (rt nil: every resource type).
-func (s *Server) search(w http.ResponseWriter, r *http.Request, rt *ResourceType) {
+func (s *Server) search(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType) {
 	body, err := readBody(w, r, s.opts.MaxBodyBytes)
 	if err != nil {
 		s.writeError(w, err)
@@ -178,7 +179,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, rt *ResourceType
 		s.writeError(w, err)
 		return
 	}
-	types := []*ResourceType{rt}
+	types := []*scim.ResourceType{rt}
 	if rt == nil {
 		types = s.opts.Types
 	}
@@ -186,7 +187,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, rt *ResourceType
 }
 
 type listed struct {
-	rt   *ResourceType
+	rt   *scim.ResourceType
 	sr   store.Resource
 	proj *projection
 	key  string // sort key (root search across types)
@@ -196,7 +197,7 @@ type listed struct {
 // answerList runs the query on each type and writes one ListResponse. With
 // several types (root .search) each type is queried for the first
 // startIndex+count-1 results and the union is ordered and paged in memory.
-func (s *Server) answerList(w http.ResponseWriter, r *http.Request, types []*ResourceType, p listParams) {
+func (s *Server) answerList(w http.ResponseWriter, r *http.Request, types []*scim.ResourceType, p listParams) {
 	r, cancel := s.bounded(r)
 	defer cancel()
 	var (
@@ -211,7 +212,7 @@ func (s *Server) answerList(w http.ResponseWriter, r *http.Request, types []*Res
 	// matches nothing in the others (RFC 7644 §3.4.2.2); it is an error only
 	// when no type can answer it.
 	type typed struct {
-		rt   *ResourceType
+		rt   *scim.ResourceType
 		q    store.Query
 		proj *projection
 	}
@@ -278,7 +279,7 @@ func (s *Server) answerList(w http.ResponseWriter, r *http.Request, types []*Res
 	resources := make([]any, 0, len(items))
 	names := map[string]any{} // group display names, read once per response
 	for _, it := range items {
-		res, err := DecodeResource(it.sr)
+		res, err := scim.DecodeResource(it.sr)
 		if err == nil {
 			res, err = s.expand(r, it.rt, it.sr.ID, res, false, it.proj, names)
 		}
@@ -289,7 +290,7 @@ func (s *Server) answerList(w http.ResponseWriter, r *http.Request, types []*Res
 		resources = append(resources, s.render(r, it.rt, it.sr, res, it.proj))
 	}
 	s.writeJSON(w, http.StatusOK, map[string]any{
-		"schemas":      []string{URNListResponse},
+		"schemas":      []string{scim.URNListResponse},
 		"totalResults": total,
 		"startIndex":   start,
 		"itemsPerPage": len(resources),
@@ -317,12 +318,12 @@ type projection struct {
 	exclude map[string]bool
 }
 
-func (s *Server) projectionFromQuery(rt *ResourceType, r *http.Request) (*projection, error) {
+func (s *Server) projectionFromQuery(rt *scim.ResourceType, r *http.Request) (*projection, error) {
 	q := r.URL.Query()
 	return newProjection(rt, splitList(q.Get("attributes")), splitList(q.Get("excludedAttributes")))
 }
 
-func newProjection(rt *ResourceType, include, exclude []string) (*projection, error) {
+func newProjection(rt *scim.ResourceType, include, exclude []string) (*projection, error) {
 	if len(include) == 0 && len(exclude) == 0 {
 		return nil, nil
 	}
@@ -370,7 +371,7 @@ func (p *projection) keeps(attr string) bool {
 
 // apply filters a rendered resource. id is always returned; schemas is set
 // by the caller.
-func (p *projection) apply(rt *ResourceType, out map[string]any) map[string]any {
+func (p *projection) apply(rt *scim.ResourceType, out map[string]any) map[string]any {
 	keep := func(urn string, def string, sub string) bool {
 		path := def
 		if urn != "" {

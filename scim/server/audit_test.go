@@ -1,4 +1,4 @@
-package scim
+package server
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/scim"
 )
 
 // TestAuditNamesChangedAttributes: the audit entry of every SCIM change
@@ -23,7 +24,7 @@ func TestAuditNamesChangedAttributes(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	srv, err := New(Options{Store: st, Types: []*ResourceType{UserType(), GroupType()}, BasePath: "/scim/v2",
+	srv, err := New(Options{Store: st, Types: []*scim.ResourceType{scim.UserType(), scim.GroupType()}, BasePath: "/scim/v2",
 		MaxBodyBytes: 1 << 20, MaxResults: 100, DefaultCount: 100, BulkMaxOperations: 10, BulkMaxPayload: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
