@@ -3,34 +3,67 @@ package scim
 import (
 	"errors"
 	"fmt"
-	"net/http"
-
-	scimerr "github.com/elimity-com/scim/errors"
 )
 
-// Errors that reach a SCIM client are elimity-com/scim ScimError values
-// (status, scimType, detail), which marshal to the RFC 7644 Error body.
+// The model's errors. What is wrong with a resource, a filter, a path or a
+// PATCH is an *Error: its Kind is one of the sentinels below (one per RFC
+// 7644 §3.12 scimType the model reports), tested with errors.Is; its
+// Detail tells the client what to fix. The SCIM server (scim/server) turns
+// each kind into an HTTP status and scimType. Other errors (a stored
+// resource that does not decode, a store error) are returned as they are.
+var (
+	// ErrInvalidSyntax: a request body (a PATCH, a resource) is not the
+	// JSON structure its schema wants (scimType invalidSyntax).
+	ErrInvalidSyntax = errors.New("scim: invalid syntax")
+	// ErrInvalidValue: a value is missing, of the wrong type or not
+	// allowed, or an attribute is unknown (scimType invalidValue).
+	ErrInvalidValue = errors.New("scim: invalid value")
+	// ErrInvalidFilter: a filter does not parse, names an unknown
+	// attribute or exceeds a limit (scimType invalidFilter).
+	ErrInvalidFilter = errors.New("scim: invalid filter")
+	// ErrInvalidPath: a PATCH path does not parse or names nothing
+	// (scimType invalidPath).
+	ErrInvalidPath = errors.New("scim: invalid path")
+	// ErrNoTarget: a PATCH path or filter selects nothing to change
+	// (scimType noTarget).
+	ErrNoTarget = errors.New("scim: no target")
+	// ErrMutability: a change to a readOnly or immutable attribute
+	// (scimType mutability).
+	ErrMutability = errors.New("scim: mutability")
+)
 
-// badRequest is a 400 with the given scimType and an actionable detail.
-func badRequest(scimType scimerr.ScimType, format string, args ...any) scimerr.ScimError {
-	return scimerr.ScimError{Status: http.StatusBadRequest, ScimType: scimType, Detail: fmt.Sprintf(format, args...)}
+// Error is a model error: Kind is the sentinel it is (errors.Is), Detail
+// what the client should know. Error returns the detail alone, as the
+// client sees it.
+//
+// The SCIM server also gives store errors a detail this way (Kind
+// store.ErrNotFound with the resource named, say).
+type Error struct {
+	Kind   error
+	Detail string
 }
 
-// invalidValue is a 400 invalidValue.
-func invalidValue(format string, args ...any) scimerr.ScimError {
-	return badRequest(scimerr.ScimTypeInvalidValue, format, args...)
+func (e *Error) Error() string { return e.Detail }
+
+// Unwrap returns the Kind.
+func (e *Error) Unwrap() error { return e.Kind }
+
+// Errorf returns an *Error of the given kind with a formatted detail.
+func Errorf(kind error, format string, args ...any) error {
+	return &Error{Kind: kind, Detail: fmt.Sprintf(format, args...)}
 }
 
-// asScimError finds the SCIM error in err; any other error is a 500 whose
-// detail does not leak internals.
-func asScimError(err error) scimerr.ScimError {
-	var se scimerr.ScimError
-	if errors.As(err, &se) {
-		return se
+// invalidValue is an ErrInvalidValue error.
+func invalidValue(format string, args ...any) error {
+	return Errorf(ErrInvalidValue, format, args...)
+}
+
+// withDetail prefixes the detail of the model error in err (another
+// error's message).
+func withDetail(err error, prefix string) error {
+	var me *Error
+	if errors.As(err, &me) {
+		return &Error{Kind: me.Kind, Detail: prefix + me.Detail}
 	}
-	var sp *scimerr.ScimError
-	if errors.As(err, &sp) && sp != nil {
-		return *sp
-	}
-	return scimerr.ScimError{Status: http.StatusInternalServerError, Detail: "internal error; see the gateway log"}
+	return fmt.Errorf("%s%w", prefix, err)
 }

@@ -16,8 +16,8 @@ package scim
 //
 // Limits. A filter is at most maxFilterBytes long, holds at most
 // maxComparisons comparisons (those inside [ ] included) and nests
-// parentheses at most maxDepth deep; past a limit it is refused with a 400
-// invalidFilter naming the limit. They bound the SQL a filter becomes (and
+// parentheses at most maxDepth deep; past a limit it is refused with an
+// ErrInvalidFilter naming the limit. They bound the SQL a filter becomes (and
 // SQLite's own limits on it); clients send far less (Entra: one or two
 // comparisons, no parentheses).
 //
@@ -61,7 +61,6 @@ import (
 	"strconv"
 	"strings"
 
-	scimerr "github.com/elimity-com/scim/errors"
 	"github.com/scimgate/scimgate/internal/store"
 )
 
@@ -74,13 +73,13 @@ type Filter struct {
 
 // ParseFilter parses a filter against rt. Attribute names resolve
 // case-insensitively (with or without schema URN prefix); literals are
-// checked against the attribute's type. Errors are 400 invalidFilter
-// ScimErrors whose detail says what is wrong and where, or which limit the
+// checked against the attribute's type. Errors are ErrInvalidFilter
+// Errors whose detail says what is wrong and where, or which limit the
 // filter exceeds.
 func (rt *ResourceType) ParseFilter(s string) (*Filter, error) {
 	c, err := parseFilter(rt, s, nil)
 	if err != nil {
-		return nil, badRequest(scimerr.ScimTypeInvalidFilter, "invalid filter: %v", err)
+		return nil, Errorf(ErrInvalidFilter, "invalid filter: %v", err)
 	}
 	return &Filter{rt: rt, cond: c}, nil
 }
@@ -121,12 +120,12 @@ func (f *ElemFilter) Match(elem map[string]any) bool {
 	return ev.eval(f.cond, "", 0)
 }
 
-// ParsePatchPath parses a PATCH path against rt. Errors are 400 invalidPath
-// ScimErrors naming the problem.
+// ParsePatchPath parses a PATCH path against rt. Errors are ErrInvalidPath
+// Errors naming the problem.
 func (rt *ResourceType) ParsePatchPath(s string) (PatchPath, error) {
 	p, err := parsePatchPath(rt, s)
 	if err != nil {
-		return PatchPath{}, badRequest(scimerr.ScimTypeInvalidPath, "invalid path %q: %v", s, err)
+		return PatchPath{}, Errorf(ErrInvalidPath, "invalid path %q: %v", s, err)
 	}
 	return p, nil
 }

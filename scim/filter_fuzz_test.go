@@ -3,12 +3,10 @@ package scim
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 
-	scimerr "github.com/elimity-com/scim/errors"
 	filter "github.com/scim2/filter-parser/v2"
 
 	"github.com/scimgate/scimgate/internal/store"
@@ -59,9 +57,9 @@ func FuzzParseFilter(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		flt, err := rt.ParseFilter(s)
 		if err != nil {
-			var se scimerr.ScimError
-			if !errors.As(err, &se) || se.Status != http.StatusBadRequest || se.ScimType != scimerr.ScimTypeInvalidFilter || se.Detail == "" {
-				t.Fatalf("ParseFilter(%q) error %#v is not a 400 invalidFilter with a detail", s, err)
+			var me *Error
+			if !errors.As(err, &me) || !errors.Is(err, ErrInvalidFilter) || me.Detail == "" {
+				t.Fatalf("ParseFilter(%q) error %#v is not an ErrInvalidFilter with a detail", s, err)
 			}
 			return
 		}
@@ -199,9 +197,9 @@ func FuzzParsePatchPath(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		p, err := rt.ParsePatchPath(s)
 		if err != nil {
-			var se scimerr.ScimError
-			if !errors.As(err, &se) || se.Status != http.StatusBadRequest || se.ScimType != scimerr.ScimTypeInvalidPath || se.Detail == "" {
-				t.Fatalf("ParsePatchPath(%q) error %#v is not a 400 invalidPath with a detail", s, err)
+			var me *Error
+			if !errors.As(err, &me) || !errors.Is(err, ErrInvalidPath) || me.Detail == "" {
+				t.Fatalf("ParsePatchPath(%q) error %#v is not an ErrInvalidPath with a detail", s, err)
 			}
 			return
 		}

@@ -2,12 +2,10 @@ package scim
 
 import (
 	"errors"
-	"net/http"
 	"reflect"
 	"strings"
 	"testing"
 
-	scimerr "github.com/elimity-com/scim/errors"
 	"github.com/elimity-com/scim/optional"
 	"github.com/elimity-com/scim/schema"
 	"github.com/scimgate/scimgate/internal/store"
@@ -144,20 +142,20 @@ func TestParseFilter(t *testing.T) {
 	}
 }
 
-// checkBadRequest asserts that err is a 400 ScimError of scimType whose
-// detail contains every culprit.
-func checkBadRequest(t *testing.T, err error, scimType scimerr.ScimType, culprits ...string) {
+// checkBadRequest asserts that err is an *Error of kind whose detail
+// contains every culprit.
+func checkBadRequest(t *testing.T, err error, kind error, culprits ...string) {
 	t.Helper()
-	var se scimerr.ScimError
-	if !errors.As(err, &se) {
-		t.Fatalf("error %v (%T) is not a ScimError", err, err)
+	var me *Error
+	if !errors.As(err, &me) {
+		t.Fatalf("error %v (%T) is not an *Error", err, err)
 	}
-	if se.Status != http.StatusBadRequest || se.ScimType != scimType {
-		t.Errorf("got status %d scimType %q, want 400 %q (%s)", se.Status, se.ScimType, scimType, se.Detail)
+	if !errors.Is(err, kind) {
+		t.Errorf("got kind %v, want %v (%s)", me.Kind, kind, me.Detail)
 	}
 	for _, c := range culprits {
-		if !strings.Contains(se.Detail, c) {
-			t.Errorf("detail %q does not name %q", se.Detail, c)
+		if !strings.Contains(me.Detail, c) {
+			t.Errorf("detail %q does not name %q", me.Detail, c)
 		}
 	}
 }
@@ -211,7 +209,7 @@ func TestParseFilterErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("ParseFilter(%q) = %#v, want an error", tt.filter, f.Cond())
 			}
-			checkBadRequest(t, err, scimerr.ScimTypeInvalidFilter, tt.culprits...)
+			checkBadRequest(t, err, ErrInvalidFilter, tt.culprits...)
 		})
 	}
 }
@@ -453,7 +451,7 @@ func TestParsePatchPathErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("ParsePatchPath(%q) = %+v, want an error", tt.path, p)
 			}
-			checkBadRequest(t, err, scimerr.ScimTypeInvalidPath, tt.culprits...)
+			checkBadRequest(t, err, ErrInvalidPath, tt.culprits...)
 		})
 	}
 }
@@ -498,7 +496,7 @@ func TestFilterLimits(t *testing.T) {
 			if err == nil {
 				t.Fatalf("ParseFilter (%d bytes) = %T, want an error", len(tt.filter), f.Cond())
 			}
-			checkBadRequest(t, err, scimerr.ScimTypeInvalidFilter, tt.culprits...)
+			checkBadRequest(t, err, ErrInvalidFilter, tt.culprits...)
 		})
 	}
 }

@@ -17,7 +17,7 @@ const customHint = "custom attributes must be declared in configuration (scim.cu
 
 // Normalize validates a client-supplied resource (a POST or PUT body decoded
 // with json.Decoder.UseNumber) and returns its canonical form. Errors are
-// 400 ScimErrors whose detail names the attribute. body is not modified;
+// ErrInvalidValue Errors whose detail names the attribute. body is not modified;
 // the result is a new map but may share complex values that were already
 // canonical with body, so copy a nested value before changing it.
 //

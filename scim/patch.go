@@ -3,13 +3,11 @@ package scim
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
 
-	scimerr "github.com/elimity-com/scim/errors"
 	"github.com/elimity-com/scim/schema"
 )
 
@@ -28,30 +26,30 @@ func ParsePatchRequest(body []byte) ([]PatchOp, error) {
 	dec.UseNumber()
 	var req map[string]any
 	if err := dec.Decode(&req); err != nil {
-		return nil, badRequest(scimerr.ScimTypeInvalidSyntax, "the PATCH body is not a valid JSON object: %v", err)
+		return nil, Errorf(ErrInvalidSyntax, "the PATCH body is not a valid JSON object: %v", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, badRequest(scimerr.ScimTypeInvalidSyntax, "the PATCH body has data after the JSON object")
+		return nil, Errorf(ErrInvalidSyntax, "the PATCH body has data after the JSON object")
 	}
 	if req == nil {
-		return nil, badRequest(scimerr.ScimTypeInvalidSyntax, "the PATCH body must be a JSON object")
+		return nil, Errorf(ErrInvalidSyntax, "the PATCH body must be a JSON object")
 	}
 	fields, err := foldFields(req, "", "schemas", "operations")
 	if err != nil {
 		return nil, err
 	}
 	if !listsURN(fields[0], URNPatchOp) {
-		return nil, badRequest(scimerr.ScimTypeInvalidSyntax, "a PATCH body needs \"schemas\": [%q]", URNPatchOp)
+		return nil, Errorf(ErrInvalidSyntax, "a PATCH body needs \"schemas\": [%q]", URNPatchOp)
 	}
 	raw, _ := fields[1].([]any)
 	if len(raw) == 0 {
-		return nil, badRequest(scimerr.ScimTypeInvalidSyntax, "a PATCH body needs \"Operations\": a non-empty array of operations")
+		return nil, Errorf(ErrInvalidSyntax, "a PATCH body needs \"Operations\": a non-empty array of operations")
 	}
 	ops := make([]PatchOp, 0, len(raw))
 	for i, r := range raw {
 		obj, ok := r.(map[string]any)
 		if !ok {
-			return nil, badRequest(scimerr.ScimTypeInvalidSyntax, "Operations[%d]: expected an object, got %s", i, describe(r))
+			return nil, Errorf(ErrInvalidSyntax, "Operations[%d]: expected an object, got %s", i, describe(r))
 		}
 		at := fmt.Sprintf("Operations[%d].", i)
 		f, err := foldFields(obj, at, "op", "path", "value")
@@ -60,24 +58,24 @@ func ParsePatchRequest(body []byte) ([]PatchOp, error) {
 		}
 		opName, ok := f[0].(string)
 		if !ok {
-			return nil, badRequest(scimerr.ScimTypeInvalidSyntax, "Operations[%d]: op must be add, replace or remove, got %s", i, describe(f[0]))
+			return nil, Errorf(ErrInvalidSyntax, "Operations[%d]: op must be add, replace or remove, got %s", i, describe(f[0]))
 		}
 		op := PatchOp{Op: strings.ToLower(opName), Value: f[2]}
 		switch op.Op {
 		case "add", "replace", "remove":
 		default:
-			return nil, badRequest(scimerr.ScimTypeInvalidSyntax, "Operations[%d]: unknown op %q; use add, replace or remove", i, opName)
+			return nil, Errorf(ErrInvalidSyntax, "Operations[%d]: unknown op %q; use add, replace or remove", i, opName)
 		}
 		if f[1] != nil {
 			p, ok := f[1].(string)
 			if !ok {
-				return nil, badRequest(scimerr.ScimTypeInvalidPath, "Operations[%d]: path must be a string, got %s", i, describe(f[1]))
+				return nil, Errorf(ErrInvalidPath, "Operations[%d]: path must be a string, got %s", i, describe(f[1]))
 			}
 			op.Path = strings.TrimSpace(p)
 		}
 		switch {
 		case op.Op == "remove" && op.Path == "":
-			return nil, badRequest(scimerr.ScimTypeNoTarget, "Operations[%d]: remove needs a path", i)
+			return nil, Errorf(ErrNoTarget, "Operations[%d]: remove needs a path", i)
 		case op.Op != "remove" && op.Value == nil:
 			return nil, invalidValue("Operations[%d]: %s needs a value", i, op.Op)
 		case op.Op != "remove" && op.Path == "":
@@ -106,7 +104,7 @@ func foldFields(obj map[string]any, at string, names ...string) ([]any, error) {
 				if a > b {
 					a, b = b, a
 				}
-				return nil, badRequest(scimerr.ScimTypeInvalidSyntax, "%s%s and %s%s: %q given twice", at, a, at, b, n)
+				return nil, Errorf(ErrInvalidSyntax, "%s%s and %s%s: %q given twice", at, a, at, b, n)
 			}
 			seen[i], vals[i] = k, v
 		}
@@ -180,16 +178,6 @@ func (rt *ResourceType) patch(res map[string]any, ops []PatchOp, members func(ki
 	return out, !Equal(out, res), nil
 }
 
-// withDetail prefixes the detail of the SCIM error in err.
-func withDetail(err error, prefix string) error {
-	var se scimerr.ScimError
-	if errors.As(err, &se) {
-		se.Detail = prefix + se.Detail
-		return se
-	}
-	return fmt.Errorf("%s%w", prefix, err)
-}
-
 // patcher applies operations copy-on-write: res is its own top-level map,
 // and every nested map or slice it changes is replaced by a new one, so
 // values shared with the input are never written.
@@ -206,11 +194,11 @@ func (p *patcher) apply(op PatchOp) error {
 	switch kind {
 	case "add", "replace", "remove":
 	default:
-		return badRequest(scimerr.ScimTypeInvalidSyntax, "unknown op %q; use add, replace or remove", op.Op)
+		return Errorf(ErrInvalidSyntax, "unknown op %q; use add, replace or remove", op.Op)
 	}
 	if op.Path == "" {
 		if kind == "remove" {
-			return badRequest(scimerr.ScimTypeNoTarget, "remove needs a path")
+			return Errorf(ErrNoTarget, "remove needs a path")
 		}
 		obj, ok := op.Value.(map[string]any)
 		if !ok {
@@ -290,7 +278,7 @@ func (p *patcher) applyPath(kind, path string, pp PatchPath, v any) error {
 	a := pp.Attr
 	def := a.Def
 	if def.Mutability() == "readOnly" || a.Sub != nil && a.Sub.Mutability() == "readOnly" {
-		return badRequest(scimerr.ScimTypeMutability, "%q is readOnly; it cannot be changed", a.String())
+		return Errorf(ErrMutability, "%q is readOnly; it cannot be changed", a.String())
 	}
 	if p.members != nil && a.URN == "" && def.Name() == "members" {
 		return p.members(kind, path, pp, v)
@@ -302,7 +290,7 @@ func (p *patcher) applyPath(kind, path string, pp PatchPath, v any) error {
 	)
 	switch {
 	case pp.Elems != nil && (!def.MultiValued() || def.AttributeType() != "complex"):
-		return badRequest(scimerr.ScimTypeInvalidPath, "%q: a [filter] only applies to multi-valued complex attributes", path)
+		return Errorf(ErrInvalidPath, "%q: a [filter] only applies to multi-valued complex attributes", path)
 	case def.MultiValued() && (pp.Elems != nil || a.Sub != nil):
 		nv, err = applyElems(kind, path, pp, old, v)
 	case a.Sub != nil:
@@ -314,7 +302,7 @@ func (p *patcher) applyPath(kind, path string, pp PatchPath, v any) error {
 		return err
 	}
 	if def.Mutability() == "immutable" && old != nil && !Equal(old, nv) {
-		return badRequest(scimerr.ScimTypeMutability, "%q is immutable and already has a value; it cannot be changed", a.String())
+		return Errorf(ErrMutability, "%q is immutable and already has a value; it cannot be changed", a.String())
 	}
 	p.set(a, nv)
 	return nil
@@ -513,7 +501,7 @@ func newElem(path string, pp PatchPath) (map[string]any, error) {
 	}
 	def := pp.Attr.Def
 	subPrefix := pathPrefix(pp.Attr.URN) + def.Name() + "."
-	noTarget := badRequest(scimerr.ScimTypeNoTarget, "%q: no element matches the filter, and none can be created from it (only \"eq\" comparisons of sub-attributes joined by \"and\" can)", path)
+	noTarget := Errorf(ErrNoTarget, "%q: no element matches the filter, and none can be created from it (only \"eq\" comparisons of sub-attributes joined by \"and\" can)", path)
 	names, lits, ok := filterEqualities(path)
 	if !ok {
 		return nil, noTarget
@@ -616,7 +604,7 @@ func setField(m map[string]any, def schema.CoreAttribute, name string, v any, su
 	old, has := m[name]
 	if has && !Equal(old, v) {
 		if sub, ok := findDef(def.SubAttributes(), name); ok && sub.Mutability() == "immutable" {
-			return badRequest(scimerr.ScimTypeMutability, "%q is immutable and already has a value; it cannot be changed", subPrefix+name)
+			return Errorf(ErrMutability, "%q is immutable and already has a value; it cannot be changed", subPrefix+name)
 		}
 	}
 	if v == nil {

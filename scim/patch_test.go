@@ -1,11 +1,10 @@
 package scim
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
-
-	scimerr "github.com/elimity-com/scim/errors"
 )
 
 // expand replaces %ENT% and %CUS% by the enterprise and custom extension
@@ -426,17 +425,17 @@ func TestPatch(t *testing.T) {
 
 func TestPatchErrors(t *testing.T) {
 	user, group := UserType(customSchema()), GroupType()
-	const (
-		mut = scimerr.ScimTypeMutability
-		iv  = scimerr.ScimTypeInvalidValue
-		nt  = scimerr.ScimTypeNoTarget
+	var (
+		mut = ErrMutability
+		iv  = ErrInvalidValue
+		nt  = ErrNoTarget
 	)
 	tests := []struct {
 		name     string
 		rt       *ResourceType
 		base     string
 		ops      string
-		scimType scimerr.ScimType
+		scimType error
 		detail   string
 	}{
 		{name: "replace id", ops: `[{"op":"replace","path":"id","value":"x"}]`, scimType: mut,
@@ -506,7 +505,7 @@ func TestPatchErrors(t *testing.T) {
 			if got != nil || changed {
 				t.Errorf("on error got %v, %v; want nil, false", got, changed)
 			}
-			wantScimErr(t, err, tc.scimType, expand(tc.detail))
+			wantErr(t, err, tc.scimType, expand(tc.detail))
 			if after := canonJSON(t, res); after != before {
 				t.Errorf("input modified:\nbefore %s\nafter  %s", before, after)
 			}
@@ -521,21 +520,21 @@ func TestPatchOpsNotFromParse(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		op       PatchOp
-		scimType scimerr.ScimType
+		scimType error
 		detail   string
 	}{
-		{"unknown op", PatchOp{Op: "Move", Path: "title", Value: "x"}, scimerr.ScimTypeInvalidSyntax,
+		{"unknown op", PatchOp{Op: "Move", Path: "title", Value: "x"}, ErrInvalidSyntax,
 			`Operations[0]: unknown op "Move"; use add, replace or remove`},
-		{"add without value", PatchOp{Op: "ADD", Path: "title"}, scimerr.ScimTypeInvalidValue,
+		{"add without value", PatchOp{Op: "ADD", Path: "title"}, ErrInvalidValue,
 			`Operations[0]: add of "title" needs a value`},
-		{"remove without path", PatchOp{Op: "Remove"}, scimerr.ScimTypeNoTarget,
+		{"remove without path", PatchOp{Op: "Remove"}, ErrNoTarget,
 			`Operations[0]: remove needs a path`},
-		{"no path, value not an object", PatchOp{Op: "replace", Value: "x"}, scimerr.ScimTypeInvalidValue,
+		{"no path, value not an object", PatchOp{Op: "replace", Value: "x"}, ErrInvalidValue,
 			`Operations[0]: replace without a path needs an object value whose keys are attribute paths, got the string "x"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := rt.Patch(canonical(t, rt, baseUser), []PatchOp{tc.op})
-			wantScimErr(t, err, tc.scimType, tc.detail)
+			wantErr(t, err, tc.scimType, tc.detail)
 		})
 	}
 	// Mixed-case ops work when handed over directly.
@@ -561,9 +560,8 @@ func TestPatchUnknownPath(t *testing.T) {
 				t.Fatalf("ParsePatchRequest: %v", err)
 			}
 			_, _, err = rt.Patch(canonical(t, rt, baseUser), ops)
-			se := asScimError(err)
-			if err == nil || se.Status != 400 || se.ScimType != scimerr.ScimTypeInvalidPath || !strings.Contains(se.Detail, tc.names) {
-				t.Errorf("got %v, want 400 invalidPath naming %q", err, tc.names)
+			if !errors.Is(err, ErrInvalidPath) || !strings.Contains(err.Error(), tc.names) {
+				t.Errorf("got %v, want an ErrInvalidPath naming %q", err, tc.names)
 			}
 		})
 	}
@@ -599,16 +597,16 @@ func TestParsePatchRequest(t *testing.T) {
 			t.Errorf("value %s, want the exact number", s)
 		}
 	})
-	const (
-		syn = scimerr.ScimTypeInvalidSyntax
-		iv  = scimerr.ScimTypeInvalidValue
-		nt  = scimerr.ScimTypeNoTarget
-		ip  = scimerr.ScimTypeInvalidPath
+	var (
+		syn = ErrInvalidSyntax
+		iv  = ErrInvalidValue
+		nt  = ErrNoTarget
+		ip  = ErrInvalidPath
 	)
 	const pre = `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":`
 	for _, tc := range []struct {
 		name, body string
-		scimType   scimerr.ScimType
+		scimType   error
 		detail     string
 	}{
 		{"invalid JSON", `{"schemas":`, syn, `the PATCH body is not a valid JSON object: unexpected EOF`},
@@ -635,7 +633,7 @@ func TestParsePatchRequest(t *testing.T) {
 			if err == nil {
 				t.Fatalf("got %+v, want an error", ops)
 			}
-			wantScimErr(t, err, tc.scimType, tc.detail)
+			wantErr(t, err, tc.scimType, tc.detail)
 		})
 	}
 }

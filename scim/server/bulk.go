@@ -49,11 +49,11 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		Operations   []bulkOp `json:"Operations"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
-		s.writeError(w, badRequest(scimerr.ScimTypeInvalidSyntax, "BulkRequest body is not valid: %v", err))
+		s.writeError(w, scim.Errorf(scim.ErrInvalidSyntax, "BulkRequest body is not valid: %v", err))
 		return
 	}
 	if !containsFold(req.Schemas, scim.URNBulkRequest) {
-		s.writeError(w, badRequest(scimerr.ScimTypeInvalidSyntax, "schemas must contain %s", scim.URNBulkRequest))
+		s.writeError(w, scim.Errorf(scim.ErrInvalidSyntax, "schemas must contain %s", scim.URNBulkRequest))
 		return
 	}
 	if len(req.Operations) == 0 {
@@ -95,7 +95,8 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 	for i := range pending {
 		pending[i] = i
 	}
-	fail := func(op bulkOp, e scimerr.ScimError) {
+	fail := func(op bulkOp, err error) {
+		e, _ := s.scimError(err)
 		body, _ := json.Marshal(e)
 		results = append(results, bulkResult{Method: op.Method, BulkID: op.BulkID, Status: strconv.Itoa(e.Status), Response: body})
 		if op.BulkID != "" {
@@ -189,7 +190,8 @@ func bulkRefs(op bulkOp) []string {
 // bulkOne runs one resolved operation through ServeHTTP.
 func (s *Server) bulkOne(r *http.Request, i int, op bulkOp, ids map[string]string) bulkResult {
 	res := bulkResult{Method: op.Method, BulkID: op.BulkID}
-	errorResult := func(e scimerr.ScimError) bulkResult {
+	errorResult := func(err error) bulkResult {
+		e, _ := s.scimError(err)
 		res.Status = strconv.Itoa(e.Status)
 		res.Response, _ = json.Marshal(e)
 		return res

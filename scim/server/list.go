@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	scimerr "github.com/elimity-com/scim/errors"
-
 	"github.com/scimgate/scimgate/internal/store"
 	"github.com/scimgate/scimgate/scim"
 )
@@ -78,10 +76,10 @@ func (s *Server) paramsFromSearch(body []byte) (listParams, error) {
 		Count              *int     `json:"count"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
-		return listParams{}, badRequest(scimerr.ScimTypeInvalidSyntax, "SearchRequest body is not valid: %v", err)
+		return listParams{}, scim.Errorf(scim.ErrInvalidSyntax, "SearchRequest body is not valid: %v", err)
 	}
 	if len(req.Schemas) > 0 && !containsFold(req.Schemas, scim.URNSearchRequest) {
-		return listParams{}, badRequest(scimerr.ScimTypeInvalidSyntax, "schemas must contain %s", scim.URNSearchRequest)
+		return listParams{}, scim.Errorf(scim.ErrInvalidSyntax, "schemas must contain %s", scim.URNSearchRequest)
 	}
 	p := listParams{Filter: req.Filter, SortBy: req.SortBy, SortOrder: req.SortOrder, StartIndex: 1,
 		Count: s.opts.DefaultCount, Attributes: req.Attributes, ExcludedAttributes: req.ExcludedAttributes}

@@ -291,7 +291,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 			Detail: fmt.Sprintf("request body exceeds the limit of %d bytes", limit)}
 	}
 	if err != nil {
-		return nil, badRequest(scimerr.ScimTypeInvalidSyntax, "reading request body: %v", err)
+		return nil, scim.Errorf(scim.ErrInvalidSyntax, "reading request body: %v", err)
 	}
 	return body, nil
 }
@@ -302,13 +302,13 @@ func decodeObject(body []byte) (map[string]any, error) {
 	dec.UseNumber()
 	var m map[string]any
 	if err := dec.Decode(&m); err != nil {
-		return nil, badRequest(scimerr.ScimTypeInvalidSyntax, "request body is not valid JSON: %v", err)
+		return nil, scim.Errorf(scim.ErrInvalidSyntax, "request body is not valid JSON: %v", err)
 	}
 	if m == nil {
-		return nil, badRequest(scimerr.ScimTypeInvalidSyntax, "request body must be a JSON object")
+		return nil, scim.Errorf(scim.ErrInvalidSyntax, "request body must be a JSON object")
 	}
 	if dec.More() {
-		return nil, badRequest(scimerr.ScimTypeInvalidSyntax, "request body has data after the JSON object")
+		return nil, scim.Errorf(scim.ErrInvalidSyntax, "request body has data after the JSON object")
 	}
 	return m, nil
 }
@@ -420,7 +420,7 @@ func (s *Server) replace(w http.ResponseWriter, r *http.Request, rt *scim.Resour
 		return
 	}
 	if v, ok := res["id"].(string); ok && v != id {
-		s.writeError(w, badRequest(scimerr.ScimTypeMutability, "id %q in the body does not match the id %q in the URL; id is read-only", v, id))
+		s.writeError(w, scim.Errorf(scim.ErrMutability, "id %q in the body does not match the id %q in the URL; id is read-only", v, id))
 		return
 	}
 	res["id"] = id
@@ -568,18 +568,19 @@ func (s *Server) toStore(rt *scim.ResourceType, res map[string]any) (store.Resou
 	}, nil
 }
 
-// conflict turns a uniqueness violation into a 409 (nil stays nil).
+// conflict gives a uniqueness violation (store.ErrConflict) its detail
+// (nil stays nil).
 func (s *Server) conflict(rt *scim.ResourceType, res map[string]any, err error) error {
 	if errors.Is(err, store.ErrConflict) {
-		return scimerr.ScimError{Status: http.StatusConflict, ScimType: scimerr.ScimTypeUniqueness,
-			Detail: fmt.Sprintf("%s %q is already in use by another %s (compared case-insensitively)", rt.UniqueAttr, res[rt.UniqueAttr], rt.Name)}
+		return scim.Errorf(store.ErrConflict, "%s %q is already in use by another %s (compared case-insensitively)", rt.UniqueAttr, res[rt.UniqueAttr], rt.Name)
 	}
 	return err
 }
 
+// storeError gives store.ErrNotFound its detail.
 func (s *Server) storeError(rt *scim.ResourceType, id string, err error) error {
 	if errors.Is(err, store.ErrNotFound) {
-		return scimerr.ScimError{Status: http.StatusNotFound, Detail: fmt.Sprintf("%s %q not found", rt.Name, id)}
+		return scim.Errorf(store.ErrNotFound, "%s %q not found", rt.Name, id)
 	}
 	return err
 }
@@ -603,12 +604,12 @@ func etagMatches(header string, version int64) bool {
 	return false
 }
 
-// checkIfMatch enforces If-Match (412 when it does not list the version).
+// checkIfMatch enforces If-Match: store.ErrModified (412) when it does not
+// list the version.
 func checkIfMatch(r *http.Request, version int64) error {
 	h := r.Header.Get("If-Match")
 	if h != "" && !etagMatches(h, version) {
-		return scimerr.ScimError{Status: http.StatusPreconditionFailed, ScimType: "versionMismatch",
-			Detail: fmt.Sprintf("If-Match %s does not match the current version %s", h, etag(version))}
+		return scim.Errorf(store.ErrModified, "If-Match %s does not match the current version %s", h, etag(version))
 	}
 	return nil
 }
@@ -783,30 +784,21 @@ func (s *Server) bounded(r *http.Request) (*http.Request, context.CancelFunc) {
 	return r.WithContext(ctx), cancel
 }
 
-// writeError answers with an RFC 7644 Error body. A store that cannot write
-// (store.ErrUnavailable) and a read past its time limit are 503s with
-// Retry-After. Errors that are not SCIM errors are logged and answered as
-// 500 without internals.
+// writeError answers with the RFC 7644 Error body of err (scimError), with
+// Retry-After on a 503. A read past its time limit, a store that cannot
+// write and any other 5xx are logged.
 func (s *Server) writeError(w http.ResponseWriter, err error) {
-	se := asScimError(err)
+	se, retry := s.scimError(err)
 	switch {
-	case errors.Is(err, store.ErrClosed), errors.Is(err, context.Canceled):
-		se = scimerr.ScimError{Status: http.StatusServiceUnavailable, Detail: "the gateway is shutting down or the request was cancelled; nothing was changed, retry"}
-		w.Header().Set("Retry-After", "5")
 	case errors.Is(err, context.DeadlineExceeded):
-		// 503, not 400 tooMany: a busy gateway runs out of time on any
-		// query; a filter too large to run at all is refused up front.
 		s.log.Warn("scim query stopped at its time limit", "limit", s.opts.QueryTimeout)
-		se = scimerr.ScimError{Status: http.StatusServiceUnavailable,
-			Detail: fmt.Sprintf("the query did not finish within the gateway's time limit of %s; retry later, or use a simpler filter", s.opts.QueryTimeout)}
-		w.Header().Set("Retry-After", "5")
 	case errors.Is(err, store.ErrUnavailable):
 		s.log.Error("scim request failed: the store cannot write", "err", err)
-		se = scimerr.ScimError{Status: http.StatusServiceUnavailable,
-			Detail: "the gateway's store cannot write (disk full, I/O error or read-only data directory); nothing was changed, retry later"}
-		w.Header().Set("Retry-After", "30")
-	case se.Status >= 500:
+	case se.Status >= 500 && retry == "":
 		s.log.Error("scim request failed", "err", err)
+	}
+	if retry != "" {
+		w.Header().Set("Retry-After", retry)
 	}
 	body, _ := json.Marshal(se)
 	w.Header().Set("Content-Type", ContentType)
