@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scimgate/scimgate/internal/gateway"
+	"github.com/scimgate/scimgate/internal/config"
 	"github.com/scimgate/scimgate/internal/store"
 	"github.com/scimgate/scimgate/targets"
 	"github.com/scimgate/scimgate/targets/memory"
@@ -157,7 +157,7 @@ func testKill9(t *testing.T, outOfScope string) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		stopProc(t, p)
-		pending, dead := readOutbox(t, filepath.Join(dataDir, gateway.DatabaseFile))
+		pending, dead := readOutbox(t, filepath.Join(dataDir, config.DatabaseFile))
 		if len(dead) > 0 {
 			t.Fatalf("%d operations are dead letters, the first: %s %s %s: %s", len(dead), dead[0].Type, dead[0].ID, dead[0].Payload, dead[0].LastError)
 		}

@@ -27,9 +27,6 @@ import (
 	"github.com/scimgate/scimgate/internal/config"
 	"github.com/scimgate/scimgate/internal/gateway"
 	"github.com/scimgate/scimgate/internal/loadgen"
-	"github.com/scimgate/scimgate/internal/plan"
-	"github.com/scimgate/scimgate/internal/store"
-	"github.com/scimgate/scimgate/policy"
 )
 
 const usage = `scimgate: SCIM 2.0 provisioning gateway
@@ -162,65 +159,6 @@ func loadConfig(fs *flag.FlagSet, cfgFile, listen, dataDir *string) (config.Conf
 		return cfg, fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	return cfg, nil
-}
-
-func planCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgFile := fs.String("config", "", "YAML configuration `file`")
-	dataDir := fs.String("data-dir", config.DefaultDataDir, "`directory` of the gateway's durable state")
-	target := fs.String("target", "", "show only the target with this `name`")
-	explain := fs.String("explain", "", "explain the decisions and provisioning state of one user or group, by `id` or userName/displayName")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: plan takes no arguments, got %q", errUsage, fs.Args())
-	}
-	cfg, err := loadConfig(fs, cfgFile, new(string), dataDir)
-	if err != nil {
-		return err
-	}
-	types, err := gateway.ResourceTypes(cfg.SCIM.CustomExtensions)
-	if err != nil {
-		return err
-	}
-	pol, err := policy.Compile(cfg.Policy(), policy.WithResourceTypes(types[0], types[1]))
-	if err != nil {
-		return fmt.Errorf("invalid configuration:\n%w", err)
-	}
-	dbPath := filepath.Join(cfg.DataDir, gateway.DatabaseFile)
-	if _, err := os.Stat(dbPath); err != nil {
-		return fmt.Errorf("no gateway data at %s (set --data-dir): %w", dbPath, err)
-	}
-	st, err := store.OpenSQLite(ctx, dbPath)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	connTypes := map[string]string{}
-	for _, t := range cfg.Targets {
-		connTypes[t.Name] = t.Type
-	}
-	if *explain != "" {
-		x, err := plan.Explain(ctx, st, pol, connTypes, *target, *explain)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return x.WriteJSON(stdout)
-		}
-		return x.WriteText(stdout)
-	}
-	p, err := plan.Build(ctx, st, pol, connTypes, *target)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return p.WriteJSON(stdout)
-	}
-	return p.WriteText(stdout)
 }
 
 // startLog returns the process logger configured by cfg.Log, writing to w,

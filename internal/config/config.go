@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/scimgate/scimgate/scim"
 )
 
 // Defaults of the settings that also have command-line flags.
@@ -31,6 +33,9 @@ const (
 	DefaultListen  = "127.0.0.1:8080"
 	DefaultDataDir = "./data"
 )
+
+// DatabaseFile is the gateway's SQLite database under DataDir.
+const DatabaseFile = "scimgate.db"
 
 // Config is the whole gateway configuration. The yaml tags are the names in
 // the configuration file; see EnvNames for the environment variables.
@@ -106,29 +111,12 @@ type Bulk struct {
 }
 
 // Extension is an extra schema extending User or Group, such as Entra's
-// "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User".
-type Extension struct {
-	// URN is the schema id; it ends with ":2.0:" + Resource.
-	URN string `yaml:"urn"`
-	// Resource is User or Group.
-	Resource   string      `yaml:"resource"`
-	Attributes []Attribute `yaml:"attributes"`
-}
+// "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User";
+// scim.ResourceTypes builds the resource types with them.
+type Extension = scim.CustomExtension
 
 // Attribute is one single-level attribute of an Extension.
-type Attribute struct {
-	Name string `yaml:"name"`
-	// Type is one of AttributeTypes.
-	Type        string `yaml:"type"`
-	MultiValued bool   `yaml:"multi_valued"`
-	CaseExact   bool   `yaml:"case_exact"`
-	Required    bool   `yaml:"required"`
-	Description string `yaml:"description"`
-}
-
-// AttributeTypes are the SCIM attribute types an Extension attribute may have
-// (RFC 7643 section 2.3, without complex).
-var AttributeTypes = []string{"string", "boolean", "integer", "decimal", "dateTime", "reference", "binary"}
+type Attribute = scim.CustomAttribute
 
 // Auth configures how SCIM requests are authenticated. Static tokens and JWT
 // validation may be combined; with neither, every request is rejected.

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/scimgate/scimgate/scim"
 )
 
 // ErrInvalid is wrapped by every FieldError, so errors.Is(err, ErrInvalid)
@@ -187,8 +189,8 @@ func (s SCIM) validate(p *problems) {
 			} else {
 				seenName[strings.ToLower(attr.Name)] = j
 			}
-			if !slices.Contains(AttributeTypes, attr.Type) {
-				p.add(apath+".type", "unknown type %q (want one of %s)", attr.Type, strings.Join(AttributeTypes, ", "))
+			if !slices.Contains(scim.CustomAttributeTypes, attr.Type) {
+				p.add(apath+".type", "unknown type %q (want one of %s)", attr.Type, strings.Join(scim.CustomAttributeTypes, ", "))
 			}
 		}
 	}

@@ -58,7 +58,7 @@ func (g *Gateway) adminRoutes(mux *http.ServeMux, admin *auth.Authenticator) {
 	h := &adminHandler{g: g, admin: admin, log: g.log, types: map[string]*scim.ResourceType{}}
 	// The core attributes the admin API reads (userName, displayName) do
 	// not depend on the extensions; New already built the types once.
-	types, err := ResourceTypes(g.cfg.SCIM.CustomExtensions)
+	types, err := scim.ResourceTypes(g.cfg.SCIM.CustomExtensions)
 	if err != nil {
 		types = []*scim.ResourceType{scim.UserType(), scim.GroupType()}
 	}

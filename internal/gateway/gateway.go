@@ -19,8 +19,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/elimity-com/scim/optional"
-	"github.com/elimity-com/scim/schema"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -40,9 +38,6 @@ import (
 // TokenFile is the file under the data directory holding the bearer token
 // the gateway generates when no authentication is configured.
 const TokenFile = "scim-token"
-
-// DatabaseFile is the SQLite database under the data directory.
-const DatabaseFile = "scimgate.db"
 
 // Gateway is a configured, not yet serving, scimgate.
 type Gateway struct {
@@ -92,7 +87,7 @@ func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tune f
 		cfg.Auth.TokenFiles = []string{filepath.Join(cfg.DataDir, TokenFile)}
 		g.GeneratedToken = tok
 	}
-	types, err := ResourceTypes(cfg.SCIM.CustomExtensions)
+	types, err := scim.ResourceTypes(cfg.SCIM.CustomExtensions)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +97,7 @@ func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tune f
 			return nil, err
 		}
 	}
-	st, err := store.OpenSQLite(ctx, filepath.Join(cfg.DataDir, DatabaseFile))
+	st, err := store.OpenSQLite(ctx, filepath.Join(cfg.DataDir, config.DatabaseFile))
 	if err != nil {
 		return nil, err
 	}
@@ -474,47 +469,4 @@ func ensureToken(path string) (string, error) {
 		return "", fmt.Errorf("writing %s: %w", path, err)
 	}
 	return tok, nil
-}
-
-// ResourceTypes builds User and Group, in that order, with the configured
-// custom extensions.
-func ResourceTypes(exts []config.Extension) ([]*scim.ResourceType, error) {
-	var users, groups []schema.Schema
-	for _, e := range exts {
-		s := schema.Schema{ID: e.URN, Name: optional.NewString(e.URN), Description: optional.NewString("Custom extension")}
-		for _, a := range e.Attributes {
-			s.Attributes = append(s.Attributes, customAttribute(a))
-		}
-		switch e.Resource {
-		case "User":
-			users = append(users, s)
-		case "Group":
-			groups = append(groups, s)
-		default:
-			return nil, fmt.Errorf("scim.custom_extensions: resource %q is neither User nor Group", e.Resource)
-		}
-	}
-	return []*scim.ResourceType{scim.UserType(users...), scim.GroupType(groups...)}, nil
-}
-
-func customAttribute(a config.Attribute) schema.CoreAttribute {
-	desc := optional.NewString(a.Description)
-	switch a.Type {
-	case "boolean":
-		return schema.SimpleCoreAttribute(schema.SimpleBooleanParams(schema.BooleanParams{Name: a.Name, MultiValued: a.MultiValued, Required: a.Required, Description: desc}))
-	case "integer", "decimal":
-		typ := schema.AttributeTypeInteger()
-		if a.Type == "decimal" {
-			typ = schema.AttributeTypeDecimal()
-		}
-		return schema.SimpleCoreAttribute(schema.SimpleNumberParams(schema.NumberParams{Name: a.Name, MultiValued: a.MultiValued, Required: a.Required, Description: desc, Type: typ}))
-	case "dateTime":
-		return schema.SimpleCoreAttribute(schema.SimpleDateTimeParams(schema.DateTimeParams{Name: a.Name, MultiValued: a.MultiValued, Required: a.Required, Description: desc}))
-	case "reference":
-		return schema.SimpleCoreAttribute(schema.SimpleReferenceParams(schema.ReferenceParams{Name: a.Name, MultiValued: a.MultiValued, Description: desc, ReferenceTypes: []schema.AttributeReferenceType{"external"}}))
-	case "binary":
-		return schema.SimpleCoreAttribute(schema.SimpleBinaryParams(schema.BinaryParams{Name: a.Name, MultiValued: a.MultiValued, Required: a.Required, Description: desc}))
-	default:
-		return schema.SimpleCoreAttribute(schema.SimpleStringParams(schema.StringParams{Name: a.Name, MultiValued: a.MultiValued, Required: a.Required, CaseExact: a.CaseExact, Description: desc}))
-	}
 }

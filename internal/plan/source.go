@@ -1,0 +1,54 @@
+package plan
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/scimgate/scimgate/internal/config"
+	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/policy"
+	"github.com/scimgate/scimgate/scim"
+)
+
+// Source is what a plan of a configured gateway reads: its store, its
+// policy and the connector type of each target. It is built from the
+// configuration and the data directory alone: `scimgate plan` runs
+// without the gateway (internal/gateway) and its SCIM server.
+type Source struct {
+	Store  store.Store
+	Policy *policy.Policy
+	// Types maps each target's name to its connector type.
+	Types map[string]string
+}
+
+// Open opens the Source of cfg, a validated configuration: the policy
+// compiled with the configured resource types, and the store of the
+// gateway's data directory. Close it when done.
+func Open(ctx context.Context, cfg config.Config) (*Source, error) {
+	rts, err := scim.ResourceTypes(cfg.SCIM.CustomExtensions)
+	if err != nil {
+		return nil, err
+	}
+	pol, err := policy.Compile(cfg.Policy(), policy.WithResourceTypes(rts[0], rts[1]))
+	if err != nil {
+		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	dbPath := filepath.Join(cfg.DataDir, config.DatabaseFile)
+	if _, err := os.Stat(dbPath); err != nil {
+		return nil, fmt.Errorf("no gateway data at %s (set --data-dir): %w", dbPath, err)
+	}
+	st, err := store.OpenSQLite(ctx, dbPath)
+	if err != nil {
+		return nil, err
+	}
+	types := map[string]string{}
+	for _, t := range cfg.Targets {
+		types[t.Name] = t.Type
+	}
+	return &Source{Store: st, Policy: pol, Types: types}, nil
+}
+
+// Close closes the store.
+func (s *Source) Close() error { return s.Store.Close() }
