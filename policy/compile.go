@@ -151,6 +151,12 @@ func (t *Target) Attributes(groups bool) []string {
 // the engine load a group's members to evaluate it.
 func (t *Target) ReadsGroupMembers() bool { return t.groups != nil && t.groups.readsMembers }
 
+// ReadsUserGroups reports whether the scope or the mapping of the target's
+// users may read their groups (a scope by groups, user.groups): only then
+// can a change of a group's members or name change how a member user is
+// provisioned.
+func (t *Target) ReadsUserGroups() bool { return t.users != nil && t.users.readsGroups }
+
 // Adopt reports whether an account found by the matching attributes and
 // linked to no other identity is adopted (else it is a conflict).
 func (t *Target) Adopt() bool { return t.adopt }
@@ -172,6 +178,9 @@ type objectPolicy struct {
 	// readsMembers: the scope or a mapping may read the object's members
 	// (group.members), which the engine then loads.
 	readsMembers bool
+	// readsGroups: the scope or a mapping may read the user's groups
+	// (user.groups, or a scope by groups).
+	readsGroups bool
 }
 
 type scope struct {
@@ -385,8 +394,10 @@ func (k *kind) compileObject(c ObjectConfig, targetField, typ string, p *problem
 		matched[strings.ToLower(a)] = true
 	}
 	op.readsMembers = strings.Contains(op.scope.rule, "members")
+	op.readsGroups = op.scope.groups != nil || strings.Contains(op.scope.rule, "groups")
 	for _, m := range op.mappings {
 		op.readsMembers = op.readsMembers || strings.Contains(m.text, "members")
+		op.readsGroups = op.readsGroups || strings.Contains(m.text, "groups")
 	}
 	return op
 }

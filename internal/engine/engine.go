@@ -76,6 +76,9 @@ type Engine struct {
 	log     *slog.Logger
 	targets []*target
 	metrics *metrics
+	// readsGroups: the user policy of a target reads users' groups, so a
+	// change of a group's members or name re-plans its members.
+	readsGroups bool
 
 	// planMu serialises the planner's batches with Release and Discard,
 	// and guards every target's guard state.
@@ -156,6 +159,7 @@ func New(opts Options) (*Engine, error) {
 		}
 		e.targets = append(e.targets, &target{pol: t, conn: c, wake: make(chan struct{}, 1),
 			preview: t.Lifecycle().Preview, inflight: map[int64]bool{}, reqs: make(chan reconcileReq, 1)})
+		e.readsGroups = e.readsGroups || t.ReadsUserGroups()
 	}
 	if len(opts.Connectors) != len(e.targets) {
 		return nil, fmt.Errorf("%w: a connector has no policy target", ErrConfig)

@@ -365,18 +365,21 @@ func (p *planner) planAll(ctx context.Context, changes []store.Change) error {
 			gc := group(ch.ID)
 			gc.full = gc.full || !ch.MembersOnly
 			// The members that joined or left: their membership in the
-			// targets, and their scope (group membership can put a user
-			// in or out of a target's scope), are planned again.
+			// targets is planned again, and so are they where a target's
+			// user policy reads their groups (group membership can put a
+			// user in or out of a target's scope).
 			for _, m := range slices.Concat(ch.Added, ch.Removed) {
 				gc.sync[m] = true
-				users[m] = true
+				if p.e.readsGroups {
+					users[m] = true
+				}
 			}
 		}
 	}
 	// A change of a group itself (its name, say) can change the scope of
 	// every member.
 	for _, id := range slices.Sorted(maps.Keys(groups)) {
-		if !groups[id].full {
+		if !groups[id].full || !p.e.readsGroups {
 			continue
 		}
 		ms, err := groupMembers(ctx, p.e.opts.Store, id)
