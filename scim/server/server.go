@@ -38,7 +38,7 @@ const ContentType = "application/scim+json"
 type Options struct {
 	Store store.Store
 	// Types are the served resource types; the first is the default for
-	// root-level .search ordering. Usually UserType(...) and GroupType(...).
+	// root-level .search ordering. Usually scim.ResourceTypes(...).
 	Types []*scim.ResourceType
 	// PublicURL is the external scheme://host[:port] used in Location and
 	// meta.location; empty derives it from each request.
