@@ -11,10 +11,9 @@
 // groupOfUniqueNames) or uids (posixGroup), resolved from anchors at call
 // time; the connector itself keeps memberships in step when a member is
 // renamed, moved or deleted, so no refint overlay is needed. Members are
-// resolved, written and read back 1,000 at a time (memberBatch): a search
-// per 1,000 anchors, a modify request per 1,000 values, without reading the
-// group's member list unless the directory refuses a value as present or
-// absent.
+// written 1,000 values per modify request (memberBatch) and resolved 200
+// per search (searchBatch), without reading the group's member list unless
+// the directory refuses a value as present or absent.
 //
 // List pages are keyed by anchor: each call lists the anchors of the kind
 // with a paged search (RFC 2696), takes the next limit anchors in order
@@ -537,11 +536,18 @@ func (c *Connector) disabledByOU(k *kind, e *ldap.Entry) bool {
 	return sameDNFold(parent, d.DN)
 }
 
-// memberBatch bounds the member values of one modify request and the
-// members of one search that resolves them, so that a group of any size is
-// written and read in requests of bounded size: neither one request per
-// member nor the whole list at once.
-const memberBatch = 1000
+// memberBatch bounds the member values of one modify request, and
+// searchBatch the members of one search that resolves them (anchors to
+// values, values to anchors), so that a group of any size is written and
+// read in requests of bounded size: neither one request per member nor the
+// whole list at once. A search is an OR of its members, which the
+// directory tests against each entry it finds, so that a search costs
+// about its batch squared; 200 was the fastest on slapd (5,000 members:
+// 0.23 s against 0.76 s in searches of 1,000, 0.28 s in searches of 100).
+const (
+	memberBatch = 1000
+	searchBatch = 200
+)
 
 // AddMembers adds the members, all of which must exist, to the group.
 func (c *Connector) AddMembers(ctx context.Context, op targets.Op) error {
@@ -553,7 +559,7 @@ func (c *Connector) RemoveMembers(ctx context.Context, op targets.Op) error {
 	return c.members(ctx, op, "RemoveMembers", false)
 }
 
-// members resolves the members' anchors to member values, memberBatch at
+// members resolves the members' anchors to member values, searchBatch at
 // a time, then writes them (writeMembers). An AddMembers with a member
 // that does not exist changes nothing.
 func (c *Connector) members(ctx context.Context, op targets.Op, method string, add bool) error {
@@ -604,7 +610,7 @@ func plural(n int, one, many string) string {
 
 // resolveMembers returns the member values of the objects with the anchors
 // (their DNs, or for posixGroup their uids), each once, and the anchors of
-// the objects that do not exist. It searches memberBatch anchors at a time.
+// the objects that do not exist. It searches searchBatch anchors at a time.
 func (c *Connector) resolveMembers(ctx context.Context, anchors []string) (values, missing []string, err error) {
 	posix := c.cfg.Groups.Style == StylePosixGroup
 	filter, attrs := or(c.users.filter, c.groups.filter), []string{c.cfg.AnchorAttribute}
@@ -613,7 +619,7 @@ func (c *Connector) resolveMembers(ctx context.Context, anchors []string) (value
 	}
 	anchors = slices.Compact(slices.Sorted(slices.Values(anchors)))
 	found := make(map[string]string, len(anchors)) // anchor (lower case) → value
-	for chunk := range slices.Chunk(anchors, memberBatch) {
+	for chunk := range slices.Chunk(anchors, searchBatch) {
 		fs := make([]string, 0, len(chunk))
 		for _, a := range chunk {
 			if f, ok := c.anchorFilter(a); ok {
@@ -1074,7 +1080,7 @@ func (c *Connector) object(ctx context.Context, k *kind, e *ldap.Entry) (targets
 
 // memberAnchors returns the anchor of each member value, "" for the
 // placeholder and for a value without an entry (or, for memberUid, with
-// several). The values are searched memberBatch at a time: uids among the
+// several). The values are searched searchBatch at a time: uids among the
 // users, DNs by the attributes of their first RDN under base_dn, each
 // entry found then matched to a value by its whole DN. A value not found
 // so (an entry outside base_dn, a DN written differently) is read on its
@@ -1091,9 +1097,9 @@ func (c *Connector) memberAnchors(ctx context.Context, values []string) ([]strin
 		skip = c.memberKey(p)
 	}
 	found := make(map[string]string, len(values)) // memberKey → anchor
-	for i := 0; i < len(values); i += memberBatch {
-		fs := make([]string, 0, memberBatch)
-		for j, v := range values[i:min(i+memberBatch, len(values))] {
+	for i := 0; i < len(values); i += searchBatch {
+		fs := make([]string, 0, searchBatch)
+		for j, v := range values[i:min(i+searchBatch, len(values))] {
 			switch {
 			case keys[i+j] == skip:
 			case posix:
