@@ -16,7 +16,7 @@ import (
 
 // Sizes of BenchmarkLargeGroup.
 const (
-	largeGroup   = 50000 // members of the large group
+	largeGroupMembers   = 50000 // members of the large group
 	smallGroup   = 100   // members of the small one
 	groupBatch   = 100   // members per PATCH while building
 	groupSingles = 100   // single adds, and single removes of each shape, per group
@@ -55,7 +55,7 @@ func BenchmarkLargeGroup(b *testing.B) {
 		}
 		groups := []*group{{label: "50k"}, {label: "100"}}
 		for i, g := range groups {
-			n := largeGroup
+			n := largeGroupMembers
 			if i == 1 {
 				n = smallGroup
 			}

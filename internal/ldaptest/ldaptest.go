@@ -1,7 +1,8 @@
 // Package ldaptest starts throwaway OpenLDAP servers (Debian's slapd) for
 // tests: an mdb database under dc=example,dc=org with the ppolicy and
-// memberof overlays, in a temporary directory, on a free loopback port,
-// optionally with LDAPS and StartTLS from a generated CA. The server is
+// memberof overlays, and the monitor database (Operations), in a temporary
+// directory, on a free loopback port, optionally with LDAPS and StartTLS
+// from a generated CA. The server is
 // stopped and its directory removed when the test ends.
 package ldaptest
 
@@ -20,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -64,6 +66,10 @@ type Options struct {
 	// place of the default, under which everyone reads everything. They
 	// never restrict AdminDN.
 	Access []string
+	// SortVals keeps the values of member, uniqueMember and memberUid
+	// sorted (slapd.conf(5) sortvals), so that the server finds a value
+	// among a large group's members by binary search.
+	SortVals bool
 }
 
 // Server is a running slapd.
@@ -163,6 +169,9 @@ func (s *Server) start(tb testing.TB, o Options) error {
 	for _, a := range o.Access {
 		fmt.Fprintf(&conf, "access %s\n", a)
 	}
+	if o.SortVals {
+		conf.WriteString("sortvals member uniqueMember memberUid\n")
+	}
 	fmt.Fprintf(&conf, `modulepath %s
 moduleload back_mdb
 moduleload ppolicy
@@ -186,6 +195,7 @@ index employeeType,businessCategory eq
 overlay memberof
 overlay ppolicy
 ppolicy_default "%s"
+database monitor
 `, moduleDir, s.Dir, s.Dir, tlsConf, BaseDN, AdminDN, AdminPassword, db, PolicyDN)
 	confFile := filepath.Join(s.Dir, "slapd.conf")
 	if err := os.WriteFile(confFile, []byte(conf.String()), 0o600); err != nil {
@@ -334,6 +344,34 @@ func (s *Server) MustDial(tb testing.TB) *ldap.Conn {
 	}
 	tb.Cleanup(func() { c.Close() })
 	return c
+}
+
+// Operations returns how many operations of each type (Add, Modify,
+// Search, Compare, ...; the RDNs under cn=Operations,cn=Monitor) the server
+// has started since it started, read from its monitor database: every
+// operation answered before the call, and the search that reads them.
+// (slapd counts an operation completed only after it has answered it, so
+// the completed counts may lag behind the answers a client has.)
+func (s *Server) Operations(tb testing.TB) map[string]int {
+	tb.Helper()
+	c := s.MustDial(tb)
+	res, err := c.Search(ldap.NewSearchRequest("cn=Operations,cn=Monitor", ldap.ScopeSingleLevel, ldap.NeverDerefAliases, 0, 0, false,
+		"(objectClass=*)", []string{"cn", "monitorOpInitiated"}, nil))
+	if err != nil {
+		tb.Fatalf("ldaptest: read the operation counters: %v", err)
+	}
+	out := map[string]int{}
+	for _, e := range res.Entries {
+		n, err := strconv.Atoi(e.GetAttributeValue("monitorOpInitiated"))
+		if err != nil {
+			tb.Fatalf("ldaptest: %s: monitorOpInitiated %q: %v", e.DN, e.GetAttributeValue("monitorOpInitiated"), err)
+		}
+		out[e.GetAttributeValue("cn")] = n
+	}
+	if len(out) == 0 {
+		tb.Fatalf("ldaptest: no operation counters under cn=Operations,cn=Monitor")
+	}
+	return out
 }
 
 // loadBase adds the base entries.

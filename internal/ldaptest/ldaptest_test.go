@@ -14,6 +14,7 @@ func TestStart(t *testing.T) {
 	}{
 		{"plain", Options{}},
 		{"tls", Options{TLS: true}},
+		{"sortvals", Options{SortVals: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
@@ -33,5 +34,27 @@ func TestStart(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestOperations: the counters count each operation once, the search
+// that reads them included.
+func TestOperations(t *testing.T) {
+	s := Start(t)
+	c := s.MustDial(t)
+	before := s.Operations(t)
+	for range 3 {
+		r := ldap.NewModifyRequest(PeopleDN, nil)
+		r.Replace("description", []string{"x"})
+		if err := c.Modify(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := s.Operations(t)
+	if got := after["Modify"] - before["Modify"]; got != 3 {
+		t.Errorf("Modify counted %d times, want 3", got)
+	}
+	if got := after["Search"] - before["Search"]; got != 1 { // the second read
+		t.Errorf("Search counted %d times, want 1", got)
 	}
 }

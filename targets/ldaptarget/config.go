@@ -138,6 +138,15 @@ type GroupsConfig struct {
 	MemberUIDAttribute string `yaml:"member_uid_attribute"`
 }
 
+// needsMember reports whether the groups' object classes require a
+// member (groupOfNames, groupOfUniqueNames): the directory then refuses a
+// change that leaves a group without one.
+func (g *GroupsConfig) needsMember() bool {
+	return slices.ContainsFunc(g.ObjectClasses, func(oc string) bool {
+		return strings.EqualFold(oc, StyleGroupOfNames) || strings.EqualFold(oc, StyleGroupOfUniqueNames)
+	})
+}
+
 // DisableConfig configures how a user is disabled.
 type DisableConfig struct {
 	// Method is ppolicy (OpenLDAP: pwdAccountLockedTime), ad (Active
@@ -287,10 +296,7 @@ func (c *Config) Validate() error {
 		}
 		switch g.Style {
 		case StyleGroupOfNames, StyleGroupOfUniqueNames:
-			needs := slices.ContainsFunc(g.ObjectClasses, func(oc string) bool {
-				return strings.EqualFold(oc, StyleGroupOfNames) || strings.EqualFold(oc, StyleGroupOfUniqueNames)
-			})
-			if needs && g.PlaceholderMember == "" {
+			if g.needsMember() && g.PlaceholderMember == "" {
 				return targets.FieldError("groups.placeholder_member", "required with object class %s, which needs at least one member (Entra creates groups empty)", g.Style)
 			}
 			if g.PlaceholderMember != "" {

@@ -10,7 +10,10 @@
 // keep it. Group members are written as DNs (groupOfNames,
 // groupOfUniqueNames) or uids (posixGroup), resolved from anchors at call
 // time; the connector itself keeps memberships in step when a member is
-// renamed, moved or deleted, so no refint overlay is needed.
+// renamed, moved or deleted, so no refint overlay is needed. Members are
+// written 1,000 values per modify request (memberBatch) and resolved 200
+// per search (searchBatch), without reading the group's member list unless
+// the directory refuses a value as present or absent.
 //
 // List pages are keyed by anchor: each call lists the anchors of the kind
 // with a paged search (RFC 2696), takes the next limit anchors in order
@@ -533,6 +536,19 @@ func (c *Connector) disabledByOU(k *kind, e *ldap.Entry) bool {
 	return sameDNFold(parent, d.DN)
 }
 
+// memberBatch bounds the member values of one modify request, and
+// searchBatch the members of one search that resolves them (anchors to
+// values, values to anchors), so that a group of any size is written and
+// read in requests of bounded size: neither one request per member nor the
+// whole list at once. A search is an OR of its members, which the
+// directory tests against each entry it finds, so that a search costs
+// about its batch squared; 200 was the fastest on slapd (5,000 members:
+// 0.23 s against 0.76 s in searches of 1,000, 0.28 s in searches of 100).
+const (
+	memberBatch = 1000
+	searchBatch = 200
+)
+
 // AddMembers adds the members, all of which must exist, to the group.
 func (c *Connector) AddMembers(ctx context.Context, op targets.Op) error {
 	return c.members(ctx, op, "AddMembers", true)
@@ -543,6 +559,9 @@ func (c *Connector) RemoveMembers(ctx context.Context, op targets.Op) error {
 	return c.members(ctx, op, "RemoveMembers", false)
 }
 
+// members resolves the members' anchors to member values, searchBatch at
+// a time, then writes them (writeMembers). An AddMembers with a member
+// that does not exist changes nothing.
 func (c *Connector) members(ctx context.Context, op targets.Op, method string, add bool) error {
 	k, err := c.checkOp(op, method)
 	if err != nil {
@@ -551,83 +570,264 @@ func (c *Connector) members(ctx context.Context, op targets.Op, method string, a
 	if k != c.groups {
 		return unsupported(method, "members of "+string(op.Kind)+"s")
 	}
-	g, err := c.find(ctx, k, op.Anchor)
+	g, err := c.findAttrs(ctx, k, op.Anchor, []string{"1.1"}) // the DN, not the members
 	if err != nil {
 		return err
 	}
-	values := make([]string, 0, len(op.Members))
-	for _, m := range op.Members {
-		v, err := c.memberValue(ctx, m)
-		switch {
-		case errors.Is(err, targets.ErrNotFound) && !add:
-			continue // absent, hence not a member
-		case errors.Is(err, targets.ErrNotFound):
-			return targets.NotFound(fmt.Errorf("ldaptarget: AddMembers: member %q of group %s does not exist", m, g.DN))
-		case err != nil:
-			return err
-		}
-		if m == op.Anchor {
-			return targets.NotFound(fmt.Errorf("ldaptarget: AddMembers: a group cannot be its own member"))
-		}
-		values = append(values, v)
+	if add && slices.Contains(op.Members, op.Anchor) {
+		return targets.NotFound(fmt.Errorf("ldaptarget: AddMembers: a group cannot be its own member"))
 	}
-	req := c.membershipChange(g, values, add)
-	if req == nil {
-		return nil
+	values, missing, err := c.resolveMembers(ctx, op.Members)
+	if err != nil {
+		return err
 	}
-	return c.modify(ctx, req)
+	if add && len(missing) > 0 {
+		return targets.NotFound(fmt.Errorf("ldaptarget: AddMembers: %s of group %s %s", some("member", missing), g.DN, plural(len(missing), "does", "do")+" not exist"))
+	}
+	return c.writeMembers(ctx, g.DN, values, add)
 }
 
-// membershipChange returns the modification of group g that adds (or
-// removes) the member values, keeping the placeholder member exactly when
-// the group has no other member; nil when nothing changes.
-func (c *Connector) membershipChange(g *ldap.Entry, values []string, add bool) *ldap.ModifyRequest {
-	attr := c.memberAttr()
-	placeholder := c.cfg.Groups.PlaceholderMember
-	current := map[string]string{} // key → stored value
-	hasPlaceholder := false
-	for _, v := range g.GetEqualFoldAttributeValues(attr) {
-		if placeholder != "" && sameDNFold(v, placeholder) {
-			hasPlaceholder = true
+// some names the first few of the values, and how many there are besides.
+func some(noun string, values []string) string {
+	const shown = 10
+	s := noun
+	if len(values) > 1 {
+		s += "s"
+	}
+	s += fmt.Sprintf(" %q", values[:min(len(values), shown)])
+	if len(values) > shown {
+		s += fmt.Sprintf(" and %d more", len(values)-shown)
+	}
+	return s
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// resolveMembers returns the member values of the objects with the anchors
+// (their DNs, or for posixGroup their uids), each once, and the anchors of
+// the objects that do not exist. It searches searchBatch anchors at a time.
+func (c *Connector) resolveMembers(ctx context.Context, anchors []string) (values, missing []string, err error) {
+	posix := c.cfg.Groups.Style == StylePosixGroup
+	filter, attrs := or(c.users.filter, c.groups.filter), []string{c.cfg.AnchorAttribute}
+	if posix {
+		filter, attrs = c.users.filter, []string{c.cfg.AnchorAttribute, c.cfg.Groups.MemberUIDAttribute}
+	}
+	anchors = slices.Compact(slices.Sorted(slices.Values(anchors)))
+	found := make(map[string]string, len(anchors)) // anchor (lower case) → value
+	for chunk := range slices.Chunk(anchors, searchBatch) {
+		fs := make([]string, 0, len(chunk))
+		for _, a := range chunk {
+			if f, ok := c.anchorFilter(a); ok {
+				fs = append(fs, f)
+			}
+		}
+		if len(fs) == 0 {
 			continue
 		}
-		current[c.memberKey(v)] = v
-	}
-	var change []string
-	seen := map[string]bool{}
-	for _, v := range values {
-		key := c.memberKey(v)
-		if seen[key] {
-			continue
+		es, err := c.search(ctx, c.cfg.BaseDN, and(filter, or(fs...)), attrs, 0)
+		if err != nil {
+			return nil, nil, err
 		}
-		seen[key] = true
-		stored, present := current[key]
-		switch {
-		case add && !present:
-			change = append(change, v)
-			current[key] = v
-		case !add && present:
-			change = append(change, stored)
-			delete(current, key)
+		for _, e := range es {
+			v := e.DN
+			if posix {
+				if v = e.GetEqualFoldAttributeValue(c.cfg.Groups.MemberUIDAttribute); v == "" {
+					return nil, nil, targets.Permanent(fmt.Errorf("ldaptarget: member %s has no %s for memberUid", e.DN, c.cfg.Groups.MemberUIDAttribute))
+				}
+			}
+			found[c.anchorOf(e)] = v
 		}
 	}
-	if len(change) == 0 {
+	for _, a := range anchors {
+		if v, ok := found[strings.ToLower(a)]; ok {
+			values = append(values, v)
+		} else {
+			missing = append(missing, a)
+		}
+	}
+	return values, missing, nil
+}
+
+// writeMembers adds (or removes) the member values to (from) the group at
+// dn, memberBatch values per modify request, keeping the placeholder member
+// exactly when the group has no other member. Values already present (or
+// absent) are success: when the directory refuses a request for one of
+// them, the group's member values are read once, and that request and the
+// following ones send only the values that change. The requests are not
+// one transaction: an interrupted call leaves some batches written, and
+// its repetition completes it.
+func (c *Connector) writeMembers(ctx context.Context, dn string, values []string, add bool) error {
+	w := memberWriter{c: c, dn: dn, attr: c.memberAttr(), placeholder: c.cfg.Groups.PlaceholderMember}
+	if w.placeholder != "" {
+		w.placeholderKey = c.memberKey(w.placeholder)
+	}
+	seen := make(map[string]bool, len(values))
+	values = slices.DeleteFunc(slices.Clone(values), func(v string) bool {
+		k := c.memberKey(v)
+		if seen[k] {
+			return true
+		}
+		seen[k] = true
+		return false
+	})
+	if len(values) == 0 {
 		return nil
 	}
-	req := ldap.NewModifyRequest(g.DN, nil)
+	if add && w.placeholder != "" {
+		var err error
+		if w.hasPlaceholder, err = c.compare(ctx, dn, w.attr, w.placeholder); err != nil {
+			return err
+		}
+	}
+	for chunk := range slices.Chunk(values, memberBatch) {
+		if err := w.write(ctx, chunk, add); err != nil {
+			return err
+		}
+	}
+	if add || w.placeholder == "" || w.current != nil || w.hasPlaceholder || c.cfg.Groups.needsMember() {
+		return nil
+	}
+	// Removed without reading the group, whose object classes let it have
+	// no member, so that the directory did not refuse the last removal:
+	// look for a remaining value.
+	if _, err := c.readDNFilter(ctx, dn, "("+w.attr+"=*)", []string{"1.1"}); !errors.Is(err, targets.ErrNotFound) {
+		return err
+	}
+	req := ldap.NewModifyRequest(dn, nil)
+	req.Add(w.attr, []string{w.placeholder})
+	return c.modifyTolerant(ctx, req)
+}
+
+// memberWriter writes the member values of one group (writeMembers).
+type memberWriter struct {
+	c           *Connector
+	dn, attr    string
+	placeholder string
+	// placeholderKey is the memberKey of the placeholder.
+	placeholderKey string
+	// hasPlaceholder: the group holds the placeholder.
+	hasPlaceholder bool
+	// current are the group's member values but the placeholder, by
+	// memberKey; nil until the directory refused a request.
+	current map[string]string
+}
+
+// maxRereads bounds the reads of the group's values for one batch: a
+// group changed by another writer between the read and the request.
+const maxRereads = 2
+
+// write adds (or removes) one batch of distinct values.
+func (w *memberWriter) write(ctx context.Context, values []string, add bool) error {
+	for reads := 0; ; reads++ {
+		change := values
+		if w.current != nil {
+			change = nil
+			for _, v := range values {
+				stored, present := w.current[w.c.memberKey(v)]
+				switch {
+				case add && !present:
+					change = append(change, v)
+				case !add && present:
+					change = append(change, stored) // as the directory holds it
+				}
+			}
+		}
+		if len(change) == 0 {
+			return nil
+		}
+		req := ldap.NewModifyRequest(w.dn, nil)
+		addPlaceholder := false
+		if add {
+			req.Add(w.attr, change)
+			if w.hasPlaceholder {
+				req.Delete(w.attr, []string{w.placeholder})
+			}
+		} else {
+			req.Delete(w.attr, change)
+			// Only a read group tells that this batch empties it;
+			// otherwise a directory that needs a member refuses the
+			// request, and it is sent again after the read.
+			addPlaceholder = w.placeholder != "" && w.current != nil && len(w.current) == len(change) && !w.hasPlaceholder
+			if addPlaceholder {
+				req.Add(w.attr, []string{w.placeholder})
+			}
+		}
+		err := w.c.pool.do(ctx, func(conn *ldap.Conn) error { return conn.Modify(req) })
+		if err == nil {
+			w.hasPlaceholder = !add && (w.hasPlaceholder || addPlaceholder)
+			for _, v := range change {
+				if w.current == nil {
+					break
+				}
+				if add {
+					w.current[w.c.memberKey(v)] = v
+				} else {
+					delete(w.current, w.c.memberKey(v))
+				}
+			}
+			return nil
+		}
+		if !w.refused(err, add) || ctx.Err() != nil {
+			return classify("modify "+w.dn, err)
+		}
+		if reads == maxRereads {
+			return targets.Transient(fmt.Errorf("ldaptarget: modify %s: the group's members changed while they were written: %w", w.dn, err))
+		}
+		if err := w.read(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// refused reports whether the directory refused a request for a value
+// already present (or absent), for the placeholder, or, before the group
+// was read, because the request would leave a group that needs a member
+// without one: the group is then read and the request sent again.
+func (w *memberWriter) refused(err error, add bool) bool {
 	if add {
-		req.Add(attr, change)
-	} else {
-		req.Delete(attr, change)
+		return ldap.IsErrorWithCode(err, ldap.LDAPResultAttributeOrValueExists) ||
+			w.hasPlaceholder && ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchAttribute)
 	}
-	switch {
-	case placeholder == "":
-	case len(current) == 0 && !hasPlaceholder:
-		req.Add(attr, []string{placeholder})
-	case len(current) > 0 && hasPlaceholder:
-		req.Delete(attr, []string{placeholder})
+	return ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchAttribute) ||
+		w.placeholder != "" && w.current == nil && ldap.IsErrorWithCode(err, ldap.LDAPResultObjectClassViolation)
+}
+
+// read reads the group's member values.
+func (w *memberWriter) read(ctx context.Context) error {
+	e, err := w.c.readDN(ctx, w.dn, []string{w.attr})
+	if err != nil {
+		return err
 	}
-	return req
+	vals := e.GetEqualFoldAttributeValues(w.attr)
+	w.current, w.hasPlaceholder = make(map[string]string, len(vals)), false
+	for _, v := range vals {
+		k := w.c.memberKey(v)
+		if w.placeholder != "" && k == w.placeholderKey {
+			w.hasPlaceholder = true
+			continue
+		}
+		w.current[k] = v
+	}
+	return nil
+}
+
+// compare reports whether the entry at dn holds the value of attr, as the
+// attribute's matching rule compares.
+func (c *Connector) compare(ctx context.Context, dn, attr, value string) (bool, error) {
+	var ok bool
+	err := c.pool.do(ctx, func(conn *ldap.Conn) (err error) {
+		ok, err = conn.Compare(dn, attr, value)
+		return err
+	})
+	if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchAttribute) {
+		return false, nil
+	}
+	return ok, classify("compare "+dn, err)
 }
 
 // memberAttr is the group attribute that holds members.
@@ -651,34 +851,6 @@ func (c *Connector) memberKey(v string) string {
 		return strings.ToLower(dn.String())
 	}
 	return strings.ToLower(v)
-}
-
-// memberValue returns the member value of the object anchor: its DN, or
-// for posixGroup its uid. ErrNotFound when it does not exist.
-func (c *Connector) memberValue(ctx context.Context, anchor string) (string, error) {
-	f, ok := c.anchorFilter(anchor)
-	if !ok {
-		return "", targets.NotFound(fmt.Errorf("ldaptarget: invalid anchor %q", anchor))
-	}
-	posix := c.cfg.Groups.Style == StylePosixGroup
-	filter, attrs := or(c.users.filter, c.groups.filter), []string{"1.1"}
-	if posix {
-		filter, attrs = c.users.filter, []string{c.cfg.Groups.MemberUIDAttribute}
-	}
-	es, err := c.search(ctx, c.cfg.BaseDN, and(filter, f), attrs, 2)
-	switch {
-	case err != nil:
-		return "", err
-	case len(es) == 0:
-		return "", targets.NotFound(fmt.Errorf("ldaptarget: no entry with %s %q", c.cfg.AnchorAttribute, anchor))
-	case !posix:
-		return es[0].DN, nil
-	}
-	uid := es[0].GetEqualFoldAttributeValue(c.cfg.Groups.MemberUIDAttribute)
-	if uid == "" {
-		return "", targets.Permanent(fmt.Errorf("ldaptarget: member %s has no %s for memberUid", es[0].DN, c.cfg.Groups.MemberUIDAttribute))
-	}
-	return uid, nil
 }
 
 // renameMember replaces, in every group, the member value of e by its
@@ -716,17 +888,15 @@ func (c *Connector) dropMember(ctx context.Context, e *ldap.Entry) error {
 		}
 	}
 	return c.eachGroupOf(ctx, val, func(g *ldap.Entry) error {
-		req := c.membershipChange(g, []string{val}, false)
-		if req == nil {
-			return nil
-		}
-		return c.modifyTolerant(ctx, req)
+		return c.writeMembers(ctx, g.DN, []string{val}, false)
 	})
 }
 
-// eachGroupOf calls fn for every group that has the member value val.
+// eachGroupOf calls fn for every group that has the member value val; the
+// entries are read without attributes (their DNs), since a group's members
+// may be many.
 func (c *Connector) eachGroupOf(ctx context.Context, val string, fn func(*ldap.Entry) error) error {
-	gs, err := c.search(ctx, c.cfg.BaseDN, and(c.groups.filter, eq(c.memberAttr(), val)), []string{c.memberAttr()}, 0)
+	gs, err := c.search(ctx, c.cfg.BaseDN, and(c.groups.filter, eq(c.memberAttr(), val)), []string{"1.1"}, 0)
 	if err != nil {
 		return err
 	}
@@ -828,11 +998,16 @@ func (c *Connector) List(ctx context.Context, k targets.Kind, cursor string, lim
 
 // find returns the entry of the kind with the anchor, or ErrNotFound.
 func (c *Connector) find(ctx context.Context, k *kind, anchor string) (*ldap.Entry, error) {
+	return c.findAttrs(ctx, k, anchor, c.readAttrs(k))
+}
+
+// findAttrs is find reading only the attributes attrs.
+func (c *Connector) findAttrs(ctx context.Context, k *kind, anchor string, attrs []string) (*ldap.Entry, error) {
 	f, ok := c.anchorFilter(anchor)
 	if !ok {
 		return nil, targets.NotFound(fmt.Errorf("ldaptarget: no %s with anchor %q", k.kind, anchor))
 	}
-	es, err := c.search(ctx, c.cfg.BaseDN, and(k.filter, f), c.readAttrs(k), 2)
+	es, err := c.search(ctx, c.cfg.BaseDN, and(k.filter, f), attrs, 2)
 	switch {
 	case err != nil:
 		return nil, err
@@ -886,19 +1061,117 @@ func (c *Connector) object(ctx context.Context, k *kind, e *ldap.Entry) (targets
 		}
 		o.Attrs[a.Name] = c.decode(a.Name, a.Values)
 	}
-	for _, m := range members {
-		if p := c.cfg.Groups.PlaceholderMember; p != "" && sameDNFold(m, p) {
-			continue
-		}
-		a, err := c.memberAnchor(ctx, m)
-		if err != nil {
-			return targets.Object{}, err
-		}
-		if a != "" && !slices.Contains(o.Members, a) {
+	if len(members) == 0 {
+		return o, nil
+	}
+	anchors, err := c.memberAnchors(ctx, members)
+	if err != nil {
+		return targets.Object{}, err
+	}
+	seen := make(map[string]bool, len(anchors))
+	for _, a := range anchors {
+		if a != "" && !seen[a] {
+			seen[a] = true
 			o.Members = append(o.Members, a)
 		}
 	}
 	return o, nil
+}
+
+// memberAnchors returns the anchor of each member value, "" for the
+// placeholder and for a value without an entry (or, for memberUid, with
+// several). The values are searched searchBatch at a time: uids among the
+// users, DNs by the attributes of their first RDN under base_dn, each
+// entry found then matched to a value by its whole DN. A value not found
+// so (an entry outside base_dn, a DN written differently) is read on its
+// own.
+func (c *Connector) memberAnchors(ctx context.Context, values []string) ([]string, error) {
+	posix := c.cfg.Groups.Style == StylePosixGroup
+	uidAttr := c.cfg.Groups.MemberUIDAttribute
+	keys := make([]string, len(values))
+	for i, v := range values {
+		keys[i] = c.memberKey(v)
+	}
+	skip := ""
+	if p := c.cfg.Groups.PlaceholderMember; p != "" {
+		skip = c.memberKey(p)
+	}
+	found := make(map[string]string, len(values)) // memberKey → anchor
+	for i := 0; i < len(values); i += searchBatch {
+		fs := make([]string, 0, searchBatch)
+		for j, v := range values[i:min(i+searchBatch, len(values))] {
+			switch {
+			case keys[i+j] == skip:
+			case posix:
+				fs = append(fs, eq(uidAttr, v))
+			default:
+				if f, ok := rdnFilter(v); ok {
+					fs = append(fs, f)
+				}
+			}
+		}
+		if len(fs) == 0 {
+			continue
+		}
+		filter, attrs := or(fs...), []string{c.cfg.AnchorAttribute}
+		if posix {
+			filter, attrs = and(c.users.filter, filter), []string{c.cfg.AnchorAttribute, uidAttr}
+		}
+		es, err := c.search(ctx, c.cfg.BaseDN, filter, attrs, 0)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range es {
+			if !posix {
+				found[c.memberKey(e.DN)] = c.anchorOf(e)
+				continue
+			}
+			for _, uid := range e.GetEqualFoldAttributeValues(uidAttr) {
+				k := c.memberKey(uid)
+				if a, dup := found[k]; dup && a != c.anchorOf(e) {
+					found[k] = "" // several users have the uid
+				} else {
+					found[k] = c.anchorOf(e)
+				}
+			}
+		}
+	}
+	anchors := make([]string, len(values))
+	for i, k := range keys {
+		if k == skip {
+			continue
+		}
+		a, ok := found[k]
+		if !ok {
+			var err error
+			if a, err = c.memberAnchor(ctx, values[i]); err != nil {
+				return nil, err
+			}
+			found[k] = a
+		}
+		anchors[i] = a
+	}
+	return anchors, nil
+}
+
+// rdnFilter returns the filter matching the first RDN of dn; false when dn
+// is not a DN with attribute names a filter can hold.
+func rdnFilter(dn string) (string, bool) {
+	d, err := ldap.ParseDN(dn)
+	if err != nil || len(d.RDNs) == 0 || len(d.RDNs[0].Attributes) == 0 {
+		return "", false
+	}
+	var fs []string
+	for _, a := range d.RDNs[0].Attributes {
+		if !attrName(a.Type) {
+			return "", false
+		}
+		fs = append(fs, eq(a.Type, a.Value))
+	}
+	if len(fs) == 1 {
+		return fs[0], true
+	}
+	return and(fs...), true
 }
 
 // memberAnchor returns the anchor of a member value, "" for a member that

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -131,12 +132,19 @@ func (f *fakeSCIM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodGet && id == "":
 		var out []any
 		f2 := r.URL.Query().Get("filter")
-		attr, value, _ := strings.Cut(f2, " eq ")
-		for id, res := range f.res {
+		for _, id := range slices.Sorted(maps.Keys(f.res)) {
+			res := f.res[id]
 			if !strings.HasPrefix(id, strings.ToLower(endpoint[:1])+"-") {
 				continue
 			}
-			if s, _ := json.Marshal(res[attr]); f2 == "" || string(s) == value {
+			match := f2 == ""
+			for term := range strings.SplitSeq(f2, " or ") { // attr eq "value" [or ...]
+				attr, value, _ := strings.Cut(term, " eq ")
+				if s, _ := json.Marshal(res[attr]); string(s) == value {
+					match = true
+				}
+			}
+			if match {
 				out = append(out, res)
 			}
 		}

@@ -133,6 +133,7 @@ func TestRequests(t *testing.T) {
 			c, _ := openFake(t, f, tt.config)
 			f.put(clone(user))
 			f.put(clone(group))
+			f.put(map[string]any{"id": "u-3", "userName": "ada@contoso.com"})
 			tt.run(t, c)
 			golden(t, "requests/"+tt.name, render(f.requests()))
 		})

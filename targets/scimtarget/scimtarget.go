@@ -135,6 +135,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -534,6 +535,12 @@ func (c *Connector) AddMembers(ctx context.Context, op targets.Op) error {
 		return err
 	}
 	if c.patch {
+		// Services may skip unknown members of a PATCH (Entra-compatible
+		// ones do, scimgate among them): make sure every member exists
+		// first, so that the add changes nothing when one does not.
+		if err := c.absent(ctx, g, op.Members); err != nil {
+			return err
+		}
 		err = c.patchResource(ctx, g, anchor, []patchOp{{Op: opAdd, Path: "members", Value: memberValues(op.Members)}}, nil)
 	} else {
 		err = c.replace(ctx, g, anchor, nil, func(res map[string]any) error {
@@ -553,11 +560,58 @@ func (c *Connector) AddMembers(ctx context.Context, op targets.Op) error {
 	return err
 }
 
+// absentChunk is how many ids one existence query names (filter
+// "id eq a or id eq b ...").
+const absentChunk = 50
+
+// absent returns ErrNotFound naming a member that is neither a user nor a
+// group of the service, nil when all exist. It asks with one filter query
+// per absentChunk members and kind; a service that cannot filter by id is
+// asked member by member.
+func (c *Connector) absent(ctx context.Context, g *kind, members []string) error {
+	for rest := members; len(rest) > 0; {
+		chunk := rest[:min(len(rest), absentChunk)]
+		rest = rest[len(chunk):]
+		left := map[string]bool{}
+		for _, m := range chunk {
+			left[m] = true
+		}
+		for _, k := range []*kind{c.users, g} {
+			if len(left) == 0 {
+				break
+			}
+			terms := make([]string, 0, len(left))
+			for _, m := range slices.Sorted(maps.Keys(left)) {
+				terms = append(terms, "id eq "+strconv.Quote(m))
+			}
+			_, objs, err := c.query(ctx, k, url.Values{"filter": {strings.Join(terms, " or ")},
+				"attributes": {"id"}, "count": {strconv.Itoa(len(terms))}})
+			if err != nil {
+				if targets.Class(err) == targets.ErrTransient {
+					return err
+				}
+				return c.missing(ctx, g, "", chunk)
+			}
+			for _, o := range objs {
+				delete(left, o.Anchor)
+			}
+		}
+		for _, m := range chunk {
+			if left[m] {
+				return targets.NotFound(fmt.Errorf("scim: member %s: no user or group has that id", m))
+			}
+		}
+	}
+	return nil
+}
+
 // missing returns ErrNotFound naming the group or a member that does not
 // exist, nil when all exist or that cannot be told.
 func (c *Connector) missing(ctx context.Context, g *kind, anchor string, members []string) error {
-	if _, err := c.get(ctx, g, anchor); errors.Is(err, targets.ErrNotFound) {
-		return err
+	if anchor != "" {
+		if _, err := c.get(ctx, g, anchor); errors.Is(err, targets.ErrNotFound) {
+			return err
+		}
 	}
 	for _, m := range members {
 		_, uerr := c.get(ctx, c.users, m)

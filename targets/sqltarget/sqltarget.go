@@ -18,8 +18,9 @@
 // from the configuration, validated as plain identifiers and quoted. Open
 // checks that the tables, columns and procedures exist (and creates the
 // tables with create_schema), reporting every problem with its config
-// field. The writes of one operation are one transaction. List pages by
-// anchor (keyset), never by OFFSET.
+// field. The writes of one operation are one transaction, membership rows
+// written 500 per statement (memberBatch) whatever the group's size. List
+// pages by anchor (keyset), never by OFFSET.
 package sqltarget
 
 import (
@@ -534,12 +535,21 @@ func (c *Connector) RemoveMembers(ctx context.Context, op targets.Op) error {
 	return c.members(ctx, op, false)
 }
 
+// memberBatch bounds the members of one membership statement. A statement
+// binds at most twice as many parameters (the existence check binds the
+// anchors twice, an insert a group and a member per row), far under the
+// 65,535 that MySQL's and PostgreSQL's protocols allow, so that a group of
+// any size is written in statements of bounded size.
+const memberBatch = 500
+
+// members adds (or removes) the members, memberBatch at a time, in one
+// transaction: an AddMembers with a member that does not exist changes
+// nothing.
 func (c *Connector) members(ctx context.Context, op targets.Op, add bool) error {
 	if op.Kind != targets.Group || c.groups == nil {
 		return fmt.Errorf("%w: no groups mapping for members of a %s", errUnsupported, op.Kind)
 	}
 	g := c.groups
-	m := g.members
 	what := "remove_member"
 	if add {
 		what = "add_member"
@@ -555,62 +565,72 @@ func (c *Connector) members(ctx context.Context, op targets.Op, add bool) error 
 		} else if err != nil {
 			return classify("read group", err)
 		}
-		if len(members) == 0 {
-			return nil
-		}
-		if add {
-			found, err := c.existing(ctx, tx, members)
-			if err != nil {
+		for batch := range slices.Chunk(members, memberBatch) {
+			if err := c.writeBatch(ctx, tx, op, batch, what); err != nil {
 				return err
 			}
-			if len(found) < len(members) {
-				var missing []string
-				for _, id := range members {
-					if !found[id] {
-						missing = append(missing, id)
-					}
-				}
-				return targets.NotFound(fmt.Errorf("sql: members %q do not exist", missing))
-			}
 		}
-		a = args{dialect: c.dialect}
-		q := "SELECT " + m.member + " FROM " + m.table + " WHERE " + m.group + " = " + a.add(op.Anchor) + " AND " + m.member + " IN (" + a.list(members) + ")"
-		present, err := c.column(ctx, tx, q, a.vals)
+		return nil
+	})
+}
+
+// writeBatch adds (what "add_member") or removes the distinct members
+// of one batch, those that are not already so.
+func (c *Connector) writeBatch(ctx context.Context, tx *sql.Tx, op targets.Op, members []string, what string) error {
+	g, m := c.groups, c.groups.members
+	add := what == "add_member"
+	if add {
+		found, err := c.existing(ctx, tx, members)
 		if err != nil {
 			return err
 		}
-		var change []string // the members to add or remove: not already so
-		for _, id := range members {
-			if present[id] != add {
-				change = append(change, id)
+		if len(found) < len(members) {
+			missing := slices.DeleteFunc(slices.Clone(members), func(id string) bool { return found[id] })
+			shown := missing[:min(len(missing), 10)]
+			more := ""
+			if len(missing) > len(shown) {
+				more = fmt.Sprintf(" and %d more", len(missing)-len(shown))
 			}
+			return targets.NotFound(fmt.Errorf("sql: members %q%s do not exist", shown, more))
 		}
-		if len(change) == 0 {
-			return nil
-		}
-		if w, ok := g.writes[what]; ok {
-			for _, id := range change {
-				p := params(op, op.Anchor, nil)
-				p[paramMember] = id
-				if err := c.run(ctx, tx, w, p); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		a = args{dialect: c.dialect}
-		if add {
-			rows := make([]string, len(change))
-			for i, id := range change {
-				rows[i] = "(" + a.add(op.Anchor) + ", " + a.add(id) + ")"
-			}
-			q = "INSERT INTO " + m.table + " (" + m.group + ", " + m.member + ") VALUES " + strings.Join(rows, ", ")
-		} else {
-			q = "DELETE FROM " + m.table + " WHERE " + m.group + " = " + a.add(op.Anchor) + " AND " + m.member + " IN (" + a.list(change) + ")"
-		}
-		_, err = c.exec(ctx, tx, strings.ReplaceAll(what, "_", " ")+"s", q, a.vals)
+	}
+	a := args{dialect: c.dialect}
+	q := "SELECT " + m.member + " FROM " + m.table + " WHERE " + m.group + " = " + a.add(op.Anchor) + " AND " + m.member + " IN (" + a.list(members) + ")"
+	present, err := c.column(ctx, tx, q, a.vals)
+	if err != nil {
 		return err
-	})
+	}
+	var change []string // the members to add or remove: not already so
+	for _, id := range members {
+		if present[id] != add {
+			change = append(change, id)
+		}
+	}
+	if len(change) == 0 {
+		return nil
+	}
+	if w, ok := g.writes[what]; ok {
+		for _, id := range change {
+			p := params(op, op.Anchor, nil)
+			p[paramMember] = id
+			if err := c.run(ctx, tx, w, p); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	a = args{dialect: c.dialect}
+	if add {
+		rows := make([]string, len(change))
+		for i, id := range change {
+			rows[i] = "(" + a.add(op.Anchor) + ", " + a.add(id) + ")"
+		}
+		q = "INSERT INTO " + m.table + " (" + m.group + ", " + m.member + ") VALUES " + strings.Join(rows, ", ")
+	} else {
+		q = "DELETE FROM " + m.table + " WHERE " + m.group + " = " + a.add(op.Anchor) + " AND " + m.member + " IN (" + a.list(change) + ")"
+	}
+	_, err = c.exec(ctx, tx, strings.ReplaceAll(what, "_", " ")+"s", q, a.vals)
+	return err
 }
 
 // existing returns which of the anchors are users or groups.

@@ -28,6 +28,7 @@ var dbTests = []struct {
 	{"ValueChecks", testValueChecks},
 	{"Lookup", testLookup},
 	{"LookupCollation", testLookupCollation},
+	{"LargeMembership", testLargeMembership},
 }
 
 // TestMariaDB and TestPostgres run dbTests on one server each, every test

@@ -38,3 +38,48 @@ func BenchmarkCreate10k(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*10000)/b.Elapsed().Seconds(), "creates/s")
 }
+
+// BenchmarkMembers20k adds 20,000 members to a group in one call, then
+// removes them in one call (the users are created first, not timed).
+func BenchmarkMembers20k(b *testing.B) {
+	const n = 20000
+	ctx := context.Background()
+	for b.Loop() {
+		b.StopTimer()
+		c, err := jsonl.Open(b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		members := make([]string, n)
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range 64 {
+			wg.Go(func() {
+				for i := next.Add(1) - 1; i < n; i = next.Add(1) - 1 {
+					s := strconv.FormatInt(i, 10)
+					a, err := c.Create(ctx, targets.Op{ID: s, ObjectID: s, Kind: targets.User, Attrs: map[string]any{"userName": "u" + s}})
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					members[i] = a
+				}
+			})
+		}
+		wg.Wait()
+		g, err := c.Create(ctx, targets.Op{ID: "g", ObjectID: "g", Kind: targets.Group, Attrs: map[string]any{"displayName": "G"}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		op := targets.Op{ID: "add", ObjectID: "g", Kind: targets.Group, Anchor: g, Members: members}
+		b.StartTimer()
+		if err := c.AddMembers(ctx, op); err != nil {
+			b.Fatal(err)
+		}
+		op.ID = "remove"
+		if err := c.RemoveMembers(ctx, op); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(2*n*b.N)/b.Elapsed().Seconds(), "members/s")
+}

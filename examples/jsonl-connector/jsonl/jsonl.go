@@ -257,8 +257,14 @@ func (c *Connector) members(ctx context.Context, op targets.Op, add bool) error 
 		if err != nil {
 			return err
 		}
+		// Sets, so that a call costs the group's size plus the members'
+		// count, not their product.
 		if !add {
-			g.Members = slices.DeleteFunc(g.Members, func(m string) bool { return slices.Contains(op.Members, m) })
+			drop := make(map[string]bool, len(op.Members))
+			for _, m := range op.Members {
+				drop[m] = true
+			}
+			g.Members = slices.DeleteFunc(g.Members, func(m string) bool { return drop[m] })
 			return nil
 		}
 		for _, m := range op.Members {
@@ -266,8 +272,13 @@ func (c *Connector) members(ctx context.Context, op targets.Op, add bool) error 
 				return targets.NotFound(fmt.Errorf("jsonl: member %q of group %q does not exist", m, g.Anchor))
 			}
 		}
+		have := make(map[string]bool, len(g.Members)+len(op.Members))
+		for _, m := range g.Members {
+			have[m] = true
+		}
 		for _, m := range op.Members {
-			if !slices.Contains(g.Members, m) {
+			if !have[m] {
+				have[m] = true
 				g.Members = append(g.Members, m)
 			}
 		}
