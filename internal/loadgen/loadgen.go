@@ -1,8 +1,10 @@
 // Package loadgen is the SCIM load generator behind "scimgate bench scim":
 // it creates users the way Entra ID provisions them, queries them with
 // Entra's userName filter, PATCHes them with Entra's per-attribute replace
-// operations, and reports per phase the request count, errors, throughput
-// and p50/p99 latency, plus the server's resident memory read from its
+// operations, runs Entra's initial cycle (a match query, then a create, per
+// user) against the server and against a bare net/http handler in the same
+// process, and reports per phase the request count, errors, throughput and
+// p50/p99 latency, plus the server's resident memory read from its
 // Prometheus metrics.
 package loadgen
 
@@ -17,6 +19,7 @@ import (
 	"io"
 	"math"
 	mrand "math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -41,6 +44,11 @@ type Config struct {
 	// Queries and Patches are the request counts of the query and PATCH
 	// phases; 0 means the same as Users.
 	Queries, Patches int
+	// Cycles is the number of users of the Entra-style cycle phase, each a
+	// userName eq match query answered with an empty list and then a POST
+	// create; the same number of cycles is then run against a bare net/http
+	// handler in this process (BareHandler), for comparison. 0 skips both.
+	Cycles int
 	// HTTPClient sends the requests; nil means a client whose transport keeps
 	// Concurrency idle connections to the server.
 	HTTPClient *http.Client
@@ -52,7 +60,7 @@ type Config struct {
 // Phase is the outcome of one phase.
 type Phase struct {
 	Name     string
-	Requests int           // requests sent
+	Requests int           // requests sent (cycles in the cycle phases: two requests each)
 	Errors   int           // transport errors and non-2xx responses
 	Duration time.Duration // wall time of the phase
 	P50, P99 time.Duration // latency percentiles (nearest rank) over all requests
@@ -72,7 +80,9 @@ func (p Phase) RequestsPerSecond() float64 {
 // Result is the outcome of a run.
 type Result struct {
 	Concurrency int
-	Phases      []Phase // "create", "query", "patch", in run order
+	// Phases are "create", "query", "patch", then "cycle" and "bare-cycle"
+	// when Config.Cycles > 0, in run order.
+	Phases []Phase
 	// ServerRSSBytes is the server's process_resident_memory_bytes after the
 	// run, or -1 when it could not be read; RSSError then says why.
 	ServerRSSBytes int64
@@ -84,15 +94,22 @@ const (
 	PhaseCreate = "create"
 	PhaseQuery  = "query"
 	PhasePatch  = "patch"
+	// PhaseCycle is Entra's initial cycle against the server: per user a
+	// match query then a create. PhaseBareCycle is the same client pattern
+	// against BareHandler.
+	PhaseCycle     = "cycle"
+	PhaseBareCycle = "bare-cycle"
 )
 
 const enterpriseURN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 // Run creates cfg.Users users, then runs cfg.Queries filter queries and
-// cfg.Patches PATCH requests on random created users, each phase with
-// cfg.Concurrency clients, and finally reads the server's RSS. The users are
-// left in place; their userNames start with "lg-<random run id>-". When ctx
-// is cancelled Run stops early and returns what it measured with ctx's error.
+// cfg.Patches PATCH requests on random created users, then cfg.Cycles
+// Entra cycles (match query, create) against the server and as many against
+// BareHandler, each phase with cfg.Concurrency clients, and finally reads
+// the server's RSS. The users are left in place; their userNames start with
+// "lg-<random run id>-". When ctx is cancelled Run stops early and returns
+// what it measured with ctx's error.
 func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := cfg.validate(); err != nil {
 		return Result{}, err
@@ -143,6 +160,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		i := created[rnd.IntN(len(created))]
 		return g.do(ctx, http.MethodPatch, "/Users/"+url.PathEscape(ids[i]), patchBody(g.userName(i), n))
 	}))
+	if cfg.Cycles > 0 {
+		phases, err := g.cycles(ctx)
+		res.Phases = append(res.Phases, phases...)
+		if err != nil {
+			return res, err
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return res, fmt.Errorf("loadgen: %w", err)
 	}
@@ -166,8 +190,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("loadgen: concurrency %d: want at least 1", c.Concurrency)
 	case c.Users < 1:
 		return fmt.Errorf("loadgen: users %d: want at least 1", c.Users)
-	case c.Queries < 0 || c.Patches < 0:
-		return fmt.Errorf("loadgen: queries %d, patches %d: want 0 or more", c.Queries, c.Patches)
+	case c.Queries < 0 || c.Patches < 0 || c.Cycles < 0:
+		return fmt.Errorf("loadgen: queries %d, patches %d, cycles %d: want 0 or more", c.Queries, c.Patches, c.Cycles)
 	}
 	return nil
 }
@@ -186,9 +210,74 @@ type call struct {
 	latency time.Duration
 	failure string // set when !ok
 	id      string // id of a created resource
+	body    []byte // the response body, when ok
 }
 
 func (g *gen) userName(i int) string { return fmt.Sprintf("lg-%s-%06d", g.run, i) }
+
+// cycleUser is the i-th user of the cycle phase, distinct from userName's.
+func (g *gen) cycleUser(i int) string { return fmt.Sprintf("lg-%s-c%06d", g.run, i) }
+
+// cycles runs the cycle phase against the server, then against BareHandler
+// served on a loopback port of this process, with the same client.
+func (g *gen) cycles(ctx context.Context) ([]Phase, error) {
+	var out []Phase
+	out = append(out, g.phase(ctx, PhaseCycle, g.cfg.Cycles, func(ctx context.Context, i int, _ *mrand.Rand) call {
+		return g.cycle(ctx, g.base, i)
+	}))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return out, fmt.Errorf("loadgen: bare handler: %w", err)
+	}
+	srv := &http.Server{Handler: BareHandler(), ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.Serve(ln) }()
+	defer func() { _ = srv.Close(); <-served }()
+	bare := "http://" + ln.Addr().String() + "/scim/v2"
+	out = append(out, g.phase(ctx, PhaseBareCycle, g.cfg.Cycles, func(ctx context.Context, i int, _ *mrand.Rand) call {
+		return g.cycle(ctx, bare, i)
+	}))
+	return out, nil
+}
+
+// cycle is Entra's initial provisioning of one user: a match query on its
+// userName, which must find nothing, then the create. The latency is the
+// pair's.
+func (g *gen) cycle(ctx context.Context, base string, i int) call {
+	un := g.cycleUser(i)
+	q := g.doAt(ctx, base, http.MethodGet, "/Users?"+url.Values{"filter": {fmt.Sprintf("userName eq %q", un)}}.Encode(), nil)
+	if !q.ok {
+		return q
+	}
+	var list struct {
+		TotalResults *int `json:"totalResults"`
+	}
+	if err := json.Unmarshal(q.body, &list); err != nil || list.TotalResults == nil || *list.TotalResults != 0 {
+		q.ok, q.failure = false, fmt.Sprintf("GET /Users?filter=userName eq %q: want an empty list, got %s", un, truncate(q.body, 300))
+		return q
+	}
+	c := g.doAt(ctx, base, http.MethodPost, "/Users", userBody(un, i))
+	c.latency += q.latency
+	return c
+}
+
+// BareHandler answers every request with the same small JSON body, an
+// empty ListResponse that also carries an id, so that it serves both
+// requests of a cycle: the floor of what an HTTP server costs per request
+// on the machine, the cycle phase's comparison.
+func BareHandler() http.Handler {
+	body := []byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"totalResults":0,"Resources":[],"id":"bare"}`)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/scim+json")
+		status := http.StatusOK
+		if r.Method == http.MethodPost {
+			status = http.StatusCreated
+		}
+		w.WriteHeader(status)
+		_, _ = w.Write(body)
+	})
+}
 
 // phase runs n requests made by fn with cfg.Concurrency workers and
 // summarises them. fn gets the request number and the worker's random source.
@@ -253,8 +342,19 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 
 // create POSTs user i and records its id.
 func (g *gen) create(ctx context.Context, i int, ids []string) call {
-	un := g.userName(i)
-	c := g.do(ctx, http.MethodPost, "/Users", map[string]any{
+	c := g.do(ctx, http.MethodPost, "/Users", userBody(g.userName(i), i))
+	if c.ok {
+		if c.id == "" {
+			c.ok, c.failure = false, "POST /Users: 2xx without an id"
+		}
+		ids[i] = c.id
+	}
+	return c
+}
+
+// userBody is the user Entra creates for userName un, the i-th one.
+func userBody(un string, i int) map[string]any {
+	return map[string]any{
 		"schemas":    []string{"urn:ietf:params:scim:schemas:core:2.0:User", enterpriseURN},
 		"externalId": un,
 		"userName":   un,
@@ -267,14 +367,7 @@ func (g *gen) create(ctx context.Context, i int, ids []string) call {
 			"department":     fmt.Sprintf("Dept %d", i%20),
 			"employeeNumber": fmt.Sprintf("%06d", i),
 		},
-	})
-	if c.ok {
-		if c.id == "" {
-			c.ok, c.failure = false, "POST /Users: 2xx without an id"
-		}
-		ids[i] = c.id
 	}
-	return c
 }
 
 // patchBody is Entra's default PATCH: one Replace per attribute.
@@ -289,9 +382,14 @@ func patchBody(userName string, n int) map[string]any {
 	}
 }
 
-// do sends one request and times it, body read included. For a POST it
-// decodes the id of the created resource.
+// do sends one request to the server and times it, body read included. For
+// a POST it decodes the id of the created resource.
 func (g *gen) do(ctx context.Context, method, path string, body any) call {
+	return g.doAt(ctx, g.base, method, path, body)
+}
+
+// doAt is do against another base URL.
+func (g *gen) doAt(ctx context.Context, base, method, path string, body any) call {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -300,7 +398,7 @@ func (g *gen) do(ctx context.Context, method, path string, body any) call {
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, g.base+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
 	if err != nil {
 		return call{failure: fmt.Sprintf("%s %s: %v", method, path, err)}
 	}
@@ -319,7 +417,7 @@ func (g *gen) do(ctx context.Context, method, path string, body any) call {
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	_, _ = io.Copy(io.Discard, resp.Body)
 	_ = resp.Body.Close()
-	c := call{latency: time.Since(start), ok: err == nil && resp.StatusCode >= 200 && resp.StatusCode < 300}
+	c := call{latency: time.Since(start), ok: err == nil && resp.StatusCode >= 200 && resp.StatusCode < 300, body: b}
 	if !c.ok {
 		c.failure = fmt.Sprintf("%s %s: %d %s", method, path, resp.StatusCode, truncate(b, 300))
 		if err != nil {
@@ -424,6 +522,27 @@ func parseGauge(text []byte, metric string) (int64, error) {
 	return 0, fmt.Errorf("%s: %w", metric, errNoMetric)
 }
 
+// phase returns the phase named name.
+func (r Result) phase(name string) (Phase, bool) {
+	for _, p := range r.Phases {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Phase{}, false
+}
+
+// CycleShare is the server's cycle rate as a percentage of the bare
+// handler's in the same run; ok is false without both phases.
+func (r Result) CycleShare() (percent float64, ok bool) {
+	c, ok1 := r.phase(PhaseCycle)
+	b, ok2 := r.phase(PhaseBareCycle)
+	if !ok1 || !ok2 || b.RequestsPerSecond() == 0 {
+		return 0, false
+	}
+	return 100 * c.RequestsPerSecond() / b.RequestsPerSecond(), true
+}
+
 // WriteText writes r as a table, then the server RSS and the first error of
 // each phase that had errors.
 func (r Result) WriteText(w io.Writer) {
@@ -435,6 +554,12 @@ func (r Result) WriteText(w io.Writer) {
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(w, "concurrency: %d\n", r.Concurrency)
+	if pct, ok := r.CycleShare(); ok {
+		c, _ := r.phase(PhaseCycle)
+		b, _ := r.phase(PhaseBareCycle)
+		fmt.Fprintf(w, "cycle (a userName eq match query, then a create; req/s counts cycles): %.1f users/s, %.1f%% of a bare net/http handler's %.1f in the same run\n",
+			c.RequestsPerSecond(), pct, b.RequestsPerSecond())
+	}
 	if r.ServerRSSBytes < 0 {
 		fmt.Fprintf(w, "server RSS: unknown (%s)\n", r.RSSError)
 	} else {

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -96,6 +97,10 @@ type fakeSCIM struct {
 	noID     bool
 	metrics  string // "" → /metrics answers 404
 	badQuery int    // queries whose filter was not userName eq "lg-..."
+	// names are the created userNames: a query finds a user when it has
+	// its name, or always with matchAll.
+	names    map[string]bool
+	matchAll bool
 }
 
 func (f *fakeSCIM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -127,16 +132,33 @@ func (f *fakeSCIM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprint(w, `<html>created</html>`)
 			return
 		}
+		var u struct {
+			UserName string `json:"userName"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&u); err != nil || u.UserName == "" {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		if f.names == nil {
+			f.names = map[string]bool{}
+		}
+		f.names[u.UserName] = true
 		id := fmt.Sprintf("id-%d", f.posts)
 		f.users[id] = true
 		w.WriteHeader(http.StatusCreated)
 		fmt.Fprintf(w, `{"id":%q}`, id)
 	case r.Method == http.MethodGet && r.URL.Path == "/scim/Users":
 		f.queries++
-		if !strings.HasPrefix(r.URL.Query().Get("filter"), `userName eq "lg-`) {
+		name, ok := strings.CutPrefix(r.URL.Query().Get("filter"), `userName eq "`)
+		name, _ = strings.CutSuffix(name, `"`)
+		if !ok || !strings.HasPrefix(name, "lg-") {
 			f.badQuery++
 		}
-		fmt.Fprint(w, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"totalResults":1,"Resources":[{}]}`)
+		if f.matchAll || f.names[name] {
+			fmt.Fprint(w, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"totalResults":1,"Resources":[{}]}`)
+			return
+		}
+		fmt.Fprint(w, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"totalResults":0,"Resources":[]}`)
 	case r.Method == http.MethodPatch && strings.HasPrefix(r.URL.Path, "/scim/Users/"):
 		f.patches++
 		if !f.users[strings.TrimPrefix(r.URL.Path, "/scim/Users/")] || (f.failEvery > 0 && f.patches%f.failEvery == 0) {
@@ -246,6 +268,96 @@ func TestRun(t *testing.T) {
 	}
 }
 
+func TestRunCycles(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		srv        *fakeSCIM
+		cycles     int
+		wantErrs   int    // cycle phase errors
+		wantFirst  string // in the cycle phase's FirstError
+		wantPosts  int    // creates the server saw in the cycle phase
+		wantShared bool   // CycleShare is known
+	}{
+		{name: "match query finds nothing, then create", srv: &fakeSCIM{}, cycles: 30, wantPosts: 30, wantShared: true},
+		{name: "no cycles: phases skipped", srv: &fakeSCIM{}, cycles: 0},
+		{name: "match query finds a user: no create", srv: &fakeSCIM{matchAll: true}, cycles: 7, wantErrs: 7,
+			wantFirst: "want an empty list", wantShared: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.srv.users = map[string]bool{}
+			hs := httptest.NewServer(tc.srv)
+			defer hs.Close()
+			const users = 5
+			res, err := Run(context.Background(), Config{BaseURL: hs.URL + "/scim", Token: "tok", Concurrency: 3,
+				Users: users, Queries: 4, Patches: 4, Cycles: tc.cycles})
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			tc.srv.mu.Lock()
+			defer tc.srv.mu.Unlock()
+			if got := tc.srv.posts - users; got != tc.wantPosts {
+				t.Errorf("server saw %d cycle creates, want %d", got, tc.wantPosts)
+			}
+			if got := tc.srv.queries - 4; got != tc.cycles {
+				t.Errorf("server saw %d cycle queries, want %d", got, tc.cycles)
+			}
+			if tc.srv.badQuery != 0 {
+				t.Errorf("%d queries without a userName eq \"lg-...\" filter", tc.srv.badQuery)
+			}
+			c, okC := res.phase(PhaseCycle)
+			b, okB := res.phase(PhaseBareCycle)
+			if tc.cycles == 0 {
+				if okC || okB || len(res.Phases) != 3 {
+					t.Errorf("phases %+v, want create, query, patch only", res.Phases)
+				}
+				return
+			}
+			if !okC || !okB || len(res.Phases) != 5 {
+				t.Fatalf("phases %+v, want cycle and bare-cycle after the others", res.Phases)
+			}
+			if c.Requests != tc.cycles || c.Errors != tc.wantErrs || !strings.Contains(c.FirstError, tc.wantFirst) {
+				t.Errorf("cycle phase %+v, want %d cycles, %d errors, first error with %q", c, tc.cycles, tc.wantErrs, tc.wantFirst)
+			}
+			if b.Requests != tc.cycles || b.Errors != 0 {
+				t.Errorf("bare-cycle phase %+v, want %d cycles without errors", b, tc.cycles)
+			}
+			pct, ok := res.CycleShare()
+			if ok != tc.wantShared || pct <= 0 {
+				t.Errorf("CycleShare = %v, %v", pct, ok)
+			}
+			var out strings.Builder
+			res.WriteText(&out)
+			if !strings.Contains(out.String(), "of a bare net/http handler's") {
+				t.Errorf("report lacks the comparison:\n%s", out.String())
+			}
+		})
+	}
+}
+
+func TestBareHandler(t *testing.T) {
+	hs := httptest.NewServer(BareHandler())
+	defer hs.Close()
+	for _, tc := range []struct {
+		method string
+		status int
+	}{{http.MethodGet, http.StatusOK}, {http.MethodPost, http.StatusCreated}} {
+		req, _ := http.NewRequest(tc.method, hs.URL+"/scim/v2/Users", strings.NewReader(`{"userName":"x"}`))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct {
+			TotalResults *int   `json:"totalResults"`
+			ID           string `json:"id"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != tc.status || body.TotalResults == nil || *body.TotalResults != 0 || body.ID == "" {
+			t.Errorf("%s: status %d, body %+v, %v; want %d, an empty list with an id", tc.method, resp.StatusCode, body, err, tc.status)
+		}
+	}
+}
+
 func TestRunConfigErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -256,6 +368,7 @@ func TestRunConfigErrors(t *testing.T) {
 		{"zero concurrency", Config{BaseURL: "http://h/scim", Users: 1}},
 		{"zero users", Config{BaseURL: "http://h/scim", Concurrency: 1}},
 		{"negative patches", Config{BaseURL: "http://h/scim", Concurrency: 1, Users: 1, Patches: -1}},
+		{"negative cycles", Config{BaseURL: "http://h/scim", Concurrency: 1, Users: 1, Cycles: -1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := Run(context.Background(), tc.cfg); err == nil {
