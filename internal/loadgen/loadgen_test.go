@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -413,5 +414,27 @@ func TestWriteText(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestUserBody: the formatted body is the JSON of Entra's user.
+func TestUserBody(t *testing.T) {
+	var got map[string]any
+	if err := json.Unmarshal(userBody("lg-0a1b-c000042", 42), &got); err != nil {
+		t.Fatalf("userBody is not JSON: %v", err)
+	}
+	want := map[string]any{
+		"schemas":     []any{"urn:ietf:params:scim:schemas:core:2.0:User", enterpriseURN},
+		"externalId":  "lg-0a1b-c000042",
+		"userName":    "lg-0a1b-c000042",
+		"active":      true,
+		"emails":      []any{map[string]any{"primary": true, "type": "work", "value": "lg-0a1b-c000042@example.com"}},
+		"meta":        map[string]any{"resourceType": "User"},
+		"name":        map[string]any{"formatted": "Load Gen", "familyName": "Gen", "givenName": "Load"},
+		"roles":       []any{},
+		enterpriseURN: map[string]any{"department": "Dept 2", "employeeNumber": "000042"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("userBody =\n%v\nwant\n%v", got, want)
 	}
 }
