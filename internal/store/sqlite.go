@@ -275,7 +275,7 @@ func readResources(ctx context.Context, c *conn, typ, stmt string, args []any) (
 func pageSQL(w frag, sortBy string, desc bool, count, offset int) (string, []any) {
 	if sortBy == "" {
 		return "SELECT " + resourceColumns + " FROM resources r WHERE " + w.sql +
-				" ORDER BY r.rid LIMIT ? OFFSET ?",
+				" ORDER BY r.rid LIMIT " + limitArg + " OFFSET ?",
 			append(append([]any{}, w.args...), count, offset)
 	}
 	key := sortKey(sortBy)
@@ -285,7 +285,7 @@ func pageSQL(w frag, sortBy string, desc bool, count, offset int) (string, []any
 	}
 	cols := strings.ReplaceAll(resourceColumns, "r.", "t.")
 	stmt := "SELECT " + cols + " FROM (SELECT " + resourceColumns + ", " + key.sql + " AS sk" +
-		" FROM resources r WHERE " + w.sql + ") t ORDER BY " + order + " LIMIT ? OFFSET ?"
+		" FROM resources r WHERE " + w.sql + ") t ORDER BY " + order + " LIMIT " + limitArg + " OFFSET ?"
 	args := append(append(append([]any{}, key.args...), w.args...), count, offset)
 	return stmt, args
 }
