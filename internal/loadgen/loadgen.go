@@ -67,6 +67,19 @@ type Phase struct {
 	// FirstError describes the first failed request: method, path, status and
 	// the start of the body (or the transport error); "" when none failed.
 	FirstError string
+	// ServerCPU is the server process's CPU time during the phase (from its
+	// process_cpu_seconds_total, 10 ms resolution); 0 when unknown, and for
+	// the bare-cycle phase, whose handler runs in this process.
+	ServerCPU time.Duration
+}
+
+// ServerCPUPerRequest is ServerCPU divided by the requests (cycles), 0 when
+// unknown.
+func (p Phase) ServerCPUPerRequest() time.Duration {
+	if p.Requests == 0 {
+		return 0
+	}
+	return p.ServerCPU / time.Duration(p.Requests)
 }
 
 // RequestsPerSecond is the phase's throughput.
@@ -218,26 +231,34 @@ func (g *gen) userName(i int) string { return fmt.Sprintf("lg-%s-%06d", g.run, i
 // cycleUser is the i-th user of the cycle phase, distinct from userName's.
 func (g *gen) cycleUser(i int) string { return fmt.Sprintf("lg-%s-c%06d", g.run, i) }
 
-// cycles runs the cycle phase against the server, then against BareHandler
-// served on a loopback port of this process, with the same client.
+// cycleRounds is how many turns the cycle phases take: the server's and
+// the bare handler's cycles alternate, so that both meet the same load from
+// whatever else runs on the machine.
+const cycleRounds = 5
+
+// cycles runs the cycle phase against the server and against BareHandler,
+// served on a loopback port of this process, with the same client, in
+// alternating rounds.
 func (g *gen) cycles(ctx context.Context) ([]Phase, error) {
-	var out []Phase
-	out = append(out, g.phase(ctx, PhaseCycle, g.cfg.Cycles, func(ctx context.Context, i int, _ *mrand.Rand) call {
-		return g.cycle(ctx, g.base, i)
-	}))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return out, fmt.Errorf("loadgen: bare handler: %w", err)
+		return nil, fmt.Errorf("loadgen: bare handler: %w", err)
 	}
 	srv := &http.Server{Handler: BareHandler(), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan struct{})
 	go func() { defer close(served); _ = srv.Serve(ln) }()
 	defer func() { _ = srv.Close(); <-served }()
 	bare := "http://" + ln.Addr().String() + "/scim/v2"
-	out = append(out, g.phase(ctx, PhaseBareCycle, g.cfg.Cycles, func(ctx context.Context, i int, _ *mrand.Rand) call {
-		return g.cycle(ctx, bare, i)
-	}))
-	return out, nil
+	var server, local tally
+	n := g.cfg.Cycles
+	for r := range cycleRounds {
+		from, to := r*n/cycleRounds, (r+1)*n/cycleRounds
+		g.measureCPU(ctx, &server, func() {
+			g.runN(ctx, &server, from, to, func(ctx context.Context, i int, _ *mrand.Rand) call { return g.cycle(ctx, g.base, i) })
+		})
+		g.runN(ctx, &local, from, to, func(ctx context.Context, i int, _ *mrand.Rand) call { return g.cycle(ctx, bare, i) })
+	}
+	return []Phase{server.phase(PhaseCycle), local.phase(PhaseBareCycle)}, nil
 }
 
 // cycle is Entra's initial provisioning of one user: a match query on its
@@ -282,14 +303,30 @@ func BareHandler() http.Handler {
 // phase runs n requests made by fn with cfg.Concurrency workers and
 // summarises them. fn gets the request number and the worker's random source.
 func (g *gen) phase(ctx context.Context, name string, n int, fn func(ctx context.Context, i int, rnd *mrand.Rand) call) Phase {
+	var t tally
+	g.measureCPU(ctx, &t, func() { g.runN(ctx, &t, 0, n, fn) })
+	return t.phase(name)
+}
+
+// tally accumulates the requests of a phase, which may run in rounds.
+type tally struct {
+	mu       sync.Mutex
+	lat      []time.Duration
+	errs     int
+	firstErr string // the first failure in time
+	dur      time.Duration
+	cpu      time.Duration // server CPU time over the rounds
+	cpuErr   error         // when the server CPU time could not be read
+}
+
+// runN runs requests from to to-1 made by fn with cfg.Concurrency workers
+// into t.
+func (g *gen) runN(ctx context.Context, t *tally, from, to int, fn func(ctx context.Context, i int, rnd *mrand.Rand) call) {
 	var (
-		next     atomic.Int64
-		mu       sync.Mutex
-		lat      = make([]time.Duration, 0, n)
-		errs     int
-		firstErr string // the first failure in time, under mu
-		wg       sync.WaitGroup
+		next atomic.Int64
+		wg   sync.WaitGroup
 	)
+	next.Store(int64(from))
 	start := time.Now()
 	for w := range g.cfg.Concurrency {
 		wg.Add(1)
@@ -300,30 +337,53 @@ func (g *gen) phase(ctx context.Context, name string, n int, fn func(ctx context
 			var myErrs int
 			for ctx.Err() == nil {
 				i := int(next.Add(1)) - 1
-				if i >= n {
+				if i >= to {
 					break
 				}
 				c := fn(ctx, i, rnd)
 				mine = append(mine, c.latency)
 				if !c.ok {
 					myErrs++
-					mu.Lock()
-					if firstErr == "" {
-						firstErr = c.failure
+					t.mu.Lock()
+					if t.firstErr == "" {
+						t.firstErr = c.failure
 					}
-					mu.Unlock()
+					t.mu.Unlock()
 				}
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			lat = append(lat, mine...)
-			errs += myErrs
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			t.lat = append(t.lat, mine...)
+			t.errs += myErrs
 		}()
 	}
 	wg.Wait()
-	p := Phase{Name: name, Requests: len(lat), Errors: errs, Duration: time.Since(start), FirstError: firstErr}
-	slices.Sort(lat)
-	p.P50, p.P99 = percentile(lat, 50), percentile(lat, 99)
+	t.dur += time.Since(start)
+}
+
+// measureCPU runs fn and adds the server's CPU time meanwhile to t, read
+// from its process_cpu_seconds_total.
+func (g *gen) measureCPU(ctx context.Context, t *tally, fn func()) {
+	before, err := g.serverMetric(ctx, "process_cpu_seconds_total")
+	fn()
+	if err == nil {
+		var after float64
+		if after, err = g.serverMetric(ctx, "process_cpu_seconds_total"); err == nil {
+			t.cpu += time.Duration((after - before) * float64(time.Second))
+		}
+	}
+	if err != nil && t.cpuErr == nil {
+		t.cpuErr = err
+	}
+}
+
+func (t *tally) phase(name string) Phase {
+	p := Phase{Name: name, Requests: len(t.lat), Errors: t.errs, Duration: t.dur, FirstError: t.firstErr}
+	if t.cpuErr == nil {
+		p.ServerCPU = t.cpu
+	}
+	slices.Sort(t.lat)
+	p.P50, p.P99 = percentile(t.lat, 50), percentile(t.lat, 99)
 	return p
 }
 
@@ -458,9 +518,15 @@ func (g *gen) metricsURL() (string, error) {
 	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/metrics"}).String(), nil
 }
 
-// serverRSS reads process_resident_memory_bytes from the metrics URL. The
-// token is sent only when the metrics are on the SCIM server's host.
+// serverRSS reads process_resident_memory_bytes from the metrics URL.
 func (g *gen) serverRSS(ctx context.Context) (int64, error) {
+	v, err := g.serverMetric(ctx, "process_resident_memory_bytes")
+	return int64(v), err
+}
+
+// serverMetric reads the first sample of metric from the metrics URL. The
+// token is sent only when the metrics are on the SCIM server's host.
+func (g *gen) serverMetric(ctx context.Context, metric string) (float64, error) {
 	mu, err := g.metricsURL()
 	if err != nil {
 		return 0, fmt.Errorf("metrics URL: %w", err)
@@ -484,15 +550,22 @@ func (g *gen) serverRSS(ctx context.Context) (int64, error) {
 	if resp.StatusCode != http.StatusOK {
 		return 0, fmt.Errorf("GET %s: status %d", mu, resp.StatusCode)
 	}
-	return parseGauge(b, "process_resident_memory_bytes")
+	return parseSample(b, metric)
 }
 
 // errNoMetric: the exposition has no sample of the metric.
 var errNoMetric = errors.New("metric not found")
 
-// parseGauge returns the first sample of metric in a Prometheus text
-// exposition: lines "name value [timestamp]" or "name{labels} value ...".
+// parseGauge is parseSample as a whole number.
 func parseGauge(text []byte, metric string) (int64, error) {
+	v, err := parseSample(text, metric)
+	return int64(v), err
+}
+
+// parseSample returns the first sample of metric in a Prometheus text
+// exposition: lines "name value [timestamp]" or "name{labels} value ...";
+// it must be a finite number, at least 0.
+func parseSample(text []byte, metric string) (float64, error) {
 	for line := range strings.Lines(string(text)) {
 		line = strings.TrimSpace(line)
 		rest, ok := strings.CutPrefix(line, metric)
@@ -514,7 +587,7 @@ func parseGauge(text []byte, metric string) (int64, error) {
 		if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
 			return 0, fmt.Errorf("%s: bad value %q", metric, fields[0])
 		}
-		return int64(v), nil
+		return v, nil
 	}
 	return 0, fmt.Errorf("%s: %w", metric, errNoMetric)
 }
@@ -544,10 +617,14 @@ func (r Result) CycleShare() (percent float64, ok bool) {
 // each phase that had errors.
 func (r Result) WriteText(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "phase\trequests\terrors\tduration\treq/s\tp50\tp99\n")
+	fmt.Fprintf(tw, "phase\trequests\terrors\tduration\treq/s\tp50\tp99\tserver CPU/req\n")
 	for _, p := range r.Phases {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%.1f\t%s\t%s\n", p.Name, p.Requests, p.Errors,
-			p.Duration.Round(time.Millisecond), p.RequestsPerSecond(), p.P50.Round(time.Microsecond), p.P99.Round(time.Microsecond))
+		cpu := "-"
+		if c := p.ServerCPUPerRequest(); c > 0 {
+			cpu = c.Round(time.Microsecond).String()
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%.1f\t%s\t%s\t%s\n", p.Name, p.Requests, p.Errors,
+			p.Duration.Round(time.Millisecond), p.RequestsPerSecond(), p.P50.Round(time.Microsecond), p.P99.Round(time.Microsecond), cpu)
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(w, "concurrency: %d\n", r.Concurrency)

@@ -78,6 +78,9 @@ func TestParseGauge(t *testing.T) {
 			}
 		})
 	}
+	if v, err := parseSample([]byte("process_cpu_seconds_total 12.34\n"), "process_cpu_seconds_total"); err != nil || v != 12.34 {
+		t.Errorf("parseSample = %v, %v; want 12.34", v, err)
+	}
 	if _, err := parseGauge(nil, m); !errors.Is(err, errNoMetric) {
 		t.Errorf("parseGauge(empty) error %v, want errNoMetric", err)
 	}
@@ -102,6 +105,10 @@ type fakeSCIM struct {
 	// its name, or always with matchAll.
 	names    map[string]bool
 	matchAll bool
+	// cpuPerRequest, when set, is added for each SCIM request to the
+	// process_cpu_seconds_total that /metrics reports after metrics.
+	cpuPerRequest float64
+	cpu           float64
 }
 
 func (f *fakeSCIM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -113,8 +120,12 @@ func (f *fakeSCIM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		fmt.Fprint(w, f.metrics)
+		if f.cpuPerRequest > 0 {
+			fmt.Fprintf(w, "process_cpu_seconds_total %g\n", f.cpu)
+		}
 		return
 	}
+	f.cpu += f.cpuPerRequest
 	if r.Header.Get("Authorization") != "Bearer tok" {
 		w.WriteHeader(http.StatusUnauthorized)
 		return
@@ -279,7 +290,7 @@ func TestRunCycles(t *testing.T) {
 		wantPosts  int    // creates the server saw in the cycle phase
 		wantShared bool   // CycleShare is known
 	}{
-		{name: "match query finds nothing, then create", srv: &fakeSCIM{}, cycles: 30, wantPosts: 30, wantShared: true},
+		{name: "match query finds nothing, then create", srv: &fakeSCIM{metrics: "# metrics\n", cpuPerRequest: 0.001}, cycles: 30, wantPosts: 30, wantShared: true},
 		{name: "no cycles: phases skipped", srv: &fakeSCIM{}, cycles: 0},
 		{name: "match query finds a user: no create", srv: &fakeSCIM{matchAll: true}, cycles: 7, wantErrs: 7,
 			wantFirst: "want an empty list", wantShared: true},
@@ -319,8 +330,13 @@ func TestRunCycles(t *testing.T) {
 			if c.Requests != tc.cycles || c.Errors != tc.wantErrs || !strings.Contains(c.FirstError, tc.wantFirst) {
 				t.Errorf("cycle phase %+v, want %d cycles, %d errors, first error with %q", c, tc.cycles, tc.wantErrs, tc.wantFirst)
 			}
-			if b.Requests != tc.cycles || b.Errors != 0 {
-				t.Errorf("bare-cycle phase %+v, want %d cycles without errors", b, tc.cycles)
+			if b.Requests != tc.cycles || b.Errors != 0 || b.ServerCPU != 0 {
+				t.Errorf("bare-cycle phase %+v, want %d cycles without errors, no server CPU", b, tc.cycles)
+			}
+			// The server's CPU is counted in the cycle phase's rounds only:
+			// 1 ms for each of its two requests per cycle.
+			if want := time.Duration(tc.srv.cpuPerRequest * float64(2*tc.cycles) * float64(time.Second)); (c.ServerCPU - want).Abs() > time.Microsecond {
+				t.Errorf("cycle phase server CPU %v, want %v", c.ServerCPU, want)
 			}
 			pct, ok := res.CycleShare()
 			if ok != tc.wantShared || pct <= 0 {
