@@ -221,7 +221,6 @@ func (t *sqlTx) begin(ctx context.Context) (context.Context, error) {
 
 const (
 	ridSQL    = "SELECT rid, version FROM resources WHERE type = ? AND id = ?"
-	takenSQL  = "SELECT COUNT(*) FROM resources WHERE type = ? AND (id = ? OR uniq = ?)"
 	uniqSQL   = "SELECT COUNT(*) FROM resources WHERE type = ? AND uniq = ? AND rid <> ?"
 	insertSQL = "INSERT INTO resources (type, id, version, created, modified, uniq, data) VALUES (?, ?, 1, ?, ?, ?, ?)"
 	updateSQL = "UPDATE resources SET version = version + 1, modified = ?, uniq = ?, data = ? WHERE rid = ? AND version = ?"
@@ -292,13 +291,8 @@ func (t *sqlTx) Create(ctx context.Context, r *Resource) error {
 	if err != nil {
 		return err
 	}
-	var n int
-	if err := t.w.queryRow(ctx, takenSQL, r.Type, r.ID, uniq(r.Unique)).Scan(&n); err != nil {
-		return fmt.Errorf("store: create: %w", err)
-	}
-	if n > 0 {
-		return fmt.Errorf("%w: %s id %q or unique key %q", ErrConflict, r.Type, r.ID, r.Unique)
-	}
+	// The unique constraints on (type, id) and (type, uniq) refuse a taken
+	// id or key (writeErr: ErrConflict), with no query before the insert.
 	now := time.Now().UTC().Round(0)
 	ts := now.Format(TimeFormat)
 	res, err := t.w.exec(ctx, insertSQL, r.Type, r.ID, ts, ts, uniq(r.Unique), data(r.Data))
@@ -485,8 +479,8 @@ func (t *sqlTx) insertIndex(ctx context.Context, rid int64, r *Resource) error {
 	return nil
 }
 
-// writeErr maps a unique-constraint violation (the backstop behind the
-// checks above) to ErrConflict.
+// writeErr maps a unique-constraint violation (Create's only check; the
+// backstop behind Update's) to ErrConflict.
 func (t *sqlTx) writeErr(op string, r *Resource, err error) error {
 	if t.w.d.isUnique(err) {
 		return fmt.Errorf("%w: %s %q: %v", ErrConflict, r.Type, r.ID, err)
