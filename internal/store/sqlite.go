@@ -39,6 +39,8 @@ type SQL struct {
 	// health is the ErrUnavailable of the last commit when the storage
 	// could not write it; nil once a commit succeeds.
 	health atomic.Pointer[error]
+
+	after func(time.Duration) <-chan time.Time // time.After; tests replace it
 }
 
 var _ Store = (*SQL)(nil)
@@ -54,7 +56,9 @@ func OpenSQLite(ctx context.Context, path string) (*SQL, error) {
 	return openSQLite(ctx, path, migrations)
 }
 
-func openSQLite(ctx context.Context, path string, migs []migration) (_ *SQL, err error) {
+// openSQLite is OpenSQLite with the schema history migs; opts adjust the
+// store before its writer starts (tests).
+func openSQLite(ctx context.Context, path string, migs []migration, opts ...func(*SQL)) (_ *SQL, err error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
@@ -73,6 +77,10 @@ func openSQLite(ctx context.Context, path string, migs []migration) (_ *SQL, err
 		queue:   make(chan *request, maxBatch),
 		stopped: make(chan struct{}),
 		changed: make(chan struct{}, changedCapacity),
+		after:   time.After,
+	}
+	for _, o := range opts {
+		o(s)
 	}
 	var w *conn
 	defer func() {
