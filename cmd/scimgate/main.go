@@ -10,13 +10,17 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
@@ -299,6 +303,9 @@ func conformanceCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 }
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == bareCommand {
+		return benchBare(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "scim" {
 		return fmt.Errorf("%w: bench needs a target: scim", errUsage)
 	}
@@ -320,8 +327,75 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
+	var bareURL string
+	if *cycles > 0 {
+		u, stop, err := startBare(ctx, stderr)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		bareURL = u
+	}
 	res, err := loadgen.Run(ctx, loadgen.Config{BaseURL: *url, Token: *token, Concurrency: *conc,
-		Users: *users, Queries: *queries, Patches: *patches, Cycles: *cycles})
+		Users: *users, Queries: *queries, Patches: *patches, Cycles: *cycles, BareURL: bareURL})
 	res.WriteText(stdout) // partial when the run was cut short
 	return err
+}
+
+// bareCommand is the hidden "scimgate bench" command that serves
+// loadgen.BareHandler: the bare net/http server that the cycle phase is
+// compared with, a process of its own like the gateway.
+const bareCommand = "bare-server"
+
+// startBare runs "scimgate bench bare-server" on a free loopback port and
+// returns its base URL and a function that stops it.
+func startBare(ctx context.Context, stderr io.Writer) (baseURL string, stop func(), err error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", nil, fmt.Errorf("bare handler: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, exe, "bench", bareCommand, "--listen", "127.0.0.1:0")
+	cmd.Stderr = stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, fmt.Errorf("bare handler: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, fmt.Errorf("bare handler: %w", err)
+	}
+	stop = func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}
+	addr, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		stop()
+		return "", nil, fmt.Errorf("bare handler: no address: %w", err)
+	}
+	return "http://" + strings.TrimSpace(addr) + "/scim/v2", stop, nil
+}
+
+// benchBare serves loadgen.BareHandler on --listen until ctx ends, after
+// printing the address it listens on.
+func benchBare(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench "+bareCommand, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:0", "`HOST:PORT` to listen on")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("bare handler: %w", err)
+	}
+	srv := &http.Server{Handler: loadgen.BareHandler(), ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintln(stdout, ln.Addr())
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("bare handler: %w", err)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -299,5 +300,33 @@ func TestSIGTERMShutsDownCleanly(t *testing.T) {
 	}
 	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM, want 0", code)
+	}
+}
+
+// TestBenchBare: the bare handler that the cycle benchmark compares with
+// runs as a child process, answers both requests of a cycle with an empty
+// list, and stops with the benchmark.
+func TestBenchBare(t *testing.T) {
+	t.Setenv(childEnv, "1") // the child is this test binary acting as scimgate
+	base, stop, err := startBare(context.Background(), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		req, _ := http.NewRequest(method, base+"/Users", strings.NewReader(`{"userName":"x"}`))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var list struct{ TotalResults *int }
+		err = json.NewDecoder(resp.Body).Decode(&list)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode/100 != 2 || list.TotalResults == nil || *list.TotalResults != 0 {
+			t.Errorf("%s: %d, %+v, %v; want 2xx and an empty list", method, resp.StatusCode, list, err)
+		}
+	}
+	stop()
+	if _, err := http.Get(base + "/Users"); err == nil {
+		t.Error("the bare handler still answers after stop")
 	}
 }

@@ -2,8 +2,8 @@
 // it creates users the way Entra ID provisions them, queries them with
 // Entra's userName filter, PATCHes them with Entra's per-attribute replace
 // operations, runs Entra's initial cycle (a match query, then a create, per
-// user) against the server and against a bare net/http handler in the same
-// process, and reports per phase the request count, errors, throughput and
+// user) against the server and against a bare net/http handler (BareHandler)
+// in the same run, and reports per phase the request count, errors, throughput and
 // p50/p99 latency, plus the server's resident memory read from its
 // Prometheus metrics.
 package loadgen
@@ -19,7 +19,6 @@ import (
 	"io"
 	"math"
 	mrand "math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -46,9 +45,14 @@ type Config struct {
 	Queries, Patches int
 	// Cycles is the number of users of the Entra-style cycle phase, each a
 	// userName eq match query answered with an empty list and then a POST
-	// create; the same number of cycles is then run against a bare net/http
-	// handler in this process (BareHandler), for comparison. 0 skips both.
+	// create; the same number of cycles is run against BareURL, for
+	// comparison. 0 skips both.
 	Cycles int
+	// BareURL is the base URL of a bare net/http handler (BareHandler),
+	// needed when Cycles > 0. "scimgate bench scim" serves it from a child
+	// process, as the gateway is served from another process than the
+	// client's.
+	BareURL string
 	// HTTPClient sends the requests; nil means a client whose transport keeps
 	// Concurrency idle connections to the server.
 	HTTPClient *http.Client
@@ -69,7 +73,7 @@ type Phase struct {
 	FirstError string
 	// ServerCPU is the server process's CPU time during the phase (from its
 	// process_cpu_seconds_total, 10 ms resolution); 0 when unknown, and for
-	// the bare-cycle phase, whose handler runs in this process.
+	// the bare-cycle phase.
 	ServerCPU time.Duration
 }
 
@@ -109,7 +113,7 @@ const (
 	PhasePatch  = "patch"
 	// PhaseCycle is Entra's initial cycle against the server: per user a
 	// match query then a create. PhaseBareCycle is the same client pattern
-	// against BareHandler.
+	// against Config.BareURL.
 	PhaseCycle     = "cycle"
 	PhaseBareCycle = "bare-cycle"
 )
@@ -119,7 +123,7 @@ const enterpriseURN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:Use
 // Run creates cfg.Users users, then runs cfg.Queries filter queries and
 // cfg.Patches PATCH requests on random created users, then cfg.Cycles
 // Entra cycles (match query, create) against the server and as many against
-// BareHandler, each phase with cfg.Concurrency clients, and finally reads
+// cfg.BareURL, each phase with cfg.Concurrency clients, and finally reads
 // the server's RSS. The users are left in place; their userNames start with
 // "lg-<random run id>-". When ctx is cancelled Run stops early and returns
 // what it measured with ctx's error.
@@ -174,11 +178,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return g.do(ctx, http.MethodPatch, "/Users/"+url.PathEscape(ids[i]), patchBody(g.userName(i), n))
 	}))
 	if cfg.Cycles > 0 {
-		phases, err := g.cycles(ctx)
-		res.Phases = append(res.Phases, phases...)
-		if err != nil {
-			return res, err
-		}
+		res.Phases = append(res.Phases, g.cycles(ctx)...)
 	}
 	if err := ctx.Err(); err != nil {
 		return res, fmt.Errorf("loadgen: %w", err)
@@ -205,6 +205,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("loadgen: users %d: want at least 1", c.Users)
 	case c.Queries < 0 || c.Patches < 0 || c.Cycles < 0:
 		return fmt.Errorf("loadgen: queries %d, patches %d, cycles %d: want 0 or more", c.Queries, c.Patches, c.Cycles)
+	case c.Cycles > 0 && c.BareURL == "":
+		return errors.New("loadgen: cycles need the URL of a bare handler to compare with")
 	}
 	return nil
 }
@@ -236,19 +238,10 @@ func (g *gen) cycleUser(i int) string { return fmt.Sprintf("lg-%s-c%06d", g.run,
 // whatever else runs on the machine.
 const cycleRounds = 5
 
-// cycles runs the cycle phase against the server and against BareHandler,
-// served on a loopback port of this process, with the same client, in
-// alternating rounds.
-func (g *gen) cycles(ctx context.Context) ([]Phase, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("loadgen: bare handler: %w", err)
-	}
-	srv := &http.Server{Handler: BareHandler(), ReadHeaderTimeout: 10 * time.Second}
-	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.Serve(ln) }()
-	defer func() { _ = srv.Close(); <-served }()
-	bare := "http://" + ln.Addr().String() + "/scim/v2"
+// cycles runs the cycle phase against the server and against cfg.BareURL,
+// with the same client, in alternating rounds.
+func (g *gen) cycles(ctx context.Context) []Phase {
+	bare := strings.TrimRight(g.cfg.BareURL, "/")
 	var server, local tally
 	n := g.cfg.Cycles
 	for r := range cycleRounds {
@@ -258,7 +251,7 @@ func (g *gen) cycles(ctx context.Context) ([]Phase, error) {
 		})
 		g.runN(ctx, &local, from, to, func(ctx context.Context, i int, _ *mrand.Rand) call { return g.cycle(ctx, bare, i) })
 	}
-	return []Phase{server.phase(PhaseCycle), local.phase(PhaseBareCycle)}, nil
+	return []Phase{server.phase(PhaseCycle), local.phase(PhaseBareCycle)}
 }
 
 // cycle is Entra's initial provisioning of one user: a match query on its

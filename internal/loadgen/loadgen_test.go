@@ -299,9 +299,11 @@ func TestRunCycles(t *testing.T) {
 			tc.srv.users = map[string]bool{}
 			hs := httptest.NewServer(tc.srv)
 			defer hs.Close()
+			bare := httptest.NewServer(BareHandler())
+			defer bare.Close()
 			const users = 5
 			res, err := Run(context.Background(), Config{BaseURL: hs.URL + "/scim", Token: "tok", Concurrency: 3,
-				Users: users, Queries: 4, Patches: 4, Cycles: tc.cycles})
+				Users: users, Queries: 4, Patches: 4, Cycles: tc.cycles, BareURL: bare.URL + "/scim/v2"})
 			if err != nil {
 				t.Fatalf("Run: %v", err)
 			}
@@ -386,6 +388,7 @@ func TestRunConfigErrors(t *testing.T) {
 		{"zero users", Config{BaseURL: "http://h/scim", Concurrency: 1}},
 		{"negative patches", Config{BaseURL: "http://h/scim", Concurrency: 1, Users: 1, Patches: -1}},
 		{"negative cycles", Config{BaseURL: "http://h/scim", Concurrency: 1, Users: 1, Cycles: -1}},
+		{"cycles without a bare handler", Config{BaseURL: "http://h/scim", Concurrency: 1, Users: 1, Cycles: 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := Run(context.Background(), tc.cfg); err == nil {
