@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	elimity "github.com/elimity-com/scim"
@@ -65,9 +66,22 @@ type AuthScheme struct {
 type Server struct {
 	opts      Options
 	types     map[string]*ResourceType // by endpoint ("/Users")
+	endpoints []string                 // fixedEndpoints and the types' ("Users"), for canonical
 	discovery http.Handler             // elimity-com/scim server for /Schemas and /ResourceTypes
 	log       *slog.Logger
+	// groups is what the server knows of the store's groups, so that a
+	// User's groups attribute costs no query while there are none:
+	// groupsUnknown until a user is first rendered, then groupsNone, or
+	// groupsSome from the first group on (a delete does not go back). It
+	// relies on the server being the only writer of its store's resources.
+	groups atomic.Int32
 }
+
+const (
+	groupsUnknown int32 = iota
+	groupsNone
+	groupsSome
+)
 
 // New validates opts and builds a Server.
 func New(opts Options) (*Server, error) {
@@ -85,10 +99,11 @@ func New(opts Options) (*Server, error) {
 	}
 	opts.BasePath = strings.TrimRight(opts.BasePath, "/")
 	opts.PublicURL = strings.TrimRight(opts.PublicURL, "/")
-	s := &Server{opts: opts, types: map[string]*ResourceType{}, log: opts.Logger}
+	s := &Server{opts: opts, types: map[string]*ResourceType{}, endpoints: slices.Clone(fixedEndpoints), log: opts.Logger}
 	var rts []elimity.ResourceType
 	for _, rt := range opts.Types {
 		s.types[rt.Endpoint] = rt
+		s.endpoints = append(s.endpoints, strings.TrimPrefix(rt.Endpoint, "/"))
 		ert := elimity.ResourceType{
 			ID:          optional.NewString(rt.Name),
 			Name:        rt.Name,
@@ -196,11 +211,7 @@ func (s *Server) canonical(path string) string {
 		return "/"
 	}
 	first, rest, more := strings.Cut(strings.TrimPrefix(path, "/"), "/")
-	names := slices.Clone(fixedEndpoints)
-	for ep := range s.types {
-		names = append(names, strings.TrimPrefix(ep, "/"))
-	}
-	for _, n := range names {
+	for _, n := range s.endpoints {
 		if strings.EqualFold(first, n) {
 			first = n
 			break
@@ -355,6 +366,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, rt *ResourceType
 	if err != nil {
 		s.writeError(w, err)
 		return
+	}
+	if rt == s.groupType() {
+		s.groups.Store(groupsSome) // before any reader can see the group
 	}
 	// A time-ordered id: its entries in the store's id indexes are appended
 	// next to the last ones instead of dirtying a random page each, which
@@ -809,6 +823,9 @@ func (s *Server) withGroups(r *http.Request, rt *ResourceType, id string, res ma
 	if rt.Name != "User" || gt == nil || !proj.keeps("groups") {
 		return res, nil
 	}
+	if none, err := s.noGroups(r.Context(), gt); none || err != nil {
+		return res, err
+	}
 	f, err := gt.ParseFilter("members.value eq " + strconv.Quote(id))
 	if err != nil {
 		return nil, err
@@ -832,6 +849,28 @@ func (s *Server) withGroups(r *http.Request, rt *ResourceType, id string, res ma
 	}
 	out["groups"] = groups
 	return out, nil
+}
+
+// noGroups reports whether the store holds no group: a query the first
+// time, then what the server's creates tell (see Server.groups).
+func (s *Server) noGroups(ctx context.Context, gt *ResourceType) (bool, error) {
+	switch s.groups.Load() {
+	case groupsNone:
+		return true, nil
+	case groupsSome:
+		return false, nil
+	}
+	page, err := s.opts.Store.Query(ctx, gt.Name, store.Query{Count: 1})
+	if err != nil {
+		return false, err
+	}
+	if len(page.Resources) > 0 {
+		s.groups.Store(groupsSome)
+		return false, nil
+	}
+	// A group created meanwhile has set groupsSome, which stays.
+	s.groups.CompareAndSwap(groupsUnknown, groupsNone)
+	return s.groups.Load() == groupsNone, nil
 }
 
 func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
