@@ -4,12 +4,16 @@ BIN     := bin/scimgate
 DATA    ?= ./data
 LISTEN  ?= 127.0.0.1:8080
 FUZZTIME ?= 10s
-# bench: users created before the query phase, concurrent clients
+# bench: users created before the query phase, concurrent clients, users of the Entra-style cycle
+# (match query, then create; also run against a bare net/http handler), and a file for the gateway's
+# CPU profile (empty: none)
 BENCH_USERS ?= 100000
 BENCH_CONCURRENCY ?= 16
+BENCH_CYCLES ?= 20000
 BENCH_LISTEN ?= 127.0.0.1:18080
+BENCH_CPUPROFILE ?=
 
-.PHONY: build run test test-deps fuzz bench vet staticcheck proto clean
+.PHONY: build run test test-deps fuzz bench bench-scim vet staticcheck proto clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/scimgate
@@ -62,12 +66,19 @@ bench: build test-deps
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/store
 	$(GO) test -run '^$$' -bench '^Benchmark($(BENCH_E2E))$$' -benchtime 1x -timeout 60m ./internal/gateway
 	$(GO) test -run '^$$' -bench '^BenchmarkProtocol$$' -benchtime 3s ./targets/grpctarget
+	$(MAKE) bench-scim
+
+## bench-scim: a gateway on $(BENCH_LISTEN) in a temporary data dir driven by `scimgate bench scim`: creates,
+## userName eq queries, PATCHes, then Entra's initial cycle against it and against a bare net/http handler.
+## BENCH_CPUPROFILE=FILE profiles the gateway (`go tool pprof -top bin/scimgate FILE`).
+bench-scim: build
 	@set -e; dir=$$(mktemp -d); \
-	./$(BIN) serve --listen $(BENCH_LISTEN) --data-dir $$dir >$$dir/stdout 2>$$dir/stderr & pid=$$!; \
+	./$(BIN) serve --listen $(BENCH_LISTEN) --data-dir $$dir $(if $(BENCH_CPUPROFILE),--cpuprofile $(abspath $(BENCH_CPUPROFILE))) \
+		>$$dir/stdout 2>$$dir/stderr & pid=$$!; \
 	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; rm -rf $$dir' EXIT; \
 	for i in $$(seq 1 100); do curl -fs http://$(BENCH_LISTEN)/healthz >/dev/null 2>&1 && break; sleep 0.1; done; \
 	./$(BIN) bench scim --url http://$(BENCH_LISTEN)/scim/v2 --token "$$(cat $$dir/scim-token)" \
-		--users $(BENCH_USERS) --concurrency $(BENCH_CONCURRENCY)
+		--users $(BENCH_USERS) --concurrency $(BENCH_CONCURRENCY) --cycles $(BENCH_CYCLES)
 
 ## proto: regenerate the connector protocol's Go code (protoc from Debian's protobuf-compiler; plugins pinned:
 ## protoc-gen-go at go.mod's google.golang.org/protobuf, protoc-gen-go-grpc at $(PROTOC_GEN_GO_GRPC_VERSION), the

@@ -1,24 +1,29 @@
 // Command scimgate is the SCIM 2.0 provisioning gateway.
 //
-//	scimgate serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR]
+//	scimgate serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--cpuprofile FILE]
 //	scimgate plan [--config FILE] [--data-dir DIR] [--target NAME] [--explain USER] [--json]
 //	scimgate conformance scim --url URL --token TOKEN
 //	scimgate conformance connector --name NAME --listen ADDR --token-file FILE
-//	scimgate bench scim --url URL --token TOKEN [--concurrency N] [--users N]
+//	scimgate bench scim --url URL --token TOKEN [--concurrency N] [--users N] [--cycles N]
 //	scimgate admin COMMAND [ARGS] [--url URL] [--token TOKEN] [--json]
 //	scimgate reconcile TARGET [--dry-run] [--json] [--url URL] [--token TOKEN]
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -32,7 +37,7 @@ import (
 const usage = `scimgate: SCIM 2.0 provisioning gateway
 
 Usage:
-  scimgate serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR]
+  scimgate serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--cpuprofile FILE]
       Run the gateway. Settings come from defaults, the YAML file,
       SCIMGATE_* environment variables and flags, in that order.
   scimgate plan [--config FILE] [--data-dir DIR] [--target NAME] [--explain USER] [--json]
@@ -46,8 +51,10 @@ Usage:
   scimgate conformance connector --name NAME --listen ADDR --token-file FILE
       Stand in for the gateway: wait for the gRPC connector NAME to
       register and run the connector conformance suite against it.
-  scimgate bench scim --url URL --token TOKEN [--concurrency N] [--users N]
-      Drive creates, filter queries and PATCHes against a running gateway.
+  scimgate bench scim --url URL --token TOKEN [--concurrency N] [--users N] [--cycles N]
+      Drive creates, filter queries, PATCHes and Entra's initial cycle
+      (match query, then create) against a running gateway, and the cycle
+      against a bare net/http handler for comparison.
   scimgate admin COMMAND [ARGS] [--url URL] [--token TOKEN] [--json]
       See and steer provisioning through the admin API: targets, dead
       letters, the deletion guard, objects, re-syncs, the audit log.
@@ -106,12 +113,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgFile := fs.String("config", "", "YAML configuration `file`")
 	listen := fs.String("listen", config.DefaultListen, "`HOST:PORT` to listen on")
 	dataDir := fs.String("data-dir", config.DefaultDataDir, "`directory` of the gateway's durable state")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `file`, for `go tool pprof` (performance work)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -121,6 +129,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := loadConfig(fs, cfgFile, listen, dataDir)
 	if err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, stop()) }()
 	}
 	log := startLog(cfg, stderr)
 	g, err := gateway.New(ctx, cfg, log)
@@ -138,6 +153,26 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			filepath.Join(cfg.DataDir, gateway.AdminTokenFile))
 	}
 	return g.Serve(ctx)
+}
+
+// startCPUProfile profiles the process's CPU into a new file at path until
+// stop, which writes the profile out.
+func startCPUProfile(path string) (stop func() error, err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("cpuprofile: %w", err)
+		}
+		return nil
+	}, nil
 }
 
 // loadConfig reads the configuration the way serve does: defaults, the
@@ -206,6 +241,9 @@ func conformanceCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 }
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == bareCommand {
+		return benchBare(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "scim" {
 		return fmt.Errorf("%w: bench needs a target: scim", errUsage)
 	}
@@ -217,6 +255,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	users := fs.Int("users", 10000, "users to create")
 	queries := fs.Int("queries", 20000, "userName eq queries to run")
 	patches := fs.Int("patches", 10000, "PATCH requests to send")
+	cycles := fs.Int("cycles", 20000, "users of the Entra-style cycle (match query, then create), run also against a bare net/http handler; 0 skips it")
 	timeout := fs.Duration("timeout", 30*time.Minute, "overall time limit")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -226,8 +265,75 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
+	var bareURL string
+	if *cycles > 0 {
+		u, stop, err := startBare(ctx, stderr)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		bareURL = u
+	}
 	res, err := loadgen.Run(ctx, loadgen.Config{BaseURL: *url, Token: *token, Concurrency: *conc,
-		Users: *users, Queries: *queries, Patches: *patches})
+		Users: *users, Queries: *queries, Patches: *patches, Cycles: *cycles, BareURL: bareURL})
 	res.WriteText(stdout) // partial when the run was cut short
 	return err
+}
+
+// bareCommand is the hidden "scimgate bench" command that serves
+// loadgen.BareHandler: the bare net/http server that the cycle phase is
+// compared with, a process of its own like the gateway.
+const bareCommand = "bare-server"
+
+// startBare runs "scimgate bench bare-server" on a free loopback port and
+// returns its base URL and a function that stops it.
+func startBare(ctx context.Context, stderr io.Writer) (baseURL string, stop func(), err error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", nil, fmt.Errorf("bare handler: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, exe, "bench", bareCommand, "--listen", "127.0.0.1:0")
+	cmd.Stderr = stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, fmt.Errorf("bare handler: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, fmt.Errorf("bare handler: %w", err)
+	}
+	stop = func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}
+	addr, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		stop()
+		return "", nil, fmt.Errorf("bare handler: no address: %w", err)
+	}
+	return "http://" + strings.TrimSpace(addr) + "/scim/v2", stop, nil
+}
+
+// benchBare serves loadgen.BareHandler on --listen until ctx ends, after
+// printing the address it listens on.
+func benchBare(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench "+bareCommand, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:0", "`HOST:PORT` to listen on")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("bare handler: %w", err)
+	}
+	srv := &http.Server{Handler: loadgen.BareHandler(), ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintln(stdout, ln.Addr())
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("bare handler: %w", err)
+	}
+	return nil
 }

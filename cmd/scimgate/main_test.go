@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -220,6 +222,8 @@ func TestCLI(t *testing.T) {
 		{"serve with a bad config names the field", []string{"serve", "--config", badConfig, "--listen", "127.0.0.1:0"}, 1, "scim.bulk.max_operations"},
 		{"serve with a missing config file", []string{"serve", "--config", "/nonexistent/scimgate.yaml"}, 1, "/nonexistent/scimgate.yaml"},
 		{"serve with a bad listen flag", []string{"serve", "--listen", "nonsense"}, 1, "listen"},
+		{"serve with a cpuprofile it cannot create", []string{"serve", "--data-dir", filepath.Join(dir, "d"), "--listen", "127.0.0.1:0",
+			"--cpuprofile", filepath.Join(dir, "missing", "cpu.pprof")}, 1, "cpuprofile: open " + filepath.Join(dir, "missing", "cpu.pprof")},
 		{"conformance without url", []string{"conformance", "scim"}, 2, "--url is required"},
 		{"plan without gateway data", []string{"plan", "--data-dir", filepath.Join(dir, "none")}, 1, "no gateway data"},
 		{"plan with a bad mapping names the field", []string{"plan", "--config", badPolicy, "--data-dir", dir}, 1, "targets[0].users.mapping[0]"},
@@ -240,6 +244,45 @@ func TestCLI(t *testing.T) {
 	}
 }
 
+// TestCPUProfile: serve --cpuprofile writes a CPU profile of the run when
+// it stops.
+func TestCPUProfile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cpu.pprof")
+	p := startProc(t, t.TempDir(), "--cpuprofile", path)
+	if status, body, err := scimDo("POST", p.base+"/Users", map[string]any{"userName": "prof@example.com"}); err != nil || status != 201 {
+		t.Fatalf("create: %d %v %s", status, err, body)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("gateway did not exit within 30s of SIGTERM")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM, want 0", code)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f) // a profile is a gzipped profile.proto
+	if err != nil {
+		t.Fatalf("profile is not gzipped: %v", err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"samples", "cpu", "nanoseconds"} { // its sample and period types
+		if !bytes.Contains(b, []byte(want)) {
+			t.Errorf("profile has no %q string: not a CPU profile", want)
+		}
+	}
+}
+
 // TestSIGTERMShutsDownCleanly: SIGTERM stops taking requests, finishes the
 // ones in flight, closes the store and exits 0.
 func TestSIGTERMShutsDownCleanly(t *testing.T) {
@@ -257,5 +300,33 @@ func TestSIGTERMShutsDownCleanly(t *testing.T) {
 	}
 	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM, want 0", code)
+	}
+}
+
+// TestBenchBare: the bare handler that the cycle benchmark compares with
+// runs as a child process, answers both requests of a cycle with an empty
+// list, and stops with the benchmark.
+func TestBenchBare(t *testing.T) {
+	t.Setenv(childEnv, "1") // the child is this test binary acting as scimgate
+	base, stop, err := startBare(context.Background(), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		req, _ := http.NewRequest(method, base+"/Users", strings.NewReader(`{"userName":"x"}`))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var list struct{ TotalResults *int }
+		err = json.NewDecoder(resp.Body).Decode(&list)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode/100 != 2 || list.TotalResults == nil || *list.TotalResults != 0 {
+			t.Errorf("%s: %d, %+v, %v; want 2xx and an empty list", method, resp.StatusCode, list, err)
+		}
+	}
+	stop()
+	if _, err := http.Get(base + "/Users"); err == nil {
+		t.Error("the bare handler still answers after stop")
 	}
 }

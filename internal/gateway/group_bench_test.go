@@ -16,13 +16,13 @@ import (
 
 // Sizes of BenchmarkLargeGroup.
 const (
-	largeGroupMembers   = 50000 // members of the large group
-	smallGroup   = 100   // members of the small one
-	groupBatch   = 100   // members per PATCH while building
-	groupSingles = 100   // single adds, and single removes of each shape, per group
-	groupBatches = 10    // batches of 100 added and removed per group, once built
-	groupReads   = 200   // GETs of a member user per group
-	groupLists   = 20    // GET /Users?count=100 per group
+	largeGroupMembers = 50000 // members of the large group
+	smallGroup        = 100   // members of the small one
+	groupBatch        = 100   // members per PATCH while building
+	groupSingles      = 100   // single adds, and single removes of each shape, per group
+	groupBatches      = 10    // batches of 100 added and removed per group, once built
+	groupReads        = 200   // GETs of a member user per group
+	groupLists        = 20    // GET /Users?count=100 per group
 )
 
 // BenchmarkLargeGroup measures group membership through a real gateway

@@ -2,10 +2,12 @@ package loadgen
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -76,6 +78,9 @@ func TestParseGauge(t *testing.T) {
 			}
 		})
 	}
+	if v, err := parseSample([]byte("process_cpu_seconds_total 12.34\n"), "process_cpu_seconds_total"); err != nil || v != 12.34 {
+		t.Errorf("parseSample = %v, %v; want 12.34", v, err)
+	}
 	if _, err := parseGauge(nil, m); !errors.Is(err, errNoMetric) {
 		t.Errorf("parseGauge(empty) error %v, want errNoMetric", err)
 	}
@@ -96,6 +101,14 @@ type fakeSCIM struct {
 	noID     bool
 	metrics  string // "" → /metrics answers 404
 	badQuery int    // queries whose filter was not userName eq "lg-..."
+	// names are the created userNames: a query finds a user when it has
+	// its name, or always with matchAll.
+	names    map[string]bool
+	matchAll bool
+	// cpuPerRequest, when set, is added for each SCIM request to the
+	// process_cpu_seconds_total that /metrics reports after metrics.
+	cpuPerRequest float64
+	cpu           float64
 }
 
 func (f *fakeSCIM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -107,8 +120,12 @@ func (f *fakeSCIM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		fmt.Fprint(w, f.metrics)
+		if f.cpuPerRequest > 0 {
+			fmt.Fprintf(w, "process_cpu_seconds_total %g\n", f.cpu)
+		}
 		return
 	}
+	f.cpu += f.cpuPerRequest
 	if r.Header.Get("Authorization") != "Bearer tok" {
 		w.WriteHeader(http.StatusUnauthorized)
 		return
@@ -127,16 +144,33 @@ func (f *fakeSCIM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprint(w, `<html>created</html>`)
 			return
 		}
+		var u struct {
+			UserName string `json:"userName"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&u); err != nil || u.UserName == "" {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		if f.names == nil {
+			f.names = map[string]bool{}
+		}
+		f.names[u.UserName] = true
 		id := fmt.Sprintf("id-%d", f.posts)
 		f.users[id] = true
 		w.WriteHeader(http.StatusCreated)
 		fmt.Fprintf(w, `{"id":%q}`, id)
 	case r.Method == http.MethodGet && r.URL.Path == "/scim/Users":
 		f.queries++
-		if !strings.HasPrefix(r.URL.Query().Get("filter"), `userName eq "lg-`) {
+		name, ok := strings.CutPrefix(r.URL.Query().Get("filter"), `userName eq "`)
+		name, _ = strings.CutSuffix(name, `"`)
+		if !ok || !strings.HasPrefix(name, "lg-") {
 			f.badQuery++
 		}
-		fmt.Fprint(w, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"totalResults":1,"Resources":[{}]}`)
+		if f.matchAll || f.names[name] {
+			fmt.Fprint(w, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"totalResults":1,"Resources":[{}]}`)
+			return
+		}
+		fmt.Fprint(w, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"totalResults":0,"Resources":[]}`)
 	case r.Method == http.MethodPatch && strings.HasPrefix(r.URL.Path, "/scim/Users/"):
 		f.patches++
 		if !f.users[strings.TrimPrefix(r.URL.Path, "/scim/Users/")] || (f.failEvery > 0 && f.patches%f.failEvery == 0) {
@@ -246,6 +280,103 @@ func TestRun(t *testing.T) {
 	}
 }
 
+func TestRunCycles(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		srv        *fakeSCIM
+		cycles     int
+		wantErrs   int    // cycle phase errors
+		wantFirst  string // in the cycle phase's FirstError
+		wantPosts  int    // creates the server saw in the cycle phase
+		wantShared bool   // CycleShare is known
+	}{
+		{name: "match query finds nothing, then create", srv: &fakeSCIM{metrics: "# metrics\n", cpuPerRequest: 0.001}, cycles: 30, wantPosts: 30, wantShared: true},
+		{name: "no cycles: phases skipped", srv: &fakeSCIM{}, cycles: 0},
+		{name: "match query finds a user: no create", srv: &fakeSCIM{matchAll: true}, cycles: 7, wantErrs: 7,
+			wantFirst: "want an empty list", wantShared: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.srv.users = map[string]bool{}
+			hs := httptest.NewServer(tc.srv)
+			defer hs.Close()
+			bare := httptest.NewServer(BareHandler())
+			defer bare.Close()
+			const users = 5
+			res, err := Run(context.Background(), Config{BaseURL: hs.URL + "/scim", Token: "tok", Concurrency: 3,
+				Users: users, Queries: 4, Patches: 4, Cycles: tc.cycles, BareURL: bare.URL + "/scim/v2"})
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			tc.srv.mu.Lock()
+			defer tc.srv.mu.Unlock()
+			if got := tc.srv.posts - users; got != tc.wantPosts {
+				t.Errorf("server saw %d cycle creates, want %d", got, tc.wantPosts)
+			}
+			if got := tc.srv.queries - 4; got != tc.cycles {
+				t.Errorf("server saw %d cycle queries, want %d", got, tc.cycles)
+			}
+			if tc.srv.badQuery != 0 {
+				t.Errorf("%d queries without a userName eq \"lg-...\" filter", tc.srv.badQuery)
+			}
+			c, okC := res.phase(PhaseCycle)
+			b, okB := res.phase(PhaseBareCycle)
+			if tc.cycles == 0 {
+				if okC || okB || len(res.Phases) != 3 {
+					t.Errorf("phases %+v, want create, query, patch only", res.Phases)
+				}
+				return
+			}
+			if !okC || !okB || len(res.Phases) != 5 {
+				t.Fatalf("phases %+v, want cycle and bare-cycle after the others", res.Phases)
+			}
+			if c.Requests != tc.cycles || c.Errors != tc.wantErrs || !strings.Contains(c.FirstError, tc.wantFirst) {
+				t.Errorf("cycle phase %+v, want %d cycles, %d errors, first error with %q", c, tc.cycles, tc.wantErrs, tc.wantFirst)
+			}
+			if b.Requests != tc.cycles || b.Errors != 0 || b.ServerCPU != 0 {
+				t.Errorf("bare-cycle phase %+v, want %d cycles without errors, no server CPU", b, tc.cycles)
+			}
+			// The server's CPU is counted in the cycle phase's rounds only:
+			// 1 ms for each of its two requests per cycle.
+			if want := time.Duration(tc.srv.cpuPerRequest * float64(2*tc.cycles) * float64(time.Second)); (c.ServerCPU - want).Abs() > time.Microsecond {
+				t.Errorf("cycle phase server CPU %v, want %v", c.ServerCPU, want)
+			}
+			pct, ok := res.CycleShare()
+			if ok != tc.wantShared || pct <= 0 {
+				t.Errorf("CycleShare = %v, %v", pct, ok)
+			}
+			var out strings.Builder
+			res.WriteText(&out)
+			if !strings.Contains(out.String(), "of a bare net/http handler's") {
+				t.Errorf("report lacks the comparison:\n%s", out.String())
+			}
+		})
+	}
+}
+
+func TestBareHandler(t *testing.T) {
+	hs := httptest.NewServer(BareHandler())
+	defer hs.Close()
+	for _, tc := range []struct {
+		method string
+		status int
+	}{{http.MethodGet, http.StatusOK}, {http.MethodPost, http.StatusCreated}} {
+		req, _ := http.NewRequest(tc.method, hs.URL+"/scim/v2/Users", strings.NewReader(`{"userName":"x"}`))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct {
+			TotalResults *int   `json:"totalResults"`
+			ID           string `json:"id"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != tc.status || body.TotalResults == nil || *body.TotalResults != 0 || body.ID == "" {
+			t.Errorf("%s: status %d, body %+v, %v; want %d, an empty list with an id", tc.method, resp.StatusCode, body, err, tc.status)
+		}
+	}
+}
+
 func TestRunConfigErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -256,6 +387,8 @@ func TestRunConfigErrors(t *testing.T) {
 		{"zero concurrency", Config{BaseURL: "http://h/scim", Users: 1}},
 		{"zero users", Config{BaseURL: "http://h/scim", Concurrency: 1}},
 		{"negative patches", Config{BaseURL: "http://h/scim", Concurrency: 1, Users: 1, Patches: -1}},
+		{"negative cycles", Config{BaseURL: "http://h/scim", Concurrency: 1, Users: 1, Cycles: -1}},
+		{"cycles without a bare handler", Config{BaseURL: "http://h/scim", Concurrency: 1, Users: 1, Cycles: 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := Run(context.Background(), tc.cfg); err == nil {
@@ -300,5 +433,27 @@ func TestWriteText(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestUserBody: the formatted body is the JSON of Entra's user.
+func TestUserBody(t *testing.T) {
+	var got map[string]any
+	if err := json.Unmarshal(userBody("lg-0a1b-c000042", 42), &got); err != nil {
+		t.Fatalf("userBody is not JSON: %v", err)
+	}
+	want := map[string]any{
+		"schemas":     []any{"urn:ietf:params:scim:schemas:core:2.0:User", enterpriseURN},
+		"externalId":  "lg-0a1b-c000042",
+		"userName":    "lg-0a1b-c000042",
+		"active":      true,
+		"emails":      []any{map[string]any{"primary": true, "type": "work", "value": "lg-0a1b-c000042@example.com"}},
+		"meta":        map[string]any{"resourceType": "User"},
+		"name":        map[string]any{"formatted": "Load Gen", "familyName": "Gen", "givenName": "Load"},
+		"roles":       []any{},
+		enterpriseURN: map[string]any{"department": "Dept 2", "employeeNumber": "000042"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("userBody =\n%v\nwant\n%v", got, want)
 	}
 }

@@ -85,6 +85,8 @@ func (t *sqlTx) PruneAudit(ctx context.Context, before time.Time) (int, error) {
 	return int(n), nil
 }
 
+const auditOrderSQL = " ORDER BY seq DESC LIMIT " + limitArg
+
 // Audit implements Store.
 func (s *SQL) Audit(ctx context.Context, q AuditQuery) (out []AuditEntry, err error) {
 	var where []string
@@ -102,7 +104,7 @@ func (s *SQL) Audit(ctx context.Context, q AuditQuery) (out []AuditEntry, err er
 	if len(where) > 0 {
 		stmt += " WHERE " + strings.Join(where, " AND ")
 	}
-	stmt += " ORDER BY seq DESC LIMIT ?"
+	stmt += auditOrderSQL
 	args = append(args, q.Limit)
 	err = s.read(ctx, func(ctx context.Context, c *conn) error {
 		rows, err := c.query(ctx, stmt, args...)

@@ -77,7 +77,7 @@ type OutboxStats struct {
 const (
 	journalSQL      = "INSERT INTO changes (type, id) VALUES (?, ?)"
 	journalDeltaSQL = "INSERT INTO changes (type, id, added, removed, members_only) VALUES (?, ?, ?, ?, ?)"
-	changesSQL      = "SELECT seq, type, id, added, removed, members_only FROM changes WHERE seq > ? ORDER BY seq LIMIT ?"
+	changesSQL      = "SELECT seq, type, id, added, removed, members_only FROM changes WHERE seq > ? ORDER BY seq LIMIT " + limitArg
 	delChangesSQL   = "DELETE FROM changes WHERE seq <= ?"
 	cursorSQL       = "SELECT pos FROM cursors WHERE name = ?"
 	setCursorSQL    = "INSERT INTO cursors (name, pos) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET pos = excluded.pos"
@@ -89,13 +89,13 @@ const (
 	enqueueSQL     = "INSERT INTO outbox (target, type, id, payload, attempts, next_at, last_error, dead, held, created) VALUES (?, ?, ?, ?, 0, ?, '', 0, ?, ?)"
 	updOutboxSQL   = "UPDATE outbox SET payload = ?, attempts = ?, next_at = ?, last_error = ?, dead = ?, held = ?, created = ? WHERE seq = ?"
 	delOutboxSQL   = "DELETE FROM outbox WHERE seq = ?"
-	outboxSQL      = "SELECT " + outboxCols + " FROM outbox WHERE target = ? AND dead = ? ORDER BY seq LIMIT ?"
-	heldSQL        = "SELECT " + outboxCols + " FROM outbox WHERE target = ? AND dead = 0 AND held = 1 ORDER BY seq LIMIT ?"
+	outboxSQL      = "SELECT " + outboxCols + " FROM outbox WHERE target = ? AND dead = ? ORDER BY seq LIMIT " + limitArg
+	heldSQL        = "SELECT " + outboxCols + " FROM outbox WHERE target = ? AND dead = 0 AND held = 1 ORDER BY seq LIMIT " + limitArg
 	lastOutboxSQL  = "SELECT " + outboxCols + " FROM outbox WHERE target = ? AND type = ? AND id = ? AND dead = 0 ORDER BY seq DESC LIMIT 1"
 	releaseSQL     = "UPDATE outbox SET held = 0 WHERE target = ? AND dead = 0 AND held = 1"
 	deliverableSQL = "SELECT " + outboxCols + " FROM outbox o WHERE target = ? AND dead = 0 AND held = 0" +
 		" AND NOT EXISTS (SELECT 1 FROM outbox h WHERE h.target = o.target AND h.type = o.type AND h.id = o.id" +
-		" AND h.dead = 0 AND h.held = 1 AND h.seq < o.seq) ORDER BY seq LIMIT ?"
+		" AND h.dead = 0 AND h.held = 1 AND h.seq < o.seq) ORDER BY seq LIMIT " + limitArg
 	statsSQL = "SELECT COALESCE(SUM(CASE WHEN dead = 0 AND created <= ? THEN 1 ELSE 0 END), 0)," +
 		" COALESCE(SUM(CASE WHEN dead = 0 THEN held ELSE 0 END), 0), COALESCE(SUM(dead), 0)," +
 		" COALESCE(MIN(CASE WHEN dead = 1 OR created = '' OR created > ? THEN NULL ELSE created END), '')," +

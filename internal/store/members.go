@@ -50,7 +50,7 @@ const (
 	memberRidSQL   = "SELECT rid FROM resources WHERE type = ? AND id = ?"
 	maxElemSQL     = "SELECT COALESCE(MAX(elem), -1) FROM members WHERE rid = ?"
 	bumpSQL        = "UPDATE resources SET version = version + 1, modified = ? WHERE rid = ?"
-	membersPageSQL = "SELECT elem, value, data FROM members WHERE rid = ? AND elem > ? ORDER BY elem LIMIT ?"
+	membersPageSQL = "SELECT elem, value, data FROM members WHERE rid = ? AND elem > ? ORDER BY elem LIMIT " + limitArg
 	memberOfSQL    = "SELECT r.id FROM members m JOIN resources r ON r.rid = m.rid WHERE m.value = ? AND r.type = ? ORDER BY r.rid"
 	memberCountSQL = "SELECT COUNT(*) FROM members WHERE rid = ?"
 	delMemberIdx   = "DELETE FROM idx WHERE rid = ? AND elem = ? AND path LIKE '" + MembersPath + ".%'"

@@ -362,3 +362,68 @@ func TestQueryPlan(t *testing.T) {
 		})
 	}
 }
+
+// TestLimitKeepsStatementPrepared: a statement whose LIMIT is a bare
+// parameter is prepared again by SQLite (since 3.47) every time it is
+// bound, with the value compiled in (the planner reads it): parsing and
+// planning were half of a userName eq lookup. EXPLAIN shows it: the
+// re-prepared program loads the limit as an Integer constant. The store's
+// statements with a LIMIT must keep reading it from the parameter.
+func TestLimitKeepsStatementPrepared(t *testing.T) {
+	s := openTest(t)
+	const limit = 7777 // a value no statement holds
+	w, err := s.d.where("User", eq("username", "alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, pageArgs := pageSQL(w, true, "", false, limit, 0)
+	scan, scanArgs := pageSQL(w, false, "", false, limit, 0)
+	sorted, sortedArgs := pageSQL(w, false, "username", true, limit, 0)
+	for _, tc := range []struct {
+		name string
+		sql  string
+		args []any
+	}{
+		{"page (lookup)", page, pageArgs},
+		{"page (scan)", scan, scanArgs},
+		{"sorted page", sorted, sortedArgs},
+		{"changes", changesSQL, []any{0, limit}},
+		{"outbox", outboxSQL, []any{"t", 0, limit}},
+		{"held", heldSQL, []any{"t", limit}},
+		{"deliverable", deliverableSQL, []any{"t", limit}},
+		{"audit", "SELECT " + auditCols + " FROM audit" + auditOrderSQL, []any{limit}},
+		{"reconciliations", reconSelectSQL + reconOrderSQL, []any{limit}},
+		{"reconciliations kept", reconKeepSQL, []any{"t", limit}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := s.read(context.Background(), func(ctx context.Context, c *conn) error {
+				rows, err := c.query(ctx, "EXPLAIN "+tc.sql, tc.args...)
+				if err != nil {
+					return err
+				}
+				defer rows.Close()
+				cols, err := rows.Columns()
+				if err != nil {
+					return err
+				}
+				vals := make([]any, len(cols))
+				ptrs := make([]any, len(cols))
+				for i := range vals {
+					ptrs[i] = &vals[i]
+				}
+				for rows.Next() {
+					if err := rows.Scan(ptrs...); err != nil {
+						return err
+					}
+					if fmt.Sprint(vals[1]) == "Integer" && fmt.Sprint(vals[2]) == fmt.Sprint(limit) {
+						t.Errorf("the program loads the limit %d as a constant: SQLite prepared it again for the bound value:\n%s", limit, tc.sql)
+					}
+				}
+				return rows.Err()
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

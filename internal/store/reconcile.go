@@ -39,7 +39,7 @@ const (
 	reconKeepSQL   = "SELECT seq FROM reconciliations WHERE target = ? ORDER BY seq DESC LIMIT 1 OFFSET ?"
 	pruneReconSQL  = "DELETE FROM reconciliations WHERE target = ? AND seq <= ?"
 	reconItemsSQL  = "SELECT items FROM reconciliations WHERE seq = ?"
-	reconOrderSQL  = " ORDER BY seq DESC LIMIT ?"
+	reconOrderSQL  = " ORDER BY seq DESC LIMIT " + limitArg
 	reconSelectSQL = "SELECT " + reconCols + " FROM reconciliations"
 )
 

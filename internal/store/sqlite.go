@@ -47,6 +47,8 @@ type SQL struct {
 	// health is the ErrUnavailable of the last commit when the storage
 	// could not write it; nil once a commit succeeds.
 	health atomic.Pointer[error]
+
+	after func(time.Duration) <-chan time.Time // time.After; tests replace it
 }
 
 var _ Store = (*SQL)(nil)
@@ -62,7 +64,9 @@ func OpenSQLite(ctx context.Context, path string) (*SQL, error) {
 	return openSQLite(ctx, path, migrations)
 }
 
-func openSQLite(ctx context.Context, path string, migs []migration) (_ *SQL, err error) {
+// openSQLite is OpenSQLite with the schema history migs; opts adjust the
+// store before its writer starts (tests).
+func openSQLite(ctx context.Context, path string, migs []migration, opts ...func(*SQL)) (_ *SQL, err error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
@@ -82,6 +86,10 @@ func openSQLite(ctx context.Context, path string, migs []migration) (_ *SQL, err
 		queue:   make(chan *request, maxBatch),
 		stopped: make(chan struct{}),
 		changed: make(chan struct{}, changedCapacity),
+		after:   time.After,
+	}
+	for _, o := range opts {
+		o(s)
 	}
 	var w *conn
 	defer func() {
@@ -310,10 +318,10 @@ func pageSQL(w frag, lookup bool, sortBy string, desc bool, count, offset int) (
 	if sortBy == "" {
 		args := append(append([]any{}, w.args...), count, offset)
 		if lookup {
-			return "SELECT " + resourceColumns + " FROM resources r WHERE " + w.sql + " ORDER BY r.rid LIMIT ? OFFSET ?", args
+			return "SELECT " + resourceColumns + " FROM resources r WHERE " + w.sql + " ORDER BY r.rid LIMIT " + limitArg + " OFFSET ?", args
 		}
 		return "SELECT " + resourceColumns + " FROM resources r WHERE r.rid IN (SELECT r.rid FROM resources r WHERE " + w.sql +
-			" ORDER BY r.rid LIMIT ? OFFSET ?) ORDER BY r.rid", args
+			" ORDER BY r.rid LIMIT " + limitArg + " OFFSET ?) ORDER BY r.rid", args
 	}
 	key := sortKey(sortBy)
 	order := "(t.sk IS NULL), t.sk, t.rid"
@@ -322,7 +330,7 @@ func pageSQL(w frag, lookup bool, sortBy string, desc bool, count, offset int) (
 	}
 	cols := strings.ReplaceAll(resourceColumns, "r.", "t.")
 	stmt := "SELECT " + cols + " FROM (SELECT " + resourceColumns + ", " + key.sql + " AS sk" +
-		" FROM resources r WHERE " + w.sql + ") t ORDER BY " + order + " LIMIT ? OFFSET ?"
+		" FROM resources r WHERE " + w.sql + ") t ORDER BY " + order + " LIMIT " + limitArg + " OFFSET ?"
 	args := append(append(append([]any{}, key.args...), w.args...), count, offset)
 	return stmt, args
 }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func user(id, unique string) Resource {
@@ -550,4 +551,103 @@ func TestUpdateIndexDiff(t *testing.T) {
 			t.Fatalf("%s: stored rows\n%s\nwant\n%s", st.name, strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	}
+}
+
+// TestWriteLinger: a batch smaller than the last commit's writers (its
+// writes and those queued while it ran) waits for them, until they are
+// all there, the timeout passes or the store closes; a lone writer never
+// waits.
+func TestWriteLinger(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  string // what ends the wait: "writer", "timeout" or "close"
+	}{
+		{"joined by the missing writer", "writer"},
+		{"until the timeout", "timeout"},
+		{"until the store closes", "close"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lingering := make(chan time.Duration, 1)
+			timeout := make(chan time.Time)
+			s := openWithAfter(t, func(d time.Duration) <-chan time.Time {
+				lingering <- d
+				return timeout
+			})
+			ctx := context.Background()
+			errs := make([]chan error, 3)
+			write := func(i int) {
+				errs[i] = make(chan error, 1)
+				go func() {
+					r := user(fmt.Sprintf("w%d", i), fmt.Sprintf("w%d", i))
+					errs[i] <- s.Write(ctx, func(ctx context.Context, tx Tx) error { return tx.Create(ctx, &r) })
+				}()
+			}
+			// The last commit: the blocked write, with two queued meanwhile.
+			release, blocked := blockWriter(s)
+			write(0)
+			waitQueued(s, 1)
+			write(1)
+			waitQueued(s, 2)
+			release()
+			if err := <-blocked; err != nil {
+				t.Fatal(err)
+			}
+			// The next batch has the two: it waits for a third writer.
+			if d := <-lingering; d <= 0 || d > lingerMax {
+				t.Errorf("waits up to %v, want at most %v", d, lingerMax)
+			}
+			select {
+			case err := <-errs[0]:
+				t.Fatalf("write answered while its batch waits: %v", err)
+			default:
+			}
+			if _, err := s.Get(ctx, "User", "w0"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("write committed while its batch waits: %v", err)
+			}
+			want := 2
+			switch tc.end {
+			case "writer":
+				write(2)
+				want = 3
+			case "timeout":
+				timeout <- time.Now()
+			case "close":
+				go func() { _ = s.Close() }()
+			}
+			for i := range want {
+				if err := <-errs[i]; err != nil {
+					t.Errorf("write %d: %v", i, err)
+				}
+			}
+			if tc.end == "close" {
+				return
+			}
+			for i := range want {
+				if _, err := s.Get(ctx, "User", fmt.Sprintf("w%d", i)); err != nil {
+					t.Errorf("write %d not stored: %v", i, err)
+				}
+			}
+		})
+	}
+	t.Run("a lone writer never waits", func(t *testing.T) {
+		s := openWithAfter(t, func(time.Duration) <-chan time.Time {
+			t.Error("a lone writer's batch waited")
+			return nil
+		})
+		for i := range 5 {
+			mustCreate(t, s, user(fmt.Sprintf("u%d", i), fmt.Sprintf("u%d", i)))
+		}
+	})
+}
+
+// openWithAfter opens a fresh store whose writer waits with after.
+func openWithAfter(t *testing.T, after func(time.Duration) <-chan time.Time) *SQL {
+	t.Helper()
+	s, err := openSQLite(context.Background(), filepath.Join(t.TempDir(), "scimgate.db"), migrations,
+		func(s *SQL) { s.after = after })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }
