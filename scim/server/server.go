@@ -374,28 +374,23 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, rt *scim.Resourc
 	res["id"] = id.String()
 	// The store commits everyone's writes one at a time: a resource with no
 	// members to check is encoded before its turn, in parallel with others.
-	var rec *store.Resource
-	if !scim.HasMemberRows(rt.Name) {
-		sr, err := s.toStore(rt, res)
-		if err != nil {
+	groups := scim.HasMemberRows(rt.Name)
+	var rec store.Resource
+	if !groups {
+		if rec, err = s.toStore(rt, res); err != nil {
 			s.writeError(w, err)
 			return
 		}
-		sr.Changed = scim.ChangedPaths(nil, res)
-		rec = &sr
+		rec.Changed = scim.ChangedPaths(nil, res)
 	}
 	var stored store.Resource
 	err = s.opts.Store.Write(r.Context(), func(ctx context.Context, tx store.Tx) (err error) {
-		if scim.HasMemberRows(rt.Name) {
+		if groups {
 			stored, res, err = s.saveGroup(ctx, tx, rt, res, nil)
 			return err
 		}
-		if rec != nil {
-			stored = *rec
-			return s.conflict(rt, res, tx.Create(ctx, &stored))
-		}
-		stored, err = s.save(ctx, tx, rt, res, nil, nil)
-		return err
+		stored = rec
+		return s.conflict(rt, res, tx.Create(ctx, &stored))
 	})
 	if err != nil {
 		s.writeError(w, err)
