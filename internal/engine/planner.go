@@ -668,8 +668,8 @@ func (p *planner) userChanged(ctx context.Context, t *target, id string, u map[s
 		next = state{Present: true, InScope: true, Attrs: attrs, ExternalID: next.ExternalID}
 		// A user being created is in no group of the target yet (a user
 		// the target lost is re-added to its groups).
-		if err := p.dropMember(ctx, name, id, groupIDs); err != nil {
-			return state{}, err
+		for _, g := range groupIDs {
+			p.setMember(name, g, id, false)
 		}
 	} else {
 		if changed := diff(prev.Attrs, attrs); len(changed) > 0 {
@@ -863,15 +863,6 @@ func (p *planner) groupInScope(ctx context.Context, t *target, id string, g map[
 		}
 	}
 	return next, nil
-}
-
-// dropMember removes a user from the records of its groups' members in a
-// target.
-func (p *planner) dropMember(_ context.Context, tgt, user string, groupIDs []string) error {
-	for _, g := range groupIDs {
-		p.setMember(tgt, g, user, false)
-	}
-	return nil
 }
 
 // rehireMargin: a deleted user's final delete due sooner than this is let

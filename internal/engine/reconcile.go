@@ -1411,7 +1411,7 @@ func (r *reconcile) compare(ctx context.Context, o targets.Object, res map[strin
 		}
 	}
 	if r.kind == targets.Group {
-		md, members, err := r.members(ctx, o, res, s)
+		md, members, err := r.members(ctx, o, res)
 		if err != nil {
 			return nil, state{}, err
 		}
@@ -1461,7 +1461,7 @@ func canon(v any) string {
 // the gateway manages (the planner removes them), and those without an
 // anchor yet as recorded (their creates are queued). Members the gateway
 // does not manage (accounts of no identity) are left alone.
-func (r *reconcile) members(ctx context.Context, o targets.Object, res map[string]any, s state) ([]Diff, []string, error) {
+func (r *reconcile) members(ctx context.Context, o targets.Object, res map[string]any) ([]Diff, []string, error) {
 	st, name := r.e.opts.Store, r.t.pol.Name()
 	has := map[string]bool{}
 	for _, a := range o.Members {
