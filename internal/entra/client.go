@@ -59,6 +59,7 @@ type Client struct {
 	cred      azcore.TokenCredential
 	adapter   *msgraphcore.GraphRequestAdapterBase
 	transport http.RoundTripper
+	retry     *retryHandler
 	base      *url.URL // cfg.GraphURL
 	scope     string   // the token scope: Graph's origin + /.default
 }
@@ -100,11 +101,12 @@ func New(cfg Config, opts Options) (*Client, error) {
 	// handler (replaced by retryHandler), its redirect handler (Graph's
 	// calls here do not redirect, and a token must not follow one) and
 	// its compression of request bodies.
+	retry := &retryHandler{clock: clk, budget: cfg.RetryBudget}
 	middleware := []khttp.Middleware{
 		msgraphcore.NewGraphTelemetryHandler(&msgraphcore.GraphClientOptions{GraphServiceVersion: "v1.0"}),
 		khttp.NewParametersNameDecodingHandler(),
 		khttp.NewUserAgentHandler(),
-		&retryHandler{clock: clk, budget: cfg.RetryBudget},
+		retry,
 	}
 	hc := &http.Client{
 		Transport:     khttp.NewCustomTransportWithParentTransport(transport, middleware...),
@@ -116,7 +118,7 @@ func New(cfg Config, opts Options) (*Client, error) {
 		return nil, err
 	}
 	adapter.SetBaseUrl(cfg.GraphURL)
-	return &Client{cfg: cfg, cred: cred, adapter: adapter, transport: transport, base: base, scope: scope}, nil
+	return &Client{cfg: cfg, cred: cred, adapter: adapter, transport: transport, retry: retry, base: base, scope: scope}, nil
 }
 
 // Close releases the client's idle connections.

@@ -115,6 +115,9 @@ type Features struct {
 	Membership bool `yaml:"membership"`
 	// EnableDisable enables and disables accounts (accountEnabled).
 	EnableDisable bool `yaml:"enable_disable"`
+	// UpdateUsers writes users' attributes (the entra target's
+	// write_back).
+	UpdateUsers bool `yaml:"update_users"`
 	// DeleteUsers deletes users (to deleted items, restorable 30 days).
 	DeleteUsers bool `yaml:"delete_users"`
 	// RevokeSessions revokes users' sign-in sessions.

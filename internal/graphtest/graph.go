@@ -207,6 +207,8 @@ func (s *Server) route(r greq) gresp {
 		case http.MethodDelete:
 			return s.deleteUser(r, seg(1))
 		}
+	case seg(0) == "users" && n == 3 && seg(2) == "memberOf" && r.method == http.MethodGet:
+		return s.memberOf(r, seg(1))
 	case seg(0) == "users" && n == 3 && seg(2) == "revokeSignInSessions" && r.method == http.MethodPost:
 		return s.revoke(r, seg(1))
 	case seg(0) == "groups" && n == 1 && r.method == http.MethodGet:
@@ -460,8 +462,16 @@ func unsupportedQuery(r greq) gresp {
 }
 
 func (s *Server) listUsers(r greq) gresp {
+	prop, lit, filtered, e := parseFilter(r, "user", userFilterProps)
+	if e.status != 0 {
+		return e
+	}
+	r.query.Del("$filter")
 	if e := unsupportedQuery(r); e.status != 0 {
 		return e
+	}
+	if filtered {
+		r.query.Set("$filter", prop+" eq '"+strings.ReplaceAll(lit, "'", "''")+"'")
 	}
 	props, e := selectProps(r, "user", userProps, userDefault)
 	if e.status != 0 {
@@ -472,20 +482,37 @@ func (s *Server) listUsers(r greq) gresp {
 	if e := s.readUserCheck(r, props); e.status != 0 {
 		return e
 	}
-	from, to, next, e := s.page(r, len(s.users))
+	users := s.users
+	if filtered {
+		users = nil
+		for _, u := range s.users {
+			if matches(u.value(prop), lit) {
+				users = append(users, u)
+			}
+		}
+	}
+	from, to, next, e := s.page(r, len(users))
 	if e.status != 0 {
 		return e
 	}
-	var items []map[string]any
-	for _, u := range s.users[from:to] {
+	items := []map[string]any{}
+	for _, u := range users[from:to] {
 		items = append(items, u.json(props))
 	}
 	return s.collection("users", items, next)
 }
 
 func (s *Server) listGroups(r greq) gresp {
+	prop, lit, filtered, e := parseFilter(r, "group", groupFilterProps)
+	if e.status != 0 {
+		return e
+	}
+	r.query.Del("$filter")
 	if e := unsupportedQuery(r); e.status != 0 {
 		return e
+	}
+	if filtered {
+		r.query.Set("$filter", prop+" eq '"+strings.ReplaceAll(lit, "'", "''")+"'")
 	}
 	props, e := selectProps(r, "group", groupProps, groupProps)
 	if e.status != 0 {
@@ -496,12 +523,22 @@ func (s *Server) listGroups(r greq) gresp {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	from, to, next, e := s.page(r, len(s.groups))
+	groups := s.groups
+	if filtered {
+		groups = nil
+		for _, g := range s.groups {
+			v := map[string]string{"id": g.ID, "displayName": g.DisplayName, "mail": g.Mail}[prop]
+			if matches(v, lit) {
+				groups = append(groups, g)
+			}
+		}
+	}
+	from, to, next, e := s.page(r, len(groups))
 	if e.status != 0 {
 		return e
 	}
-	var items []map[string]any
-	for _, g := range s.groups[from:to] {
+	items := []map[string]any{}
+	for _, g := range groups[from:to] {
 		items = append(items, g.json(props))
 	}
 	return s.collection("groups", items, next)
@@ -752,6 +789,8 @@ func (s *Server) patchUser(r greq, key string) gresp {
 		switch {
 		case k == "accountEnabled":
 			err = json.Unmarshal(v, &c.AccountEnabled)
+		case strs[k] != nil && string(v) == "null": // null clears a property
+			*strs[k] = ""
 		case strs[k] != nil:
 			err = json.Unmarshal(v, strs[k])
 		default:
