@@ -579,7 +579,7 @@ func connConcurrent(t *connT) {
 	wg.Wait()
 	n := 0
 	for _, o := range t.list("List", targets.User, 0) {
-		if name, _ := o.Attrs[s.UserName].(string); strings.HasPrefix(name, t.name("w")) {
+		if name, _ := o.Attrs[s.UserName].(string); strings.HasPrefix(name, t.tag+"-w") {
 			n++
 		}
 	}

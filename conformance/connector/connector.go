@@ -53,6 +53,10 @@ type Schema struct {
 	// Entra restricts userPrincipalName): hostile values are then written
 	// only to Text, never into UserName or GroupName.
 	PlainNames bool
+	// NameSuffix is appended to every name the suite writes, for targets
+	// whose names have a fixed form (Entra's userPrincipalName ends in
+	// "@" and a verified domain). Default "".
+	NameSuffix string
 	// Unmanaged is an attribute name that the connector does not manage,
 	// which Lookup must refuse with ErrPermanent. "": the connector accepts
 	// any attribute (like the memory connector); only the empty name is
@@ -176,7 +180,7 @@ func (t *connT) run(name string, fn func(t *connT)) {
 }
 
 // name returns a name unique to the check and label.
-func (t *connT) name(label string) string { return t.tag + "-" + label }
+func (t *connT) name(label string) string { return t.tag + "-" + label + t.o.schema.NameSuffix }
 
 // op returns an operation for a new object.
 func (t *connT) op(kind targets.Kind, attrs map[string]any) targets.Op {

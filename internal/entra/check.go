@@ -46,6 +46,9 @@ func (f Features) Permissions() []Permission {
 	if f.EnableDisable {
 		ps = append(ps, Permission{PermUserEnableDisable, []string{"User.ReadWrite.All", "Directory.ReadWrite.All"}, "enable and disable users (features.enable_disable)"})
 	}
+	if f.CreateUsers {
+		ps = append(ps, Permission{PermUserWrite, []string{"Directory.ReadWrite.All"}, "create users (features.create_users)"})
+	}
 	if f.UpdateUsers {
 		ps = append(ps, Permission{PermUserWrite, []string{"Directory.ReadWrite.All"}, "write users' attributes (features.update_users)"})
 	}

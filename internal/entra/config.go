@@ -115,6 +115,8 @@ type Features struct {
 	Membership bool `yaml:"membership"`
 	// EnableDisable enables and disables accounts (accountEnabled).
 	EnableDisable bool `yaml:"enable_disable"`
+	// CreateUsers creates users (the entra target's create_users).
+	CreateUsers bool `yaml:"create_users"`
 	// UpdateUsers writes users' attributes (the entra target's
 	// write_back).
 	UpdateUsers bool `yaml:"update_users"`

@@ -26,8 +26,9 @@ var FilterProperties = []string{"id", "userPrincipalName", "mail", "employeeId",
 // odataString is an OData string literal: quoted, its quotes doubled.
 func odataString(v string) string { return "'" + strings.ReplaceAll(v, "'", "''") + "'" }
 
-// FindUsers returns at most limit users whose property prop (one of
-// FilterProperties) equals value, with the properties props (id always).
+// FindUsers returns at most limit users (<= 0: 100) whose property prop
+// (one of FilterProperties) equals value, with the properties props (id
+// always).
 func (c *Client) FindUsers(ctx context.Context, prop, value string, props []string, limit int) ([]map[string]any, error) {
 	const op = "find users"
 	if !slices.Contains(FilterProperties, prop) {
@@ -38,7 +39,9 @@ func (c *Client) FindUsers(ctx context.Context, prop, value string, props []stri
 	}
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
-	limit = min(max(limit, 2), 999)
+	if limit <= 0 || limit > 999 {
+		limit = 100
+	}
 	resp, err := c.send(ctx, request{op: op, method: abs.GET, template: "{+baseurl}/users{?%24filter,%24select,%24top}",
 		query:      map[string]string{"%24filter": prop + " eq " + odataString(value), "%24select": selectOf(props), "%24top": strconv.Itoa(limit)},
 		permission: PermUserRead})
@@ -180,7 +183,7 @@ func (c *Client) UpdateUser(ctx context.Context, user string, props map[string]a
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	_, err = c.send(ctx, request{op: op, method: abs.PATCH, template: tmpl, path: path, body: props, permission: PermUserWrite})
-	return err
+	return existing(err)
 }
 
 // maxBatch is the number of requests a JSON batch holds at most.
@@ -322,3 +325,41 @@ func (c *Client) SetMembership(ctx context.Context, memberID string, add, remove
 
 // Features returns the features the configuration enables.
 func (c *Client) Features() Features { return c.cfg.Features }
+
+// msgExists is the start of Graph's message for a unique value that
+// another object holds.
+const msgExists = "Another object with the same value for property"
+
+// CreateUser creates a user with props (POST /users; Graph requires
+// accountEnabled, displayName, mailNickname, userPrincipalName and
+// passwordProfile) and returns its object id. A userPrincipalName that
+// another user has is ErrExists.
+func (c *Client) CreateUser(ctx context.Context, props map[string]any) (string, error) {
+	const op = "create user"
+	if err := enabled(op, c.cfg.Features.CreateUsers, "create_users"); err != nil {
+		return "", err
+	}
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	resp, err := c.send(ctx, request{op: op, method: abs.POST, template: "{+baseurl}/users", body: props, permission: PermUserWrite})
+	if err != nil {
+		return "", existing(err)
+	}
+	var u struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(resp.body, &u); err != nil || u.ID == "" {
+		return "", &Error{Op: op, Kind: ErrTransient, Status: resp.status, Err: fmt.Errorf("no object id in the answer: %v", err)}
+	}
+	return u.ID, nil
+}
+
+// existing turns Graph's 400 for a taken unique value into ErrExists.
+func existing(err error) error {
+	if e, ok := err.(*Error); ok && e.Status == http.StatusBadRequest && strings.HasPrefix(e.Message, msgExists) {
+		d := *e
+		d.Kind = ErrExists
+		return &d
+	}
+	return err
+}

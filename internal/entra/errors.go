@@ -30,6 +30,9 @@ var (
 	// ErrInvalid: Graph refused the request as invalid (HTTP 400 and
 	// other 4xx), or an id is not acceptable before any request.
 	ErrInvalid = errors.New("invalid request")
+	// ErrExists: another user already has the userPrincipalName (HTTP
+	// 400 on a create or a rename).
+	ErrExists = errors.New("already exists")
 	// ErrNotEnabled: the action is not enabled in the configuration's
 	// features.
 	ErrNotEnabled = errors.New("not enabled in the configuration")

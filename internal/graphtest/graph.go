@@ -198,6 +198,8 @@ func (s *Server) route(r greq) gresp {
 	switch {
 	case seg(0) == "users" && n == 1 && r.method == http.MethodGet:
 		return s.listUsers(r)
+	case seg(0) == "users" && n == 1 && r.method == http.MethodPost:
+		return s.createUser(r)
 	case seg(0) == "users" && n == 2:
 		switch r.method {
 		case http.MethodGet:
@@ -783,7 +785,8 @@ func (s *Server) patchUser(r greq, key string) gresp {
 	}
 	c := *u
 	strs := map[string]*string{"displayName": &c.DisplayName, "givenName": &c.GivenName, "surname": &c.Surname,
-		"jobTitle": &c.JobTitle, "department": &c.Department, "employeeId": &c.EmployeeID, "mail": &c.Mail}
+		"jobTitle": &c.JobTitle, "department": &c.Department, "employeeId": &c.EmployeeID, "mail": &c.Mail,
+		"userPrincipalName": &c.UserPrincipalName}
 	for k, v := range body {
 		var err error
 		switch {
@@ -798,6 +801,11 @@ func (s *Server) patchUser(r greq, key string) gresp {
 		}
 		if err != nil {
 			return badRequest(fmt.Sprintf("Invalid value for property '%s'.", k))
+		}
+	}
+	if c.UserPrincipalName != u.UserPrincipalName {
+		if e := s.renameCheck(u, c.UserPrincipalName); e.status != 0 {
+			return e
 		}
 	}
 	*u = c

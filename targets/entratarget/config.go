@@ -2,11 +2,14 @@
 // the gateway's decisions to Microsoft Entra ID itself, through Microsoft
 // Graph (package internal/entra).
 //
-// It never creates users: every user in the target's scope is matched to
-// an existing Entra user by the engine's matching (users.matching, for
-// instance [userPrincipalName], each a property Graph filters on: see
-// entra.FilterProperties), and the Entra object id becomes the anchor. A
-// user that matches no Entra user is a permanent error (a dead letter).
+// By default it never creates users: every user in the target's scope is
+// matched to an existing Entra user by the engine's matching
+// (users.matching, for instance [userPrincipalName], each a property Graph
+// filters on: see entra.FilterProperties), and the Entra object id becomes
+// the anchor. A user that matches no Entra user is a permanent error (a
+// dead letter). With create_users it creates one (userPrincipalName
+// mapped; displayName from the mapping or the alias; a random initial
+// password the user must change, never stored or logged).
 // On the matched user it:
 //   - keeps membership of Entra groups from rules (groups: [{group, when}],
 //     when a CEL expression over the SCIM user, as in scope expressions):
@@ -46,7 +49,7 @@ const Type = "entra"
 const MemberOf = "memberOf"
 
 // WriteBackProperties are the Entra user properties write_back may list.
-var WriteBackProperties = []string{"displayName", "givenName", "surname", "jobTitle", "department", "employeeId"}
+var WriteBackProperties = []string{"userPrincipalName", "displayName", "givenName", "surname", "jobTitle", "department", "employeeId"}
 
 // Config is the configuration of an entra target:
 //
@@ -71,6 +74,9 @@ type Config struct {
 	// (features.delete_users); without it a delete removes the user from
 	// the rules' groups and leaves the account.
 	Delete bool `yaml:"delete"`
+	// CreateUsers creates a user that matches no Entra user
+	// (features.create_users); the mapping must write userPrincipalName.
+	CreateUsers bool `yaml:"create_users"`
 
 	// Client is the gateway's Entra client (its entra section), set by
 	// the registry; nil when the configuration has no entra section.

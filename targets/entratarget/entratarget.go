@@ -2,6 +2,7 @@ package entratarget
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -54,6 +55,9 @@ func (c *Config) features(f entra.Features) error {
 	}
 	if c.Delete {
 		need("delete", f.DeleteUsers, "delete_users")
+	}
+	if c.CreateUsers {
+		need("create_users", f.CreateUsers, "create_users")
 	}
 	return errors.Join(errs...)
 }
@@ -163,14 +167,118 @@ func unsupported(what string) error {
 // Capabilities implements targets.Connector.
 func (c *Connector) Capabilities() targets.Capabilities { return c.cfg.Provides() }
 
-// Create refuses: the entra target links existing users (the engine's
-// matching), it never creates them.
+// Create creates the user when create_users is set; otherwise it refuses:
+// the entra target links existing users (the engine's matching). A user
+// that exists with the userPrincipalName is a *ConflictError with its
+// anchor.
 func (c *Connector) Create(ctx context.Context, op targets.Op) (string, error) {
 	if op.Kind != targets.User {
 		return "", unsupported("groups are not provisioned to Entra (use group rules)")
 	}
-	return "", targets.Permanent(errors.New("entra: no Entra user matches this user, and the entra target never creates users " +
-		"(it links existing ones by users.matching, e.g. [userPrincipalName])"))
+	if !c.cfg.CreateUsers {
+		return "", targets.Permanent(errors.New("entra: no Entra user matches this user, and the entra target does not create users " +
+			"(it links existing ones by users.matching, e.g. [userPrincipalName]; set create_users to create them)"))
+	}
+	if err := targets.CheckAttrs(op.Attrs); err != nil {
+		return "", err
+	}
+	upn, _ := op.Attrs["userPrincipalName"].(string)
+	if upn == "" {
+		return "", targets.Permanent(errors.New("entra: create: the mapping gives no userPrincipalName"))
+	}
+	if a, err := c.holder(ctx, upn); a != "" || err != nil {
+		return "", err
+	}
+	props, err := c.writable(op.Attrs)
+	if err != nil {
+		return "", err
+	}
+	alias, _, _ := strings.Cut(upn, "@")
+	if props["displayName"] == nil {
+		props["displayName"] = alias
+	}
+	props["userPrincipalName"] = upn
+	props["mailNickname"] = nickname(alias)
+	props["accountEnabled"] = true
+	props["passwordProfile"] = map[string]any{"forceChangePasswordNextSignIn": true, "password": initialPassword()}
+	id, err := c.client.CreateUser(ctx, props)
+	if errors.Is(err, entra.ErrExists) {
+		if a, herr := c.holder(ctx, upn); a != "" || herr != nil {
+			return "", herr
+		}
+	}
+	if err != nil {
+		return "", classify(err)
+	}
+	if v, ok := op.Attrs[MemberOf]; ok && c.member {
+		want, err := c.wanted(v)
+		if err == nil {
+			err = c.setGroups(ctx, id, want)
+		}
+		if err != nil {
+			// The user exists: a repeated Create finds it (a conflict with
+			// its anchor) and the engine's Update sets the groups.
+			return "", err
+		}
+	}
+	return id, nil
+}
+
+// holder returns a *ConflictError with the anchor of the user that has
+// the userPrincipalName upn, nil when none has it.
+func (c *Connector) holder(ctx context.Context, upn string) (string, error) {
+	found, err := c.client.FindUsers(ctx, "userPrincipalName", upn, []string{"id"}, 2)
+	if err != nil {
+		return "", classify(err)
+	}
+	if len(found) == 0 {
+		return "", nil
+	}
+	id, _ := found[0]["id"].(string)
+	return id, &targets.ConflictError{Anchor: id, Err: fmt.Errorf("entra: a user has userPrincipalName %q", upn)}
+}
+
+// writable returns the write_back properties of attrs.
+func (c *Connector) writable(attrs map[string]any) (map[string]any, error) {
+	props := map[string]any{}
+	for k, v := range attrs {
+		if !slices.Contains(c.cfg.WriteBack, k) {
+			continue
+		}
+		switch v := v.(type) {
+		case nil:
+			props[k] = nil
+		case string:
+			if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 }) {
+				return nil, targets.Permanent(fmt.Errorf("entra: attribute %q: a control character, which Entra's properties cannot hold", k))
+			}
+			props[k] = v
+		default:
+			return nil, targets.Permanent(fmt.Errorf("entra: attribute %q: %T, Entra's %s is a string", k, v, k))
+		}
+	}
+	return props, nil
+}
+
+// nickname returns a mailNickname from an alias: the characters Entra
+// allows, at most 64.
+func nickname(alias string) string {
+	var b strings.Builder
+	for _, r := range alias {
+		if r < 0x80 && r > ' ' && !strings.ContainsRune(`@()\[]";:<>,`, r) && b.Len() < 64 {
+			b.WriteRune(r)
+		}
+	}
+	if b.Len() == 0 {
+		return "user"
+	}
+	return b.String()
+}
+
+// initialPassword is a random password that meets Entra's complexity
+// rules; the user changes it at the first sign-in.
+func initialPassword() string {
+	return "Sg1!" + rand.Text()
 }
 
 // Update writes the write_back properties present in op.Attrs and, when
@@ -182,20 +290,18 @@ func (c *Connector) Update(ctx context.Context, op targets.Op) error {
 	if err := targets.CheckAttrs(op.Attrs); err != nil {
 		return err
 	}
-	props := map[string]any{}
-	for k, v := range op.Attrs {
-		if !slices.Contains(c.cfg.WriteBack, k) {
-			continue
-		}
-		switch v := v.(type) {
-		case nil, string:
-			props[k] = v
-		default:
-			return targets.Permanent(fmt.Errorf("entra: attribute %q: %T, Entra's %s is a string", k, v, k))
-		}
+	props, err := c.writable(op.Attrs)
+	if err != nil {
+		return err
 	}
 	if len(props) > 0 {
-		if err := c.client.UpdateUser(ctx, op.Anchor, props); err != nil {
+		err := c.client.UpdateUser(ctx, op.Anchor, props)
+		if upn, _ := props["userPrincipalName"].(string); errors.Is(err, entra.ErrExists) && upn != "" {
+			if a, herr := c.holder(ctx, upn); a != "" && a != op.Anchor {
+				return herr
+			}
+		}
+		if err != nil {
 			return classify(err)
 		}
 	}

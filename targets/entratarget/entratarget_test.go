@@ -279,7 +279,7 @@ func TestWriteBackDisableDelete(t *testing.T) {
 		t.Error("delete: true did not delete the Entra user")
 	}
 	if _, err := c.Create(ctx, targets.Op{Kind: targets.User, ObjectID: "x", Attrs: map[string]any{"userPrincipalName": "new@contoso.example"}}); !errors.Is(err, targets.ErrPermanent) ||
-		!strings.Contains(err.Error(), "never creates users") {
+		!strings.Contains(err.Error(), "does not create users") {
 		t.Errorf("Create: %v", err)
 	}
 }
