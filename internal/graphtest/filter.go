@@ -10,7 +10,7 @@ import (
 
 // filterEq is the one form of $filter the fake implements: a property
 // equal to a string literal, the literal's quotes doubled ("prop eq
-// 'O''Brien'"), as Graph reads it on users and groups.
+// 'O”Brien'"), as Graph reads it on users and groups.
 var filterEq = regexp.MustCompile(`^\s*([A-Za-z]+)\s+eq\s+'((?:[^']|'')*)'\s*$`)
 
 // Properties that Graph's $filter supports with eq (without advanced
