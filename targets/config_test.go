@@ -42,7 +42,7 @@ func (c *testConfig) Provides() targets.Capabilities {
 	return targets.Capabilities{Groups: true, Disable: true}
 }
 
-func (c *testConfig) Open(ctx context.Context) (targets.Connector, error) {
+func (c *testConfig) Open(ctx context.Context, _ targets.Env) (targets.Connector, error) {
 	if c.DSN == "fail" {
 		return nil, errors.New("connection refused")
 	}
@@ -212,7 +212,7 @@ func TestRegistryBuild(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := testRegistry.Build(context.Background(), parseTargets(t, tt.doc)[0], targets.Retry{})
+			c, err := testRegistry.Build(context.Background(), parseTargets(t, tt.doc)[0], targets.Env{}, targets.Retry{})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Build: %v, want %q", err, tt.wantErr)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +28,7 @@ type flakyConfig struct {
 	block    bool
 	noFinder bool
 	conns    []*memory.Connector
+	envs     []targets.Env // of every Open
 	opened   chan struct{} // receives when an Open starts, if not nil
 }
 
@@ -36,10 +38,11 @@ func (c *flakyConfig) Provides() targets.Capabilities {
 	return targets.Capabilities{Disable: true, Lookup: true}
 }
 
-func (c *flakyConfig) Open(ctx context.Context) (targets.Connector, error) {
+func (c *flakyConfig) Open(ctx context.Context, env targets.Env) (targets.Connector, error) {
 	c.mu.Lock()
 	i := c.opens
 	c.opens++
+	c.envs = append(c.envs, env)
 	opened, block := c.opened, c.block
 	c.mu.Unlock()
 	if opened != nil {
@@ -125,7 +128,8 @@ func build(t *testing.T, cfg *flakyConfig, clk *fakeClock, logs logLines) (targe
 	reg := targets.Registry{"flaky": func() targets.Config { return cfg }}
 	retry := targets.Retry{Base: time.Second, Max: 3 * time.Second, After: clk.after,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))}
-	return reg.Build(context.Background(), parseTargets(t, "targets: [{name: hr, type: flaky}]")[0], retry)
+	env := targets.Env{Attributes: map[targets.Kind][]string{targets.User: {"userName"}}}
+	return reg.Build(context.Background(), parseTargets(t, "targets: [{name: hr, type: flaky}]")[0], env, retry)
 }
 
 // TestReconnect: a target that cannot be reached at Build is opened again
@@ -219,6 +223,13 @@ func TestReconnect(t *testing.T) {
 	}
 	if n := cfg.count(); n != 6 {
 		t.Errorf("%d opens, want 6", n)
+	}
+	// Every open, the first and the re-opens, is told the target's name
+	// (Build's default: the TargetConfig's) and the attributes.
+	for i, env := range cfg.envs {
+		if env.Name != "hr" || !slices.Equal(env.Attributes[targets.User], []string{"userName"}) {
+			t.Errorf("open %d got env %+v, want name hr and the user attribute userName", i+1, env)
+		}
 	}
 }
 

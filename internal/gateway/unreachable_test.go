@@ -172,7 +172,7 @@ func TestTargetConfigErrorStopsStartup(t *testing.T) {
 			if err := yaml.Unmarshal([]byte(tt.targets), &cfg.Targets); err != nil {
 				t.Fatal(err)
 			}
-			g, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+			g, err := New(context.Background(), cfg, nil, slog.New(slog.DiscardHandler))
 			if err == nil {
 				g.Close()
 				t.Fatalf("New: started, want %q", tt.want)
