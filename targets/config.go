@@ -168,7 +168,8 @@ func (r Registry) Validate(tcs ...TargetConfig) error {
 // with the same, while it opens the target again in the background with
 // the backoff of retry until that succeeds; from then on it is the opened
 // connector. Every other error stops Build: an invalid or undecodable
-// configuration, a missing secret (a ConfigError), an Open error that is
+// configuration, a missing secret (a ConfigError; Open's FieldErrors are
+// reported as Validate's, by target and "config.<field>"), an Open error that is
 // permanent (a schema check, a missing base entry) or unclassified (a
 // listener that cannot bind).
 func (r Registry) Build(ctx context.Context, tc TargetConfig, env Env, retry Retry) (Connector, error) {
@@ -182,6 +183,11 @@ func (r Registry) Build(ctx context.Context, tc TargetConfig, env Env, retry Ret
 	c, err := cfg.Open(ctx, env)
 	if err == nil {
 		return c, nil
+	}
+	if ce, ok := err.(*ConfigError); ok && ce.Target == "" {
+		// A FieldError of Open (a missing secret or file): reported as
+		// Validate's are, by the target and the field's path in it.
+		return nil, &ConfigError{Target: tc.Name, Field: "config." + ce.Field, Err: ce.Err}
 	}
 	if !reachLater(err) || ctx.Err() != nil {
 		return nil, fmt.Errorf("target %q (type %s): open: %w", tc.Name, tc.Type, err)

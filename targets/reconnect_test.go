@@ -241,11 +241,13 @@ func TestBuildOpenErrors(t *testing.T) {
 		err       error
 		wantRetry bool
 		wantIs    error
+		wantMsg   string // "": `target "hr" (type flaky): open: ` and the error
 	}{
 		{name: "connection refused", err: refused, wantRetry: true},
 		{name: "timeout", err: fmt.Errorf("sql: connect: %w", context.DeadlineExceeded), wantRetry: true},
 		{name: "permanent", err: targets.Permanent(errors.New("sql: schema check failed")), wantIs: targets.ErrPermanent},
-		{name: "missing secret", err: targets.FieldError("bind_password_env", "environment variable X is not set or empty"), wantIs: new(targets.ConfigError)},
+		{name: "missing secret", err: targets.FieldError("bind_password_env", "environment variable X is not set or empty"), wantIs: new(targets.ConfigError),
+			wantMsg: `target "hr": config.bind_password_env: environment variable X is not set or empty`},
 		{name: "transient config error", err: targets.Transient(targets.FieldError("tls.ca_file", "no such file")), wantIs: new(targets.ConfigError)},
 		{name: "unclassified", err: errors.New("listen: address already in use")},
 		{name: "not found", err: targets.NotFound(targets.Transient(errors.New("base entry"))), wantIs: targets.ErrNotFound},
@@ -278,7 +280,11 @@ func TestBuildOpenErrors(t *testing.T) {
 				c.Close(context.Background())
 				t.Fatalf("Build: connector %T, want an error", c)
 			}
-			if want := `target "hr" (type flaky): open: ` + tt.err.Error(); err.Error() != want {
+			want := tt.wantMsg
+			if want == "" {
+				want = `target "hr" (type flaky): open: ` + tt.err.Error()
+			}
+			if err.Error() != want {
 				t.Errorf("Build: %q, want %q", err, want)
 			}
 			var ce *targets.ConfigError
