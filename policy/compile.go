@@ -19,6 +19,7 @@ import (
 	"github.com/google/cel-go/common/types"
 
 	"github.com/scimgate/scimgate/scim"
+	"github.com/scimgate/scimgate/targets"
 )
 
 // Policy is a compiled configuration. It is immutable and safe for
@@ -286,8 +287,6 @@ func WithRand(r io.Reader) Option {
 // maxExpressionLength is Entra's limit on an expression's length.
 const maxExpressionLength = 10000
 
-var targetName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-
 // Compile validates cfg and compiles every expression once. The error
 // joins one *FieldError per problem; each wraps ErrInvalidConfig.
 func Compile(cfg Config, opts ...Option) (*Policy, error) {
@@ -310,16 +309,14 @@ func Compile(cfg Config, opts ...Option) (*Policy, error) {
 	for i, tc := range cfg.Targets {
 		field := fmt.Sprintf("targets[%d]", i)
 		t := &Target{name: tc.Name, fingerprint: fingerprint(tc)}
-		switch {
-		case tc.Name == "":
-			p.add(field+".name", "required")
-		case !targetName.MatchString(tc.Name):
-			p.add(field+".name", "%q: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", tc.Name)
-		default:
-			if j, dup := seen[strings.ToLower(tc.Name)]; dup {
-				p.add(field+".name", "duplicate target name %q (also targets[%d])", tc.Name, j)
-			}
-			seen[strings.ToLower(tc.Name)] = i
+		// The gateway's one name rule (package targets): its connectors
+		// and its policy accept the same names.
+		if err := targets.CheckName(tc.Name); err != nil {
+			p.add(field+".name", "%v", err)
+		} else if j, dup := seen[targets.NameKey(tc.Name)]; dup {
+			p.add(field+".name", "duplicate target name %q (also targets[%d]; names differing only in case are the same)", tc.Name, j)
+		} else {
+			seen[targets.NameKey(tc.Name)] = i
 		}
 		if tc.Users == nil && tc.Groups == nil {
 			p.add(field, "configure users, groups or both: the target would receive nothing")

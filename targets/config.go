@@ -34,24 +34,48 @@ func (tc TargetConfig) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("name", tc.Name), slog.String("type", tc.Type))
 }
 
+// Env is what the gateway tells a connector about the target it serves.
+type Env struct {
+	Name       string            // the target's name (TargetConfig.Name)
+	Logger     *slog.Logger      // the gateway's logger; nil means slog.Default(); connectors add "target", Name
+	Attributes map[Kind][]string // the target attribute names the target's mapping writes, per kind
+}
+
+// Log returns the logger a connector logs with: Logger (slog.Default()
+// when nil) with the attribute "target" set to Name.
+func (e Env) Log() *slog.Logger {
+	l := e.Logger
+	if l == nil {
+		l = slog.Default()
+	}
+	return l.With("target", e.Name)
+}
+
 // Config is the typed configuration of one connector type, such as
 // memory.Config. The Registry decodes a TargetConfig's config into it (an
 // unknown field is an error), validates it, then opens it.
 type Config interface {
-	// Validate reports an invalid field with FieldError, several with
-	// errors.Join of their FieldErrors.
+	// Validate checks the configuration as decoded, and reports every
+	// invalid field: one FieldError, or errors.Join of several, in an
+	// order that does not depend on map iteration. It is pure: it reads
+	// no environment variable and no file, connects to nothing and does
+	// not change the configuration (defaults are applied by Open).
 	Validate() error
 	// Provides returns the capabilities of the connector that Open builds
 	// from this validated configuration; the connector's Capabilities MUST
 	// return the same. The engine plans from them before the target can be
 	// reached (see Registry.Build).
 	Provides() Capabilities
-	// Open builds the connector from a validated configuration. It may
-	// connect to the target; ctx bounds that, and is not kept. A target
-	// that cannot be reached now is an error classified ErrTransient; a
-	// configuration the target refuses (a missing table, an unknown base
-	// entry) is ErrPermanent or a FieldError.
-	Open(ctx context.Context) (Connector, error)
+	// Open builds the connector of the target env describes from a
+	// validated configuration: it applies the defaults, reads the secrets
+	// and files the configuration names (a missing or unreadable one is a
+	// FieldError naming its field, never containing a secret) and may
+	// connect to the target; ctx bounds that, and is not kept. It does not
+	// change the configuration, and may be called again after a failure.
+	// A target that cannot be reached now is an error classified
+	// ErrTransient; a configuration the target refuses (a missing table,
+	// an unknown base entry) is ErrPermanent or a FieldError.
+	Open(ctx context.Context, env Env) (Connector, error)
 }
 
 // Registry maps a target type to a function that returns a new Config of
@@ -75,8 +99,9 @@ func (e *ConfigError) Error() string {
 
 func (e *ConfigError) Unwrap() error { return e.Err }
 
-// FieldError is the error of a Config's Validate for one of its fields,
-// named by its YAML path inside config ("dsn", "tls.ca_file").
+// FieldError is the error of a Config's Validate or Open for one of its
+// fields, named by its YAML path inside config ("dsn", "tls.ca_file"): a
+// *ConfigError whose Target the Registry sets.
 func FieldError(field, format string, args ...any) error {
 	return &ConfigError{Field: field, Err: fmt.Errorf(format, args...)}
 }
@@ -85,25 +110,55 @@ func FieldError(field, format string, args ...any) error {
 // API and in metric labels.
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
+// CheckName checks the form of a target name, the one rule of the gateway
+// (its connectors here, its policy in package policy): 1 to 63 letters,
+// digits, '.', '_' or '-', starting with a letter or digit. Names are
+// case-sensitive, but two targets whose names differ only in case are
+// duplicates (see NameKey): metric labels and URLs must not tell them
+// apart by case alone.
+func CheckName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("required")
+	case !namePattern.MatchString(name):
+		return fmt.Errorf("%q: must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit", name)
+	}
+	return nil
+}
+
+// NameKey is the key under which target names are unique: two names with
+// the same key are duplicates.
+func NameKey(name string) string { return strings.ToLower(name) }
+
 // Validate checks target configurations before use: every name well-formed
-// and unique, every type known, every config decodable and valid. It
-// reports every problem found, each as a *ConfigError.
+// and unique (NameKey), every type known, every config decodable and valid.
+// It reports every problem found, each as a *ConfigError.
 func (r Registry) Validate(tcs ...TargetConfig) error {
 	var errs []error
-	seen := make(map[string]bool)
+	seen := make(map[string]string)
 	for _, tc := range tcs {
 		if _, err := r.config(tc); err != nil {
 			errs = append(errs, err)
 		}
-		if seen[tc.Name] && tc.Name != "" {
-			errs = append(errs, &ConfigError{Target: tc.Name, Field: "name", Err: errors.New("duplicate target name")})
+		if tc.Name == "" {
+			continue
 		}
-		seen[tc.Name] = true
+		if prev, dup := seen[NameKey(tc.Name)]; dup {
+			msg := "duplicate target name"
+			if prev != tc.Name {
+				msg = fmt.Sprintf("duplicate target name (%q differs only in case)", prev)
+			}
+			errs = append(errs, &ConfigError{Target: tc.Name, Field: "name", Err: errors.New(msg)})
+			continue
+		}
+		seen[NameKey(tc.Name)] = tc.Name
 	}
 	return errors.Join(errs...)
 }
 
-// Build validates one target configuration and opens its connector.
+// Build validates one target configuration and opens its connector for
+// the target env describes (env.Name "" means tc.Name); every re-open
+// below gets the same env.
 //
 // A target that cannot be reached does not fail Build: when Open fails
 // with an error that the connector classified ErrTransient (connection
@@ -113,22 +168,31 @@ func (r Registry) Validate(tcs ...TargetConfig) error {
 // with the same, while it opens the target again in the background with
 // the backoff of retry until that succeeds; from then on it is the opened
 // connector. Every other error stops Build: an invalid or undecodable
-// configuration, a missing secret (a ConfigError), an Open error that is
+// configuration, a missing secret (a ConfigError; Open's FieldErrors are
+// reported as Validate's, by target and "config.<field>"), an Open error that is
 // permanent (a schema check, a missing base entry) or unclassified (a
 // listener that cannot bind).
-func (r Registry) Build(ctx context.Context, tc TargetConfig, retry Retry) (Connector, error) {
+func (r Registry) Build(ctx context.Context, tc TargetConfig, env Env, retry Retry) (Connector, error) {
 	cfg, err := r.config(tc)
 	if err != nil {
 		return nil, err
 	}
-	c, err := cfg.Open(ctx)
+	if env.Name == "" {
+		env.Name = tc.Name
+	}
+	c, err := cfg.Open(ctx, env)
 	if err == nil {
 		return c, nil
+	}
+	if ce, ok := err.(*ConfigError); ok && ce.Target == "" {
+		// A FieldError of Open (a missing secret or file): reported as
+		// Validate's are, by the target and the field's path in it.
+		return nil, &ConfigError{Target: tc.Name, Field: "config." + ce.Field, Err: ce.Err}
 	}
 	if !reachLater(err) || ctx.Err() != nil {
 		return nil, fmt.Errorf("target %q (type %s): open: %w", tc.Name, tc.Type, err)
 	}
-	return reconnect(ctx, tc, cfg, err, retry), nil
+	return reconnect(ctx, tc, cfg, env, err, retry), nil
 }
 
 // config decodes and validates tc's config.
@@ -136,11 +200,11 @@ func (r Registry) config(tc TargetConfig) (Config, error) {
 	fail := func(field string, err error) (Config, error) {
 		return nil, &ConfigError{Target: tc.Name, Field: field, Err: err}
 	}
-	switch {
+	switch err := CheckName(tc.Name); {
 	case tc.Name == "":
 		return fail("name", fmt.Errorf("required (a target of type %q has none)", tc.Type))
-	case !namePattern.MatchString(tc.Name):
-		return fail("name", errors.New("must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit"))
+	case err != nil:
+		return fail("name", err)
 	case tc.Type == "":
 		return fail("type", errors.New("required"))
 	}
@@ -237,11 +301,9 @@ func keyLine(n *yaml.Node, key string) int {
 	return n.Line
 }
 
-// ReadSecret returns a secret setting of a connector's configuration,
-// given inline, by environment variable or by file (its content without
-// the final line break): field, field_env and field_file, at most one of
-// them. Errors name the field and never contain the value.
-func ReadSecret(field, inline, env, file string) (string, error) {
+// CheckSecret is the part of ReadSecret that Validate does: it reports,
+// as a FieldError, a secret given more than one way. It reads nothing.
+func CheckSecret(field, inline, env, file string) error {
 	n := 0
 	for _, v := range []string{inline, env, file} {
 		if v != "" {
@@ -249,7 +311,19 @@ func ReadSecret(field, inline, env, file string) (string, error) {
 		}
 	}
 	if n > 1 {
-		return "", FieldError(field, "give only one of %[1]s, %[1]s_env and %[1]s_file", field)
+		return FieldError(field, "give only one of %[1]s, %[1]s_env and %[1]s_file", field)
+	}
+	return nil
+}
+
+// ReadSecret returns a secret setting of a connector's configuration,
+// given inline, by environment variable or by file (its content without
+// the final line break): field, field_env and field_file, at most one of
+// them (CheckSecret); "" when none is given. Connectors call it in Open.
+// Errors name the field and never contain the value.
+func ReadSecret(field, inline, env, file string) (string, error) {
+	if err := CheckSecret(field, inline, env, file); err != nil {
+		return "", err
 	}
 	switch {
 	case env != "":

@@ -42,7 +42,7 @@ func (c *testConfig) Provides() targets.Capabilities {
 	return targets.Capabilities{Groups: true, Disable: true}
 }
 
-func (c *testConfig) Open(ctx context.Context) (targets.Connector, error) {
+func (c *testConfig) Open(ctx context.Context, _ targets.Env) (targets.Connector, error) {
 	if c.DSN == "fail" {
 		return nil, errors.New("connection refused")
 	}
@@ -144,6 +144,11 @@ targets:
   - {name: a, type: memory}
   - {name: a, type: memory}
 `, "name", `target "a": name: duplicate target name`},
+		{"names differing only in case", `
+targets:
+  - {name: hr-db, type: memory}
+  - {name: HR-DB, type: memory}
+`, "name", `target "HR-DB": name: duplicate target name ("hr-db" differs only in case)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -212,7 +217,7 @@ func TestRegistryBuild(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := testRegistry.Build(context.Background(), parseTargets(t, tt.doc)[0], targets.Retry{})
+			c, err := testRegistry.Build(context.Background(), parseTargets(t, tt.doc)[0], targets.Env{}, targets.Retry{})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Build: %v, want %q", err, tt.wantErr)
@@ -296,5 +301,37 @@ func TestTargetConfigLogValue(t *testing.T) {
 				t.Errorf("config logged: %q", buf.String())
 			}
 		})
+	}
+}
+
+// TestCheckName: the one target-name rule of the gateway (its connectors'
+// registry and its policy).
+func TestCheckName(t *testing.T) {
+	tests := []struct {
+		name, in string
+		ok       bool
+	}{
+		{"letters and digits", "hrDB2", true},
+		{"dot, underscore, dash", "hr.db_eu-1", true},
+		{"starts with a digit", "1crm", true},
+		{"one character", "a", true},
+		{"63 characters", strings.Repeat("a", 63), true},
+		{"64 characters", strings.Repeat("a", 64), false},
+		{"empty", "", false},
+		{"starts with a dash", "-crm", false},
+		{"starts with a dot", ".crm", false},
+		{"space", "hr db", false},
+		{"slash", "hr/db", false},
+		{"non-ASCII letter", "crmé", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := targets.CheckName(tt.in); (err == nil) != tt.ok {
+				t.Errorf("CheckName(%q) = %v, want ok %v", tt.in, err, tt.ok)
+			}
+		})
+	}
+	if targets.NameKey("HR-db") != targets.NameKey("hr-DB") || targets.NameKey("hr") == targets.NameKey("hr2") {
+		t.Error("NameKey: names differing only in case must share a key, others not")
 	}
 }

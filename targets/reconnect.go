@@ -76,7 +76,7 @@ type reconnecting struct {
 
 // reconnect returns the connector of tc, whose Open failed with reason,
 // and starts opening cfg again in the background.
-func reconnect(ctx context.Context, tc TargetConfig, cfg Config, reason error, retry Retry) *reconnecting {
+func reconnect(ctx context.Context, tc TargetConfig, cfg Config, env Env, reason error, retry Retry) *reconnecting {
 	if retry.Base <= 0 {
 		retry.Base = time.Second
 	}
@@ -94,13 +94,13 @@ func reconnect(ctx context.Context, tc TargetConfig, cfg Config, reason error, r
 		"err", reason, "retry", retry.Base)
 	r := &reconnecting{caps: cfg.Provides(), reason: reason, done: make(chan struct{})}
 	ctx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	go r.retry(ctx, cfg, retry, log)
+	go r.retry(ctx, cfg, env, retry, log)
 	return r
 }
 
-// retry opens cfg with growing waits between the attempts until that
-// succeeds or ctx ends, then closes r.done.
-func (r *reconnecting) retry(ctx context.Context, cfg Config, retry Retry, log *slog.Logger) {
+// retry opens cfg for env with growing waits between the attempts until
+// that succeeds or ctx ends, then closes r.done.
+func (r *reconnecting) retry(ctx context.Context, cfg Config, env Env, retry Retry, log *slog.Logger) {
 	defer close(r.done)
 	wait := retry.Base
 	for attempt := 1; ; attempt++ {
@@ -109,7 +109,7 @@ func (r *reconnecting) retry(ctx context.Context, cfg Config, retry Retry, log *
 			return
 		case <-retry.After(wait):
 		}
-		c, err := cfg.Open(ctx)
+		c, err := cfg.Open(ctx, env)
 		if err == nil && ctx.Err() != nil { // closed while opening
 			err = c.Close(context.WithoutCancel(ctx))
 			if err != nil {

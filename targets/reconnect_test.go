@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +28,7 @@ type flakyConfig struct {
 	block    bool
 	noFinder bool
 	conns    []*memory.Connector
+	envs     []targets.Env // of every Open
 	opened   chan struct{} // receives when an Open starts, if not nil
 }
 
@@ -36,10 +38,11 @@ func (c *flakyConfig) Provides() targets.Capabilities {
 	return targets.Capabilities{Disable: true, Lookup: true}
 }
 
-func (c *flakyConfig) Open(ctx context.Context) (targets.Connector, error) {
+func (c *flakyConfig) Open(ctx context.Context, env targets.Env) (targets.Connector, error) {
 	c.mu.Lock()
 	i := c.opens
 	c.opens++
+	c.envs = append(c.envs, env)
 	opened, block := c.opened, c.block
 	c.mu.Unlock()
 	if opened != nil {
@@ -125,7 +128,8 @@ func build(t *testing.T, cfg *flakyConfig, clk *fakeClock, logs logLines) (targe
 	reg := targets.Registry{"flaky": func() targets.Config { return cfg }}
 	retry := targets.Retry{Base: time.Second, Max: 3 * time.Second, After: clk.after,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))}
-	return reg.Build(context.Background(), parseTargets(t, "targets: [{name: hr, type: flaky}]")[0], retry)
+	env := targets.Env{Attributes: map[targets.Kind][]string{targets.User: {"userName"}}}
+	return reg.Build(context.Background(), parseTargets(t, "targets: [{name: hr, type: flaky}]")[0], env, retry)
 }
 
 // TestReconnect: a target that cannot be reached at Build is opened again
@@ -220,6 +224,13 @@ func TestReconnect(t *testing.T) {
 	if n := cfg.count(); n != 6 {
 		t.Errorf("%d opens, want 6", n)
 	}
+	// Every open, the first and the re-opens, is told the target's name
+	// (Build's default: the TargetConfig's) and the attributes.
+	for i, env := range cfg.envs {
+		if env.Name != "hr" || !slices.Equal(env.Attributes[targets.User], []string{"userName"}) {
+			t.Errorf("open %d got env %+v, want name hr and the user attribute userName", i+1, env)
+		}
+	}
 }
 
 // TestBuildOpenErrors: only a transient Open error is retried; the others
@@ -230,11 +241,13 @@ func TestBuildOpenErrors(t *testing.T) {
 		err       error
 		wantRetry bool
 		wantIs    error
+		wantMsg   string // "": `target "hr" (type flaky): open: ` and the error
 	}{
 		{name: "connection refused", err: refused, wantRetry: true},
 		{name: "timeout", err: fmt.Errorf("sql: connect: %w", context.DeadlineExceeded), wantRetry: true},
 		{name: "permanent", err: targets.Permanent(errors.New("sql: schema check failed")), wantIs: targets.ErrPermanent},
-		{name: "missing secret", err: targets.FieldError("bind_password_env", "environment variable X is not set or empty"), wantIs: new(targets.ConfigError)},
+		{name: "missing secret", err: targets.FieldError("bind_password_env", "environment variable X is not set or empty"), wantIs: new(targets.ConfigError),
+			wantMsg: `target "hr": config.bind_password_env: environment variable X is not set or empty`},
 		{name: "transient config error", err: targets.Transient(targets.FieldError("tls.ca_file", "no such file")), wantIs: new(targets.ConfigError)},
 		{name: "unclassified", err: errors.New("listen: address already in use")},
 		{name: "not found", err: targets.NotFound(targets.Transient(errors.New("base entry"))), wantIs: targets.ErrNotFound},
@@ -267,7 +280,11 @@ func TestBuildOpenErrors(t *testing.T) {
 				c.Close(context.Background())
 				t.Fatalf("Build: connector %T, want an error", c)
 			}
-			if want := `target "hr" (type flaky): open: ` + tt.err.Error(); err.Error() != want {
+			want := tt.wantMsg
+			if want == "" {
+				want = `target "hr" (type flaky): open: ` + tt.err.Error()
+			}
+			if err.Error() != want {
 				t.Errorf("Build: %q, want %q", err, want)
 			}
 			var ce *targets.ConfigError

@@ -39,7 +39,7 @@ func conformanceConnector(ctx context.Context, args []string, stdout, stderr io.
 	cfg := grpctarget.Config{
 		Listen:    *listen,
 		TokenFile: *tokenFile,
-		TLS:       grpctarget.TLSConfig{CertFile: *certFile, KeyFile: *keyFile, ClientCAFile: *clientCA},
+		TLS:       targets.TLSConfig{CertFile: *certFile, KeyFile: *keyFile, ClientCAFile: *clientCA},
 		// Accept any capabilities: the suite checks those declared.
 		Capabilities: &targets.Capabilities{},
 	}
@@ -50,16 +50,13 @@ func conformanceConnector(ctx context.Context, args []string, stdout, stderr io.
 		}
 		return err
 	}
-	opened, err := cfg.Open(ctx)
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	opened, err := cfg.Open(ctx, targets.Env{Name: *name, Logger: log})
 	if err != nil {
 		return err
 	}
 	gw := opened.(*grpctarget.Connector)
 	defer gw.Close(context.Background())
-	log := slog.New(slog.NewTextHandler(stderr, nil))
-	if err := gw.Bind(grpctarget.Target{Name: *name, Logger: log}); err != nil {
-		return err
-	}
 	fmt.Fprintf(stderr, "waiting up to %v for connector %q to register at %s\n", *wait, *name, gw.Addr())
 	inst, err := waitRegistered(ctx, gw, *wait)
 	if err != nil {
@@ -86,7 +83,7 @@ func flagOf(field string) string {
 		return "--token-file (or --tls-client-ca)"
 	case "tls.client_ca_file":
 		return "--tls-client-ca"
-	case "tls":
+	case "tls.cert_file":
 		return "--tls-cert/--tls-key"
 	}
 	return field

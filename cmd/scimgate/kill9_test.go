@@ -394,7 +394,7 @@ func scimList(t *testing.T, base, endpoint string) []map[string]any {
 // readTarget returns the objects in the target's state file.
 func readTarget(t *testing.T, file string) []targets.Object {
 	t.Helper()
-	c, err := (&memory.Config{File: file}).Open(context.Background())
+	c, err := (&memory.Config{File: file}).Open(context.Background(), targets.Env{Name: "crm"})
 	if err != nil {
 		t.Fatalf("reading the target: %v", err)
 	}

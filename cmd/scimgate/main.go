@@ -32,6 +32,8 @@ import (
 	"github.com/scimgate/scimgate/internal/config"
 	"github.com/scimgate/scimgate/internal/gateway"
 	"github.com/scimgate/scimgate/internal/loadgen"
+	"github.com/scimgate/scimgate/targets"
+	"github.com/scimgate/scimgate/targets/registry"
 )
 
 const usage = `scimgate: SCIM 2.0 provisioning gateway
@@ -126,7 +128,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: serve takes no arguments, got %q", errUsage, fs.Args())
 	}
-	cfg, err := loadConfig(fs, cfgFile, listen, dataDir)
+	types := registry.New()
+	cfg, err := loadConfig(fs, types, cfgFile, listen, dataDir)
 	if err != nil {
 		return err
 	}
@@ -138,7 +141,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		defer func() { err = errors.Join(err, stop()) }()
 	}
 	log := startLog(cfg, stderr)
-	g, err := gateway.New(ctx, cfg, log)
+	g, err := gateway.New(ctx, cfg, types, log)
 	if err != nil {
 		return err
 	}
@@ -176,8 +179,9 @@ func startCPUProfile(path string) (stop func() error, err error) {
 }
 
 // loadConfig reads the configuration the way serve does: defaults, the
-// YAML file, SCIMGATE_* variables, then the flags the user set.
-func loadConfig(fs *flag.FlagSet, cfgFile, listen, dataDir *string) (config.Config, error) {
+// YAML file, SCIMGATE_* variables, then the flags the user set, and
+// validates it with the target types of types.
+func loadConfig(fs *flag.FlagSet, types targets.Registry, cfgFile, listen, dataDir *string) (config.Config, error) {
 	cfg, err := config.Load(*cfgFile, os.Environ())
 	if err != nil {
 		return cfg, err
@@ -190,7 +194,7 @@ func loadConfig(fs *flag.FlagSet, cfgFile, listen, dataDir *string) (config.Conf
 			cfg.DataDir = *dataDir
 		}
 	})
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Validate(types); err != nil {
 		return cfg, fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	return cfg, nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/scimgate/scimgate/internal/config"
 	"github.com/scimgate/scimgate/internal/plan"
+	"github.com/scimgate/scimgate/targets/registry"
 )
 
 func planCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -28,7 +29,7 @@ func planCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: plan takes no arguments, got %q", errUsage, fs.Args())
 	}
-	cfg, err := loadConfig(fs, cfgFile, new(string), dataDir)
+	cfg, err := loadConfig(fs, registry.New(), cfgFile, new(string), dataDir)
 	if err != nil {
 		return err
 	}

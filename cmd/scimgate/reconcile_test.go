@@ -214,7 +214,7 @@ func TestReconcileAgainstTheGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
-	g, err := gateway.New(ctx, cfg, slog.New(slog.DiscardHandler))
+	g, err := gateway.New(ctx, cfg, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		cancel()
 		t.Fatal(err)

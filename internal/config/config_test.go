@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/scimgate/scimgate/internal/config"
+	"github.com/scimgate/scimgate/targets/registry"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
@@ -442,7 +443,7 @@ func TestValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := config.Defaults()
 			tt.mutate(&c)
-			err := c.Validate()
+			err := c.Validate(registry.New())
 			var got []string
 			if err != nil {
 				if !errors.Is(err, config.ErrInvalid) {
@@ -553,7 +554,7 @@ func TestRedaction(t *testing.T) {
 			}
 			return string(b)
 		},
-		"validate error": func() string { return c.Validate().Error() },
+		"validate error": func() string { return c.Validate(registry.New()).Error() },
 	}
 	for name, f := range render {
 		t.Run(name, func(t *testing.T) {
@@ -616,7 +617,7 @@ func TestShippedExample(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	if err := c.Validate(); err != nil {
+	if err := c.Validate(registry.New()); err != nil {
 		t.Errorf("Validate: %v", err)
 	}
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/targets"
-	"github.com/scimgate/scimgate/targets/registry"
 )
 
 // Target is one provisioning target, configured in one place: its
@@ -52,12 +51,12 @@ func (c Config) Policy() policy.Config {
 }
 
 // validateTargets checks the connector part of the targets against the
-// built-in target types.
-func (c Config) validateTargets() error {
+// target types of reg.
+func (c Config) validateTargets(reg targets.Registry) error {
 	if len(c.Targets) == 0 {
 		return nil
 	}
-	return registry.Validate(c.Connectors()...)
+	return reg.Validate(c.Connectors()...)
 }
 
 // String names the target and its type only: a connector's config may hold

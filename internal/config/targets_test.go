@@ -9,7 +9,36 @@ import (
 
 	"github.com/scimgate/scimgate/internal/config"
 	"github.com/scimgate/scimgate/policy"
+	"github.com/scimgate/scimgate/targets"
+	"github.com/scimgate/scimgate/targets/memory"
+	"github.com/scimgate/scimgate/targets/registry"
 )
+
+// TestValidateWithRegistry: the targets' types are checked against the
+// registry Validate is handed, not a global one.
+func TestValidateWithRegistry(t *testing.T) {
+	c := config.Defaults()
+	c.Targets = []config.Target{{Name: "app", Type: "custom"}}
+	custom := registry.New()
+	custom["custom"] = func() targets.Config { return new(memory.Config) }
+	tests := []struct {
+		name    string
+		reg     targets.Registry
+		wantErr string
+	}{
+		{name: "a registry with the type", reg: custom},
+		{name: "the built-in types", reg: registry.New(), wantErr: `target "app": type: unknown type "custom" (known: grpc, ldap, memory, scim, sql)`},
+		{name: "no types", reg: targets.Registry{}, wantErr: `target "app": type: unknown type "custom" (known: )`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := c.Validate(tt.reg)
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || err.Error() != tt.wantErr) {
+				t.Errorf("Validate: %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}
 
 // TestTargetReconcileSettings: a target's orphans and reconcile settings
 // reach its policy, where they are validated with messages naming the

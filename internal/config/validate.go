@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/scimgate/scimgate/scim"
+	"github.com/scimgate/scimgate/targets"
 )
 
 // ErrInvalid is wrapped by every FieldError, so errors.Is(err, ErrInvalid)
@@ -81,9 +82,12 @@ func (p *problems) positive(path string, d time.Duration) {
 }
 
 // Validate reports every problem of c at once, joined with errors.Join; each
-// is a *FieldError. Messages never contain secret values. Validate does no
-// I/O: files named by the configuration are opened by their users.
-func (c Config) Validate() error {
+// is a *FieldError, or for the connector part of a target a
+// *targets.ConfigError. The targets' types and their configurations are
+// checked against reg (the gateway's: registry.New()). Messages never
+// contain secret values. Validate does no I/O: files named by the
+// configuration are opened by their users.
+func (c Config) Validate(reg targets.Registry) error {
 	var p problems
 	if host, port, err := net.SplitHostPort(c.Listen); err != nil || strings.ContainsAny(host, "/ ") || !isPort(port) {
 		p.add("listen", "must be HOST:PORT with a numeric port 0-65535, e.g. %s (empty host: all interfaces)", DefaultListen)
@@ -128,7 +132,7 @@ func (c Config) Validate() error {
 		p.add("engine.backoff_max", "must not be less than engine.backoff_base")
 	}
 	p.positive("audit.retention", c.Audit.Retention)
-	if err := c.validateTargets(); err != nil {
+	if err := c.validateTargets(reg); err != nil {
 		p = append(p, err)
 	}
 	return errors.Join(p...)

@@ -125,7 +125,7 @@ func TestAdminGeneratedToken(t *testing.T) {
 	cfg.DataDir = t.TempDir()
 	cfg.Auth.Tokens = []config.Secret{testToken}
 	ctx, cancel := context.WithCancel(context.Background())
-	g, err := New(ctx, cfg, slog.New(slog.DiscardHandler))
+	g, err := New(ctx, cfg, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		cancel()
 		t.Fatal(err)

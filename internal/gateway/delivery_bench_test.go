@@ -105,7 +105,7 @@ func benchGateway(b testing.TB, dir, targetsYAML string) (*Gateway, string, func
 		b.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	g, err := newGateway(ctx, cfg, slog.New(slog.DiscardHandler), func(o *engine.Options) { o.Poll = 50 * time.Millisecond })
+	g, err := newGateway(ctx, cfg, nil, slog.New(slog.DiscardHandler), func(o *engine.Options) { o.Poll = 50 * time.Millisecond })
 	if err != nil {
 		cancel()
 		b.Fatal(err)

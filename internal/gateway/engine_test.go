@@ -81,7 +81,7 @@ func startTargetsGateway(t testing.TB, targetsYAML []byte, tune func(*engine.Opt
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	g, err := newGateway(ctx, cfg, slog.New(slog.DiscardHandler), func(o *engine.Options) {
+	g, err := newGateway(ctx, cfg, nil, slog.New(slog.DiscardHandler), func(o *engine.Options) {
 		o.Poll = 20 * time.Millisecond
 		o.BackoffBase = 5 * time.Millisecond
 		o.BackoffMax = 40 * time.Millisecond

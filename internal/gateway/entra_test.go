@@ -43,7 +43,7 @@ func runGateway(t testing.TB, mutate func(*config.Config)) *Gateway {
 		mutate(&cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	g, err := New(ctx, cfg, slog.New(slog.DiscardHandler))
+	g, err := New(ctx, cfg, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		cancel()
 		t.Fatalf("gateway.New: %v", err)

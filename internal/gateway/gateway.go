@@ -31,7 +31,6 @@ import (
 	"github.com/scimgate/scimgate/scim"
 	"github.com/scimgate/scimgate/scim/server"
 	"github.com/scimgate/scimgate/targets"
-	"github.com/scimgate/scimgate/targets/grpctarget"
 	"github.com/scimgate/scimgate/targets/registry"
 )
 
@@ -46,6 +45,7 @@ type Gateway struct {
 	store    *store.SQL
 	engine   *engine.Engine               // nil without targets
 	reg      *prometheus.Registry         // the metrics of /metrics
+	types    targets.Registry             // the target types
 	conns    map[string]targets.Connector // by target name
 	auth     *auth.Authenticator          // SCIM credentials
 	admin    *auth.Authenticator          // admin API credentials
@@ -61,18 +61,22 @@ type Gateway struct {
 }
 
 // New validates cfg, opens the store and the targets' connectors, and binds
-// the listener.
-func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Gateway, error) {
-	return newGateway(ctx, cfg, log, nil)
+// the listener. The targets' types are those of types (nil: the built-in
+// ones, registry.New()).
+func New(ctx context.Context, cfg config.Config, types targets.Registry, log *slog.Logger) (*Gateway, error) {
+	return newGateway(ctx, cfg, types, log, nil)
 }
 
 // newGateway is New; tune, when set, adjusts the engine's options (tests
 // shorten its timings).
-func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tune func(*engine.Options)) (*Gateway, error) {
-	if err := cfg.Validate(); err != nil {
+func newGateway(ctx context.Context, cfg config.Config, types targets.Registry, log *slog.Logger, tune func(*engine.Options)) (*Gateway, error) {
+	if types == nil {
+		types = registry.New()
+	}
+	if err := cfg.Validate(types); err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+	g := &Gateway{cfg: cfg, log: log, reg: prometheus.NewRegistry(), types: types}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
@@ -87,13 +91,13 @@ func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tune f
 		cfg.Auth.TokenFiles = []string{filepath.Join(cfg.DataDir, TokenFile)}
 		g.GeneratedToken = tok
 	}
-	types, err := scim.ResourceTypes(cfg.SCIM.CustomExtensions)
+	rtypes, err := scim.ResourceTypes(cfg.SCIM.CustomExtensions)
 	if err != nil {
 		return nil, err
 	}
 	var pol *policy.Policy
 	if len(cfg.Targets) > 0 {
-		if pol, err = policy.Compile(cfg.Policy(), policy.WithResourceTypes(types[0], types[1])); err != nil {
+		if pol, err = policy.Compile(cfg.Policy(), policy.WithResourceTypes(rtypes[0], rtypes[1])); err != nil {
 			return nil, err
 		}
 	}
@@ -135,7 +139,7 @@ func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tune f
 		Description: "Authentication with a bearer token (a long-lived secret or an OAuth 2.0 JWT)", Primary: true}}
 	api, err := server.New(server.Options{
 		Store:             st,
-		Types:             types,
+		Types:             rtypes,
 		PublicURL:         cfg.PublicURL,
 		BasePath:          cfg.SCIM.BasePath,
 		MaxBodyBytes:      cfg.SCIM.MaxBodyBytes,
@@ -177,15 +181,12 @@ func (g *Gateway) openEngine(ctx context.Context, pol *policy.Policy, tune func(
 	// A target that cannot be reached is opened again in the background,
 	// with the backoff of the engine's retries.
 	retry := targets.Retry{Base: ec.BackoffBase, Max: ec.BackoffMax, Logger: g.log}
-	for _, tc := range g.cfg.Connectors() {
-		c, err := registry.Build(ctx, tc, retry)
+	for i, tc := range g.cfg.Connectors() {
+		c, err := g.types.Build(ctx, tc, targetEnv(g.cfg.Targets[i], g.log), retry)
 		if err != nil {
 			return err
 		}
 		g.conns[tc.Name] = c
-	}
-	if err := bindGRPCTargets(g); err != nil {
-		return err
 	}
 	opts := engine.Options{Store: g.store, Policy: pol, Connectors: g.conns, Logger: g.log, Registerer: g.reg,
 		Concurrency: ec.Concurrency, MaxAttempts: ec.MaxAttempts, MaxAge: ec.MaxAge, BackoffBase: ec.BackoffBase, BackoffMax: ec.BackoffMax}
@@ -200,30 +201,21 @@ func (g *Gateway) openEngine(ctx context.Context, pol *policy.Policy, tune func(
 	return nil
 }
 
-// bindGRPCTargets tells every grpc target its name, the target attributes
-// its mapping writes and the gateway's logger, which starts its endpoint.
-func bindGRPCTargets(g *Gateway) error {
-	for _, t := range g.cfg.Targets {
-		c, ok := g.conns[t.Name].(*grpctarget.Connector)
-		if !ok {
-			continue
-		}
-		attrs := map[targets.Kind][]string{}
-		if t.Users != nil {
-			for _, m := range t.Users.Mapping {
-				attrs[targets.User] = append(attrs[targets.User], m.Target)
-			}
-		}
-		if t.Groups != nil {
-			for _, m := range t.Groups.Mapping {
-				attrs[targets.Group] = append(attrs[targets.Group], m.Target)
-			}
-		}
-		if err := c.Bind(grpctarget.Target{Name: t.Name, Attributes: attrs, Logger: g.log}); err != nil {
-			return fmt.Errorf("target %q: %w", t.Name, err)
+// targetEnv is what the connector of t is told: its name, the gateway's
+// logger and the target attributes its users and groups mappings write.
+func targetEnv(t config.Target, log *slog.Logger) targets.Env {
+	attrs := map[targets.Kind][]string{}
+	if t.Users != nil {
+		for _, m := range t.Users.Mapping {
+			attrs[targets.User] = append(attrs[targets.User], m.Target)
 		}
 	}
-	return nil
+	if t.Groups != nil {
+		for _, m := range t.Groups.Mapping {
+			attrs[targets.Group] = append(attrs[targets.Group], m.Target)
+		}
+	}
+	return targets.Env{Name: t.Name, Logger: log, Attributes: attrs}
 }
 
 // Addr is the address the gateway listens on.

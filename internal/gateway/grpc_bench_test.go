@@ -84,7 +84,7 @@ func benchDeliver(b *testing.B, targetYAML string, users, concurrency int, viaSD
 		b.Fatal(err)
 	}
 	name := cfg.Targets[0].Name
-	g, err := newGateway(context.Background(), cfg, slog.New(slog.DiscardHandler), func(o *engine.Options) {
+	g, err := newGateway(context.Background(), cfg, nil, slog.New(slog.DiscardHandler), func(o *engine.Options) {
 		o.Poll = 20 * time.Millisecond
 		o.Concurrency = concurrency
 	})

@@ -128,7 +128,7 @@ func startGRPCGateway(tb testing.TB, concurrency int) *grpcGateway {
 	}
 	lb := &grpcLog{}
 	ctx, cancel := context.WithCancel(context.Background())
-	g, err := newGateway(ctx, cfg, slog.New(slog.NewTextHandler(lb, nil)), func(o *engine.Options) {
+	g, err := newGateway(ctx, cfg, nil, slog.New(slog.NewTextHandler(lb, nil)), func(o *engine.Options) {
 		o.Poll = 50 * time.Millisecond
 		o.BackoffBase = 5 * time.Millisecond
 		o.BackoffMax = 100 * time.Millisecond

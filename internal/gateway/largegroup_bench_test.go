@@ -114,14 +114,11 @@ func BenchmarkLargeGroupDelivery(b *testing.B) {
 }
 
 // openLargeGroupTarget validates and opens a target configuration.
-func openLargeGroupTarget(b *testing.B, cfg interface {
-	Validate() error
-	Open(context.Context) (targets.Connector, error)
-}) targets.Connector {
+func openLargeGroupTarget(b *testing.B, cfg targets.Config) targets.Connector {
 	if err := cfg.Validate(); err != nil {
 		b.Fatal(err)
 	}
-	c, err := cfg.Open(b.Context())
+	c, err := cfg.Open(b.Context(), targets.Env{Name: "large"})
 	if err != nil {
 		b.Fatal(err)
 	}

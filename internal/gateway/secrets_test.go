@@ -84,7 +84,7 @@ func TestSharedSecretRefused(t *testing.T) {
 			cfg.DataDir = t.TempDir()
 			tc.setup(t, &cfg)
 			ctx, cancel := context.WithCancel(context.Background())
-			g, err := New(ctx, cfg, slog.New(slog.DiscardHandler))
+			g, err := New(ctx, cfg, nil, slog.New(slog.DiscardHandler))
 			if len(tc.want) == 0 {
 				if err != nil {
 					cancel()

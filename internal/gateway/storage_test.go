@@ -146,7 +146,7 @@ func TestReadOnlyDataDir(t *testing.T) {
 func checkRefused(t *testing.T, dir string) {
 	t.Helper()
 	cfg := testConfig(dir)
-	g, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	g, err := New(context.Background(), cfg, nil, slog.New(slog.DiscardHandler))
 	if err == nil {
 		g.Close()
 		_ = g.ln.Close()
@@ -169,7 +169,7 @@ func testConfig(dir string) config.Config {
 // runGatewayDir starts a gateway on dir (not served) and returns it.
 func runGatewayDir(t *testing.T, dir string) *Gateway {
 	t.Helper()
-	g, err := New(context.Background(), testConfig(dir), slog.New(slog.DiscardHandler))
+	g, err := New(context.Background(), testConfig(dir), nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("gateway.New on a writable %s: %v", dir, err)
 	}

@@ -159,7 +159,7 @@ func TestTargetConfigErrorStopsStartup(t *testing.T) {
 		{name: "unknown field", targets: strings.Replace(ldapDown, "    pool_size:", "    pool_sise:", 1),
 			want: `target "dir": config: line 9: unknown field "pool_sise"`},
 		{name: "missing password env", targets: strings.Replace(ldapDown, "bind_password_file: "+pw, "bind_password_env: SCIMGATE_TEST_UNSET", 1),
-			want: `target "dir" (type ldap): open: bind_password_env: environment variable SCIMGATE_TEST_UNSET is not set or empty`},
+			want: `target "dir": config.bind_password_env: environment variable SCIMGATE_TEST_UNSET is not set or empty`},
 		{name: "missing dsn env", targets: fmt.Sprintf(strings.Replace(sqlAppTarget, "dsn_file: %s", "dsn_env: %s", 1), "mysql", "SCIMGATE_TEST_UNSET", 4),
 			want: `target "app": config.dsn_env: environment variable SCIMGATE_TEST_UNSET is not set or empty`},
 	}
@@ -172,7 +172,7 @@ func TestTargetConfigErrorStopsStartup(t *testing.T) {
 			if err := yaml.Unmarshal([]byte(tt.targets), &cfg.Targets); err != nil {
 				t.Fatal(err)
 			}
-			g, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+			g, err := New(context.Background(), cfg, nil, slog.New(slog.DiscardHandler))
 			if err == nil {
 				g.Close()
 				t.Fatalf("New: started, want %q", tt.want)

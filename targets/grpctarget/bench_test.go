@@ -34,7 +34,7 @@ func BenchmarkProtocol(b *testing.B) {
 		{"parallel-window256", 128, 256},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			gw := openGateway(b, func(c *grpctarget.Config, _ *grpctarget.Target) { c.Window = bc.window })
+			gw := openGateway(b, func(c *grpctarget.Config, _ *targets.Env) { c.Window = bc.window })
 			startSDK(b, gw, nop{memory.New(memory.Config{})}, func(o *sdk.Options) { o.Window = bc.window })
 			waitInstances(b, gw, 1)
 			var n atomic.Int64

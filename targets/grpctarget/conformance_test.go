@@ -20,7 +20,7 @@ func TestConformance(t *testing.T) {
 	caps := mem.Capabilities()
 	_, finder := any(mem).(targets.Finder)
 	caps.Lookup = caps.Lookup && finder
-	gw := openGateway(t, func(c *grpctarget.Config, _ *grpctarget.Target) { c.Capabilities = &caps })
+	gw := openGateway(t, func(c *grpctarget.Config, _ *targets.Env) { c.Capabilities = &caps })
 	startSDK(t, gw, mem, nil)
 	waitInstances(t, gw, 1)
 	if got := gw.Instances()[0].Capabilities; got != caps {

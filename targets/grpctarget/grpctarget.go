@@ -34,21 +34,19 @@
 //	      op_timeout: 1m
 //	      keepalive: 10s
 //
-// The gateway opens the target (Config.Open), then tells it the target's
-// name and mapped attributes with Bind, which starts serving.
+// The gateway opens the target (Config.Open) with its name, its mapped
+// attributes and its logger (targets.Env); the endpoint serves from then
+// on.
 package grpctarget
 
 import (
 	"cmp"
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -89,7 +87,7 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// TLS serves the endpoint over TLS; ClientCAFile makes it require a
 	// client certificate signed by that CA (mTLS).
-	TLS TLSConfig `yaml:"tls"`
+	TLS targets.TLSConfig `yaml:"tls"`
 	// TokenFile or TokenEnv (a file, or an environment variable) holds the
 	// bearer token connectors authenticate with. At least one credential,
 	// a token or tls.client_ca_file, is required.
@@ -114,40 +112,40 @@ type Config struct {
 	MaxMessageBytes int `yaml:"max_message_bytes"`
 }
 
-// TLSConfig is the TLS configuration of the registration endpoint.
-type TLSConfig struct {
-	CertFile     string `yaml:"cert_file"`
-	KeyFile      string `yaml:"key_file"`
-	ClientCAFile string `yaml:"client_ca_file"`
-}
-
-// Validate checks the configuration.
+// Validate checks the configuration, reporting every problem. It reads
+// neither the token nor the TLS files (Open does).
 func (c *Config) Validate() error {
-	if c.Listen == "" {
-		return targets.FieldError("listen", "required (host:port of the registration endpoint)")
+	var errs []error
+	fail := func(field, format string, args ...any) {
+		errs = append(errs, targets.FieldError(field, format, args...))
 	}
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		return targets.FieldError("listen", "%v (want host:port)", err)
+	if c.Listen == "" {
+		fail("listen", "required (host:port of the registration endpoint)")
+	} else if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		fail("listen", "%v (want host:port)", err)
+	}
+	if err := c.TLS.ValidateServer(); err != nil {
+		errs = append(errs, err)
 	}
 	switch {
-	case (c.TLS.CertFile == "") != (c.TLS.KeyFile == ""):
-		return targets.FieldError("tls", "cert_file and key_file go together")
-	case c.TLS.ClientCAFile != "" && c.TLS.CertFile == "":
-		return targets.FieldError("tls.client_ca_file", "needs tls.cert_file and tls.key_file (mTLS is TLS)")
 	case c.TokenFile != "" && c.TokenEnv != "":
-		return targets.FieldError("token_file", "give token_file or token_env, not both")
+		fail("token_file", "give token_file or token_env, not both")
 	case c.TokenFile == "" && c.TokenEnv == "" && c.TLS.ClientCAFile == "":
-		return targets.FieldError("token_file", "a credential is required: token_file, token_env or tls.client_ca_file")
-	case c.Window < 0 || c.Window > MaxWindow:
-		return targets.FieldError("window", "%d is out of range 1-%d", c.Window, MaxWindow)
-	case c.OpTimeout < 0:
-		return targets.FieldError("op_timeout", "negative")
-	case c.Keepalive < 0 || c.Keepalive > 0 && c.Keepalive < 100*time.Millisecond:
-		return targets.FieldError("keepalive", "%v: want at least 100ms", c.Keepalive)
-	case c.MaxMessageBytes < 0 || c.MaxMessageBytes > 0 && c.MaxMessageBytes < 4096 || c.MaxMessageBytes > MaxMaxMessageBytes:
-		return targets.FieldError("max_message_bytes", "%d is out of range 4096-%d", c.MaxMessageBytes, MaxMaxMessageBytes)
+		fail("token_file", "a credential is required: token_file, token_env or tls.client_ca_file")
 	}
-	return nil
+	if c.Window < 0 || c.Window > MaxWindow {
+		fail("window", "%d is out of range 1-%d", c.Window, MaxWindow)
+	}
+	if c.OpTimeout < 0 {
+		fail("op_timeout", "negative")
+	}
+	if c.Keepalive < 0 || c.Keepalive > 0 && c.Keepalive < 100*time.Millisecond {
+		fail("keepalive", "%v: want at least 100ms", c.Keepalive)
+	}
+	if c.MaxMessageBytes < 0 || c.MaxMessageBytes > 0 && c.MaxMessageBytes < 4096 || c.MaxMessageBytes > MaxMaxMessageBytes {
+		fail("max_message_bytes", "%d is out of range 4096-%d", c.MaxMessageBytes, MaxMaxMessageBytes)
+	}
+	return errors.Join(errs...)
 }
 
 // Provides returns the configured capabilities (default: groups and
@@ -159,22 +157,28 @@ func (c *Config) Provides() targets.Capabilities {
 	return targets.Capabilities{Groups: true, Disable: true}
 }
 
-// Open loads the credential and the TLS files and binds the listener. The
-// target serves once bound (Connector.Bind).
-func (c *Config) Open(ctx context.Context) (targets.Connector, error) {
-	return c.open(ctx)
+// Open loads the credential and the TLS files, binds the listener and
+// serves the registration endpoint for the target env names: connectors
+// register under env.Name, and must declare env.Attributes when they
+// declare attributes. env.Logger receives registrations, refusals and
+// disconnections (never a credential).
+func (c *Config) Open(ctx context.Context, env targets.Env) (targets.Connector, error) {
+	return c.open(ctx, env)
 }
 
-func (c *Config) open(ctx context.Context) (*Connector, error) {
+func (c *Config) open(ctx context.Context, env targets.Env) (*Connector, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
+	}
+	if env.Name == "" {
+		return nil, errors.New("grpctarget: Open without a target name (targets.Env.Name)")
 	}
 	cfg := *c
 	cfg.Window = cmp.Or(cfg.Window, DefaultWindow)
 	cfg.OpTimeout = cmp.Or(cfg.OpTimeout, DefaultOpTimeout)
 	cfg.Keepalive = cmp.Or(cfg.Keepalive, DefaultKeepalive)
 	cfg.MaxMessageBytes = cmp.Or(cfg.MaxMessageBytes, DefaultMaxMessageBytes)
-	conn := &Connector{cfg: cfg, log: slog.New(slog.DiscardHandler), changed: make(chan struct{})}
+	conn := &Connector{cfg: cfg, target: env.Name, attrs: cloneAttrs(env.Attributes), log: env.Log(), changed: make(chan struct{})}
 	if err := conn.loadToken(); err != nil {
 		return nil, err
 	}
@@ -185,8 +189,8 @@ func (c *Config) open(ctx context.Context) (*Connector, error) {
 		// Connectors in other languages may use HTTP/2 keepalives.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
 	}
-	if cfg.TLS.CertFile != "" {
-		tc, err := serverTLS(cfg.TLS)
+	if !cfg.TLS.IsZero() {
+		tc, err := cfg.TLS.Server()
 		if err != nil {
 			return nil, err
 		}
@@ -199,55 +203,36 @@ func (c *Config) open(ctx context.Context) (*Connector, error) {
 	conn.ln = ln
 	conn.srv = grpc.NewServer(opts...)
 	pb.RegisterGatewayServer(conn.srv, &service{c: conn})
+	conn.serve.Go(func() {
+		if err := conn.srv.Serve(conn.ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			conn.log.Error("grpc target endpoint stopped", "addr", conn.Addr(), "err", err)
+		}
+	})
+	conn.log.Info("grpc target waiting for connectors", "addr", conn.Addr(), "tls", cfg.TLS.CertFile != "", "mtls", cfg.TLS.ClientCAFile != "")
 	return conn, nil
 }
 
-// loadToken reads the token of token_file or token_env; the connector
-// keeps only its SHA-256, to compare in constant time.
+// loadToken reads the token of token_file or token_env (without the
+// white space around it); the connector keeps only its SHA-256, to
+// compare in constant time.
 func (c *Connector) loadToken() error {
-	var tok, field string
-	switch {
-	case c.cfg.TokenFile != "":
-		field = "token_file"
-		b, err := os.ReadFile(c.cfg.TokenFile)
-		if err != nil {
-			return targets.FieldError(field, "%v", err)
-		}
-		tok = strings.TrimSpace(string(b))
-	case c.cfg.TokenEnv != "":
-		field = "token_env"
-		tok = strings.TrimSpace(os.Getenv(c.cfg.TokenEnv))
-	default:
+	if c.cfg.TokenFile == "" && c.cfg.TokenEnv == "" {
 		return nil
 	}
-	if tok == "" {
+	tok, err := targets.ReadSecret("token", "", c.cfg.TokenEnv, c.cfg.TokenFile)
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(tok) == "" {
+		field := "token_file"
+		if c.cfg.TokenEnv != "" {
+			field = "token_env"
+		}
 		return targets.FieldError(field, "the token is empty")
 	}
-	sum := sha256.Sum256([]byte(tok))
+	sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
 	c.token = &sum
 	return nil
-}
-
-// serverTLS builds the TLS configuration of the endpoint.
-func serverTLS(t TLSConfig) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-	if err != nil {
-		return nil, targets.FieldError("tls.cert_file", "%v", err)
-	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
-	if t.ClientCAFile != "" {
-		pem, err := os.ReadFile(t.ClientCAFile)
-		if err != nil {
-			return nil, targets.FieldError("tls.client_ca_file", "%v", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, targets.FieldError("tls.client_ca_file", "no PEM certificate in %s", t.ClientCAFile)
-		}
-		tc.ClientCAs = pool
-		tc.ClientAuth = tls.RequireAndVerifyClientCert
-	}
-	return tc, nil
 }
 
 // ErrNotConnected is the cause of the transient error of every call while
@@ -269,9 +254,11 @@ type Connector struct {
 	srv   *grpc.Server
 	serve sync.WaitGroup
 
+	target string                    // the target's name: connectors register with it
+	attrs  map[targets.Kind][]string // the attributes the target's mapping writes
+	log    *slog.Logger
+
 	mu      sync.Mutex
-	target  Target // zero until Bind
-	log     *slog.Logger
 	closed  bool
 	insts   []*instance
 	seq     uint64        // instances registered so far
@@ -285,47 +272,6 @@ var (
 	_ targets.HealthChecker = (*Connector)(nil)
 	_ targets.Finder        = (*Connector)(nil)
 )
-
-// Target is what the gateway tells a grpc target about itself (Bind).
-type Target struct {
-	// Name is the target's name: connectors register with it.
-	Name string
-	// Attributes are, by kind, the target attribute names the target's
-	// attribute mapping writes. A connector that declares attributes of a
-	// kind must declare all of these to register.
-	Attributes map[targets.Kind][]string
-	// Logger receives registrations, refusals and disconnections (never
-	// a credential). nil: discard.
-	Logger *slog.Logger
-}
-
-// Bind tells the target its name and mapping and starts serving the
-// registration endpoint. The gateway calls it once, after Open.
-func (c *Connector) Bind(t Target) error {
-	if t.Name == "" {
-		return errors.New("grpctarget: Bind without a target name")
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch {
-	case c.closed:
-		return ErrClosed
-	case c.target.Name != "":
-		return fmt.Errorf("grpctarget: already bound to target %q", c.target.Name)
-	}
-	t.Attributes = cloneAttrs(t.Attributes)
-	c.target = t
-	if t.Logger != nil {
-		c.log = t.Logger.With("target", t.Name)
-	}
-	c.serve.Go(func() {
-		if err := c.srv.Serve(c.ln); err != nil {
-			c.log.Error("grpc target endpoint stopped", "addr", c.Addr(), "err", err)
-		}
-	})
-	c.log.Info("grpc target waiting for connectors", "addr", c.Addr(), "tls", c.cfg.TLS.CertFile != "", "mtls", c.cfg.TLS.ClientCAFile != "")
-	return nil
-}
 
 func cloneAttrs(m map[targets.Kind][]string) map[targets.Kind][]string {
 	out := make(map[targets.Kind][]string, len(m))
@@ -369,8 +315,6 @@ func (c *Connector) Health(ctx context.Context) error {
 	switch {
 	case c.closed:
 		return ErrClosed
-	case c.target.Name == "":
-		return fmt.Errorf("grpc target on %s: not bound to a gateway target yet", c.Addr())
 	case len(c.insts) == 0:
 		return fmt.Errorf("%w (waiting at %s)", ErrNotConnected, c.Addr())
 	}
@@ -522,7 +466,7 @@ func (c *Connector) Close(context.Context) error {
 	c.closed = true
 	c.mu.Unlock()
 	c.srv.Stop()
-	_ = c.ln.Close() // Serve may never have run
+	_ = c.ln.Close() // Serve may not have started yet
 	c.serve.Wait()
 	return nil
 }
@@ -543,17 +487,11 @@ func (c *Connector) operate(ctx context.Context, m pb.Method, op targets.Op) (*p
 // protocolError is the error of a response that breaks the protocol:
 // permanent, as the same connector would answer the same again.
 func (c *Connector) protocolError(op targets.Op, msg string) error {
-	return targets.Permanent(fmt.Errorf("grpctarget: connector %s broke the protocol: operation %q: %s", c.name(), op.ID, msg))
+	return targets.Permanent(fmt.Errorf("grpctarget: connector %s broke the protocol: operation %q: %s", c.target, op.ID, msg))
 }
 
 func (c *Connector) readError(what, msg string) error {
-	return targets.Permanent(fmt.Errorf("grpctarget: connector %s broke the protocol: %s: %s", c.name(), what, msg))
-}
-
-func (c *Connector) name() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.target.Name
+	return targets.Permanent(fmt.Errorf("grpctarget: connector %s broke the protocol: %s: %s", c.target, what, msg))
 }
 
 // call sends req to the least loaded instance, waiting while every
@@ -606,7 +544,7 @@ func (c *Connector) callOn(ctx context.Context, req *pb.Request, lookup bool) (*
 }
 
 func (c *Connector) ctxError(ctx context.Context) error {
-	return targets.Transient(fmt.Errorf("grpctarget: connector %s: %w", c.name(), context.Cause(ctx)))
+	return targets.Transient(fmt.Errorf("grpctarget: connector %s: %w", c.target, context.Cause(ctx)))
 }
 
 func (c *Connector) lost(in *instance) error {
@@ -631,9 +569,8 @@ func (c *Connector) acquire(ctx context.Context, lookup bool) (*instance, *pendi
 			c.mu.Unlock()
 			return nil, nil, ErrClosed
 		case len(c.insts) == 0:
-			name := c.target.Name
 			c.mu.Unlock()
-			return nil, nil, targets.Transient(fmt.Errorf("grpctarget: connector %s: %w", name, ErrNotConnected))
+			return nil, nil, targets.Transient(fmt.Errorf("grpctarget: connector %s: %w", c.target, ErrNotConnected))
 		}
 		var best *instance
 		serving := 0
@@ -647,10 +584,9 @@ func (c *Connector) acquire(ctx context.Context, lookup bool) (*instance, *pendi
 			}
 		}
 		if serving == 0 {
-			name := c.target.Name
 			c.mu.Unlock()
 			return nil, nil, targets.Permanent(fmt.Errorf("grpctarget: connector %s does not declare the lookup capability (protocol minor %d): %w",
-				name, wire.LookupMinor, errors.ErrUnsupported))
+				c.target, wire.LookupMinor, errors.ErrUnsupported))
 		}
 		if best != nil {
 			best.inflight++

@@ -23,13 +23,14 @@ func TestConfigValidate(t *testing.T) {
 		wantField string // "" when valid
 	}{
 		{"token file", grpctarget.Config{Listen: "127.0.0.1:9443", TokenFile: "t"}, ""},
-		{"mtls only", grpctarget.Config{Listen: ":9443", TLS: grpctarget.TLSConfig{CertFile: "c", KeyFile: "k", ClientCAFile: "ca"}}, ""},
+		{"mtls only", grpctarget.Config{Listen: ":9443", TLS: targets.TLSConfig{CertFile: "c", KeyFile: "k", ClientCAFile: "ca"}}, ""},
 		{"no listen", grpctarget.Config{TokenFile: "t"}, "listen"},
 		{"bad listen", grpctarget.Config{Listen: "9443", TokenFile: "t"}, "listen"},
 		{"no credential", grpctarget.Config{Listen: ":1"}, "token_file"},
 		{"two tokens", grpctarget.Config{Listen: ":1", TokenFile: "t", TokenEnv: "E"}, "token_file"},
-		{"cert without key", grpctarget.Config{Listen: ":1", TokenFile: "t", TLS: grpctarget.TLSConfig{CertFile: "c"}}, "tls"},
-		{"client ca without tls", grpctarget.Config{Listen: ":1", TLS: grpctarget.TLSConfig{ClientCAFile: "ca"}}, "tls.client_ca_file"},
+		{"cert without key", grpctarget.Config{Listen: ":1", TokenFile: "t", TLS: targets.TLSConfig{CertFile: "c"}}, "tls.cert_file"},
+		{"client-side tls field", grpctarget.Config{Listen: ":1", TokenFile: "t", TLS: targets.TLSConfig{CertFile: "c", KeyFile: "k", CAFile: "ca"}}, "tls.ca_file"},
+		{"client ca without tls", grpctarget.Config{Listen: ":1", TLS: targets.TLSConfig{ClientCAFile: "ca"}}, "tls.client_ca_file"},
 		{"window", grpctarget.Config{Listen: ":1", TokenFile: "t", Window: -1}, "window"},
 		{"huge window", grpctarget.Config{Listen: ":1", TokenFile: "t", Window: grpctarget.MaxWindow + 1}, "window"},
 		{"op timeout", grpctarget.Config{Listen: ":1", TokenFile: "t", OpTimeout: -time.Second}, "op_timeout"},
@@ -63,17 +64,79 @@ func TestOpenErrors(t *testing.T) {
 	}{
 		{"missing token file", grpctarget.Config{Listen: "127.0.0.1:0", TokenFile: "/nonexistent/token"}, "token_file"},
 		{"empty token env", grpctarget.Config{Listen: "127.0.0.1:0", TokenEnv: "EMPTY_TOKEN"}, "token_env: the token is empty"},
-		{"missing cert", grpctarget.Config{Listen: "127.0.0.1:0", TokenEnv: "HOME", TLS: grpctarget.TLSConfig{CertFile: "/nonexistent/c", KeyFile: "/nonexistent/k"}}, "tls.cert_file"},
+		{"missing cert", grpctarget.Config{Listen: "127.0.0.1:0", TokenEnv: "HOME", TLS: targets.TLSConfig{CertFile: "/nonexistent/c", KeyFile: "/nonexistent/k"}}, "tls.cert_file"},
+		{"invalid", grpctarget.Config{TokenEnv: "HOME"}, "listen: required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := tt.cfg.Open(context.Background())
+			c, err := tt.cfg.Open(context.Background(), targets.Env{Name: "app"})
 			if err == nil {
 				c.Close(context.Background())
 				t.Fatalf("Open succeeded, want an error naming %s", tt.want)
 			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Open: %v, want it to name %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestOpenWithoutName: a grpc target serves one named target; Open
+// without a name is an error, and listens on nothing.
+func TestOpenWithoutName(t *testing.T) {
+	cfg := grpctarget.Config{Listen: "127.0.0.1:0", TokenEnv: "HOME"}
+	c, err := cfg.Open(context.Background(), targets.Env{})
+	if err == nil {
+		c.Close(context.Background())
+		t.Fatal("Open without a target name succeeded")
+	}
+	if !strings.Contains(err.Error(), "target name") {
+		t.Errorf("Open: %v, want it to say the target name is missing", err)
+	}
+}
+
+// TestValidateReportsEveryProblem: Validate reports every invalid field of
+// a configuration, in the order of the fields, and changes nothing.
+func TestValidateReportsEveryProblem(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  grpctarget.Config
+		want []string
+	}{
+		{name: "everything wrong", cfg: grpctarget.Config{
+			Listen: "9443", TokenFile: "t", TokenEnv: "E", TLS: targets.TLSConfig{CertFile: "c", ServerName: "x"},
+			Window: -1, OpTimeout: -time.Second, Keepalive: time.Millisecond, MaxMessageBytes: 10,
+		}, want: []string{
+			"listen: address 9443: missing port in address (want host:port)",
+			"tls.cert_file: cert_file and key_file go together",
+			"tls.server_name: only for a connection to a target; an endpoint the gateway serves trusts client certificates of tls.client_ca_file",
+			"token_file: give token_file or token_env, not both",
+			"window: -1 is out of range 1-4096",
+			"op_timeout: negative",
+			"keepalive: 1ms: want at least 100ms",
+			"max_message_bytes: 10 is out of range 4096-67108864",
+		}},
+		{name: "nothing given", cfg: grpctarget.Config{}, want: []string{
+			"listen: required (host:port of the registration endpoint)",
+			"token_file: a credential is required: token_file, token_env or tls.client_ca_file",
+		}},
+		{name: "client ca without a certificate", cfg: grpctarget.Config{Listen: ":1", TLS: targets.TLSConfig{ClientCAFile: "ca"}}, want: []string{
+			"tls.client_ca_file: needs tls.cert_file and tls.key_file (mTLS is TLS)",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := tt.cfg
+			err := tt.cfg.Validate()
+			var got []string
+			if err != nil {
+				got = strings.Split(err.Error(), "\n")
+			}
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("Validate:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+			if tt.cfg != before {
+				t.Errorf("Validate changed the configuration: %+v, was %+v", tt.cfg, before)
 			}
 		})
 	}
@@ -111,7 +174,7 @@ func TestRegistration(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			gw := openGateway(t, func(c *grpctarget.Config, tg *grpctarget.Target) {
+			gw := openGateway(t, func(c *grpctarget.Config, tg *targets.Env) {
 				c.Capabilities = tt.caps
 				tg.Attributes = mapping
 			})
@@ -211,7 +274,7 @@ func TestRoundTrip(t *testing.T) {
 // TestUnsupportedOverTheWire: a connector's ErrUnsupported stays
 // ErrPermanent and errors.ErrUnsupported at the gateway.
 func TestUnsupportedOverTheWire(t *testing.T) {
-	gw := openGateway(t, func(c *grpctarget.Config, _ *grpctarget.Target) { c.Capabilities = &targets.Capabilities{} })
+	gw := openGateway(t, func(c *grpctarget.Config, _ *targets.Env) { c.Capabilities = &targets.Capabilities{} })
 	startSDK(t, gw, memory.New(memory.Config{Capabilities: &targets.Capabilities{}}), nil)
 	waitInstances(t, gw, 1)
 	err := gw.Disable(t.Context(), targets.Op{ID: "o", ObjectID: "x", Kind: targets.User, Anchor: "user-1"})
@@ -300,7 +363,7 @@ func (b *blocking) Update(ctx context.Context, op targets.Op) error {
 // an instance; the others wait for a slot, and all complete.
 func TestWindowBackpressure(t *testing.T) {
 	const window, calls = 3, 12
-	gw := openGateway(t, func(c *grpctarget.Config, _ *grpctarget.Target) { c.Window = window })
+	gw := openGateway(t, func(c *grpctarget.Config, _ *targets.Env) { c.Window = window })
 	b := newBlocking()
 	startSDK(t, gw, b, nil)
 	waitInstances(t, gw, 1)
@@ -382,7 +445,7 @@ func TestRedelivery(t *testing.T) {
 // TestSharedLoad: two instances of one connector share the operations.
 func TestSharedLoad(t *testing.T) {
 	const calls = 200
-	gw := openGateway(t, func(c *grpctarget.Config, _ *grpctarget.Target) { c.Window = 4 })
+	gw := openGateway(t, func(c *grpctarget.Config, _ *targets.Env) { c.Window = 4 })
 	mem := memory.New(memory.Config{})
 	var counts [2]atomic.Int32
 	for i := range counts {
@@ -449,7 +512,7 @@ func TestCancelReachesConnector(t *testing.T) {
 // TestOpTimeout: a connector that does not answer within op_timeout fails
 // the call with a transient error naming the timeout.
 func TestOpTimeout(t *testing.T) {
-	gw := openGateway(t, func(c *grpctarget.Config, _ *grpctarget.Target) { c.OpTimeout = 200 * time.Millisecond })
+	gw := openGateway(t, func(c *grpctarget.Config, _ *targets.Env) { c.OpTimeout = 200 * time.Millisecond })
 	b := newBlocking()
 	b.deaf = true
 	startSDK(t, gw, b, nil)
@@ -465,7 +528,7 @@ func TestOpTimeout(t *testing.T) {
 // keepalive intervals (the SDK answers and sends pings).
 func TestKeepalive(t *testing.T) {
 	// 250ms: short, with room for a loaded machine (silent = 750ms).
-	gw := openGateway(t, func(c *grpctarget.Config, _ *grpctarget.Target) { c.Keepalive = 250 * time.Millisecond })
+	gw := openGateway(t, func(c *grpctarget.Config, _ *targets.Env) { c.Keepalive = 250 * time.Millisecond })
 	startSDK(t, gw, memory.New(memory.Config{}), nil)
 	waitInstances(t, gw, 1)
 	id := gw.Instances()[0].ID

@@ -37,15 +37,15 @@ func (l *logBuf) String() string {
 	return l.b.String()
 }
 
-// gateway is an open, bound grpc target and its log.
+// gateway is an open grpc target and its log.
 type gateway struct {
 	*grpctarget.Connector
 	log *logBuf
 }
 
 // openGateway opens a grpc target named "app" on a free loopback port,
-// with the token testToken, adjusted by edit, and binds it.
-func openGateway(t testing.TB, edit func(*grpctarget.Config, *grpctarget.Target)) *gateway {
+// with the token testToken, adjusted by edit.
+func openGateway(t testing.TB, edit func(*grpctarget.Config, *targets.Env)) *gateway {
 	t.Helper()
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(tokenFile, []byte(testToken+"\n"), 0o600); err != nil {
@@ -53,14 +53,14 @@ func openGateway(t testing.TB, edit func(*grpctarget.Config, *grpctarget.Target)
 	}
 	cfg := grpctarget.Config{Listen: "127.0.0.1:0", TokenFile: tokenFile}
 	lb := &logBuf{}
-	tgt := grpctarget.Target{Name: "app", Logger: slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	env := targets.Env{Name: "app", Logger: slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	if edit != nil {
-		edit(&cfg, &tgt)
+		edit(&cfg, &env)
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
-	c, err := cfg.Open(context.Background())
+	c, err := cfg.Open(context.Background(), env)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -73,9 +73,6 @@ func openGateway(t testing.TB, edit func(*grpctarget.Config, *grpctarget.Target)
 			t.Logf("gateway log:\n%s", lb.String())
 		}
 	})
-	if err := gc.Bind(tgt); err != nil {
-		t.Fatalf("Bind: %v", err)
-	}
 	return &gateway{Connector: gc, log: lb}
 }
 

@@ -184,7 +184,7 @@ func TestHostileStreams(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			gw := openGateway(t, func(c *grpctarget.Config, _ *grpctarget.Target) {
+			gw := openGateway(t, func(c *grpctarget.Config, _ *targets.Env) {
 				if tt.cfg != nil {
 					tt.cfg(c)
 				}

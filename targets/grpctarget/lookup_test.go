@@ -23,7 +23,7 @@ import (
 )
 
 // withLookup configures a target with every capability, lookup included.
-func withLookup(c *grpctarget.Config, _ *grpctarget.Target) {
+func withLookup(c *grpctarget.Config, _ *targets.Env) {
 	c.Capabilities = &targets.Capabilities{Groups: true, Disable: true, Lookup: true}
 }
 
@@ -559,7 +559,7 @@ func TestHostileLookup(t *testing.T) {
 	// fails with a transient error, and the gateway serves a good
 	// connector after it.
 	t.Run("oversized answer", func(t *testing.T) {
-		gw := openGateway(t, func(c *grpctarget.Config, tg *grpctarget.Target) {
+		gw := openGateway(t, func(c *grpctarget.Config, tg *targets.Env) {
 			withLookup(c, tg)
 			c.MaxMessageBytes = 4096
 		})

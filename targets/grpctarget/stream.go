@@ -170,8 +170,8 @@ func (c *Connector) register(reg *pb.Register, from string) (*instance, error) {
 		return nil, status.Error(codes.Unavailable, "the gateway is shutting down")
 	case name == "":
 		return nil, status.Error(codes.InvalidArgument, "Register without a name")
-	case name != c.target.Name:
-		return nil, status.Errorf(codes.NotFound, "no grpc target named %q is configured on this endpoint (it serves target %q)", printable(name), c.target.Name)
+	case name != c.target:
+		return nil, status.Errorf(codes.NotFound, "no grpc target named %q is configured on this endpoint (it serves target %q)", printable(name), c.target)
 	}
 	caps := reg.GetCapabilities()
 	want := c.Capabilities()
@@ -196,7 +196,7 @@ func (c *Connector) register(reg *pb.Register, from string) (*instance, error) {
 			continue // the connector takes any attribute of the kind
 		}
 		var missing []string
-		for _, a := range c.target.Attributes[kind] {
+		for _, a := range c.attrs[kind] {
 			if _, ok := declared[kind][a]; !ok {
 				missing = append(missing, a)
 			}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimgate/scimgate/targets"
 	"github.com/scimgate/scimgate/targets/grpctarget"
 	"github.com/scimgate/scimgate/targets/grpctarget/sdk"
 	"github.com/scimgate/scimgate/targets/memory"
@@ -85,9 +86,9 @@ func TestMTLS(t *testing.T) {
 	dir := t.TempDir()
 	serverCA, clientCA, otherCA := newCA(t, "server CA"), newCA(t, "client CA"), newCA(t, "other CA")
 	sc, sk := serverCA.issue(t, "gateway", true)
-	gw := openGateway(t, func(c *grpctarget.Config, _ *grpctarget.Target) {
+	gw := openGateway(t, func(c *grpctarget.Config, _ *targets.Env) {
 		c.TokenFile = ""
-		c.TLS = grpctarget.TLSConfig{
+		c.TLS = targets.TLSConfig{
 			CertFile:     writeFile(t, dir, "server.crt", sc),
 			KeyFile:      writeFile(t, dir, "server.key", sk),
 			ClientCAFile: writeFile(t, dir, "client-ca.crt", clientCA.pem),

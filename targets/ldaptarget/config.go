@@ -1,10 +1,12 @@
 package ldaptarget
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -85,21 +87,13 @@ type Config struct {
 	Disable *DisableConfig `yaml:"disable"`
 }
 
-// TLSConfig is the TLS configuration of the connection.
+// TLSConfig is the TLS configuration of the connection: the tls keys
+// every connector has (targets.TLSConfig: ca_file, cert_file, key_file,
+// server_name, insecure_skip_verify), and start_tls.
 type TLSConfig struct {
-	// CAFile is a PEM file of CA certificates to trust instead of the
-	// system's.
-	CAFile string `yaml:"ca_file"`
-	// CertFile and KeyFile are an optional client certificate.
-	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"`
+	targets.TLSConfig `yaml:",inline"`
 	// StartTLS upgrades an ldap:// connection with StartTLS before the bind.
 	StartTLS bool `yaml:"start_tls"`
-	// ServerName overrides the name checked in the server's certificate.
-	ServerName string `yaml:"server_name"`
-	// InsecureSkipVerify disables the verification of the server's
-	// certificate: for tests only.
-	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 }
 
 // KindConfig configures the entries of one kind.
@@ -186,31 +180,16 @@ const (
 	TypeStrings = "strings"
 )
 
-// defaults fills the unset fields.
-func (c *Config) defaults() {
-	if c.PoolSize == 0 {
-		c.PoolSize = 8
-	}
-	if c.DialTimeout == 0 {
-		c.DialTimeout = 10 * time.Second
-	}
-	if c.Timeout == 0 {
-		c.Timeout = 30 * time.Second
-	}
-	if c.PageSize == 0 {
-		c.PageSize = 500
-	}
-	if c.AnchorAttribute == "" {
-		c.AnchorAttribute = "entryUUID"
-	}
-	if c.PasswordAttribute == "" {
-		c.PasswordAttribute = "userPassword"
-	}
-	if len(c.Users.ObjectClasses) == 0 {
-		c.Users.ObjectClasses = []string{"top", "person", "organizationalPerson", "inetOrgPerson"}
+// withDefaults returns a copy of c with the unset fields filled in; c is
+// not changed.
+func (c *Config) withDefaults() *Config {
+	d := *c
+	if len(d.Users.ObjectClasses) == 0 {
+		d.Users.ObjectClasses = []string{"top", "person", "organizationalPerson", "inetOrgPerson"}
 	}
 	if c.Groups != nil {
-		g := c.Groups
+		g := *c.Groups
+		d.Groups = &g
 		if g.Style == "" {
 			g.Style = StyleGroupOfNames
 		}
@@ -221,98 +200,110 @@ func (c *Config) defaults() {
 			g.MemberUIDAttribute = "uid"
 		}
 	}
+	d.PoolSize = cmp.Or(d.PoolSize, 8)
+	d.DialTimeout = cmp.Or(d.DialTimeout, 10*time.Second)
+	d.Timeout = cmp.Or(d.Timeout, 30*time.Second)
+	d.PageSize = cmp.Or(d.PageSize, 500)
+	d.AnchorAttribute = cmp.Or(d.AnchorAttribute, "entryUUID")
+	d.PasswordAttribute = cmp.Or(d.PasswordAttribute, "userPassword")
+	return &d
 }
 
-// Validate fills in the defaults and checks the configuration; it does not
-// connect or read the password.
+// Validate checks the configuration with its defaults, reporting every
+// invalid field. It does not connect, reads neither the password nor
+// the TLS files, and changes nothing.
 func (c *Config) Validate() error {
-	c.defaults()
+	c = c.withDefaults()
+	var errs []error
+	fail := func(field, format string, args ...any) {
+		errs = append(errs, targets.FieldError(field, format, args...))
+	}
 	u, err := url.Parse(c.URL)
 	switch {
 	case c.URL == "":
-		return targets.FieldError("url", "required (ldap://host:port or ldaps://host:port)")
+		fail("url", "required (ldap://host:port or ldaps://host:port)")
 	case err != nil:
-		return targets.FieldError("url", "invalid URL: %v", err)
+		fail("url", "invalid URL: %v", err)
 	case u.Scheme != "ldap" && u.Scheme != "ldaps":
-		return targets.FieldError("url", "scheme %q: want ldap or ldaps", u.Scheme)
+		fail("url", "scheme %q: want ldap or ldaps", u.Scheme)
 	case u.Host == "":
-		return targets.FieldError("url", "no host")
+		fail("url", "no host")
 	case u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.User != nil:
-		return targets.FieldError("url", "only scheme://host[:port] (set base_dn and bind_dn separately)")
+		fail("url", "only scheme://host[:port] (set base_dn and bind_dn separately)")
 	case u.Scheme == "ldaps" && c.TLS.StartTLS:
-		return targets.FieldError("tls.start_tls", "not with an ldaps:// URL (already TLS)")
+		fail("tls.start_tls", "not with an ldaps:// URL (already TLS)")
 	}
 	if c.BindDN == "" {
-		return targets.FieldError("bind_dn", "required")
-	}
-	if _, err := ldap.ParseDN(c.BindDN); err != nil {
-		return targets.FieldError("bind_dn", "invalid DN: %v", err)
+		fail("bind_dn", "required")
+	} else if _, err := ldap.ParseDN(c.BindDN); err != nil {
+		fail("bind_dn", "invalid DN: %v", err)
 	}
 	if (c.BindPasswordEnv == "") == (c.BindPasswordFile == "") {
-		return targets.FieldError("bind_password_env", "set exactly one of bind_password_env and bind_password_file")
+		fail("bind_password_env", "set exactly one of bind_password_env and bind_password_file")
 	}
-	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		return targets.FieldError("tls.cert_file", "cert_file and key_file go together")
+	if err := c.TLS.ValidateClient(); err != nil {
+		errs = append(errs, err)
 	}
 	for _, d := range []struct {
 		field string
 		v     int
 	}{{"pool_size", c.PoolSize}, {"page_size", c.PageSize}} {
 		if d.v < 1 || d.v > 10000 {
-			return targets.FieldError(d.field, "must be between 1 and 10000, not %d", d.v)
+			fail(d.field, "must be between 1 and 10000, not %d", d.v)
 		}
 	}
-	if c.DialTimeout < 0 || c.Timeout < 0 {
-		return targets.FieldError("timeout", "timeouts must not be negative")
+	if c.DialTimeout < 0 {
+		fail("dial_timeout", "must not be negative")
+	}
+	if c.Timeout < 0 {
+		fail("timeout", "must not be negative")
 	}
 	base, err := ldap.ParseDN(c.BaseDN)
 	if c.BaseDN == "" || err != nil || len(base.RDNs) == 0 {
-		return targets.FieldError("base_dn", "required: a valid DN (%v)", err)
+		fail("base_dn", "required: a valid DN (%v)", err)
+		base = nil // the DNs that must be under it are not checked for that
 	}
 	switch c.AnchorAttribute {
 	case "entryUUID", "objectGUID":
 	default:
-		return targets.FieldError("anchor_attribute", "%q: want entryUUID or objectGUID", c.AnchorAttribute)
+		fail("anchor_attribute", "%q: want entryUUID or objectGUID", c.AnchorAttribute)
 	}
 	if !attrName(c.PasswordAttribute) {
-		return targets.FieldError("password_attribute", "invalid attribute name %q", c.PasswordAttribute)
+		fail("password_attribute", "invalid attribute name %q", c.PasswordAttribute)
 	}
-	for name, typ := range c.AttributeTypes {
+	for _, name := range slices.Sorted(maps.Keys(c.AttributeTypes)) {
 		if !attrName(name) {
-			return targets.FieldError("attribute_types", "invalid attribute name %q", name)
+			fail("attribute_types", "invalid attribute name %q", name)
+			continue
 		}
-		switch typ {
+		switch typ := c.AttributeTypes[name]; typ {
 		case TypeString, TypeInteger, TypeFloat, TypeBoolean, TypeStrings:
 		default:
-			return targets.FieldError("attribute_types."+name, "type %q: want string, integer, float, boolean or strings", typ)
+			fail("attribute_types."+name, "type %q: want string, integer, float, boolean or strings", typ)
 		}
 	}
-	if err := c.Users.validate("users", base); err != nil {
-		return err
-	}
+	c.Users.validate("users", base, fail)
 	if g := c.Groups; g != nil {
-		if err := g.validate("groups", base); err != nil {
-			return err
-		}
+		g.validate("groups", base, fail)
 		switch g.Style {
 		case StyleGroupOfNames, StyleGroupOfUniqueNames:
 			if g.needsMember() && g.PlaceholderMember == "" {
-				return targets.FieldError("groups.placeholder_member", "required with object class %s, which needs at least one member (Entra creates groups empty)", g.Style)
+				fail("groups.placeholder_member", "required with object class %s, which needs at least one member (Entra creates groups empty)", g.Style)
 			}
 			if g.PlaceholderMember != "" {
 				if _, err := ldap.ParseDN(g.PlaceholderMember); err != nil {
-					return targets.FieldError("groups.placeholder_member", "invalid DN: %v", err)
+					fail("groups.placeholder_member", "invalid DN: %v", err)
 				}
 			}
 		case StylePosixGroup:
 			if g.PlaceholderMember != "" {
-				return targets.FieldError("groups.placeholder_member", "not used with posixGroup (memberUid may be empty)")
+				fail("groups.placeholder_member", "not used with posixGroup (memberUid may be empty)")
 			}
 			if !attrName(g.MemberUIDAttribute) {
-				return targets.FieldError("groups.member_uid_attribute", "invalid attribute name %q", g.MemberUIDAttribute)
+				fail("groups.member_uid_attribute", "invalid attribute name %q", g.MemberUIDAttribute)
 			}
 		default:
-			return targets.FieldError("groups.style", "%q: want groupOfNames, groupOfUniqueNames or posixGroup", g.Style)
+			fail("groups.style", "%q: want groupOfNames, groupOfUniqueNames or posixGroup", g.Style)
 		}
 	}
 	if d := c.Disable; d != nil {
@@ -320,49 +311,47 @@ func (c *Config) Validate() error {
 		case DisablePPolicy, DisableAD:
 		case DisableAttribute:
 			if !attrName(d.Attribute) {
-				return targets.FieldError("disable.attribute", "required with method attribute: an attribute name")
+				fail("disable.attribute", "required with method attribute: an attribute name")
 			}
 			if d.DisabledValue == "" || d.DisabledValue == d.EnabledValue {
-				return targets.FieldError("disable.disabled_value", "required, and different from enabled_value")
+				fail("disable.disabled_value", "required, and different from enabled_value")
 			}
 		case DisableOU:
 			dn, err := ldap.ParseDN(d.DN)
-			if d.DN == "" || err != nil {
-				return targets.FieldError("disable.dn", "required with method ou: the DN of the OU of disabled users (%v)", err)
-			}
-			if !base.AncestorOfFold(dn) {
-				return targets.FieldError("disable.dn", "%q is not under base_dn %q", d.DN, c.BaseDN)
+			switch {
+			case d.DN == "" || err != nil:
+				fail("disable.dn", "required with method ou: the DN of the OU of disabled users (%v)", err)
+			case base != nil && !base.AncestorOfFold(dn):
+				fail("disable.dn", "%q is not under base_dn %q", d.DN, c.BaseDN)
 			}
 		default:
-			return targets.FieldError("disable.method", "%q: want ppolicy, ad, attribute or ou", d.Method)
+			fail("disable.method", "%q: want ppolicy, ad, attribute or ou", d.Method)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
-// validate checks the configuration of one kind.
-func (k *KindConfig) validate(field string, base *ldap.DN) error {
-	t, err := parseTemplate(k.DNTemplate)
-	if err != nil {
-		return targets.FieldError(field+".dn_template", "%v", err)
-	}
-	if dn, _ := ldap.ParseDN(t.render(func(string) string { return "x" })); !base.AncestorOfFold(dn) {
-		return targets.FieldError(field+".dn_template", "%q is not under base_dn", k.DNTemplate)
+// validate checks the configuration of one kind; base is nil when
+// base_dn is invalid.
+func (k *KindConfig) validate(field string, base *ldap.DN, fail func(field, format string, args ...any)) {
+	if t, err := parseTemplate(k.DNTemplate); err != nil {
+		fail(field+".dn_template", "%v", err)
+	} else if dn, _ := ldap.ParseDN(t.render(func(string) string { return "x" })); base != nil && !base.AncestorOfFold(dn) {
+		fail(field+".dn_template", "%q is not under base_dn", k.DNTemplate)
 	}
 	for _, oc := range k.ObjectClasses {
 		if !attrName(oc) {
-			return targets.FieldError(field+".object_classes", "invalid object class %q", oc)
+			fail(field+".object_classes", "invalid object class %q", oc)
 		}
 	}
 	if k.Filter != "" {
 		if _, err := ldap.CompileFilter(k.Filter); err != nil {
-			return targets.FieldError(field+".filter", "invalid LDAP filter: %v", err)
+			fail(field+".filter", "invalid LDAP filter: %v", err)
 		}
 	}
 	if k.ObjectIDAttribute != "" && !attrName(k.ObjectIDAttribute) {
-		return targets.FieldError(field+".object_id_attribute", "invalid attribute name %q", k.ObjectIDAttribute)
+		fail(field+".object_id_attribute", "invalid attribute name %q", k.ObjectIDAttribute)
 	}
-	return nil
 }
 
 // attrName reports whether s is an attribute description: a name of
@@ -389,12 +378,14 @@ func (c *Config) Provides() targets.Capabilities {
 	return targets.Capabilities{Groups: c.Groups != nil, Disable: c.Disable != nil, Lookup: true}
 }
 
-// Open reads the bind password, connects, binds, checks that the base
-// entries exist and returns the connector.
-func (c *Config) Open(ctx context.Context) (targets.Connector, error) {
+// Open applies the defaults, reads the bind password and the TLS files,
+// connects, binds, checks that the base entries exist and returns the
+// connector.
+func (c *Config) Open(ctx context.Context, _ targets.Env) (targets.Connector, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	c = c.withDefaults()
 	password, err := c.password()
 	if err != nil {
 		return nil, err
@@ -421,17 +412,8 @@ func (c *Config) password() (string, error) {
 
 // tlsConfig builds the TLS configuration of ldaps:// and StartTLS.
 func (c *Config) tlsConfig() (*tls.Config, error) {
-	name := c.TLS.ServerName
-	if name == "" {
-		u, _ := url.Parse(c.URL)
-		name = u.Hostname()
-	}
-	tc, err := targets.ClientTLS(name, c.TLS.CAFile, c.TLS.CertFile, c.TLS.KeyFile)
-	if err != nil {
-		return nil, err
-	}
-	tc.InsecureSkipVerify = c.TLS.InsecureSkipVerify
-	return tc, nil
+	u, _ := url.Parse(c.URL)
+	return c.TLS.Client(u.Hostname())
 }
 
 // errNoEntry is the error of a configured DN that does not exist.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -37,7 +38,7 @@ func TestValidate(t *testing.T) {
 		{"valid", func(*Config) {}, ""},
 		{"ldaps with a client certificate", func(c *Config) {
 			c.URL = "ldaps://ldap.example.org"
-			c.TLS = TLSConfig{CAFile: "ca.pem", CertFile: "c.pem", KeyFile: "k.pem"}
+			c.TLS.TLSConfig = targets.TLSConfig{CAFile: "ca.pem", CertFile: "c.pem", KeyFile: "k.pem"}
 		}, ""},
 		{"no url", func(c *Config) { c.URL = "" }, "url"},
 		{"http url", func(c *Config) { c.URL = "http://x" }, "url"},
@@ -96,6 +97,74 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// TestValidateReportsEveryProblem: Validate reports every invalid field,
+// in the order of the fields (attribute types in name order, not map
+// order), and changes nothing: defaults included.
+func TestValidateReportsEveryProblem(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*Config)
+		want   []string
+	}{
+		{"connection", func(c *Config) {
+			c.URL = "ldaps://x"
+			c.TLS.StartTLS = true
+			c.BindDN = "not a dn"
+			c.BindPasswordFile = "/pw"
+			c.TLS.KeyFile = "k.pem"
+			c.PoolSize, c.PageSize = -1, 10001
+			c.Timeout = -1
+		}, []string{
+			"tls.start_tls: not with an ldaps:// URL (already TLS)",
+			`bind_dn: invalid DN: DN ended with incomplete type, value pair`,
+			"bind_password_env: set exactly one of bind_password_env and bind_password_file",
+			"tls.cert_file: cert_file and key_file go together",
+			"pool_size: must be between 1 and 10000, not -1",
+			"page_size: must be between 1 and 10000, not 10001",
+			"timeout: must not be negative",
+		}},
+		{"schema", func(c *Config) {
+			c.BaseDN = ""
+			c.AnchorAttribute = "uid"
+			c.AttributeTypes = map[string]string{"z": "list", "a b": "string", "m": "set"}
+			c.Users.Filter = "(uid="
+			c.Groups.Style = "team"
+			c.Disable.Method = DisableAttribute
+		}, []string{
+			"base_dn: required: a valid DN (<nil>)",
+			`anchor_attribute: "uid": want entryUUID or objectGUID`,
+			`attribute_types: invalid attribute name "a b"`,
+			`attribute_types.m: type "set": want string, integer, float, boolean or strings`,
+			`attribute_types.z: type "list": want string, integer, float, boolean or strings`,
+			"users.filter: invalid LDAP filter: LDAP Result Code 201 \"Filter Compile Error\": ldap: unexpected end of filter",
+			`groups.style: "team": want groupOfNames, groupOfUniqueNames or posixGroup`,
+			"disable.attribute: required with method attribute: an attribute name",
+			"disable.disabled_value: required, and different from enabled_value",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := validConfig()
+			tt.change(cfg)
+			orig := *cfg
+			origGroups := *cfg.Groups
+			for range 20 { // map order changes between runs
+				err := cfg.Validate()
+				var got []string
+				if err != nil {
+					got = strings.Split(err.Error(), "\n")
+				}
+				if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+					t.Fatalf("Validate:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+				}
+			}
+			if !reflect.DeepEqual(*cfg, orig) || !reflect.DeepEqual(*cfg.Groups, origGroups) {
+				t.Errorf("Validate changed the configuration: %+v, was %+v", *cfg, orig)
+			}
+		})
+	}
+}
+
 // TestRegistryDecode: an unknown field is refused, the known ones decode.
 func TestRegistryDecode(t *testing.T) {
 	reg := targets.Registry{Type: func() targets.Config { return new(Config) }}
@@ -131,7 +200,7 @@ func TestRegistryDecode(t *testing.T) {
 func TestOpenSecrets(t *testing.T) {
 	cfg := validConfig()
 	cfg.BindPasswordEnv = "LDAPTARGET_TEST_UNSET"
-	_, err := cfg.Open(t.Context())
+	_, err := cfg.Open(t.Context(), targets.Env{Name: "dir"})
 	var ce *targets.ConfigError
 	if !errors.As(err, &ce) || ce.Field != "bind_password_env" {
 		t.Errorf("Open with an unset variable: %v, want a bind_password_env field error", err)
@@ -139,7 +208,7 @@ func TestOpenSecrets(t *testing.T) {
 	cfg = validConfig()
 	cfg.BindPasswordEnv = ""
 	cfg.BindPasswordFile = filepath.Join(t.TempDir(), "missing")
-	if _, err := cfg.Open(t.Context()); !errors.As(err, &ce) || ce.Field != "bind_password_file" {
+	if _, err := cfg.Open(t.Context(), targets.Env{Name: "dir"}); !errors.As(err, &ce) || ce.Field != "bind_password_file" {
 		t.Errorf("Open with a missing file: %v, want a bind_password_file field error", err)
 	}
 	const secret = "s3cr3t-do-not-print"
@@ -147,7 +216,7 @@ func TestOpenSecrets(t *testing.T) {
 	cfg = validConfig()
 	cfg.BindPasswordEnv = "LDAPTARGET_TEST_PW"
 	cfg.URL = "ldap://127.0.0.1:1" // nothing listens
-	_, err = cfg.Open(t.Context())
+	_, err = cfg.Open(t.Context(), targets.Env{Name: "dir"})
 	if err == nil {
 		t.Fatal("Open of an unreachable server succeeded")
 	}
@@ -161,7 +230,7 @@ func TestOpenSecrets(t *testing.T) {
 	cfg.BindPasswordEnv = "LDAPTARGET_TEST_PW"
 	cfg.TLS.CAFile = filepath.Join(t.TempDir(), "ca.pem")
 	os.WriteFile(cfg.TLS.CAFile, []byte("not a certificate"), 0o600)
-	if _, err := cfg.Open(t.Context()); !errors.As(err, &ce) || ce.Field != "tls.ca_file" {
+	if _, err := cfg.Open(t.Context(), targets.Env{Name: "dir"}); !errors.As(err, &ce) || ce.Field != "tls.ca_file" {
 		t.Errorf("Open with a bad CA file: %v, want a tls.ca_file field error", err)
 	}
 }

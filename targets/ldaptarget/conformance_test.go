@@ -51,7 +51,7 @@ func open(t testing.TB, cfg *Config) *Connector {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
-	c, err := cfg.Open(t.Context())
+	c, err := cfg.Open(t.Context(), targets.Env{Name: "dir"})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -83,7 +83,7 @@ func TestConformance(t *testing.T) {
 	s := ldaptest.Start(t)
 	connector.Run(t, func(t *testing.T) targets.Connector {
 		cfg := testConfig(t, s)
-		c, err := cfg.Open(t.Context())
+		c, err := cfg.Open(t.Context(), targets.Env{Name: "dir"})
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}

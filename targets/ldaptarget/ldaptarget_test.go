@@ -386,7 +386,7 @@ func TestTLS(t *testing.T) {
 			cfg := testConfig(t, s)
 			c.change(cfg)
 			must(t, "Validate", cfg.Validate())
-			conn, err := cfg.Open(t.Context())
+			conn, err := cfg.Open(t.Context(), targets.Env{Name: "dir"})
 			if !c.ok {
 				if err == nil {
 					conn.Close(t.Context())
@@ -408,7 +408,7 @@ func TestClientCertificate(t *testing.T) {
 	s := ldaptest.Start(t, ldaptest.Options{RequireClientCert: true})
 	cfg := testConfig(t, s)
 	cfg.URL, cfg.TLS.CAFile = s.LDAPSURL, s.CAFile
-	if conn, err := cfg.Open(t.Context()); err == nil {
+	if conn, err := cfg.Open(t.Context(), targets.Env{Name: "dir"}); err == nil {
 		conn.Close(t.Context())
 		t.Fatal("Open without a client certificate succeeded against a server that demands one")
 	}
@@ -424,7 +424,7 @@ func TestOpenChecksBases(t *testing.T) {
 	s := ldaptest.Start(t)
 	cfg := testConfig(t, s)
 	cfg.Groups.DNTemplate = "cn={cn},ou=teams,dc=example,dc=org"
-	_, err := cfg.Open(t.Context())
+	_, err := cfg.Open(t.Context(), targets.Env{Name: "dir"})
 	var ce *targets.ConfigError
 	if !errors.As(err, &ce) || ce.Field != "groups.dn_template" {
 		t.Errorf("Open with a missing groups OU: %v, want a groups.dn_template field error", err)
@@ -433,7 +433,7 @@ func TestOpenChecksBases(t *testing.T) {
 	cfg.BindPasswordFile = ""
 	cfg.BindPasswordEnv = "LDAPTARGET_TEST_WRONG"
 	t.Setenv("LDAPTARGET_TEST_WRONG", "wrong-password")
-	_, err = cfg.Open(t.Context())
+	_, err = cfg.Open(t.Context(), targets.Env{Name: "dir"})
 	if targets.Class(err) != targets.ErrPermanent || strings.Contains(err.Error(), "wrong-password") {
 		t.Errorf("Open with a wrong password: %v, want a permanent error without the password", err)
 	}

@@ -16,7 +16,7 @@ import (
 // open opens a memory connector on the state file name.
 func open(t *testing.T, name string) *memory.Connector {
 	t.Helper()
-	c, err := (&memory.Config{File: name}).Open(context.Background())
+	c, err := (&memory.Config{File: name}).Open(context.Background(), targets.Env{})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -100,7 +100,7 @@ func TestFileErrors(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("{not json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := (&memory.Config{File: bad}).Open(context.Background()); !errors.Is(err, memory.ErrStateFile) {
+	if _, err := (&memory.Config{File: bad}).Open(context.Background(), targets.Env{}); !errors.Is(err, memory.ErrStateFile) {
 		t.Errorf("Open of a corrupt file: %v, want ErrStateFile", err)
 	}
 	// A file that cannot be written: the change fails, transient.

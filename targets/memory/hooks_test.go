@@ -3,7 +3,9 @@ package memory_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -411,7 +413,7 @@ func TestConfig(t *testing.T) {
 			}
 		}},
 		{name: "unknown kind", cfg: memory.Config{Unique: map[targets.Kind][]string{"user": {"x"}}}, wantErr: `unique: unknown kind "user" (want User or Group)`},
-		{name: "empty attribute", cfg: memory.Config{Unique: map[targets.Kind][]string{targets.User: {""}}}, wantErr: "unique.User: empty attribute name"},
+		{name: "empty attribute", cfg: memory.Config{Unique: map[targets.Kind][]string{targets.User: {""}}}, wantErr: "unique.User[0]: empty attribute name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -425,11 +427,49 @@ func TestConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := tt.cfg.Open(ctx)
+			c, err := tt.cfg.Open(ctx, targets.Env{Name: "mem"})
 			if err != nil {
 				t.Fatal(err)
 			}
 			tt.check(t, c)
+		})
+	}
+}
+
+// TestValidateReportsEveryProblem: Validate reports every problem of a
+// configuration, in the same order on every call (not the order of a map).
+func TestValidateReportsEveryProblem(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  memory.Config
+		want []string
+	}{
+		{name: "kinds and attributes", cfg: memory.Config{Unique: map[targets.Kind][]string{
+			"user": {"x"}, "group": {"y"}, targets.User: {"userName", ""}, targets.Group: {""},
+		}}, want: []string{
+			`unique.Group[0]: empty attribute name`,
+			`unique.User[1]: empty attribute name`,
+			`unique: unknown kind "group" (want User or Group)`,
+			`unique: unknown kind "user" (want User or Group)`,
+		}},
+		{name: "valid", cfg: memory.Config{Unique: map[targets.Kind][]string{targets.User: {"userName"}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := fmt.Sprint(tt.cfg.Unique)
+			for range 20 { // map order changes between runs
+				err := tt.cfg.Validate()
+				got := []string(nil)
+				if err != nil {
+					got = strings.Split(err.Error(), "\n")
+				}
+				if !slices.Equal(got, tt.want) {
+					t.Fatalf("Validate:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+				}
+			}
+			if after := fmt.Sprint(tt.cfg.Unique); after != before {
+				t.Errorf("Validate changed the configuration: %s, was %s", after, before)
+			}
 		})
 	}
 }

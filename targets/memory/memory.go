@@ -59,19 +59,21 @@ type Config struct {
 
 var defaultUnique = map[targets.Kind][]string{targets.User: {"userName"}}
 
-// Validate checks the configuration.
+// Validate checks the configuration, reporting every problem.
 func (c *Config) Validate() error {
-	for k, attrs := range c.Unique {
+	var errs []error
+	for _, k := range slices.Sorted(maps.Keys(c.Unique)) {
 		if k != targets.User && k != targets.Group {
-			return targets.FieldError("unique", "unknown kind %q (want User or Group)", k)
+			errs = append(errs, targets.FieldError("unique", "unknown kind %q (want User or Group)", k))
+			continue
 		}
-		for _, a := range attrs {
+		for i, a := range c.Unique[k] {
 			if a == "" {
-				return targets.FieldError("unique."+string(k), "empty attribute name")
+				errs = append(errs, targets.FieldError(fmt.Sprintf("unique.%s[%d]", k, i), "empty attribute name"))
 			}
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Provides returns the configured capabilities (default: all).
@@ -83,7 +85,7 @@ func (c *Config) Provides() targets.Capabilities {
 }
 
 // Open returns a new connector: empty, or with the objects of Config.File.
-func (c *Config) Open(ctx context.Context) (targets.Connector, error) {
+func (c *Config) Open(ctx context.Context, _ targets.Env) (targets.Connector, error) {
 	if c.File == "" {
 		return New(*c), nil
 	}

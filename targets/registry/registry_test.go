@@ -30,10 +30,11 @@ func TestBuild(t *testing.T) {
 			if err := yaml.Unmarshal([]byte(tt.doc), &tc); err != nil {
 				t.Fatal(err)
 			}
-			if err := registry.Validate(tc); (err == nil) != (tt.wantErr == "") {
+			reg := registry.New()
+			if err := reg.Validate(tc); (err == nil) != (tt.wantErr == "") {
 				t.Errorf("Validate: %v", err)
 			}
-			c, err := registry.Build(context.Background(), tc, targets.Retry{})
+			c, err := reg.Build(context.Background(), tc, targets.Env{}, targets.Retry{})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Build: %v, want %q", err, tt.wantErr)
@@ -51,5 +52,18 @@ func TestBuild(t *testing.T) {
 				t.Errorf("Capabilities() = %+v, want %+v", got, tt.wantCaps)
 			}
 		})
+	}
+}
+
+// TestNewIsFresh: every New is a registry of its own: a type added to
+// one is not in another.
+func TestNewIsFresh(t *testing.T) {
+	a, b := registry.New(), registry.New()
+	a["test"] = func() targets.Config { return new(memory.Config) }
+	if _, ok := b["test"]; ok {
+		t.Error("a type added to one registry is in another")
+	}
+	if len(b) != 5 {
+		t.Errorf("New has %d types, want the 5 built-in ones", len(b))
 	}
 }

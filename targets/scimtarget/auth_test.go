@@ -142,7 +142,7 @@ func TestOAuthTokens(t *testing.T) {
 		tokens.mu.Unlock()
 		cfg := Config{BaseURL: c.base}
 		oauthConfig(t, ts.URL, "wrong-secret")(&cfg)
-		_, err := cfg.Open(t.Context())
+		_, err := cfg.Open(t.Context(), targets.Env{Name: "saas"})
 		mustClass(t, "Open with a wrong client secret", err, targets.ErrPermanent)
 		if !strings.Contains(err.Error(), "invalid_client") || strings.Contains(err.Error(), "wrong-secret") {
 			t.Errorf("error %q: want invalid_client, without the secret", err)
@@ -193,7 +193,7 @@ func TestTLS(t *testing.T) {
 	open := func(base string, mutate func(*Config)) error {
 		cfg := Config{BaseURL: base + "/scim", BearerTokenEnv: "SCIMTARGET_TLS_TOKEN"}
 		mutate(&cfg)
-		c, err := cfg.Open(t.Context())
+		c, err := cfg.Open(t.Context(), targets.Env{Name: "saas"})
 		if err == nil {
 			c.Close(t.Context())
 		}
@@ -220,13 +220,13 @@ func TestTLS(t *testing.T) {
 	defer mtls.Close()
 	mtlsCA := filepath.Join(dir, "mtls-ca.pem")
 	writePEM(t, mtlsCA, "CERTIFICATE", mtls.Certificate().Raw)
-	if err := open(mtls.URL, func(c *Config) { c.TLS = TLSConfig{CAFile: mtlsCA, CertFile: certFile, KeyFile: keyFile} }); err != nil {
+	if err := open(mtls.URL, func(c *Config) { c.TLS = targets.TLSConfig{CAFile: mtlsCA, CertFile: certFile, KeyFile: keyFile} }); err != nil {
 		t.Fatalf("Open with a client certificate: %v", err)
 	}
-	err = open(mtls.URL, func(c *Config) { c.TLS = TLSConfig{CAFile: mtlsCA} })
+	err = open(mtls.URL, func(c *Config) { c.TLS = targets.TLSConfig{CAFile: mtlsCA} })
 	mustClass(t, "Open without the client certificate the service requires", err, targets.ErrPermanent)
 	err = open(mtls.URL, func(c *Config) {
-		c.TLS = TLSConfig{CAFile: mtlsCA, CertFile: filepath.Join(dir, "nope.pem"), KeyFile: keyFile}
+		c.TLS = targets.TLSConfig{CAFile: mtlsCA, CertFile: filepath.Join(dir, "nope.pem"), KeyFile: keyFile}
 	})
 	if !strings.Contains(err.Error(), "tls.cert_file") {
 		t.Errorf("Open with a missing cert_file: %v, want an error naming tls.cert_file", err)

@@ -3,9 +3,9 @@ package scimtarget
 import (
 	"cmp"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -39,7 +39,7 @@ type Config struct {
 
 	// TLS configures the connections to the service and to the token
 	// endpoint.
-	TLS TLSConfig `yaml:"tls"`
+	TLS targets.TLSConfig `yaml:"tls"`
 	// Timeout bounds each HTTP request, the response body included
 	// (default 30s). The context of each call bounds it as well.
 	Timeout time.Duration `yaml:"timeout"`
@@ -86,18 +86,6 @@ type OAuth2Config struct {
 	Params map[string]string `yaml:"params"`
 }
 
-// TLSConfig secures the connections.
-type TLSConfig struct {
-	// CAFile is a PEM file of the CAs to trust instead of the system's
-	// (for the token endpoint too).
-	CAFile string `yaml:"ca_file"`
-	// CertFile and KeyFile are an optional client certificate.
-	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"`
-	// ServerName is the name to verify instead of the URL's host.
-	ServerName string `yaml:"server_name"`
-}
-
 // KindConfig configures one kind of resource.
 type KindConfig struct {
 	// Unique lists the attributes the service keeps unique (default
@@ -140,7 +128,20 @@ const (
 	maxPageSize     = 10000
 )
 
-// defaults fills the unset fields.
+// withDefaults returns a copy of c with the unset fields filled in; c is
+// not changed.
+func (c *Config) withDefaults() *Config {
+	d := *c
+	if c.Groups != nil {
+		g := *c.Groups
+		d.Groups = &g
+	}
+	d.defaults()
+	return &d
+}
+
+// defaults fills the unset fields of a copy (withDefaults): it assigns
+// new slices, never appends to those it shares with the original.
 func (c *Config) defaults() {
 	c.Timeout = cmp.Or(c.Timeout, defaultTimeout)
 	c.PageSize = cmp.Or(c.PageSize, defaultPageSize)
@@ -160,10 +161,11 @@ func (c *Config) defaults() {
 	}
 }
 
-// Validate fills in the defaults and checks the configuration, reporting
-// every invalid field. It reads no secret and connects to nothing.
+// Validate checks the configuration with its defaults, reporting every
+// invalid field. It reads no secret, connects to nothing and changes
+// nothing.
 func (c *Config) Validate() error {
-	c.defaults()
+	c = c.withDefaults()
 	var errs []error
 	fail := func(field, format string, args ...any) {
 		errs = append(errs, targets.FieldError(field, format, args...))
@@ -190,15 +192,15 @@ func (c *Config) Validate() error {
 		if (o.ClientSecretEnv == "") == (o.ClientSecretFile == "") {
 			fail("oauth2.client_secret_env", "set exactly one of client_secret_env and client_secret_file")
 		}
-		for k := range o.Params {
+		for _, k := range slices.Sorted(maps.Keys(o.Params)) {
 			switch k {
 			case "", "grant_type", "scope", "client_id", "client_secret":
 				fail("oauth2.params", "parameter %q: not settable here (use scopes, client_id, client_secret_*)", k)
 			}
 		}
 	}
-	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		fail("tls.cert_file", "cert_file and key_file go together")
+	if err := c.TLS.ValidateClient(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Timeout < 0 {
 		fail("timeout", "must not be negative")
@@ -288,14 +290,17 @@ func (c *Config) Provides() targets.Capabilities {
 	return targets.Capabilities{Groups: c.Groups != nil, Disable: true, Lookup: true}
 }
 
-// Open reads the secrets, builds the HTTP client and reads the service's
-// /ServiceProviderConfig (PATCH and ETag support), which checks the base
-// URL and the credentials.
-func (c *Config) Open(ctx context.Context) (targets.Connector, error) {
+// Open applies the defaults, reads the secrets and TLS files, builds the
+// HTTP client and reads the service's /ServiceProviderConfig (PATCH and
+// ETag support), which checks the base URL and the credentials.
+func (c *Config) Open(ctx context.Context, _ targets.Env) (targets.Connector, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	tlsConf, err := c.tlsConfig()
+	c = c.withDefaults()
+	// The name verified is each URL's host (the service's, the token
+	// endpoint's) unless tls.server_name is set.
+	tlsConf, err := c.TLS.Client("")
 	if err != nil {
 		return nil, err
 	}
@@ -350,11 +355,6 @@ func (c *Config) limiter() *rate.Limiter {
 		return nil
 	}
 	return rate.NewLimiter(rate.Limit(c.RateLimit), c.RateBurst)
-}
-
-// tlsConfig builds the TLS configuration of the connections.
-func (c *Config) tlsConfig() (*tls.Config, error) {
-	return targets.ClientTLS(c.TLS.ServerName, c.TLS.CAFile, c.TLS.CertFile, c.TLS.KeyFile)
 }
 
 // clock is the connector's time: the rate limit, Retry-After waits and

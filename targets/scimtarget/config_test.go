@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -85,12 +86,19 @@ quirks: {member_removal: both, patch_status: [201]}
 	}
 }
 
-// TestDefaults: Validate fills in the defaults.
+// TestDefaults: Validate checks the configuration with its defaults and
+// changes nothing; Open uses the defaults (withDefaults).
 func TestDefaults(t *testing.T) {
-	c := Config{BaseURL: "https://a/scim", BearerTokenFile: "/t", RateLimit: 2.5, Groups: &KindConfig{}}
+	orig := Config{BaseURL: "https://a/scim", BearerTokenFile: "/t", RateLimit: 2.5, Groups: &KindConfig{}}
+	c := orig
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	d := c.withDefaults()
+	if !reflect.DeepEqual(c, orig) || !reflect.DeepEqual(*c.Groups, KindConfig{}) {
+		t.Errorf("Validate or withDefaults changed the configuration: %+v", c)
+	}
+	c = *d
 	if c.Timeout != defaultTimeout || c.PageSize != 100 || c.ObjectIDAttribute != "externalId" || c.RateBurst != 3 ||
 		c.Users.Unique[0] != "userName" || c.Groups.Unique[0] != "displayName" || c.Quirks.MemberRemoval != RemoveByPath ||
 		len(c.Quirks.PatchStatus) != 2 {
@@ -98,6 +106,71 @@ func TestDefaults(t *testing.T) {
 	}
 	if got := c.Provides(); got != (targets.Capabilities{Groups: true, Disable: true, Lookup: true}) {
 		t.Errorf("Provides() = %+v", got)
+	}
+}
+
+// TestValidateReportsEveryProblem: Validate reports every invalid field,
+// in the same order on every call (parameters are a map), and changes
+// nothing.
+func TestValidateReportsEveryProblem(t *testing.T) {
+	tests := []struct {
+		name string
+		doc  string
+		want []string
+	}{
+		{"auth, tls and limits", `
+base_url: https://u:p@app.example.com/scim
+oauth2: {token_url: ftp://t, params: {scope: a, grant_type: b, client_id: c, "": d}}
+tls: {key_file: /k.pem, client_ca_file: /ca.pem}
+rate_burst: 2
+page_size: -1
+`, []string{
+			"base_url: no credentials in the URL: use the auth settings",
+			`oauth2.token_url: scheme "ftp": want https`,
+			"oauth2.client_id: required",
+			"oauth2.client_secret_env: set exactly one of client_secret_env and client_secret_file",
+			`oauth2.params: parameter "": not settable here (use scopes, client_id, client_secret_*)`,
+			`oauth2.params: parameter "client_id": not settable here (use scopes, client_id, client_secret_*)`,
+			`oauth2.params: parameter "grant_type": not settable here (use scopes, client_id, client_secret_*)`,
+			`oauth2.params: parameter "scope": not settable here (use scopes, client_id, client_secret_*)`,
+			"tls.cert_file: cert_file and key_file go together",
+			"tls.client_ca_file: only for an endpoint the gateway serves; a connection to a target trusts tls.ca_file",
+			"rate_burst: a positive number, with rate_limit",
+			"page_size: must be between 1 and 10000, not -1",
+		}},
+		{"kinds and quirks", `
+base_url: https://app.example.com/scim
+bearer_token_env: T
+users: {unique: [members]}
+quirks: {member_removal: both, patch_status: [201, 202]}
+`, []string{
+			`users.unique[0]: "members" is managed by the connector or the service`,
+			`quirks.member_removal: "both": want path or value`,
+			"quirks.patch_status: 201: want 200 and/or 204",
+			"quirks.patch_status: 202: want 200 and/or 204",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c Config
+			if err := yaml.Unmarshal([]byte(tt.doc), &c); err != nil {
+				t.Fatal(err)
+			}
+			orig := c
+			for range 20 { // map order changes between runs
+				err := c.Validate()
+				var got []string
+				if err != nil {
+					got = strings.Split(err.Error(), "\n")
+				}
+				if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+					t.Fatalf("Validate:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+				}
+			}
+			if !reflect.DeepEqual(c, orig) {
+				t.Errorf("Validate changed the configuration: %+v, was %+v", c, orig)
+			}
+		})
 	}
 }
 
@@ -123,11 +196,11 @@ func TestOpen(t *testing.T) {
 		{"service down", Config{BaseURL: down, BearerTokenEnv: "SCIMTARGET_OPEN_TOKEN"}, targets.ErrTransient, "connection refused"},
 		{"not a SCIM base URL", Config{BaseURL: notSCIM.URL + "/x", BearerTokenEnv: "SCIMTARGET_OPEN_TOKEN"}, targets.ErrPermanent, "is base_url " + notSCIM.URL + "/x the SCIM base URL?"},
 		{"missing token", Config{BaseURL: down, BearerTokenEnv: "SCIMTARGET_NO_SUCH_VARIABLE"}, nil, "bearer_token_env: environment variable SCIMTARGET_NO_SUCH_VARIABLE is not set"},
-		{"missing CA file", Config{BaseURL: down, BearerTokenEnv: "SCIMTARGET_OPEN_TOKEN", TLS: TLSConfig{CAFile: "/nonexistent/ca.pem"}}, nil, "tls.ca_file"},
+		{"missing CA file", Config{BaseURL: down, BearerTokenEnv: "SCIMTARGET_OPEN_TOKEN", TLS: targets.TLSConfig{CAFile: "/nonexistent/ca.pem"}}, nil, "tls.ca_file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := tt.cfg.Open(t.Context())
+			_, err := tt.cfg.Open(t.Context(), targets.Env{Name: "saas"})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Open: %v, want an error containing %q", err, tt.want)
 			}
@@ -151,7 +224,7 @@ func TestOpen(t *testing.T) {
 		}))
 		defer ts.Close()
 		cfg := Config{BaseURL: ts.URL + "/scim", BearerTokenEnv: "SCIMTARGET_OPEN_TOKEN"}
-		_, err := cfg.Open(t.Context())
+		_, err := cfg.Open(t.Context(), targets.Env{Name: "saas"})
 		mustClass(t, "Open with a wrong token", err, targets.ErrPermanent)
 		if !strings.Contains(err.Error(), "HTTP 401") || strings.Contains(err.Error(), fakeToken) {
 			t.Errorf("Open: %v, want HTTP 401 and not the token", err)

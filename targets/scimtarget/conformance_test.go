@@ -70,7 +70,7 @@ func downstream(t *testing.T, auth config.Auth) string {
 		{Name: "employeeCount", Type: "integer"}, {Name: "score", Type: "decimal"},
 		{Name: "vip", Type: "boolean"}, {Name: "tags", Type: "string", MultiValued: true}}}}
 	ctx, cancel := context.WithCancel(context.Background())
-	g, err := gateway.New(ctx, cfg, slog.New(slog.DiscardHandler))
+	g, err := gateway.New(ctx, cfg, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		cancel()
 		t.Fatalf("gateway.New: %v", err)
@@ -93,7 +93,7 @@ func build(t *testing.T, doc string) targets.Connector {
 	if err := yaml.Unmarshal([]byte("name: downstream\ntype: scim\nconfig:\n"+doc), &tc); err != nil {
 		t.Fatal(err)
 	}
-	c, err := registry.Build(t.Context(), tc, targets.Retry{})
+	c, err := registry.New().Build(t.Context(), tc, targets.Env{}, targets.Retry{})
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
@@ -206,7 +206,7 @@ func TestConformanceClientCredentials(t *testing.T) {
 		if err := yaml.Unmarshal([]byte("name: downstream\ntype: scim\nconfig:\n"+bad), &tc); err != nil {
 			t.Fatal(err)
 		}
-		_, err := registry.Build(t.Context(), tc, targets.Retry{})
+		_, err := registry.New().Build(t.Context(), tc, targets.Env{}, targets.Retry{})
 		if err == nil || !strings.Contains(err.Error(), "invalid_client") || targets.Class(err) != targets.ErrPermanent {
 			t.Fatalf("Build with a wrong client secret: %v, want a permanent invalid_client error", err)
 		}
@@ -336,7 +336,7 @@ func TestExample(t *testing.T) {
 	cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()
 	cfg.Auth = config.Auth{Tokens: []config.Secret{upstreamToken}}
 	ctx, cancel := context.WithCancel(context.Background())
-	g, err := gateway.New(ctx, cfg, slog.New(slog.DiscardHandler))
+	g, err := gateway.New(ctx, cfg, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		cancel()
 		t.Fatalf("gateway.New with the example: %v", err)

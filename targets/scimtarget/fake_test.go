@@ -257,7 +257,7 @@ func openFake(t *testing.T, f *fakeSCIM, mutate func(*Config)) (*Connector, *fak
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	conn, err := cfg.Open(t.Context())
+	conn, err := cfg.Open(t.Context(), targets.Env{Name: "saas"})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

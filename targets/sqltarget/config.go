@@ -3,11 +3,9 @@ package sqltarget
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -72,18 +70,16 @@ type Config struct {
 	// Groups maps groups onto a table, with a membership table (optional:
 	// without it the target has no groups).
 	Groups *ObjectConfig `yaml:"groups"`
-
-	dsn, password string // resolved secrets
 }
 
-// TLSConfig secures the connection to the database.
+// TLSConfig secures the connection to the database: enabled, and the tls
+// keys every connector has (targets.TLSConfig: ca_file, server_name,
+// cert_file and key_file of a client certificate, insecure_skip_verify).
 type TLSConfig struct {
-	// Enabled requires TLS, verifying the server's certificate and name.
-	Enabled bool `yaml:"enabled"`
-	// CAFile is a PEM file of the CAs to trust instead of the system's.
-	CAFile string `yaml:"ca_file"`
-	// ServerName is the name to verify instead of the host's.
-	ServerName string `yaml:"server_name"`
+	// Enabled requires TLS, verifying the server's certificate and name
+	// (the host's, or server_name).
+	Enabled           bool `yaml:"enabled"`
+	targets.TLSConfig `yaml:",inline"`
 }
 
 // PoolConfig sizes the connection pool.
@@ -216,141 +212,122 @@ var (
 	namePattern  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$`)
 )
 
-// Validate checks the configuration, including that the secrets it names
-// are present, and sets the defaults.
+// Validate checks the configuration, reporting every invalid field. It
+// reads no secret and no file, and changes nothing: Open reads the
+// secrets, parses the DSN and reads the TLS files.
 func (c *Config) Validate() error {
+	var errs []error
+	fail := func(field, format string, args ...any) {
+		errs = append(errs, targets.FieldError(field, format, args...))
+	}
 	switch c.Dialect {
 	case MySQL, Postgres:
 	case "":
-		return targets.FieldError("dialect", "required: mysql or postgres")
+		fail("dialect", "required: mysql or postgres")
 	default:
-		return targets.FieldError("dialect", "unknown dialect %q (want mysql or postgres)", c.Dialect)
+		fail("dialect", "unknown dialect %q (want mysql or postgres)", c.Dialect)
 	}
-	var err error
-	if c.dsn, err = targets.ReadSecret("dsn", c.DSN, c.DSNEnv, c.DSNFile); err != nil {
-		return err
+	for _, err := range []error{
+		targets.CheckSecret("dsn", c.DSN, c.DSNEnv, c.DSNFile),
+		targets.CheckSecret("password", c.Password, c.PasswordEnv, c.PasswordFile),
+	} {
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
-	if c.password, err = targets.ReadSecret("password", c.Password, c.PasswordEnv, c.PasswordFile); err != nil {
-		return err
-	}
-	if c.dsn != "" {
-		for field, v := range map[string]bool{"host": c.Host != "", "port": c.Port != 0, "database": c.Database != "", "user": c.User != ""} {
-			if v {
-				return targets.FieldError(field, "set together with a DSN: give the connection as a DSN or as host, port, database and user")
+	if c.DSN != "" || c.DSNEnv != "" || c.DSNFile != "" {
+		for _, f := range []struct {
+			field string
+			set   bool
+		}{{"host", c.Host != ""}, {"port", c.Port != 0}, {"database", c.Database != ""}, {"user", c.User != ""}} {
+			if f.set {
+				fail(f.field, "set together with a DSN: give the connection as a DSN or as host, port, database and user")
 			}
 		}
-		if _, err := c.driverConfig(); err != nil {
-			return targets.FieldError("dsn", "%v", err)
-		}
 	} else {
-		switch {
-		case c.Database == "":
-			return targets.FieldError("database", "required (or a DSN)")
-		case c.User == "":
-			return targets.FieldError("user", "required (or a DSN)")
-		case c.Port < 0 || c.Port > 65535:
-			return targets.FieldError("port", "%d is not a port", c.Port)
+		if c.Port < 0 || c.Port > 65535 {
+			fail("port", "%d is not a port", c.Port)
+		}
+		if c.Database == "" {
+			fail("database", "required (or a DSN)")
+		}
+		if c.User == "" {
+			fail("user", "required (or a DSN)")
 		}
 	}
 	if err := c.TLS.validate(); err != nil {
-		return err
+		errs = append(errs, err)
 	}
 	p := &c.Pool
-	switch {
-	case p.MaxOpen < 0:
-		return targets.FieldError("pool.max_open", "must not be negative")
-	case p.MaxIdle < 0:
-		return targets.FieldError("pool.max_idle", "must not be negative")
-	case p.MaxIdle > 0 && p.MaxOpen > 0 && p.MaxIdle > p.MaxOpen:
-		return targets.FieldError("pool.max_idle", "%d is more than pool.max_open %d", p.MaxIdle, p.MaxOpen)
-	case p.MaxLifetime < 0:
-		return targets.FieldError("pool.max_lifetime", "must not be negative")
-	case p.MaxIdleTime < 0:
-		return targets.FieldError("pool.max_idle_time", "must not be negative")
-	case c.ConnectTimeout < 0:
-		return targets.FieldError("connect_timeout", "must not be negative")
-	case c.QueryTimeout < 0:
-		return targets.FieldError("query_timeout", "must not be negative")
+	if p.MaxOpen < 0 {
+		fail("pool.max_open", "must not be negative")
+	}
+	if p.MaxIdle < 0 {
+		fail("pool.max_idle", "must not be negative")
+	} else if p.MaxIdle > 0 && p.MaxOpen > 0 && p.MaxIdle > p.MaxOpen {
+		fail("pool.max_idle", "%d is more than pool.max_open %d", p.MaxIdle, p.MaxOpen)
+	}
+	if p.MaxLifetime < 0 {
+		fail("pool.max_lifetime", "must not be negative")
+	}
+	if p.MaxIdleTime < 0 {
+		fail("pool.max_idle_time", "must not be negative")
+	}
+	if c.ConnectTimeout < 0 {
+		fail("connect_timeout", "must not be negative")
+	}
+	if c.QueryTimeout < 0 {
+		fail("query_timeout", "must not be negative")
 	}
 	if c.Users == nil {
-		return targets.FieldError("users", "required: the users table")
-	}
-	if err := c.Users.validate("users", targets.User); err != nil {
-		return err
+		fail("users", "required: the users table")
+	} else {
+		c.Users.validate("users", targets.User, fail)
 	}
 	if c.Groups != nil {
-		if err := c.Groups.validate("groups", targets.Group); err != nil {
-			return err
-		}
+		c.Groups.validate("groups", targets.Group, fail)
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func (t *TLSConfig) validate() error {
 	if !t.Enabled {
-		if t.CAFile != "" || t.ServerName != "" {
-			return targets.FieldError("tls.enabled", "false, but tls.ca_file or tls.server_name is set")
+		if !t.IsZero() {
+			return targets.FieldError("tls.enabled", "false, but other tls settings are given (ca_file, server_name, cert_file, ...)")
 		}
 		return nil
 	}
-	if t.CAFile != "" {
-		if _, err := t.pool(); err != nil {
-			return targets.FieldError("tls.ca_file", "%v", err)
-		}
-	}
-	return nil
+	return t.ValidateClient()
 }
 
-// pool returns the CAs of CAFile.
-func (t *TLSConfig) pool() (*x509.CertPool, error) {
-	b, err := os.ReadFile(t.CAFile)
-	if err != nil {
-		return nil, err
-	}
-	p := x509.NewCertPool()
-	if !p.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("%s holds no PEM certificate", t.CAFile)
-	}
-	return p, nil
-}
-
-// config returns the TLS configuration for host, nil when disabled.
+// config returns the TLS configuration for host, nil when disabled. It
+// reads the files.
 func (t *TLSConfig) config(host string) (*tls.Config, error) {
 	if !t.Enabled {
 		return nil, nil
 	}
-	cfg := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
-	if t.ServerName != "" {
-		cfg.ServerName = t.ServerName
-	}
-	if t.CAFile != "" {
-		p, err := t.pool()
-		if err != nil {
-			return nil, err
-		}
-		cfg.RootCAs = p
-	}
-	return cfg, nil
+	return t.Client(host)
 }
 
-// validate checks one kind's mapping; field is its path (users, groups).
-func (o *ObjectConfig) validate(field string, kind targets.Kind) error {
-	fe := func(sub, format string, args ...any) error {
-		return targets.FieldError(field+"."+sub, format, args...)
+// validate checks one kind's mapping, reporting every problem with fail;
+// field is its path (users, groups).
+func (o *ObjectConfig) validate(field string, kind targets.Kind, fail func(field, format string, args ...any)) {
+	fe := func(sub, format string, args ...any) {
+		fail(field+"."+sub, format, args...)
 	}
 	if !namePattern.MatchString(o.Table) {
-		return fe("table", "%s", identMsg(o.Table, true))
+		fe("table", "%s", identMsg(o.Table, true))
 	}
-	for sub, v := range map[string]string{"anchor": o.Anchor, "object_id": o.ObjectID} {
-		if !identPattern.MatchString(v) {
-			return fe(sub, "%s", identMsg(v, false))
-		}
+	if !identPattern.MatchString(o.Anchor) {
+		fe("anchor", "%s", identMsg(o.Anchor, false))
 	}
-	if o.Anchor == o.ObjectID {
-		return fe("object_id", "the same column as anchor")
+	if !identPattern.MatchString(o.ObjectID) {
+		fe("object_id", "%s", identMsg(o.ObjectID, false))
+	} else if o.Anchor == o.ObjectID {
+		fe("object_id", "the same column as anchor")
 	}
 	if len(o.Attributes) == 0 {
-		return fe("attributes", "required: at least one attribute")
+		fe("attributes", "required: at least one attribute")
 	}
 	columns := map[string]string{strings.ToLower(o.Anchor): "anchor", strings.ToLower(o.ObjectID): "object_id"}
 	for _, name := range slices.Sorted(maps.Keys(o.Attributes)) {
@@ -358,131 +335,110 @@ func (o *ObjectConfig) validate(field string, kind targets.Kind) error {
 		af := "attributes." + name
 		switch name {
 		case paramAnchor, paramObjectID, paramMember:
-			return fe(af, "%q is a reserved parameter name; map the attribute under another target name", name)
+			fe(af, "%q is a reserved parameter name; map the attribute under another target name", name)
+			continue
 		}
 		if !identPattern.MatchString(name) {
-			return fe(af, "attribute name %q: want letters, digits and '_'", name)
+			fe(af, "attribute name %q: want letters, digits and '_'", name)
+			continue
 		}
 		if !identPattern.MatchString(a.Column) {
-			return fe(af+".column", "%s", identMsg(a.Column, false))
+			fe(af+".column", "%s", identMsg(a.Column, false))
 		}
 		switch a.Type {
-		case "":
-			a.Type = typeString
-			o.Attributes[name] = a
-		case typeString, typeBool, typeInt, typeFloat, typeStrings:
+		case "", typeString, typeBool, typeInt, typeFloat, typeStrings:
 		default:
-			return fe(af+".type", "unknown type %q (want string, bool, int, float or strings)", a.Type)
+			fe(af+".type", "unknown type %q (want string, bool, int, float or strings)", a.Type)
+			continue
 		}
 		if a.Type == typeStrings {
 			if !namePattern.MatchString(a.Table) {
-				return fe(af+".table", "the child table of a strings attribute: %s", identMsg(a.Table, true))
+				fe(af+".table", "the child table of a strings attribute: %s", identMsg(a.Table, true))
 			}
 			if !identPattern.MatchString(a.Key) {
-				return fe(af+".key", "the child table's column holding the owner's anchor: %s", identMsg(a.Key, false))
+				fe(af+".key", "the child table's column holding the owner's anchor: %s", identMsg(a.Key, false))
 			}
 			if a.Unique {
-				return fe(af+".unique", "a strings attribute cannot be unique")
+				fe(af+".unique", "a strings attribute cannot be unique")
 			}
 			continue
 		}
 		if a.Table != "" || a.Key != "" {
-			return fe(af+".table", "only a strings attribute has a child table")
+			fe(af+".table", "only a strings attribute has a child table")
 		}
 		if a.Unique && (a.Type == typeBool || a.Type == typeFloat) {
-			return fe(af+".unique", "a %s attribute cannot be unique", a.Type)
+			fe(af+".unique", "a %s attribute cannot be unique", a.Type)
+		}
+		if a.Column == "" {
+			continue
 		}
 		if prev, ok := columns[strings.ToLower(a.Column)]; ok {
-			return fe(af+".column", "column %q is already used by %s", a.Column, prev)
+			fe(af+".column", "column %q is already used by %s", a.Column, prev)
+			continue
 		}
 		columns[strings.ToLower(a.Column)] = af
 	}
 	if d := o.Disable; d != nil {
-		if kind != targets.User {
-			return fe("disable", "only users can be disabled")
-		}
-		if !identPattern.MatchString(d.Column) {
-			return fe("disable.column", "%s", identMsg(d.Column, false))
-		}
-		if prev, ok := columns[strings.ToLower(d.Column)]; ok {
-			return fe("disable.column", "column %q is already used by %s", d.Column, prev)
-		}
-		switch d.Mode {
-		case modeStatus:
-			if d.EnabledValue == "" || d.DisabledValue == "" || d.EnabledValue == d.DisabledValue {
-				return fe("disable.enabled_value", "status mode needs two different values, enabled_value and disabled_value")
-			}
-			if d.Invert {
-				return fe("disable.invert", "only for flag mode")
-			}
-		case modeFlag, modeDate:
-			if d.EnabledValue != "" || d.DisabledValue != "" {
-				return fe("disable.enabled_value", "only for status mode")
-			}
-			if d.Invert && d.Mode == modeDate {
-				return fe("disable.invert", "only for flag mode")
-			}
-		case "":
-			return fe("disable.mode", "required: flag, status or date")
-		default:
-			return fe("disable.mode", "unknown mode %q (want flag, status or date)", d.Mode)
-		}
+		o.validateDisable(kind, columns, fe)
 	}
 	if m := o.Members; m != nil || kind == targets.Group {
-		if kind != targets.Group {
-			return fe("members", "only groups have members")
-		}
-		if m == nil {
-			return fe("members", "required: the membership table (table, group, member)")
-		}
-		if !namePattern.MatchString(m.Table) {
-			return fe("members.table", "%s", identMsg(m.Table, true))
-		}
-		for sub, v := range map[string]string{"group": m.Group, "member": m.Member} {
-			if !identPattern.MatchString(v) {
-				return fe("members."+sub, "%s", identMsg(v, false))
+		switch {
+		case kind != targets.Group:
+			fe("members", "only groups have members")
+		case m == nil:
+			fe("members", "required: the membership table (table, group, member)")
+		default:
+			if !namePattern.MatchString(m.Table) {
+				fe("members.table", "%s", identMsg(m.Table, true))
 			}
-		}
-		if strings.EqualFold(m.Group, m.Member) {
-			return fe("members.member", "the same column as members.group")
+			if !identPattern.MatchString(m.Group) {
+				fe("members.group", "%s", identMsg(m.Group, false))
+			}
+			if !identPattern.MatchString(m.Member) {
+				fe("members.member", "%s", identMsg(m.Member, false))
+			} else if strings.EqualFold(m.Group, m.Member) {
+				fe("members.member", "the same column as members.group")
+			}
 		}
 	}
 	if len(o.Procedures) > 0 && len(o.Statements) > 0 {
-		return fe("statements", "give procedures or statements, not both")
+		fe("statements", "give procedures or statements, not both")
 	}
 	ops := userWrites
 	if kind == targets.Group {
 		ops = groupWrites
 	}
-	checkOp := func(sub, op string) error {
+	checkOp := func(sub, op string) bool {
 		if !slices.Contains(ops, op) {
-			return fe(sub+"."+op, "unknown operation (want one of %s)", strings.Join(ops, ", "))
+			fe(sub+"."+op, "unknown operation (want one of %s)", strings.Join(ops, ", "))
+			return false
 		}
 		if (op == "disable" || op == "enable") && o.Disable == nil {
-			return fe(sub+"."+op, "needs disable (how a disabled user is read)")
+			fe(sub+"."+op, "needs disable (how a disabled user is read)")
+			return false
 		}
-		return nil
+		return true
 	}
 	for _, op := range slices.Sorted(maps.Keys(o.Procedures)) {
 		p := o.Procedures[op]
-		if err := checkOp("procedures", op); err != nil {
-			return err
+		if !checkOp("procedures", op) {
+			continue
 		}
 		if !namePattern.MatchString(p.Name) {
-			return fe("procedures."+op+".name", "%s", identMsg(p.Name, true))
+			fe("procedures."+op+".name", "%s", identMsg(p.Name, true))
 		}
 		for i, a := range p.Args {
 			if err := o.checkParam(op, a); err != nil {
-				return fe(fmt.Sprintf("procedures.%s.args[%d]", op, i), "%v", err)
+				fe(fmt.Sprintf("procedures.%s.args[%d]", op, i), "%v", err)
 			}
 		}
 	}
 	for _, op := range slices.Sorted(maps.Keys(o.Statements)) {
-		if err := checkOp("statements", op); err != nil {
-			return err
+		if !checkOp("statements", op) {
+			continue
 		}
 		if len(o.Statements[op]) == 0 {
-			return fe("statements."+op, "no statement")
+			fe("statements."+op, "no statement")
 		}
 		for i, s := range o.Statements[op] {
 			_, params, err := bindNamed(s, MySQL)
@@ -494,11 +450,45 @@ func (o *ObjectConfig) validate(field string, kind targets.Kind) error {
 				}
 			}
 			if err != nil {
-				return fe(fmt.Sprintf("statements.%s[%d]", op, i), "%v", err)
+				fe(fmt.Sprintf("statements.%s[%d]", op, i), "%v", err)
 			}
 		}
 	}
-	return nil
+}
+
+// validateDisable checks the disable mapping; columns are those the
+// attributes use.
+func (o *ObjectConfig) validateDisable(kind targets.Kind, columns map[string]string, fe func(sub, format string, args ...any)) {
+	d := o.Disable
+	if kind != targets.User {
+		fe("disable", "only users can be disabled")
+		return
+	}
+	if !identPattern.MatchString(d.Column) {
+		fe("disable.column", "%s", identMsg(d.Column, false))
+	} else if prev, ok := columns[strings.ToLower(d.Column)]; ok {
+		fe("disable.column", "column %q is already used by %s", d.Column, prev)
+	}
+	switch d.Mode {
+	case modeStatus:
+		if d.EnabledValue == "" || d.DisabledValue == "" || d.EnabledValue == d.DisabledValue {
+			fe("disable.enabled_value", "status mode needs two different values, enabled_value and disabled_value")
+		}
+		if d.Invert {
+			fe("disable.invert", "only for flag mode")
+		}
+	case modeFlag, modeDate:
+		if d.EnabledValue != "" || d.DisabledValue != "" {
+			fe("disable.enabled_value", "only for status mode")
+		}
+		if d.Invert && d.Mode == modeDate {
+			fe("disable.invert", "only for flag mode")
+		}
+	case "":
+		fe("disable.mode", "required: flag, status or date")
+	default:
+		fe("disable.mode", "unknown mode %q (want flag, status or date)", d.Mode)
+	}
 }
 
 // checkParam checks that the parameter name is available to op.
@@ -542,10 +532,13 @@ func (c *Config) Provides() targets.Capabilities {
 	return targets.Capabilities{Groups: c.Groups != nil, Disable: c.Users != nil && c.Users.Disable != nil, Lookup: c.Users != nil}
 }
 
-// Open connects to the database, creates the schema if asked to, checks
-// that the configured tables, columns and procedures exist, and returns
-// the connector.
-func (c *Config) Open(ctx context.Context) (targets.Connector, error) {
+// Open reads the secrets, connects to the database, creates the schema
+// if asked to, checks that the configured tables, columns and procedures
+// exist, and returns the connector.
+func (c *Config) Open(ctx context.Context, _ targets.Env) (targets.Connector, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
 	return open(ctx, c)
 }
 

@@ -129,17 +129,19 @@ func isIdentStart(c byte) bool {
 }
 
 // driverConfig returns the driver's configuration (*mysql.Config or
-// *pgx.ConnConfig) from the DSN or the pieces, with the password, TLS and
-// connect timeout applied. Its errors never contain the DSN or password.
-func (c *Config) driverConfig() (any, error) {
+// *pgx.ConnConfig) from dsn or the pieces, with password, TLS and the
+// connect timeout applied; dsn and password are the secrets Open read.
+// An invalid DSN is a FieldError of dsn. Its errors never contain the DSN
+// or password.
+func (c *Config) driverConfig(dsn, password string) (any, error) {
 	tlsHost := cmp.Or(c.Host, "127.0.0.1")
 	switch c.Dialect {
 	case MySQL:
 		mc := mysql.NewConfig()
-		if c.dsn != "" {
+		if dsn != "" {
 			var err error
-			if mc, err = mysql.ParseDSN(c.dsn); err != nil {
-				return nil, fmt.Errorf("invalid MySQL DSN (want user:password@tcp(host:port)/database?params): %v", err)
+			if mc, err = mysql.ParseDSN(dsn); err != nil {
+				return nil, targets.FieldError("dsn", "invalid MySQL DSN (want user:password@tcp(host:port)/database?params): %v", err)
 			}
 			tlsHost, _, _ = net.SplitHostPort(mc.Addr)
 		} else {
@@ -147,8 +149,8 @@ func (c *Config) driverConfig() (any, error) {
 			mc.Addr = net.JoinHostPort(tlsHost, strconv.Itoa(cmp.Or(c.Port, 3306)))
 			mc.User, mc.DBName = c.User, c.Database
 		}
-		if c.password != "" {
-			mc.Passwd = c.password
+		if password != "" {
+			mc.Passwd = password
 		}
 		// Matched rather than changed rows: an Update that sets the
 		// values a row already has still finds it.
@@ -176,19 +178,19 @@ func (c *Config) driverConfig() (any, error) {
 		}
 		return mc, nil
 	default:
-		pc, err := pgx.ParseConfig(c.dsn)
+		pc, err := pgx.ParseConfig(dsn)
 		if err != nil {
 			// pgx's message quotes parts of the DSN, which may hold the
 			// password: say only what is wanted.
-			return nil, errors.New("invalid PostgreSQL DSN (want postgres://user:password@host:port/database?params with URL escapes, or key=value pairs)")
+			return nil, targets.FieldError("dsn", "invalid PostgreSQL DSN (want postgres://user:password@host:port/database?params with URL escapes, or key=value pairs)")
 		}
-		if c.dsn == "" {
+		if dsn == "" {
 			pc.Host, pc.Port = tlsHost, uint16(cmp.Or(c.Port, 5432))
 			pc.User, pc.Database = c.User, c.Database
 			pc.TLSConfig, pc.Fallbacks = nil, nil // no TLS unless asked for
 		}
-		if c.password != "" {
-			pc.Password = c.password
+		if password != "" {
+			pc.Password = password
 		}
 		pc.ConnectTimeout = cmp.Or(c.ConnectTimeout, defaultConnectTimeout)
 		t, err := c.TLS.config(pc.Host)
@@ -202,9 +204,17 @@ func (c *Config) driverConfig() (any, error) {
 	}
 }
 
-// openDB opens the connection pool.
+// openDB reads the secrets and opens the connection pool.
 func (c *Config) openDB() (*sql.DB, error) {
-	dc, err := c.driverConfig()
+	dsn, err := targets.ReadSecret("dsn", c.DSN, c.DSNEnv, c.DSNFile)
+	if err != nil {
+		return nil, err
+	}
+	password, err := targets.ReadSecret("password", c.Password, c.PasswordEnv, c.PasswordFile)
+	if err != nil {
+		return nil, err
+	}
+	dc, err := c.driverConfig(dsn, password)
 	if err != nil {
 		return nil, err
 	}

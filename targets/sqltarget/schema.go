@@ -1,6 +1,7 @@
 package sqltarget
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -71,7 +72,7 @@ func newSpec(dialect string, kind targets.Kind, field string, o *ObjectConfig) (
 		attrs: map[string]*attrSpec{}, writes: map[string][]boundStmt{}}
 	for _, name := range slices.Sorted(maps.Keys(o.Attributes)) {
 		a := o.Attributes[name]
-		as := &attrSpec{name: name, typ: a.Type, column: q(a.Column), unique: a.Unique}
+		as := &attrSpec{name: name, typ: cmp.Or(a.Type, typeString), column: q(a.Column), unique: a.Unique}
 		s.attrs[name] = as
 		if a.Type == typeStrings {
 			as.table, as.key = q(a.Table), q(a.Key)

@@ -33,7 +33,7 @@ func testSchemaCheck(t *testing.T, srv *dbtest.Server) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	_, err := cfg.Open(context.Background())
+	_, err := cfg.Open(context.Background(), targets.Env{Name: "app"})
 	if !errors.Is(err, sqltarget.ErrSchema) {
 		t.Fatalf("Open: %v, want ErrSchema", err)
 	}
@@ -115,7 +115,7 @@ func testCredentials(t *testing.T, srv *dbtest.Server) {
 			if err := cfg.Validate(); err != nil {
 				t.Fatal(err)
 			}
-			c, err := cfg.Open(context.Background())
+			c, err := cfg.Open(context.Background(), targets.Env{Name: "app"})
 			if !tt.ok {
 				if err == nil {
 					c.Close(context.Background())
@@ -206,11 +206,11 @@ func TestMariaDBTLS(t *testing.T) {
 		tls     sqltarget.TLSConfig
 		wantErr string
 	}{
-		{"custom CA", sqltarget.TLSConfig{Enabled: true, CAFile: caFile}, ""},
-		{"custom CA and server name", sqltarget.TLSConfig{Enabled: true, CAFile: caFile, ServerName: "127.0.0.1"}, ""},
+		{"custom CA", sqltarget.TLSConfig{Enabled: true, TLSConfig: targets.TLSConfig{CAFile: caFile}}, ""},
+		{"custom CA and server name", sqltarget.TLSConfig{Enabled: true, TLSConfig: targets.TLSConfig{CAFile: caFile, ServerName: "127.0.0.1"}}, ""},
 		{"no TLS", sqltarget.TLSConfig{}, "Access denied"}, // MariaDB refuses the login of a plain connection
 		{"system CAs", sqltarget.TLSConfig{Enabled: true}, "certificate signed by unknown authority"},
-		{"wrong server name", sqltarget.TLSConfig{Enabled: true, CAFile: caFile, ServerName: "db.example.com"}, "db.example.com"},
+		{"wrong server name", sqltarget.TLSConfig{Enabled: true, TLSConfig: targets.TLSConfig{CAFile: caFile, ServerName: "db.example.com"}}, "db.example.com"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -219,7 +219,7 @@ func TestMariaDBTLS(t *testing.T) {
 			if err := cfg.Validate(); err != nil {
 				t.Fatal(err)
 			}
-			c, err := cfg.Open(context.Background())
+			c, err := cfg.Open(context.Background(), targets.Env{Name: "app"})
 			if tt.wantErr != "" {
 				if err == nil {
 					c.Close(context.Background())

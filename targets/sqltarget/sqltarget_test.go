@@ -76,7 +76,7 @@ func open(t testing.TB, cfg *sqltarget.Config) *sqltarget.Connector {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
-	c, err := cfg.Open(context.Background())
+	c, err := cfg.Open(context.Background(), targets.Env{Name: "app"})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
