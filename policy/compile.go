@@ -360,6 +360,9 @@ func (k *kind) compileObject(c ObjectConfig, targetField, typ string, p *problem
 	seen := map[string]int{}
 	for j, mc := range c.Mapping {
 		rel := fmt.Sprintf("%s.mapping[%d]", typ, j)
+		if mc.Field != "" {
+			rel = mc.Field
+		}
 		mf := targetField + "." + rel
 		if mc.Target == "" {
 			p.add(mf+".target", "required: the target attribute to set")

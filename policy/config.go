@@ -162,6 +162,10 @@ type MappingConfig struct {
 	// Apply is when the mapping applies: always (default) or onCreate
 	// (Entra's "only during object creation": initial passwords).
 	Apply Apply `yaml:"apply"`
+	// Field, when set, names the mapping in errors instead of its place
+	// in the list, relative to the target ("config.groups"): for mappings
+	// the gateway derives from a connector's configuration.
+	Field string `yaml:"-"`
 }
 
 // Apply says when a mapping applies.

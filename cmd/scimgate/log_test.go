@@ -23,7 +23,7 @@ func TestStartupLogRedactsSecrets(t *testing.T) {
 	t.Setenv("SCIMGATE_SCIM_TOKEN", "leak-scim-token-env-0123456789abcdef")
 	t.Setenv("LEAK_PG_DSN_ENV", "postgres://leakenvuser:leak-pg-env-dsn-password@leak-pg-env-host.invalid/leakdb")
 	path := filepath.Join("testdata", "secrets.yaml")
-	cfg, err := loadConfig(flag.NewFlagSet("serve", flag.ContinueOnError), registry.New(), &path, new(string), new(string))
+	cfg, err := loadConfig(flag.NewFlagSet("serve", flag.ContinueOnError), registry.New(registry.Services{}), &path, new(string), new(string))
 	if err != nil {
 		t.Fatal(err)
 	}

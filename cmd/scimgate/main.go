@@ -128,7 +128,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: serve takes no arguments, got %q", errUsage, fs.Args())
 	}
-	types := registry.New()
+	types := registry.New(registry.Services{})
 	cfg, err := loadConfig(fs, types, cfgFile, listen, dataDir)
 	if err != nil {
 		return err

@@ -29,11 +29,12 @@ func planCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: plan takes no arguments, got %q", errUsage, fs.Args())
 	}
-	cfg, err := loadConfig(fs, registry.New(), cfgFile, new(string), dataDir)
+	types := registry.New(registry.Services{})
+	cfg, err := loadConfig(fs, types, cfgFile, new(string), dataDir)
 	if err != nil {
 		return err
 	}
-	src, err := plan.Open(ctx, cfg)
+	src, err := plan.Open(ctx, cfg, types)
 	if err != nil {
 		return err
 	}

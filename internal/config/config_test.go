@@ -443,7 +443,7 @@ func TestValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := config.Defaults()
 			tt.mutate(&c)
-			err := c.Validate(registry.New())
+			err := c.Validate(registry.New(registry.Services{}))
 			var got []string
 			if err != nil {
 				if !errors.Is(err, config.ErrInvalid) {
@@ -554,7 +554,7 @@ func TestRedaction(t *testing.T) {
 			}
 			return string(b)
 		},
-		"validate error": func() string { return c.Validate(registry.New()).Error() },
+		"validate error": func() string { return c.Validate(registry.New(registry.Services{})).Error() },
 	}
 	for name, f := range render {
 		t.Run(name, func(t *testing.T) {
@@ -617,7 +617,7 @@ func TestShippedExample(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	if err := c.Validate(registry.New()); err != nil {
+	if err := c.Validate(registry.New(registry.Services{})); err != nil {
 		t.Errorf("Validate: %v", err)
 	}
 }

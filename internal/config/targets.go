@@ -2,6 +2,7 @@ package config
 
 import (
 	"log/slog"
+	"slices"
 
 	"gopkg.in/yaml.v3"
 
@@ -40,11 +41,25 @@ func (c Config) Connectors() []targets.TargetConfig {
 
 // Policy returns the policy part of every target. It is compiled (and its
 // problems reported, by "targets[i]…" path) with the resource types the
-// SCIM schema configuration defines.
-func (c Config) Policy() policy.Config {
+// SCIM schema configuration defines. A connector configuration that
+// derives user attributes from rules of its own (targets.Deriver, decoded
+// with reg) adds them to the users' mapping, named config.<field> in
+// errors.
+func (c Config) Policy(reg targets.Registry) policy.Config {
 	out := policy.Config{Targets: make([]policy.TargetConfig, len(c.Targets))}
 	for i, t := range c.Targets {
-		out.Targets[i] = policy.TargetConfig{Name: t.Name, Users: t.Users, Groups: t.Groups, Lifecycle: t.Lifecycle, Adopt: t.Adopt,
+		users := t.Users
+		if cfg, err := reg.Decode(targets.TargetConfig{Name: t.Name, Type: t.Type, Config: t.Config}); err == nil && users != nil {
+			if d, ok := cfg.(targets.Deriver); ok && len(d.Derived()) > 0 {
+				u := *users
+				u.Mapping = slices.Clone(u.Mapping)
+				for _, a := range d.Derived() {
+					u.Mapping = append(u.Mapping, policy.MappingConfig{Target: a.Attribute, Expression: a.Expression, Field: "config." + a.Field})
+				}
+				users = &u
+			}
+		}
+		out.Targets[i] = policy.TargetConfig{Name: t.Name, Users: users, Groups: t.Groups, Lifecycle: t.Lifecycle, Adopt: t.Adopt,
 			Orphans: t.Orphans, Reconcile: t.Reconcile}
 	}
 	return out

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,7 +20,7 @@ import (
 func TestValidateWithRegistry(t *testing.T) {
 	c := config.Defaults()
 	c.Targets = []config.Target{{Name: "app", Type: "custom"}}
-	custom := registry.New()
+	custom := registry.New(registry.Services{})
 	custom["custom"] = func() targets.Config { return new(memory.Config) }
 	tests := []struct {
 		name    string
@@ -27,7 +28,7 @@ func TestValidateWithRegistry(t *testing.T) {
 		wantErr string
 	}{
 		{name: "a registry with the type", reg: custom},
-		{name: "the built-in types", reg: registry.New(), wantErr: `target "app": type: unknown type "custom" (known: grpc, ldap, memory, scim, sql)`},
+		{name: "the built-in types", reg: registry.New(registry.Services{}), wantErr: `target "app": type: unknown type "custom" (known: entra, grpc, ldap, memory, scim, sql)`},
 		{name: "no types", reg: targets.Registry{}, wantErr: `target "app": type: unknown type "custom" (known: )`},
 	}
 	for _, tt := range tests {
@@ -65,7 +66,7 @@ func TestTargetReconcileSettings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, err := policy.Compile(c.Policy())
+			p, err := policy.Compile(c.Policy(registry.New(registry.Services{})))
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("error %v, want %q", err, tc.err)
@@ -78,6 +79,56 @@ func TestTargetReconcileSettings(t *testing.T) {
 			tg := p.Targets()[0]
 			if tg.Orphans() != tc.orphans || tg.ReconcileSchedule() != tc.schedule {
 				t.Errorf("orphans %q, schedule %v; want %q, %v", tg.Orphans(), tg.ReconcileSchedule(), tc.orphans, tc.schedule)
+			}
+		})
+	}
+}
+
+// TestDerivedMapping: an entra target's group rules become the users'
+// mapping of memberOf, evaluated by the policy over the SCIM user; an
+// invalid rule is reported at the target's config.groups.
+func TestDerivedMapping(t *testing.T) {
+	for _, tc := range []struct {
+		name, when, err string
+	}{
+		{name: "valid", when: `user.enterprise.department == \"Sales\"`},
+		{name: "invalid rule", when: `user.departmnt == \"Sales\"`, err: `targets[0].config.groups`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "scimgate.yaml")
+			body := "targets:\n  - name: entra\n    type: entra\n    config:\n      groups:\n        - {group: Sales, when: \"" + tc.when + "\"}\n" +
+				"    users:\n      scope: {all: true}\n      matching: [userPrincipalName]\n      mapping:\n        - {target: userPrincipalName, source: userName}\n"
+			if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c, err := config.Load(file, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reg := registry.New(registry.Services{})
+			if err := c.Validate(reg); err != nil {
+				t.Fatal(err)
+			}
+			p, err := policy.Compile(c.Policy(reg))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, dept := range []string{"Sales", "Marketing"} {
+				d := p.Targets()[0].EvaluateUser(map[string]any{"userName": "kim@contoso.example",
+					"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": map[string]any{"department": dept}}, nil)
+				if d.Err != nil {
+					t.Fatal(d.Err)
+				}
+				got := fmt.Sprint(d.Attributes["memberOf"])
+				if want := map[bool]string{true: "[Sales]", false: "<nil>"}[dept == "Sales"]; got != want {
+					t.Errorf("department %s: memberOf %#v", dept, d.Attributes["memberOf"])
+				}
 			}
 		})
 	}

@@ -84,7 +84,7 @@ func (p *problems) positive(path string, d time.Duration) {
 // Validate reports every problem of c at once, joined with errors.Join; each
 // is a *FieldError, or for the connector part of a target a
 // *targets.ConfigError. The targets' types and their configurations are
-// checked against reg (the gateway's: registry.New()). Messages never
+// checked against reg (the gateway's: registry.New(registry.Services{})). Messages never
 // contain secret values. Validate does no I/O: files named by the
 // configuration are opened by their users.
 func (c Config) Validate(reg targets.Registry) error {

@@ -34,7 +34,7 @@ func TestTargetEnv(t *testing.T) {
 		mu   sync.Mutex
 		envs = map[string]targets.Env{}
 	)
-	types := registry.New()
+	types := registry.New(registry.Services{})
 	types["recording"] = func() targets.Config {
 		return &recordingConfig{opened: func(env targets.Env) {
 			mu.Lock()
@@ -79,7 +79,7 @@ func TestTargetEnv(t *testing.T) {
 	if !reflect.DeepEqual(envs, want) {
 		t.Errorf("connectors opened with\n%+v\nwant\n%+v", envs, want)
 	}
-	if _, err := New(t.Context(), cfg, registry.New(), log); err == nil {
+	if _, err := New(t.Context(), cfg, registry.New(registry.Services{}), log); err == nil {
 		t.Error("a gateway without the recording type accepted its targets")
 	}
 }

@@ -62,7 +62,7 @@ type Gateway struct {
 
 // New validates cfg, opens the store and the targets' connectors, and binds
 // the listener. The targets' types are those of types (nil: the built-in
-// ones, registry.New()).
+// ones, registry.New(registry.Services{})).
 func New(ctx context.Context, cfg config.Config, types targets.Registry, log *slog.Logger) (*Gateway, error) {
 	return newGateway(ctx, cfg, types, log, nil)
 }
@@ -71,7 +71,7 @@ func New(ctx context.Context, cfg config.Config, types targets.Registry, log *sl
 // shorten its timings).
 func newGateway(ctx context.Context, cfg config.Config, types targets.Registry, log *slog.Logger, tune func(*engine.Options)) (*Gateway, error) {
 	if types == nil {
-		types = registry.New()
+		types = registry.New(registry.Services{})
 	}
 	if err := cfg.Validate(types); err != nil {
 		return nil, err
@@ -97,7 +97,7 @@ func newGateway(ctx context.Context, cfg config.Config, types targets.Registry, 
 	}
 	var pol *policy.Policy
 	if len(cfg.Targets) > 0 {
-		if pol, err = policy.Compile(cfg.Policy(), policy.WithResourceTypes(rtypes[0], rtypes[1])); err != nil {
+		if pol, err = policy.Compile(cfg.Policy(types), policy.WithResourceTypes(rtypes[0], rtypes[1])); err != nil {
 			return nil, err
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/scimgate/scimgate/internal/engine"
 	"github.com/scimgate/scimgate/internal/ldaptest"
 	"github.com/scimgate/scimgate/policy"
+	"github.com/scimgate/scimgate/targets/registry"
 )
 
 // ldapTarget is an ldap target (OpenLDAP: inetOrgPerson users,
@@ -322,7 +323,7 @@ func TestLDAPExampleCN(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", file, err)
 		}
-		pol, err := policy.Compile(cfg.Policy())
+		pol, err := policy.Compile(cfg.Policy(registry.New(registry.Services{})))
 		if err != nil {
 			t.Fatalf("%s: %v", file, err)
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/scimgate/scimgate/internal/store"
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/scim"
+	"github.com/scimgate/scimgate/targets"
 )
 
 // Source is what a plan of a configured gateway reads: its store, its
@@ -23,15 +24,15 @@ type Source struct {
 	Types map[string]string
 }
 
-// Open opens the Source of cfg, a validated configuration: the policy
-// compiled with the configured resource types, and the store of the
-// gateway's data directory. Close it when done.
-func Open(ctx context.Context, cfg config.Config) (*Source, error) {
+// Open opens the Source of cfg, a configuration validated against the
+// registry reg: the policy compiled with the configured resource types,
+// and the store of the gateway's data directory. Close it when done.
+func Open(ctx context.Context, cfg config.Config, reg targets.Registry) (*Source, error) {
 	rts, err := scim.ResourceTypes(cfg.SCIM.CustomExtensions)
 	if err != nil {
 		return nil, err
 	}
-	pol, err := policy.Compile(cfg.Policy(), policy.WithResourceTypes(rts[0], rts[1]))
+	pol, err := policy.Compile(cfg.Policy(reg), policy.WithResourceTypes(rts[0], rts[1]))
 	if err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}

@@ -93,7 +93,7 @@ type Rule struct {
 }
 
 var (
-	// MERGE: _ targets.Config = (*Config)(nil)
+	_ targets.Config  = (*Config)(nil)
 	_ targets.Deriver = (*Config)(nil)
 )
 

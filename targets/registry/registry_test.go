@@ -21,7 +21,7 @@ func TestBuild(t *testing.T) {
 	}{
 		{"memory with defaults", "name: m\ntype: memory\n", "", targets.Capabilities{Groups: true, Disable: true, Lookup: true}},
 		{"memory without groups", "name: m\ntype: memory\nconfig:\n  capabilities: {disable: true}\n", "", targets.Capabilities{Disable: true}},
-		{"unknown type", "name: m\ntype: nope\n", `target "m": type: unknown type "nope" (known: grpc, ldap, memory, scim, sql)`, targets.Capabilities{}},
+		{"unknown type", "name: m\ntype: nope\n", `target "m": type: unknown type "nope" (known: entra, grpc, ldap, memory, scim, sql)`, targets.Capabilities{}},
 		{"unknown field", "name: m\ntype: memory\nconfig:\n  uniq: {}\n", `target "m": config: line 4: unknown field "uniq" (in memory.Config)`, targets.Capabilities{}},
 	}
 	for _, tt := range tests {
@@ -30,7 +30,7 @@ func TestBuild(t *testing.T) {
 			if err := yaml.Unmarshal([]byte(tt.doc), &tc); err != nil {
 				t.Fatal(err)
 			}
-			reg := registry.New()
+			reg := registry.New(registry.Services{})
 			if err := reg.Validate(tc); (err == nil) != (tt.wantErr == "") {
 				t.Errorf("Validate: %v", err)
 			}
@@ -58,12 +58,12 @@ func TestBuild(t *testing.T) {
 // TestNewIsFresh: every New is a registry of its own: a type added to
 // one is not in another.
 func TestNewIsFresh(t *testing.T) {
-	a, b := registry.New(), registry.New()
+	a, b := registry.New(registry.Services{}), registry.New(registry.Services{})
 	a["test"] = func() targets.Config { return new(memory.Config) }
 	if _, ok := b["test"]; ok {
 		t.Error("a type added to one registry is in another")
 	}
-	if len(b) != 5 {
-		t.Errorf("New has %d types, want the 5 built-in ones", len(b))
+	if len(b) != 6 {
+		t.Errorf("New has %d types, want the 6 built-in ones", len(b))
 	}
 }

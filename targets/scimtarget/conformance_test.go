@@ -93,7 +93,7 @@ func build(t *testing.T, doc string) targets.Connector {
 	if err := yaml.Unmarshal([]byte("name: downstream\ntype: scim\nconfig:\n"+doc), &tc); err != nil {
 		t.Fatal(err)
 	}
-	c, err := registry.New().Build(t.Context(), tc, targets.Env{}, targets.Retry{})
+	c, err := registry.New(registry.Services{}).Build(t.Context(), tc, targets.Env{}, targets.Retry{})
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
@@ -206,7 +206,7 @@ func TestConformanceClientCredentials(t *testing.T) {
 		if err := yaml.Unmarshal([]byte("name: downstream\ntype: scim\nconfig:\n"+bad), &tc); err != nil {
 			t.Fatal(err)
 		}
-		_, err := registry.New().Build(t.Context(), tc, targets.Env{}, targets.Retry{})
+		_, err := registry.New(registry.Services{}).Build(t.Context(), tc, targets.Env{}, targets.Retry{})
 		if err == nil || !strings.Contains(err.Error(), "invalid_client") || targets.Class(err) != targets.ErrPermanent {
 			t.Fatalf("Build with a wrong client secret: %v, want a permanent invalid_client error", err)
 		}

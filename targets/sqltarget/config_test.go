@@ -313,14 +313,14 @@ config:
 		t.Fatal(err)
 	}
 	t.Setenv("SQLTARGET_TEST_PW2", "x")
-	if err := registry.New().Validate(tc); err != nil {
+	if err := registry.New(registry.Services{}).Validate(tc); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
 	bad := strings.Replace(doc, "object_id: scim_id", "object_id: scim_id\n    objectid: x", 1)
 	if err := yaml.Unmarshal([]byte(bad), &tc); err != nil {
 		t.Fatal(err)
 	}
-	if err := registry.New().Validate(tc); err == nil || !strings.Contains(err.Error(), `unknown field "objectid"`) {
+	if err := registry.New(registry.Services{}).Validate(tc); err == nil || !strings.Contains(err.Error(), `unknown field "objectid"`) {
 		t.Errorf("Validate with an unknown field: %v", err)
 	}
 }
