@@ -29,10 +29,10 @@ type Services struct {
 func New(s Services) targets.Registry {
 	return targets.Registry{
 		entratarget.Type: func() targets.Config { return &entratarget.Config{Client: s.Entra} },
-		grpctarget.Type: func() targets.Config { return new(grpctarget.Config) },
-		ldaptarget.Type: func() targets.Config { return new(ldaptarget.Config) },
-		memory.Type:     func() targets.Config { return new(memory.Config) },
-		scimtarget.Type: func() targets.Config { return new(scimtarget.Config) },
-		sqltarget.Type:  func() targets.Config { return new(sqltarget.Config) },
+		grpctarget.Type:  func() targets.Config { return new(grpctarget.Config) },
+		ldaptarget.Type:  func() targets.Config { return new(ldaptarget.Config) },
+		memory.Type:      func() targets.Config { return new(memory.Config) },
+		scimtarget.Type:  func() targets.Config { return new(scimtarget.Config) },
+		sqltarget.Type:   func() targets.Config { return new(sqltarget.Config) },
 	}
 }
