@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scimgate/scimgate/internal/entra"
 	"github.com/scimgate/scimgate/scim"
 )
 
@@ -131,7 +132,31 @@ func (c Config) Validate() error {
 	if err := c.validateTargets(); err != nil {
 		p = append(p, err)
 	}
+	c.validateEntra(&p)
 	return errors.Join(p...)
+}
+
+// validateEntra reports every problem of the entra section, each named
+// entra.<field>.
+func (c Config) validateEntra(p *problems) {
+	if c.Entra == nil {
+		return
+	}
+	err := c.Entra.Validate()
+	if err == nil {
+		return
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		if fe, ok := errors.AsType[*entra.FieldError](e); ok {
+			p.add("entra."+fe.Field, "%v", fe.Err)
+		} else {
+			p.add("entra", "%v", e)
+		}
+	}
 }
 
 func (s SCIM) validate(p *problems) {
