@@ -26,6 +26,7 @@ import (
 	"github.com/scimgate/scimgate/internal/auth"
 	"github.com/scimgate/scimgate/internal/config"
 	"github.com/scimgate/scimgate/internal/engine"
+	"github.com/scimgate/scimgate/internal/entra"
 	"github.com/scimgate/scimgate/internal/store"
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/scim"
@@ -49,6 +50,7 @@ type Gateway struct {
 	conns    map[string]targets.Connector // by target name
 	auth     *auth.Authenticator          // SCIM credentials
 	admin    *auth.Authenticator          // admin API credentials
+	entra    *entra.Client                // nil without an entra section
 	srv      *http.Server
 	ln       net.Listener
 	draining atomic.Bool
@@ -69,6 +71,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Gateway, er
 // newGateway is New; tune, when set, adjusts the engine's options (tests
 // shorten its timings).
 func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tune func(*engine.Options)) (*Gateway, error) {
+	return newGatewayWith(ctx, cfg, log, hooks{engine: tune})
+}
+
+// hooks are what tests change in a gateway: the engine's options, and
+// the Entra client's transport and clock.
+type hooks struct {
+	engine func(*engine.Options)
+	entra  entra.Options
+}
+
+func newGatewayWith(ctx context.Context, cfg config.Config, log *slog.Logger, hk hooks) (*Gateway, error) {
+	tune := hk.engine
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -130,6 +144,15 @@ func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tune f
 	if err := auth.Distinct(g.auth, g.admin); err != nil {
 		g.Close()
 		return nil, err
+	}
+	if cfg.Entra != nil {
+		// New reads the secrets and makes no request: an Entra that
+		// cannot be reached fails the Entra actions, never the startup.
+		if g.entra, err = entra.New(*cfg.Entra, hk.entra); err != nil {
+			g.Close()
+			return nil, fmt.Errorf("entra: %w", err)
+		}
+		log.Info("entra actions enabled", "entra", *cfg.Entra)
 	}
 	schemes := []server.AuthScheme{{Type: "oauthbearertoken", Name: "OAuth Bearer Token",
 		Description: "Authentication with a bearer token (a long-lived secret or an OAuth 2.0 JWT)", Primary: true}}
@@ -311,6 +334,9 @@ func (g *Gateway) Close() {
 	}
 	if g.engine != nil {
 		g.engine.Close()
+	}
+	if g.entra != nil {
+		_ = g.entra.Close()
 	}
 	for name, c := range g.conns {
 		if err := c.Close(context.Background()); err != nil {
