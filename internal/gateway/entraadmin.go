@@ -79,7 +79,10 @@ func entraStatus(err error) *adminError {
 		ae.status = http.StatusForbidden
 		ae.msg += " (the entra section of the gateway's configuration)"
 	case errors.Is(err, entra.ErrTransient): // throttled too
-		ae.status, ae.retryAfter = http.StatusServiceUnavailable, max(e.RetryAfter, entraRetryAfter)
+		ae.status, ae.retryAfter = http.StatusServiceUnavailable, e.RetryAfter
+		if ae.retryAfter <= 0 {
+			ae.retryAfter = entraRetryAfter
+		}
 	case errors.Is(err, entra.ErrAuthentication):
 		ae.status = http.StatusBadGateway
 	case errors.Is(err, entra.ErrInvalid):
