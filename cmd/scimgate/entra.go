@@ -182,13 +182,28 @@ func groupKind(g *entra.Group) string {
 	return kind
 }
 
+// entraGroup is a group as the admin API answers it: its owners as
+// entra.Group marshals them (entra.Object reads Graph's @odata.type).
+type entraGroup struct {
+	entra.Group
+	Owners []entraObject `json:"owners"`
+}
+
+type entraObject struct {
+	ID                string `json:"id"`
+	Type              string `json:"type"`
+	DisplayName       string `json:"displayName"`
+	UserPrincipalName string `json:"userPrincipalName"`
+	Mail              string `json:"mail"`
+}
+
 func entraGroupCmd(ctx context.Context, e *entraCLI, args []string) error {
-	var g entra.Group
+	var g entraGroup
 	if err := e.c.call(ctx, http.MethodGet, "/entra/groups/"+url.PathEscape(args[0]), nil, &g); err != nil || e.c.jsonOut != nil {
 		return err
 	}
 	tb := newTable(e.stdout, "ID", "DISPLAY NAME", "MAIL", "TYPE", "MEMBERS", "OWNERS")
-	tb.row(g.ID, g.DisplayName, g.Mail, groupKind(&g), strconv.Itoa(g.MemberCount), strconv.Itoa(len(g.Owners)))
+	tb.row(g.ID, g.DisplayName, g.Mail, groupKind(&g.Group), strconv.Itoa(g.MemberCount), strconv.Itoa(len(g.Owners)))
 	if g.Dynamic() {
 		tb.note("membership rule", g.MembershipRule+"\n(dynamic: its members follow the rule and cannot be added or removed)")
 	}
@@ -200,7 +215,7 @@ func entraGroupCmd(ctx context.Context, e *entraCLI, args []string) error {
 
 // describeObject names a directory object: its name, its UPN or mail, its
 // id.
-func describeObject(o entra.Object) string {
+func describeObject(o entraObject) string {
 	s := o.DisplayName
 	if at := cmp.Or(o.UserPrincipalName, o.Mail); at != "" {
 		s += " <" + at + ">"
@@ -245,34 +260,35 @@ func entraRemoveMember(ctx context.Context, e *entraCLI, args []string) error {
 	return err
 }
 
-// entraDone is what each user action did, as the table output says it.
+// entraDone says what each user action did, of the user %s.
 var entraDone = map[string]string{
-	"disable": "disabled: new sign-ins are blocked; sessions go on until revoked (scimgate entra revoke)",
-	"enable":  "enabled",
-	"revoke":  "sessions revoked: the user must sign in again",
-	"delete":  "deleted: restorable from deleted items for 30 days",
+	"disable": "user %s disabled: new sign-ins are blocked; sessions go on until revoked (scimgate entra revoke)",
+	"enable":  "user %s enabled",
+	"revoke":  "sessions of user %s revoked: the user must sign in again",
+	"delete":  "user %s deleted: restorable from deleted items for 30 days",
 }
 
-// userAction posts the action to the user and reports it.
-func (e *entraCLI) userAction(ctx context.Context, action, method, path string) error {
+// userAction sends the action to the user and reports it; upn names the
+// user when the answer does not.
+func (e *entraCLI) userAction(ctx context.Context, action, method, path, upn string) error {
 	var a gateway.EntraUserAction
 	if err := e.c.call(ctx, method, path, nil, &a); err != nil || e.c.jsonOut != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(e.stdout, "user %s %s\n", describeUser(a.User, a.UserPrincipalName), entraDone[action])
+	_, err := fmt.Fprintf(e.stdout, entraDone[action]+"\n", describeUser(a.User, cmp.Or(a.UserPrincipalName, upn)))
 	return err
 }
 
 func entraUserAction(action string) func(ctx context.Context, e *entraCLI, args []string) error {
 	return func(ctx context.Context, e *entraCLI, args []string) error {
-		return e.userAction(ctx, action, http.MethodPost, entraUserPath(args[0])+"/"+action)
+		return e.userAction(ctx, action, http.MethodPost, entraUserPath(args[0])+"/"+action, "")
 	}
 }
 
 // entraDelete deletes a user once confirmed: --yes, or "yes" typed on
 // stdin after the user's name was shown.
 func entraDelete(ctx context.Context, e *entraCLI, args []string) error {
-	key := args[0]
+	key, upn := args[0], ""
 	if !e.yes {
 		quiet := *e.c
 		quiet.jsonOut = nil // the lookup only asks
@@ -289,9 +305,9 @@ func entraDelete(ctx context.Context, e *entraCLI, args []string) error {
 			}
 			return fmt.Errorf("user %s not deleted: not confirmed (type yes, or give --yes)", u.UserPrincipalName)
 		}
-		key = u.ID // the user shown is the user deleted
+		key, upn = u.ID, u.UserPrincipalName // the user shown is the user deleted
 	}
-	return e.userAction(ctx, "delete", http.MethodDelete, entraUserPath(key))
+	return e.userAction(ctx, "delete", http.MethodDelete, entraUserPath(key), upn)
 }
 
 // errMissingPermissions is the outcome of a check that found permissions

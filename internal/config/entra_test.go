@@ -54,6 +54,14 @@ entra:
 				`entra.graph_url: "http://graph.example" must be an https:// URL`,
 				"entra.timeout: must not be negative",
 			}},
+		{name: "a secret in a SCIMGATE_ variable", yaml: `entra:
+  tenant_id: contoso.onmicrosoft.com
+  client_id: 11111111-2222-4333-8444-555555555555
+  credential: client_secret
+  client_secret_env: SCIMGATE_ENTRA_SECRET
+`, want: &entra.Config{TenantID: "contoso.onmicrosoft.com", ClientID: "11111111-2222-4333-8444-555555555555",
+			Credential: entra.CredentialClientSecret, ClientSecretEnv: "SCIMGATE_ENTRA_SECRET"},
+			errs: []string{"entra.client_secret_env: SCIMGATE_ENTRA_SECRET: the SCIMGATE_* variables are the gateway's own settings; name another variable"}},
 		{name: "empty section", yaml: "entra: {}\n", want: &entra.Config{},
 			errs: []string{"entra.credential: required: one of client_secret, client_certificate, managed_identity, workload_identity, azure_cli"}},
 	} {

@@ -142,6 +142,13 @@ func (c Config) validateEntra(p *problems) {
 	if c.Entra == nil {
 		return
 	}
+	// Load refuses unknown SCIMGATE_* variables: a secret cannot be one.
+	for field, name := range map[string]string{"client_secret_env": c.Entra.ClientSecretEnv,
+		"certificate_password_env": c.Entra.CertificatePasswordEnv} {
+		if strings.HasPrefix(name, EnvPrefix) {
+			p.add("entra."+field, "%s: the %s* variables are the gateway's own settings; name another variable", name, EnvPrefix)
+		}
+	}
 	err := c.Entra.Validate()
 	if err == nil {
 		return
