@@ -727,16 +727,32 @@ func (e *adminAPIError) Error() string { return fmt.Sprintf("%s (HTTP %d)", e.Me
 
 // call sends one request to /admin/v1+path and decodes the answer into out.
 func (c *adminClient) call(ctx context.Context, method, path string, query url.Values, out any) error {
+	return c.send(ctx, method, path, query, nil, out)
+}
+
+// send is call with a JSON body (none when body is nil).
+func (c *adminClient) send(ctx context.Context, method, path string, query url.Values, body any, out any) error {
 	u := c.base + "/admin/v1" + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		var ue *url.Error
@@ -749,14 +765,14 @@ func (c *adminClient) call(ctx context.Context, method, path string, query url.V
 		return fmt.Errorf("cannot reach the admin API at %s: %w (set --url or $SCIMGATE_ADMIN_URL)", u, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return fmt.Errorf("%s %s: reading the answer: %w", method, u, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		apiErr := &adminAPIError{}
-		if json.Unmarshal(body, apiErr) != nil || apiErr.Message == "" {
-			apiErr.Message = fmt.Sprintf("%s %s: unexpected answer %q", method, u, snippet(body))
+		if json.Unmarshal(answer, apiErr) != nil || apiErr.Message == "" {
+			apiErr.Message = fmt.Sprintf("%s %s: unexpected answer %q", method, u, snippet(answer))
 		}
 		apiErr.Status = resp.StatusCode
 		if resp.StatusCode == http.StatusUnauthorized {
@@ -764,12 +780,12 @@ func (c *adminClient) call(ctx context.Context, method, path string, query url.V
 		}
 		return apiErr
 	}
-	if err := json.Unmarshal(body, out); err != nil {
-		return fmt.Errorf("%s %s: the answer is not the expected JSON: %v (%q)", method, u, err, snippet(body))
+	if err := json.Unmarshal(answer, out); err != nil {
+		return fmt.Errorf("%s %s: the answer is not the expected JSON: %v (%q)", method, u, err, snippet(answer))
 	}
 	if c.jsonOut != nil {
 		var buf bytes.Buffer
-		if err := json.Indent(&buf, bytes.TrimSpace(body), "", "  "); err != nil {
+		if err := json.Indent(&buf, bytes.TrimSpace(answer), "", "  "); err != nil {
 			return err
 		}
 		buf.WriteByte('\n')

@@ -370,13 +370,19 @@ func TestAdmin(t *testing.T) {
 // is empty when name is "".
 func checkGolden(t *testing.T, name string, out []byte) {
 	t.Helper()
+	checkGoldenIn(t, "admin", name, out)
+}
+
+// checkGoldenIn is checkGolden for testdata/dir/name.golden.
+func checkGoldenIn(t *testing.T, dir, name string, out []byte) {
+	t.Helper()
 	if name == "" {
 		if len(out) > 0 {
 			t.Errorf("unexpected stdout:\n%s", out)
 		}
 		return
 	}
-	golden := filepath.Join("testdata", "admin", name+".golden")
+	golden := filepath.Join("testdata", dir, name+".golden")
 	if *update {
 		if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
 			t.Fatal(err)

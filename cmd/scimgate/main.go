@@ -7,6 +7,7 @@
 //	scimgate bench scim --url URL --token TOKEN [--concurrency N] [--users N] [--cycles N]
 //	scimgate admin COMMAND [ARGS] [--url URL] [--token TOKEN] [--json]
 //	scimgate reconcile TARGET [--dry-run] [--json] [--url URL] [--token TOKEN]
+//	scimgate entra COMMAND [ARGS] [--url URL] [--token TOKEN] [--json]
 package main
 
 import (
@@ -65,6 +66,11 @@ Usage:
       Compare every account of a target with the policy and queue the
       differences (missing, drift, unlinked, out of scope, orphans),
       through the admin API; --dry-run only lists them.
+  scimgate entra COMMAND [ARGS] [--url URL] [--token TOKEN] [--json]
+      Look up Entra users and groups, add and remove group members,
+      disable, enable, delete users and revoke their sessions, through
+      the admin API (the gateway's entra section, audited); check the
+      Graph permissions. "scimgate entra -h" lists the commands.
 `
 
 func main() {
@@ -95,6 +101,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return adminCmd(ctx, args[1:], stdout, stderr)
 	case "reconcile":
 		return reconcileCmd(ctx, args[1:], stdout, stderr, realClock)
+	case "entra":
+		return entraCmd(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -141,7 +149,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		defer func() { err = errors.Join(err, stop()) }()
 	}
 	log := startLog(cfg, stderr)
-	g, err := gateway.New(ctx, cfg, types, log)
+	g, err := gateway.New(ctx, cfg, nil, log) // the built-in types, entra with the entra section's client
 	if err != nil {
 		return err
 	}

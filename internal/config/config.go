@@ -25,6 +25,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/scimgate/scimgate/internal/entra"
 	"github.com/scimgate/scimgate/scim"
 )
 
@@ -57,6 +58,10 @@ type Config struct {
 	Audit     Audit  `yaml:"audit"`
 	// Targets are the provisioning targets (YAML only).
 	Targets []Target `yaml:"targets"`
+	// Entra is the Microsoft Entra tenant that the Entra actions of the
+	// admin API (and scimgate entra) call through Microsoft Graph; nil
+	// without an entra section (YAML only).
+	Entra *entra.Config `yaml:"entra"`
 }
 
 // Log configures the process logger.

@@ -42,7 +42,7 @@ func EnvNames() []string {
 
 // envFields maps each variable name to the settable field of c it sets.
 // It covers every scalar and scalar-slice setting; slices of structs
-// (scim.custom_extensions) are YAML-only.
+// (scim.custom_extensions) and optional sections (entra) are YAML-only.
 func envFields(c *Config) map[string]reflect.Value {
 	fields := map[string]reflect.Value{}
 	var walk func(v reflect.Value, prefix string)
@@ -53,8 +53,9 @@ func envFields(c *Config) map[string]reflect.Value {
 			switch {
 			case f.Kind() == reflect.Struct:
 				walk(f, name+"_")
-			case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Struct:
-				// YAML only.
+			case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Struct,
+				f.Kind() == reflect.Pointer && f.Type().Elem().Kind() == reflect.Struct:
+				// YAML only (entra: a section present or not).
 			default:
 				fields[name] = f
 			}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scimgate/scimgate/internal/entra"
 	"github.com/scimgate/scimgate/scim"
 	"github.com/scimgate/scimgate/targets"
 )
@@ -135,7 +136,38 @@ func (c Config) Validate(reg targets.Registry) error {
 	if err := c.validateTargets(reg); err != nil {
 		p = append(p, err)
 	}
+	c.validateEntra(&p)
 	return errors.Join(p...)
+}
+
+// validateEntra reports every problem of the entra section, each named
+// entra.<field>.
+func (c Config) validateEntra(p *problems) {
+	if c.Entra == nil {
+		return
+	}
+	// Load refuses unknown SCIMGATE_* variables: a secret cannot be one.
+	for field, name := range map[string]string{"client_secret_env": c.Entra.ClientSecretEnv,
+		"certificate_password_env": c.Entra.CertificatePasswordEnv} {
+		if strings.HasPrefix(name, EnvPrefix) {
+			p.add("entra."+field, "%s: the %s* variables are the gateway's own settings; name another variable", name, EnvPrefix)
+		}
+	}
+	err := c.Entra.Validate()
+	if err == nil {
+		return
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		if fe, ok := errors.AsType[*entra.FieldError](e); ok {
+			p.add("entra."+fe.Field, "%v", fe.Err)
+		} else {
+			p.add("entra", "%v", e)
+		}
+	}
 }
 
 func (s SCIM) validate(p *problems) {

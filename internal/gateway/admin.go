@@ -32,16 +32,18 @@ const (
 	adminMaxLimit     = 1000
 )
 
-// adminError is an admin API error: an HTTP status and a message.
+// adminError is an admin API error: an HTTP status and a message, and
+// for a 503 the Retry-After.
 type adminError struct {
-	status int
-	msg    string
+	status     int
+	msg        string
+	retryAfter time.Duration
 }
 
 func (e *adminError) Error() string { return e.msg }
 
 func badRequest(format string, args ...any) error {
-	return &adminError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
+	return &adminError{status: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
 }
 
 // adminHandler is the admin API: its own credentials (admin), the engine
@@ -81,13 +83,22 @@ func (g *Gateway) adminRoutes(mux *http.ServeMux, admin *auth.Authenticator) {
 		"GET /{kind}/{id}":                               h.object,
 		"POST /{kind}/{id}/resync":                       h.resyncObject,
 		"GET /audit":                                     h.audit,
+		"GET /entra/users/{key}":                         h.entraUser,
+		"POST /entra/users/{key}/disable":                h.entraDisable,
+		"POST /entra/users/{key}/enable":                 h.entraEnable,
+		"POST /entra/users/{key}/revoke":                 h.entraRevoke,
+		"DELETE /entra/users/{key}":                      h.entraDelete,
+		"GET /entra/groups/{id}":                         h.entraGroup,
+		"POST /entra/groups/{id}/members":                h.entraAddMember,
+		"DELETE /entra/groups/{id}/members/{user}":       h.entraRemoveMember,
+		"GET /entra/check":                               h.entraCheck,
 	}
 	for pattern, fn := range routes {
 		method, path, _ := strings.Cut(pattern, " ")
 		mux.Handle(method+" "+adminPrefix+path, h.wrap(fn))
 	}
 	mux.Handle(adminPrefix+"/", h.wrap(func(*http.Request) (any, error) {
-		return nil, &adminError{http.StatusNotFound, "no such admin call (see docs/admin-api.md)"}
+		return nil, &adminError{status: http.StatusNotFound, msg: "no such admin call (see docs/admin-api.md)"}
 	}))
 }
 
@@ -112,11 +123,14 @@ func (h *adminHandler) wrap(fn func(r *http.Request) (any, error)) http.Handler 
 		r = r.WithContext(store.WithActor(r.Context(), actor))
 		out, err := fn(r)
 		if err != nil {
-			status, msg := h.status(err)
-			if r.Method != http.MethodGet && status != http.StatusNotFound && status != http.StatusBadRequest {
+			ae := h.status(err)
+			if r.Method != http.MethodGet && ae.status != http.StatusNotFound && ae.status != http.StatusBadRequest {
 				h.log.Error("admin call failed", "actor", actor, "method", r.Method, "path", r.URL.Path, "err", err)
 			}
-			writeJSON(w, status, map[string]any{"status": status, "error": msg})
+			if ae.retryAfter > 0 {
+				w.Header().Set("Retry-After", strconv.FormatInt(int64((ae.retryAfter+time.Second-1)/time.Second), 10))
+			}
+			writeJSON(w, ae.status, map[string]any{"status": ae.status, "error": ae.msg})
 			return
 		}
 		if r.Method != http.MethodGet {
@@ -131,20 +145,23 @@ func (h *adminHandler) wrap(fn func(r *http.Request) (any, error)) http.Handler 
 }
 
 // status maps an error to its HTTP status and message.
-func (h *adminHandler) status(err error) (int, string) {
+func (h *adminHandler) status(err error) *adminError {
 	var ae *adminError
 	switch {
 	case errors.As(err, &ae):
-		return ae.status, ae.msg
+		return ae
 	case errors.Is(err, engine.ErrUnknownTarget), errors.Is(err, engine.ErrUnknownOperation), errors.Is(err, store.ErrNotFound),
 		errors.Is(err, engine.ErrUnknownReconciliation):
-		return http.StatusNotFound, err.Error()
+		return &adminError{status: http.StatusNotFound, msg: err.Error()}
 	case errors.Is(err, engine.ErrReconcileRunning):
-		return http.StatusConflict, err.Error()
+		return &adminError{status: http.StatusConflict, msg: err.Error()}
 	case errors.Is(err, engine.ErrNotStarted):
-		return http.StatusServiceUnavailable, "the provisioning engine is starting; try again"
+		return &adminError{status: http.StatusServiceUnavailable, msg: "the provisioning engine is starting; try again"}
 	}
-	return http.StatusInternalServerError, "internal error: " + err.Error()
+	if ae := entraStatus(err); ae != nil {
+		return ae
+	}
+	return &adminError{status: http.StatusInternalServerError, msg: "internal error: " + err.Error()}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -158,7 +175,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // engine returns the engine, or a 404 when the gateway has no targets.
 func (h *adminHandler) engine() (*engine.Engine, error) {
 	if h.g.engine == nil {
-		return nil, &adminError{http.StatusNotFound, "no targets are configured"}
+		return nil, &adminError{status: http.StatusNotFound, msg: "no targets are configured"}
 	}
 	return h.g.engine, nil
 }
@@ -403,7 +420,7 @@ func (h *adminHandler) guard(r *http.Request, key string, fn func(e *engine.Engi
 		return nil, err
 	}
 	if len(held) == 0 {
-		return nil, &adminError{http.StatusConflict, fmt.Sprintf("the deletion guard holds nothing in target %q", r.PathValue("target"))}
+		return nil, &adminError{status: http.StatusConflict, msg: fmt.Sprintf("the deletion guard holds nothing in target %q", r.PathValue("target"))}
 	}
 	n, err := fn(e)
 	if err != nil {
@@ -440,7 +457,7 @@ func kind(r *http.Request) (targets.Kind, error) {
 	case "Groups":
 		return targets.Group, nil
 	}
-	return "", &adminError{http.StatusNotFound, "no such admin call (objects are under /admin/v1/Users/{id} and /admin/v1/Groups/{id})"}
+	return "", &adminError{status: http.StatusNotFound, msg: "no such admin call (objects are under /admin/v1/Users/{id} and /admin/v1/Groups/{id})"}
 }
 
 // AdminObject is an Object of docs/admin-api.md.
@@ -541,7 +558,7 @@ func (h *adminHandler) known(ctx context.Context, k targets.Kind, id string) (bo
 		known = known || s.Present || s.Anchor != "" || len(s.Pending)+len(s.Dead) > 0
 	}
 	if !known {
-		return false, nil, &adminError{http.StatusNotFound, fmt.Sprintf("no %s has the id or %s %q (neither in the store nor in any target)",
+		return false, nil, &adminError{status: http.StatusNotFound, msg: fmt.Sprintf("no %s has the id or %s %q (neither in the store nor in any target)",
 			k, h.types[string(k)].UniqueAttr, id)}
 	}
 	return exists, states, nil
@@ -610,7 +627,7 @@ func (h *adminHandler) audit(r *http.Request) (any, error) {
 		return nil, err
 	}
 	if q.ID != "" && !named && len(entries) == 0 && q.Before == 0 {
-		return nil, &adminError{http.StatusNotFound, fmt.Sprintf("no User or Group has the id, userName or displayName %q, and the audit log has no entry for it", q.ID)}
+		return nil, &adminError{status: http.StatusNotFound, msg: fmt.Sprintf("no User or Group has the id, userName or displayName %q, and the audit log has no entry for it", q.ID)}
 	}
 	names := h.namer()
 	out := make([]AdminAuditEntry, 0, len(entries))

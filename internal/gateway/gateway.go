@@ -26,6 +26,7 @@ import (
 	"github.com/scimgate/scimgate/internal/auth"
 	"github.com/scimgate/scimgate/internal/config"
 	"github.com/scimgate/scimgate/internal/engine"
+	"github.com/scimgate/scimgate/internal/entra"
 	"github.com/scimgate/scimgate/internal/store"
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/scim"
@@ -49,6 +50,7 @@ type Gateway struct {
 	conns    map[string]targets.Connector // by target name
 	auth     *auth.Authenticator          // SCIM credentials
 	admin    *auth.Authenticator          // admin API credentials
+	entra    *entra.Client                // nil without an entra section
 	srv      *http.Server
 	ln       net.Listener
 	draining atomic.Bool
@@ -70,7 +72,22 @@ func New(ctx context.Context, cfg config.Config, types targets.Registry, log *sl
 // newGateway is New; tune, when set, adjusts the engine's options (tests
 // shorten its timings).
 func newGateway(ctx context.Context, cfg config.Config, types targets.Registry, log *slog.Logger, tune func(*engine.Options)) (*Gateway, error) {
-	if types == nil {
+	return newGatewayWith(ctx, cfg, types, log, hooks{engine: tune})
+}
+
+// hooks are what tests change in a gateway: the engine's options, and
+// the Entra client's transport and clock.
+type hooks struct {
+	engine func(*engine.Options)
+	entra  entra.Options
+}
+
+// newGatewayWith is New with hooks. Without types, the targets' types are
+// the built-in ones, the entra type with the client of the entra section.
+func newGatewayWith(ctx context.Context, cfg config.Config, types targets.Registry, log *slog.Logger, hk hooks) (*Gateway, error) {
+	tune := hk.engine
+	builtin := types == nil
+	if builtin {
 		types = registry.New(registry.Services{})
 	}
 	if err := cfg.Validate(types); err != nil {
@@ -134,6 +151,18 @@ func newGateway(ctx context.Context, cfg config.Config, types targets.Registry, 
 	if err := auth.Distinct(g.auth, g.admin); err != nil {
 		g.Close()
 		return nil, err
+	}
+	if cfg.Entra != nil {
+		// New reads the secrets and makes no request: an Entra that
+		// cannot be reached fails the Entra actions, never the startup.
+		if g.entra, err = entra.New(*cfg.Entra, hk.entra); err != nil {
+			g.Close()
+			return nil, fmt.Errorf("entra: %w", err)
+		}
+		log.Info("entra actions enabled", "entra", *cfg.Entra)
+	}
+	if builtin {
+		g.types = registry.New(registry.Services{Entra: g.entra})
 	}
 	schemes := []server.AuthScheme{{Type: "oauthbearertoken", Name: "OAuth Bearer Token",
 		Description: "Authentication with a bearer token (a long-lived secret or an OAuth 2.0 JWT)", Primary: true}}
@@ -303,6 +332,9 @@ func (g *Gateway) Close() {
 	}
 	if g.engine != nil {
 		g.engine.Close()
+	}
+	if g.entra != nil {
+		_ = g.entra.Close()
 	}
 	for name, c := range g.conns {
 		if err := c.Close(context.Background()); err != nil {

@@ -193,8 +193,8 @@ func TestAdminReconcileStatus(t *testing.T) {
 		{engine.ErrNotStarted, http.StatusServiceUnavailable},
 		{fmt.Errorf("%w: x", engine.ErrUnknownReconciliation), http.StatusNotFound},
 	} {
-		if got, msg := h.status(tc.err); got != tc.want {
-			t.Errorf("%v: %d (%s), want %d", tc.err, got, msg, tc.want)
+		if got := h.status(tc.err); got.status != tc.want {
+			t.Errorf("%v: %d (%s), want %d", tc.err, got.status, got.msg, tc.want)
 		}
 	}
 }
