@@ -12,6 +12,7 @@ import (
 
 	"github.com/scimgate/scimgate/internal/config"
 	"github.com/scimgate/scimgate/internal/entra"
+	"github.com/scimgate/scimgate/targets/registry"
 )
 
 // TestEntraSection: the entra section loads from YAML into an
@@ -78,7 +79,7 @@ entra:
 				t.Errorf("Entra = %+v, want %+v", c.Entra, tc.want)
 			}
 			var got []string
-			if err := c.Validate(); err != nil {
+			if err := c.Validate(registry.New(registry.Services{})); err != nil {
 				for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
 					if fe, ok := errors.AsType[*config.FieldError](e); !ok || !errors.Is(e, config.ErrInvalid) {
 						t.Errorf("%v is not a *config.FieldError", e)
