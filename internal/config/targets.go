@@ -1,6 +1,8 @@
 package config
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 
@@ -8,6 +10,7 @@ import (
 
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/targets"
+	"github.com/scimgate/scimgate/targets/entratarget"
 )
 
 // Target is one provisioning target, configured in one place: its
@@ -71,7 +74,22 @@ func (c Config) validateTargets(reg targets.Registry) error {
 	if len(c.Targets) == 0 {
 		return nil
 	}
-	return reg.Validate(c.Connectors()...)
+	errs := []error{reg.Validate(c.Connectors()...)}
+	for i, t := range c.Targets {
+		if t.Type != entratarget.Type {
+			continue
+		}
+		if c.Entra == nil {
+			errs = append(errs, &FieldError{Path: fmt.Sprintf("targets[%d].type", i),
+				Msg: "an entra target needs the entra section (the tenant and the credentials it acts with)"})
+		}
+		// Reconciling an entra target lists every user of the tenant.
+		if t.Orphans != "" && t.Orphans != policy.OrphansReport {
+			errs = append(errs, &FieldError{Path: fmt.Sprintf("targets[%d].orphans", i),
+				Msg: fmt.Sprintf("%s on an entra target would act on every tenant user the gateway does not provision: only report", t.Orphans)})
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // String names the target and its type only: a connector's config may hold

@@ -96,7 +96,7 @@ func TestDerivedMapping(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "scimgate.yaml")
-			body := "targets:\n  - name: entra\n    type: entra\n    config:\n      groups:\n        - {group: Sales, when: \"" + tc.when + "\"}\n" +
+			body := entraSection + "targets:\n  - name: entra\n    type: entra\n    config:\n      groups:\n        - {group: Sales, when: \"" + tc.when + "\"}\n" +
 				"    users:\n      scope: {all: true}\n      matching: [userPrincipalName]\n      mapping:\n        - {target: userPrincipalName, source: userName}\n"
 			if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
 				t.Fatal(err)
@@ -129,6 +129,36 @@ func TestDerivedMapping(t *testing.T) {
 				if want := map[bool]string{true: "[Sales]", false: "<nil>"}[dept == "Sales"]; got != want {
 					t.Errorf("department %s: memberOf %#v", dept, d.Attributes["memberOf"])
 				}
+			}
+		})
+	}
+}
+
+const entraSection = "entra:\n  tenant_id: contoso.onmicrosoft.com\n  client_id: 11111111-2222-4333-8444-555555555555\n" +
+	"  credential: client_secret\n  client_secret_env: ENTRA_CLIENT_SECRET\n  features: {membership: true}\n"
+
+// TestEntraTargetChecks: an entra target needs the entra section, and
+// refuses orphans other than report (its listing is the whole tenant).
+func TestEntraTargetChecks(t *testing.T) {
+	target := "targets:\n  - name: entra\n    type: entra\n    users:\n      scope: {all: true}\n      matching: [userPrincipalName]\n" +
+		"      mapping:\n        - {target: userPrincipalName, source: userName}\n"
+	for _, tc := range []struct{ name, body, err string }{
+		{"ok", entraSection + target, ""},
+		{"no entra section", target, "targets[0].type: an entra target needs the entra section"},
+		{"orphans delete", entraSection + target + "    orphans: delete\n", "targets[0].orphans: delete on an entra target"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "scimgate.yaml")
+			if err := os.WriteFile(file, []byte(tc.body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c, err := config.Load(file, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.Validate(registry.New(registry.Services{}))
+			if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+				t.Errorf("Validate: %v, want %q", err, tc.err)
 			}
 		})
 	}
