@@ -123,6 +123,18 @@ func newGatewayWith(ctx context.Context, cfg config.Config, types targets.Regist
 		return nil, err
 	}
 	g.store = st
+	if cfg.Entra != nil {
+		// New reads the secrets and makes no request: an Entra that
+		// cannot be reached fails the Entra actions, never the startup.
+		if g.entra, err = entra.New(*cfg.Entra, hk.entra); err != nil {
+			g.Close()
+			return nil, fmt.Errorf("entra: %w", err)
+		}
+		log.Info("entra actions enabled", "entra", *cfg.Entra)
+	}
+	if builtin {
+		g.types = registry.New(registry.Services{Entra: g.entra})
+	}
 	if pol != nil {
 		if err := g.openEngine(ctx, pol, tune); err != nil {
 			g.Close()
@@ -151,18 +163,6 @@ func newGatewayWith(ctx context.Context, cfg config.Config, types targets.Regist
 	if err := auth.Distinct(g.auth, g.admin); err != nil {
 		g.Close()
 		return nil, err
-	}
-	if cfg.Entra != nil {
-		// New reads the secrets and makes no request: an Entra that
-		// cannot be reached fails the Entra actions, never the startup.
-		if g.entra, err = entra.New(*cfg.Entra, hk.entra); err != nil {
-			g.Close()
-			return nil, fmt.Errorf("entra: %w", err)
-		}
-		log.Info("entra actions enabled", "entra", *cfg.Entra)
-	}
-	if builtin {
-		g.types = registry.New(registry.Services{Entra: g.entra})
 	}
 	schemes := []server.AuthScheme{{Type: "oauthbearertoken", Name: "OAuth Bearer Token",
 		Description: "Authentication with a bearer token (a long-lived secret or an OAuth 2.0 JWT)", Primary: true}}
@@ -210,8 +210,12 @@ func (g *Gateway) openEngine(ctx context.Context, pol *policy.Policy, tune func(
 	// A target that cannot be reached is opened again in the background,
 	// with the backoff of the engine's retries.
 	retry := targets.Retry{Base: ec.BackoffBase, Max: ec.BackoffMax, Logger: g.log}
-	for i, tc := range g.cfg.Connectors() {
-		c, err := g.types.Build(ctx, tc, targetEnv(g.cfg.Targets[i], g.log), retry)
+	pts := map[string]*policy.Target{}
+	for _, t := range pol.Targets() {
+		pts[t.Name()] = t
+	}
+	for _, tc := range g.cfg.Connectors() {
+		c, err := g.types.Build(ctx, tc, targetEnv(tc.Name, pts[tc.Name], g.log), retry)
 		if err != nil {
 			return err
 		}
@@ -230,21 +234,21 @@ func (g *Gateway) openEngine(ctx context.Context, pol *policy.Policy, tune func(
 	return nil
 }
 
-// targetEnv is what the connector of t is told: its name, the gateway's
-// logger and the target attributes its users and groups mappings write.
-func targetEnv(t config.Target, log *slog.Logger) targets.Env {
+// targetEnv is what the connector of the target name is told: its name, the gateway's
+// logger and the target attributes the users and groups mappings of its
+// policy t write (those derived from the connector's own rules included).
+func targetEnv(name string, t *policy.Target, log *slog.Logger) targets.Env {
 	attrs := map[targets.Kind][]string{}
-	if t.Users != nil {
-		for _, m := range t.Users.Mapping {
-			attrs[targets.User] = append(attrs[targets.User], m.Target)
-		}
+	if t == nil {
+		return targets.Env{Name: name, Logger: log, Attributes: attrs}
 	}
-	if t.Groups != nil {
-		for _, m := range t.Groups.Mapping {
-			attrs[targets.Group] = append(attrs[targets.Group], m.Target)
-		}
+	if a := t.Attributes(false); len(a) > 0 {
+		attrs[targets.User] = a
 	}
-	return targets.Env{Name: t.Name, Logger: log, Attributes: attrs}
+	if a := t.Attributes(true); len(a) > 0 {
+		attrs[targets.Group] = a
+	}
+	return targets.Env{Name: name, Logger: log, Attributes: attrs}
 }
 
 // Addr is the address the gateway listens on.
