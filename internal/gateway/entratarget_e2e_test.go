@@ -34,8 +34,10 @@ func entraExample(t *testing.T, s *graphtest.Server, mutate func(*config.Config)
 	clk := &instantClock{now: time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)}
 	ctx, cancel := context.WithCancel(context.Background())
 	g, err := newGatewayWith(ctx, cfg, nil, slog.New(slog.DiscardHandler), hooks{
-		engine: func(o *engine.Options) { o.Poll, o.BackoffBase, o.BackoffMax = 20*time.Millisecond, 5*time.Millisecond, 40*time.Millisecond },
-		entra:  entra.Options{Transport: s.Transport(), Now: clk.Now, After: clk.After},
+		engine: func(o *engine.Options) {
+			o.Poll, o.BackoffBase, o.BackoffMax = 20*time.Millisecond, 5*time.Millisecond, 40*time.Millisecond
+		},
+		entra: entra.Options{Transport: s.Transport(), Now: clk.Now, After: clk.After},
 	})
 	if err != nil {
 		cancel()

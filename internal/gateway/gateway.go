@@ -234,9 +234,10 @@ func (g *Gateway) openEngine(ctx context.Context, pol *policy.Policy, tune func(
 	return nil
 }
 
-// targetEnv is what the connector of the target name is told: its name, the gateway's
-// logger and the target attributes the users and groups mappings of its
-// policy t write (those derived from the connector's own rules included).
+// targetEnv is what the connector of the target name is told: its name,
+// the gateway's logger and the target attributes the users and groups
+// mappings of its policy t write (those derived from the connector's own
+// rules included).
 func targetEnv(name string, t *policy.Target, log *slog.Logger) targets.Env {
 	attrs := map[targets.Kind][]string{}
 	if t == nil {
