@@ -157,7 +157,7 @@ func testKill9(t *testing.T, outOfScope string) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		stopProc(t, p)
-		pending, dead := readOutbox(t, filepath.Join(dataDir, config.DatabaseFile))
+		pending, dead := readOutbox(t, filepath.Join(dataDir, config.DatabaseFile), "crm")
 		if len(dead) > 0 {
 			t.Fatalf("%d operations are dead letters, the first: %s %s %s: %s", len(dead), dead[0].Type, dead[0].ID, dead[0].Payload, dead[0].LastError)
 		}
@@ -187,9 +187,9 @@ func stopProc(t *testing.T, p *gatewayProc) {
 	}
 }
 
-// readOutbox returns the pending and the dead operations of the target crm
-// in the store file db of a stopped gateway.
-func readOutbox(t *testing.T, db string) (pending, dead []store.Outbox) {
+// readOutbox returns the pending and the dead operations of a target in
+// the store file db of a stopped gateway.
+func readOutbox(t *testing.T, db, target string) (pending, dead []store.Outbox) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.OpenSQLite(ctx, db)
@@ -197,8 +197,8 @@ func readOutbox(t *testing.T, db string) (pending, dead []store.Outbox) {
 		t.Fatalf("opening the store: %v", err)
 	}
 	defer st.Close()
-	if pending, err = st.Outbox(ctx, "crm", false, 100); err == nil {
-		dead, err = st.Outbox(ctx, "crm", true, 100)
+	if pending, err = st.Outbox(ctx, target, false, 100); err == nil {
+		dead, err = st.Outbox(ctx, target, true, 100)
 	}
 	if err != nil {
 		t.Fatalf("reading the outbox: %v", err)
