@@ -78,7 +78,8 @@ type Object struct {
 
 func (o *Object) UnmarshalJSON(b []byte) error {
 	var v struct {
-		Type              string `json:"@odata.type"`
+		ODataType         string `json:"@odata.type"`
+		Type              string `json:"type"` // as Object encodes it
 		ID                string `json:"id"`
 		DisplayName       string `json:"displayName"`
 		UserPrincipalName string `json:"userPrincipalName"`
@@ -87,7 +88,10 @@ func (o *Object) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
-	*o = Object{ID: v.ID, Type: strings.TrimPrefix(v.Type, "#microsoft.graph."), DisplayName: v.DisplayName,
+	if v.ODataType != "" {
+		v.Type = strings.TrimPrefix(v.ODataType, "#microsoft.graph.")
+	}
+	*o = Object{ID: v.ID, Type: v.Type, DisplayName: v.DisplayName,
 		UserPrincipalName: v.UserPrincipalName, Mail: v.Mail}
 	return nil
 }
