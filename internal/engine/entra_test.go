@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,54 +16,22 @@ import (
 
 // The engine with an entra target (targets/entratarget) against the fake
 // tenant of internal/graphtest, on the fake clock: the client's
-// Retry-After waits move a clock of their own.
+// Retry-After waits move a clock of their own (graphtest.Clock).
 
 const entraClientID = "11111111-2222-4333-8444-555555555555"
-
-type entraClock struct {
-	mu    sync.Mutex
-	now   time.Time
-	waits []time.Duration
-}
-
-func (c *entraClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *entraClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	c.waits = append(c.waits, d)
-	ch := make(chan time.Time, 1)
-	ch <- c.now
-	return ch
-}
-
-func (c *entraClock) waited() time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var total time.Duration
-	for _, w := range c.waits {
-		total += w
-	}
-	return total
-}
 
 // entraWorld is a scenario world whose target "entra" is an entra target
 // with rules for the groups Sales and Marketing by department.
 type entraWorld struct {
 	*scenarioWorld
 	s                *graphtest.Server
-	clock            *entraClock
+	clock            *graphtest.Clock
 	sales, marketing graphtest.Group
 }
 
 func newEntraWorld(t *testing.T, users int, eng scenarioEngine) *entraWorld {
 	t.Helper()
-	w := &entraWorld{scenarioWorld: newWorld(t, engineScenario{Engine: eng}), s: graphtest.Start(t), clock: &entraClock{now: time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)}}
+	w := &entraWorld{scenarioWorld: newWorld(t, engineScenario{Engine: eng}), s: graphtest.Start(t), clock: &graphtest.Clock{}}
 	w.s.AddApp(graphtest.App{ClientID: entraClientID, Secret: "engine-entra-secret",
 		Roles: []string{"User.Read.All", "GroupMember.ReadWrite.All", "User.EnableDisableAccount.All"}})
 	w.sales = w.s.AddGroup(graphtest.Group{DisplayName: "Sales", SecurityEnabled: true})
@@ -224,7 +191,7 @@ func TestEntraThrottleStormDrains(t *testing.T) {
 			t.Errorf("user%03d: Entra groups %v, want %v", i, got, want)
 		}
 	}
-	if waited := w.clock.waited(); waited < 150*10*time.Second/4 {
+	if waited := w.clock.Waited(); waited < 150*10*time.Second/4 {
 		t.Errorf("the client waited %v in all for 150 throttled requests of Retry-After 10 s: it did not slow down", waited)
 	}
 }

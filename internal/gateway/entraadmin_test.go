@@ -31,28 +31,6 @@ const (
 var entraAllRoles = []string{"User.Read.All", "GroupMember.ReadWrite.All", "User.EnableDisableAccount.All",
 	"User.ReadWrite.All", "User.RevokeSessions.All"}
 
-// instantClock is the Entra client's clock in these tests: its waits
-// end at once and move the time on.
-type instantClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *instantClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *instantClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	ch := make(chan time.Time, 1)
-	ch <- c.now
-	return ch
-}
-
 // entraTenant starts a fake tenant: alice (in staff), bob, a guest, the
 // group staff and a dynamic group; the app has roles.
 func entraTenant(t *testing.T, roles ...string) *graphtest.Server {
@@ -88,7 +66,7 @@ func entraGateway(t *testing.T, s *graphtest.Server, features entra.Features, lo
 	}
 	var hk hooks
 	if s != nil {
-		clk := &instantClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+		clk := &graphtest.Clock{}
 		hk.entra = entra.Options{Transport: s.Transport(), Now: clk.Now, After: clk.After}
 	}
 	if log == nil {

@@ -31,7 +31,7 @@ func entraExample(t *testing.T, s *graphtest.Server, mutate func(*config.Config)
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	clk := &instantClock{now: time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)}
+	clk := &graphtest.Clock{}
 	ctx, cancel := context.WithCancel(context.Background())
 	g, err := newGatewayWith(ctx, cfg, nil, slog.New(slog.DiscardHandler), hooks{
 		engine: func(o *engine.Options) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,34 +18,11 @@ const (
 	testSecret = "entratarget-test-secret"
 )
 
-// clock is the client's clock: After returns at once, moving time on.
-type clock struct {
-	mu    sync.Mutex
-	now   time.Time
-	waits []time.Duration
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	c.waits = append(c.waits, d)
-	ch := make(chan time.Time, 1)
-	ch <- c.now
-	return ch
-}
-
 // tenant is a fake tenant: two department groups, an unmanaged group, a
 // dynamic group, and users.
 type tenant struct {
 	s                          *graphtest.Server
-	clock                      *clock
+	clock                      *graphtest.Clock
 	sales, marketing, other    graphtest.Group
 	dynamic                    graphtest.Group
 	alice, guest               graphtest.User
@@ -66,7 +42,7 @@ var allFeatures = entra.Features{Membership: true, EnableDisable: true, DeleteUs
 func newTenant(t *testing.T, roles []string, features entra.Features) *tenant {
 	t.Helper()
 	s := graphtest.Start(t)
-	tn := &tenant{s: s, clock: &clock{now: time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)}}
+	tn := &tenant{s: s, clock: &graphtest.Clock{}}
 	s.AddApp(graphtest.App{ClientID: clientID, Secret: testSecret, Roles: roles})
 	tn.alice = s.AddUser(graphtest.User{UserPrincipalName: "alice@contoso.example", DisplayName: "Alice", Department: "Sales", AccountEnabled: true})
 	tn.guest = s.AddUser(graphtest.User{UserPrincipalName: "o'hara_fabrikam.example#EXT#@contoso.example", DisplayName: "Kim O'Hara",
@@ -381,14 +357,7 @@ func TestThrottledBatchDrains(t *testing.T) {
 	if got := tn.groupsOf(t, tn.alice.ID); !slices.Equal(got, []string{"Sales", "Marketing", "Other"}) {
 		t.Errorf("groups %v", got)
 	}
-	tn.clock.mu.Lock()
-	waits := slices.Clone(tn.clock.waits)
-	tn.clock.mu.Unlock()
-	var total time.Duration
-	for _, w := range waits {
-		total += w
-	}
-	if total < 4*time.Second {
-		t.Errorf("waited %v in all (%v): Retry-After not honoured", total, waits)
+	if total := tn.clock.Waited(); total < 4*time.Second {
+		t.Errorf("waited %v in all (%v): Retry-After not honoured", total, tn.clock.Waits())
 	}
 }
