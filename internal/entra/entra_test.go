@@ -33,41 +33,11 @@ const (
 	testSecret = "s3cr3t-value-that-must-never-be-logged"
 )
 
-// fakeClock is the client's clock in tests: After returns at once and
-// moves the time on by the wait, which it records.
-type fakeClock struct {
-	mu    sync.Mutex
-	now   time.Time
-	waits []time.Duration
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	c.waits = append(c.waits, d)
-	ch := make(chan time.Time, 1)
-	ch <- c.now
-	return ch
-}
-
-func (c *fakeClock) Waits() []time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.waits)
-}
-
 // fixture is a fake tenant with a client of an app of it.
 type fixture struct {
 	s      *graphtest.Server
 	c      *Client
-	clock  *fakeClock
+	clock  *graphtest.Clock
 	alice  graphtest.User  // a member, with sign-in activity
 	guest  graphtest.User  // a B2B guest: its UPN has #EXT#
 	dollar graphtest.User  // a UPN starting with $ and holding a quote
@@ -80,7 +50,8 @@ type fixture struct {
 func setup(t *testing.T, roles []string, features Features) *fixture {
 	t.Helper()
 	s := graphtest.Start(t)
-	f := &fixture{s: s, clock: &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}}
+	f := &fixture{s: s, clock: &graphtest.Clock{}}
+	f.clock.Set(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	s.AddApp(graphtest.App{ClientID: clientID, Secret: testSecret, Roles: roles})
 	signIn := time.Date(2025, 12, 24, 8, 0, 0, 0, time.UTC)
 	f.alice = s.AddUser(graphtest.User{UserPrincipalName: "alice@contoso.example", DisplayName: "Alice Adams", GivenName: "Alice",
