@@ -120,11 +120,7 @@ func runAdmin(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("admin", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // adminCmd prints the errors and the usage
 	fs.Usage = func() {}
-	baseURL := fs.String("url", cmp.Or(os.Getenv("SCIMGATE_ADMIN_URL"), adminDefaultURL), "")
-	token := fs.String("token", os.Getenv("SCIMGATE_ADMIN_TOKEN"), "")
-	tokenFile := fs.String("token-file", "", "")
-	asJSON := fs.Bool("json", false, "")
-	timeout := fs.Duration("timeout", 30*time.Second, "")
+	af := addAdminFlags(fs)
 	var o adminOpts
 	fs.IntVar(&o.limit, "limit", 0, "")
 	fs.BoolVar(&o.all, "all", false, "")
@@ -154,17 +150,48 @@ func runAdmin(ctx context.Context, args []string, stdout io.Writer) error {
 			return fmt.Errorf("%w: --%s does not apply to %s", errUsage, f, name)
 		}
 	}
-	if *timeout <= 0 {
-		return fmt.Errorf("%w: --timeout must be positive, got %v", errUsage, *timeout)
-	}
-	c, err := newAdminClient(*baseURL, *token, set["token"], *tokenFile, *timeout)
+	c, err := af.client(fs, stdout)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	return cmd.run(ctx, c, o, pos, stdout)
+}
+
+// adminFlags are the flags of the commands that call the admin API:
+// --url, --token, --token-file, --json and --timeout.
+type adminFlags struct {
+	url, token, tokenFile *string
+	json                  *bool
+	timeout               *time.Duration
+}
+
+// addAdminFlags defines the admin API flags on fs.
+func addAdminFlags(fs *flag.FlagSet) adminFlags {
+	return adminFlags{
+		url:       fs.String("url", cmp.Or(os.Getenv("SCIMGATE_ADMIN_URL"), adminDefaultURL), ""),
+		token:     fs.String("token", os.Getenv("SCIMGATE_ADMIN_TOKEN"), ""),
+		tokenFile: fs.String("token-file", "", ""),
+		json:      fs.Bool("json", false, ""),
+		timeout:   fs.Duration("timeout", 30*time.Second, ""),
+	}
+}
+
+// client returns the admin API client that the flags of the parsed fs
+// give; with --json it prints every answer to stdout (when not nil).
+func (f adminFlags) client(fs *flag.FlagSet, stdout io.Writer) (*adminClient, error) {
+	if *f.timeout <= 0 {
+		return nil, fmt.Errorf("%w: --timeout must be positive, got %v", errUsage, *f.timeout)
+	}
+	set := false
+	fs.Visit(func(fl *flag.Flag) { set = set || fl.Name == "token" })
+	c, err := newAdminClient(*f.url, *f.token, set, *f.tokenFile, *f.timeout)
+	if err != nil {
+		return nil, err
+	}
+	if *f.json && stdout != nil {
 		c.jsonOut = stdout
 	}
-	return cmd.run(ctx, c, o, pos, stdout)
+	return c, nil
 }
 
 // parseInterspersed parses flags placed anywhere among the positional

@@ -10,11 +10,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/scimgate/scimgate/internal/entra"
 	"github.com/scimgate/scimgate/internal/gateway"
@@ -92,11 +90,7 @@ func runEntra(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs := flag.NewFlagSet("entra", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
-	baseURL := fs.String("url", cmp.Or(os.Getenv("SCIMGATE_ADMIN_URL"), adminDefaultURL), "")
-	token := fs.String("token", os.Getenv("SCIMGATE_ADMIN_TOKEN"), "")
-	tokenFile := fs.String("token-file", "", "")
-	asJSON := fs.Bool("json", false, "")
-	timeout := fs.Duration("timeout", 30*time.Second, "")
+	af := addAdminFlags(fs)
 	yes := fs.Bool("yes", false, "")
 	pos, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -121,17 +115,9 @@ func runEntra(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err := wantArgs(pos, cmd.n, cmd.args); err != nil {
 		return err
 	}
-	if *timeout <= 0 {
-		return fmt.Errorf("%w: --timeout must be positive, got %v", errUsage, *timeout)
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	c, err := newAdminClient(*baseURL, *token, set["token"], *tokenFile, *timeout)
+	c, err := af.client(fs, stdout)
 	if err != nil {
 		return err
-	}
-	if *asJSON {
-		c.jsonOut = stdout
 	}
 	return cmd.run(ctx, &entraCLI{c: c, yes: *yes, stdin: stdin, stdout: stdout, stderr: stderr}, pos)
 }

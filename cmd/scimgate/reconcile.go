@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -78,13 +77,9 @@ func runReconcileCmd(ctx context.Context, args []string, stdout io.Writer, clock
 	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
-	baseURL := fs.String("url", cmp.Or(os.Getenv("SCIMGATE_ADMIN_URL"), adminDefaultURL), "")
-	token := fs.String("token", os.Getenv("SCIMGATE_ADMIN_TOKEN"), "")
-	tokenFile := fs.String("token-file", "", "")
-	timeout := fs.Duration("timeout", 30*time.Second, "")
+	af := addAdminFlags(fs)
 	interval := fs.Duration("interval", time.Second, "")
 	dryRun := fs.Bool("dry-run", false, "")
-	asJSON := fs.Bool("json", false, "")
 	pos, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return err
@@ -94,15 +89,15 @@ func runReconcileCmd(ctx context.Context, args []string, stdout io.Writer, clock
 	if len(pos) != 1 {
 		return fmt.Errorf("%w: reconcile TARGET (got %s)", errUsage, plural(len(pos), "argument"))
 	}
-	if *timeout <= 0 || *interval <= 0 {
-		return fmt.Errorf("%w: --timeout and --interval must be positive", errUsage)
+	if *interval <= 0 {
+		return fmt.Errorf("%w: --interval must be positive, got %v", errUsage, *interval)
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	c, err := newAdminClient(*baseURL, *token, set["token"], *tokenFile, *timeout)
+	// The progress and the report are written here, in JSON with --json.
+	c, err := af.client(fs, nil)
 	if err != nil {
 		return err
 	}
+	asJSON := af.json
 	target := pos[0]
 	q := url.Values{"dryRun": {strconv.FormatBool(*dryRun)}}
 	var rep adminReconciliation

@@ -105,7 +105,7 @@ func TestReconcileCmd(t *testing.T) {
 		{name: "help", args: []string{"-h"}, golden: "reconcile-usage"},
 		{name: "no target", args: []string{"--dry-run"}, code: 2, stderr: []string{"scimgate reconcile: usage: reconcile TARGET (got 0 arguments)", "Usage: scimgate reconcile"}},
 		{name: "two targets", args: []string{"a", "b"}, code: 2, stderr: []string{"reconcile TARGET (got 2 arguments)"}},
-		{name: "bad interval", args: []string{"a", "--interval", "0s"}, code: 2, stderr: []string{"--timeout and --interval must be positive"}},
+		{name: "bad interval", args: []string{"a", "--interval", "0s"}, code: 2, stderr: []string{"--interval must be positive"}},
 		{name: "unknown flag", args: []string{"a", "--limit", "3"}, code: 2, stderr: []string{"flag provided but not defined: -limit"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
