@@ -126,18 +126,9 @@ func runAdmin(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.BoolVar(&o.all, "all", false, "")
 	fs.StringVar(&o.target, "target", "", "")
 	fs.StringVar(&o.id, "id", "", "")
-	pos, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
+	name, pos, err := parseCommand(fs, args)
+	if err != nil {
 		return err
-	} else if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if len(pos) == 0 {
-		return fmt.Errorf("%w: no command", errUsage)
-	}
-	name, pos := pos[0], pos[1:]
-	if name == "help" {
-		return flag.ErrHelp
 	}
 	cmd, ok := adminCommands[name]
 	if !ok {
@@ -192,6 +183,24 @@ func (f adminFlags) client(fs *flag.FlagSet, stdout io.Writer) (*adminClient, er
 		c.jsonOut = stdout
 	}
 	return c, nil
+}
+
+// parseCommand parses the flags of fs among args and returns the command
+// (the first positional argument) and its arguments; "help" and -h are
+// flag.ErrHelp, a bad flag or no command errUsage.
+func parseCommand(fs *flag.FlagSet, args []string) (name string, pos []string, err error) {
+	pos, err = parseInterspersed(fs, args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return "", nil, err
+	case err != nil:
+		return "", nil, fmt.Errorf("%w: %v", errUsage, err)
+	case len(pos) == 0:
+		return "", nil, fmt.Errorf("%w: no command", errUsage)
+	case pos[0] == "help":
+		return "", nil, flag.ErrHelp
+	}
+	return pos[0], pos[1:], nil
 }
 
 // parseInterspersed parses flags placed anywhere among the positional

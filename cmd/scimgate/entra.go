@@ -92,18 +92,9 @@ func runEntra(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs.Usage = func() {}
 	af := addAdminFlags(fs)
 	yes := fs.Bool("yes", false, "")
-	pos, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
+	name, pos, err := parseCommand(fs, args)
+	if err != nil {
 		return err
-	} else if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if len(pos) == 0 {
-		return fmt.Errorf("%w: no command", errUsage)
-	}
-	name, pos := pos[0], pos[1:]
-	if name == "help" {
-		return flag.ErrHelp
 	}
 	cmd, ok := entraCommands[name]
 	if !ok {
