@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/scimgate/scimgate/internal/entra"
 	"github.com/scimgate/scimgate/scim"
 	"github.com/scimgate/scimgate/targets"
 )
@@ -147,9 +146,8 @@ func (c Config) validateEntra(p *problems) {
 		return
 	}
 	// Load refuses unknown SCIMGATE_* variables: a secret cannot be one.
-	for field, name := range map[string]string{"client_secret_env": c.Entra.ClientSecretEnv,
-		"certificate_password_env": c.Entra.CertificatePasswordEnv} {
-		if strings.HasPrefix(name, EnvPrefix) {
+	for _, f := range [][2]string{{"client_secret_env", c.Entra.ClientSecretEnv}, {"certificate_password_env", c.Entra.CertificatePasswordEnv}} {
+		if field, name := f[0], f[1]; strings.HasPrefix(name, EnvPrefix) {
 			p.add("entra."+field, "%s: the %s* variables are the gateway's own settings; name another variable", name, EnvPrefix)
 		}
 	}
@@ -162,7 +160,7 @@ func (c Config) validateEntra(p *problems) {
 		errs = j.Unwrap()
 	}
 	for _, e := range errs {
-		if fe, ok := errors.AsType[*entra.FieldError](e); ok {
+		if fe, ok := errors.AsType[*targets.ConfigError](e); ok {
 			p.add("entra."+fe.Field, "%v", fe.Err)
 		} else {
 			p.add("entra", "%v", e)

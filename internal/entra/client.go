@@ -89,7 +89,7 @@ func New(cfg Config, opts Options) (*Client, error) {
 	cred = markedCredential{cred}
 	base, err := url.Parse(cfg.GraphURL)
 	if err != nil {
-		return nil, &FieldError{Field: "graph_url", Err: err}
+		return nil, fieldErr("graph_url", "%v", err)
 	}
 	scope := base.Scheme + "://" + base.Host + "/.default"
 	// The token goes to Graph's host only.

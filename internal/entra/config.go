@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/scimgate/scimgate/targets"
 )
 
 // Credential kinds: how the client authenticates to Entra (azidentity).
@@ -128,23 +129,17 @@ type Features struct {
 	SignInActivity bool `yaml:"sign_in_activity"`
 }
 
-// FieldError is an invalid field of a Config, named by its YAML key.
-type FieldError struct {
-	Field string
-	Err   error
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
-func (e *FieldError) Unwrap() error { return e.Err }
-
+// fieldErr is an invalid field of a Config, named by its YAML key: a
+// *targets.ConfigError, the one field-error type of configurations that
+// their users place under their own path.
 func fieldErr(field, format string, args ...any) error {
-	return &FieldError{Field: field, Err: fmt.Errorf(format, args...)}
+	return targets.FieldError(field, format, args...)
 }
 
 // tenantPattern is a tenant id or domain, as azidentity accepts them.
 var tenantPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$`)
 
-// Validate reports every invalid field, each a *FieldError, joined. It
+// Validate reports every invalid field, each a *targets.ConfigError, joined. It
 // reads no file or environment variable.
 func (c Config) Validate() error {
 	var errs []error
@@ -218,12 +213,12 @@ func (c Config) Validate() error {
 	}
 	if c.AuthorityHost != "" {
 		if err := checkURL(c.AuthorityHost); err != nil {
-			errs = append(errs, &FieldError{Field: "authority_host", Err: err})
+			errs = append(errs, fieldErr("authority_host", "%v", err))
 		}
 	}
 	if c.GraphURL != "" {
 		if err := checkURL(c.GraphURL); err != nil {
-			errs = append(errs, &FieldError{Field: "graph_url", Err: err})
+			errs = append(errs, fieldErr("graph_url", "%v", err))
 		} else if u, _ := url.Parse(c.GraphURL); strings.Trim(u.Path, "/") == "" {
 			add("graph_url", "%q has no version path (such as /v1.0)", c.GraphURL)
 		}
@@ -299,26 +294,9 @@ func (secret) LogValue() slog.Value         { return slog.StringValue("[REDACTED
 func (secret) MarshalText() ([]byte, error) { return []byte("[REDACTED]"), nil }
 
 // readSecret reads a secret from an environment variable or a file (its
-// content without the final line break). Errors name the field and never
-// hold the value.
+// content without the final line break), as targets.ReadSecret does for
+// every connector. Errors name the field and never hold the value.
 func readSecret(field, env, file string) (secret, error) {
-	switch {
-	case env != "":
-		v, ok := os.LookupEnv(env)
-		if !ok || v == "" {
-			return "", fieldErr(field+"_env", "environment variable %s is not set or empty", env)
-		}
-		return secret(v), nil
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fieldErr(field+"_file", "%v", err)
-		}
-		v := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
-		if v == "" {
-			return "", fieldErr(field+"_file", "%s is empty", file)
-		}
-		return secret(v), nil
-	}
-	return "", nil
+	v, err := targets.ReadSecret(field, "", env, file)
+	return secret(v), err
 }

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/scimgate/scimgate/targets"
 )
 
 func TestValidate(t *testing.T) {
@@ -50,9 +52,9 @@ func TestValidate(t *testing.T) {
 			err := tc.cfg.Validate()
 			var fields []string
 			for _, e := range unjoin(err) {
-				var fe *FieldError
+				var fe *targets.ConfigError
 				if !errors.As(e, &fe) {
-					t.Fatalf("%v is not a *FieldError", e)
+					t.Fatalf("%v is not a *targets.ConfigError", e)
 				}
 				if !strings.HasPrefix(e.Error(), fe.Field+": ") {
 					t.Errorf("%q does not start with its field", e)
@@ -105,7 +107,7 @@ func TestSecrets(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := readSecret("client_secret", tc.env, tc.file)
 			if tc.field != "" {
-				var fe *FieldError
+				var fe *targets.ConfigError
 				if !errors.As(err, &fe) || fe.Field != tc.field {
 					t.Fatalf("error %v, want one of field %s", err, tc.field)
 				}
