@@ -164,8 +164,9 @@ type MappingConfig struct {
 	Apply Apply `yaml:"apply"`
 	// Field, when set, names the mapping in errors instead of its place
 	// in the list, relative to the target ("config.groups"): for mappings
-	// the gateway derives from a connector's configuration.
-	Field string `yaml:"-"`
+	// the gateway derives from a connector's configuration. It is not
+	// part of the target's fingerprint.
+	Field string `yaml:"-" json:"-"`
 }
 
 // Apply says when a mapping applies.
