@@ -8,10 +8,14 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/scimgate/scimgate/internal/entra"
 	"github.com/scimgate/scimgate/targets"
 )
+
+// openTimeout bounds Open's requests (the rules' groups).
+const openTimeout = 5 * time.Second
 
 // Connector is an open entra target.
 type Connector struct {
@@ -98,6 +102,11 @@ func (c *Config) Open(ctx context.Context, env targets.Env) (targets.Connector, 
 		return nil, err
 	}
 	conn.props = append(conn.props, "accountEnabled")
+	// The gateway opens its targets before it serves: an Entra that does
+	// not answer must not hold SCIM back (the target is opened again in
+	// the background).
+	ctx, cancel := context.WithTimeout(ctx, openTimeout)
+	defer cancel()
 	for j, name := range c.groupNames() {
 		id, err := conn.resolve(ctx, name)
 		if err != nil {
@@ -153,9 +162,12 @@ func classify(err error) error {
 		return targets.Transient(err)
 	case errors.Is(err, entra.ErrNotFound):
 		return targets.NotFound(err)
-	case errors.Is(err, entra.ErrTransient):
+	case errors.Is(err, entra.ErrTransient), errors.Is(err, entra.ErrAuthentication):
+		// No token (Entra unreachable, a secret being rotated) is an
+		// outage of the target: its operations wait, and its health says
+		// why, rather than being dead-lettered one by one.
 		return targets.Transient(err)
-	default: // forbidden, invalid, dynamic group, not enabled, authentication
+	default: // forbidden, invalid, dynamic group, not enabled
 		return targets.Permanent(err)
 	}
 }

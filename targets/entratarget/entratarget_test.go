@@ -361,3 +361,22 @@ func TestThrottledBatchDrains(t *testing.T) {
 		t.Errorf("waited %v in all (%v): Retry-After not honoured", total, tn.clock.Waits())
 	}
 }
+
+// TestOpenWithoutToken: a token that cannot be had (a wrong secret here;
+// an unreachable identity platform alike) is transient: the gateway opens
+// the target again later instead of refusing to start.
+func TestOpenWithoutToken(t *testing.T) {
+	tn := newTenant(t, writeRoles, allFeatures)
+	t.Setenv("ENTRATARGET_SECRET", "not-the-secret")
+	c, err := entra.New(entra.Config{Credential: entra.CredentialClientSecret, TenantID: graphtest.TenantID, ClientID: clientID,
+		ClientSecretEnv: "ENTRATARGET_SECRET", AuthorityHost: tn.s.AuthorityHost, GraphURL: tn.s.GraphURL, Features: allFeatures},
+		entra.Options{Transport: tn.s.Transport(), Now: tn.clock.Now, After: tn.clock.After})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &Config{Groups: []Rule{{Group: "Sales", When: "true"}}, Client: c}
+	_, err = cfg.Open(t.Context(), targets.Env{Name: "entra", Attributes: map[targets.Kind][]string{targets.User: {"userPrincipalName", MemberOf}}})
+	if !errors.Is(err, targets.ErrTransient) || !errors.Is(err, entra.ErrAuthentication) {
+		t.Fatalf("Open without a token: %v; want transient (authentication failed)", err)
+	}
+}
