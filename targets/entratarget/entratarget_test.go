@@ -21,20 +21,12 @@ const (
 // tenant is a fake tenant: two department groups, an unmanaged group, a
 // dynamic group, and users.
 type tenant struct {
-	s                          *graphtest.Server
-	clock                      *graphtest.Clock
-	sales, marketing, other    graphtest.Group
-	dynamic                    graphtest.Group
-	alice, guest               graphtest.User
-	allRoles                   []string
-	client                     *entra.Client
-	features                   entra.Features
-	clientErr                  error
-	salesRule, marketingRule   Rule
-	defaultAttrs               []string
-	defaultConfig              Config
-	defaultEnv                 targets.Env
-	dynamicName, ambiguousName string
+	s                       *graphtest.Server
+	clock                   *graphtest.Clock
+	sales, marketing, other graphtest.Group
+	dynamic                 graphtest.Group
+	alice, guest            graphtest.User
+	client                  *entra.Client
 }
 
 var allFeatures = entra.Features{Membership: true, EnableDisable: true, DeleteUsers: true, UpdateUsers: true}
