@@ -34,14 +34,14 @@ type Trigger struct {
 // snapshot is what event triggers compare, per user (the store's
 // workflow snapshot JSON).
 type snapshot struct {
-	Attrs   map[string]string `json:"attrs,omitempty"` // the attributes attributeChanged triggers watch
-	Active  bool              `json:"active"`
-	Groups  []string          `json:"groups,omitempty"`  // group ids
+	Attrs  map[string]string `json:"attrs,omitempty"` // the attributes attributeChanged triggers watch
+	Active bool              `json:"active"`
+	Groups []string          `json:"groups,omitempty"` // group ids
 	// GroupNames are the groups' displayNames, by id.
 	GroupNames map[string]string `json:"groupNames,omitempty"`
-	InScope map[string]bool   `json:"inScope,omitempty"` // by workflow
-	User    Person            `json:"user"`
-	Manager string            `json:"manager,omitempty"`
+	InScope    map[string]bool   `json:"inScope,omitempty"` // by workflow
+	User       Person            `json:"user"`
+	Manager    string            `json:"manager,omitempty"`
 }
 
 // epochKey is the snapshot row holding when workflows first saw changes:
