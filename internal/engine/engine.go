@@ -67,6 +67,12 @@ type Options struct {
 	Now func() time.Time
 	// Registerer, when set, receives the engine's Prometheus metrics.
 	Registerer prometheus.Registerer
+	// OnChanges, when set, sees every batch of journalled changes in the
+	// planner's transaction, before the cursor moves past them and they
+	// are deleted: what it writes in tx commits with the batch, exactly
+	// once (the lifecycle workflows' events). An error fails the batch,
+	// which is planned again.
+	OnChanges func(ctx context.Context, tx store.Tx, changes []store.Change) error
 }
 
 // Engine plans and delivers provisioning operations. Create it with New,

@@ -141,7 +141,15 @@ func (e *Engine) planAndSave(ctx context.Context, changes []store.Change) error 
 		defer t.mu.Unlock()
 	}
 	last := changes[len(changes)-1].Seq
-	if err := e.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) error { return p.save(ctx, tx, last) }); err != nil {
+	err = e.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) error {
+		if e.opts.OnChanges != nil {
+			if err := e.opts.OnChanges(ctx, tx, changes); err != nil {
+				return err
+			}
+		}
+		return p.save(ctx, tx, last)
+	})
+	if err != nil {
 		return err
 	}
 	e.saved(p)

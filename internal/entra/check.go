@@ -22,6 +22,7 @@ const (
 	PermUserWrite         = "User.ReadWrite.All"
 	PermRevokeSessions    = "User.RevokeSessions.All"
 	PermAuditLogRead      = "AuditLog.Read.All"
+	PermTAP               = "UserAuthenticationMethod.ReadWrite.All"
 )
 
 // Permission is a permission a feature needs: Name, or one of Also, more
@@ -60,6 +61,9 @@ func (f Features) Permissions() []Permission {
 	}
 	if f.SignInActivity {
 		ps = append(ps, Permission{PermAuditLogRead, nil, "read users' sign-in activity (features.sign_in_activity; also an Entra ID P1/P2 licence)"})
+	}
+	if f.TemporaryAccessPass {
+		ps = append(ps, Permission{PermTAP, []string{"UserAuthMethod-TAP.ReadWrite.All"}, "create Temporary Access Passes (features.temporary_access_pass)"})
 	}
 	return ps
 }

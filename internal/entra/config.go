@@ -127,6 +127,9 @@ type Features struct {
 	RevokeSessions bool `yaml:"revoke_sessions"`
 	// SignInActivity reads users' signInActivity (Entra ID P1/P2).
 	SignInActivity bool `yaml:"sign_in_activity"`
+	// TemporaryAccessPass creates users' Temporary Access Passes (the
+	// workflows' entraTemporaryAccessPass task).
+	TemporaryAccessPass bool `yaml:"temporary_access_pass"`
 }
 
 // fieldErr is an invalid field of a Config, named by its YAML key: a

@@ -1,6 +1,7 @@
 package graphtest
 
 import (
+	crand "crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -23,6 +24,7 @@ var (
 	permRevoke     = []string{"User.RevokeSessions.All", "User.ReadWrite.All", "Directory.ReadWrite.All"}
 	permDeleteUser = []string{"User.ReadWrite.All"}
 	permSignIns    = []string{"AuditLog.Read.All"}
+	permTAP        = []string{"UserAuthMethod-TAP.ReadWrite.All", "UserAuthenticationMethod.ReadWrite.All"}
 )
 
 // Graph's messages that clients match on.
@@ -213,6 +215,8 @@ func (s *Server) route(r greq) gresp {
 		return s.memberOf(r, seg(1))
 	case seg(0) == "users" && n == 3 && seg(2) == "revokeSignInSessions" && r.method == http.MethodPost:
 		return s.revoke(r, seg(1))
+	case seg(0) == "users" && n == 4 && seg(2) == "authentication" && seg(3) == "temporaryAccessPassMethods" && r.method == http.MethodPost:
+		return s.createTAP(r, seg(1))
 	case seg(0) == "groups" && n == 1 && r.method == http.MethodGet:
 		return s.listGroups(r)
 	case seg(0) == "groups" && n == 2 && r.method == http.MethodGet:
@@ -907,4 +911,68 @@ func (s *Server) batch(body []byte, roles []string) gresp {
 		out = append(out, item)
 	}
 	return gresp{status: http.StatusOK, body: map[string]any{"responses": out}}
+}
+
+// createTAP answers POST /users/{id}/authentication/temporaryAccessPassMethods
+// as Graph documents it: lifetimeInMinutes from 10 to 43200 (default 60),
+// isUsableOnce, an optional startDateTime; 201 with the pass, which only
+// this response carries. A new pass replaces the user's usable one.
+func (s *Server) createTAP(r greq, key string) gresp {
+	if !has(r.roles, permTAP) {
+		return denied()
+	}
+	var body struct {
+		StartDateTime     *time.Time `json:"startDateTime"`
+		LifetimeInMinutes *int       `json:"lifetimeInMinutes"`
+		IsUsableOnce      bool       `json:"isUsableOnce"`
+	}
+	if len(r.body) > 0 {
+		if err := json.Unmarshal(r.body, &body); err != nil {
+			return badRequest(err.Error())
+		}
+	}
+	life := 60
+	if body.LifetimeInMinutes != nil {
+		life = *body.LifetimeInMinutes
+	}
+	if life < 10 || life > 43200 {
+		return badRequest(fmt.Sprintf("lifetimeInMinutes %d: must be between 10 and 43200", life))
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	start := now
+	if body.StartDateTime != nil {
+		start = body.StartDateTime.UTC()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.user(key)
+	if u == nil {
+		return notFound(key)
+	}
+	tap := &TemporaryAccessPass{ID: requestID(), Pass: passCode(), CreatedDateTime: now, StartDateTime: start,
+		LifetimeInMinutes: life, IsUsableOnce: body.IsUsableOnce}
+	u.TemporaryAccessPass = tap
+	return gresp{status: http.StatusCreated, body: map[string]any{
+		"@odata.context":        s.GraphURL + "/$metadata#users('" + u.ID + "')/authentication/temporaryAccessPassMethods/$entity",
+		"id":                    tap.ID,
+		"temporaryAccessPass":   tap.Pass,
+		"createdDateTime":       tap.CreatedDateTime.Format(time.RFC3339),
+		"startDateTime":         tap.StartDateTime.Format(time.RFC3339),
+		"lifetimeInMinutes":     tap.LifetimeInMinutes,
+		"isUsableOnce":          tap.IsUsableOnce,
+		"isUsable":              !start.After(now),
+		"methodUsabilityReason": map[bool]string{true: "EnabledByPolicy", false: "NotYetValid"}[!start.After(now)],
+	}}
+}
+
+// passCode returns a random pass of the shape Entra issues (letters,
+// digits and symbols, 8 characters).
+func passCode() string {
+	const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789#%+"
+	b := make([]byte, 8)
+	_, _ = crand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
 }

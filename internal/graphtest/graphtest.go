@@ -105,6 +105,19 @@ type User struct {
 	SignInActivity    *SignInActivity
 	// SessionsRevoked counts revokeSignInSessions calls.
 	SessionsRevoked int
+	// TemporaryAccessPass is the user's Temporary Access Pass, nil when
+	// none was created; a new one replaces it.
+	TemporaryAccessPass *TemporaryAccessPass
+}
+
+// TemporaryAccessPass is a temporaryAccessPassAuthenticationMethod.
+type TemporaryAccessPass struct {
+	ID                string
+	Pass              string // the code, returned only by the create
+	CreatedDateTime   time.Time
+	StartDateTime     time.Time
+	LifetimeInMinutes int
+	IsUsableOnce      bool
 }
 
 // Group is a group object.

@@ -162,6 +162,54 @@ var migrations = []migration{{
 	`DROP INDEX idx_rid`,
 	`CREATE INDEX idx_rid ON idx (rid, elem)`,
 	`UPDATE idx SET elem = elem + 1073741824 WHERE type = 'Group' AND path LIKE '` + MembersPath + `.%'`,
+}, {
+	// Lifecycle workflows (workflow.go): runs, each (workflow, user,
+	// occurrence) at most once, with their tasks; the schedule of time
+	// triggers; the snapshot of what event triggers compare; the
+	// administrator's enable/disable overrides.
+	`CREATE TABLE workflow_runs (
+		id {sequence},
+		workflow VARCHAR(255) NOT NULL,
+		user_id VARCHAR(255) NOT NULL,
+		occurrence VARCHAR(255) NOT NULL,
+		status VARCHAR(16) NOT NULL,
+		preview INTEGER NOT NULL,
+		trig {blob} NOT NULL,
+		next_at CHAR(30) NOT NULL,
+		created CHAR(30) NOT NULL,
+		updated CHAR(30) NOT NULL,
+		UNIQUE (workflow, user_id, occurrence)
+	)`,
+	`CREATE INDEX workflow_runs_due ON workflow_runs (status, next_at)`,
+	`CREATE INDEX workflow_runs_user ON workflow_runs (user_id, id)`,
+	`CREATE TABLE workflow_tasks (
+		run BIGINT NOT NULL,
+		idx INTEGER NOT NULL,
+		kind VARCHAR(64) NOT NULL,
+		status VARCHAR(16) NOT NULL,
+		attempts INTEGER NOT NULL,
+		next_at CHAR(30) NOT NULL,
+		last_error {text} NOT NULL,
+		result {text} NOT NULL,
+		updated CHAR(30) NOT NULL,
+		PRIMARY KEY (run, idx)
+	)`,
+	`CREATE TABLE workflow_schedule (
+		workflow VARCHAR(255) NOT NULL,
+		user_id VARCHAR(255) NOT NULL,
+		occurrence VARCHAR(255) NOT NULL,
+		due CHAR(30) NOT NULL,
+		PRIMARY KEY (workflow, user_id)
+	)`,
+	`CREATE INDEX workflow_schedule_due ON workflow_schedule (due)`,
+	`CREATE TABLE workflow_snapshots (
+		user_id VARCHAR(255) NOT NULL PRIMARY KEY,
+		data {blob} NOT NULL
+	)`,
+	`CREATE TABLE workflow_state (
+		workflow VARCHAR(255) NOT NULL PRIMARY KEY,
+		enabled INTEGER NOT NULL
+	)`,
 }}
 
 // migrationFuncs are the steps of a migration that SQL alone cannot do,

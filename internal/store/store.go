@@ -240,6 +240,18 @@ type Store interface {
 	// ProvisionedGroupsOf returns the groups of target that member is
 	// recorded in, sorted.
 	ProvisionedGroupsOf(ctx context.Context, target, member string) ([]string, error)
+
+	// Lifecycle workflows (see workflow.go).
+
+	// WorkflowRun returns a run with its tasks in order, or ErrNotFound.
+	WorkflowRun(ctx context.Context, id int64) (WorkflowRun, []WorkflowTask, error)
+	// WorkflowRuns returns the runs q selects.
+	WorkflowRuns(ctx context.Context, q WorkflowRunQuery) ([]WorkflowRun, error)
+	// WorkflowSchedules returns the schedules q selects.
+	WorkflowSchedules(ctx context.Context, q WorkflowScheduleQuery) ([]WorkflowSchedule, error)
+	// WorkflowStates returns the administrator's overrides: enabled or
+	// not, by workflow.
+	WorkflowStates(ctx context.Context) (map[string]bool, error)
 }
 
 // Tx is the view of the store inside Write.
@@ -331,4 +343,40 @@ type Tx interface {
 	// AddReconciliation keeps the report of a reconciliation, and drops
 	// the oldest reports of its target beyond the newest keep.
 	AddReconciliation(ctx context.Context, r Reconciliation, keep int) error
+
+	// Lifecycle workflows (see workflow.go).
+
+	// CreateWorkflowRun inserts r (setting r.ID) with its tasks and
+	// reports true, unless (Workflow, User, Occurrence) already has a
+	// run: then it sets r.ID to that run's and reports false.
+	CreateWorkflowRun(ctx context.Context, r *WorkflowRun, tasks []WorkflowTask) (bool, error)
+	// UpdateWorkflowRun saves r's Status, NextAt and Updated, or returns
+	// ErrNotFound.
+	UpdateWorkflowRun(ctx context.Context, r WorkflowRun) error
+	// UpdateWorkflowTask saves k's Status, Attempts, NextAt, LastError,
+	// Result and Updated, or returns ErrNotFound.
+	UpdateWorkflowTask(ctx context.Context, k WorkflowTask) error
+	// WorkflowRun reads a run as the Store's does.
+	WorkflowRun(ctx context.Context, id int64) (WorkflowRun, []WorkflowTask, error)
+	// WorkflowSchedule returns the schedule of a workflow for a user, or
+	// ErrNotFound.
+	WorkflowSchedule(ctx context.Context, workflow, user string) (WorkflowSchedule, error)
+	// PutWorkflowSchedule inserts or replaces the schedule of sc's
+	// workflow for sc's user.
+	PutWorkflowSchedule(ctx context.Context, sc WorkflowSchedule) error
+	// DeleteWorkflowSchedule removes a schedule; a missing one is no error.
+	DeleteWorkflowSchedule(ctx context.Context, workflow, user string) error
+	// WorkflowSnapshot returns the snapshot kept for a user, or
+	// ErrNotFound.
+	WorkflowSnapshot(ctx context.Context, user string) ([]byte, error)
+	// PutWorkflowSnapshot inserts or replaces a user's snapshot.
+	PutWorkflowSnapshot(ctx context.Context, user string, data []byte) error
+	// DeleteWorkflowSnapshot removes a user's snapshot; a missing one is
+	// no error.
+	DeleteWorkflowSnapshot(ctx context.Context, user string) error
+	// SetWorkflowEnabled records the administrator's override of a
+	// workflow (nil removes it).
+	SetWorkflowEnabled(ctx context.Context, workflow string, enabled *bool) error
+	// WorkflowStates reads the overrides as the Store's does.
+	WorkflowStates(ctx context.Context) (map[string]bool, error)
 }
