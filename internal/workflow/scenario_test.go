@@ -54,16 +54,19 @@ const clientID = "11111111-2222-4333-8444-555555555555"
 // world is a store, an engine with a memory target crm, a fake Entra
 // tenant, a fake sender and a runner, on a fake clock.
 type world struct {
-	t      *testing.T
-	now    time.Time
-	st     *store.SQL
-	mem    *memory.Connector
-	graph  *graphtest.Server
-	ec     *entra.Client
-	sender *fakeSender
-	e      *engine.Engine
-	r      *Runner
-	wfs    []*Workflow
+	t     *testing.T
+	now   time.Time
+	st    *store.SQL
+	mem   *memory.Connector
+	graph *graphtest.Server
+	// graphClock is the Entra client's clock: its Retry-After waits end
+	// at once.
+	graphClock graphtest.Clock
+	ec         *entra.Client
+	sender     *fakeSender
+	e          *engine.Engine
+	r          *Runner
+	wfs        []*Workflow
 }
 
 func newWorld(t *testing.T, yml string) *world {
@@ -82,7 +85,7 @@ func newWorld(t *testing.T, yml string) *world {
 	w.ec, err = entra.New(entra.Config{Credential: entra.CredentialClientSecret, TenantID: graphtest.TenantID, ClientID: clientID,
 		ClientSecretEnv: "WF_TEST_SECRET", AuthorityHost: w.graph.AuthorityHost, GraphURL: w.graph.GraphURL,
 		Features: entra.Features{Membership: true, EnableDisable: true, DeleteUsers: true, RevokeSessions: true, TemporaryAccessPass: true}},
-		entra.Options{Transport: w.graph.Transport()})
+		entra.Options{Transport: w.graph.Transport(), Now: w.graphClock.Now, After: w.graphClock.After})
 	if err != nil {
 		t.Fatal(err)
 	}
