@@ -195,3 +195,34 @@ func TestEntraThrottleStormDrains(t *testing.T) {
 		t.Errorf("the client waited %v in all for 150 throttled requests of Retry-After 10 s: it did not slow down", waited)
 	}
 }
+
+// TestEntraReconcileMendsMembership: someone takes a user out of its
+// rule's group in Entra; reconciliation reads the tenant's users page by
+// page with their groups, reports the drift and puts the user back; a
+// tenant user the gateway does not provision is reported as an orphan
+// and left alone.
+func TestEntraReconcileMendsMembership(t *testing.T) {
+	w := newEntraWorld(t, 3, scenarioEngine{BackoffBase: time.Second, BackoffMax: time.Minute, MaxAttempts: 5})
+	for i := range 2 {
+		w.do("joiner", "POST", "/Users", map[string]any{"userName": fmt.Sprintf("user%03d@contoso.example", i),
+			"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": map[string]any{"department": "Sales"}}, 201)
+	}
+	w.run(3, time.Second)
+	u, _ := w.s.User("user000@contoso.example")
+	sales, _ := w.s.Group(w.sales.ID)
+	w.s.SetMembers(w.sales.ID, slices.DeleteFunc(sales.Members, func(m string) bool { return m == u.ID })) // by hand in Entra
+	rep, err := w.e.Reconcile(w.t.Context(), "entra", false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Counts["drift"] != 1 || rep.Counts["orphan"] != 1 {
+		t.Errorf("reconciliation counts %v; want 1 drift (user000's groups) and 1 orphan (user002)", rep.Counts)
+	}
+	w.run(3, time.Second)
+	if got := w.groupsOf("user000@contoso.example"); !slices.Equal(got, []string{"Sales"}) {
+		t.Errorf("after reconciliation: user000 in %v, want [Sales]", got)
+	}
+	if got := w.groupsOf("user002@contoso.example"); len(got) != 0 {
+		t.Errorf("the orphan was changed: %v", got)
+	}
+}

@@ -264,6 +264,16 @@ func (s *Server) SetRoles(clientID string, roles ...string) {
 	}
 }
 
+// SetMembers replaces a group's members (object ids), as a change made
+// in Entra by someone else.
+func (s *Server) SetMembers(groupID string, members []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g := s.group(groupID); g != nil {
+		g.Members = slices.Clone(members)
+	}
+}
+
 // SetPremium sets whether the tenant has the Entra ID P1/P2 licence that
 // signInActivity needs (default true).
 func (s *Server) SetPremium(premium bool) {
