@@ -113,6 +113,8 @@ func Start(t testing.TB, cfg Config) *Server {
 	t.Cleanup(func() {
 		log.stop()
 		_ = s.srv.Close()
+		// Close misses a listener that Serve has not registered yet.
+		_ = l.Close()
 		<-done
 	})
 	return s
