@@ -26,6 +26,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/scimgate/scimgate/internal/entra"
+	"github.com/scimgate/scimgate/internal/notify"
 	"github.com/scimgate/scimgate/scim"
 )
 
@@ -62,6 +63,10 @@ type Config struct {
 	// admin API (and scimgate entra) call through Microsoft Graph; nil
 	// without an entra section (YAML only).
 	Entra *entra.Config `yaml:"entra"`
+	// Notifications are the email (SMTP) and webhook channels that
+	// workflows and alerts send through; nil without a notifications
+	// section (YAML only).
+	Notifications *notify.Config `yaml:"notifications"`
 }
 
 // Log configures the process logger.

@@ -136,6 +136,7 @@ func (c Config) Validate(reg targets.Registry) error {
 		p = append(p, err)
 	}
 	c.validateEntra(&p)
+	c.validateNotifications(&p)
 	return errors.Join(p...)
 }
 
@@ -145,13 +146,42 @@ func (c Config) validateEntra(p *problems) {
 	if c.Entra == nil {
 		return
 	}
-	// Load refuses unknown SCIMGATE_* variables: a secret cannot be one.
-	for _, f := range [][2]string{{"client_secret_env", c.Entra.ClientSecretEnv}, {"certificate_password_env", c.Entra.CertificatePasswordEnv}} {
+	p.envNames("entra", [][2]string{{"client_secret_env", c.Entra.ClientSecretEnv}, {"certificate_password_env", c.Entra.CertificatePasswordEnv}})
+	p.section("entra", c.Entra.Validate())
+}
+
+// validateNotifications reports every problem of the notifications
+// section, each named notifications.<field path>.
+func (c Config) validateNotifications(p *problems) {
+	n := c.Notifications
+	if n == nil {
+		return
+	}
+	var vars [][2]string
+	if n.SMTP != nil {
+		vars = append(vars, [2]string{"smtp.password_env", n.SMTP.PasswordEnv})
+	}
+	for i, w := range n.Webhooks {
+		vars = append(vars, [2]string{fmt.Sprintf("webhooks[%d].secret_env", i), w.SecretEnv})
+	}
+	p.envNames("notifications", vars)
+	p.section("notifications", n.Validate())
+}
+
+// envNames reports the variables (field, name) of a section that are
+// SCIMGATE_* variables: Load refuses unknown ones, so a secret cannot be
+// one.
+func (p *problems) envNames(section string, vars [][2]string) {
+	for _, f := range vars {
 		if field, name := f[0], f[1]; strings.HasPrefix(name, EnvPrefix) {
-			p.add("entra."+field, "%s: the %s* variables are the gateway's own settings; name another variable", name, EnvPrefix)
+			p.add(section+"."+field, "%s: the %s* variables are the gateway's own settings; name another variable", name, EnvPrefix)
 		}
 	}
-	err := c.Entra.Validate()
+}
+
+// section adds the errors of a section's Validate (joined
+// *targets.ConfigError) under the section's path.
+func (p *problems) section(section string, err error) {
 	if err == nil {
 		return
 	}
@@ -161,9 +191,9 @@ func (c Config) validateEntra(p *problems) {
 	}
 	for _, e := range errs {
 		if fe, ok := errors.AsType[*targets.ConfigError](e); ok {
-			p.add("entra."+fe.Field, "%v", fe.Err)
+			p.add(section+"."+fe.Field, "%v", fe.Err)
 		} else {
-			p.add("entra", "%v", e)
+			p.add(section, "%v", e)
 		}
 	}
 }
