@@ -453,3 +453,78 @@ func (w *world) failTask(status, lastError string) {
 		return tx.UpdateWorkflowTask(ctx, store.WorkflowTask{Run: 1, Index: 1, Status: status, Attempts: 5, LastError: lastError, Updated: w.now})
 	})
 }
+
+// TestTransientSendFailure: a notification that fails is retried with
+// backoff (not before it is due), is sent once when the channel is back,
+// and the alert is not raised again; after MaxAttempts it is kept as
+// failed and not retried.
+func TestTransientSendFailure(t *testing.T) {
+	w := newWorld(t, Config{Rules: []Rule{{Kind: KindDeadLetters, Threshold: 1, Webhooks: []string{"teams-ops"}}}})
+	w.restart()
+	w.eng.set(func(t *engine.TargetStatus) { t.Dead = 3 })
+	w.send.fail = 2
+	step := func(d time.Duration, want int) {
+		t.Helper()
+		w.now = w.now.Add(d)
+		if err := w.ev.Evaluate(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if got := w.send.take(); len(got) != want {
+			t.Fatalf("at +%s: %d messages sent, want %d: %q", w.now.Sub(epoch), len(got), want, got)
+		}
+	}
+	step(0, 0)              // raised; the first attempt fails
+	step(10*time.Second, 0) // not due before 30 s
+	step(20*time.Second, 0) // second attempt at 30 s fails; next after 60 s
+	step(30*time.Second, 0) // not due yet
+	step(30*time.Second, 1) // third attempt succeeds
+	step(time.Hour, 0)      // sent once, never again
+	ns, err := w.st.AlertNotices(t.Context(), store.AlertNoticeQuery{})
+	if err != nil || len(ns) != 0 {
+		t.Fatalf("notices left %+v %v", ns, err)
+	}
+	as, err := w.st.Alerts(t.Context(), store.AlertQuery{})
+	if err != nil || len(as) != 1 || as[0].Episode != 1 || !as[0].Active {
+		t.Fatalf("alerts %+v %v; want one active, episode 1", as, err)
+	}
+	if got := testutil.ToFloat64(w.ev.metrics.notifications.WithLabelValues("deadLetters", "retry")); got != 2 {
+		t.Errorf("retries counted %g, want 2", got)
+	}
+
+	// The channel fails for good: MaxAttempts (4) attempts, then kept as failed.
+	w.eng.set(func(t *engine.TargetStatus) { t.Dead = 0 })
+	w.send.fail = 100
+	for range 10 {
+		step(time.Hour, 0)
+	}
+	ns, err = w.st.AlertNotices(t.Context(), store.AlertNoticeQuery{})
+	if err != nil || len(ns) != 1 || !ns[0].Failed || ns[0].Attempts != 4 || ns[0].Event != store.AlertResolved ||
+		!strings.Contains(ns[0].LastError, "451") {
+		t.Fatalf("notices %+v %v; want the resolution failed after 4 attempts", ns, err)
+	}
+	if w.send.fail != 96 {
+		t.Fatalf("%d attempts, want 4", 100-w.send.fail)
+	}
+}
+
+// TestSourceErrorResolvesNothing: when the engine cannot be read, the
+// active alerts stay as they are.
+func TestSourceErrorResolvesNothing(t *testing.T) {
+	w := newWorld(t, Config{Rules: []Rule{withChannels(Rule{Kind: KindDeletionGuard})}})
+	w.restart()
+	w.eng.set(func(t *engine.TargetStatus) { t.GuardHolding = true })
+	w.evaluate(1)
+	if got := w.send.take(); len(got) != 2 {
+		t.Fatalf("raised: %q", got)
+	}
+	w.eng.mu.Lock()
+	w.eng.err, w.eng.targets = errors.New("store closed"), nil
+	w.eng.mu.Unlock()
+	w.now = w.now.Add(time.Minute)
+	if err := w.ev.Evaluate(t.Context()); err == nil || !strings.Contains(err.Error(), "store closed") {
+		t.Fatalf("Evaluate: %v; want the source's error", err)
+	}
+	if got := w.send.take(); len(got) != 0 {
+		t.Fatalf("a source error resolved the alert: %q", got)
+	}
+}
