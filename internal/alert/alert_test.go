@@ -100,16 +100,15 @@ func (f *fakeEngine) set(fn func(t *engine.TargetStatus)) {
 // world is a store on disk, a fake clock, a recording sender and the
 // sources, with the Evaluator over them (restarted with restart).
 type world struct {
-	t      *testing.T
-	now    time.Time
-	st     *store.SQL
-	send   *sender
-	eng    *fakeEngine
-	entra  Entra
-	cfg    Config
-	reg    *prometheus.Registry
-	ev     *Evaluator
-	opened []*store.SQL
+	t     *testing.T
+	now   time.Time
+	st    *store.SQL
+	send  *sender
+	eng   *fakeEngine
+	entra Entra
+	cfg   Config
+	reg   *prometheus.Registry
+	ev    *Evaluator
 }
 
 var epoch = time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC)
