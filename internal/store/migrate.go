@@ -210,6 +210,40 @@ var migrations = []migration{{
 		workflow VARCHAR(255) NOT NULL PRIMARY KEY,
 		enabled INTEGER NOT NULL
 	)`,
+}, {
+	// Alerts (alert.go): the current or last episode of each alert (rule,
+	// key), the notifications of raisings and resolutions waiting to be
+	// sent (a notification outbox), and the state that rules compare
+	// with (the last seen members of a watched Entra group).
+	`CREATE TABLE alerts (
+		rule VARCHAR(128) NOT NULL,
+		akey VARCHAR(512) NOT NULL,
+		episode INTEGER NOT NULL,
+		active INTEGER NOT NULL,
+		raised CHAR(30) NOT NULL,
+		resolved CHAR(30) NOT NULL,
+		detail {blob} NOT NULL,
+		PRIMARY KEY (rule, akey)
+	)`,
+	`CREATE INDEX alerts_active ON alerts (active, rule)`,
+	`CREATE TABLE alert_notices (
+		seq {sequence},
+		rule VARCHAR(128) NOT NULL,
+		akey VARCHAR(512) NOT NULL,
+		episode INTEGER NOT NULL,
+		event VARCHAR(16) NOT NULL,
+		payload {blob} NOT NULL,
+		attempts INTEGER NOT NULL,
+		next_at CHAR(30) NOT NULL,
+		last_error {text} NOT NULL,
+		failed INTEGER NOT NULL,
+		created CHAR(30) NOT NULL
+	)`,
+	`CREATE INDEX alert_notices_due ON alert_notices (failed, next_at)`,
+	`CREATE TABLE alert_state (
+		name VARCHAR(512) NOT NULL PRIMARY KEY,
+		data {blob} NOT NULL
+	)`,
 }}
 
 // migrationFuncs are the steps of a migration that SQL alone cannot do,

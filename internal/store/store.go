@@ -252,6 +252,12 @@ type Store interface {
 	// WorkflowStates returns the administrator's overrides: enabled or
 	// not, by workflow.
 	WorkflowStates(ctx context.Context) (map[string]bool, error)
+	// Alerts (see alert.go).
+
+	// Alerts returns the alerts q selects, by rule and key.
+	Alerts(ctx context.Context, q AlertQuery) ([]Alert, error)
+	// AlertNotices returns the notifications q selects, in Seq order.
+	AlertNotices(ctx context.Context, q AlertNoticeQuery) ([]AlertNotice, error)
 }
 
 // Tx is the view of the store inside Write.
@@ -379,4 +385,24 @@ type Tx interface {
 	SetWorkflowEnabled(ctx context.Context, workflow string, enabled *bool) error
 	// WorkflowStates reads the overrides as the Store's does.
 	WorkflowStates(ctx context.Context) (map[string]bool, error)
+	// Alerts (see alert.go).
+
+	// Alert returns the current or last episode of (rule, key), or
+	// ErrNotFound.
+	Alert(ctx context.Context, rule, key string) (Alert, error)
+	// PutAlert inserts or replaces the episode of a's (Rule, Key).
+	PutAlert(ctx context.Context, a Alert) error
+	// AddAlertNotice queues n (its Seq ignored; Attempts, LastError and
+	// Failed as given) and returns its Seq.
+	AddAlertNotice(ctx context.Context, n AlertNotice) (int64, error)
+	// UpdateAlertNotice saves n's Attempts, NextAt, LastError and Failed,
+	// or returns ErrNotFound.
+	UpdateAlertNotice(ctx context.Context, n AlertNotice) error
+	// DeleteAlertNotice removes a sent notification, or returns
+	// ErrNotFound.
+	DeleteAlertNotice(ctx context.Context, seq int64) error
+	// AlertState returns the state kept under name, or ErrNotFound.
+	AlertState(ctx context.Context, name string) ([]byte, error)
+	// PutAlertState inserts or replaces the state kept under name.
+	PutAlertState(ctx context.Context, name string, data []byte) error
 }

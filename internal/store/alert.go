@@ -1,0 +1,258 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// The alerts' tables (package internal/alert). An alert is a rule's
+// condition for one key (a target, a user in a group): one row per (rule,
+// key) holds its current or last episode, so that an alert is raised once
+// per episode whatever the number of evaluations and restarts. The
+// notifications of raisings and resolutions are queued in the transaction
+// that records them and sent afterwards, with retries: an alert is never
+// raised twice because a notification failed. The store does not
+// interpret the JSON it keeps for them.
+
+// Alert is the current (Active) or last episode of an alert.
+type Alert struct {
+	Rule string
+	Key  string
+	// Episode numbers the episodes of (Rule, Key): 1, 2, ...
+	Episode  int
+	Active   bool
+	Raised   time.Time
+	Resolved time.Time // zero while Active
+	// Detail is the alert package's JSON: what its notifications say.
+	Detail []byte
+}
+
+// The events of alert notices.
+const (
+	AlertRaised   = "raised"
+	AlertResolved = "resolved"
+)
+
+// AlertNotice is a notification of an episode's raising or resolution to
+// one destination, queued until it is sent.
+type AlertNotice struct {
+	Seq     int64
+	Rule    string
+	Key     string
+	Episode int
+	Event   string // AlertRaised or AlertResolved
+	// Payload is the alert package's JSON: the rendered message and its
+	// destination.
+	Payload   []byte
+	Attempts  int
+	NextAt    time.Time // when the next attempt is due
+	LastError string
+	// Failed: sending failed for good; the notice is kept for the record
+	// and not tried again.
+	Failed  bool
+	Created time.Time
+}
+
+// AlertQuery selects alerts, ordered by rule and key.
+type AlertQuery struct {
+	Rule   string // "" any
+	Active bool   // only the active ones
+	Limit  int    // <= 0: no limit
+}
+
+// AlertNoticeQuery selects notices in Seq order.
+type AlertNoticeQuery struct {
+	// Due, when set, selects the notices that are not Failed and whose
+	// NextAt is not after it.
+	Due   time.Time
+	Limit int // <= 0: no limit
+}
+
+const (
+	alertCols        = "rule, akey, episode, active, raised, resolved, detail"
+	alertGetSQL      = "SELECT " + alertCols + " FROM alerts WHERE rule = ? AND akey = ?"
+	alertPutSQL      = "INSERT INTO alerts (" + alertCols + ") VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (rule, akey) DO UPDATE SET episode = excluded.episode, active = excluded.active, raised = excluded.raised, resolved = excluded.resolved, detail = excluded.detail"
+	noticeCols       = "seq, rule, akey, episode, event, payload, attempts, next_at, last_error, failed, created"
+	noticeAddSQL     = "INSERT INTO alert_notices (rule, akey, episode, event, payload, attempts, next_at, last_error, failed, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	noticeUpdSQL     = "UPDATE alert_notices SET attempts = ?, next_at = ?, last_error = ?, failed = ? WHERE seq = ?"
+	noticeDelSQL     = "DELETE FROM alert_notices WHERE seq = ?"
+	alertStateGetSQL = "SELECT data FROM alert_state WHERE name = ?"
+	alertStatePutSQL = "INSERT INTO alert_state (name, data) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET data = excluded.data"
+)
+
+// Alert implements Tx.
+func (t *sqlTx) Alert(ctx context.Context, rule, key string) (Alert, error) {
+	ctx, err := t.begin(ctx)
+	if err != nil {
+		return Alert{}, err
+	}
+	a, err := scanAlert(t.w.queryRow(ctx, alertGetSQL, rule, key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Alert{}, fmt.Errorf("%w: alert %q of rule %q", ErrNotFound, key, rule)
+	}
+	if err != nil {
+		return Alert{}, fmt.Errorf("store: alert: %w", err)
+	}
+	return a, nil
+}
+
+func scanAlert(row scanner) (Alert, error) {
+	var a Alert
+	var active int
+	var raised, resolved string
+	if err := row.Scan(&a.Rule, &a.Key, &a.Episode, &active, &raised, &resolved, &a.Detail); err != nil {
+		return Alert{}, err
+	}
+	a.Active = active != 0
+	var err error
+	if a.Raised, err = parseTimeText(raised); err == nil {
+		a.Resolved, err = parseTimeText(resolved)
+	}
+	return a, err
+}
+
+// PutAlert implements Tx.
+func (t *sqlTx) PutAlert(ctx context.Context, a Alert) error {
+	if a.Rule == "" || a.Key == "" || a.Episode < 1 {
+		return errors.New("store: alert: rule, key and a positive episode are required")
+	}
+	return t.execTx(ctx, "alert", alertPutSQL, a.Rule, a.Key, a.Episode, boolInt(a.Active), timeText(a.Raised),
+		timeText(a.Resolved), data(a.Detail))
+}
+
+// AddAlertNotice implements Tx.
+func (t *sqlTx) AddAlertNotice(ctx context.Context, n AlertNotice) (int64, error) {
+	ctx, err := t.begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if n.Rule == "" || n.Key == "" || (n.Event != AlertRaised && n.Event != AlertResolved) {
+		return 0, errors.New("store: alert notice: rule, key and event (raised or resolved) are required")
+	}
+	res, err := t.w.exec(ctx, noticeAddSQL, n.Rule, n.Key, n.Episode, n.Event, data(n.Payload), n.Attempts,
+		timeText(n.NextAt), n.LastError, boolInt(n.Failed), timeText(n.Created))
+	if err != nil {
+		return 0, fmt.Errorf("store: alert notice: %w", err)
+	}
+	seq, err := res.LastInsertId()
+	if err != nil {
+		return 0, fmt.Errorf("store: alert notice: %w", err)
+	}
+	return seq, nil
+}
+
+// UpdateAlertNotice implements Tx.
+func (t *sqlTx) UpdateAlertNotice(ctx context.Context, n AlertNotice) error {
+	return t.execRow(ctx, "alert notice", fmt.Sprintf("alert notice %d", n.Seq), noticeUpdSQL,
+		n.Attempts, timeText(n.NextAt), n.LastError, boolInt(n.Failed), n.Seq)
+}
+
+// DeleteAlertNotice implements Tx.
+func (t *sqlTx) DeleteAlertNotice(ctx context.Context, seq int64) error {
+	return t.execRow(ctx, "alert notice", fmt.Sprintf("alert notice %d", seq), noticeDelSQL, seq)
+}
+
+// AlertState implements Tx.
+func (t *sqlTx) AlertState(ctx context.Context, name string) ([]byte, error) {
+	ctx, err := t.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var b []byte
+	err = t.w.queryRow(ctx, alertStateGetSQL, name).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: alert state %q", ErrNotFound, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: alert state: %w", err)
+	}
+	return b, nil
+}
+
+// PutAlertState implements Tx.
+func (t *sqlTx) PutAlertState(ctx context.Context, name string, b []byte) error {
+	if name == "" {
+		return errors.New("store: alert state: a name is required")
+	}
+	return t.execTx(ctx, "alert state", alertStatePutSQL, name, data(b))
+}
+
+// Alerts implements Store.
+func (s *SQL) Alerts(ctx context.Context, q AlertQuery) (out []Alert, err error) {
+	stmt := "SELECT " + alertCols + " FROM alerts WHERE 1 = 1"
+	var args []any
+	if q.Rule != "" {
+		stmt += " AND rule = ?"
+		args = append(args, q.Rule)
+	}
+	if q.Active {
+		stmt += " AND active = 1"
+	}
+	stmt += " ORDER BY rule, akey"
+	if q.Limit > 0 {
+		stmt += " LIMIT " + limitArg
+		args = append(args, q.Limit)
+	}
+	err = s.read(ctx, func(ctx context.Context, c *conn) error {
+		rows, err := c.query(ctx, stmt, args...)
+		if err != nil {
+			return fmt.Errorf("store: alerts: %w", err)
+		}
+		defer rows.Close()
+		out = []Alert{}
+		for rows.Next() {
+			a, err := scanAlert(rows)
+			if err != nil {
+				return fmt.Errorf("store: alerts: %w", err)
+			}
+			out = append(out, a)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// AlertNotices implements Store.
+func (s *SQL) AlertNotices(ctx context.Context, q AlertNoticeQuery) (out []AlertNotice, err error) {
+	stmt := "SELECT " + noticeCols + " FROM alert_notices"
+	var args []any
+	if !q.Due.IsZero() {
+		stmt += " WHERE failed = 0 AND next_at <= ?"
+		args = append(args, q.Due.UTC().Format(TimeFormat))
+	}
+	stmt += " ORDER BY seq"
+	if q.Limit > 0 {
+		stmt += " LIMIT " + limitArg
+		args = append(args, q.Limit)
+	}
+	err = s.read(ctx, func(ctx context.Context, c *conn) error {
+		rows, err := c.query(ctx, stmt, args...)
+		if err != nil {
+			return fmt.Errorf("store: alert notices: %w", err)
+		}
+		defer rows.Close()
+		out = []AlertNotice{}
+		for rows.Next() {
+			var n AlertNotice
+			var failed int
+			var next, created string
+			if err := rows.Scan(&n.Seq, &n.Rule, &n.Key, &n.Episode, &n.Event, &n.Payload, &n.Attempts, &next,
+				&n.LastError, &failed, &created); err != nil {
+				return fmt.Errorf("store: alert notices: %w", err)
+			}
+			n.Failed = failed != 0
+			if n.NextAt, err = parseTimeText(next); err == nil {
+				n.Created, err = parseTimeText(created)
+			}
+			if err != nil {
+				return fmt.Errorf("store: alert notices: %w", err)
+			}
+			out = append(out, n)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
