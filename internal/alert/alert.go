@@ -445,8 +445,8 @@ func (e *Evaluator) send(ctx context.Context, now time.Time) error {
 			}
 			n.Attempts++
 			n.LastError = shorten(err.Error())
-			if n.Attempts >= e.opts.MaxAttempts {
-				n.Failed = true
+			if n.Attempts >= e.opts.MaxAttempts || errors.Is(err, notify.ErrPermanent) {
+				n.Failed = true // a refused address or channel: a retry cannot help
 			} else {
 				n.NextAt = now.Add(e.backoff(n.Attempts))
 			}

@@ -32,11 +32,12 @@ var (
 )
 
 // sender records what it sends; fail makes the next calls fail with a
-// transient error. The zero value is ready.
+// transient error, refuse with a permanent one. The zero value is ready.
 type sender struct {
-	mu   sync.Mutex
-	sent []string
-	fail int
+	mu     sync.Mutex
+	sent   []string
+	fail   int
+	refuse bool
 }
 
 func (s *sender) SendEmail(_ context.Context, e notify.Email) error {
@@ -55,9 +56,12 @@ func (s *sender) Notify(_ context.Context, ch string, m notify.Message) error {
 func (s *sender) record(msg string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.refuse {
+		return fmt.Errorf("%w: 550 no such mailbox", notify.ErrPermanent)
+	}
 	if s.fail > 0 {
 		s.fail--
-		return errors.New("451 try again later (transient)")
+		return fmt.Errorf("%w: 451 try again later", notify.ErrTransient)
 	}
 	s.sent = append(s.sent, msg)
 	return nil
@@ -503,6 +507,25 @@ func TestTransientSendFailure(t *testing.T) {
 	}
 	if w.send.fail != 96 {
 		t.Fatalf("%d attempts, want 4", 100-w.send.fail)
+	}
+}
+
+// TestPermanentSendFailure: a notification the channel refuses for good
+// (a mailbox that does not exist) is not retried.
+func TestPermanentSendFailure(t *testing.T) {
+	w := newWorld(t, Config{Rules: []Rule{{Kind: KindDeadLetters, Threshold: 1, Webhooks: []string{"teams-ops"}}}})
+	w.restart()
+	w.eng.set(func(t *engine.TargetStatus) { t.Dead = 3 })
+	w.send.refuse = true
+	for range 3 {
+		if err := w.ev.Evaluate(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		w.now = w.now.Add(time.Hour)
+	}
+	ns, err := w.st.AlertNotices(t.Context(), store.AlertNoticeQuery{})
+	if err != nil || len(ns) != 1 || !ns[0].Failed || ns[0].Attempts != 1 || !strings.Contains(ns[0].LastError, "550") {
+		t.Fatalf("notices %+v %v; want one, failed after 1 attempt", ns, err)
 	}
 }
 
