@@ -26,6 +26,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/scimgate/scimgate/internal/entra"
+	"github.com/scimgate/scimgate/internal/workflow"
 	"github.com/scimgate/scimgate/scim"
 )
 
@@ -62,6 +63,9 @@ type Config struct {
 	// admin API (and scimgate entra) call through Microsoft Graph; nil
 	// without an entra section (YAML only).
 	Entra *entra.Config `yaml:"entra"`
+	// Workflows are the lifecycle workflows (YAML only; see package
+	// workflow and examples/workflows.yaml).
+	Workflows []workflow.Config `yaml:"workflows"`
 }
 
 // Log configures the process logger.

@@ -136,6 +136,7 @@ func (c Config) Validate(reg targets.Registry) error {
 		p = append(p, err)
 	}
 	c.validateEntra(&p)
+	c.validateWorkflows(&p)
 	return errors.Join(p...)
 }
 

@@ -94,7 +94,7 @@ func newWorld(t *testing.T, yml string) *world {
 	if err := yaml.Unmarshal([]byte(yml), &cfgs); err != nil {
 		t.Fatal(err)
 	}
-	w.wfs, err = Compile(cfgs, CompileOptions{Targets: []string{"crm"}, Entra: true})
+	w.wfs, err = Compile(cfgs, CompileOptions{Targets: []string{"crm"}, Entra: true, Email: true})
 	if err != nil {
 		t.Fatal(err)
 	}
