@@ -27,7 +27,9 @@ import (
 	"github.com/scimgate/scimgate/internal/config"
 	"github.com/scimgate/scimgate/internal/engine"
 	"github.com/scimgate/scimgate/internal/entra"
+	"github.com/scimgate/scimgate/internal/notify"
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/internal/workflow"
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/scim"
 	"github.com/scimgate/scimgate/scim/server"
@@ -41,16 +43,20 @@ const TokenFile = "scim-token"
 
 // Gateway is a configured, not yet serving, scimgate.
 type Gateway struct {
-	cfg      config.Config
-	log      *slog.Logger
-	store    *store.SQL
-	engine   *engine.Engine               // nil without targets
-	reg      *prometheus.Registry         // the metrics of /metrics
-	types    targets.Registry             // the target types
-	conns    map[string]targets.Connector // by target name
-	auth     *auth.Authenticator          // SCIM credentials
-	admin    *auth.Authenticator          // admin API credentials
-	entra    *entra.Client                // nil without an entra section
+	cfg    config.Config
+	log    *slog.Logger
+	store  *store.SQL
+	engine *engine.Engine               // nil without targets
+	reg    *prometheus.Registry         // the metrics of /metrics
+	types  targets.Registry             // the target types
+	conns  map[string]targets.Connector // by target name
+	auth   *auth.Authenticator          // SCIM credentials
+	admin  *auth.Authenticator          // admin API credentials
+	entra  *entra.Client                // nil without an entra section
+	runner *workflow.Runner             // nil without workflows
+	// sender sends the workflows' emails; nil: no notifications are
+	// configured (email tasks fail with "no email sender").
+	sender   notify.Sender
 	srv      *http.Server
 	ln       net.Listener
 	draining atomic.Bool
@@ -75,11 +81,14 @@ func newGateway(ctx context.Context, cfg config.Config, types targets.Registry, 
 	return newGatewayWith(ctx, cfg, types, log, hooks{engine: tune})
 }
 
-// hooks are what tests change in a gateway: the engine's options, and
-// the Entra client's transport and clock.
+// hooks are what tests change in a gateway: the engine's options, the
+// Entra client's transport and clock, the workflow runner's options and
+// the notifications' sender.
 type hooks struct {
-	engine func(*engine.Options)
-	entra  entra.Options
+	engine   func(*engine.Options)
+	entra    entra.Options
+	workflow func(*workflow.Options)
+	sender   notify.Sender
 }
 
 // newGatewayWith is New with hooks. Without types, the targets' types are
@@ -113,7 +122,9 @@ func newGatewayWith(ctx context.Context, cfg config.Config, types targets.Regist
 		return nil, err
 	}
 	var pol *policy.Policy
-	if len(cfg.Targets) > 0 {
+	// Workflows see the users' changes through the engine's planner, which
+	// runs without targets too.
+	if len(cfg.Targets) > 0 || len(cfg.Workflows) > 0 {
 		if pol, err = policy.Compile(cfg.Policy(types), policy.WithResourceTypes(rtypes[0], rtypes[1])); err != nil {
 			return nil, err
 		}
@@ -135,11 +146,30 @@ func newGatewayWith(ctx context.Context, cfg config.Config, types targets.Regist
 	if builtin {
 		g.types = registry.New(registry.Services{Entra: g.entra})
 	}
-	if pol != nil {
-		if err := g.openEngine(ctx, pol, tune); err != nil {
+	// The notifications' sender: nil until the configuration has a
+	// notifications section (its sender is set here).
+	g.sender = hk.sender
+	var onChanges func(context.Context, store.Tx, []store.Change) error
+	if len(cfg.Workflows) > 0 {
+		if err := g.openRunner(hk.workflow); err != nil {
 			g.Close()
 			return nil, err
 		}
+		onChanges = g.runner.OnChanges
+	}
+	if pol != nil {
+		if err := g.openEngine(ctx, pol, func(o *engine.Options) {
+			o.OnChanges = onChanges
+			if tune != nil {
+				tune(o)
+			}
+		}); err != nil {
+			g.Close()
+			return nil, err
+		}
+	}
+	if g.runner != nil {
+		g.runner.UseEngine(g.engine)
 	}
 	a, err := auth.New(ctx, cfg.Auth, log)
 	if err != nil {
@@ -234,6 +264,28 @@ func (g *Gateway) openEngine(ctx context.Context, pol *policy.Policy, tune func(
 	return nil
 }
 
+// openRunner compiles the workflows, reading their webhooks' secrets,
+// and creates their runner, before the engine whose planner calls its
+// OnChanges.
+func (g *Gateway) openRunner(tune func(*workflow.Options)) error {
+	wfs, err := workflow.Compile(g.cfg.Workflows, g.cfg.WorkflowOptions())
+	if err != nil {
+		return err
+	}
+	o := workflow.Options{Store: g.store, Workflows: wfs, Sender: g.sender, Logger: g.log, Registerer: g.reg}
+	if g.entra != nil {
+		o.Entra = g.entra // never a typed nil
+	}
+	if tune != nil {
+		tune(&o)
+	}
+	if g.runner, err = workflow.New(o); err != nil {
+		return err
+	}
+	g.log.Info("lifecycle workflows enabled", "workflows", len(wfs), "email", g.sender != nil)
+	return nil
+}
+
 // targetEnv is what the connector of the target name is told: its name,
 // the gateway's logger and the target attributes the users and groups
 // mappings of its policy t write (those derived from the connector's own
@@ -283,6 +335,9 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	}()
 	if g.engine != nil {
 		g.engine.Start(context.WithoutCancel(ctx)) // stopped by Close, after the last request
+	}
+	if g.runner != nil {
+		g.runner.Start(context.WithoutCancel(ctx)) // stopped by Close
 	}
 	pctx, stopPrune := context.WithCancel(ctx)
 	defer stopPrune()
@@ -334,6 +389,9 @@ func (g *Gateway) Close() {
 	}
 	if g.admin != nil {
 		g.admin.Close()
+	}
+	if g.runner != nil {
+		g.runner.Close() // before the engine and the Entra client it calls
 	}
 	if g.engine != nil {
 		g.engine.Close()

@@ -89,6 +89,7 @@ type Runner struct {
 	mu     sync.Mutex
 	engine Engine
 
+	wake   chan struct{} // capacity 1: run due work now (Wake)
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -119,7 +120,8 @@ func New(opts Options) (*Runner, error) {
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
-	r := &Runner{opts: opts, log: opts.Logger, wfs: opts.Workflows, byName: map[string]*Workflow{}, engine: opts.Engine}
+	r := &Runner{opts: opts, log: opts.Logger, wfs: opts.Workflows, byName: map[string]*Workflow{}, engine: opts.Engine,
+		wake: make(chan struct{}, 1)}
 	for _, w := range opts.Workflows {
 		r.byName[w.Name()] = w
 	}
@@ -152,9 +154,19 @@ func (r *Runner) Start(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
+			case <-r.wake:
 			}
 		}
 	})
+}
+
+// Wake makes the loop of Start run due work now rather than at its next
+// poll (after RunNow or Retry); it never blocks.
+func (r *Runner) Wake() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Close stops the loop and waits for it; a task in flight is cut short

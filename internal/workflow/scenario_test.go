@@ -189,7 +189,7 @@ func (w *world) schedule(wf, user string) (store.WorkflowSchedule, bool) {
 
 func (w *world) runs(wf, user string) []Run {
 	w.t.Helper()
-	rs, err := w.r.Runs(w.t.Context(), wf, user, 100)
+	rs, err := w.r.Runs(w.t.Context(), wf, user, "", 100)
 	if err != nil {
 		w.t.Fatal(err)
 	}
