@@ -108,7 +108,7 @@ func TestWorkflowAdminAPI(t *testing.T) {
 	boss := c.must(http.StatusCreated, "POST", "/Users", map[string]any{"userName": "boss", "displayName": "The Boss",
 		"emails": []any{map[string]any{"value": "boss@example.com", "primary": true}}}).body["id"].(string)
 	alice := c.must(http.StatusCreated, "POST", "/Users", map[string]any{
-		"schemas": []any{"urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", hrURN},
+		"schemas":  []any{"urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", hrURN},
 		"userName": "alice", "displayName": "Alice Adams", "emails": []any{map[string]any{"value": "alice@example.com", "primary": true}},
 		"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": map[string]any{"manager": map[string]any{"value": boss}},
 		hrURN: map[string]any{"employeeHireDate": hire + "T00:00:00Z"}}).body["id"].(string)
