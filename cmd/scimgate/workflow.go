@@ -240,7 +240,11 @@ func writeRuns(w io.Writer, runs []gateway.AdminWorkflowRun) error {
 	}
 	tb := newTable(w, "ID", "WORKFLOW", "USER", "OCCURRENCE", "STATUS", "PREVIEW", "CREATED", "UPDATED")
 	for _, r := range runs {
-		tb.row(strconv.FormatInt(r.ID, 10), r.Workflow, userName(r.User), r.Occurrence, r.Status, yesNo(r.Preview),
+		occ := r.Occurrence
+		if strings.HasPrefix(occ, "onDemand@") {
+			occ = "on demand" // at its creation time
+		}
+		tb.row(strconv.FormatInt(r.ID, 10), r.Workflow, userName(r.User), occ, r.Status, yesNo(r.Preview),
 			fmtTime(r.Created), fmtTime(r.Updated))
 	}
 	return tb.flush()
@@ -334,7 +338,7 @@ func workflowTest(ctx context.Context, c *adminClient, o workflowOpts, args []st
 	if r.WouldRun {
 		verdict = "would run"
 	}
-	fmt.Fprintf(&b, "workflow %s for %s (%s) %s: %s", r.Workflow, r.User.UserName, r.User.ID, when, verdict)
+	fmt.Fprintf(&b, "workflow %s for %s (%s) %s: %s", r.Workflow, r.User.UserName, r.User.DisplayName, when, verdict)
 	if r.Reason != "" {
 		fmt.Fprintf(&b, " (%s)", r.Reason)
 	}

@@ -351,7 +351,7 @@ func (h *adminHandler) workflowTest(r *http.Request) (any, error) {
 }
 
 // workflowsUpcoming answers the time-triggered workflows due in the next
-// ?days= (default 14, at most 366) days.
+// ?days= (default 14, at most 3660) days.
 func (h *adminHandler) workflowsUpcoming(r *http.Request) (any, error) {
 	rn, err := h.runner()
 	if err != nil {
@@ -359,8 +359,8 @@ func (h *adminHandler) workflowsUpcoming(r *http.Request) (any, error) {
 	}
 	days := 14
 	if s := r.URL.Query().Get("days"); s != "" {
-		if days, err = strconv.Atoi(s); err != nil || days < 0 || days > 366 {
-			return nil, badRequest("days: must be an integer from 0 to 366")
+		if days, err = strconv.Atoi(s); err != nil || days < 0 || days > 3660 {
+			return nil, badRequest("days: must be an integer from 0 to 3660")
 		}
 	}
 	up, err := rn.Upcoming(r.Context(), days)

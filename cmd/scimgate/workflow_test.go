@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The users of the workflow tests: their dates are years ahead, so that
+// their schedules stay upcoming whatever the day the tests run.
+const (
+	wfHire  = "2031-03-10T00:00:00Z"
+	wfLeave = "2031-03-31T00:00:00Z"
+	wfURN   = "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User"
+	entURN  = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+)
+
+// wfNow matches the times the gateway stamps (not the users' dates, in
+// 2031), which the goldens show as YYYY-MM-DDThh:mm:ssZ (same width).
+var wfNow = regexp.MustCompile(`\b20[0-2][0-9]-\d\d-\d\dT\d\d:\d\d:\d\dZ`)
+
+// wfID matches the users' ids (random), which the goldens show as <id>.
+var wfID = regexp.MustCompile(`\([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\)`)
+
+// workflowUsers creates, through SCIM, the manager boss, alice (hired on
+// wfHire, managed by boss) and bob (leaving on wfLeave).
+func workflowUsers(t *testing.T, base string) {
+	t.Helper()
+	post := func(u map[string]any) string {
+		t.Helper()
+		status, body, err := scimDo("POST", base+"/Users", u)
+		var r struct{ ID string }
+		if err != nil || status != 201 || json.Unmarshal(body, &r) != nil {
+			t.Fatalf("creating %v: %d %v %s", u["userName"], status, err, body)
+		}
+		return r.ID
+	}
+	schemas := []any{"urn:ietf:params:scim:schemas:core:2.0:User", entURN, wfURN}
+	boss := post(map[string]any{"userName": "boss@contoso.example", "displayName": "Dana Boss",
+		"emails": []any{map[string]any{"value": "dana.boss@contoso.example", "primary": true}}})
+	post(map[string]any{"schemas": schemas, "userName": "alice@contoso.example", "displayName": "Alice Adams",
+		"emails": []any{map[string]any{"value": "alice@contoso.example", "primary": true}},
+		entURN:   map[string]any{"department": "Sales", "manager": map[string]any{"value": boss}},
+		wfURN:    map[string]any{"employeeHireDate": wfHire}})
+	post(map[string]any{"schemas": schemas, "userName": "bob@contoso.example", "displayName": "Bob Brown",
+		entURN: map[string]any{"manager": map[string]any{"value": boss}},
+		wfURN:  map[string]any{"employeeLeaveDateTime": wfLeave}})
+}
+
+// TestWorkflowCLI runs "scimgate workflow" against a gateway process with
+// examples/workflows.yaml and compares what each command prints with
+// testdata/workflow/*.golden (go test -update rewrites them): list, show,
+// disable and enable, test at a date with the rendered email, upcoming,
+// a run on demand (its email fails: this gateway has no email sender),
+// its run and runs, retry, --json, and the errors.
+func TestWorkflowCLI(t *testing.T) {
+	t.Setenv("ENTRA_CLIENT_SECRET", "never-used-the-tests-call-no-entra-0123456789")
+	for _, k := range []string{"SCIMGATE_ADMIN_TOKEN", "SCIMGATE_ADMIN_URL"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	dataDir := filepath.Join(t.TempDir(), "data")
+	p := startProc(t, dataDir, "--config", filepath.Join("..", "..", "examples", "workflows.yaml"))
+	adminURL, tokenFile := strings.TrimSuffix(p.base, "/scim/v2"), filepath.Join(dataDir, "admin-token")
+	workflowUsers(t, p.base)
+
+	wf := func(t *testing.T, code int, args ...string) (string, string) {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		got := run(append([]string{"workflow", "--url", adminURL, "--token-file", tokenFile}, args...), &out, &errOut)
+		if got != code {
+			t.Fatalf("scimgate workflow %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), got, code, out.String(), errOut.String())
+		}
+		return wfID.ReplaceAllString(wfNow.ReplaceAllString(out.String(), "YYYY-MM-DDThh:mm:ssZ"), "(<id>)"), errOut.String()
+	}
+	// until runs a command until its output contains want.
+	until := func(t *testing.T, want string, args ...string) string {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			out, _ := wf(t, 0, args...)
+			if strings.Contains(out, want) {
+				return out
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("scimgate workflow %s never showed %q:\n%s", strings.Join(args, " "), want, out)
+			}
+		}
+	}
+
+	for _, tc := range []struct {
+		golden string
+		args   []string
+	}{
+		{"list", []string{"list"}},
+		{"show", []string{"show", "last-day"}},
+		{"disable", []string{"disable", "first-day"}},
+		{"show-disabled", []string{"show", "first-day"}},
+		{"enable", []string{"enable", "first-day"}},
+		{"test-pre-hire", []string{"test", "pre-hire", "--user", "alice@contoso.example", "--at", "2031-03-03"}},
+		{"test-too-late", []string{"test", "first-day", "--at", "2031-03-20", "--user", "alice@contoso.example"}},
+		{"test-mover", []string{"test", "mover-sales", "--user", "alice@contoso.example"}},
+		{"list-json", []string{"list", "--json"}},
+	} {
+		t.Run(tc.golden, func(t *testing.T) {
+			out, _ := wf(t, 0, tc.args...)
+			checkGoldenIn(t, "workflow", tc.golden, []byte(out))
+		})
+	}
+
+	// The planner schedules the users' dates.
+	out := until(t, "post-offboarding", "upcoming", "--days", "3650")
+	checkGoldenIn(t, "workflow", "upcoming", []byte(out))
+	out, _ = wf(t, 0, "upcoming")
+	checkGoldenIn(t, "workflow", "upcoming-none", []byte(out))
+
+	out, _ = wf(t, 0, "run", "first-day", "alice@contoso.example")
+	checkGoldenIn(t, "workflow", "run", []byte(out))
+	out = until(t, "failed", "run-show", "1")
+	checkGoldenIn(t, "workflow", "run-show", []byte(out))
+	out, _ = wf(t, 0, "runs", "first-day", "--status", "failed")
+	checkGoldenIn(t, "workflow", "runs", []byte(out))
+	out, _ = wf(t, 0, "runs", "first-day", "--status", "done")
+	checkGoldenIn(t, "workflow", "runs-none", []byte(out))
+	out, _ = wf(t, 0, "retry", "1")
+	checkGoldenIn(t, "workflow", "retry", []byte(out))
+
+	for _, tc := range []struct {
+		name   string
+		code   int
+		args   []string
+		stderr string
+	}{
+		{"no such workflow", 1, []string{"show", "nosuch"}, `workflow: no such workflow: "nosuch" (HTTP 404)`},
+		{"no such user", 1, []string{"run", "first-day", "nobody"}, `no user has the id or userName "nobody" (HTTP 404)`},
+		{"no such run", 1, []string{"run-show", "99"}, "no workflow run 99 (HTTP 404)"},
+		{"a bad date", 1, []string{"test", "pre-hire", "--user", "alice@contoso.example", "--at", "soon"}, `at: "soon": want a date`},
+		{"test without user", 2, []string{"test", "pre-hire"}, "--user is required"},
+		{"run without user", 2, []string{"run", "first-day"}, "run NAME USER..."},
+		{"a flag of another command", 2, []string{"list", "--days", "3"}, "--days does not apply to list"},
+		{"unknown command", 2, []string{"frobnicate"}, `unknown workflow command "frobnicate"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr := wf(t, tc.code, tc.args...)
+			if !strings.Contains(stderr, tc.stderr) {
+				t.Errorf("stderr %q, want it to contain %q", stderr, tc.stderr)
+			}
+		})
+	}
+}
+
+// TestWorkflowUsageListsEveryCommand: "scimgate workflow -h" names every
+// command.
+func TestWorkflowUsageListsEveryCommand(t *testing.T) {
+	for name := range workflowCommands {
+		if !strings.Contains(workflowUsage, "\n  "+name+" ") {
+			t.Errorf("the workflow usage does not list %q", name)
+		}
+	}
+	if !strings.Contains(usage, "scimgate workflow COMMAND") {
+		t.Error("the scimgate usage does not list workflow")
+	}
+}
