@@ -24,9 +24,6 @@ const (
 // 2031), which the goldens show as YYYY-MM-DDThh:mm:ssZ (same width).
 var wfNow = regexp.MustCompile(`\b20[0-2][0-9]-\d\d-\d\dT\d\d:\d\d:\d\dZ`)
 
-// wfID matches the users' ids (random), which the goldens show as <id>.
-var wfID = regexp.MustCompile(`\([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\)`)
-
 // workflowUsers creates, through SCIM, the manager boss, alice (hired on
 // wfHire, managed by boss) and bob (leaving on wfLeave).
 func workflowUsers(t *testing.T, base string) {
@@ -76,7 +73,7 @@ func TestWorkflowCLI(t *testing.T) {
 		if got != code {
 			t.Fatalf("scimgate workflow %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), got, code, out.String(), errOut.String())
 		}
-		return wfID.ReplaceAllString(wfNow.ReplaceAllString(out.String(), "YYYY-MM-DDThh:mm:ssZ"), "(<id>)"), errOut.String()
+		return wfNow.ReplaceAllString(out.String(), "YYYY-MM-DDThh:mm:ssZ"), errOut.String()
 	}
 	// until runs a command until its output contains want.
 	until := func(t *testing.T, want string, args ...string) string {
@@ -163,5 +160,49 @@ func TestWorkflowUsageListsEveryCommand(t *testing.T) {
 	}
 	if !strings.Contains(usage, "scimgate workflow COMMAND") {
 		t.Error("the scimgate usage does not list workflow")
+	}
+}
+
+// readmeWorkflow matches the README's workflow commands.
+var readmeWorkflow = regexp.MustCompile(`(?m)^\./bin/scimgate workflow (.*)$`)
+
+// TestREADMEWorkflowExample runs the commands of the README's workflow
+// section against a gateway with examples/workflows.yaml and the users it
+// describes: each must print the output the README shows under it.
+func TestREADMEWorkflowExample(t *testing.T) {
+	langs, bodies := codeBlocks(readmeSection(t, "Lifecycle workflows: `scimgate workflow`"))
+	var cmds, wants []string
+	for i := 0; i+1 < len(bodies); i++ {
+		if m := readmeWorkflow.FindStringSubmatch(bodies[i]); langs[i] == "sh" && m != nil && langs[i+1] == "" {
+			cmds, wants = append(cmds, m[1]), append(wants, bodies[i+1])
+		}
+	}
+	if len(cmds) < 2 {
+		t.Fatalf("the workflow section should show workflow test and upcoming with their output; found %q", cmds)
+	}
+	t.Setenv("ENTRA_CLIENT_SECRET", "never-used-the-tests-call-no-entra-0123456789")
+	for _, k := range []string{"SCIMGATE_ADMIN_TOKEN", "SCIMGATE_ADMIN_URL"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	dataDir := filepath.Join(t.TempDir(), "data")
+	p := startProc(t, dataDir, "--config", filepath.Join("..", "..", "examples", "workflows.yaml"))
+	workflowUsers(t, p.base)
+	adminURL, tokenFile := strings.TrimSuffix(p.base, "/scim/v2"), filepath.Join(dataDir, "admin-token")
+	for i, c := range cmds {
+		var got string
+		// The planner schedules the users shortly after they are created.
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			var out, errOut bytes.Buffer
+			if code := run(append([]string{"workflow", "--url", adminURL, "--token-file", tokenFile}, strings.Fields(c)...), &out, &errOut); code != 0 {
+				t.Fatalf("scimgate workflow %s: exit %d: %s", c, code, errOut.String())
+			}
+			if got = out.String(); got == wants[i] || time.Now().After(deadline) {
+				break
+			}
+		}
+		if got != wants[i] {
+			t.Errorf("scimgate workflow %s printed\n%s\nthe README shows\n%s", c, got, wants[i])
+		}
 	}
 }
