@@ -8,6 +8,7 @@
 //	scimgate admin COMMAND [ARGS] [--url URL] [--token TOKEN] [--json]
 //	scimgate reconcile TARGET [--dry-run] [--json] [--url URL] [--token TOKEN]
 //	scimgate entra COMMAND [ARGS] [--url URL] [--token TOKEN] [--json]
+//	scimgate workflow COMMAND [ARGS] [--url URL] [--token TOKEN] [--json]
 package main
 
 import (
@@ -71,6 +72,10 @@ Usage:
       disable, enable, delete users and revoke their sessions, through
       the admin API (the gateway's entra section, audited); check the
       Graph permissions. "scimgate entra -h" lists the commands.
+  scimgate workflow COMMAND [ARGS] [--url URL] [--token TOKEN] [--json]
+      List, enable, disable, run and retry the lifecycle workflows, see
+      their runs, and test them before they go live (test, upcoming),
+      through the admin API. "scimgate workflow -h" lists the commands.
 `
 
 func main() {
@@ -103,6 +108,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return reconcileCmd(ctx, args[1:], stdout, stderr, realClock)
 	case "entra":
 		return entraCmd(ctx, args[1:], os.Stdin, stdout, stderr)
+	case "workflow":
+		return workflowCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -24,22 +24,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/scimgate/scimgate/targets"
 )
-
-// ErrInvalidConfig is wrapped by every *FieldError.
-var ErrInvalidConfig = errors.New("alert: invalid configuration")
-
-// FieldError is one problem of the configuration, at its field path
-// relative to the alerts section ("rules[1].threshold").
-type FieldError struct {
-	Path string
-	Msg  string
-}
-
-func (e *FieldError) Error() string { return e.Path + ": " + e.Msg }
-
-// Unwrap returns ErrInvalidConfig.
-func (e *FieldError) Unwrap() error { return ErrInvalidConfig }
 
 // The kinds of rules.
 const (
@@ -114,12 +101,12 @@ func (r Rule) RuleName() string {
 	return r.Kind
 }
 
-// Validate reports every problem of c, joined, each a *FieldError with
+// Validate reports every problem of c, joined, each a *targets.ConfigError with
 // its path relative to the alerts section. It changes nothing.
 func (c Config) Validate() error {
 	var errs []error
 	add := func(path, format string, args ...any) {
-		errs = append(errs, &FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, targets.FieldError(path, format, args...))
 	}
 	if c.Interval < 0 {
 		add("interval", "must not be negative")

@@ -7,10 +7,12 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/scimgate/scimgate/targets"
 )
 
 // TestValidate: every problem of the section is reported, each a
-// *FieldError with its path relative to the section (golden); a valid
+// *targets.ConfigError with its path relative to the section (golden); a valid
 // section passes.
 func TestValidate(t *testing.T) {
 	for _, tc := range []struct {
@@ -64,9 +66,9 @@ rules:
 			}
 			var lines []string
 			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
-				var fe *FieldError
-				if !errors.As(e, &fe) || !errors.Is(e, ErrInvalidConfig) {
-					t.Errorf("not a *FieldError wrapping ErrInvalidConfig: %v", e)
+				var fe *targets.ConfigError
+				if !errors.As(e, &fe) {
+					t.Errorf("not a *targets.ConfigError: %v", e)
 				}
 				lines = append(lines, e.Error())
 			}

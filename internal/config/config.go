@@ -25,8 +25,10 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/scimgate/scimgate/internal/alert"
 	"github.com/scimgate/scimgate/internal/entra"
 	"github.com/scimgate/scimgate/internal/notify"
+	"github.com/scimgate/scimgate/internal/workflow"
 	"github.com/scimgate/scimgate/scim"
 )
 
@@ -67,6 +69,12 @@ type Config struct {
 	// workflows and alerts send through; nil without a notifications
 	// section (YAML only).
 	Notifications *notify.Config `yaml:"notifications"`
+	// Workflows are the lifecycle workflows (YAML only; see package
+	// workflow and examples/workflows.yaml).
+	Workflows []workflow.Config `yaml:"workflows"`
+	// Alerts are the alert rules (YAML only; see package alert), sent
+	// through the notifications section's channels; nil without any.
+	Alerts *alert.Config `yaml:"alerts"`
 }
 
 // Log configures the process logger.

@@ -137,6 +137,8 @@ func (c Config) Validate(reg targets.Registry) error {
 	}
 	c.validateEntra(&p)
 	c.validateNotifications(&p)
+	c.validateWorkflows(&p)
+	c.validateAlerts(&p)
 	return errors.Join(p...)
 }
 
@@ -166,6 +168,32 @@ func (c Config) validateNotifications(p *problems) {
 	}
 	p.envNames("notifications", vars)
 	p.section("notifications", n.Validate())
+}
+
+// validateAlerts checks the alerts section: its rules, and the channels
+// they name in the notifications section.
+func (c Config) validateAlerts(p *problems) {
+	a := c.Alerts
+	if a == nil {
+		return
+	}
+	p.section("alerts", a.Validate())
+	var hooks []string
+	if n := c.Notifications; n != nil {
+		for _, w := range n.Webhooks {
+			hooks = append(hooks, w.Name)
+		}
+	}
+	for i, r := range a.Rules {
+		if len(r.Email) > 0 && !c.canEmail() {
+			p.add(fmt.Sprintf("alerts.rules[%d].email", i), "needs the smtp settings of the notifications section")
+		}
+		for j, h := range r.Webhooks {
+			if !slices.Contains(hooks, h) {
+				p.add(fmt.Sprintf("alerts.rules[%d].webhooks[%d]", i, j), "%q is not a webhook of the notifications section", h)
+			}
+		}
+	}
 }
 
 // envNames reports the variables (field, name) of a section that are

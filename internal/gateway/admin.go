@@ -15,6 +15,7 @@ import (
 	"github.com/scimgate/scimgate/internal/auth"
 	"github.com/scimgate/scimgate/internal/engine"
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/internal/workflow"
 	"github.com/scimgate/scimgate/scim"
 	"github.com/scimgate/scimgate/targets"
 )
@@ -92,6 +93,16 @@ func (g *Gateway) adminRoutes(mux *http.ServeMux, admin *auth.Authenticator) {
 		"POST /entra/groups/{id}/members":                h.entraAddMember,
 		"DELETE /entra/groups/{id}/members/{user}":       h.entraRemoveMember,
 		"GET /entra/check":                               h.entraCheck,
+		"GET /workflows":                                 h.workflows,
+		"GET /workflows/{name}":                          h.workflow,
+		"POST /workflows/{name}/enable":                  h.workflowEnable,
+		"POST /workflows/{name}/disable":                 h.workflowDisable,
+		"POST /workflows/{name}/run":                     h.workflowRunNow,
+		"GET /workflows/{name}/runs":                     h.workflowRuns,
+		"GET /workflows/{name}/test":                     h.workflowTest,
+		"GET /workflow-runs/{id}":                        h.workflowRun,
+		"POST /workflow-runs/{id}/retry":                 h.workflowRetry,
+		"GET /workflows-upcoming":                        h.workflowsUpcoming,
 	}
 	for pattern, fn := range routes {
 		method, path, _ := strings.Cut(pattern, " ")
@@ -153,6 +164,10 @@ func (h *adminHandler) status(err error) *adminError {
 	case errors.Is(err, engine.ErrUnknownTarget), errors.Is(err, engine.ErrUnknownOperation), errors.Is(err, store.ErrNotFound),
 		errors.Is(err, engine.ErrUnknownReconciliation):
 		return &adminError{status: http.StatusNotFound, msg: err.Error()}
+	case errors.Is(err, workflow.ErrUnknownWorkflow):
+		return &adminError{status: http.StatusNotFound, msg: err.Error()}
+	case errors.Is(err, workflow.ErrNotRetryable):
+		return &adminError{status: http.StatusConflict, msg: err.Error()}
 	case errors.Is(err, engine.ErrReconcileRunning):
 		return &adminError{status: http.StatusConflict, msg: err.Error()}
 	case errors.Is(err, engine.ErrNotStarted):

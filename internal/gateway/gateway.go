@@ -23,11 +23,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/scimgate/scimgate/internal/alert"
 	"github.com/scimgate/scimgate/internal/auth"
 	"github.com/scimgate/scimgate/internal/config"
 	"github.com/scimgate/scimgate/internal/engine"
 	"github.com/scimgate/scimgate/internal/entra"
+	"github.com/scimgate/scimgate/internal/notify"
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/internal/workflow"
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/scim"
 	"github.com/scimgate/scimgate/scim/server"
@@ -41,16 +44,21 @@ const TokenFile = "scim-token"
 
 // Gateway is a configured, not yet serving, scimgate.
 type Gateway struct {
-	cfg      config.Config
-	log      *slog.Logger
-	store    *store.SQL
-	engine   *engine.Engine               // nil without targets
-	reg      *prometheus.Registry         // the metrics of /metrics
-	types    targets.Registry             // the target types
-	conns    map[string]targets.Connector // by target name
-	auth     *auth.Authenticator          // SCIM credentials
-	admin    *auth.Authenticator          // admin API credentials
-	entra    *entra.Client                // nil without an entra section
+	cfg    config.Config
+	log    *slog.Logger
+	store  *store.SQL
+	engine *engine.Engine               // nil without targets
+	reg    *prometheus.Registry         // the metrics of /metrics
+	types  targets.Registry             // the target types
+	conns  map[string]targets.Connector // by target name
+	auth   *auth.Authenticator          // SCIM credentials
+	admin  *auth.Authenticator          // admin API credentials
+	entra  *entra.Client                // nil without an entra section
+	runner *workflow.Runner             // nil without workflows
+	alerts *alert.Evaluator             // nil without alerts
+	// sender sends the workflows' emails; nil: no notifications are
+	// configured (email tasks fail with "no email sender").
+	sender   notify.Sender
 	srv      *http.Server
 	ln       net.Listener
 	draining atomic.Bool
@@ -75,11 +83,18 @@ func newGateway(ctx context.Context, cfg config.Config, types targets.Registry, 
 	return newGatewayWith(ctx, cfg, types, log, hooks{engine: tune})
 }
 
-// hooks are what tests change in a gateway: the engine's options, and
-// the Entra client's transport and clock.
+// hooks are what tests change in a gateway: the engine's options, the
+// Entra client's transport and clock, the workflow runner's and the alert
+// evaluator's options, and the notifications' sender.
 type hooks struct {
-	engine func(*engine.Options)
-	entra  entra.Options
+	engine   func(*engine.Options)
+	entra    entra.Options
+	workflow func(*workflow.Options)
+	alert    func(*alert.Options)
+	// sender replaces the notifications section's sender; notify, its
+	// options (a test SMTP server's CA).
+	sender notify.Sender
+	notify notify.Options
 }
 
 // newGatewayWith is New with hooks. Without types, the targets' types are
@@ -113,7 +128,9 @@ func newGatewayWith(ctx context.Context, cfg config.Config, types targets.Regist
 		return nil, err
 	}
 	var pol *policy.Policy
-	if len(cfg.Targets) > 0 {
+	// Workflows and alerts see the changes through the engine's planner,
+	// which runs without targets too.
+	if len(cfg.Targets) > 0 || len(cfg.Workflows) > 0 || cfg.Alerts != nil {
 		if pol, err = policy.Compile(cfg.Policy(types), policy.WithResourceTypes(rtypes[0], rtypes[1])); err != nil {
 			return nil, err
 		}
@@ -135,8 +152,50 @@ func newGatewayWith(ctx context.Context, cfg config.Config, types targets.Regist
 	if builtin {
 		g.types = registry.New(registry.Services{Entra: g.entra})
 	}
+	// The notifications' sender (emails of workflows, alerts): nil
+	// without a notifications section. It reads its secrets and
+	// templates here and connects to nothing.
+	g.sender = hk.sender
+	if g.sender == nil && cfg.Notifications != nil {
+		n, err := notify.New(*cfg.Notifications, hk.notify)
+		if err != nil {
+			g.Close()
+			return nil, fmt.Errorf("notifications: %w", err)
+		}
+		g.sender = n
+	}
+	// The engine's planner tells the workflows and the alerts of every
+	// change, in its transaction; the evaluator is made after the engine
+	// it reads, before the planner runs (Serve).
+	var hooksOf []engine.ChangesHook
+	if len(cfg.Workflows) > 0 {
+		if err := g.openRunner(hk.workflow); err != nil {
+			g.Close()
+			return nil, err
+		}
+		hooksOf = append(hooksOf, g.runner.OnChanges)
+	}
+	if cfg.Alerts != nil {
+		hooksOf = append(hooksOf, func(ctx context.Context, tx store.Tx, ch []store.Change) error {
+			return g.alerts.ObserveChanges(ctx, tx, ch)
+		})
+	}
 	if pol != nil {
-		if err := g.openEngine(ctx, pol, tune); err != nil {
+		if err := g.openEngine(ctx, pol, func(o *engine.Options) {
+			o.OnChanges = engine.ChainChanges(hooksOf...)
+			if tune != nil {
+				tune(o)
+			}
+		}); err != nil {
+			g.Close()
+			return nil, err
+		}
+	}
+	if g.runner != nil {
+		g.runner.UseEngine(g.engine)
+	}
+	if cfg.Alerts != nil {
+		if err := g.openAlerts(hk.alert); err != nil {
 			g.Close()
 			return nil, err
 		}
@@ -234,6 +293,57 @@ func (g *Gateway) openEngine(ctx context.Context, pol *policy.Policy, tune func(
 	return nil
 }
 
+// openAlerts creates the alert evaluator over the engine, the store, the
+// Entra client and the notifications' sender.
+func (g *Gateway) openAlerts(tune func(*alert.Options)) error {
+	if g.sender == nil {
+		return errors.New("alerts: the alerts section needs the notifications section (their channels)")
+	}
+	o := alert.Options{Config: *g.cfg.Alerts, Store: g.store, Sender: g.sender, Engine: g.engine, Logger: g.log, Registerer: g.reg}
+	if g.entra != nil {
+		o.Entra = g.entra // never a typed nil
+	}
+	if tune != nil {
+		tune(&o)
+	}
+	ev, err := alert.New(o)
+	if err != nil {
+		return fmt.Errorf("alerts: %w", err)
+	}
+	g.alerts = ev
+	g.log.Info("alerts enabled", "rules", len(o.Config.Rules))
+	return nil
+}
+
+// openRunner compiles the workflows, reading their webhooks' secrets,
+// and creates their runner, before the engine whose planner calls its
+// OnChanges.
+func (g *Gateway) openRunner(tune func(*workflow.Options)) error {
+	wfs, err := workflow.Compile(g.cfg.Workflows, g.cfg.WorkflowOptions())
+	if err != nil {
+		return err
+	}
+	o := workflow.Options{Store: g.store, Workflows: wfs, Sender: g.sender, Logger: g.log, Registerer: g.reg}
+	if g.cfg.Alerts != nil {
+		o.OnTaskFailed = func(ctx context.Context, run store.WorkflowRun, task store.WorkflowTask) {
+			if err := g.alerts.ObserveTaskFailed(ctx, run, task); err != nil {
+				g.log.Error("alerts: recording a failed workflow task", "run", run.ID, "err", err)
+			}
+		}
+	}
+	if g.entra != nil {
+		o.Entra = g.entra // never a typed nil
+	}
+	if tune != nil {
+		tune(&o)
+	}
+	if g.runner, err = workflow.New(o); err != nil {
+		return err
+	}
+	g.log.Info("lifecycle workflows enabled", "workflows", len(wfs), "email", g.sender != nil)
+	return nil
+}
+
 // targetEnv is what the connector of the target name is told: its name,
 // the gateway's logger and the target attributes the users and groups
 // mappings of its policy t write (those derived from the connector's own
@@ -283,6 +393,12 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	}()
 	if g.engine != nil {
 		g.engine.Start(context.WithoutCancel(ctx)) // stopped by Close, after the last request
+	}
+	if g.runner != nil {
+		g.runner.Start(context.WithoutCancel(ctx)) // stopped by Close
+	}
+	if g.alerts != nil {
+		g.alerts.Start(context.WithoutCancel(ctx)) // stopped by Close
 	}
 	pctx, stopPrune := context.WithCancel(ctx)
 	defer stopPrune()
@@ -334,6 +450,12 @@ func (g *Gateway) Close() {
 	}
 	if g.admin != nil {
 		g.admin.Close()
+	}
+	if g.alerts != nil {
+		g.alerts.Close() // before the engine it reads
+	}
+	if g.runner != nil {
+		g.runner.Close() // before the engine and the Entra client it calls
 	}
 	if g.engine != nil {
 		g.engine.Close()

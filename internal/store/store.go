@@ -247,6 +247,9 @@ type Store interface {
 	WorkflowRun(ctx context.Context, id int64) (WorkflowRun, []WorkflowTask, error)
 	// WorkflowRuns returns the runs q selects.
 	WorkflowRuns(ctx context.Context, q WorkflowRunQuery) ([]WorkflowRun, error)
+	// WorkflowRunCounts returns how many runs each workflow has, by
+	// status.
+	WorkflowRunCounts(ctx context.Context) (map[string]map[string]int, error)
 	// WorkflowSchedules returns the schedules q selects.
 	WorkflowSchedules(ctx context.Context, q WorkflowScheduleQuery) ([]WorkflowSchedule, error)
 	// WorkflowStates returns the administrator's overrides: enabled or

@@ -64,6 +64,7 @@ type WorkflowSchedule struct {
 type WorkflowRunQuery struct {
 	Workflow string // "" any
 	User     string // "" any
+	Status   string // "" any
 	// Due selects the pending and running runs whose NextAt is not after
 	// it, oldest due first.
 	Due   time.Time
@@ -255,6 +256,10 @@ func (s *SQL) WorkflowRuns(ctx context.Context, q WorkflowRunQuery) (out []Workf
 		stmt += " AND user_id = ?"
 		args = append(args, q.User)
 	}
+	if q.Status != "" {
+		stmt += " AND status = ?"
+		args = append(args, q.Status)
+	}
 	if !q.Due.IsZero() {
 		stmt += " AND status IN ('" + WorkflowPending + "', '" + WorkflowRunning + "') AND next_at <= ? ORDER BY next_at, id"
 		args = append(args, q.Due.UTC().Format(TimeFormat))
@@ -276,6 +281,31 @@ func (s *SQL) WorkflowRuns(ctx context.Context, q WorkflowRunQuery) (out []Workf
 				return fmt.Errorf("store: workflow runs: %w", err)
 			}
 			out = append(out, r)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// WorkflowRunCounts implements Store.
+func (s *SQL) WorkflowRunCounts(ctx context.Context) (out map[string]map[string]int, err error) {
+	err = s.read(ctx, func(ctx context.Context, c *conn) error {
+		rows, err := c.query(ctx, "SELECT workflow, status, COUNT(*) FROM workflow_runs GROUP BY workflow, status")
+		if err != nil {
+			return fmt.Errorf("store: workflow run counts: %w", err)
+		}
+		defer rows.Close()
+		out = map[string]map[string]int{}
+		for rows.Next() {
+			var wf, status string
+			var n int
+			if err := rows.Scan(&wf, &status, &n); err != nil {
+				return fmt.Errorf("store: workflow run counts: %w", err)
+			}
+			if out[wf] == nil {
+				out[wf] = map[string]int{}
+			}
+			out[wf][status] = n
 		}
 		return rows.Err()
 	})

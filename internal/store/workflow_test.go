@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"maps"
 	"testing"
 	"time"
 )
@@ -94,6 +95,8 @@ func TestWorkflowRuns(t *testing.T) {
 		{"due now: the done run is left out", WorkflowRunQuery{Due: at, Limit: 10}, []int64{r1.ID + 3}},
 		{"due later, oldest due first", WorkflowRunQuery{Due: at.Add(time.Hour), Limit: 10}, []int64{r1.ID + 3, r2.ID}},
 		{"limit", WorkflowRunQuery{Limit: 1}, []int64{r1.ID + 3}},
+		{"by status", WorkflowRunQuery{Status: WorkflowPending, Limit: 10}, []int64{r1.ID + 3, r2.ID}},
+		{"by workflow and status", WorkflowRunQuery{Workflow: "pre-hire", Status: WorkflowDone, Limit: 10}, []int64{r1.ID}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rs, err := s.WorkflowRuns(ctx, tc.q)
@@ -113,6 +116,13 @@ func TestWorkflowRuns(t *testing.T) {
 				}
 			}
 		})
+	}
+	counts, err := s.WorkflowRunCounts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]map[string]int{"pre-hire": {WorkflowDone: 1, WorkflowPending: 1}, "mover": {WorkflowPending: 1}}; !maps.EqualFunc(counts, want, maps.Equal) {
+		t.Errorf("WorkflowRunCounts = %v, want %v", counts, want)
 	}
 }
 

@@ -219,13 +219,18 @@ func (r *Runner) Run(ctx context.Context, id int64) (Run, error) {
 	return out, nil
 }
 
-// Runs returns the runs of a workflow ("" any) for a user ("" any),
-// newest first.
-func (r *Runner) Runs(ctx context.Context, name, user string, limit int) ([]store.WorkflowRun, error) {
+// Runs returns the runs of a workflow ("" any) for a user ("" any) with
+// a status ("" any), newest first.
+func (r *Runner) Runs(ctx context.Context, name, user, status string, limit int) ([]store.WorkflowRun, error) {
 	if name != "" && r.byName[name] == nil {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownWorkflow, name)
 	}
-	return r.opts.Store.WorkflowRuns(ctx, store.WorkflowRunQuery{Workflow: name, User: user, Limit: limit})
+	return r.opts.Store.WorkflowRuns(ctx, store.WorkflowRunQuery{Workflow: name, User: user, Status: status, Limit: limit})
+}
+
+// RunCounts returns how many runs each workflow has, by status.
+func (r *Runner) RunCounts(ctx context.Context) (map[string]map[string]int, error) {
+	return r.opts.Store.WorkflowRunCounts(ctx)
 }
 
 // Retry makes a failed run pending again: its failed and skipped tasks

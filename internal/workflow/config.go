@@ -177,6 +177,10 @@ type CompileOptions struct {
 	Targets []string
 	// Entra: an entra section is configured (Entra tasks).
 	Entra bool
+	// Email: the gateway can send email (sendEmail and
+	// entraTemporaryAccessPass, which emails the pass); without it those
+	// tasks are configuration errors.
+	Email bool
 	// ReadSecret reads a webhook's secret (default targets.ReadSecret).
 	ReadSecret func(field, inline, env, file string) (string, error)
 }
@@ -318,6 +322,9 @@ func compileTask(c TaskConfig, f string, o CompileOptions, add func(path, format
 	if strings.HasPrefix(c.Task, "entra") && !o.Entra {
 		add(f+".task", "%s needs the entra section of the configuration", c.Task)
 	}
+	if (c.Task == "sendEmail" || c.Task == "entraTemporaryAccessPass") && !o.Email {
+		add(f+".task", "%s sends email: it needs the email settings of the notifications section of the configuration", c.Task)
+	}
 	// The arguments each kind takes; any other set is an error.
 	allowed := map[string][]string{
 		"sendEmail":                {"to", "addresses", "template", "subject", "text", "html"},
@@ -362,11 +369,15 @@ func compileTask(c TaskConfig, f string, o CompileOptions, add func(path, format
 		if c.Timeout < 0 || c.Timeout > 5*time.Minute {
 			add(f+".timeout", "must be between 0 (default 30s) and 5m")
 		}
-		secret, err := o.ReadSecret(f+".secret", "", c.SecretEnv, c.SecretFile)
+		if c.SecretEnv != "" && c.SecretFile != "" {
+			add(f+".secret_file", "give only one of secret_env and secret_file")
+			break
+		}
+		secret, err := o.ReadSecret("secret", "", c.SecretEnv, c.SecretFile)
 		if err != nil {
 			var ce *targets.ConfigError
 			if errors.As(err, &ce) {
-				add(f+"."+strings.TrimPrefix(ce.Field, f+"."), "%v", ce.Err)
+				add(f+"."+ce.Field, "%v", ce.Err)
 			} else {
 				add(f+".secret_env", "%v", err)
 			}

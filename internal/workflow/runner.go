@@ -72,6 +72,9 @@ type Options struct {
 	MaxAttempts             int
 	// Registerer, when set, receives the metrics.
 	Registerer prometheus.Registerer
+	// OnTaskFailed, when set, is told of every task that failed for good
+	// (after it is saved): the alert rule workflowTaskFailed.
+	OnTaskFailed func(ctx context.Context, run store.WorkflowRun, task store.WorkflowTask)
 }
 
 // Runner runs the workflows: it turns changes into runs (OnChanges),
@@ -89,6 +92,7 @@ type Runner struct {
 	mu     sync.Mutex
 	engine Engine
 
+	wake   chan struct{} // capacity 1: run due work now (Wake)
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -119,7 +123,8 @@ func New(opts Options) (*Runner, error) {
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
-	r := &Runner{opts: opts, log: opts.Logger, wfs: opts.Workflows, byName: map[string]*Workflow{}, engine: opts.Engine}
+	r := &Runner{opts: opts, log: opts.Logger, wfs: opts.Workflows, byName: map[string]*Workflow{}, engine: opts.Engine,
+		wake: make(chan struct{}, 1)}
 	for _, w := range opts.Workflows {
 		r.byName[w.Name()] = w
 	}
@@ -152,9 +157,19 @@ func (r *Runner) Start(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
+			case <-r.wake:
 			}
 		}
 	})
+}
+
+// Wake makes the loop of Start run due work now rather than at its next
+// poll (after RunNow or Retry); it never blocks.
+func (r *Runner) Wake() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Close stops the loop and waits for it; a task in flight is cut short
@@ -388,6 +403,9 @@ func (r *Runner) execute(ctx context.Context, run store.WorkflowRun, now time.Ti
 			if err := r.save(ctx, run, &k, ""); err != nil {
 				return n, err
 			}
+			if r.opts.OnTaskFailed != nil {
+				r.opts.OnTaskFailed(ctx, run, k)
+			}
 			failed = true
 			if !t.cfg.ContinueOnError {
 				return n, r.finish(ctx, w, run, tasks[i+1:], store.WorkflowFailed)
@@ -463,6 +481,9 @@ func (r *Runner) backoff(attempts int) time.Duration {
 
 // permanent reports the Entra and engine failures a retry cannot mend.
 func permanent(err error) bool {
+	if errors.Is(err, notify.ErrPermanent) { // a refused address or channel
+		return true
+	}
 	for _, e := range []error{entra.ErrInvalid, entra.ErrNotEnabled, entra.ErrForbidden, entra.ErrDynamicGroup, entra.ErrNotFound} {
 		if errors.Is(err, e) {
 			return !errors.Is(err, entra.ErrTransient)

@@ -94,7 +94,7 @@ func newWorld(t *testing.T, yml string) *world {
 	if err := yaml.Unmarshal([]byte(yml), &cfgs); err != nil {
 		t.Fatal(err)
 	}
-	w.wfs, err = Compile(cfgs, CompileOptions{Targets: []string{"crm"}, Entra: true})
+	w.wfs, err = Compile(cfgs, CompileOptions{Targets: []string{"crm"}, Entra: true, Email: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func (w *world) schedule(wf, user string) (store.WorkflowSchedule, bool) {
 
 func (w *world) runs(wf, user string) []Run {
 	w.t.Helper()
-	rs, err := w.r.Runs(w.t.Context(), wf, user, 100)
+	rs, err := w.r.Runs(w.t.Context(), wf, user, "", 100)
 	if err != nil {
 		w.t.Fatal(err)
 	}

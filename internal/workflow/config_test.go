@@ -1,0 +1,58 @@
+package workflow
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestCompileNeeds: the tasks that need an environment (email, Entra, a
+// target) are configuration errors, named by their field path, without
+// it, and compile with it.
+func TestCompileNeeds(t *testing.T) {
+	wf := func(tasks ...TaskConfig) []Config {
+		return []Config{{Name: "w", Category: "custom", Trigger: TriggerConfig{OnDemand: true}, Tasks: tasks}}
+	}
+	email := TaskConfig{Task: "sendEmail", To: "user", Template: "welcome"}
+	tap := TaskConfig{Task: "entraTemporaryAccessPass"}
+	disable := TaskConfig{Task: "targetDisable", Target: "crm"}
+	for _, tc := range []struct {
+		name string
+		cfgs []Config
+		o    CompileOptions
+		errs []string
+	}{
+		{name: "email with a sender", cfgs: wf(email), o: CompileOptions{Email: true}},
+		{name: "email without a sender", cfgs: wf(email),
+			errs: []string{"workflows[0].tasks[0].task: sendEmail sends email: it needs the email settings of the notifications section of the configuration"}},
+		{name: "a pass without a sender", cfgs: wf(disable, tap), o: CompileOptions{Entra: true, Targets: []string{"crm"}},
+			errs: []string{"workflows[0].tasks[1].task: entraTemporaryAccessPass sends email: it needs the email settings of the notifications section of the configuration"}},
+		{name: "a pass without entra nor sender", cfgs: wf(tap), errs: []string{
+			"workflows[0].tasks[0].task: entraTemporaryAccessPass needs the entra section of the configuration",
+			"workflows[0].tasks[0].task: entraTemporaryAccessPass sends email: it needs the email settings of the notifications section of the configuration"}},
+		{name: "everything there", cfgs: wf(email, tap, disable), o: CompileOptions{Entra: true, Email: true, Targets: []string{"CRM"}}},
+		{name: "no such target", cfgs: wf(disable), o: CompileOptions{Targets: []string{"hr"}},
+			errs: []string{`workflows[0].tasks[0].target: "crm": no such target`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ws, err := Compile(tc.cfgs, tc.o)
+			var got []string
+			for _, e := range joined(err) {
+				if e == nil {
+					continue
+				}
+				if !errors.Is(e, ErrInvalidConfig) {
+					t.Errorf("%v does not wrap ErrInvalidConfig", e)
+				}
+				got = append(got, e.Error())
+			}
+			if !slices.Equal(got, tc.errs) {
+				t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.errs, "\n"))
+			}
+			if err == nil && len(ws) != len(tc.cfgs) {
+				t.Errorf("compiled %d workflows, want %d", len(ws), len(tc.cfgs))
+			}
+		})
+	}
+}
