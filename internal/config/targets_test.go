@@ -163,3 +163,31 @@ func TestEntraTargetChecks(t *testing.T) {
 		})
 	}
 }
+
+// TestAlertsSection: the alert rules' channels and sources must exist in
+// the notifications and entra sections.
+func TestAlertsSection(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "scimgate.yaml")
+	body := "notifications:\n  webhooks:\n    - {name: ops, url: 'https://hooks.example.com/x'}\n" +
+		"alerts:\n  rules:\n    - {kind: targetDown, for: 1h, email: [ops@example.com], webhooks: [ops, nope]}\n" +
+		"    - {kind: privilegedGroup, entraGroups: [0b5f1c2e-6d3e-4a8f-9b1c-2d3e4f5a6b7c], webhooks: [ops]}\n" +
+		"    - {kind: deadLetters, webhooks: [ops]}\n"
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(file, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Validate(registry.New(registry.Services{}))
+	for _, want := range []string{
+		"alerts.rules[0].email: needs the smtp settings of the notifications section",
+		`alerts.rules[0].webhooks[1]: "nope" is not a webhook of the notifications section`,
+		"alerts.rules[1].entraGroups: needs the entra section",
+		"alerts.rules[2].threshold",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate: %v\nwant %q", err, want)
+		}
+	}
+}

@@ -185,6 +185,9 @@ func (c Config) validateAlerts(p *problems) {
 		}
 	}
 	for i, r := range a.Rules {
+		if len(r.EntraGroups) > 0 && c.Entra == nil {
+			p.add(fmt.Sprintf("alerts.rules[%d].entraGroups", i), "needs the entra section (the Entra groups are read through it)")
+		}
 		if len(r.Email) > 0 && !c.canEmail() {
 			p.add(fmt.Sprintf("alerts.rules[%d].email", i), "needs the smtp settings of the notifications section")
 		}
