@@ -3,13 +3,11 @@ package workflow
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -87,14 +85,6 @@ func (e *env) payload(index int) ([]byte, error) {
 	tr.User = Person{}
 	return json.Marshal(webhookPayload{Workflow: e.w.Name(), Category: e.w.cfg.Category, Run: e.runID, Task: index,
 		User: e.data.User, Trigger: tr})
-}
-
-// Signature is the X-Scimgate-Signature header of a webhook body:
-// "sha256=" and the hex HMAC-SHA256 of the body with the secret.
-func Signature(secret string, body []byte) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(body)
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }
 
 // TaskPlan is what a task does (or would do).
@@ -338,7 +328,11 @@ func (r *Runner) webhook(ctx context.Context, e *env, t *task) (string, error) {
 		return "", fmt.Errorf("%w: %v", ErrPermanent, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Scimgate-Signature", Signature(t.secret, body))
+	if t.secret != "" { // signed as every webhook of the gateway (notify.Sign)
+		now := r.opts.Now()
+		req.Header.Set(notify.TimestampHeader, strconv.FormatInt(now.Unix(), 10))
+		req.Header.Set(notify.SignatureHeader, notify.Sign(t.secret, now, body))
+	}
 	resp, err := r.opts.HTTPClient.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("webhook: %w", err)

@@ -1,0 +1,195 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scimgate/scimgate/internal/config"
+	"github.com/scimgate/scimgate/internal/engine"
+	"github.com/scimgate/scimgate/internal/entra"
+	"github.com/scimgate/scimgate/internal/graphtest"
+	"github.com/scimgate/scimgate/internal/hooktest"
+	"github.com/scimgate/scimgate/internal/notify"
+	"github.com/scimgate/scimgate/internal/smtptest"
+	"github.com/scimgate/scimgate/internal/workflow"
+	"github.com/scimgate/scimgate/targets/memory"
+)
+
+// TestBuiltinWorkflowsEndToEnd runs the five built-in workflows of
+// examples/workflows.yaml, with a signed webhook added to last-day, in a
+// gateway against the Entra fake, the example's memory target, a real SMTP
+// server (STARTTLS) and an HTTPS webhook receiver, on the runner's fake
+// clock: the pre-hire Temporary Access Pass is created in Entra and
+// emailed to the manager; the welcome email reaches the new hire on the
+// first day; a move out of Sales removes the Sales group in Entra and
+// tells the manager; on the last day the leaver is disabled in Entra and
+// in the target, removed from every group, signed out, and the webhook
+// receiver gets a signed payload; 30 days later the delete, in preview,
+// is recorded and not done.
+func TestBuiltinWorkflowsEndToEnd(t *testing.T) {
+	const (
+		salesID = "5a1e5000-0000-4000-8000-000000000001" // the example's Sales group
+		hookKey = "workflow-hook-secret-0123456789"
+		hrURN   = "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User"
+		entURN  = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+	)
+	tenant := graphtest.Start(t)
+	tenant.AddApp(graphtest.App{ClientID: entraClientID, Secret: entraSecret, Roles: []string{"User.Read.All",
+		"GroupMember.ReadWrite.All", "User.EnableDisableAccount.All", "User.ReadWrite.All", "User.RevokeSessions.All",
+		"UserAuthenticationMethod.ReadWrite.All"}})
+	alice := tenant.AddUser(graphtest.User{UserPrincipalName: "alice@contoso.example", DisplayName: "Alice Adams", AccountEnabled: true})
+	bob := tenant.AddUser(graphtest.User{UserPrincipalName: "bob@contoso.example", DisplayName: "Bob Brown", AccountEnabled: true})
+	tenant.AddGroup(graphtest.Group{ID: salesID, DisplayName: "Sales", SecurityEnabled: true, Members: []string{alice.ID, bob.ID}})
+	other := tenant.AddGroup(graphtest.Group{DisplayName: "Staff", SecurityEnabled: true, Members: []string{alice.ID, bob.ID}})
+	mail := smtptest.Start(t, smtptest.Config{})
+	clock := &graphtest.Clock{}
+	clock.Set(time.Date(2031, 2, 1, 9, 0, 0, 0, time.UTC))
+	hook := hooktest.Start(t, hookKey, clock.Now)
+
+	cfg, err := config.Load("../../examples/workflows.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ENTRA_CLIENT_SECRET", entraSecret)
+	t.Setenv("WORKFLOW_HOOK_SECRET", hookKey)
+	cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()
+	cfg.Auth.Tokens = []config.Secret{testToken}
+	cfg.Admin.Tokens = []config.Secret{adminToken}
+	cfg.Entra.TenantID, cfg.Entra.ClientID = graphtest.TenantID, entraClientID
+	cfg.Entra.AuthorityHost, cfg.Entra.GraphURL = tenant.AuthorityHost, tenant.GraphURL
+	cfg.Notifications.SMTP.Host, cfg.Notifications.SMTP.Port = mail.Host, mail.Port
+	for i, w := range cfg.Workflows {
+		if w.Name == "last-day" {
+			cfg.Workflows[i].Tasks = append(cfg.Workflows[i].Tasks, workflow.TaskConfig{Task: "webhook", URL: hook.URL + "/hr/leavers", SecretEnv: "WORKFLOW_HOOK_SECRET"})
+		}
+	}
+	var g *Gateway
+	ctx, cancel := context.WithCancel(context.Background())
+	g, err = newGatewayWith(ctx, cfg, nil, slog.New(slog.DiscardHandler), hooks{
+		engine: func(o *engine.Options) { o.Poll = 20 * time.Millisecond },
+		entra:  entra.Options{Transport: tenant.Transport(), Now: clock.Now, After: clock.After},
+		workflow: func(o *workflow.Options) {
+			o.Now, o.Poll, o.HTTPClient = clock.Now, time.Hour, hook.Client() // runs when the test says
+		},
+		notify: notify.Options{RootCAs: mail.CertPool(), Now: clock.Now},
+	})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	serveUntilCleanup(t, ctx, cancel, g)
+	c := client{t: t, base: g.BaseURL()}
+	idle := func() { waitFor(t, "the engine to plan and deliver", func() (bool, string) { return idleNow(t.Context(), g) }) }
+	runAt := func(day string) {
+		t.Helper()
+		at, err := time.Parse(time.DateOnly, day)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clock.Set(at.Add(9 * time.Hour))
+		if _, err := g.runner.RunDue(t.Context()); err != nil {
+			t.Fatalf("RunDue on %s: %v", day, err)
+		}
+		idle() // target tasks go through the engine
+	}
+
+	dana := c.must(201, "POST", "/Users", map[string]any{"userName": "dana.boss@contoso.example", "displayName": "Dana Boss",
+		"emails": []any{map[string]any{"value": "dana.boss@contoso.example", "primary": true}}}).body["id"].(string)
+	aliceID := c.must(201, "POST", "/Users", map[string]any{"userName": "alice@contoso.example", "displayName": "Alice Adams", "active": true,
+		"emails": []any{map[string]any{"value": "alice@contoso.example", "primary": true}},
+		entURN: map[string]any{"department": "Sales", "manager": map[string]any{"value": dana}},
+		hrURN:  map[string]any{"employeeHireDate": "2031-03-10T00:00:00Z"}}).body["id"].(string)
+	c.must(201, "POST", "/Users", map[string]any{"userName": "bob@contoso.example", "displayName": "Bob Brown", "active": true,
+		entURN: map[string]any{"department": "Sales", "manager": map[string]any{"value": dana}},
+		hrURN:  map[string]any{"employeeLeaveDateTime": "2031-03-31T00:00:00Z"}})
+	idle()
+
+	// Pre-hire, 7 days before the start: the TAP, created in Entra, goes
+	// to the manager, and only there.
+	runAt("2031-03-03")
+	msgs := mail.Wait(t, 1)
+	u, _ := tenant.User(alice.ID)
+	if u.TemporaryAccessPass == nil {
+		t.Fatal("pre-hire: no Temporary Access Pass in Entra")
+	}
+	if m := msgs[0]; !slices.Equal(m.To, []string{"dana.boss@contoso.example"}) || !strings.Contains(m.Text, u.TemporaryAccessPass.Pass) {
+		t.Errorf("pre-hire email to %v:\n%s\nwant the pass %q to the manager", m.To, m.Text, u.TemporaryAccessPass.Pass)
+	}
+	if !msgs[0].TLS {
+		t.Error("the email went without STARTTLS")
+	}
+
+	// First day: the welcome email to the new hire.
+	runAt("2031-03-10")
+	msgs = mail.Wait(t, 2)
+	if m := msgs[1]; !slices.Equal(m.To, []string{"alice@contoso.example"}) || !strings.Contains(m.Subject, "Welcome") {
+		t.Errorf("first-day email to %v, subject %q", m.To, m.Subject)
+	}
+
+	// Mover: alice leaves Sales.
+	c.must(200, "PATCH", "/Users/"+aliceID, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []map[string]any{{"op": "replace", "path": entURN + ":department", "value": "Marketing"}}})
+	idle()
+	runAt("2031-03-12")
+	msgs = mail.Wait(t, 3)
+	if g, _ := tenant.Group(salesID); slices.Contains(g.Members, alice.ID) {
+		t.Error("mover: alice is still in the Sales group")
+	}
+	if g, _ := tenant.Group(other.ID); !slices.Contains(g.Members, alice.ID) {
+		t.Error("mover: alice lost a group the workflow does not name")
+	}
+	if m := msgs[2]; !slices.Equal(m.To, []string{"dana.boss@contoso.example"}) {
+		t.Errorf("mover email to %v", m.To)
+	}
+
+	// Last day: bob is disabled in Entra and in the target, out of every
+	// group, signed out; the HR webhook gets a signed payload.
+	runAt("2031-03-31")
+	if u, _ := tenant.User(bob.ID); u.AccountEnabled || u.SessionsRevoked != 1 {
+		t.Errorf("last day in Entra: enabled %v, sessions revoked %d times", u.AccountEnabled, u.SessionsRevoked)
+	}
+	for _, id := range []string{salesID, other.ID} {
+		if g, _ := tenant.Group(id); slices.Contains(g.Members, bob.ID) {
+			t.Errorf("last day: bob is still in %s", g.DisplayName)
+		}
+	}
+	var crmBob bool
+	for _, o := range g.conns["crm"].(*memory.Connector).Snapshot() {
+		if o.Attrs["userName"] == "bob@contoso.example" {
+			crmBob = o.Disabled
+		}
+	}
+	if !crmBob {
+		t.Error("last day: bob is not disabled in the crm target")
+	}
+	reqs := hook.Wait(t, 1)
+	var payload map[string]any
+	if err := json.Unmarshal(reqs[0].Body, &payload); err != nil || reqs[0].SignatureErr != nil || reqs[0].Path != "/hr/leavers" ||
+		payload["workflow"] != "last-day" {
+		t.Errorf("webhook: %s %s, signature %v, payload %s (%v)", reqs[0].Method, reqs[0].Path, reqs[0].SignatureErr, reqs[0].Body, err)
+	}
+
+	// 30 days later: the delete is in preview: recorded, not done.
+	runAt("2031-04-30")
+	if tenant.Deleted(bob.ID) {
+		t.Error("post-offboarding is in preview, yet bob was deleted")
+	}
+	runs, err := g.runner.Runs(t.Context(), "post-offboarding", "", "", 10)
+	if err != nil || len(runs) != 1 || !runs[0].Preview {
+		t.Fatalf("post-offboarding runs %+v, %v; want one, in preview", runs, err)
+	}
+	for _, name := range []string{"pre-hire", "first-day", "mover-sales", "last-day"} {
+		runs, err := g.runner.Runs(t.Context(), name, "", "", 10)
+		if err != nil || len(runs) != 1 || runs[0].Status != "done" {
+			t.Errorf("%s: runs %+v, %v; want one, done", name, runs, err)
+		}
+	}
+	if len(mail.Messages()) != 3 {
+		t.Errorf("%d emails in all, want 3", len(mail.Messages()))
+	}
+}
