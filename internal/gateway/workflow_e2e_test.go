@@ -84,7 +84,9 @@ func TestBuiltinWorkflowsEndToEnd(t *testing.T) {
 	}
 	serveUntilCleanup(t, ctx, cancel, g)
 	c := client{t: t, base: g.BaseURL()}
-	idle := func() { waitFor(t, "the engine to plan and deliver", func() (bool, string) { return idleNow(t.Context(), g) }) }
+	idle := func() {
+		waitFor(t, "the engine to plan and deliver", func() (bool, string) { return idleNow(t.Context(), g) })
+	}
 	runAt := func(day string) {
 		t.Helper()
 		at, err := time.Parse(time.DateOnly, day)
@@ -102,8 +104,8 @@ func TestBuiltinWorkflowsEndToEnd(t *testing.T) {
 		"emails": []any{map[string]any{"value": "dana.boss@contoso.example", "primary": true}}}).body["id"].(string)
 	aliceID := c.must(201, "POST", "/Users", map[string]any{"userName": "alice@contoso.example", "displayName": "Alice Adams", "active": true,
 		"emails": []any{map[string]any{"value": "alice@contoso.example", "primary": true}},
-		entURN: map[string]any{"department": "Sales", "manager": map[string]any{"value": dana}},
-		hrURN:  map[string]any{"employeeHireDate": "2031-03-10T00:00:00Z"}}).body["id"].(string)
+		entURN:   map[string]any{"department": "Sales", "manager": map[string]any{"value": dana}},
+		hrURN:    map[string]any{"employeeHireDate": "2031-03-10T00:00:00Z"}}).body["id"].(string)
 	c.must(201, "POST", "/Users", map[string]any{"userName": "bob@contoso.example", "displayName": "Bob Brown", "active": true,
 		entURN: map[string]any{"department": "Sales", "manager": map[string]any{"value": dana}},
 		hrURN:  map[string]any{"employeeLeaveDateTime": "2031-03-31T00:00:00Z"}})
