@@ -174,9 +174,6 @@ func describeTask(t workflow.TaskConfig) string {
 	add("to", t.To)
 	add("addresses", strings.Join(t.Addresses, ", "))
 	add("template", t.Template)
-	if t.Subject != "" {
-		add("subject", strconv.Quote(t.Subject))
-	}
 	add("url", t.URL)
 	add("groups", strings.Join(t.Groups, ", "))
 	if t.LifetimeMinutes != 0 {

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"text/template"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,7 +47,10 @@ type Options struct {
 	// Config must be valid (Config.Validate).
 	Config Config
 	Store  Store
-	Sender notify.Sender
+	// Sender sends the notifications, rendered from Templates (default:
+	// notify's built-in alert_raised and alert_resolved).
+	Sender    notify.Sender
+	Templates *notify.Templates
 	// Engine is required by the target rules (deletionGuard, targetDown,
 	// deadLetters, reconcileDrift); Entra by rules with entraGroups.
 	Engine Engine
@@ -84,11 +86,10 @@ type Evaluator struct {
 	wg     sync.WaitGroup
 }
 
-// rule is a configured rule with its templates parsed.
+// rule is a configured rule.
 type rule struct {
-	cfg           Rule
-	name          string
-	subject, text *template.Template // nil: the default
+	cfg  Rule
+	name string
 	// groups are the watched SCIM groups' ids and displayNames, lower-case.
 	groups map[string]bool
 }
@@ -103,6 +104,9 @@ func New(opts Options) (*Evaluator, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Templates == nil {
+		opts.Templates = notify.DefaultTemplates()
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -138,12 +142,6 @@ func New(opts Options) (*Evaluator, error) {
 		}
 		for _, g := range c.Groups {
 			r.groups[strings.ToLower(g)] = true
-		}
-		if c.Templates.Subject != "" {
-			r.subject = template.Must(parseTemplate("subject", c.Templates.Subject)) // Validate parsed it
-		}
-		if c.Templates.Text != "" {
-			r.text = template.Must(parseTemplate("text", c.Templates.Text))
 		}
 		e.rules = append(e.rules, r)
 		names = append(names, r.name)
@@ -382,21 +380,21 @@ type notice struct {
 
 // enqueue renders ev and queues one notification per destination of r.
 func (e *Evaluator) enqueue(ctx context.Context, tx store.Tx, r *rule, a store.Alert, ev Event, now time.Time) error {
-	subject, err := render(r.subject, defaultTemplates.subject, ev)
-	if err != nil {
-		e.log.Warn("alert: the subject template failed; using the default", "rule", r.name, "err", err)
+	name := notify.TemplateAlertRaised
+	if ev.Resolved {
+		name = notify.TemplateAlertResolved
 	}
-	text, err := render(r.text, defaultTemplates.text, ev)
+	m, err := e.opts.Templates.Render(name, ev.templateData(a.Raised))
 	if err != nil {
-		e.log.Warn("alert: the text template failed; using the default", "rule", r.name, "err", err)
+		return fmt.Errorf("alert: rule %s: %w", r.name, err) // the templates are checked when the gateway starts
 	}
-	subject = strings.Join(strings.Fields(subject), " ") // one line
+	subject := strings.Join(strings.Fields(m.Subject), " ") // one line
 	var ns []notice
 	if len(r.cfg.Email) > 0 {
-		ns = append(ns, notice{Email: &notify.Email{To: slices.Clone(r.cfg.Email), Subject: subject, Text: text}})
+		ns = append(ns, notice{Email: &notify.Email{To: slices.Clone(r.cfg.Email), Subject: subject, Text: m.Text, HTML: m.HTML}})
 	}
 	for _, ch := range r.cfg.Webhooks {
-		ns = append(ns, notice{Channel: ch, Message: &notify.Message{Title: subject, Text: text, Facts: ev.Facts()}})
+		ns = append(ns, notice{Channel: ch, Message: &notify.Message{Title: subject, Text: ev.Summary, Facts: ev.Facts()}})
 	}
 	event := store.AlertRaised
 	if ev.Resolved {

@@ -20,7 +20,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"text/template"
 	"time"
 
 	"github.com/google/uuid"
@@ -80,15 +79,6 @@ type Rule struct {
 	// (of the notifications configuration). At least one of them.
 	Email    []string `yaml:"email" json:"email,omitempty"`
 	Webhooks []string `yaml:"webhooks" json:"webhooks,omitempty"`
-	// Templates override the default subject and text.
-	Templates Templates `yaml:"templates" json:"templates,omitzero"`
-}
-
-// Templates are Go text/templates over an Event; "" takes the default.
-// The subject is also the webhook message's title.
-type Templates struct {
-	Subject string `yaml:"subject" json:"subject,omitempty"`
-	Text    string `yaml:"text" json:"text,omitempty"`
 }
 
 var ruleName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
@@ -181,14 +171,6 @@ func (c Config) Validate() error {
 				add(fmt.Sprintf("%s.webhooks[%d]", f, j), "empty webhook channel name")
 			}
 		}
-		for _, t := range []struct{ field, text string }{{"subject", r.Templates.Subject}, {"text", r.Templates.Text}} {
-			if t.text == "" {
-				continue
-			}
-			if _, err := parseTemplate(t.field, t.text); err != nil {
-				add(f+".templates."+t.field, "%v", err)
-			}
-		}
 	}
 	return errors.Join(errs...)
 }
@@ -205,8 +187,4 @@ func (c Config) Webhooks() []string {
 		}
 	}
 	return out
-}
-
-func parseTemplate(name, text string) (*template.Template, error) {
-	return template.New(name).Option("missingkey=error").Parse(text)
 }

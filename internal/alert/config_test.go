@@ -29,7 +29,7 @@ rules:
   - {kind: deadLetters, threshold: 10, webhooks: [teams-ops]}
   - {kind: privilegedGroup, groups: [Domain Admins, 7f1c], entraGroups: [0b7c4a8e-2f3d-4e5a-9b6c-7d8e9f0a1b2c], email: [a@example.com]}
   - {kind: workflowTaskFailed, workflows: [leaver], email: [a@example.com]}
-  - {kind: reconcileDrift, threshold: 5, email: [a@example.com], templates: {subject: "drift in {{.Target}}"}}
+  - {kind: reconcileDrift, threshold: 5, email: [a@example.com]}
 `,
 	}, {
 		name:   "every problem",
@@ -43,7 +43,7 @@ rules:
   - {name: targetDown, kind: privilegedGroup, entraGroups: [Admins], email: ["Ops <ops@example.com>"], for: 1h}
   - {kind: privilegedGroup, groups: [" "], email: [a@example.com], workflows: [leaver]}
   - {name: "-bad", kind: reconcileDrift, email: [a@example.com]}
-  - {kind: bogus, email: [a@example.com], templates: {subject: "{{.Target", text: "{{end}}"}}
+  - {kind: bogus, email: [a@example.com]}
 `,
 	}} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,10 +1,8 @@
 package alert
 
 import (
-	"bytes"
 	"fmt"
 	"strconv"
-	"text/template"
 	"time"
 )
 
@@ -100,37 +98,21 @@ func (ev Event) Facts() [][2]string {
 	return out
 }
 
-// The default templates.
-const (
-	defaultSubject = `[scimgate] {{if .Resolved}}resolved{{else}}alert{{end}}: {{.Rule}}: {{.Summary}}`
-	defaultText    = `{{if .Resolved}}Resolved{{else}}Alert{{end}}: {{.Summary}}.
-{{if .Resolved}}The condition has ended.{{else}}This alert is sent once; another message follows when the condition ends.{{end}}
-
-{{range .Facts}}{{index . 0}}: {{index . 1}}
-{{end}}`
-)
-
-var defaultTemplates = struct{ subject, text *template.Template }{
-	template.Must(parseTemplate("subject", defaultSubject)),
-	template.Must(parseTemplate("text", defaultText)),
-}
-
-// render executes tm over ev, or def when tm is nil or fails.
-func render(tm, def *template.Template, ev Event) (string, error) {
-	var b bytes.Buffer
-	if tm != nil {
-		if err := tm.Execute(&b, ev); err == nil {
-			return b.String(), nil
-		} else {
-			b.Reset()
-			if err2 := def.Execute(&b, ev); err2 != nil {
-				return "", err2
-			}
-			return b.String(), err
-		}
+// templateData is the data of the notifications templates alert_raised
+// and alert_resolved: rule, kind, summary, since (when the alert was
+// raised), resolved (when it ended; resolutions), and facts, the event's
+// details as a list of {name, value}.
+func (ev Event) templateData(raised time.Time) map[string]any {
+	facts := []map[string]string{}
+	for _, f := range ev.Facts() {
+		facts = append(facts, map[string]string{"name": f[0], "value": f[1]})
 	}
-	err := def.Execute(&b, ev)
-	return b.String(), err
+	m := map[string]any{"rule": ev.Rule, "kind": ev.Kind, "summary": ev.Summary, "facts": facts,
+		"since": raised.UTC().Format(time.RFC3339)}
+	if ev.Resolved {
+		m["resolved"] = ev.At.UTC().Format(time.RFC3339)
+	}
+	return m
 }
 
 // maxError bounds the error text an event carries.

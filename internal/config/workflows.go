@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 
+	"github.com/scimgate/scimgate/internal/notify"
 	"github.com/scimgate/scimgate/internal/workflow"
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/scim"
@@ -22,6 +23,11 @@ func (c Config) WorkflowOptions() workflow.CompileOptions {
 	} // else scim.custom_extensions reports the problem; the core types check the rest
 	for _, t := range c.Targets {
 		o.Targets = append(o.Targets, t.Name)
+	}
+	// The email templates: the built-in ones; those of a templates_dir
+	// are read, and the names checked, when the gateway starts.
+	if c.Notifications == nil || c.Notifications.TemplatesDir == "" {
+		o.Templates = notify.DefaultTemplateNames()
 	}
 	return o
 }

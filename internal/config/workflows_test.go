@@ -62,7 +62,7 @@ workflows:
     trigger: {time: {attribute: employeeLeaveDateTime, offsetDays: 0, window: 48h}}
     tasks:
       - {task: targetDisable, target: crm}
-      - {task: sendEmail, to: manager, template: afterLastDay, continueOnError: true}
+      - {task: sendEmail, to: manager, template: leaver, continueOnError: true}
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}

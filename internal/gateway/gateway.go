@@ -56,6 +56,8 @@ type Gateway struct {
 	entra  *entra.Client                // nil without an entra section
 	runner *workflow.Runner             // nil without workflows
 	alerts *alert.Evaluator             // nil without alerts
+	// templates are the notifications' templates (nil: the built-in ones).
+	templates *notify.Templates
 	// sender sends the workflows' emails; nil: no notifications are
 	// configured (email tasks fail with "no email sender").
 	sender   notify.Sender
@@ -162,7 +164,7 @@ func newGatewayWith(ctx context.Context, cfg config.Config, types targets.Regist
 			g.Close()
 			return nil, fmt.Errorf("notifications: %w", err)
 		}
-		g.sender = n
+		g.sender, g.templates = n, n.Templates()
 	}
 	// The engine's planner tells the workflows and the alerts of every
 	// change, in its transaction; the evaluator is made after the engine
@@ -299,7 +301,7 @@ func (g *Gateway) openAlerts(tune func(*alert.Options)) error {
 	if g.sender == nil {
 		return errors.New("alerts: the alerts section needs the notifications section (their channels)")
 	}
-	o := alert.Options{Config: *g.cfg.Alerts, Store: g.store, Sender: g.sender, Engine: g.engine, Logger: g.log, Registerer: g.reg}
+	o := alert.Options{Config: *g.cfg.Alerts, Store: g.store, Sender: g.sender, Templates: g.templates, Engine: g.engine, Logger: g.log, Registerer: g.reg}
 	if g.entra != nil {
 		o.Entra = g.entra // never a typed nil
 	}
@@ -319,11 +321,15 @@ func (g *Gateway) openAlerts(tune func(*alert.Options)) error {
 // and creates their runner, before the engine whose planner calls its
 // OnChanges.
 func (g *Gateway) openRunner(tune func(*workflow.Options)) error {
-	wfs, err := workflow.Compile(g.cfg.Workflows, g.cfg.WorkflowOptions())
+	co := g.cfg.WorkflowOptions()
+	if g.templates != nil {
+		co.Templates = g.templates.Names() // templates_dir's included
+	}
+	wfs, err := workflow.Compile(g.cfg.Workflows, co)
 	if err != nil {
 		return err
 	}
-	o := workflow.Options{Store: g.store, Workflows: wfs, Sender: g.sender, Logger: g.log, Registerer: g.reg}
+	o := workflow.Options{Store: g.store, Workflows: wfs, Sender: g.sender, Templates: g.templates, Logger: g.log, Registerer: g.reg}
 	if g.cfg.Alerts != nil {
 		o.OnTaskFailed = func(ctx context.Context, run store.WorkflowRun, task store.WorkflowTask) {
 			if err := g.alerts.ObserveTaskFailed(ctx, run, task); err != nil {

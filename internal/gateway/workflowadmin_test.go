@@ -53,7 +53,7 @@ const workflowsYAML = `
   category: joiner
   trigger: {time: {attribute: employeeHireDate, offsetDays: -7}}
   tasks:
-    - {task: sendEmail, to: manager, template: onboardingReminder}
+    - {task: sendEmail, to: manager, template: welcome}
 - name: crm-off
   category: leaver
   trigger: {onDemand: true}
@@ -207,7 +207,7 @@ func TestWorkflowAdminAPI(t *testing.T) {
 	due := time.Now().UTC().AddDate(0, 0, 3).Format(time.DateOnly)
 	res := call(200, "GET", "/workflows/pre-hire/test?user=alice&at="+due, "")
 	email := res["tasks"].([]any)[0].(map[string]any)["email"].(map[string]any)
-	if res["wouldRun"] != true || email["To"].([]any)[0] != "boss@example.com" || !strings.Contains(email["Text"].(string), "starts on "+hire) {
+	if res["wouldRun"] != true || email["To"].([]any)[0] != "boss@example.com" || !strings.Contains(email["Text"].(string), "ready from "+hire) {
 		t.Errorf("test: %v", res)
 	}
 	if res := call(200, "GET", "/workflows/pre-hire/test?user=alice", ""); res["wouldRun"] != false {

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	texttemplate "text/template"
 )
 
@@ -214,3 +215,18 @@ func (TAP) LogValue() slog.Value { return slog.StringValue(redacted) }
 
 // MarshalText returns "[REDACTED]".
 func (TAP) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
+// defaultTemplates are the embedded templates, loaded once.
+var defaultTemplates = sync.OnceValue(func() *Templates {
+	t, err := LoadTemplates("")
+	if err != nil {
+		panic(err) // the embedded templates are tested (TestDefaultTemplates)
+	}
+	return t
+})
+
+// DefaultTemplates returns the built-in templates.
+func DefaultTemplates() *Templates { return defaultTemplates() }
+
+// DefaultTemplateNames returns the names of the built-in templates, sorted.
+func DefaultTemplateNames() []string { return defaultTemplates().Names() }

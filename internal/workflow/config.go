@@ -17,9 +17,9 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"text/template"
 	"time"
 
+	"github.com/scimgate/scimgate/internal/notify"
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/targets"
 )
@@ -97,16 +97,13 @@ type TaskConfig struct {
 	ContinueOnError bool   `yaml:"continueOnError" json:"continueOnError,omitempty"`
 
 	// sendEmail, and the email of entraTemporaryAccessPass: To is user,
-	// manager or addresses (then Addresses); Template names a built-in
-	// email (welcome, onboardingReminder, temporaryAccessPass, mover,
-	// beforeLastDay, lastDay, afterLastDay), which Subject, Text and HTML
-	// (Go templates) override.
+	// manager or addresses (then Addresses); Template names a template of
+	// the notifications section (built in: welcome, prehire_tap, mover,
+	// leaver; or a file of its templates_dir). entraTemporaryAccessPass
+	// takes prehire_tap by default.
 	To        string   `yaml:"to" json:"to,omitempty"`
 	Addresses []string `yaml:"addresses" json:"addresses,omitempty"`
 	Template  string   `yaml:"template" json:"template,omitempty"`
-	Subject   string   `yaml:"subject" json:"subject,omitempty"`
-	Text      string   `yaml:"text" json:"text,omitempty"`
-	HTML      string   `yaml:"html" json:"html,omitempty"`
 
 	// webhook: a JSON payload signed with HMAC-SHA256 (X-Scimgate-Signature:
 	// sha256=<hex>) with the secret of SecretEnv or SecretFile.
@@ -163,9 +160,9 @@ func (w *Workflow) window() time.Duration {
 
 // task is a compiled task.
 type task struct {
-	cfg    TaskConfig
-	email  *emailTemplate // sendEmail, entraTemporaryAccessPass
-	secret string         // webhook: read at Compile
+	cfg      TaskConfig
+	template string // sendEmail, entraTemporaryAccessPass: a notify template
+	secret   string // webhook: read at Compile
 }
 
 // CompileOptions are the environment the workflows compile in.
@@ -181,6 +178,9 @@ type CompileOptions struct {
 	// entraTemporaryAccessPass, which emails the pass); without it those
 	// tasks are configuration errors.
 	Email bool
+	// Templates are the names of the email templates (notify.Templates);
+	// nil: any name (they are checked when the gateway starts).
+	Templates []string
 	// ReadSecret reads a webhook's secret (default targets.ReadSecret).
 	ReadSecret func(field, inline, env, file string) (string, error)
 }
@@ -360,7 +360,7 @@ func compileTask(c TaskConfig, f string, o CompileOptions, add func(path, format
 		if c.To != "addresses" && len(c.Addresses) > 0 {
 			add(f+".addresses", "only with to: addresses")
 		}
-		t.email = compileEmail(c, "", f, add)
+		t.template = compileTemplate(c.Template, "", f, o, add)
 	case "webhook":
 		u, err := url.Parse(c.URL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
@@ -399,7 +399,7 @@ func compileTask(c TaskConfig, f string, o CompileOptions, add func(path, format
 		if c.EmailTo != "" && c.EmailTo != "manager" && c.EmailTo != "user" {
 			add(f+".emailTo", "%q: want manager (default) or user", c.EmailTo)
 		}
-		t.email = compileEmail(c, "temporaryAccessPass", f, add)
+		t.template = compileTemplate(c.Template, notify.TemplatePreHireTAP, f, o, add)
 	case "targetDisable", "targetEnable", "reprovision":
 		if c.Target == "" {
 			add(f+".target", "required")
@@ -417,8 +417,8 @@ func setArgs(c TaskConfig) []string {
 		name string
 		set  bool
 	}{
-		{"to", c.To != ""}, {"addresses", len(c.Addresses) > 0}, {"template", c.Template != ""}, {"subject", c.Subject != ""},
-		{"text", c.Text != ""}, {"html", c.HTML != ""}, {"url", c.URL != ""}, {"secret_env", c.SecretEnv != ""},
+		{"to", c.To != ""}, {"addresses", len(c.Addresses) > 0}, {"template", c.Template != ""},
+		{"url", c.URL != ""}, {"secret_env", c.SecretEnv != ""},
 		{"secret_file", c.SecretFile != ""}, {"timeout", c.Timeout != 0}, {"groups", len(c.Groups) > 0},
 		{"lifetimeMinutes", c.LifetimeMinutes != 0}, {"oneTimeUse", c.OneTimeUse}, {"emailTo", c.EmailTo != ""},
 		{"target", c.Target != ""},
@@ -448,12 +448,18 @@ func guid(s string) bool {
 	return true
 }
 
-// checkTemplate parses a Go template for its field.
-func checkTemplate(text, f string, add func(path, format string, args ...any)) *template.Template {
-	tm, err := template.New(f).Option("missingkey=zero").Parse(text)
-	if err != nil {
-		add(f, "%v", err)
-		return nil
+// compileTemplate checks the template name of an email task (def when
+// "") against the templates o names; any name when it names none.
+func compileTemplate(name, def, f string, o CompileOptions, add func(path, format string, args ...any)) string {
+	if name == "" {
+		name = def
 	}
-	return tm
+	switch {
+	case name == "":
+		add(f+".template", "required: a template of the notifications section (%s, or a file of its templates_dir)",
+			strings.Join(notify.DefaultTemplateNames(), ", "))
+	case o.Templates != nil && !slices.Contains(o.Templates, name):
+		add(f+".template", "%q: want one of %s (the notifications section's templates)", name, strings.Join(o.Templates, ", "))
+	}
+	return name
 }

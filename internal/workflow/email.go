@@ -1,82 +1,15 @@
 package workflow
 
 import (
-	"bytes"
-	"fmt"
-	htmltemplate "html/template"
-	"maps"
-	"slices"
 	"strings"
-	"text/template"
 
 	"github.com/scimgate/scimgate/internal/notify"
 )
 
-// builtinEmails are the emails a task names with template:, each a
-// subject and a text (Go text/template over Data).
-var builtinEmails = map[string][2]string{
-	"welcome": {"Welcome, {{.User.DisplayName}}",
-		"Hello {{.User.DisplayName}},\n\nwelcome! Your account {{.User.UserName}} is ready.\n"},
-	"onboardingReminder": {"{{.User.DisplayName}} starts soon",
-		"Hello {{.Manager.DisplayName}},\n\n{{.User.DisplayName}} ({{.User.UserName}}) starts on {{.Trigger.Date}}. Please prepare their first days.\n"},
-	"temporaryAccessPass": {"Temporary Access Pass for {{.User.DisplayName}}",
-		"Hello {{.Manager.DisplayName}},\n\n{{.User.DisplayName}} ({{.User.UserName}}) signs in for the first time with this Temporary Access Pass:\n\n    {{.TAP.Pass}}\n\nValid from {{.TAP.Start}} for {{.TAP.LifetimeMinutes}} minutes{{if .TAP.UsableOnce}}, once{{end}}. Hand it over in person.\n"},
-	"mover": {"{{.User.DisplayName}} is moving",
-		"Hello {{.Manager.DisplayName}},\n\n{{.User.DisplayName}} ({{.User.UserName}}) moves{{if .Trigger.Attribute}}: {{.Trigger.Attribute}} changed from {{printf \"%q\" .Trigger.From}} to {{printf \"%q\" .Trigger.To}}{{end}}.\n"},
-	"beforeLastDay": {"{{.User.DisplayName}} leaves soon",
-		"Hello {{.Manager.DisplayName}},\n\n{{.User.DisplayName}} ({{.User.UserName}}) leaves on {{.Trigger.Date}}.\n"},
-	"lastDay": {"Goodbye, {{.User.DisplayName}}",
-		"Hello {{.User.DisplayName}},\n\ntoday is your last day. Thank you!\n"},
-	"afterLastDay": {"{{.User.DisplayName}} has left",
-		"Hello {{.Manager.DisplayName}},\n\n{{.User.DisplayName}} ({{.User.UserName}}) left on {{.Trigger.Date}}; their account was disabled.\n"},
-}
-
-// BuiltinEmails names the built-in emails, sorted.
-func BuiltinEmails() []string { return slices.Sorted(maps.Keys(builtinEmails)) }
-
-// emailTemplate is a task's compiled email.
-type emailTemplate struct {
-	subject, text *template.Template
-	html          *htmltemplate.Template // nil: text only
-}
-
-// compileEmail compiles a task's email: its built-in template (or def),
-// with its own subject, text and html over it.
-func compileEmail(c TaskConfig, def, f string, add func(path, format string, args ...any)) *emailTemplate {
-	name := c.Template
-	if name == "" {
-		name = def
-	}
-	var subject, text string
-	if name != "" {
-		b, ok := builtinEmails[name]
-		if !ok {
-			add(f+".template", "%q: want one of %s", name, strings.Join(BuiltinEmails(), ", "))
-		}
-		subject, text = b[0], b[1]
-	}
-	if c.Subject != "" {
-		subject = c.Subject
-	}
-	if c.Text != "" {
-		text = c.Text
-	}
-	if subject == "" || text == "" {
-		if name == "" {
-			add(f, "set template, or subject and text")
-		}
-		return nil
-	}
-	e := &emailTemplate{subject: checkTemplate(subject, f+".subject", add), text: checkTemplate(text, f+".text", add)}
-	if c.HTML != "" {
-		h, err := htmltemplate.New(f + ".html").Option("missingkey=zero").Parse(c.HTML)
-		if err != nil {
-			add(f+".html", "%v", err)
-		}
-		e.html = h
-	}
-	return e
-}
+// A workflow's emails are the templates of the notifications section
+// (package notify: the built-in welcome, prehire_tap, mover and leaver,
+// and the files of its templates_dir): one set of templates for
+// workflows and alerts.
 
 // Person is a user as templates see them: names, never secrets.
 type Person struct {
@@ -86,45 +19,50 @@ type Person struct {
 	Email       string `json:"email,omitempty"`
 }
 
-// TAPData is the Temporary Access Pass in the email that delivers it.
-type TAPData struct {
-	Pass            string
-	Start           string
-	LifetimeMinutes int
-	UsableOnce      bool
-}
-
-// Data is what email templates render.
+// Data is what a run knows of its user, for its emails and webhooks.
 type Data struct {
 	Workflow string
 	Category string
 	User     Person
 	Manager  Person
 	Trigger  Trigger
-	TAP      TAPData
 }
 
-// render renders the email to to.
-func (e *emailTemplate) render(to []string, d Data) (notify.Email, error) {
-	var out notify.Email
-	out.To = to
-	for _, p := range []struct {
-		t   *template.Template
-		dst *string
-	}{{e.subject, &out.Subject}, {e.text, &out.Text}} {
-		var b bytes.Buffer
-		if err := p.t.Execute(&b, d); err != nil {
-			return notify.Email{}, fmt.Errorf("rendering the email: %w", err)
-		}
-		*p.dst = b.String()
+// templateData is the data of a task's email template, under the keys
+// the notifications templates document: workflow, category, userName,
+// displayName, email, managerDisplayName, managerUserName, date (the
+// user's date of a time trigger), startDate and lastDay (the same date,
+// as joiner and leaver templates name it), changes (an attribute change:
+// [{attribute, from, to}]), and for a Temporary Access Pass tap (a
+// notify.TAP), tapExpires and tapOnce.
+func templateData(d Data) map[string]any {
+	m := map[string]any{
+		"workflow": d.Workflow, "category": d.Category,
+		"userName": d.User.UserName, "displayName": cmpOr(d.User.DisplayName, d.User.UserName), "email": d.User.Email,
+		"managerDisplayName": cmpOr(d.Manager.DisplayName, d.Manager.UserName), "managerUserName": d.Manager.UserName,
+		"date": d.Trigger.Date, "startDate": d.Trigger.Date, "lastDay": d.Trigger.Date,
+		"changes": []map[string]string{},
 	}
-	out.Subject = strings.Join(strings.Fields(out.Subject), " ") // one header line
-	if e.html != nil {
-		var b bytes.Buffer
-		if err := e.html.Execute(&b, d); err != nil {
-			return notify.Email{}, fmt.Errorf("rendering the email: %w", err)
-		}
-		out.HTML = b.String()
+	if d.Trigger.Attribute != "" && d.Trigger.Kind == "event" {
+		m["changes"] = []map[string]string{{"attribute": d.Trigger.Attribute, "from": d.Trigger.From, "to": d.Trigger.To}}
 	}
-	return out, nil
+	return m
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// render renders the task's email to to with data.
+func (r *Runner) render(t *task, to []string, data map[string]any) (notify.Email, error) {
+	m, err := r.opts.Templates.Render(t.template, data)
+	if err != nil {
+		return notify.Email{}, err
+	}
+	m.To = to
+	m.Subject = strings.Join(strings.Fields(m.Subject), " ") // one header line
+	return m, nil
 }

@@ -51,8 +51,10 @@ type Engine interface {
 type Options struct {
 	Store     store.Store
 	Workflows []*Workflow
-	// Sender sends emails (sendEmail, entraTemporaryAccessPass).
-	Sender notify.Sender
+	// Sender sends emails (sendEmail, entraTemporaryAccessPass), rendered
+	// from Templates (default: notify's built-in templates).
+	Sender    notify.Sender
+	Templates *notify.Templates
 	// Entra is the Entra client of Entra tasks; Engine the engine of
 	// target tasks (set with UseEngine when the engine is created after
 	// the Runner, whose OnChanges it calls).
@@ -110,6 +112,9 @@ func New(opts Options) (*Runner, error) {
 	}
 	if opts.Poll <= 0 {
 		opts.Poll = 30 * time.Second
+	}
+	if opts.Templates == nil {
+		opts.Templates = notify.DefaultTemplates()
 	}
 	if opts.BackoffBase <= 0 {
 		opts.BackoffBase = time.Minute

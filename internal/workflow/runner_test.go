@@ -34,7 +34,7 @@ func TestRetriesPreviewRestart(t *testing.T) {
   trigger: {onDemand: true}
   tasks:
     - {task: entraDelete}
-    - {task: sendEmail, to: user, template: lastDay}
+    - {task: sendEmail, to: user, template: leaver}
 `)
 	ctx := store.WithActor(t.Context(), "admin: test")
 	w.put("u-carol", "carol@contoso.example", nil, nil) // not in Entra: Entra tasks fail (not found: permanent)

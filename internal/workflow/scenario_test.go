@@ -321,7 +321,7 @@ func TestLifecycle(t *testing.T) {
 			t.Fatalf("alice is still in Sales: %v", g.Members)
 		}
 		mails := w.sender.take()
-		if len(mails) != 1 || !strings.Contains(mails[0].Text, `from "Sales" to "Marketing"`) {
+		if len(mails) != 1 || !strings.Contains(mails[0].Text, "department: Sales -> Marketing") {
 			t.Fatalf("mover emails %+v", mails)
 		}
 		runs := w.runs("mover", "u-alice")

@@ -110,16 +110,16 @@ func (r *Runner) plan(_ context.Context, e *env, i int, t *task) (TaskPlan, erro
 	switch c.Task {
 	case "sendEmail", "entraTemporaryAccessPass":
 		to := c.To
-		d := e.data
+		d := templateData(e.data)
 		if c.Task == "entraTemporaryAccessPass" {
 			to = c.EmailTo
-			d.TAP = TAPData{Pass: passPlaceholder, Start: "now", LifetimeMinutes: lifetime(c), UsableOnce: c.OneTimeUse}
+			d["tap"], d["tapExpires"], d["tapOnce"] = notify.NewTAP(passPlaceholder), fmt.Sprintf("[%d minutes after it is created]", lifetime(c)), c.OneTimeUse
 		}
 		rcpt, err := recipients(e, to, t)
 		if err != nil {
 			return p, err
 		}
-		m, err := t.email.render(rcpt, d)
+		m, err := r.render(t, rcpt, d)
 		if err != nil {
 			return p, err
 		}
@@ -183,7 +183,7 @@ func (r *Runner) do(ctx context.Context, e *env, t *task) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		m, err := t.email.render(rcpt, e.data)
+		m, err := r.render(t, rcpt, templateData(e.data))
 		if err != nil {
 			return "", fmt.Errorf("%w: %v", ErrPermanent, err)
 		}
@@ -260,10 +260,10 @@ func (r *Runner) do(ctx context.Context, e *env, t *task) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		d := e.data
-		d.TAP = TAPData{Pass: tap.Pass, Start: tap.StartDateTime.UTC().Format(time.RFC3339), LifetimeMinutes: tap.LifetimeInMinutes,
-			UsableOnce: tap.IsUsableOnce}
-		m, err := t.email.render(rcpt, d)
+		d := templateData(e.data)
+		d["tap"], d["tapOnce"] = notify.NewTAP(tap.Pass), tap.IsUsableOnce
+		d["tapExpires"] = tap.StartDateTime.Add(time.Duration(tap.LifetimeInMinutes) * time.Minute).UTC().Format(time.RFC3339)
+		m, err := r.render(t, rcpt, d)
 		if err != nil {
 			return "", fmt.Errorf("%w: %v", ErrPermanent, err)
 		}
