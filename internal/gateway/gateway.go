@@ -159,7 +159,9 @@ func newGatewayWith(ctx context.Context, cfg config.Config, types targets.Regist
 	// templates here and connects to nothing.
 	g.sender = hk.sender
 	if g.sender == nil && cfg.Notifications != nil {
-		n, err := notify.New(*cfg.Notifications, hk.notify)
+		no := hk.notify
+		no.Logger, no.Registerer = log, g.reg
+		n, err := notify.New(*cfg.Notifications, no)
 		if err != nil {
 			g.Close()
 			return nil, fmt.Errorf("notifications: %w", err)

@@ -67,7 +67,7 @@ func (m *mailer) client() (*gomail.Client, error) {
 // SendEmail sends e through the configured SMTP server. An invalid
 // message (no recipient, an invalid address, a line break in the subject,
 // no text) is refused with ErrPermanent before anything is sent.
-func (n *Notifier) SendEmail(ctx context.Context, e Email) error {
+func (n *Notifier) sendEmail(ctx context.Context, e Email) error {
 	if n.smtp == nil {
 		return permanent("notify: email: no smtp server configured")
 	}

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/scimgate/scimgate/targets"
 )
 
@@ -79,6 +80,8 @@ type Options struct {
 	// Now is the clock of signature timestamps, Date headers and
 	// Retry-After dates; nil: time.Now.
 	Now func() time.Time
+	// Registerer, when set, receives scimgate_notifications_total.
+	Registerer prometheus.Registerer
 }
 
 // Notifier is the Sender of a Config. It is safe for concurrent use.
@@ -88,6 +91,7 @@ type Notifier struct {
 	templates *Templates
 	log       *slog.Logger
 	now       func() time.Time
+	sent      *prometheus.CounterVec
 }
 
 var _ Sender = (*Notifier)(nil)
@@ -98,7 +102,15 @@ func New(cfg Config, opts Options) (*Notifier, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("notify: %w", err)
 	}
-	n := &Notifier{hooks: map[string]*hook{}, log: opts.Logger, now: opts.Now}
+	n := &Notifier{hooks: map[string]*hook{}, log: opts.Logger, now: opts.Now,
+		sent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scimgate_notifications_total",
+			Help: "Notifications sent, by channel (email, or the webhook's name) and outcome (sent, transient, permanent)."},
+			[]string{"channel", "outcome"})}
+	if opts.Registerer != nil {
+		if err := opts.Registerer.Register(n.sent); err != nil {
+			return nil, fmt.Errorf("notify: metrics: %w", err)
+		}
+	}
 	if n.log == nil {
 		n.log = slog.Default()
 	}
@@ -155,4 +167,38 @@ func permanent(format string, args ...any) error {
 
 func transient(format string, args ...any) error {
 	return fmt.Errorf("%w: %w", fmt.Errorf(format, args...), ErrTransient)
+}
+
+// SendEmail implements Sender.
+func (n *Notifier) SendEmail(ctx context.Context, e Email) error {
+	err := n.sendEmail(ctx, e)
+	n.count("email", err)
+	return err
+}
+
+// Notify implements Sender.
+func (n *Notifier) Notify(ctx context.Context, channel string, m Message) error {
+	err := n.notify(ctx, channel, m)
+	n.count(channel, err)
+	return err
+}
+
+// count counts a send by its outcome; an unknown channel counts as
+// "unknown", so that labels stay the configured ones.
+func (n *Notifier) count(channel string, err error) {
+	if channel != "email" {
+		if _, ok := n.hooks[targets.NameKey(channel)]; !ok {
+			channel = "unknown"
+		} else {
+			channel = n.hooks[targets.NameKey(channel)].name
+		}
+	}
+	outcome := "sent"
+	switch {
+	case errors.Is(err, ErrPermanent):
+		outcome = "permanent"
+	case err != nil:
+		outcome = "transient"
+	}
+	n.sent.WithLabelValues(channel, outcome).Inc()
 }

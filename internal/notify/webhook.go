@@ -28,7 +28,7 @@ type hook struct {
 // Notify posts m to the webhook channel named channel (case-insensitive),
 // in its format, signed when the channel has a secret (see Sign).
 // Success is any 2xx answer.
-func (n *Notifier) Notify(ctx context.Context, channel string, m Message) error {
+func (n *Notifier) notify(ctx context.Context, channel string, m Message) error {
 	h, ok := n.hooks[targets.NameKey(channel)]
 	if !ok {
 		return permanent("notify: webhook %q: no such channel", channel)
