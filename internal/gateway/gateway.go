@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -332,6 +333,9 @@ func (g *Gateway) openRunner(tune func(*workflow.Options)) error {
 		return err
 	}
 	o := workflow.Options{Store: g.store, Workflows: wfs, Sender: g.sender, Templates: g.templates, Logger: g.log, Registerer: g.reg}
+	o.CallbackURL = func(token string) string {
+		return strings.TrimSuffix(g.BaseURL(), g.cfg.SCIM.BasePath) + callbackPath + token
+	}
 	if g.cfg.Alerts != nil {
 		o.OnTaskFailed = func(ctx context.Context, run store.WorkflowRun, task store.WorkflowTask) {
 			if err := g.alerts.ObserveTaskFailed(ctx, run, task); err != nil {
@@ -522,6 +526,9 @@ func (g *Gateway) routes(api http.Handler) http.Handler {
 		api.ServeHTTP(w, r.WithContext(store.WithActor(r.Context(), "scim: "+auth.Principal(r.Context()))))
 	}))
 	g.adminRoutes(mux, g.admin)
+	if g.runner != nil {
+		mux.HandleFunc("POST "+callbackPath+"{token}", g.workflowCallback)
+	}
 	instrumented := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
@@ -628,4 +635,34 @@ func ensureToken(path string) (string, error) {
 		return "", fmt.Errorf("writing %s: %w", path, err)
 	}
 	return tok, nil
+}
+
+// callbackPath is where the receivers of webhook tasks with callback
+// complete them: POST /workflow-callbacks/{token}.
+const callbackPath = "/workflow-callbacks/"
+
+// workflowCallback completes a webhook task that waits for its callback:
+// the one-time token in the path is its credential (no other);
+// {"status": "completed"|"failed", "message": "..."}. 204; 404 for a
+// token no task waits for; 400 for a bad body.
+func (g *Gateway) workflowCallback(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Status  string `json:"status"`
+		Message string `json:"message"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err := dec.Decode(&body); err != nil || body.Status != "completed" && body.Status != "failed" {
+		http.Error(w, `want a JSON body {"status": "completed" or "failed", "message": "..."}`, http.StatusBadRequest)
+		return
+	}
+	err := g.runner.Complete(r.Context(), r.PathValue("token"), body.Status == "completed", body.Message)
+	switch {
+	case errors.Is(err, workflow.ErrUnknownCallback):
+		http.Error(w, "no task waits for this callback", http.StatusNotFound)
+	case err != nil:
+		g.log.Error("workflow callback", "err", err) // never the token
+		http.Error(w, "internal error", http.StatusInternalServerError)
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"fmt"
 	"github.com/scimgate/scimgate/internal/config"
 	"github.com/scimgate/scimgate/internal/engine"
 	"github.com/scimgate/scimgate/internal/entra"
@@ -18,6 +19,9 @@ import (
 	"github.com/scimgate/scimgate/internal/smtptest"
 	"github.com/scimgate/scimgate/internal/workflow"
 	"github.com/scimgate/scimgate/targets/memory"
+	"io"
+	"net/http"
+	"sync"
 )
 
 // TestBuiltinWorkflowsEndToEnd runs the five built-in workflows of
@@ -194,4 +198,86 @@ func TestBuiltinWorkflowsEndToEnd(t *testing.T) {
 	if len(mail.Messages()) != 3 {
 		t.Errorf("%d emails in all, want 3", len(mail.Messages()))
 	}
+}
+
+// TestWorkflowCallbackHTTP: a webhook task with callback waits until its
+// receiver POSTs to the callback URL of the payload, on the gateway's own
+// listener: the one-time token is the credential; a second call, a
+// guessed token and a bad body are refused, and nothing logs the token.
+func TestWorkflowCallbackHTTP(t *testing.T) {
+	hook := hooktest.Start(t, "", time.Now)
+	cfg := config.Defaults()
+	cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()
+	cfg.Auth.Tokens = []config.Secret{testToken}
+	cfg.Admin.Tokens = []config.Secret{adminToken}
+	cfg.Workflows = []workflow.Config{{Name: "badge", Category: "custom", Trigger: workflow.TriggerConfig{OnDemand: true},
+		Tasks: []workflow.TaskConfig{{Task: "webhook", URL: hook.URL + "/badges", Callback: true}}}}
+	var logs strings.Builder
+	lw := &syncWriter{w: &logs}
+	ctx, cancel := context.WithCancel(context.Background())
+	g, err := newGatewayWith(ctx, cfg, nil, slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelDebug})), hooks{
+		engine:   func(o *engine.Options) { o.Poll = 20 * time.Millisecond },
+		workflow: func(o *workflow.Options) { o.HTTPClient = hook.Client() },
+	})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	serveUntilCleanup(t, ctx, cancel, g)
+	c := client{t: t, base: g.BaseURL()}
+	id := c.must(201, "POST", "/Users", map[string]any{"userName": "kim@contoso.example"}).body["id"].(string)
+	waitFor(t, "the engine to plan", func() (bool, string) { return idleNow(t.Context(), g) })
+	if _, err := g.runner.RunNow(t.Context(), "badge", []string{id}); err != nil {
+		t.Fatal(err)
+	}
+	g.runner.Wake() // as the admin API's run does
+	var p struct {
+		CallbackURL string `json:"callbackUrl"`
+	}
+	if err := json.Unmarshal(hook.Wait(t, 1)[0].Body, &p); err != nil || !strings.HasPrefix(p.CallbackURL, strings.TrimSuffix(g.BaseURL(), "/scim/v2")+"/workflow-callbacks/") {
+		t.Fatalf("callback URL %q (%v)", p.CallbackURL, err)
+	}
+	post := func(url, body string) int {
+		t.Helper()
+		resp, err := http.Post(url, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := post(p.CallbackURL, `{"status": "done"}`); got != 400 {
+		t.Errorf("a bad body: %d, want 400", got)
+	}
+	if got := post(strings.TrimSuffix(p.CallbackURL, p.CallbackURL[len(p.CallbackURL)-4:])+"AAAA", `{"status": "completed"}`); got != 404 {
+		t.Errorf("a guessed token: %d, want 404", got)
+	}
+	if got := post(p.CallbackURL, `{"status": "completed", "message": "badge printed"}`); got != 204 {
+		t.Errorf("the callback: %d, want 204", got)
+	}
+	if got := post(p.CallbackURL, `{"status": "completed"}`); got != 404 {
+		t.Errorf("the callback again: %d, want 404", got)
+	}
+	waitFor(t, "the run to end", func() (bool, string) {
+		runs, err := g.runner.Runs(t.Context(), "badge", "", "", 1)
+		return err == nil && len(runs) == 1 && runs[0].Status == "done", fmt.Sprint(runs, err)
+	})
+	token := p.CallbackURL[strings.LastIndex(p.CallbackURL, "/")+1:]
+	lw.mu.Lock()
+	defer lw.mu.Unlock()
+	if strings.Contains(logs.String(), token) {
+		t.Error("the callback token is in the log")
+	}
+}
+
+// syncWriter is a writer safe for the concurrent writes of a logger.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
 }

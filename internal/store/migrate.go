@@ -244,6 +244,14 @@ var migrations = []migration{{
 		name VARCHAR(512) NOT NULL PRIMARY KEY,
 		data {blob} NOT NULL
 	)`,
+}, {
+	// Workflow webhook callbacks (workflow.go): the SHA-256 of each
+	// waiting task's one-time callback token, and the task it completes.
+	`CREATE TABLE workflow_callbacks (
+		token_hash CHAR(64) NOT NULL PRIMARY KEY,
+		run BIGINT NOT NULL,
+		idx INTEGER NOT NULL
+	)`,
 }}
 
 // migrationFuncs are the steps of a migration that SQL alone cannot do,

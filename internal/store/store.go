@@ -375,6 +375,12 @@ type Tx interface {
 	PutWorkflowSchedule(ctx context.Context, sc WorkflowSchedule) error
 	// DeleteWorkflowSchedule removes a schedule; a missing one is no error.
 	DeleteWorkflowSchedule(ctx context.Context, workflow, user string) error
+	// AddWorkflowCallback records the token hash of a waiting task's
+	// callback; WorkflowCallback finds its task (ErrNotFound when none);
+	// DeleteWorkflowCallbacks forgets a task's callbacks.
+	AddWorkflowCallback(ctx context.Context, tokenHash string, run int64, idx int) error
+	WorkflowCallback(ctx context.Context, tokenHash string) (run int64, idx int, err error)
+	DeleteWorkflowCallbacks(ctx context.Context, run int64, idx int) error
 	// WorkflowSnapshot returns the snapshot kept for a user, or
 	// ErrNotFound.
 	WorkflowSnapshot(ctx context.Context, user string) ([]byte, error)

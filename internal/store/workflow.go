@@ -17,6 +17,9 @@ import (
 const (
 	WorkflowPending = "pending"
 	WorkflowRunning = "running"
+	// WorkflowWaiting: a webhook task waits for its callback (until
+	// NextAt).
+	WorkflowWaiting = "waiting"
 	WorkflowDone    = "done"
 	WorkflowFailed  = "failed"
 	WorkflowSkipped = "skipped"
@@ -458,4 +461,30 @@ func workflowStates(ctx context.Context, c *conn) (map[string]bool, error) {
 		out[name] = on != 0
 	}
 	return out, rows.Err()
+}
+
+// AddWorkflowCallback implements Tx.
+func (t *sqlTx) AddWorkflowCallback(ctx context.Context, tokenHash string, run int64, idx int) error {
+	return t.execTx(ctx, "workflow callback", "INSERT INTO workflow_callbacks (token_hash, run, idx) VALUES (?, ?, ?)", tokenHash, run, idx)
+}
+
+// WorkflowCallback implements Tx.
+func (t *sqlTx) WorkflowCallback(ctx context.Context, tokenHash string) (run int64, idx int, err error) {
+	ctx, err = t.begin(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	err = t.w.queryRow(ctx, "SELECT run, idx FROM workflow_callbacks WHERE token_hash = ?", tokenHash).Scan(&run, &idx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, ErrNotFound
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: workflow callback: %w", err)
+	}
+	return run, idx, nil
+}
+
+// DeleteWorkflowCallbacks implements Tx.
+func (t *sqlTx) DeleteWorkflowCallbacks(ctx context.Context, run int64, idx int) error {
+	return t.execTx(ctx, "workflow callback", "DELETE FROM workflow_callbacks WHERE run = ? AND idx = ?", run, idx)
 }

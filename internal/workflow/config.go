@@ -107,10 +107,16 @@ type TaskConfig struct {
 
 	// webhook: a JSON payload signed with HMAC-SHA256 (X-Scimgate-Signature:
 	// sha256=<hex>) with the secret of SecretEnv or SecretFile.
-	URL        string        `yaml:"url" json:"url,omitempty"`
-	SecretEnv  string        `yaml:"secret_env" json:"secret_env,omitempty"`
-	SecretFile string        `yaml:"secret_file" json:"secret_file,omitempty"`
-	Timeout    time.Duration `yaml:"timeout" json:"timeout,omitempty"`
+	URL string `yaml:"url" json:"url,omitempty"`
+	// Callback: the payload carries a callback URL, and the task waits
+	// until the receiver calls it (completed or failed) or
+	// CallbackTimeout (default 24h) passes: a custom task extension that
+	// completes asynchronously.
+	Callback        bool          `yaml:"callback" json:"callback,omitempty"`
+	CallbackTimeout time.Duration `yaml:"callbackTimeout" json:"callbackTimeout,omitempty"`
+	SecretEnv       string        `yaml:"secret_env" json:"secret_env,omitempty"`
+	SecretFile      string        `yaml:"secret_file" json:"secret_file,omitempty"`
+	Timeout         time.Duration `yaml:"timeout" json:"timeout,omitempty"`
 
 	// entraAddToGroups, entraRemoveFromGroups: group object ids.
 	Groups []string `yaml:"groups" json:"groups,omitempty"`
@@ -327,8 +333,8 @@ func compileTask(c TaskConfig, f string, o CompileOptions, add func(path, format
 	}
 	// The arguments each kind takes; any other set is an error.
 	allowed := map[string][]string{
-		"sendEmail":                {"to", "addresses", "template", "subject", "text", "html"},
-		"webhook":                  {"url", "secret_env", "secret_file", "timeout"},
+		"sendEmail":                {"to", "addresses", "template"},
+		"webhook":                  {"url", "secret_env", "secret_file", "timeout", "callback", "callbackTimeout"},
 		"entraAddToGroups":         {"groups"},
 		"entraRemoveFromGroups":    {"groups"},
 		"entraTemporaryAccessPass": {"lifetimeMinutes", "oneTimeUse", "emailTo", "template", "subject", "text", "html"},
@@ -368,6 +374,11 @@ func compileTask(c TaskConfig, f string, o CompileOptions, add func(path, format
 		}
 		if c.Timeout < 0 || c.Timeout > 5*time.Minute {
 			add(f+".timeout", "must be between 0 (default 30s) and 5m")
+		}
+		if c.CallbackTimeout < 0 || c.CallbackTimeout > 30*24*time.Hour {
+			add(f+".callbackTimeout", "must be between 0 (default 24h) and 720h")
+		} else if c.CallbackTimeout != 0 && !c.Callback {
+			add(f+".callbackTimeout", "only with callback: true")
 		}
 		if c.SecretEnv != "" && c.SecretFile != "" {
 			add(f+".secret_file", "give only one of secret_env and secret_file")
@@ -418,7 +429,7 @@ func setArgs(c TaskConfig) []string {
 		set  bool
 	}{
 		{"to", c.To != ""}, {"addresses", len(c.Addresses) > 0}, {"template", c.Template != ""},
-		{"url", c.URL != ""}, {"secret_env", c.SecretEnv != ""},
+		{"url", c.URL != ""}, {"callback", c.Callback}, {"callbackTimeout", c.CallbackTimeout != 0}, {"secret_env", c.SecretEnv != ""},
 		{"secret_file", c.SecretFile != ""}, {"timeout", c.Timeout != 0}, {"groups", len(c.Groups) > 0},
 		{"lifetimeMinutes", c.LifetimeMinutes != 0}, {"oneTimeUse", c.OneTimeUse}, {"emailTo", c.EmailTo != ""},
 		{"target", c.Target != ""},

@@ -12,10 +12,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"github.com/scimgate/scimgate/internal/entra"
 	"github.com/scimgate/scimgate/internal/notify"
 	"github.com/scimgate/scimgate/internal/store"
 	"github.com/scimgate/scimgate/targets"
+	"strings"
 )
 
 // Errors of the Runner's calls.
@@ -74,6 +78,10 @@ type Options struct {
 	MaxAttempts             int
 	// Registerer, when set, receives the metrics.
 	Registerer prometheus.Registerer
+	// CallbackURL returns the URL of a webhook task's callback with its
+	// token (the gateway's /workflow-callbacks/TOKEN); nil: webhook tasks
+	// with callback fail.
+	CallbackURL func(token string) string
 	// OnTaskFailed, when set, is told of every task that failed for good
 	// (after it is saved): the alert rule workflowTaskFailed.
 	OnTaskFailed func(ctx context.Context, run store.WorkflowRun, task store.WorkflowTask)
@@ -371,23 +379,36 @@ func (r *Runner) execute(ctx context.Context, run store.WorkflowRun, now time.Ti
 			run.Status, run.NextAt, run.Updated = store.WorkflowRunning, k.NextAt, now
 			return n, r.save(ctx, run, nil, "")
 		}
-		k.Status, k.Attempts, k.Updated = store.WorkflowRunning, k.Attempts+1, now
-		run.Status, run.Updated = store.WorkflowRunning, now
-		if err := r.save(ctx, run, &k, ""); err != nil {
-			return n, err
-		}
-		n++
 		t := w.tasks[i]
-		var result string
-		if run.Preview {
-			var plan TaskPlan
-			if plan, err = r.plan(ctx, env, i, t); err == nil {
-				result = "preview: would " + plan.Action
+		var result, token string
+		if k.Status == store.WorkflowWaiting { // its callback reported a failure, or did not come in time
+			if err = fmt.Errorf("%w: no callback within %s", ErrPermanent, callbackTimeout(t.cfg)); k.LastError != "" {
+				err = fmt.Errorf("%w: %s", ErrPermanent, k.LastError)
 			}
 		} else {
-			result, err = r.do(ctx, env, t)
+			k.Status, k.Attempts, k.Updated = store.WorkflowRunning, k.Attempts+1, now
+			run.Status, run.Updated = store.WorkflowRunning, now
+			if err := r.save(ctx, run, &k, ""); err != nil {
+				return n, err
+			}
+			n++
+			result, token, err = r.run(ctx, env, i, t, run.Preview)
 		}
 		k.Updated = r.opts.Now()
+		if err == nil && token != "" { // posted: wait for the callback
+			k.Status, k.Result, k.LastError = store.WorkflowWaiting, result, ""
+			k.NextAt = k.Updated.Add(callbackTimeout(t.cfg))
+			run.NextAt = k.NextAt
+			return n, r.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) error {
+				if err := tx.AddWorkflowCallback(ctx, tokenHash(token), run.ID, k.Index); err != nil {
+					return err
+				}
+				if err := tx.UpdateWorkflowTask(ctx, k); err != nil {
+					return err
+				}
+				return tx.UpdateWorkflowRun(ctx, run)
+			})
+		}
 		switch {
 		case err == nil:
 			k.Status, k.Result, k.LastError, k.NextAt = store.WorkflowDone, result, "", time.Time{}
@@ -495,4 +516,105 @@ func permanent(err error) bool {
 		}
 	}
 	return false
+}
+
+// run does task t of env, or in preview records what it would do. A
+// webhook with callback posts a callback URL with a new one-time token,
+// returned, and its task then waits for the call.
+func (r *Runner) run(ctx context.Context, env *env, i int, t *task, preview bool) (result, token string, err error) {
+	switch {
+	case preview:
+		plan, err := r.plan(ctx, env, i, t)
+		if err != nil {
+			return "", "", err
+		}
+		return "preview: would " + plan.Action, "", nil
+	case t.cfg.Task == "webhook" && t.cfg.Callback:
+		if r.opts.CallbackURL == nil {
+			return "", "", fmt.Errorf("%w: the gateway gives no callback URL", ErrPermanent)
+		}
+		token = rand.Text() + rand.Text() // 52 base32 characters: 260 bits
+		result, err = r.webhook(ctx, env, t, r.opts.CallbackURL(token))
+		if err != nil {
+			return "", "", err
+		}
+		return result + fmt.Sprintf("; waiting up to %s for its callback", callbackTimeout(t.cfg)), token, nil
+	}
+	result, err = r.do(ctx, env, t)
+	return result, "", err
+}
+
+// callbackTimeout is how long a webhook task waits for its callback.
+func callbackTimeout(c TaskConfig) time.Duration {
+	if c.CallbackTimeout > 0 {
+		return c.CallbackTimeout
+	}
+	return 24 * time.Hour
+}
+
+// tokenHash is what the store keeps of a callback token.
+func tokenHash(token string) string {
+	h := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(h[:])
+}
+
+// ErrUnknownCallback: no task waits for this callback (an unknown or used
+// token, or a task that timed out).
+var ErrUnknownCallback = errors.New("workflow: no task waits for this callback")
+
+// Complete completes the webhook task waiting for the callback of token:
+// done when ok, otherwise failed with message (the runner then goes on as
+// continueOnError says). The token is used once.
+func (r *Runner) Complete(ctx context.Context, token string, ok bool, message string) error {
+	if token == "" {
+		return ErrUnknownCallback
+	}
+	now := r.opts.Now()
+	err := r.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) error {
+		id, idx, err := tx.WorkflowCallback(ctx, tokenHash(token))
+		if errors.Is(err, store.ErrNotFound) {
+			return ErrUnknownCallback
+		}
+		if err != nil {
+			return err
+		}
+		run, tasks, err := tx.WorkflowRun(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteWorkflowCallbacks(ctx, id, idx); err != nil {
+			return err
+		}
+		if idx >= len(tasks) || tasks[idx].Status != store.WorkflowWaiting {
+			return ErrUnknownCallback
+		}
+		k := tasks[idx]
+		message = strings.Join(strings.Fields(message), " ")
+		if len(message) > 500 {
+			message = message[:500] + "…"
+		}
+		k.Updated = now
+		if ok {
+			k.Status, k.NextAt = store.WorkflowDone, time.Time{}
+			k.Result += "; completed by its callback"
+			if message != "" {
+				k.Result += ": " + message
+			}
+		} else { // the runner fails it now, as any failed task
+			k.NextAt, k.LastError = now, "the callback reported a failure"
+			if message != "" {
+				k.LastError += ": " + message
+			}
+		}
+		run.Status, run.NextAt, run.Updated = store.WorkflowRunning, now, now // the next tasks are due
+		if err := tx.UpdateWorkflowTask(ctx, k); err != nil {
+			return err
+		}
+		return tx.UpdateWorkflowRun(ctx, run)
+	})
+	if err != nil {
+		return err
+	}
+	r.Wake()
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -67,9 +68,16 @@ type world struct {
 	e          *engine.Engine
 	r          *Runner
 	wfs        []*Workflow
+	// httpClient and callbackURL are the webhook tasks' (nil: defaults).
+	httpClient  *http.Client
+	callbackURL func(token string) string
 }
 
-func newWorld(t *testing.T, yml string) *world {
+func newWorld(t *testing.T, yml string) *world { return newWorldWith(t, yml, nil) }
+
+// newWorldWith is newWorld; setup adjusts the world before its runner
+// opens.
+func newWorldWith(t *testing.T, yml string, setup func(*world)) *world {
 	t.Helper()
 	w := &world{t: t, now: time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC), sender: &fakeSender{}, mem: memory.New(memory.Config{})}
 	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "db"))
@@ -98,6 +106,9 @@ func newWorld(t *testing.T, yml string) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if setup != nil {
+		setup(w)
+	}
 	w.open()
 	return w
 }
@@ -107,7 +118,7 @@ func newWorld(t *testing.T, yml string) *world {
 func (w *world) open() {
 	t := w.t
 	r, err := New(Options{Store: w.st, Workflows: w.wfs, Sender: w.sender, Entra: w.ec, Now: func() time.Time { return w.now },
-		BackoffBase: time.Minute, BackoffMax: 10 * time.Minute, MaxAttempts: 3})
+		BackoffBase: time.Minute, BackoffMax: 10 * time.Minute, MaxAttempts: 3, HTTPClient: w.httpClient, CallbackURL: w.callbackURL})
 	if err != nil {
 		t.Fatal(err)
 	}

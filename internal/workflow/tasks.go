@@ -78,13 +78,17 @@ type webhookPayload struct {
 	Task     int     `json:"task"`
 	User     Person  `json:"user"`
 	Trigger  Trigger `json:"trigger"`
+	// CallbackURL, for a task with callback, is where the receiver
+	// completes the task: POST {"status": "completed" or "failed",
+	// "message": "..."}. It holds a one-time token.
+	CallbackURL string `json:"callbackUrl,omitempty"`
 }
 
-func (e *env) payload(index int) ([]byte, error) {
+func (e *env) payload(index int, callbackURL string) ([]byte, error) {
 	tr := e.trigger
 	tr.User = Person{}
 	return json.Marshal(webhookPayload{Workflow: e.w.Name(), Category: e.w.cfg.Category, Run: e.runID, Task: index,
-		User: e.data.User, Trigger: tr})
+		User: e.data.User, Trigger: tr, CallbackURL: callbackURL})
 }
 
 // TaskPlan is what a task does (or would do).
@@ -130,12 +134,19 @@ func (r *Runner) plan(_ context.Context, e *env, i int, t *task) (TaskPlan, erro
 				user, lifetime(c), c.OneTimeUse, p.Action)
 		}
 	case "webhook":
-		b, err := e.payload(i)
+		cb := ""
+		if c.Callback {
+			cb = "[the callback URL, with a one-time token made when the task runs]"
+		}
+		b, err := e.payload(i, cb)
 		if err != nil {
 			return p, err
 		}
 		p.Webhook = b
 		p.Action = "post the payload to " + c.URL
+		if c.Callback {
+			p.Action += fmt.Sprintf(" and wait up to %s for its callback", callbackTimeout(c))
+		}
 	case "entraAddToGroups":
 		p.Action = fmt.Sprintf("add %s to Entra groups %s", user, strings.Join(c.Groups, ", "))
 	case "entraRemoveFromGroups":
@@ -192,7 +203,7 @@ func (r *Runner) do(ctx context.Context, e *env, t *task) (string, error) {
 		}
 		return fmt.Sprintf("sent %q to %s", m.Subject, strings.Join(rcpt, ", ")), nil
 	case "webhook":
-		return r.webhook(ctx, e, t)
+		return r.webhook(ctx, e, t, "")
 	case "entraAddToGroups", "entraRemoveFromGroups":
 		u, err := r.opts.Entra.LookupUser(ctx, upn)
 		if err != nil {
@@ -306,14 +317,14 @@ func isDynamic(err error) bool {
 }
 
 // webhook posts the signed payload of task t.
-func (r *Runner) webhook(ctx context.Context, e *env, t *task) (string, error) {
+func (r *Runner) webhook(ctx context.Context, e *env, t *task, callbackURL string) (string, error) {
 	idx := 0
 	for i, x := range e.w.tasks {
 		if x == t {
 			idx = i
 		}
 	}
-	body, err := e.payload(idx)
+	body, err := e.payload(idx, callbackURL)
 	if err != nil {
 		return "", err
 	}
