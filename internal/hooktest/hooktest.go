@@ -5,6 +5,7 @@ package hooktest
 
 import (
 	"crypto/x509"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -144,4 +145,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header()[k] = v
 	}
 	w.WriteHeader(a.status)
+}
+
+// CertificatePEM returns the Server's certificate in PEM, for a process
+// that trusts its system roots (SSL_CERT_FILE) rather than a pool.
+func (s *Server) CertificatePEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
 }
