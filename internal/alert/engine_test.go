@@ -34,7 +34,7 @@ func TestRulesOnRealEngine(t *testing.T) {
 	mem := memory.New(memory.Config{})
 	threshold := 3
 	pol, err := policy.Compile(policy.Config{Targets: []policy.TargetConfig{{Name: "crm",
-		Users: &policy.ObjectConfig{Scope: policy.ScopeConfig{All: true}, Mapping: []policy.MappingConfig{{Target: "userName", Source: "userName"}}},
+		Users:     &policy.ObjectConfig{Scope: policy.ScopeConfig{All: true}, Mapping: []policy.MappingConfig{{Target: "userName", Source: "userName"}}},
 		Lifecycle: policy.LifecycleConfig{DeleteGracePeriod: 0, DeletionGuard: policy.DeletionGuardConfig{Threshold: &threshold, Window: time.Hour}}}}})
 	if err != nil {
 		t.Fatal(err)
