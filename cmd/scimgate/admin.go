@@ -46,15 +46,7 @@ An object ID may also be a user's userName or a group's displayName
 (compared case-insensitively). Tables show errors and details in full,
 on the lines under their row.
 
-Flags of every command (anywhere on the command line):
-  --url URL          gateway base URL (default $SCIMGATE_ADMIN_URL, else http://127.0.0.1:8080)
-  --token TOKEN      admin token (default $SCIMGATE_ADMIN_TOKEN)
-  --token-file FILE  read the admin token from FILE, e.g. <data_dir>/admin-token
-  --json             print the raw JSON responses, pretty-printed, instead of tables
-  --timeout D        time limit of each request (default 30s)
-
-Times are RFC 3339 in UTC.
-`
+` + adminFlagsUsage
 
 // adminDefaultURL is the admin base URL when neither --url nor
 // $SCIMGATE_ADMIN_URL is set: the gateway's default listen address.
@@ -147,6 +139,18 @@ func runAdmin(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	return cmd.run(ctx, c, o, pos, stdout)
 }
+
+// adminFlagsUsage is the usage of the admin API flags, which admin,
+// entra and workflow commands share.
+const adminFlagsUsage = `Flags of every command (anywhere on the command line):
+  --url URL          gateway base URL (default $SCIMGATE_ADMIN_URL, else http://127.0.0.1:8080)
+  --token TOKEN      admin token (default $SCIMGATE_ADMIN_TOKEN)
+  --token-file FILE  read the admin token from FILE, e.g. <data_dir>/admin-token
+  --json             print the raw JSON responses, pretty-printed, instead of tables
+  --timeout D        time limit of each request (default 30s)
+
+Times are RFC 3339 in UTC.
+`
 
 // adminFlags are the flags of the commands that call the admin API:
 // --url, --token, --token-file, --json and --timeout.

@@ -38,15 +38,7 @@ Commands:
                                 asks on stdin for confirmation, unless --yes
   check                         the permissions the enabled features need: granted or missing
 
-Flags of every command (anywhere on the command line):
-  --url URL          gateway base URL (default $SCIMGATE_ADMIN_URL, else http://127.0.0.1:8080)
-  --token TOKEN      admin token (default $SCIMGATE_ADMIN_TOKEN)
-  --token-file FILE  read the admin token from FILE, e.g. <data_dir>/admin-token
-  --json             print the raw JSON responses, pretty-printed, instead of tables
-  --timeout D        time limit of each request (default 30s)
-
-Times are RFC 3339 in UTC.
-`
+` + adminFlagsUsage
 
 // entraCommand is one "scimgate entra" command.
 type entraCommand struct {

@@ -63,30 +63,9 @@ func workflowUsers(t *testing.T, base string) {
 // a run on demand (its email fails: the SMTP server refuses it),
 // its run and runs, retry, --json, and the errors.
 func TestWorkflowCLI(t *testing.T) {
-	t.Setenv("ENTRA_CLIENT_SECRET", "never-used-the-tests-call-no-entra-0123456789")
-	for _, k := range []string{"SCIMGATE_ADMIN_TOKEN", "SCIMGATE_ADMIN_URL"} {
-		t.Setenv(k, "")
-		os.Unsetenv(k)
-	}
-	dataDir := filepath.Join(t.TempDir(), "data")
-	// The example's SMTP server is a test server here, which refuses the
-	// first recipient for good (550): the on-demand run below fails.
 	mail := smtptest.Start(t, smtptest.Config{})
-	mail.RefuseNext(1, 550)
-	example, err := os.ReadFile(filepath.Join("..", "..", "examples", "workflows.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	const exampleSMTP = "host: smtp.contoso.example\n    port: 587\n    tls: starttls\n"
-	if !bytes.Contains(example, []byte(exampleSMTP)) {
-		t.Fatal("examples/workflows.yaml: its smtp settings are not where the test looks")
-	}
-	cfgFile := filepath.Join(t.TempDir(), "workflows.yaml")
-	local := fmt.Sprintf("host: %s\n    port: %d\n    tls: none\n", mail.Host, mail.Port)
-	if err := os.WriteFile(cfgFile, bytes.Replace(example, []byte(exampleSMTP), []byte(local), 1), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := startProc(t, dataDir, "--config", cfgFile)
+	mail.RefuseNext(1, 550) // the on-demand run below fails
+	p, dataDir := startWorkflowExample(t, mail)
 	adminURL, tokenFile := strings.TrimSuffix(p.base, "/scim/v2"), filepath.Join(dataDir, "admin-token")
 	workflowUsers(t, p.base)
 
@@ -204,30 +183,7 @@ func TestREADMEWorkflowExample(t *testing.T) {
 	if len(cmds) < 2 {
 		t.Fatalf("the workflow section should show workflow test and upcoming with their output; found %q", cmds)
 	}
-	t.Setenv("ENTRA_CLIENT_SECRET", "never-used-the-tests-call-no-entra-0123456789")
-	for _, k := range []string{"SCIMGATE_ADMIN_TOKEN", "SCIMGATE_ADMIN_URL"} {
-		t.Setenv(k, "")
-		os.Unsetenv(k)
-	}
-	dataDir := filepath.Join(t.TempDir(), "data")
-	// The example's SMTP server is a test server here, which refuses the
-	// first recipient for good (550): the on-demand run below fails.
-	mail := smtptest.Start(t, smtptest.Config{})
-	mail.RefuseNext(1, 550)
-	example, err := os.ReadFile(filepath.Join("..", "..", "examples", "workflows.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	const exampleSMTP = "host: smtp.contoso.example\n    port: 587\n    tls: starttls\n"
-	if !bytes.Contains(example, []byte(exampleSMTP)) {
-		t.Fatal("examples/workflows.yaml: its smtp settings are not where the test looks")
-	}
-	cfgFile := filepath.Join(t.TempDir(), "workflows.yaml")
-	local := fmt.Sprintf("host: %s\n    port: %d\n    tls: none\n", mail.Host, mail.Port)
-	if err := os.WriteFile(cfgFile, bytes.Replace(example, []byte(exampleSMTP), []byte(local), 1), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := startProc(t, dataDir, "--config", cfgFile)
+	p, dataDir := startWorkflowExample(t, smtptest.Start(t, smtptest.Config{}))
 	workflowUsers(t, p.base)
 	adminURL, tokenFile := strings.TrimSuffix(p.base, "/scim/v2"), filepath.Join(dataDir, "admin-token")
 	for i, c := range cmds {
@@ -246,4 +202,30 @@ func TestREADMEWorkflowExample(t *testing.T) {
 			t.Errorf("scimgate workflow %s printed\n%s\nthe README shows\n%s", c, got, wants[i])
 		}
 	}
+}
+
+// startWorkflowExample starts a gateway process with examples/workflows.yaml,
+// its SMTP server replaced by mail, and returns it with its data directory.
+func startWorkflowExample(t *testing.T, mail *smtptest.Server) (*gatewayProc, string) {
+	t.Helper()
+	t.Setenv("ENTRA_CLIENT_SECRET", "never-used-the-tests-call-no-entra-0123456789")
+	for _, k := range []string{"SCIMGATE_ADMIN_TOKEN", "SCIMGATE_ADMIN_URL"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	example, err := os.ReadFile(filepath.Join("..", "..", "examples", "workflows.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const exampleSMTP = "host: smtp.contoso.example\n    port: 587\n    tls: starttls\n"
+	if !bytes.Contains(example, []byte(exampleSMTP)) {
+		t.Fatal("examples/workflows.yaml: its smtp settings are not where the test looks")
+	}
+	cfgFile := filepath.Join(t.TempDir(), "workflows.yaml")
+	local := fmt.Sprintf("host: %s\n    port: %d\n    tls: none\n", mail.Host, mail.Port)
+	if err := os.WriteFile(cfgFile, bytes.Replace(example, []byte(exampleSMTP), []byte(local), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dataDir := filepath.Join(t.TempDir(), "data")
+	return startProc(t, dataDir, "--config", cfgFile), dataDir
 }
