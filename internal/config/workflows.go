@@ -55,8 +55,8 @@ func (c Config) validateWorkflows(p *problems) {
 		errs = j.Unwrap()
 	}
 	for _, e := range errs {
-		if fe, ok := errors.AsType[*workflow.FieldError](e); ok {
-			p.add(fe.Path, "%s", fe.Msg)
+		if fe, ok := errors.AsType[*targets.ConfigError](e); ok {
+			p.add(fe.Field, "%v", fe.Err)
 		} else {
 			p.add("workflows", "%v", e)
 		}

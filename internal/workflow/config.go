@@ -24,21 +24,6 @@ import (
 	"github.com/scimgate/scimgate/targets"
 )
 
-// ErrInvalidConfig is wrapped by every *FieldError.
-var ErrInvalidConfig = errors.New("workflow: invalid configuration")
-
-// FieldError is one problem of the configuration, at its field path
-// ("workflows[2].tasks[0].groups").
-type FieldError struct {
-	Path string
-	Msg  string
-}
-
-func (e *FieldError) Error() string { return e.Path + ": " + e.Msg }
-
-// Unwrap returns ErrInvalidConfig.
-func (e *FieldError) Unwrap() error { return ErrInvalidConfig }
-
 // Config is one workflow of the configuration (workflows: in YAML).
 type Config struct {
 	Name     string `yaml:"name" json:"name"`
@@ -199,7 +184,7 @@ func Compile(cfgs []Config, o CompileOptions) ([]*Workflow, error) {
 	}
 	var errs []error
 	add := func(path, format string, args ...any) {
-		errs = append(errs, &FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, targets.FieldError(path, format, args...)) // at its path: "workflows[2].tasks[0].groups"
 	}
 	seen := map[string]int{}
 	var out []*Workflow

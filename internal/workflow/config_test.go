@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"errors"
+	"github.com/scimgate/scimgate/targets"
 	"slices"
 	"strings"
 	"testing"
@@ -42,8 +43,8 @@ func TestCompileNeeds(t *testing.T) {
 				if e == nil {
 					continue
 				}
-				if !errors.Is(e, ErrInvalidConfig) {
-					t.Errorf("%v does not wrap ErrInvalidConfig", e)
+				if _, ok := errors.AsType[*targets.ConfigError](e); !ok {
+					t.Errorf("%v is not a *targets.ConfigError", e)
 				}
 				got = append(got, e.Error())
 			}
