@@ -11,6 +11,14 @@ import (
 
 // TestChainChanges: the hooks run in order, nil ones are skipped, and the
 // first error stops the chain and is returned.
+// TestChainChangesNone: without hooks there is nothing for the planner
+// to call.
+func TestChainChangesNone(t *testing.T) {
+	if ChainChanges() != nil || ChainChanges(nil, nil) != nil {
+		t.Error("ChainChanges without hooks is not nil")
+	}
+}
+
 func TestChainChanges(t *testing.T) {
 	boom := errors.New("boom")
 	for _, tc := range []struct {
