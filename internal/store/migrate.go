@@ -252,6 +252,27 @@ var migrations = []migration{{
 		run BIGINT NOT NULL,
 		idx INTEGER NOT NULL
 	)`,
+}, {
+	// Holds (holds.go): lifecycle decisions that outrank a target's
+	// policy for one user, and the guest lifecycle's state per guest.
+	`CREATE TABLE holds (
+		user_id VARCHAR(255) NOT NULL,
+		source VARCHAR(64) NOT NULL,
+		target VARCHAR(64) NOT NULL,
+		grp VARCHAR(255) NOT NULL,
+		action VARCHAR(16) NOT NULL,
+		basis INTEGER,
+		reason TEXT NOT NULL,
+		created CHAR(30) NOT NULL,
+		PRIMARY KEY (user_id, source, target, grp)
+	)`,
+	`CREATE INDEX holds_grp ON holds (grp, target)`,
+	`CREATE TABLE guests (
+		user_id VARCHAR(255) NOT NULL PRIMARY KEY,
+		due CHAR(30) NOT NULL,
+		data {blob} NOT NULL
+	)`,
+	`CREATE INDEX guests_due ON guests (due)`,
 }}
 
 // migrationFuncs are the steps of a migration that SQL alone cannot do,

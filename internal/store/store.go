@@ -261,6 +261,10 @@ type Store interface {
 	Alerts(ctx context.Context, q AlertQuery) ([]Alert, error)
 	// AlertNotices returns the notifications q selects, in Seq order.
 	AlertNotices(ctx context.Context, q AlertNoticeQuery) ([]AlertNotice, error)
+	// Holds returns the holds q selects (see holds.go).
+	Holds(ctx context.Context, q HoldQuery) ([]Hold, error)
+	// Guests returns the guest records q selects (see guests.go).
+	Guests(ctx context.Context, q GuestQuery) ([]GuestRecord, error)
 }
 
 // Tx is the view of the store inside Write.
@@ -394,6 +398,26 @@ type Tx interface {
 	SetWorkflowEnabled(ctx context.Context, workflow string, enabled *bool) error
 	// WorkflowStates reads the overrides as the Store's does.
 	WorkflowStates(ctx context.Context) (map[string]bool, error)
+	// Holds (see holds.go).
+
+	// Holds returns the holds q selects.
+	Holds(ctx context.Context, q HoldQuery) ([]Hold, error)
+	// PutHold inserts or replaces the hold of h's (User, Source, Target,
+	// Group).
+	PutHold(ctx context.Context, h Hold) error
+	// DeleteHolds removes the holds q selects (q must select something)
+	// and returns how many.
+	DeleteHolds(ctx context.Context, q HoldQuery) (int, error)
+
+	// Guests (see guests.go).
+
+	// Guest returns the guest lifecycle's state of user, or ErrNotFound.
+	Guest(ctx context.Context, user string) (GuestRecord, error)
+	// PutGuest inserts or replaces the state of g.User.
+	PutGuest(ctx context.Context, g GuestRecord) error
+	// DeleteGuest removes the state of user (none: no error).
+	DeleteGuest(ctx context.Context, user string) error
+
 	// Alerts (see alert.go).
 
 	// Alert returns the current or last episode of (rule, key), or

@@ -1,0 +1,132 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// TestHolds: a hold is unique per (user, source, target, group) and
+// replaced in place; queries filter by each field and by account or
+// membership; the basis is kept as nil, false or true; deletes need a
+// condition and count what they removed.
+func TestHolds(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	at := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	yes, no := true, false
+	write := func(fn func(ctx context.Context, tx Tx) error) {
+		t.Helper()
+		if err := s.Write(ctx, fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(func(ctx context.Context, tx Tx) error {
+		for _, h := range []Hold{
+			{User: "u1", Source: "workflow", Target: "crm", Action: HoldDisable, Basis: &yes, Reason: "leaver", Created: at},
+			{User: "u1", Source: "workflow", Target: "crm", Action: HoldEnable, Basis: &no, Reason: "joiner", Created: at}, // replaces
+			{User: "u1", Source: "guest", Action: HoldDelete, Reason: "expired", Created: at},
+			{User: "u1", Source: "workflow", Target: "crm", Group: "g1", Action: HoldAdd, Basis: &no, Created: at},
+			{User: "u2", Source: "workflow", Target: "crm", Group: "g1", Action: HoldRemove, Basis: &yes, Created: at},
+		} {
+			if err := tx.PutHold(ctx, h); err != nil {
+				return err
+			}
+		}
+		if err := tx.PutHold(ctx, Hold{User: "u1", Action: HoldDisable}); err == nil {
+			t.Error("a hold without a source was accepted")
+		}
+		return nil
+	})
+	all, err := s.Holds(ctx, HoldQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 4 {
+		t.Fatalf("holds: got %d, want 4: %+v", len(all), all)
+	}
+	if h := all[1]; h.Source != "workflow" || h.Group != "" || h.Action != HoldEnable || h.Basis == nil || *h.Basis || !h.Created.Equal(at) {
+		t.Errorf("replaced hold: %+v", h)
+	}
+	if h := all[0]; h.Source != "guest" || h.Basis != nil || h.Target != "" {
+		t.Errorf("sticky hold: %+v", h)
+	}
+	for name, c := range map[string]struct {
+		q    HoldQuery
+		want int
+	}{
+		"user":       {HoldQuery{User: "u1"}, 3},
+		"account":    {HoldQuery{User: "u1", Account: true}, 2},
+		"membership": {HoldQuery{Membership: true}, 2},
+		"group":      {HoldQuery{Group: "g1", Target: "crm"}, 2},
+		"source":     {HoldQuery{Source: "guest"}, 1},
+		"none":       {HoldQuery{User: "u3"}, 0},
+	} {
+		got, err := s.Holds(ctx, c.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != c.want {
+			t.Errorf("%s: got %d holds, want %d", name, len(got), c.want)
+		}
+	}
+	write(func(ctx context.Context, tx Tx) error {
+		if _, err := tx.DeleteHolds(ctx, HoldQuery{}); err == nil {
+			t.Error("a delete without a condition was accepted")
+		}
+		n, err := tx.DeleteHolds(ctx, HoldQuery{User: "u1", Source: "workflow"})
+		if n != 2 {
+			t.Errorf("deleted %d, want 2", n)
+		}
+		return err
+	})
+	if got, _ := s.Holds(ctx, HoldQuery{}); len(got) != 2 {
+		t.Errorf("after delete: %+v", got)
+	}
+}
+
+// TestGuests: a guest record is kept per user, replaced in place, listed
+// when due (not those without a due time), and deleted.
+func TestGuests(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	at := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	err := s.Write(ctx, func(ctx context.Context, tx Tx) error {
+		if _, err := tx.Guest(ctx, "u1"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("missing guest: %v", err)
+		}
+		for _, g := range []GuestRecord{
+			{User: "u1", Due: at.Add(time.Hour), Data: []byte(`{"a":1}`)},
+			{User: "u1", Due: at.Add(2 * time.Hour), Data: []byte(`{"a":2}`)},
+			{User: "u2", Due: at, Data: []byte(`{}`)},
+			{User: "u3", Data: []byte(`{}`)},
+		} {
+			if err := tx.PutGuest(ctx, g); err != nil {
+				return err
+			}
+		}
+		g, err := tx.Guest(ctx, "u1")
+		if err != nil || string(g.Data) != `{"a":2}` || !g.Due.Equal(at.Add(2*time.Hour)) {
+			t.Errorf("guest u1: %+v %v", g, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	due, err := s.Guests(ctx, GuestQuery{Due: at.Add(90 * time.Minute)})
+	if err != nil || len(due) != 1 || due[0].User != "u2" {
+		t.Errorf("due: %+v %v", due, err)
+	}
+	all, err := s.Guests(ctx, GuestQuery{})
+	if err != nil || len(all) != 3 {
+		t.Errorf("all: %+v %v", all, err)
+	}
+	if err := s.Write(ctx, func(ctx context.Context, tx Tx) error { return tx.DeleteGuest(ctx, "u1") }); err != nil {
+		t.Fatal(err)
+	}
+	if all, _ := s.Guests(ctx, GuestQuery{}); len(all) != 2 {
+		t.Errorf("after delete: %+v", all)
+	}
+}
