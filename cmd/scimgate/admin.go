@@ -35,7 +35,8 @@ Commands:
   held TARGET [--limit N]            operations held by the deletion guard
   release TARGET                     deliver the held operations
   discard-held TARGET                drop the held operations (the target keeps the objects)
-  object (user|group) ID             the object's state in every target
+  object (user|group) ID             the object's state in every target, and a user's holds
+  release-holds USER [SOURCE]        drop the user's holds (of workflows, guest lifecycle...)
   resync TARGET                      re-send every object's full state to the target
   resync (user|group) ID [--target T]
                                      re-send one object's full state (every target without --target)
@@ -66,17 +67,18 @@ type adminOpts struct {
 }
 
 var adminCommands = map[string]adminCommand{
-	"targets":      {nil, adminTargets},
-	"target":       {nil, adminTargetCmd},
-	"deadletters":  {[]string{"limit"}, adminDeadLetters},
-	"retry":        {[]string{"all"}, adminRetry},
-	"discard":      {[]string{"all"}, adminDiscard},
-	"held":         {[]string{"limit"}, adminHeld},
-	"release":      {nil, adminRelease},
-	"discard-held": {nil, adminDiscardHeld},
-	"object":       {nil, adminObjectCmd},
-	"resync":       {[]string{"target"}, adminResync},
-	"audit":        {[]string{"id", "target", "limit", "all"}, adminAudit},
+	"targets":       {nil, adminTargets},
+	"target":        {nil, adminTargetCmd},
+	"deadletters":   {[]string{"limit"}, adminDeadLetters},
+	"retry":         {[]string{"all"}, adminRetry},
+	"discard":       {[]string{"all"}, adminDiscard},
+	"held":          {[]string{"limit"}, adminHeld},
+	"release":       {nil, adminRelease},
+	"discard-held":  {nil, adminDiscardHeld},
+	"object":        {nil, adminObjectCmd},
+	"release-holds": {nil, adminReleaseHolds},
+	"resync":        {[]string{"target"}, adminResync},
+	"audit":         {[]string{"id", "target", "limit", "all"}, adminAudit},
 }
 
 // adminCmd runs "scimgate admin" and returns its exit code. It prints its
@@ -453,7 +455,7 @@ func adminDiscardHeld(ctx context.Context, c *adminClient, _ adminOpts, args []s
 	return err
 }
 
-func adminObjectCmd(ctx context.Context, c *adminClient, _ adminOpts, args []string, w io.Writer) error {
+func adminObjectCmd(ctx context.Context, c *adminClient, _ adminOpts, args []string, w io.Writer) (err error) {
 	if err := wantArgs(args, 2, "object (user|group) ID"); err != nil {
 		return err
 	}
@@ -480,6 +482,11 @@ func adminObjectCmd(ctx context.Context, c *adminClient, _ adminOpts, args []str
 		_, err := fmt.Fprintln(w, "no targets are configured")
 		return err
 	}
+	defer func() {
+		if err == nil && len(obj.Holds) > 0 {
+			err = printHolds(w, obj.Holds)
+		}
+	}()
 	tb := newTable(w, "TARGET", "ANCHOR", "PRESENT", "IN-SCOPE", "DISABLED", "PENDING", "DEAD")
 	var ops int
 	for _, t := range obj.Targets {
@@ -707,6 +714,7 @@ type (
 	adminTarget     = gateway.AdminTarget
 	adminOperation  = gateway.AdminOperation
 	adminObject     = gateway.AdminObject
+	adminHold       = gateway.AdminHold
 	adminAuditEntry = gateway.AdminAuditEntry
 	adminAuditPage  = gateway.AdminAuditPage
 	// adminReconciliation is the report of a reconciliation (scimgate
@@ -928,6 +936,47 @@ func (c *adminClient) object(ctx context.Context, endpoint, id string) (adminObj
 	var r adminObject
 	err := c.call(ctx, http.MethodGet, "/"+endpoint+"/"+url.PathEscape(id), nil, &r)
 	return r, err
+}
+
+// printHolds prints a user's holds.
+func printHolds(w io.Writer, hs []adminHold) error {
+	if _, err := fmt.Fprintln(w, "\nHolds (they outrank the policy):"); err != nil {
+		return err
+	}
+	tb := newTable(w, "SOURCE", "TARGET", "GROUP", "ACTION", "UNTIL", "SINCE", "REASON")
+	for _, h := range hs {
+		target, group, until := h.Target, h.Group, "released"
+		if target == "" {
+			target = "(every)"
+		}
+		if group == "" {
+			group = "-"
+		}
+		if h.Until == "scim" {
+			until = "SCIM changes it"
+		}
+		tb.row(h.Source, target, group, h.Action, until, fmtTime(h.Created), h.Reason)
+	}
+	return tb.flush()
+}
+
+// adminReleaseHolds drops a user's holds: those of a source, or all.
+func adminReleaseHolds(ctx context.Context, c *adminClient, _ adminOpts, args []string, w io.Writer) error {
+	if len(args) < 1 || len(args) > 2 {
+		return fmt.Errorf("%w: release-holds USER [SOURCE] (got %s)", errUsage, plural(len(args), "argument"))
+	}
+	q := url.Values{}
+	if len(args) == 2 {
+		q.Set("source", args[1])
+	}
+	var r struct {
+		Released int `json:"released"`
+	}
+	if err := c.call(ctx, http.MethodDelete, "/Users/"+url.PathEscape(args[0])+"/holds", q, &r); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "%s: released %s\n", args[0], plural(r.Released, "hold"))
+	return err
 }
 
 // resyncObject re-sends an object to target, or to every target when

@@ -118,6 +118,9 @@ const (
    "pending": [{"seq": 61, "target": "hr", "type": "User", "id": "2819c223-7f76-453a-919d-413861904646", "op": "delete",
      "attempts": 0, "created": "2026-11-22T10:06:00Z", "nextAt": "2026-11-22T10:06:00Z", "dead": false, "held": true}],
    "deadLetters": [], "lastError": ""}
+], "holds": [
+  {"source": "guest", "action": "disable", "until": "released", "reason": "expired on 2026-11-20", "created": "2026-11-20T00:00:00Z"},
+  {"source": "workflow", "target": "crm", "group": "7d2e0c4a-0000-4000-8000-000000000001", "action": "remove", "until": "scim", "reason": "workflow mover-sales", "created": "2026-11-21T09:00:00Z"}
 ]}`
 	adminDeletedObjectJSON = `{"type": "Group", "id": "g-1", "exists": false, "targets": [
   {"target": "crm", "anchor": "", "present": false, "inScope": false, "disabled": false, "deleted": true,
@@ -248,6 +251,11 @@ func TestAdmin(t *testing.T) {
 			calls: []adminCall{{method: "GET", uri: "/admin/v1/Users/nobody@contoso.com", status: 404,
 				body: `{"status": 404, "error": "no User has the id or userName \"nobody@contoso.com\" (neither in the store nor in any target)"}`}},
 			code: 1, stderr: []string{`scimgate admin: no User has the id or userName "nobody@contoso.com" (neither in the store nor in any target) (HTTP 404)` + "\n"}},
+		{name: "release holds of a source", args: []string{"release-holds", "alice@contoso.com", "workflow"},
+			calls:  []adminCall{{method: "DELETE", uri: "/admin/v1/Users/alice@contoso.com/holds?source=workflow", body: `{"released": 2}`}},
+			golden: "release-holds"},
+		{name: "release holds without a user", args: []string{"release-holds"}, code: 2,
+			stderr: []string{"scimgate admin: usage: release-holds USER [SOURCE] (got 0 arguments)\n"}},
 		{name: "resync by displayName", args: []string{"resync", "group", "Sales"},
 			calls: []adminCall{{method: "POST", uri: "/admin/v1/Groups/Sales/resync", body: `{"queued": 2}`}}, golden: "resync-group-name"},
 		{name: "audit by userName", args: []string{"audit", "--id", "alice@contoso.com"},

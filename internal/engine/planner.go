@@ -210,6 +210,13 @@ type planner struct {
 	memberOrder []groupKey
 	// groupsCache holds the groups of each user read in this batch.
 	groupsCache map[string][]string
+	// userHolds and memberHolds are the holds read in this batch (see
+	// holds.go); lapsed those that lapsed, goneUsers and goneGroups the
+	// users and groups deleted in SCIM, whose holds save drops.
+	userHolds             map[string][]store.Hold
+	memberHolds           map[groupKey]map[string][]store.Hold
+	lapsed                []store.Hold
+	goneUsers, goneGroups []string
 }
 
 // reveal returns attrs with their secrets revealed, or redacted when the
@@ -257,7 +264,8 @@ func (e *Engine) planChanges(ctx context.Context, changes []store.Change) (*plan
 func (e *Engine) newPlanner() *planner {
 	return &planner{e: e, now: e.opts.Now(), states: map[stateKey]*pending{},
 		guarded: map[string]int{}, held: map[string]int{}, merged: map[string]bool{}, added: map[string]bool{},
-		members: map[groupKey]*memberSet{}, groupsCache: map[string][]string{}}
+		members: map[groupKey]*memberSet{}, groupsCache: map[string][]string{},
+		userHolds: map[string][]store.Hold{}, memberHolds: map[groupKey]map[string][]store.Hold{}}
 }
 
 // save writes the planned states and operations and advances the cursor
@@ -312,6 +320,9 @@ func (p *planner) save(ctx context.Context, tx store.Tx, last int64) error {
 		}
 	}
 	if err := p.saveMembers(ctx, tx); err != nil {
+		return err
+	}
+	if err := p.saveHolds(ctx, tx); err != nil {
 		return err
 	}
 	if err := p.queueOps(ctx, tx); err != nil {
@@ -376,7 +387,7 @@ func (p *planner) planAll(ctx context.Context, changes []store.Change) error {
 			// targets is planned again, and so are they where a target's
 			// user policy reads their groups (group membership can put a
 			// user in or out of a target's scope).
-			for _, m := range slices.Concat(ch.Added, ch.Removed) {
+			for _, m := range slices.Concat(ch.Added, ch.Removed, ch.Sync) {
 				gc.sync[m] = true
 				if p.e.readsGroups {
 					users[m] = true
@@ -405,6 +416,17 @@ func (p *planner) planAll(ctx context.Context, changes []store.Change) error {
 		}
 		for _, g := range regroup {
 			group(g).sync[id] = true
+		}
+		// A membership hold of the user (set, say, by a workflow) is
+		// planned with it.
+		hs, err := p.holdsOf(ctx, id)
+		if err != nil {
+			return err
+		}
+		for _, h := range hs {
+			if h.Group != "" {
+				group(h.Group).sync[id] = true
+			}
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(groups)) {
@@ -581,10 +603,22 @@ func (p *planner) planUser(ctx context.Context, id string) ([]string, error) {
 	}
 	var groupIDs []string
 	var refs []policy.GroupRef
+	var holds []store.Hold
+	active := u["active"] != false
 	if u != nil {
 		if groupIDs, refs, err = p.groupsOf(ctx, id); err != nil {
 			return nil, err
 		}
+		if holds, err = p.holdsOf(ctx, id); err != nil {
+			return nil, err
+		}
+		for _, h := range holds {
+			if h.Group == "" {
+				p.lapse([]store.Hold{h}, active)
+			}
+		}
+	} else {
+		p.goneUsers = append(p.goneUsers, id)
 	}
 	flipped := false
 	for _, t := range p.e.targets {
@@ -611,12 +645,23 @@ func (p *planner) planUser(ctx context.Context, id string) ([]string, error) {
 					return nil, err
 				}
 			}
-			d := t.pol.EvaluateUser(u, refs)
+			// The account holds of the target replace the user's active
+			// attribute, or take it out of the scope.
+			ut, remove := u, false
+			switch accountHold(holds, t.pol.Name(), active) {
+			case store.HoldDelete:
+				remove = true
+			case store.HoldDisable:
+				ut = withActive(u, false)
+			case store.HoldEnable:
+				ut = withActive(u, true)
+			}
+			d := t.pol.EvaluateUser(ut, refs)
 			if d.Err != nil {
 				p.e.log.Warn("engine: policy failed; object left as it is", "target", t.pol.Name(), "kind", "User", "id", id, "err", d.Err)
 				continue
 			}
-			next, err = p.userChanged(ctx, t, id, u, d, prev, groupIDs)
+			next, err = p.userChanged(ctx, t, id, ut, d, prev, groupIDs, remove)
 		}
 		if err != nil {
 			return nil, err
@@ -651,17 +696,22 @@ func (p *planner) userDeleted(ctx context.Context, t *target, id string, prev st
 }
 
 // userChanged plans a created or updated user: joiner, mover, leaver,
-// rehire.
-func (p *planner) userChanged(ctx context.Context, t *target, id string, u map[string]any, d policy.Decision, prev state, groupIDs []string) (state, error) {
+// rehire. remove (a hold) takes the user out of the target's scope and
+// deletes its account.
+func (p *planner) userChanged(ctx context.Context, t *target, id string, u map[string]any, d policy.Decision, prev state, groupIDs []string, remove bool) (state, error) {
 	name := t.pol.Name()
 	active := u["active"] != false
-	inScope := d.InScope && (active || canDisable(t)) // without disable, inactive is out of scope
+	inScope := d.InScope && (active || canDisable(t)) && !remove // without disable, inactive is out of scope
 	next := prev
 	next.InScope = inScope
 	next.Resync = false
 	if !inScope {
 		if prev.live() {
-			return p.leave(ctx, t, targets.User, id, prev)
+			action := t.pol.Lifecycle().OutOfScope
+			if remove {
+				action = policy.ActionDelete
+			}
+			return p.leave(ctx, t, targets.User, id, prev, action)
 		}
 		return next, nil
 	}
@@ -700,12 +750,12 @@ func (p *planner) userChanged(ctx context.Context, t *target, id string, u map[s
 	return next, nil
 }
 
-// leave applies the target's outOfScope action to an object that left its
-// scope.
-func (p *planner) leave(ctx context.Context, t *target, kind targets.Kind, id string, prev state) (state, error) {
+// leave applies action (the target's outOfScope action, or a hold's
+// delete) to an object that left its scope.
+func (p *planner) leave(ctx context.Context, t *target, kind targets.Kind, id string, prev state, action policy.Action) (state, error) {
 	next := prev
 	next.InScope = false
-	switch t.pol.Lifecycle().OutOfScope {
+	switch action {
 	case policy.ActionDelete:
 		next = state{}
 		return next, p.enqueue(ctx, t.pol.Name(), kind, id, p.now, payload{Op: opDelete})
@@ -724,6 +774,9 @@ func (p *planner) planGroup(ctx context.Context, id string, gc *groupChange) err
 	g, err := p.loadGroup(ctx, id)
 	if err != nil {
 		return err
+	}
+	if g == nil {
+		p.goneGroups = append(p.goneGroups, id)
 	}
 	for _, t := range p.e.targets {
 		if !t.pol.ReceivesGroups() || !t.conn.Capabilities().Groups {
@@ -756,7 +809,7 @@ func (p *planner) planGroup(ctx context.Context, id string, gc *groupChange) err
 			if !d.InScope {
 				next.InScope = false
 				if prev.live() {
-					next, err = p.leave(ctx, t, targets.Group, id, prev)
+					next, err = p.leave(ctx, t, targets.Group, id, prev, t.pol.Lifecycle().OutOfScope)
 					if !next.Present {
 						p.clearMembers(name, id)
 					}
@@ -804,12 +857,17 @@ func (p *planner) groupInScope(ctx context.Context, t *target, id string, g map[
 		}
 		next.Attrs = merge(prev.Attrs, attrs)
 	}
+	holds, err := p.groupHolds(ctx, name, id)
+	if err != nil {
+		return state{}, err
+	}
 	var add, remove []string
 	if full {
 		members, err := groupMembers(ctx, p.e.opts.Store, id)
 		if err != nil {
 			return state{}, err
 		}
+		members = p.heldMembers(members, holds)
 		have, err := p.provisionedMembers(ctx, name, id)
 		if err != nil {
 			return state{}, err
@@ -833,6 +891,12 @@ func (p *planner) groupInScope(ctx context.Context, t *target, id string, g map[
 			member, err := p.isMember(ctx, id, m)
 			if err != nil {
 				return state{}, err
+			}
+			if hs := holds[m]; len(hs) > 0 {
+				p.lapse(hs, member)
+				if act := memberHold(hs, member); act != "" {
+					member = act == store.HoldAdd
+				}
 			}
 			want := false
 			if member {

@@ -516,6 +516,10 @@ type reconcile struct {
 	claimed map[string]string // identity id → anchor
 	names   map[string]string // user id → userName, for member diffs
 	now     time.Time
+	// holds are the holds that concern the target (see holds.go), by user;
+	// memberHolds those of its groups, by group and user.
+	holds       map[string][]store.Hold
+	memberHolds map[string]map[string][]store.Hold
 }
 
 // run reconciles users, then groups.
@@ -530,6 +534,9 @@ func (r *reconcile) run(ctx context.Context) error {
 	}
 	prev, err := r.e.opts.Store.Reconciliations(ctx, store.ReconciliationQuery{Target: t.pol.Name(), Limit: 1})
 	if err != nil {
+		return err
+	}
+	if err := r.loadHolds(ctx); err != nil {
 		return err
 	}
 	prevRead := 0
@@ -586,12 +593,56 @@ func (r *reconcile) inScope(res map[string]any, d policy.Decision) bool {
 	return d.InScope
 }
 
-// evaluate decides the target for an identity.
+// evaluate decides the target for an identity (res as load returns it).
 func (r *reconcile) evaluate(id string, res map[string]any) policy.Decision {
 	if r.kind == targets.User {
-		return r.t.pol.EvaluateUser(res, r.memberOf[id])
+		d := r.t.pol.EvaluateUser(res, r.memberOf[id])
+		if accountHold(r.holds[id], r.t.pol.Name(), true) == store.HoldDelete {
+			d.InScope = false
+		}
+		return d
 	}
 	return r.t.pol.EvaluateGroup(res)
+}
+
+// loadHolds reads the holds that concern the target.
+func (r *reconcile) loadHolds(ctx context.Context) error {
+	hs, err := r.e.opts.Store.Holds(ctx, store.HoldQuery{})
+	if err != nil {
+		return err
+	}
+	r.holds, r.memberHolds = map[string][]store.Hold{}, map[string]map[string][]store.Hold{}
+	name := r.t.pol.Name()
+	for _, h := range hs {
+		switch {
+		case h.Group == "" && (h.Target == "" || h.Target == name):
+			r.holds[h.User] = append(r.holds[h.User], h)
+		case h.Group != "" && h.Target == name:
+			if r.memberHolds[h.Group] == nil {
+				r.memberHolds[h.Group] = map[string][]store.Hold{}
+			}
+			r.memberHolds[h.Group][h.User] = append(r.memberHolds[h.Group][h.User], h)
+		}
+	}
+	return nil
+}
+
+// load returns the identity id of r.kind as the planner sees it: a user
+// with its account holds applied to its active attribute; nil when it
+// was deleted.
+func (r *reconcile) load(ctx context.Context, id string) (map[string]any, error) {
+	res, err := (&planner{e: r.e}).load(ctx, r.kind, id)
+	if err != nil || res == nil || r.kind != targets.User {
+		return res, err
+	}
+	active := res["active"] != false
+	switch accountHold(r.holds[id], r.t.pol.Name(), active) {
+	case store.HoldDisable:
+		res = withActive(res, false)
+	case store.HoldEnable:
+		res = withActive(res, true)
+	}
+	return res, nil
 }
 
 // index reads every identity of kind, evaluates the policy for it, and
@@ -638,7 +689,7 @@ func (r *reconcile) index(ctx context.Context, kind targets.Kind) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		res, err := p.load(ctx, kind, id)
+		res, err := r.load(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -964,7 +1015,7 @@ func (r *reconcile) linked(ctx context.Context, b *batch, o targets.Object, rec 
 		r.count(OutcomeSkipped, true)
 		return nil
 	}
-	res, err := (&planner{e: r.e}).load(ctx, r.kind, id)
+	res, err := r.load(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -1142,7 +1193,7 @@ func (r *reconcile) unknown(ctx context.Context, b *batch, o targets.Object) err
 	id := ids[0]
 	it.ID = id
 	name := r.t.pol.Name()
-	res, err := (&planner{e: r.e}).load(ctx, r.kind, id)
+	res, err := r.load(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -1258,7 +1309,7 @@ func (r *reconcile) ownerOf(ctx context.Context, o targets.Object) ([]string, st
 	if o.ObjectID == "" {
 		return nil, "", nil
 	}
-	res, err := (&planner{e: r.e}).load(ctx, r.kind, o.ObjectID)
+	res, err := r.load(ctx, o.ObjectID)
 	if err != nil || res == nil {
 		return nil, "", err
 	}
@@ -1358,7 +1409,7 @@ func (r *reconcile) absent(ctx context.Context, b *batch, id string) error {
 		r.count(OutcomeSkipped, false)
 		return nil
 	}
-	res, err := (&planner{e: r.e}).load(ctx, r.kind, id)
+	res, err := r.load(ctx, id)
 	if err != nil || res == nil {
 		if err == nil {
 			r.count(OutcomeSkipped, false)
@@ -1474,6 +1525,7 @@ func (r *reconcile) members(ctx context.Context, o targets.Object, res map[strin
 	if err != nil {
 		return nil, nil, err
 	}
+	members = (&planner{e: r.e}).heldMembers(members, r.memberHolds[gid])
 	recorded, err := st.ProvisionedMembers(ctx, name, gid)
 	if err != nil {
 		return nil, nil, err
@@ -1548,7 +1600,7 @@ func (r *reconcile) userName(ctx context.Context, id string) string {
 // nameOfID is the userName or displayName of the identity id of r.kind
 // ("" when it has none or is gone).
 func (r *reconcile) nameOfID(ctx context.Context, id string) string {
-	res, err := (&planner{e: r.e}).load(ctx, r.kind, id)
+	res, err := r.load(ctx, id)
 	if err != nil || res == nil {
 		return ""
 	}

@@ -83,6 +83,7 @@ func (g *Gateway) adminRoutes(mux *http.ServeMux, admin *auth.Authenticator) {
 		"GET /targets/{target}/reconciliations/{id}":     h.reconciliation,
 		"GET /{kind}/{id}":                               h.object,
 		"POST /{kind}/{id}/resync":                       h.resyncObject,
+		"DELETE /Users/{id}/holds":                       h.releaseHolds,
 		"GET /audit":                                     h.audit,
 		"GET /entra/users/{key}":                         h.entraUser,
 		"POST /entra/users/{key}/disable":                h.entraDisable,
@@ -166,6 +167,8 @@ func (h *adminHandler) status(err error) *adminError {
 		return &adminError{status: http.StatusNotFound, msg: err.Error()}
 	case errors.Is(err, workflow.ErrUnknownWorkflow):
 		return &adminError{status: http.StatusNotFound, msg: err.Error()}
+	case errors.Is(err, engine.ErrBadHold), errors.Is(err, engine.ErrNotProvisioned):
+		return &adminError{status: http.StatusBadRequest, msg: err.Error()}
 	case errors.Is(err, workflow.ErrNotRetryable):
 		return &adminError{status: http.StatusConflict, msg: err.Error()}
 	case errors.Is(err, engine.ErrReconcileRunning):
@@ -466,7 +469,11 @@ func (h *adminHandler) resyncTarget(r *http.Request) (any, error) {
 
 // kind reads the {kind} path segment: Users or Groups.
 func kind(r *http.Request) (targets.Kind, error) {
-	switch r.PathValue("kind") {
+	k := r.PathValue("kind")
+	if k == "" && strings.HasPrefix(r.URL.Path, adminPrefix+"/Users/") {
+		k = "Users" // a route of users only
+	}
+	switch k {
 	case "Users":
 		return targets.User, nil
 	case "Groups":
@@ -482,6 +489,34 @@ type AdminObject struct {
 	Name    string              `json:"name,omitempty"` // userName or displayName; absent when no longer in the store
 	Exists  bool                `json:"exists"`         // still in the SCIM store
 	Targets []AdminObjectTarget `json:"targets"`
+	Holds   []AdminHold         `json:"holds,omitempty"` // a user's holds
+}
+
+// AdminHold is a hold over a user (docs/admin-api.md).
+type AdminHold struct {
+	Source string `json:"source"`
+	Target string `json:"target,omitempty"` // absent: every target
+	Group  string `json:"group,omitempty"`  // absent: the account
+	Action string `json:"action"`
+	// Until is "scim" (lapses when SCIM changes the fact it overrides)
+	// or "released".
+	Until   string    `json:"until"`
+	Reason  string    `json:"reason,omitempty"`
+	Created time.Time `json:"created"`
+}
+
+// holdsJSON converts holds for the admin API.
+func holdsJSON(hs []store.Hold) []AdminHold {
+	out := make([]AdminHold, 0, len(hs))
+	for _, h := range hs {
+		until := "released"
+		if h.Basis != nil {
+			until = "scim"
+		}
+		out = append(out, AdminHold{Source: h.Source, Target: h.Target, Group: h.Group, Action: h.Action, Until: until,
+			Reason: h.Reason, Created: h.Created})
+	}
+	return out
 }
 
 // AdminObjectTarget is an object's state in one target (docs/admin-api.md).
@@ -525,7 +560,33 @@ func (h *adminHandler) object(r *http.Request) (any, error) {
 		ts = append(ts, AdminObjectTarget{Target: s.Target, Anchor: s.Anchor, Present: s.Present, InScope: s.InScope,
 			Disabled: s.Disabled, Deleted: s.Deleted, Pending: pending, DeadLetters: dead, LastError: s.LastError})
 	}
-	return AdminObject{Type: k, ID: id, Name: name, Exists: exists, Targets: ts}, nil
+	obj := AdminObject{Type: k, ID: id, Name: name, Exists: exists, Targets: ts}
+	if k == targets.User {
+		hs, err := h.g.store.Holds(ctx, store.HoldQuery{User: id})
+		if err != nil {
+			return nil, err
+		}
+		obj.Holds = holdsJSON(hs)
+	}
+	return obj, nil
+}
+
+// releaseHolds drops a user's holds (those of the source query
+// parameter, or all).
+func (h *adminHandler) releaseHolds(r *http.Request) (any, error) {
+	e, err := h.engine()
+	if err != nil {
+		return nil, err
+	}
+	_, id, err := h.objectOf(r)
+	if err != nil {
+		return nil, err
+	}
+	n, err := e.ReleaseHolds(r.Context(), store.HoldQuery{User: id, Source: r.URL.Query().Get("source")})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]int{"released": n}, nil
 }
 
 // objectOf reads the object a request names in {kind} and {id}: {id} is

@@ -18,6 +18,7 @@ import (
 	"github.com/scimgate/scimgate/internal/notify"
 	"github.com/scimgate/scimgate/internal/smtptest"
 	"github.com/scimgate/scimgate/internal/workflow"
+	"github.com/scimgate/scimgate/targets"
 	"github.com/scimgate/scimgate/targets/memory"
 	"io"
 	"net/http"
@@ -110,10 +111,37 @@ func TestBuiltinWorkflowsEndToEnd(t *testing.T) {
 		"emails": []any{map[string]any{"value": "alice@contoso.example", "primary": true}},
 		entURN:   map[string]any{"department": "Sales", "manager": map[string]any{"value": dana}},
 		hrURN:    map[string]any{"employeeHireDate": "2031-03-10T00:00:00Z"}}).body["id"].(string)
-	c.must(201, "POST", "/Users", map[string]any{"userName": "bob@contoso.example", "displayName": "Bob Brown", "active": true,
+	bobID := c.must(201, "POST", "/Users", map[string]any{"userName": "bob@contoso.example", "displayName": "Bob Brown", "active": true,
 		entURN: map[string]any{"department": "Sales", "manager": map[string]any{"value": dana}},
-		hrURN:  map[string]any{"employeeLeaveDateTime": "2031-03-31T00:00:00Z"}})
+		hrURN:  map[string]any{"employeeLeaveDateTime": "2031-03-31T00:00:00Z"}}).body["id"].(string)
+	for _, name := range []string{"Sales", "Staff"} {
+		c.must(201, "POST", "/Groups", map[string]any{"displayName": name,
+			"members": []any{map[string]any{"value": aliceID}, map[string]any{"value": bobID}}})
+	}
 	idle()
+	crm := g.conns["crm"].(*memory.Connector)
+	// crmGroups returns the crm groups userName is a member of.
+	crmGroups := func(userName string) []string {
+		t.Helper()
+		var anchor string
+		objs := crm.Snapshot()
+		for _, o := range objs {
+			if o.Kind == targets.User && o.Attrs["userName"] == userName {
+				anchor = o.Anchor
+			}
+		}
+		out := []string{}
+		for _, o := range objs {
+			if o.Kind == targets.Group && slices.Contains(o.Members, anchor) {
+				out = append(out, o.Attrs["displayName"].(string))
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	if got := crmGroups("alice@contoso.example"); !slices.Equal(got, []string{"Sales", "Staff"}) {
+		t.Fatalf("alice's crm groups %v", got)
+	}
 
 	// Pre-hire, 7 days before the start: the TAP, created in Entra, goes
 	// to the manager, and only there.
@@ -142,6 +170,7 @@ func TestBuiltinWorkflowsEndToEnd(t *testing.T) {
 		"Operations": []map[string]any{{"op": "replace", "path": entURN + ":department", "value": "Marketing"}}})
 	idle()
 	runAt("2031-03-12")
+	runDone(t, g, "mover-sales")
 	msgs = mail.Wait(t, 3)
 	if g, _ := tenant.Group(salesID); slices.Contains(g.Members, alice.ID) {
 		t.Error("mover: alice is still in the Sales group")
@@ -151,6 +180,30 @@ func TestBuiltinWorkflowsEndToEnd(t *testing.T) {
 	}
 	if m := msgs[2]; !slices.Equal(m.To, []string{"dana.boss@contoso.example"}) {
 		t.Errorf("mover email to %v", m.To)
+	}
+	if got := crmGroups("alice@contoso.example"); !slices.Equal(got, []string{"Staff"}) {
+		t.Errorf("mover: alice's crm groups %v, want [Staff]", got)
+	}
+	// A later SCIM change of alice does not put her back.
+	c.must(200, "PATCH", "/Users/"+aliceID, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []map[string]any{{"op": "replace", "path": "displayName", "value": "Alice Adams-Smith"}}})
+	idle()
+	if got := crmGroups("alice@contoso.example"); !slices.Equal(got, []string{"Staff"}) {
+		t.Errorf("after a SCIM change: alice's crm groups %v, want [Staff]", got)
+	}
+	// The admin API shows the hold; releasing it gives SCIM its say back.
+	base := strings.TrimSuffix(g.BaseURL(), "/scim/v2")
+	code, _, obj := adminDo(t, base, "GET", "/Users/"+aliceID, "")
+	holds, _ := obj["holds"].([]any)
+	if code != 200 || len(holds) != 1 || holds[0].(map[string]any)["action"] != "remove" || holds[0].(map[string]any)["until"] != "scim" {
+		t.Fatalf("alice's holds: %d %v", code, obj["holds"])
+	}
+	if code, _, r := adminDo(t, base, "DELETE", "/Users/alice@contoso.example/holds?source=workflow", ""); code != 200 || r["released"] != 1.0 {
+		t.Fatalf("release: %d %v", code, r)
+	}
+	idle()
+	if got := crmGroups("alice@contoso.example"); !slices.Equal(got, []string{"Sales", "Staff"}) {
+		t.Errorf("after the release: alice's crm groups %v, want [Sales Staff]", got)
 	}
 
 	// Last day: bob is disabled in Entra and in the target, out of every
@@ -172,6 +225,9 @@ func TestBuiltinWorkflowsEndToEnd(t *testing.T) {
 	}
 	if !crmBob {
 		t.Error("last day: bob is not disabled in the crm target")
+	}
+	if got := crmGroups("bob@contoso.example"); len(got) != 0 {
+		t.Errorf("last day: bob is still in crm groups %v", got)
 	}
 	reqs := hook.Wait(t, 1)
 	var payload map[string]any
@@ -198,6 +254,24 @@ func TestBuiltinWorkflowsEndToEnd(t *testing.T) {
 	if len(mail.Messages()) != 3 {
 		t.Errorf("%d emails in all, want 3", len(mail.Messages()))
 	}
+}
+
+// runDone fails the test unless the last run of workflow name is done,
+// naming the tasks that are not.
+func runDone(t *testing.T, g *Gateway, name string) {
+	t.Helper()
+	runs, err := g.runner.Runs(t.Context(), name, "", "", 1)
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("%s: runs %+v, %v", name, runs, err)
+	}
+	if runs[0].Status == "done" {
+		return
+	}
+	_, tasks, err := g.store.WorkflowRun(t.Context(), runs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Fatalf("%s: run %s; tasks %+v", name, runs[0].Status, tasks)
 }
 
 // TestWorkflowCallbackHTTP: a webhook task with callback waits until its

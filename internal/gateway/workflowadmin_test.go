@@ -54,11 +54,11 @@ const workflowsYAML = `
   trigger: {time: {attribute: employeeHireDate, offsetDays: -7}}
   tasks:
     - {task: sendEmail, to: manager, template: welcome}
-- name: crm-off
-  category: leaver
+- name: crm-admins
+  category: custom
   trigger: {onDemand: true}
   tasks:
-    - {task: targetDisable, target: crm}
+    - {task: targetAddToGroups, target: crm, groups: [Admins]}
 `
 
 // workflowGateway runs a gateway with a memory target and the workflows
@@ -182,22 +182,22 @@ func TestWorkflowAdminAPI(t *testing.T) {
 	call(404, "GET", "/workflow-runs/999", "")
 	call(400, "GET", "/workflow-runs/x", "")
 
-	// alice is not provisioned in crm (not in Sales): the disable fails
-	// for good, and can be retried.
-	failed := int64(call(200, "POST", "/workflows/crm-off/run", `{"users": ["`+alice+`"]}`)["runs"].([]any)[0].(map[string]any)["id"].(float64))
-	waitFor(t, "the crm-off run", func() (bool, string) {
+	// SCIM has no group Admins: adding alice to it in crm fails for good,
+	// and can be retried.
+	failed := int64(call(200, "POST", "/workflows/crm-admins/run", `{"users": ["`+alice+`"]}`)["runs"].([]any)[0].(map[string]any)["id"].(float64))
+	waitFor(t, "the crm-admins run", func() (bool, string) {
 		r := call(200, "GET", fmt.Sprintf("/workflow-runs/%d", failed), "")
 		return r["status"] == "failed", fmt.Sprint(r)
 	})
-	if got := call(200, "GET", "/workflows/crm-off/runs?status=failed", "")["runs"].([]any); len(got) != 1 {
+	if got := call(200, "GET", "/workflows/crm-admins/runs?status=failed", "")["runs"].([]any); len(got) != 1 {
 		t.Errorf("failed runs: %v", got)
 	}
-	if got := call(200, "GET", "/workflows/crm-off/runs?status=done", "")["runs"].([]any); len(got) != 0 {
+	if got := call(200, "GET", "/workflows/crm-admins/runs?status=done", "")["runs"].([]any); len(got) != 0 {
 		t.Errorf("done runs: %v", got)
 	}
-	call(400, "GET", "/workflows/crm-off/runs?status=nope", "")
-	if got := call(200, "GET", "/workflows/crm-off", "")["runs"].(map[string]any); got["failed"] != 1.0 || got["done"] != 0.0 {
-		t.Errorf("crm-off counts %v", got)
+	call(400, "GET", "/workflows/crm-admins/runs?status=nope", "")
+	if got := call(200, "GET", "/workflows/crm-admins", "")["runs"].(map[string]any); got["failed"] != 1.0 || got["done"] != 0.0 {
+		t.Errorf("crm-admins counts %v", got)
 	}
 	if got := call(200, "POST", fmt.Sprintf("/workflow-runs/%d/retry", failed), ""); got["status"] != "pending" && got["status"] != "failed" {
 		t.Errorf("retry: %v", got)

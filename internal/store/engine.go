@@ -28,6 +28,10 @@ type Change struct {
 	// MembersOnly: nothing but the members changed, as Added and Removed
 	// say.
 	MembersOnly bool
+	// Sync names members of a group whose membership is to be planned
+	// again though SCIM did not change it (Tx.TouchMembers: a hold was
+	// released); nothing else changed.
+	Sync []string
 }
 
 // Provisioned is the engine's record of one object in one target.
@@ -77,7 +81,7 @@ type OutboxStats struct {
 const (
 	journalSQL      = "INSERT INTO changes (type, id) VALUES (?, ?)"
 	journalDeltaSQL = "INSERT INTO changes (type, id, added, removed, members_only) VALUES (?, ?, ?, ?, ?)"
-	changesSQL      = "SELECT seq, type, id, added, removed, members_only FROM changes WHERE seq > ? ORDER BY seq LIMIT " + limitArg
+	changesSQL      = "SELECT seq, type, id, added, removed, members_only, sync FROM changes WHERE seq > ? ORDER BY seq LIMIT " + limitArg
 	delChangesSQL   = "DELETE FROM changes WHERE seq <= ?"
 	cursorSQL       = "SELECT pos FROM cursors WHERE name = ?"
 	setCursorSQL    = "INSERT INTO cursors (name, pos) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET pos = excluded.pos"
@@ -137,6 +141,23 @@ func (t *sqlTx) Touch(ctx context.Context, typ, id string) error {
 	return nil
 }
 
+// TouchMembers implements Tx.
+func (t *sqlTx) TouchMembers(ctx context.Context, typ, id string, members []string) error {
+	ctx, err := t.begin(ctx)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(members)
+	if err != nil {
+		return fmt.Errorf("store: journal: %w", err)
+	}
+	if _, err := t.w.exec(ctx, "INSERT INTO changes (type, id, members_only, sync) VALUES (?, ?, 1, ?)", typ, id, string(b)); err != nil {
+		return fmt.Errorf("store: journal: %w", err)
+	}
+	t.changed = true
+	return nil
+}
+
 // Changes implements Store.
 func (s *SQL) Changes(ctx context.Context, after int64, limit int) (out []Change, err error) {
 	err = s.read(ctx, func(ctx context.Context, c *conn) error {
@@ -148,16 +169,16 @@ func (s *SQL) Changes(ctx context.Context, after int64, limit int) (out []Change
 		out = []Change{}
 		for rows.Next() {
 			var ch Change
-			var added, removed sql.NullString
+			var added, removed, sync sql.NullString
 			var only int
-			if err := rows.Scan(&ch.Seq, &ch.Type, &ch.ID, &added, &removed, &only); err != nil {
+			if err := rows.Scan(&ch.Seq, &ch.Type, &ch.ID, &added, &removed, &only, &sync); err != nil {
 				return fmt.Errorf("store: changes: %w", err)
 			}
 			ch.MembersOnly = only != 0
 			for _, d := range []struct {
 				col sql.NullString
 				to  *[]string
-			}{{added, &ch.Added}, {removed, &ch.Removed}} {
+			}{{added, &ch.Added}, {removed, &ch.Removed}, {sync, &ch.Sync}} {
 				if d.col.Valid && d.col.String != "" {
 					if err := json.Unmarshal([]byte(d.col.String), d.to); err != nil {
 						return fmt.Errorf("store: changes: entry %d: %w", ch.Seq, err)

@@ -54,6 +54,9 @@ type HoldQuery struct {
 	// Account selects the account holds (Group ""), Membership those of
 	// groups.
 	Account, Membership bool
+	// Exact: User, Source, Target and Group all filter, "" included (one
+	// hold).
+	Exact bool
 }
 
 const holdCols = "user_id, source, target, grp, action, basis, reason, created"
@@ -65,7 +68,7 @@ func (q HoldQuery) where() (string, []any) {
 	for _, f := range []struct {
 		col, v string
 	}{{"user_id", q.User}, {"source", q.Source}, {"target", q.Target}, {"grp", q.Group}} {
-		if f.v != "" {
+		if f.v != "" || q.Exact {
 			conds = append(conds, f.col+" = ?")
 			args = append(args, f.v)
 		}

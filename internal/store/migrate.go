@@ -267,6 +267,7 @@ var migrations = []migration{{
 		PRIMARY KEY (user_id, source, target, grp)
 	)`,
 	`CREATE INDEX holds_grp ON holds (grp, target)`,
+	`ALTER TABLE changes ADD COLUMN sync TEXT`,
 	`CREATE TABLE guests (
 		user_id VARCHAR(255) NOT NULL PRIMARY KEY,
 		due CHAR(30) NOT NULL,

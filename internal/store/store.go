@@ -349,6 +349,10 @@ type Tx interface {
 	// Touch appends a change of an object to the journal without changing
 	// it, so that the engine plans it again.
 	Touch(ctx context.Context, typ, id string) error
+	// TouchMembers appends a change of a group to the journal that names
+	// members whose membership is to be planned again (Change.Sync),
+	// without changing the group.
+	TouchMembers(ctx context.Context, typ, id string, members []string) error
 	// Audit appends an audit entry.
 	Audit(ctx context.Context, e AuditEntry) error
 	// PruneAudit removes the audit entries older than before.

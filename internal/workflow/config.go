@@ -103,7 +103,9 @@ type TaskConfig struct {
 	SecretFile      string        `yaml:"secret_file" json:"secret_file,omitempty"`
 	Timeout         time.Duration `yaml:"timeout" json:"timeout,omitempty"`
 
-	// entraAddToGroups, entraRemoveFromGroups: group object ids.
+	// entraAddToGroups, entraRemoveFromGroups: group object ids;
+	// targetAddToGroups, targetRemoveFromGroups: SCIM groups, by id or
+	// displayName.
 	Groups []string `yaml:"groups" json:"groups,omitempty"`
 
 	// entraTemporaryAccessPass: the pass's lifetime (10 to 43200 minutes,
@@ -112,7 +114,9 @@ type TaskConfig struct {
 	OneTimeUse      bool   `yaml:"oneTimeUse" json:"oneTimeUse,omitempty"`
 	EmailTo         string `yaml:"emailTo" json:"emailTo,omitempty"`
 
-	// targetDisable, targetEnable, reprovision: the target's name.
+	// targetDisable, targetEnable, targetAddToGroups,
+	// targetRemoveFromGroups, targetRemoveFromAllGroups, reprovision: the
+	// target's name.
 	Target string `yaml:"target" json:"target,omitempty"`
 }
 
@@ -122,7 +126,7 @@ var (
 	events     = []string{"created", "attributeChanged", "activated", "deactivated", "deleted", "addedToGroup", "removedFromGroup"}
 	taskKinds  = []string{"sendEmail", "webhook", "entraAddToGroups", "entraRemoveFromGroups", "entraRemoveFromAllGroups",
 		"entraEnable", "entraDisable", "entraDelete", "entraRevokeSessions", "entraTemporaryAccessPass",
-		"targetDisable", "targetEnable", "reprovision"}
+		"targetDisable", "targetEnable", "targetAddToGroups", "targetRemoveFromGroups", "targetRemoveFromAllGroups", "reprovision"}
 )
 
 // DefaultWindow is a time trigger's default window.
@@ -318,14 +322,17 @@ func compileTask(c TaskConfig, f string, o CompileOptions, add func(path, format
 	}
 	// The arguments each kind takes; any other set is an error.
 	allowed := map[string][]string{
-		"sendEmail":                {"to", "addresses", "template"},
-		"webhook":                  {"url", "secret_env", "secret_file", "timeout", "callback", "callbackTimeout"},
-		"entraAddToGroups":         {"groups"},
-		"entraRemoveFromGroups":    {"groups"},
-		"entraTemporaryAccessPass": {"lifetimeMinutes", "oneTimeUse", "emailTo", "template", "subject", "text", "html"},
-		"targetDisable":            {"target"},
-		"targetEnable":             {"target"},
-		"reprovision":              {"target"},
+		"sendEmail":                 {"to", "addresses", "template"},
+		"webhook":                   {"url", "secret_env", "secret_file", "timeout", "callback", "callbackTimeout"},
+		"entraAddToGroups":          {"groups"},
+		"entraRemoveFromGroups":     {"groups"},
+		"entraTemporaryAccessPass":  {"lifetimeMinutes", "oneTimeUse", "emailTo", "template", "subject", "text", "html"},
+		"targetDisable":             {"target"},
+		"targetEnable":              {"target"},
+		"targetAddToGroups":         {"target", "groups"},
+		"targetRemoveFromGroups":    {"target", "groups"},
+		"targetRemoveFromAllGroups": {"target"},
+		"reprovision":               {"target"},
 	}[c.Task]
 	for _, a := range setArgs(c) {
 		if !slices.Contains(allowed, a) {
@@ -396,7 +403,15 @@ func compileTask(c TaskConfig, f string, o CompileOptions, add func(path, format
 			add(f+".emailTo", "%q: want manager (default) or user", c.EmailTo)
 		}
 		t.template = compileTemplate(c.Template, notify.TemplatePreHireTAP, f, o, add)
-	case "targetDisable", "targetEnable", "reprovision":
+	case "targetDisable", "targetEnable", "targetAddToGroups", "targetRemoveFromGroups", "targetRemoveFromAllGroups", "reprovision":
+		if (c.Task == "targetAddToGroups" || c.Task == "targetRemoveFromGroups") && len(c.Groups) == 0 {
+			add(f+".groups", "list at least one SCIM group (its id or displayName)")
+		}
+		for k, g := range c.Groups {
+			if strings.TrimSpace(g) == "" {
+				add(fmt.Sprintf("%s.groups[%d]", f, k), "empty")
+			}
+		}
 		if c.Target == "" {
 			add(f+".target", "required")
 		} else if !slices.ContainsFunc(o.Targets, func(n string) bool { return strings.EqualFold(n, c.Target) }) {

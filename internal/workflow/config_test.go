@@ -35,6 +35,20 @@ func TestCompileNeeds(t *testing.T) {
 		{name: "everything there", cfgs: wf(email, tap, disable), o: CompileOptions{Entra: true, Email: true, Targets: []string{"CRM"}}},
 		{name: "no such target", cfgs: wf(disable), o: CompileOptions{Targets: []string{"hr"}},
 			errs: []string{`workflows[0].tasks[0].target: "crm": no such target`}},
+		{name: "target groups", o: CompileOptions{Targets: []string{"crm"}}, cfgs: wf(
+			TaskConfig{Task: "targetAddToGroups", Target: "crm", Groups: []string{"Sales", "5a1e"}},
+			TaskConfig{Task: "targetRemoveFromGroups", Target: "crm", Groups: []string{"Sales"}},
+			TaskConfig{Task: "targetRemoveFromAllGroups", Target: "crm"})},
+		{name: "target groups missing", o: CompileOptions{Targets: []string{"crm"}}, cfgs: wf(
+			TaskConfig{Task: "targetAddToGroups", Target: "crm"},
+			TaskConfig{Task: "targetRemoveFromGroups", Target: "crm", Groups: []string{" "}},
+			TaskConfig{Task: "targetRemoveFromAllGroups", Target: "crm", Groups: []string{"Sales"}},
+			TaskConfig{Task: "targetAddToGroups", Groups: []string{"Sales"}}),
+			errs: []string{
+				"workflows[0].tasks[0].groups: list at least one SCIM group (its id or displayName)",
+				"workflows[0].tasks[1].groups[0]: empty",
+				"workflows[0].tasks[2].groups: targetRemoveFromAllGroups takes no groups",
+				"workflows[0].tasks[3].target: required"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ws, err := Compile(tc.cfgs, tc.o)

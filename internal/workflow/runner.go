@@ -47,7 +47,10 @@ type Entra interface {
 
 // Engine is what target tasks call (an *engine.Engine).
 type Engine interface {
-	SetUserEnabled(ctx context.Context, target, id string, enabled bool) (bool, error)
+	// Hold sets a lifecycle hold over the policy (engine.Engine.Hold):
+	// target tasks set holds that lapse when SCIM changes what they
+	// override.
+	Hold(ctx context.Context, h store.Hold, sticky bool) (bool, error)
 	ResyncObject(ctx context.Context, target string, kind targets.Kind, id string) (int, error)
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/scimgate/scimgate/internal/engine"
 	"github.com/scimgate/scimgate/internal/notify"
 	"github.com/scimgate/scimgate/internal/store"
 	"github.com/scimgate/scimgate/targets"
@@ -165,6 +167,12 @@ func (r *Runner) plan(_ context.Context, e *env, i int, t *task) (TaskPlan, erro
 		p.Action = fmt.Sprintf("disable %s in target %s", user, c.Target)
 	case "targetEnable":
 		p.Action = fmt.Sprintf("enable %s in target %s", user, c.Target)
+	case "targetAddToGroups":
+		p.Action = fmt.Sprintf("add %s to groups %s in target %s", user, strings.Join(c.Groups, ", "), c.Target)
+	case "targetRemoveFromGroups":
+		p.Action = fmt.Sprintf("remove %s from groups %s in target %s", user, strings.Join(c.Groups, ", "), c.Target)
+	case "targetRemoveFromAllGroups":
+		p.Action = fmt.Sprintf("remove %s from all their groups in target %s", user, c.Target)
 	case "reprovision":
 		p.Action = fmt.Sprintf("re-provision %s to target %s", user, c.Target)
 	}
@@ -283,19 +291,17 @@ func (r *Runner) do(ctx context.Context, e *env, t *task) (string, error) {
 		}
 		return fmt.Sprintf("created %s; sent to %s", tap, strings.Join(rcpt, ", ")), nil
 	case "targetDisable", "targetEnable":
-		eng := r.engineOf()
-		if eng == nil {
-			return "", fmt.Errorf("%w: no engine", ErrPermanent)
-		}
-		changed, err := eng.SetUserEnabled(ctx, c.Target, e.userID, c.Task == "targetEnable")
+		action := map[bool]string{true: store.HoldEnable, false: store.HoldDisable}[c.Task == "targetEnable"]
+		changed, err := r.hold(ctx, e, store.Hold{Target: c.Target, Action: action})
 		if err != nil {
-			return "", fmt.Errorf("%w: %v", ErrPermanent, err)
+			return "", err
 		}
-		what := map[bool]string{true: "enable", false: "disable"}[c.Task == "targetEnable"]
 		if !changed {
-			return fmt.Sprintf("already %sd in %s", what, c.Target), nil
+			return fmt.Sprintf("already %sd in %s", action, c.Target), nil
 		}
-		return fmt.Sprintf("%s queued in %s", what, c.Target), nil
+		return fmt.Sprintf("%s held in %s until SCIM changes the user's active state", action, c.Target), nil
+	case "targetAddToGroups", "targetRemoveFromGroups", "targetRemoveFromAllGroups":
+		return r.groupTask(ctx, e, c)
 	case "reprovision":
 		eng := r.engineOf()
 		if eng == nil {
@@ -307,6 +313,82 @@ func (r *Runner) do(ctx context.Context, e *env, t *task) (string, error) {
 		return "re-provisioning queued in " + c.Target, nil
 	}
 	return "", fmt.Errorf("%w: unknown task %q", ErrPermanent, c.Task)
+}
+
+// hold sets h (its user, source and reason filled in) through the engine.
+func (r *Runner) hold(ctx context.Context, e *env, h store.Hold) (bool, error) {
+	eng := r.engineOf()
+	if eng == nil {
+		return false, fmt.Errorf("%w: no engine", ErrPermanent)
+	}
+	h.User, h.Source, h.Reason = e.userID, holdSource, "workflow "+e.w.Name()
+	changed, err := eng.Hold(ctx, h, false)
+	if errors.Is(err, engine.ErrBadHold) || errors.Is(err, engine.ErrNotProvisioned) || errors.Is(err, engine.ErrUnknownTarget) ||
+		errors.Is(err, store.ErrNotFound) {
+		return false, fmt.Errorf("%w: %v", ErrPermanent, err)
+	}
+	return changed, err
+}
+
+// holdSource is the source of the holds of workflows.
+const holdSource = "workflow"
+
+// groupTask adds the user to, or removes it from, groups in a target: the
+// groups named by the task (SCIM groups, by id or displayName), or every
+// group the user is a member of in the target. Each membership is a hold
+// that lapses when SCIM changes the user's membership of the group.
+func (r *Runner) groupTask(ctx context.Context, e *env, c TaskConfig) (string, error) {
+	action, verb := store.HoldAdd, "added to"
+	if c.Task != "targetAddToGroups" {
+		action, verb = store.HoldRemove, "removed from"
+	}
+	var gids []string
+	if c.Task == "targetRemoveFromAllGroups" {
+		var err error
+		if gids, err = r.opts.Store.ProvisionedGroupsOf(ctx, c.Target, e.userID); err != nil {
+			return "", err
+		}
+	}
+	for _, g := range c.Groups {
+		id, err := r.groupID(ctx, g)
+		if err != nil {
+			return "", err
+		}
+		gids = append(gids, id)
+	}
+	var changed []string
+	for _, gid := range gids {
+		ok, err := r.hold(ctx, e, store.Hold{Target: c.Target, Group: gid, Action: action})
+		if err != nil {
+			return "", fmt.Errorf("group %s: %w", gid, err)
+		}
+		if ok {
+			changed = append(changed, gid)
+		}
+	}
+	return fmt.Sprintf("%s %d of %d groups in %s %s", verb, len(changed), len(gids), c.Target, strings.Join(changed, ", ")), nil
+}
+
+// groupID returns the id of the SCIM group with id or displayName g.
+func (r *Runner) groupID(ctx context.Context, g string) (string, error) {
+	if _, err := r.opts.Store.Get(ctx, "Group", g); err == nil {
+		return g, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return "", err
+	}
+	// Index paths and the values of case-insensitive attributes are
+	// lower-case.
+	ids, err := r.opts.Store.Find(ctx, "Group", store.Compare{Paths: []string{"displayname"}, Op: store.Eq, Str: strings.ToLower(g)})
+	if err != nil {
+		return "", err
+	}
+	switch len(ids) {
+	case 0:
+		return "", fmt.Errorf("%w: no SCIM group has the id or displayName %q", ErrPermanent, g)
+	case 1:
+		return ids[0], nil
+	}
+	return "", fmt.Errorf("%w: %d SCIM groups have the displayName %q: name it by id", ErrPermanent, len(ids), g)
 }
 
 // engineOf returns the engine of target tasks. RunDue holds r.mu.
