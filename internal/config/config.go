@@ -26,6 +26,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/scimgate/scimgate/internal/alert"
+	"github.com/scimgate/scimgate/internal/guest"
 	"github.com/scimgate/scimgate/internal/entra"
 	"github.com/scimgate/scimgate/internal/notify"
 	"github.com/scimgate/scimgate/internal/workflow"
@@ -75,6 +76,8 @@ type Config struct {
 	// Alerts are the alert rules (YAML only; see package alert), sent
 	// through the notifications section's channels; nil without any.
 	Alerts *alert.Config `yaml:"alerts"`
+	// Guests is the guest lifecycle (YAML only; see package guest).
+	Guests *guest.Config `yaml:"guests"`
 }
 
 // Log configures the process logger.

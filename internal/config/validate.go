@@ -139,6 +139,7 @@ func (c Config) Validate(reg targets.Registry) error {
 	c.validateNotifications(&p)
 	c.validateWorkflows(&p)
 	c.validateAlerts(&p)
+	c.validateGuests(&p)
 	return errors.Join(p...)
 }
 

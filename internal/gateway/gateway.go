@@ -29,6 +29,7 @@ import (
 	"github.com/scimgate/scimgate/internal/config"
 	"github.com/scimgate/scimgate/internal/engine"
 	"github.com/scimgate/scimgate/internal/entra"
+	"github.com/scimgate/scimgate/internal/guest"
 	"github.com/scimgate/scimgate/internal/notify"
 	"github.com/scimgate/scimgate/internal/store"
 	"github.com/scimgate/scimgate/internal/workflow"
@@ -57,6 +58,7 @@ type Gateway struct {
 	entra  *entra.Client                // nil without an entra section
 	runner *workflow.Runner             // nil without workflows
 	alerts *alert.Evaluator             // nil without alerts
+	guests *guest.Lifecycle             // nil without guests
 	// templates are the notifications' templates (nil: the built-in ones).
 	templates *notify.Templates
 	// sender sends the workflows' emails; nil: no notifications are
@@ -94,6 +96,7 @@ type hooks struct {
 	entra    entra.Options
 	workflow func(*workflow.Options)
 	alert    func(*alert.Options)
+	guest    func(*guest.LifecycleOptions)
 	// sender replaces the notifications section's sender; notify, its
 	// options (a test SMTP server's CA).
 	sender notify.Sender
@@ -133,7 +136,7 @@ func newGatewayWith(ctx context.Context, cfg config.Config, types targets.Regist
 	var pol *policy.Policy
 	// Workflows and alerts see the changes through the engine's planner,
 	// which runs without targets too.
-	if len(cfg.Targets) > 0 || len(cfg.Workflows) > 0 || cfg.Alerts != nil {
+	if len(cfg.Targets) > 0 || len(cfg.Workflows) > 0 || cfg.Alerts != nil || cfg.Guests != nil {
 		if pol, err = policy.Compile(cfg.Policy(types), policy.WithResourceTypes(rtypes[0], rtypes[1])); err != nil {
 			return nil, err
 		}
@@ -185,6 +188,11 @@ func newGatewayWith(ctx context.Context, cfg config.Config, types targets.Regist
 			return g.alerts.ObserveChanges(ctx, tx, ch)
 		})
 	}
+	if cfg.Guests != nil {
+		hooksOf = append(hooksOf, func(ctx context.Context, tx store.Tx, ch []store.Change) error {
+			return g.guests.OnChanges(ctx, tx, ch)
+		})
+	}
 	if pol != nil {
 		if err := g.openEngine(ctx, pol, func(o *engine.Options) {
 			o.OnChanges = engine.ChainChanges(hooksOf...)
@@ -201,6 +209,12 @@ func newGatewayWith(ctx context.Context, cfg config.Config, types targets.Regist
 	}
 	if cfg.Alerts != nil {
 		if err := g.openAlerts(hk.alert); err != nil {
+			g.Close()
+			return nil, err
+		}
+	}
+	if cfg.Guests != nil {
+		if err := g.openGuests(hk.guest); err != nil {
 			g.Close()
 			return nil, err
 		}
@@ -320,6 +334,29 @@ func (g *Gateway) openAlerts(tune func(*alert.Options)) error {
 	return nil
 }
 
+// openGuests compiles the guest rules and creates the lifecycle, after
+// the engine its blocks and deletes go through, before the planner that
+// calls its OnChanges runs (Serve).
+func (g *Gateway) openGuests(tune func(*guest.LifecycleOptions)) error {
+	rules, err := guest.Compile(*g.cfg.Guests, g.cfg.GuestOptions())
+	if err != nil {
+		return fmt.Errorf("guests: %w", err)
+	}
+	o := guest.LifecycleOptions{Store: g.store, Rules: rules, Engine: g.engine, Sender: g.sender, Templates: g.templates,
+		Logger: g.log, Registerer: g.reg}
+	if g.entra != nil {
+		o.Entra = g.entra // never a typed nil
+	}
+	if tune != nil {
+		tune(&o)
+	}
+	if g.guests, err = guest.NewLifecycle(o); err != nil {
+		return fmt.Errorf("guests: %w", err)
+	}
+	g.log.Info("guest lifecycle enabled", "rules", len(rules.Config().Rules), "grace", rules.Grace())
+	return nil
+}
+
 // openRunner compiles the workflows, reading their webhooks' secrets,
 // and creates their runner, before the engine whose planner calls its
 // OnChanges.
@@ -412,6 +449,9 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	if g.alerts != nil {
 		g.alerts.Start(context.WithoutCancel(ctx)) // stopped by Close
 	}
+	if g.guests != nil {
+		g.guests.Start(context.WithoutCancel(ctx)) // stopped by Close
+	}
 	pctx, stopPrune := context.WithCancel(ctx)
 	defer stopPrune()
 	pruned := make(chan struct{})
@@ -465,6 +505,9 @@ func (g *Gateway) Close() {
 	}
 	if g.alerts != nil {
 		g.alerts.Close() // before the engine it reads
+	}
+	if g.guests != nil {
+		g.guests.Close() // before the engine and the Entra client it calls
 	}
 	if g.runner != nil {
 		g.runner.Close() // before the engine and the Entra client it calls

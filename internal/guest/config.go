@@ -24,6 +24,21 @@ type Config struct {
 	// the Entra directory.
 	BlockInEntra  bool `yaml:"blockInEntra" json:"blockInEntra,omitempty"`
 	DeleteInEntra bool `yaml:"deleteInEntra" json:"deleteInEntra,omitempty"`
+	// NoticeTo are who the notices go to by email: manager (the
+	// enterprise extension's: the guest's sponsor), guest, or email
+	// addresses; default [manager].
+	NoticeTo []string `yaml:"noticeTo" json:"noticeTo,omitempty"`
+	// NoticeChannels are webhook channels of the notifications section
+	// the notices go to as well.
+	NoticeChannels []string `yaml:"noticeChannels" json:"noticeChannels,omitempty"`
+}
+
+// noticeTo is the configured NoticeTo or the default.
+func (c Config) noticeTo() []string {
+	if len(c.NoticeTo) > 0 {
+		return c.NoticeTo
+	}
+	return []string{"manager"}
 }
 
 // RuleConfig is one guest rule: exactly one of its fields (see the
@@ -107,6 +122,16 @@ func (c Config) Validate() error {
 	}
 	if c.Grace < 0 {
 		add("grace", "%v: must be positive (0: the default %v)", c.Grace, DefaultGrace)
+	}
+	for i, to := range c.NoticeTo {
+		if to != "manager" && to != "guest" && (!strings.Contains(to, "@") || strings.ContainsAny(to, " \r\n<>,")) {
+			add(fmt.Sprintf("noticeTo[%d]", i), "%q: want manager, guest or an email address", to)
+		}
+	}
+	for i, ch := range c.NoticeChannels {
+		if strings.TrimSpace(ch) == "" {
+			add(fmt.Sprintf("noticeChannels[%d]", i), "empty")
+		}
 	}
 	return errors.Join(errs...)
 }

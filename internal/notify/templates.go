@@ -42,6 +42,10 @@ const (
 	// TemplateTaskFailed: a workflow task failed (workflow, task,
 	// displayName, userName, target, attempts, error).
 	TemplateTaskFailed = "task_failed"
+	// TemplateGuestExpiry: a guest's access expires soon, to the sponsor
+	// (manager) and the guest (managerDisplayName, displayName, userName,
+	// expiry, daysLeft, deleteOn, rule, why).
+	TemplateGuestExpiry = "guest_expiry"
 )
 
 //go:embed templates/*.txt templates/*.html

@@ -30,6 +30,8 @@ var data = map[string]map[string]any{
 		"since": "2026-05-04 08:55 UTC", "resolved": "2026-05-04 10:02 UTC", "facts": []map[string]string{{"name": "Target", "value": "hr-ldap"}}},
 	notify.TemplateTaskFailed: {"workflow": "leaver", "task": "disable", "displayName": "Ada Lovelace", "userName": "ada@example.com",
 		"target": "hr-ldap", "attempts": 5, "error": "connection refused"},
+	notify.TemplateGuestExpiry: {"managerDisplayName": "Charles Babbage", "displayName": "Ada <Guest>", "userName": "ada_example.com#EXT#@contoso.onmicrosoft.com",
+		"expiry": "2026-06-30", "daysLeft": 14, "deleteOn": "2026-07-30", "rule": "rules[0].upnExternal", "why": "expiry.lifetime"},
 }
 
 // TestDefaultTemplates: every default template renders its subject, text
@@ -39,7 +41,7 @@ func TestDefaultTemplates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"alert_raised", "alert_resolved", "leaver", "mover", "prehire_tap", "task_failed", "welcome"}
+	want := []string{"alert_raised", "alert_resolved", "guest_expiry", "leaver", "mover", "prehire_tap", "task_failed", "welcome"}
 	if !slices.Equal(tm.Names(), want) {
 		t.Errorf("Names = %q, want %q", tm.Names(), want)
 	}
@@ -64,6 +66,9 @@ func TestDefaultTemplates(t *testing.T) {
 			[]string{"it began 2026-05-04 08:55 UTC", "<td>hr-ldap</td>"}},
 		{notify.TemplateTaskFailed, "[scimgate] workflow leaver: task disable failed for ada@example.com",
 			[]string{"(ada@example.com) on hr-ldap\nafter 5 attempt(s):\n\nconnection refused"}, []string{"<pre>connection refused</pre>"}},
+		{notify.TemplateGuestExpiry, "Guest access of Ada <Guest> expires on 2026-06-30",
+			[]string{"Hello Charles Babbage,", "expires on 2026-06-30,\nin 14 day(s)", "deleted on 2026-07-30"},
+			[]string{"<strong>Ada &lt;Guest&gt;</strong>", "deleted on 2026-07-30"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, err := tm.Render(tc.name, data[tc.name])

@@ -37,7 +37,20 @@ func (t *sqlTx) Guest(ctx context.Context, user string) (GuestRecord, error) {
 	if err != nil {
 		return GuestRecord{}, err
 	}
-	g, err := scanGuest(t.w.queryRow(ctx, "SELECT "+guestCols+" FROM guests WHERE user_id = ?", user))
+	return guest(ctx, t.w, user)
+}
+
+// Guest implements Store.
+func (s *SQL) Guest(ctx context.Context, user string) (g GuestRecord, err error) {
+	err = s.read(ctx, func(ctx context.Context, c *conn) error {
+		g, err = guest(ctx, c, user)
+		return err
+	})
+	return g, err
+}
+
+func guest(ctx context.Context, c *conn, user string) (GuestRecord, error) {
+	g, err := scanGuest(c.queryRow(ctx, "SELECT "+guestCols+" FROM guests WHERE user_id = ?", user))
 	if errors.Is(err, sql.ErrNoRows) {
 		return GuestRecord{}, fmt.Errorf("%w: guest %q", ErrNotFound, user)
 	}

@@ -265,6 +265,8 @@ type Store interface {
 	Holds(ctx context.Context, q HoldQuery) ([]Hold, error)
 	// Guests returns the guest records q selects (see guests.go).
 	Guests(ctx context.Context, q GuestQuery) ([]GuestRecord, error)
+	// Guest returns the guest record of user, or ErrNotFound.
+	Guest(ctx context.Context, user string) (GuestRecord, error)
 }
 
 // Tx is the view of the store inside Write.
