@@ -304,6 +304,23 @@ func (s *Server) AddUser(u User) User {
 	return u
 }
 
+// SignIn records a sign-in of the user with id or userPrincipalName key
+// at at (its signInActivity's last and last successful sign-in); it
+// reports false when there is no such user.
+func (s *Server) SignIn(key string, at time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.user(key)
+	if u == nil {
+		return false
+	}
+	if u.SignInActivity == nil {
+		u.SignInActivity = &SignInActivity{}
+	}
+	u.SignInActivity.LastSignInDateTime, u.SignInActivity.LastSuccessfulSignInDateTime = at, at
+	return true
+}
+
 // AddGroup adds a group and returns it with its id.
 func (s *Server) AddGroup(g Group) Group {
 	s.mu.Lock()

@@ -106,8 +106,10 @@ type Record struct {
 	// ExtendedUntil is an administrator's extension: the expiry is at
 	// least that.
 	ExtendedUntil time.Time `json:"extendedUntil"`
-	// LastSignIn is the last sign-in read from Entra.
-	LastSignIn time.Time `json:"lastSignIn"`
+	// LastSignIn is the last sign-in read from Entra, SignInsRead when it
+	// was read.
+	LastSignIn  time.Time `json:"lastSignIn"`
+	SignInsRead time.Time `json:"signInsRead"`
 	State      State     `json:"state"`
 	// Next is the next step, nil when none.
 	Next *Step `json:"next,omitempty"`
@@ -184,6 +186,9 @@ func load(ctx context.Context, rd reader, id string) (*subject, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The rules read meta.created (expiry.lifetime), which the store
+	// keeps beside the resource.
+	u["meta"] = map[string]any{"created": r.Created.UTC().Format(time.RFC3339Nano), "lastModified": r.Modified.UTC().Format(time.RFC3339Nano)}
 	s := &subject{user: u}
 	if m, ok := u[scim.URNEnterpriseUser].(map[string]any); ok {
 		if mgr, ok := m["manager"].(map[string]any); ok {
@@ -253,8 +258,8 @@ func (l *Lifecycle) due(rec Record, now time.Time) time.Time {
 		at = later(at, now.Add(backoff(rec.Attempts)))
 	}
 	if l.readsSignIns() && rec.Guest && !rec.State.Deleted {
-		if next := now.Add(signInRefresh); at.IsZero() || next.Before(at) {
-			at = next
+		if next := rec.SignInsRead.Add(signInRefresh); at.IsZero() || next.Before(at) {
+			at = next // a guest whose sign-ins were never read is due now
 		}
 	}
 	return at
@@ -501,8 +506,11 @@ func (l *Lifecycle) process(ctx context.Context, id string, now time.Time) (int,
 	if l.readsSignIns() && rec.Guest && rec.UserName != "" {
 		if u, err := l.opts.Entra.LookupUser(ctx, rec.UserName); err != nil {
 			l.log.Warn("guest lifecycle: reading sign-in activity", "user", rec.UserName, "err", err)
-		} else if a := u.SignInActivity; a != nil {
-			rec.LastSignIn = later(rec.LastSignIn, later(a.LastSignInDateTime, a.LastSuccessfulSignInDateTime))
+		} else {
+			rec.SignInsRead = now
+			if a := u.SignInActivity; a != nil {
+				rec.LastSignIn = later(rec.LastSignIn, later(a.LastSignInDateTime, a.LastSuccessfulSignInDateTime))
+			}
 		}
 	}
 	rec, steps := l.evaluate(s, rec, now)
@@ -553,7 +561,7 @@ func (l *Lifecycle) save(ctx context.Context, rec Record, now time.Time, step *S
 			return err
 		}
 		if found { // keep what OnChanges learned meanwhile; the state is ours
-			cur.State, cur.Attempts, cur.LastError, cur.LastSignIn = rec.State, rec.Attempts, rec.LastError, rec.LastSignIn
+			cur.State, cur.Attempts, cur.LastError, cur.LastSignIn, cur.SignInsRead = rec.State, rec.Attempts, rec.LastError, rec.LastSignIn, rec.SignInsRead
 			cur.Next = rec.Next
 			rec = cur
 		}
