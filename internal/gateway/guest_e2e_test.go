@@ -214,6 +214,7 @@ func TestGuestLifecycle(t *testing.T) {
 	ivy := newGuest("ivy@fabrikam.example", time.Time{}, t0.AddDate(0, 0, -85)) // inactive: expires on day 5
 	mo := newGuest("mo@fabrikam.example", day(20), recent)                      // becomes a member
 	pat := newGuest("pat_partner.com#EXT#@contoso.example", day(20), recent)    // the attribute moves
+	rae := newGuest("rae@fabrikam.example", day(20), recent)                    // re-invited after the block
 	idle()
 	clock.Set(t0)
 	if _, err := g.guests.Enroll(t.Context()); err != nil {
@@ -259,14 +260,14 @@ func TestGuestLifecycle(t *testing.T) {
 		if !slices.Equal(m.To, []string{"dana@contoso.example"}) || !strings.Contains(m.Subject, "expires on "+day(20).Format(time.DateOnly)) {
 			t.Errorf("notice to %v: %q", m.To, m.Subject)
 		}
-		for _, u := range []string{"gina", "ed@", "hal@", "mo@", "pat_"} {
+		for _, u := range []string{"gina", "ed@", "hal@", "mo@", "pat_", "rae@"} {
 			if strings.Contains(m.Text, u) {
 				noticed[u]++
 			}
 		}
 	}
-	if len(msgs) != 5 || len(noticed) != 5 {
-		t.Fatalf("day 6: %d notices (%v), want one for each of the 5 day-20 guests", len(msgs), noticed)
+	if len(msgs) != 6 || len(noticed) != 6 {
+		t.Fatalf("day 6: %d notices (%v), want one for each of the 6 day-20 guests", len(msgs), noticed)
 	}
 
 	// Day 10: ed is extended until day 60 by an admin; mo becomes a
@@ -289,10 +290,10 @@ func TestGuestLifecycle(t *testing.T) {
 		t.Errorf("pat after the move: %+v next %+v", r, r.Next)
 	}
 
-	// Day 17: the 3-day notices of gina and hal only.
+	// Day 17: the 3-day notices of gina, hal and rae only.
 	at(17)
-	if got := len(mail.Messages()); got != 8 {
-		t.Fatalf("after day 17: %d emails, want 8", got)
+	if got := len(mail.Messages()); got != 10 {
+		t.Fatalf("after day 17: %d emails, want 10 (and the 3-day notices of gina, hal and rae)", got)
 	}
 
 	// Day 20: gina and hal are blocked everywhere; ed (extended), mo (a
@@ -324,6 +325,28 @@ func TestGuestLifecycle(t *testing.T) {
 	want("hal@fabrikam.example", "crm enabled, app enabled, entra enabled")
 	if r := record(hal); r.Status() != "active" {
 		t.Errorf("hal after the extension: %s", r.Status())
+	}
+
+	// Day 30: rae, blocked since day 20, is invited again: her access
+	// now expires on day 120. She is unblocked, keeping her accounts.
+	anchor := func() string {
+		for _, o := range crm.Snapshot() {
+			if o.Attrs["userName"] == "rae@fabrikam.example" {
+				return o.Anchor
+			}
+		}
+		return ""
+	}
+	before := anchor()
+	want("rae@fabrikam.example", "crm disabled, app disabled, entra disabled")
+	clock.Set(day(30))
+	c.must(200, "PATCH", "/Users/"+rae, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []map[string]any{{"op": "replace", "path": ext + ":accessExpiresAt", "value": day(120).Format(time.RFC3339)}}})
+	idle()
+	at(30)
+	want("rae@fabrikam.example", "crm enabled, app enabled, entra enabled")
+	if a := anchor(); a != before || a == "" {
+		t.Errorf("rae's crm account %q, was %q: re-created instead of unblocked", a, before)
 	}
 
 	// Day 50: gina's grace period is over: deleted in every target and
