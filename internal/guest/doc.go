@@ -1,8 +1,12 @@
 // Package guest decides who is a guest, when a guest's access expires and
-// what the gateway does about it: the pure decision layer of guest
-// lifecycle (issue 15). It does no I/O and reads no clock: the caller
-// passes the user, its groups, the facts it knows (last approval, last
-// sign-in) and now, and performs the steps it gets back.
+// what the gateway does about it, and does it. The rules (Compile,
+// Classify, Expiry, Plan) are pure: they do no I/O and read no clock: the
+// caller passes the user, its groups, the facts it knows (last approval,
+// last sign-in) and now, and performs the steps it gets back. Lifecycle
+// (lifecycle.go) is that caller: it keeps a record per guest in the store,
+// current through the engine's planning hook, performs the steps that
+// fall due (notices through the notification channels; blocks and deletes
+// as engine holds, and in Entra when configured) and records each.
 //
 // # Who is a guest
 //

@@ -1,0 +1,164 @@
+package guest_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/scimgate/scimgate/internal/engine"
+	"github.com/scimgate/scimgate/internal/entra"
+	"github.com/scimgate/scimgate/internal/guest"
+	"github.com/scimgate/scimgate/internal/notify"
+	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/policy"
+	"github.com/scimgate/scimgate/targets"
+	"github.com/scimgate/scimgate/targets/memory"
+)
+
+// flakyEntra is an Entra whose Disable fails until told otherwise.
+type flakyEntra struct {
+	mu       sync.Mutex
+	down     bool
+	disabled []string
+}
+
+func (f *flakyEntra) LookupUser(context.Context, string) (*entra.User, error) { return &entra.User{}, nil }
+func (f *flakyEntra) Enable(context.Context, string) error                    { return nil }
+func (f *flakyEntra) DeleteUser(context.Context, string) error                { return nil }
+func (f *flakyEntra) Disable(_ context.Context, upn string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return errors.New("graph: 503 service unavailable")
+	}
+	f.disabled = append(f.disabled, upn)
+	return nil
+}
+
+// refusingSender refuses every email for good.
+type refusingSender struct{ tried int }
+
+func (s *refusingSender) SendEmail(context.Context, notify.Email) error {
+	s.tried++
+	return fmt.Errorf("550 mailbox unavailable: %w", notify.ErrPermanent)
+}
+func (s *refusingSender) Notify(context.Context, string, notify.Message) error { return nil }
+
+// TestLifecycleFailures: a notice that cannot go out for good is skipped
+// (recorded, not retried) and does not hold up the block; a block that
+// fails in Entra is retried with backoff, not recorded as done, and done
+// once when Entra is back.
+func TestLifecycleFailures(t *testing.T) {
+	ctx := store.WithActor(t.Context(), "scim")
+	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	pol, err := policy.Compile(policy.Config{Targets: []policy.TargetConfig{{Name: "crm",
+		Users: &policy.ObjectConfig{Scope: policy.ScopeConfig{All: true}, Mapping: []policy.MappingConfig{{Target: "login", Source: "userName"}}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := memory.New(memory.Config{})
+	eng, err := engine.New(engine.Options{Store: st, Policy: pol, Connectors: map[string]targets.Connector{"crm": mem}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	rules, err := guest.Compile(guest.Config{Rules: []guest.RuleConfig{{UPNExternal: true}},
+		Expiry: guest.ExpiryConfig{Lifetime: 72 * time.Hour}, Notices: []time.Duration{48 * time.Hour}, NoticeTo: []string{"guest"},
+		BlockInEntra: true}, guest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ent := &flakyEntra{down: true}
+	mail := &refusingSender{}
+	lc, err := guest.NewLifecycle(guest.LifecycleOptions{Store: st, Rules: rules, Engine: eng, Entra: ent, Sender: mail,
+		Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := `{"id":"g1","userName":"gus_x.com#EXT#@contoso.com","emails":[{"value":"gus@x.com"}]}`
+	if err := st.Write(ctx, func(ctx context.Context, tx store.Tx) error {
+		if err := tx.Create(ctx, &store.Resource{Type: "User", ID: "g1", Unique: "gus", Data: []byte(data)}); err != nil {
+			return err
+		}
+		return lc.OnChanges(ctx, tx, []store.Change{{Type: "User", ID: "g1"}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	settle := func() {
+		t.Helper()
+		for range 3 {
+			if err := eng.PlanOnce(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := eng.DeliverDue(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	settle()
+	rec, err := lc.Guest(ctx, "g1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiry := rec.Expiry // created (the store's clock) + 72h
+	if rec.Why != "expiry.lifetime" || expiry.Before(now.Add(71*time.Hour)) {
+		t.Fatalf("record %+v", rec)
+	}
+	run := func() int {
+		t.Helper()
+		n, err := lc.RunDue(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		settle()
+		return n
+	}
+	// The notice (48h before): the mail server refuses it for good: it
+	// is skipped, not retried.
+	now = expiry.Add(-47 * time.Hour)
+	if n := run(); n != 1 || mail.tried != 1 {
+		t.Fatalf("notice step: %d steps done, %d emails tried; want 1 (skipped), 1", n, mail.tried)
+	}
+	rec, _ = lc.Guest(ctx, "g1")
+	if rec.Next == nil || rec.Next.Kind != guest.Block || rec.Attempts != 0 {
+		t.Fatalf("after the skipped notice: next %+v, attempts %d", rec.Next, rec.Attempts)
+	}
+	// The block at expiry: Entra fails; the step is retried later, not
+	// recorded.
+	now = expiry
+	if n := run(); n != 0 {
+		t.Fatalf("a failing block: %d steps done", n)
+	}
+	rec, _ = lc.Guest(ctx, "g1")
+	if rec.Status() != "active" || rec.Attempts != 1 || !strings.Contains(rec.LastError, "503") {
+		t.Fatalf("after the failed block: %s, attempts %d, error %q", rec.Status(), rec.Attempts, rec.LastError)
+	}
+	if n := run(); n != 0 { // not due again before its backoff
+		t.Fatalf("retried before the backoff: %d", n)
+	}
+	ent.mu.Lock()
+	ent.down = false
+	ent.mu.Unlock()
+	now = now.Add(time.Minute)
+	if n := run(); n != 1 {
+		t.Fatalf("the block after Entra came back: %d steps done, want 1", n)
+	}
+	rec, _ = lc.Guest(ctx, "g1")
+	if rec.Status() != "blocked" || rec.Attempts != 0 || rec.LastError != "" || len(ent.disabled) != 1 {
+		t.Fatalf("blocked: %s, attempts %d, error %q, Entra disables %v", rec.Status(), rec.Attempts, rec.LastError, ent.disabled)
+	}
+	for _, o := range mem.Snapshot() {
+		if o.Kind == targets.User && !o.Disabled {
+			t.Errorf("the account %v is not disabled", o.Attrs)
+		}
+	}
+}
