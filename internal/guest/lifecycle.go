@@ -110,7 +110,7 @@ type Record struct {
 	// was read.
 	LastSignIn  time.Time `json:"lastSignIn"`
 	SignInsRead time.Time `json:"signInsRead"`
-	State      State     `json:"state"`
+	State       State     `json:"state"`
 	// Next is the next step, nil when none.
 	Next *Step `json:"next,omitempty"`
 	// Attempts and LastError are of the next step's failed attempts.

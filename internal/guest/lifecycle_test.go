@@ -27,9 +27,11 @@ type flakyEntra struct {
 	disabled []string
 }
 
-func (f *flakyEntra) LookupUser(context.Context, string) (*entra.User, error) { return &entra.User{}, nil }
-func (f *flakyEntra) Enable(context.Context, string) error                    { return nil }
-func (f *flakyEntra) DeleteUser(context.Context, string) error                { return nil }
+func (f *flakyEntra) LookupUser(context.Context, string) (*entra.User, error) {
+	return &entra.User{}, nil
+}
+func (f *flakyEntra) Enable(context.Context, string) error     { return nil }
+func (f *flakyEntra) DeleteUser(context.Context, string) error { return nil }
 func (f *flakyEntra) Disable(_ context.Context, upn string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
