@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/scimgate/scimgate/internal/config"
+	"github.com/scimgate/scimgate/internal/guest"
 	"github.com/scimgate/scimgate/targets/registry"
 )
 
@@ -86,5 +87,23 @@ notifications:
 				t.Errorf("Validate:\n got %q\nwant %q", got, tc.errs)
 			}
 		})
+	}
+}
+
+// TestExampleGuests: examples/guests.yaml is a complete, valid
+// configuration whose guest rules compile as the gateway compiles them.
+func TestExampleGuests(t *testing.T) {
+	c, err := config.Load(filepath.Join("..", "..", "examples", "guests.yaml"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(registry.New(registry.Services{})); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	if c.Guests == nil || len(c.Guests.Rules) != 2 {
+		t.Fatalf("guests section %+v", c.Guests)
+	}
+	if _, err := guest.Compile(*c.Guests, c.GuestOptions()); err != nil {
+		t.Fatalf("Compile: %v", err)
 	}
 }
