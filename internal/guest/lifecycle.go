@@ -184,6 +184,10 @@ func load(ctx context.Context, rd reader, id string) (*subject, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The store keeps meta apart; the rules read meta.created (the
+	// lifetime, an expiry attribute) as the SCIM server renders it.
+	u["meta"] = map[string]any{"created": r.Created.UTC().Format(time.RFC3339Nano),
+		"lastModified": r.Modified.UTC().Format(time.RFC3339Nano)}
 	s := &subject{user: u}
 	if m, ok := u[scim.URNEnterpriseUser].(map[string]any); ok {
 		if mgr, ok := m["manager"].(map[string]any); ok {
