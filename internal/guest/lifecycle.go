@@ -785,6 +785,10 @@ func (l *Lifecycle) Extend(ctx context.Context, id string, until time.Time) (Rec
 	return l.Guest(ctx, id)
 }
 
+// Now is the lifecycle's clock (LifecycleOptions.Now), from which an
+// extension for a duration counts.
+func (l *Lifecycle) Now() time.Time { return l.opts.Now() }
+
 // Guest returns the record of user id, or ErrNotGuest.
 func (l *Lifecycle) Guest(ctx context.Context, id string) (Record, error) {
 	rec, found, err := record(ctx, l.opts.Store, id)
