@@ -9,6 +9,7 @@
 //	scimgate reconcile TARGET [--dry-run] [--json] [--url URL] [--token TOKEN]
 //	scimgate entra COMMAND [ARGS] [--url URL] [--token TOKEN] [--json]
 //	scimgate workflow COMMAND [ARGS] [--url URL] [--token TOKEN] [--json]
+//	scimgate guests [COMMAND [ARGS]] [--url URL] [--token TOKEN] [--json]
 package main
 
 import (
@@ -76,6 +77,11 @@ Usage:
       List, enable, disable, run and retry the lifecycle workflows, see
       their runs, and test them before they go live (test, upcoming),
       through the admin API. "scimgate workflow -h" lists the commands.
+  scimgate guests [COMMAND [ARGS]] [--url URL] [--token TOKEN] [--json]
+      List the guests of the guest lifecycle with their rule, expiry,
+      state and next step; show one; extend a guest's access (--until
+      DATE or --for 90d), through the admin API. "scimgate guests -h"
+      lists the commands.
 `
 
 func main() {
@@ -110,6 +116,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return entraCmd(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "workflow":
 		return workflowCmd(ctx, args[1:], stdout, stderr)
+	case "guests":
+		return guestsCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
