@@ -2,8 +2,18 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/scimgate/scimgate/internal/config"
+	"github.com/scimgate/scimgate/internal/gateway"
+	"github.com/scimgate/scimgate/internal/store"
 )
 
 const (
@@ -115,5 +125,145 @@ func TestGuestsInUsage(t *testing.T) {
 	var out bytes.Buffer
 	if code := run([]string{"help"}, &out, &out); code != 0 || !strings.Contains(out.String(), "\n  scimgate guests [COMMAND [ARGS]]") {
 		t.Errorf("scimgate help: exit %d, the usage does not list guests:\n%s", code, out.String())
+	}
+}
+
+// guestsE2EConfig is the gateway of TestGuestsEndToEnd: no target; guests
+// are B2B users (#EXT#) and users of other domains than contoso.example;
+// their access expires at their accessExpiresAt, with notices 14 and 3
+// days before (never sent: the dates are years ahead).
+const guestsE2EConfig = `scim:
+  custom_extensions:
+    - urn: urn:ietf:params:scim:schemas:extension:Guests:2.0:User
+      resource: User
+      attributes:
+        - {name: accessExpiresAt, type: dateTime}
+notifications:
+  smtp: {host: 127.0.0.1, port: 25, tls: none, from: scimgate@contoso.example}
+guests:
+  rules:
+    - upnExternal: true
+    - homeDomains: [contoso.example]
+  expiry:
+    attribute: urn:ietf:params:scim:schemas:extension:Guests:2.0:User:accessExpiresAt
+  notices: [336h, 72h]
+`
+
+// TestGuestsEndToEnd drives a real gateway process with a guests section:
+// users created through SCIM are tracked (the members are not);
+// "scimgate guests" lists them, "guests extend" moves an expiry, "guests
+// show --json" decodes strictly into the CLI's type, a member is refused;
+// "scimgate plan --days" reads the same data directory and shows the
+// upcoming steps (testdata/guests/e2e-*.golden; the dates are in 2031 and
+// 2032, so the outputs do not depend on the day the test runs).
+func TestGuestsEndToEnd(t *testing.T) {
+	for _, k := range []string{"SCIMGATE_ADMIN_TOKEN", "SCIMGATE_ADMIN_URL"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	dir := t.TempDir()
+	dataDir, cfgFile := filepath.Join(dir, "data"), filepath.Join(dir, "scimgate.yaml")
+	if err := os.WriteFile(cfgFile, []byte(guestsE2EConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startProc(t, dataDir, "--config", cfgFile)
+	adminURL, tokenFile := strings.TrimSuffix(p.base, "/scim/v2"), filepath.Join(dataDir, "admin-token")
+	const urn = "urn:ietf:params:scim:schemas:extension:Guests:2.0:User"
+	for _, u := range []struct{ userName, expires string }{
+		{"boss@contoso.example", ""},
+		{"carol_fabrikam.example#EXT#@contoso.example", "2031-01-20T00:00:00Z"},
+		{"dave@partner.example", "2031-06-01T00:00:00Z"},
+		{"erin@partner.example", ""},
+	} {
+		body := map[string]any{"userName": u.userName}
+		if u.expires != "" {
+			body["schemas"] = []any{"urn:ietf:params:scim:schemas:core:2.0:User", urn}
+			body[urn] = map[string]any{"accessExpiresAt": u.expires}
+		}
+		if status, b, err := scimDo("POST", p.base+"/Users", body); err != nil || status != http.StatusCreated {
+			t.Fatalf("creating %s: %d %v %s", u.userName, status, err, b)
+		}
+	}
+	guests := func(t *testing.T, code int, args ...string) (string, string) {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if got := run(append([]string{"guests", "--url", adminURL, "--token-file", tokenFile}, args...), &out, &errOut); got != code {
+			t.Fatalf("scimgate guests %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), got, code, out.String(), errOut.String())
+		}
+		return out.String(), errOut.String()
+	}
+	// The planner tells the lifecycle of the new users shortly after.
+	var out string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if out, _ = guests(t, 0); strings.Count(out, "\n") == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("scimgate guests never listed the 3 guests:\n%s", out)
+		}
+	}
+	checkGoldenIn(t, "guests", "e2e-list", []byte(out))
+
+	out, _ = guests(t, 0, "extend", "dave@partner.example", "--until", "2032-01-01")
+	if !strings.HasPrefix(out, "dave@partner.example: access extended until 2032-01-01T00:00:00Z\n") ||
+		!regexp.MustCompile(`(?m)^dave@partner\.example +active +rules\[1\]\.homeDomains +2032-01-01T00:00:00Z +extended +notice at 2031-12-18T00:00:00Z$`).MatchString(out) {
+		t.Errorf("extend:\n%s", out)
+	}
+	out, _ = guests(t, 0, "show", "erin@partner.example", "--json")
+	dec := json.NewDecoder(strings.NewReader(out))
+	dec.DisallowUnknownFields()
+	var erin gateway.AdminGuest
+	if err := dec.Decode(&erin); err != nil || erin.UserName != "erin@partner.example" || erin.Status != "active" || erin.Rule != "rules[1].homeDomains" ||
+		erin.Expiry != nil || erin.Next != nil || erin.User == "" {
+		t.Errorf("show erin --json: %v %+v\n%s", err, erin, out)
+	}
+	if _, errOut := guests(t, 1, "show", "boss@contoso.example"); errOut != "scimgate guests: guest: the user is not a guest: no guest rule matches \"boss@contoso.example\" (HTTP 404)\n" {
+		t.Errorf("show a member: %s", errOut)
+	}
+
+	// plan reads the data directory while the gateway runs.
+	var planOut, planErr bytes.Buffer
+	if code := run([]string{"plan", "--config", cfgFile, "--data-dir", dataDir, "--days", "3660"}, &planOut, &planErr); code != 0 {
+		t.Fatalf("plan: exit %d\n%s", code, planErr.String())
+	}
+	checkGoldenIn(t, "guests", "e2e-plan", planOut.Bytes())
+	planOut.Reset()
+	if code := run([]string{"plan", "--config", cfgFile, "--data-dir", dataDir}, &planOut, &planErr); code != 0 ||
+		!strings.HasSuffix(planOut.String(), "\nGuest lifecycle: no step due in the next 30 days\n") {
+		t.Errorf("plan (30 days): exit %d\n%s%s", code, planOut.String(), planErr.String())
+	}
+}
+
+// TestPlanDays: plan --days is the guest lifecycle's horizon: refused out
+// of range, with --explain, and without a guests section.
+func TestPlanDays(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "scimgate.yaml")
+	if err := os.WriteFile(cfgFile, []byte("targets: []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dataDir := filepath.Join(dir, "data")
+	st, err := store.OpenSQLite(t.Context(), filepath.Join(dataDir, config.DatabaseFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		stderr string
+	}{
+		{"negative", []string{"--days", "-1"}, "scimgate: usage: --days must be from 0 to 3660, got -1\n"},
+		{"too many", []string{"--days", "3661"}, "scimgate: usage: --days must be from 0 to 3660, got 3661\n"},
+		{"with explain", []string{"--days", "3", "--explain", "alice"}, "scimgate: usage: --days does not apply to --explain\n"},
+		{"without guests", []string{"--days", "3"}, "scimgate: usage: --days: the configuration has no guests section (--days is the guest lifecycle's horizon)\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			if code := run(append([]string{"plan", "--config", cfgFile, "--data-dir", dataDir}, tc.args...), &out, &errOut); code != 2 ||
+				!strings.HasPrefix(errOut.String(), tc.stderr) || out.Len() > 0 {
+				t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
+			}
+		})
 	}
 }

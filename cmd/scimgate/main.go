@@ -1,7 +1,7 @@
 // Command scimgate is the SCIM 2.0 provisioning gateway.
 //
 //	scimgate serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--cpuprofile FILE]
-//	scimgate plan [--config FILE] [--data-dir DIR] [--target NAME] [--explain USER] [--json]
+//	scimgate plan [--config FILE] [--data-dir DIR] [--target NAME] [--explain USER] [--days N] [--json]
 //	scimgate conformance scim --url URL --token TOKEN
 //	scimgate conformance connector --name NAME --listen ADDR --token-file FILE
 //	scimgate bench scim --url URL --token TOKEN [--concurrency N] [--users N] [--cycles N]
@@ -45,9 +45,11 @@ Usage:
   scimgate serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--cpuprofile FILE]
       Run the gateway. Settings come from defaults, the YAML file,
       SCIMGATE_* environment variables and flags, in that order.
-  scimgate plan [--config FILE] [--data-dir DIR] [--target NAME] [--explain USER] [--json]
+  scimgate plan [--config FILE] [--data-dir DIR] [--target NAME] [--explain USER] [--days N] [--json]
       Show what each configured target would receive for the users and
-      groups in the gateway's store, without calling any target.
+      groups in the gateway's store, without calling any target, and,
+      with a guests section, the guest lifecycle's steps due in the next
+      N days (default 30): notices, blocks, deletes.
       --explain USER (an id, a userName or a group's displayName) shows
       instead why each target has it in scope or not, the attributes it
       gets with their sources, and its provisioning state there.
