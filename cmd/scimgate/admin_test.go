@@ -30,13 +30,14 @@ const (
 // adminCall is one request the fake admin API expects, and its answer.
 type adminCall struct {
 	method, uri string // uri: the path and query exactly as sent
+	reqBody     string // the request's body exactly as sent; "" none
 	status      int    // 0 is 200
 	body        string
 	delay       time.Duration
 }
 
 // fakeAdmin is an admin API that expects exactly calls, in order, each with
-// the bearer token, and fails the test on any other request.
+// the bearer token and its body, and fails the test on any other request.
 func fakeAdmin(t *testing.T, token string, calls []adminCall) *httptest.Server {
 	t.Helper()
 	var (
@@ -51,17 +52,18 @@ func fakeAdmin(t *testing.T, token string, calls []adminCall) *httptest.Server {
 		if got := r.Header.Get("Authorization"); got != "Bearer "+token {
 			t.Errorf("request %d %s %s: Authorization %q, want the bearer token %q", i, r.Method, r.URL.RequestURI(), got, token)
 		}
-		if b, _ := io.ReadAll(r.Body); len(b) > 0 {
-			t.Errorf("request %d %s %s: unexpected body %q", i, r.Method, r.URL.RequestURI(), b)
-		}
+		b, _ := io.ReadAll(r.Body)
 		if i >= len(calls) {
-			t.Errorf("unexpected request %d: %s %s", i, r.Method, r.URL.RequestURI())
+			t.Errorf("unexpected request %d: %s %s %s", i, r.Method, r.URL.RequestURI(), b)
 			w.WriteHeader(http.StatusTeapot)
 			return
 		}
 		c := calls[i]
 		if r.Method != c.method || r.URL.RequestURI() != c.uri {
 			t.Errorf("request %d: %s %s, want %s %s", i, r.Method, r.URL.RequestURI(), c.method, c.uri)
+		}
+		if string(b) != c.reqBody {
+			t.Errorf("request %d %s %s: body %q, want %q", i, r.Method, r.URL.RequestURI(), b, c.reqBody)
 		}
 		time.Sleep(c.delay)
 		if !strings.HasPrefix(c.body, "{") {

@@ -1,7 +1,7 @@
 // Command scimgate is the SCIM 2.0 provisioning gateway.
 //
 //	scimgate serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--cpuprofile FILE]
-//	scimgate plan [--config FILE] [--data-dir DIR] [--target NAME] [--explain USER] [--json]
+//	scimgate plan [--config FILE] [--data-dir DIR] [--target NAME] [--explain USER] [--days N] [--json]
 //	scimgate conformance scim --url URL --token TOKEN
 //	scimgate conformance connector --name NAME --listen ADDR --token-file FILE
 //	scimgate bench scim --url URL --token TOKEN [--concurrency N] [--users N] [--cycles N]
@@ -9,6 +9,7 @@
 //	scimgate reconcile TARGET [--dry-run] [--json] [--url URL] [--token TOKEN]
 //	scimgate entra COMMAND [ARGS] [--url URL] [--token TOKEN] [--json]
 //	scimgate workflow COMMAND [ARGS] [--url URL] [--token TOKEN] [--json]
+//	scimgate guests [COMMAND [ARGS]] [--url URL] [--token TOKEN] [--json]
 package main
 
 import (
@@ -44,9 +45,11 @@ Usage:
   scimgate serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--cpuprofile FILE]
       Run the gateway. Settings come from defaults, the YAML file,
       SCIMGATE_* environment variables and flags, in that order.
-  scimgate plan [--config FILE] [--data-dir DIR] [--target NAME] [--explain USER] [--json]
+  scimgate plan [--config FILE] [--data-dir DIR] [--target NAME] [--explain USER] [--days N] [--json]
       Show what each configured target would receive for the users and
-      groups in the gateway's store, without calling any target.
+      groups in the gateway's store, without calling any target, and,
+      with a guests section, the guest lifecycle's steps due in the next
+      N days (default 30): notices, blocks, deletes.
       --explain USER (an id, a userName or a group's displayName) shows
       instead why each target has it in scope or not, the attributes it
       gets with their sources, and its provisioning state there.
@@ -76,6 +79,11 @@ Usage:
       List, enable, disable, run and retry the lifecycle workflows, see
       their runs, and test them before they go live (test, upcoming),
       through the admin API. "scimgate workflow -h" lists the commands.
+  scimgate guests [COMMAND [ARGS]] [--url URL] [--token TOKEN] [--json]
+      List the guests of the guest lifecycle with their rule, expiry,
+      state and next step; show one; extend a guest's access (--until
+      DATE or --for 90d), through the admin API. "scimgate guests -h"
+      lists the commands.
 `
 
 func main() {
@@ -110,6 +118,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return entraCmd(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "workflow":
 		return workflowCmd(ctx, args[1:], stdout, stderr)
+	case "guests":
+		return guestsCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

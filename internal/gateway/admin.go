@@ -14,6 +14,7 @@ import (
 
 	"github.com/scimgate/scimgate/internal/auth"
 	"github.com/scimgate/scimgate/internal/engine"
+	"github.com/scimgate/scimgate/internal/guest"
 	"github.com/scimgate/scimgate/internal/store"
 	"github.com/scimgate/scimgate/internal/workflow"
 	"github.com/scimgate/scimgate/scim"
@@ -104,6 +105,9 @@ func (g *Gateway) adminRoutes(mux *http.ServeMux, admin *auth.Authenticator) {
 		"GET /workflow-runs/{id}":                        h.workflowRun,
 		"POST /workflow-runs/{id}/retry":                 h.workflowRetry,
 		"GET /workflows-upcoming":                        h.workflowsUpcoming,
+		"GET /guests":                                    h.guestList,
+		"GET /guests/{user}":                             h.guestShow,
+		"POST /guests/{user}/extend":                     h.guestExtend,
 	}
 	for pattern, fn := range routes {
 		method, path, _ := strings.Cut(pattern, " ")
@@ -165,8 +169,10 @@ func (h *adminHandler) status(err error) *adminError {
 	case errors.Is(err, engine.ErrUnknownTarget), errors.Is(err, engine.ErrUnknownOperation), errors.Is(err, store.ErrNotFound),
 		errors.Is(err, engine.ErrUnknownReconciliation):
 		return &adminError{status: http.StatusNotFound, msg: err.Error()}
-	case errors.Is(err, workflow.ErrUnknownWorkflow):
+	case errors.Is(err, workflow.ErrUnknownWorkflow), errors.Is(err, guest.ErrNotGuest):
 		return &adminError{status: http.StatusNotFound, msg: err.Error()}
+	case errors.Is(err, guest.ErrBadExtension):
+		return &adminError{status: http.StatusBadRequest, msg: err.Error()}
 	case errors.Is(err, engine.ErrBadHold), errors.Is(err, engine.ErrNotProvisioned):
 		return &adminError{status: http.StatusBadRequest, msg: err.Error()}
 	case errors.Is(err, workflow.ErrNotRetryable):
@@ -599,19 +605,28 @@ func (h *adminHandler) objectOf(r *http.Request) (targets.Kind, string, error) {
 	if err != nil {
 		return "", "", err
 	}
-	s := r.PathValue("id")
-	rt := h.types[string(k)]
-	ids, err := rt.Lookup(r.Context(), h.g.store, s)
+	id, err := h.resolve(r.Context(), k, r.PathValue("id"))
 	if err != nil {
 		return "", "", err
 	}
+	return k, id, nil
+}
+
+// resolve returns the id of the object of kind k that s names, as
+// objectOf reads {id}.
+func (h *adminHandler) resolve(ctx context.Context, k targets.Kind, s string) (string, error) {
+	rt := h.types[string(k)]
+	ids, err := rt.Lookup(ctx, h.g.store, s)
+	if err != nil {
+		return "", err
+	}
 	switch {
 	case len(ids) == 0 || slices.Contains(ids, s):
-		return k, s, nil
+		return s, nil
 	case len(ids) == 1:
-		return k, ids[0], nil
+		return ids[0], nil
 	}
-	return "", "", badRequest("%q is ambiguous: it is the %s of %s %s; give the id", s, rt.UniqueAttr, k, strings.Join(ids, ", "))
+	return "", badRequest("%q is ambiguous: it is the %s of %s %s; give the id", s, rt.UniqueAttr, k, strings.Join(ids, ", "))
 }
 
 // known returns whether an object is in the store and its state in every

@@ -186,9 +186,10 @@ func load(ctx context.Context, rd reader, id string) (*subject, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The rules read meta.created (expiry.lifetime), which the store
-	// keeps beside the resource.
-	u["meta"] = map[string]any{"created": r.Created.UTC().Format(time.RFC3339Nano), "lastModified": r.Modified.UTC().Format(time.RFC3339Nano)}
+	// The store keeps meta apart; the rules read meta.created (the
+	// lifetime, an expiry attribute) as the SCIM server renders it.
+	u["meta"] = map[string]any{"created": r.Created.UTC().Format(time.RFC3339Nano),
+		"lastModified": r.Modified.UTC().Format(time.RFC3339Nano)}
 	s := &subject{user: u}
 	if m, ok := u[scim.URNEnterpriseUser].(map[string]any); ok {
 		if mgr, ok := m["manager"].(map[string]any); ok {
@@ -788,6 +789,10 @@ func (l *Lifecycle) Extend(ctx context.Context, id string, until time.Time) (Rec
 	}
 	return l.Guest(ctx, id)
 }
+
+// Now is the lifecycle's clock (LifecycleOptions.Now), from which an
+// extension for a duration counts.
+func (l *Lifecycle) Now() time.Time { return l.opts.Now() }
 
 // Guest returns the record of user id, or ErrNotGuest.
 func (l *Lifecycle) Guest(ctx context.Context, id string) (Record, error) {

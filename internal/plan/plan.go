@@ -25,6 +25,9 @@ import (
 // Plan is the preview of every target.
 type Plan struct {
 	Targets []Target `json:"targets"`
+	// Guests are the guest lifecycle's upcoming steps (GuestSteps); nil
+	// without guest lifecycle.
+	Guests *Guests `json:"guests,omitempty"`
 }
 
 // Target is the preview of one target.
@@ -233,6 +236,10 @@ func (p Plan) WriteText(w io.Writer) error {
 			}
 			b.WriteByte('\n')
 		}
+	}
+	if p.Guests != nil {
+		b.WriteByte('\n')
+		p.Guests.writeText(&b)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

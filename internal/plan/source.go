@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/scimgate/scimgate/internal/config"
+	"github.com/scimgate/scimgate/internal/guest"
 	"github.com/scimgate/scimgate/internal/store"
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/scim"
@@ -22,6 +23,8 @@ type Source struct {
 	Policy *policy.Policy
 	// Types maps each target's name to its connector type.
 	Types map[string]string
+	// Guests are the guest rules, nil without the guests section.
+	Guests *guest.Rules
 }
 
 // Open opens the Source of cfg, a configuration validated against the
@@ -36,6 +39,12 @@ func Open(ctx context.Context, cfg config.Config, reg targets.Registry) (*Source
 	if err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
+	var rules *guest.Rules
+	if cfg.Guests != nil {
+		if rules, err = guest.Compile(*cfg.Guests, cfg.GuestOptions()); err != nil {
+			return nil, fmt.Errorf("invalid configuration: guests: %w", err)
+		}
+	}
 	dbPath := filepath.Join(cfg.DataDir, config.DatabaseFile)
 	if _, err := os.Stat(dbPath); err != nil {
 		return nil, fmt.Errorf("no gateway data at %s (set --data-dir): %w", dbPath, err)
@@ -48,7 +57,7 @@ func Open(ctx context.Context, cfg config.Config, reg targets.Registry) (*Source
 	for _, t := range cfg.Targets {
 		types[t.Name] = t.Type
 	}
-	return &Source{Store: st, Policy: pol, Types: types}, nil
+	return &Source{Store: st, Policy: pol, Types: types, Guests: rules}, nil
 }
 
 // Close closes the store.
