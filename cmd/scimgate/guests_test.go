@@ -267,3 +267,82 @@ func TestPlanDays(t *testing.T) {
 		})
 	}
 }
+
+// readmeGuests matches the README's guests and plan commands.
+var readmeGuests = regexp.MustCompile(`(?m)^\./bin/scimgate (guests.*|plan .*)$`)
+
+// guestsExampleURN is the custom extension of examples/guests.yaml.
+const guestsExampleURN = "urn:ietf:params:scim:schemas:extension:Contoso:2.0:User"
+
+// TestREADMEGuestsExample runs the commands of the README's guest
+// lifecycle section against a gateway with examples/guests.yaml and the
+// users the section describes: each must print the output the README
+// shows under it.
+func TestREADMEGuestsExample(t *testing.T) {
+	langs, bodies := codeBlocks(readmeSection(t, "Guest lifecycle: `scimgate guests`"))
+	var cmds, wants []string
+	for i := 0; i+1 < len(bodies); i++ {
+		if m := readmeGuests.FindStringSubmatch(bodies[i]); langs[i] == "sh" && m != nil && langs[i+1] == "" {
+			cmds, wants = append(cmds, m[1]), append(wants, bodies[i+1])
+		}
+	}
+	if len(cmds) < 2 {
+		t.Fatalf("the guests section should show scimgate guests and plan with their output; found %q", cmds)
+	}
+	for _, k := range []string{"SCIMGATE_ADMIN_TOKEN", "SCIMGATE_ADMIN_URL"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	dataDir := filepath.Join(t.TempDir(), "data")
+	p := startProc(t, dataDir, "--config", filepath.Join("..", "..", "examples", "guests.yaml"))
+	post := func(u map[string]any) string {
+		t.Helper()
+		status, body, err := scimDo("POST", p.base+"/Users", u)
+		var r struct{ ID string }
+		if err != nil || status != 201 || json.Unmarshal(body, &r) != nil {
+			t.Fatalf("creating %v: %d %v %s", u["userName"], status, err, body)
+		}
+		return r.ID
+	}
+	schemas := []any{"urn:ietf:params:scim:schemas:core:2.0:User", guestsExampleURN}
+	dana := post(map[string]any{"userName": "dana@contoso.example", "displayName": "Dana Boss"})
+	for _, u := range []struct{ name, expires string }{
+		{"vera@fabrikam.example", "2031-06-30T00:00:00Z"},
+		{"kai_partner.example#EXT#@contoso.example", "2031-03-31T00:00:00Z"},
+		{"lou@partner.example", ""},
+	} {
+		body := map[string]any{"schemas": schemas, "userName": u.name,
+			"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": map[string]any{"manager": map[string]any{"value": dana}}}
+		if u.expires != "" {
+			body[guestsExampleURN] = map[string]any{"accessExpiresAt": u.expires}
+		}
+		post(body)
+	}
+	adminURL, tokenFile := strings.TrimSuffix(p.base, "/scim/v2"), filepath.Join(dataDir, "admin-token")
+	for i, c := range cmds {
+		args := strings.Fields(c)
+		if args[0] == "guests" {
+			args = append(args, "--url", adminURL, "--token-file", tokenFile)
+		} else { // plan: from the repository's root, on the default data directory
+			for k, a := range args {
+				args[k] = strings.Replace(a, "examples/", filepath.Join("..", "..", "examples")+"/", 1)
+			}
+			args = append(args, "--data-dir", dataDir)
+		}
+		var got string
+		// The planner tells the lifecycle of the users shortly after they
+		// are created.
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			var out, errOut bytes.Buffer
+			if code := run(args, &out, &errOut); code != 0 {
+				t.Fatalf("scimgate %s: exit %d: %s", c, code, errOut.String())
+			}
+			if got = out.String(); got == wants[i] || time.Now().After(deadline) {
+				break
+			}
+		}
+		if got != wants[i] {
+			t.Errorf("scimgate %s printed\n%s\nthe README shows\n%s", c, got, wants[i])
+		}
+	}
+}
