@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/scimgate/scimgate/internal/guest"
 	"github.com/scimgate/scimgate/policy"
@@ -35,8 +36,12 @@ func (c Config) validateGuests(p *problems) {
 	if (g.BlockInEntra || g.DeleteInEntra) && c.Entra == nil {
 		p.add("guests", "blockInEntra and deleteInEntra need the entra section")
 	}
-	if g.Expiry.Inactivity > 0 && (c.Entra == nil || !c.Entra.Features.SignInActivity) {
-		p.add("guests.expiry.inactivity", "needs the entra section with features.sign_in_activity (the last sign-ins are read from Entra)")
+	signIns := c.Entra != nil && c.Entra.Features.SignInActivity
+	if g.Expiry.Inactivity > 0 && !signIns && g.Expiry.LastLogin == nil {
+		p.add("guests.expiry.inactivity", "needs the entra section with features.sign_in_activity, or expiry.lastLogin (where the last sign-ins are read)")
+	}
+	if ll := g.Expiry.LastLogin; ll != nil && ll.Target != "" && !slices.ContainsFunc(c.Targets, func(t Target) bool { return strings.EqualFold(t.Name, ll.Target) }) {
+		p.add("guests.expiry.lastLogin.target", "%q: no such target", ll.Target)
 	}
 	if len(g.Notices) > 0 && !c.canEmail() && len(g.NoticeChannels) == 0 {
 		p.add("guests.notices", "the notices need the smtp settings of the notifications section, or noticeChannels")

@@ -53,6 +53,22 @@ notifications:
 			"guests.rules[1].expression: 1:26: Syntax error: mismatched input '<EOF>' expecting {'[', '{', '(', ')', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}\n | user.userName.startsWith(\n | .........................^",
 			`guests.expiry.attribute: unknown attribute: "urn:x:nope" is not an attribute of User`,
 		}},
+		{name: "last login of a target", yaml: `guests:
+  rules: [{upnExternal: true}]
+  expiry: {inactivity: 2160h, lastLogin: {target: app, attribute: lastLogin}}
+targets:
+  - name: app
+    type: memory
+    users: {scope: {all: true}, mapping: [{target: userName, source: userName}]}
+`},
+		{name: "last login wrong", yaml: `guests:
+  rules: [{upnExternal: true}]
+  expiry: {lifetime: 24h, lastLogin: {target: nope}}
+`, errs: []string{
+			"guests.expiry.lastLogin: only with expiry.inactivity (the last login measures it)",
+			"guests.expiry.lastLogin.attribute: required: the attribute of the target's accounts that holds the last login",
+			`guests.expiry.lastLogin.target: "nope": no such target`,
+		}},
 		{name: "without entra nor notifications", yaml: `guests:
   rules: [{upnExternal: true}]
   expiry: {inactivity: 2160h}
@@ -61,7 +77,7 @@ notifications:
   blockInEntra: true
 `, errs: []string{
 			"guests: blockInEntra and deleteInEntra need the entra section",
-			"guests.expiry.inactivity: needs the entra section with features.sign_in_activity (the last sign-ins are read from Entra)",
+			"guests.expiry.inactivity: needs the entra section with features.sign_in_activity, or expiry.lastLogin (where the last sign-ins are read)",
 			`guests.noticeChannels[0]: "ops" is not a webhook of the notifications section`,
 		}},
 	} {

@@ -73,6 +73,12 @@ type Options struct {
 	// once (the lifecycle workflows' events). An error fails the batch,
 	// which is planned again.
 	OnChanges func(ctx context.Context, tx store.Tx, changes []store.Change) error
+	// OnAccounts, when set, is told after each page of a reconciliation
+	// (not a dry run) of the user accounts it read that are linked to a
+	// user, with the attributes the target returned: facts of the target
+	// the gateway does not provision, such as a last login. An error is
+	// logged; the reconciliation goes on.
+	OnAccounts func(ctx context.Context, target string, accounts []Account) error
 }
 
 // Engine plans and delivers provisioning operations. Create it with New,

@@ -518,7 +518,10 @@ type reconcile struct {
 	now     time.Time
 	// holds are the holds that concern the target (see holds.go), by user;
 	// memberHolds those of its groups, by group and user.
-	holds       map[string][]store.Hold
+	holds map[string][]store.Hold
+	// seen are the user accounts of the page linked to a user, for
+	// Options.OnAccounts.
+	seen        []Account
 	memberHolds map[string]map[string][]store.Hold
 }
 
@@ -603,6 +606,13 @@ func (r *reconcile) evaluate(id string, res map[string]any) policy.Decision {
 		return d
 	}
 	return r.t.pol.EvaluateGroup(res)
+}
+
+// Account is a user's account in a target, as a reconciliation read it
+// (Options.OnAccounts).
+type Account struct {
+	ID    string         // the user's id
+	Attrs map[string]any // the account's attributes, as the connector returned them
 }
 
 // loadHolds reads the holds that concern the target.
@@ -759,6 +769,12 @@ func (r *reconcile) list(ctx context.Context) error {
 			return nil
 		}); err != nil {
 			return err
+		}
+		if len(r.seen) > 0 {
+			if err := r.e.opts.OnAccounts(ctx, r.t.pol.Name(), r.seen); err != nil {
+				r.e.log.Warn("engine: reconciliation: the accounts' observer failed", "target", r.t.pol.Name(), "err", err)
+			}
+			r.seen = r.seen[:0]
 		}
 		r.e.recMu.Lock()
 		r.rep.Read += len(page.Objects)
@@ -1003,6 +1019,9 @@ func (r *reconcile) account(ctx context.Context, b *batch, o targets.Object) err
 func (r *reconcile) linked(ctx context.Context, b *batch, o targets.Object, rec store.Provisioned) error {
 	id := rec.ID
 	delete(r.wanted, id)
+	if r.kind == targets.User && !r.dry && r.e.opts.OnAccounts != nil {
+		r.seen = append(r.seen, Account{ID: id, Attrs: o.Attrs})
+	}
 	s, err := stateOf(rec)
 	if err != nil {
 		return err

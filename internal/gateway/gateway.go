@@ -196,6 +196,11 @@ func newGatewayWith(ctx context.Context, cfg config.Config, types targets.Regist
 	if pol != nil {
 		if err := g.openEngine(ctx, pol, func(o *engine.Options) {
 			o.OnChanges = engine.ChainChanges(hooksOf...)
+			if cfg.Guests != nil && cfg.Guests.Expiry.LastLogin != nil {
+				o.OnAccounts = func(ctx context.Context, target string, accounts []engine.Account) error {
+					return g.guests.ObserveAccounts(ctx, target, accounts)
+				}
+			}
 			if tune != nil {
 				tune(o)
 			}

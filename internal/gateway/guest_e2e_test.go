@@ -25,14 +25,14 @@ import (
 	"github.com/scimgate/scimgate/targets/memory"
 )
 
-// guestsYAML is a gateway with the guest lifecycle over a memory target
+// guestLifecycleYAML is a gateway with the guest lifecycle over a memory target
 // (crm), a MariaDB target (app, %[1]s: its DSN file) and Entra: guests are
 // B2B users (#EXT#) and users outside contoso.example; access expires at
 // the custom extension's accessExpiresAt, 180 days after creation, or 90
 // days after the last sign-in in Entra, the earliest; notices 14 and 3
 // days before, by email to the manager; blocked at expiry, deleted 30
 // days later, in the targets and in Entra.
-const guestsYAML = `
+const guestLifecycleYAML = `
 scim:
   custom_extensions:
     - urn: urn:ietf:params:scim:schemas:extension:Contoso:2.0:User
@@ -102,7 +102,7 @@ func TestGuestLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfgFile := filepath.Join(t.TempDir(), "scimgate.yaml")
-	if err := os.WriteFile(cfgFile, fmt.Appendf(nil, guestsYAML, dsn), 0o600); err != nil {
+	if err := os.WriteFile(cfgFile, fmt.Appendf(nil, guestLifecycleYAML, dsn), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// Day 0 is tomorrow morning: the users' meta.created (the store's
@@ -375,5 +375,112 @@ func TestGuestLifecycle(t *testing.T) {
 	}
 	if w := map[string]int{"guest notice": 2, "guest block": 1, "guest delete": 1}; !maps.Equal(steps, w) {
 		t.Errorf("gina's audited steps %v, want %v", steps, w)
+	}
+}
+
+// TestGuestInactivityFromTarget: with expiry.lastLogin, a guest's last
+// sign-in is the last login a reconciliation reads in a MariaDB target's
+// column: it gives the expiry, a later login moves it, and the guest is
+// blocked only when the later one's inactivity runs out.
+func TestGuestInactivityFromTarget(t *testing.T) {
+	srv := dbtest.StartMariaDB(t)
+	dbName, db := srv.NewDatabase(t)
+	dsn := filepath.Join(t.TempDir(), "dsn")
+	if err := os.WriteFile(dsn, []byte(srv.DSN(dbName)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(t.TempDir(), "scimgate.yaml")
+	if err := os.WriteFile(cfgFile, fmt.Appendf(nil, `
+guests:
+  rules: [{homeDomains: [contoso.example]}]
+  expiry:
+    inactivity: 720h
+    lastLogin: {target: app, attribute: lastLogin}
+targets:
+  - name: app
+    type: sql
+    config:
+      dialect: mysql
+      dsn_file: %s
+      create_schema: true
+      users:
+        table: app_users
+        anchor: id
+        object_id: scim_id
+        attributes:
+          userName: {column: login, unique: true}
+          lastLogin: {column: last_login}
+        disable: {column: status, mode: status, enabled_value: active, disabled_value: suspended}
+    users:
+      scope: {all: true}
+      mapping:
+        - {target: userName, source: userName}
+`, dsn), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgFile, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()
+	cfg.Auth.Tokens = []config.Secret{testToken}
+	cfg.Admin.Tokens = []config.Secret{adminToken}
+	t0 := time.Now().UTC().Truncate(24 * time.Hour).Add(33 * time.Hour)
+	clock := &graphtest.Clock{}
+	clock.Set(t0)
+	ctx, cancel := context.WithCancel(context.Background())
+	g, err := newGatewayWith(ctx, cfg, nil, slog.New(slog.DiscardHandler), hooks{
+		engine: func(o *engine.Options) { o.Poll = 20 * time.Millisecond },
+		guest:  func(o *guest.LifecycleOptions) { o.Now, o.Poll = clock.Now, time.Hour },
+	})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	serveUntilCleanup(t, ctx, cancel, g)
+	c := client{t: t, base: g.BaseURL()}
+	idle := func() {
+		t.Helper()
+		waitFor(t, "the engine to plan and deliver", func() (bool, string) { return idleNow(t.Context(), g) })
+	}
+	id := c.must(201, "POST", "/Users", map[string]any{"userName": "sam@fabrikam.example"}).body["id"].(string)
+	idle()
+	login := func(at time.Time) {
+		t.Helper()
+		if _, err := db.Exec("UPDATE app_users SET last_login = ? WHERE login = ?", at.Format(time.DateTime), "sam@fabrikam.example"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := g.engine.Reconcile(t.Context(), "app", false, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	status := func() string {
+		t.Helper()
+		return dbtest.Dump(t, db, "SELECT status FROM app_users")[0]
+	}
+	if r, err := g.guests.Guest(t.Context(), id); err != nil || !r.Expiry.IsZero() {
+		t.Fatalf("before any login is known: %+v %v; want no expiry", r, err)
+	}
+	login(t0.AddDate(0, 0, -25))
+	r, err := g.guests.Guest(t.Context(), id)
+	if err != nil || !r.Expiry.Equal(t0.AddDate(0, 0, 5)) || r.Why != "expiry.inactivity" {
+		t.Fatalf("after the reconciliation: expiry %v by %q (%v), want day 5 by inactivity", r.Expiry, r.Why, err)
+	}
+	login(t0.AddDate(0, 0, 3))
+	clock.Set(t0.AddDate(0, 0, 5))
+	if _, err := g.guests.RunDue(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	idle()
+	if s := status(); s != "active" {
+		t.Fatalf("day 5, after a login on day 3: %s, want active", s)
+	}
+	clock.Set(t0.AddDate(0, 0, 33))
+	if _, err := g.guests.RunDue(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	idle()
+	if s := status(); s != "suspended" {
+		t.Fatalf("day 33, 30 days after the last login: %s, want suspended", s)
 	}
 }

@@ -60,6 +60,16 @@ type ExpiryConfig struct {
 	// attribute, meta.created or "<extension URN>:<attribute>".
 	Attribute  string        `yaml:"attribute" json:"attribute,omitempty"`
 	Inactivity time.Duration `yaml:"inactivity" json:"inactivity,omitempty"`
+	// LastLogin, with Inactivity, reads the last sign-ins from a target
+	// too: the attribute of its accounts that holds their last login,
+	// read at each reconciliation of the target.
+	LastLogin *LastLoginConfig `yaml:"lastLogin" json:"lastLogin,omitempty"`
+}
+
+// LastLoginConfig names a target's last-login attribute.
+type LastLoginConfig struct {
+	Target    string `yaml:"target" json:"target"`
+	Attribute string `yaml:"attribute" json:"attribute"`
 }
 
 // DefaultGrace is the grace period when Config.Grace is 0, Entra ID
@@ -104,6 +114,17 @@ func (c Config) Validate() error {
 	if e.Attribute != "" {
 		if err := checkAttribute(e.Attribute); err != nil {
 			add("expiry.attribute", "%v", err)
+		}
+	}
+	if ll := e.LastLogin; ll != nil {
+		if e.Inactivity == 0 {
+			add("expiry.lastLogin", "only with expiry.inactivity (the last login measures it)")
+		}
+		if ll.Target == "" {
+			add("expiry.lastLogin.target", "required: the target whose accounts hold the last login")
+		}
+		if ll.Attribute == "" {
+			add("expiry.lastLogin.attribute", "required: the attribute of the target's accounts that holds the last login")
 		}
 	}
 	if e.Lifetime == 0 && e.AfterApproval == 0 && e.Attribute == "" && e.Inactivity == 0 {

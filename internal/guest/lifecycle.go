@@ -25,6 +25,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/scimgate/scimgate/internal/engine"
 	"github.com/scimgate/scimgate/internal/entra"
 	"github.com/scimgate/scimgate/internal/notify"
 	"github.com/scimgate/scimgate/internal/store"
@@ -378,6 +379,50 @@ func (l *Lifecycle) refresh(ctx context.Context, tx store.Tx, id string, now tim
 	}
 	rec, _ = l.evaluate(s, rec, now)
 	return l.put(ctx, tx, rec, now)
+}
+
+// ObserveAccounts takes the last logins of the accounts a reconciliation
+// of target read (engine.Options.OnAccounts), when the configuration's
+// expiry.lastLogin names the target: a guest's last sign-in is the latest
+// it knows from Entra and from the target.
+func (l *Lifecycle) ObserveAccounts(ctx context.Context, target string, accounts []engine.Account) error {
+	ll := l.rules.cfg.Expiry.LastLogin
+	if ll == nil || !strings.EqualFold(ll.Target, target) {
+		return nil
+	}
+	now := l.opts.Now()
+	changed := false
+	err := l.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) error {
+		changed = false
+		for _, a := range accounts {
+			at, ok := dateTime(a.Attrs[ll.Attribute])
+			if !ok {
+				continue
+			}
+			rec, found, err := record(ctx, tx, a.ID)
+			if err != nil {
+				return err
+			}
+			if !found || !at.After(rec.LastSignIn) {
+				continue
+			}
+			s, err := load(ctx, tx, a.ID)
+			if err != nil || s == nil {
+				return err
+			}
+			rec.LastSignIn = at
+			rec, _ = l.evaluate(s, rec, now)
+			if err := l.put(ctx, tx, rec, now); err != nil {
+				return err
+			}
+			changed = true
+		}
+		return nil
+	})
+	if changed {
+		l.Wake()
+	}
+	return err
 }
 
 // enrolledCursor marks that every user was evaluated under a configuration

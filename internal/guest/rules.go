@@ -253,8 +253,9 @@ func readAttr(user map[string]any, a scim.Attr) any {
 }
 
 // dateLayouts are the forms of a SCIM dateTime read, tried in order:
-// xsd:dateTime with zone, without (UTC), a date alone (midnight UTC).
-var dateLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02"}
+// xsd:dateTime with zone, without (UTC), an SQL DATETIME (UTC; an app's
+// last login), a date alone (midnight UTC).
+var dateLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999", "2006-01-02"}
 
 // dateTime reads v as a time; false when it is none.
 func dateTime(v any) (time.Time, bool) {
