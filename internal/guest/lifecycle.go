@@ -107,6 +107,11 @@ type Record struct {
 	// ExtendedUntil is an administrator's extension: the expiry is at
 	// least that.
 	ExtendedUntil time.Time `json:"extendedUntil"`
+	// LastApproval is the end of the last access review that approved
+	// the guest (expiry.afterApproval); DeniedAt when one denied it: its
+	// access expires then (block, then delete after the grace period).
+	LastApproval time.Time `json:"lastApproval"`
+	DeniedAt     time.Time `json:"deniedAt"`
 	// LastSignIn is the last sign-in read from Entra, SignInsRead when it
 	// was read.
 	LastSignIn  time.Time `json:"lastSignIn"`
@@ -227,12 +232,15 @@ func (l *Lifecycle) evaluate(s *subject, rec Record, now time.Time) (Record, []S
 	rec.Guest, rec.Rule = l.rules.Classify(s.user, s.groups)
 	rec.Expiry, rec.Why = time.Time{}, ""
 	if rec.Guest {
-		if at, why, ok := l.rules.Expiry(s.user, Facts{LastSignIn: rec.LastSignIn}); ok {
+		if at, why, ok := l.rules.Expiry(s.user, Facts{LastSignIn: rec.LastSignIn, LastApproval: rec.LastApproval}); ok {
 			rec.Expiry, rec.Why = at, why
 			if rec.ExtendedUntil.After(at) {
 				rec.Expiry, rec.Why = rec.ExtendedUntil, "extended"
 			}
 		}
+	}
+	if !rec.DeniedAt.IsZero() && (rec.Expiry.IsZero() || rec.DeniedAt.Before(rec.Expiry)) {
+		rec.Expiry, rec.Why = rec.DeniedAt, "denied in an access review"
 	}
 	steps := l.rules.Plan(rec.Expiry, now, rec.State)
 	rec.Next = nil
@@ -246,7 +254,7 @@ func (l *Lifecycle) evaluate(s *subject, rec Record, now time.Time) (Record, []S
 // tracked reports whether rec is worth keeping: a guest, or a user the
 // lifecycle acted on or an administrator extended.
 func tracked(rec Record) bool {
-	return rec.Guest || rec.State.Blocked || rec.State.Deleted || !rec.ExtendedUntil.IsZero()
+	return rec.Guest || rec.State.Blocked || rec.State.Deleted || !rec.ExtendedUntil.IsZero() || !rec.DeniedAt.IsZero()
 }
 
 // due is when rec is due next: its next step, or sooner when the
@@ -818,7 +826,7 @@ func (l *Lifecycle) Extend(ctx context.Context, id string, until time.Time) (Rec
 		if s == nil {
 			return fmt.Errorf("%w: %q", ErrNotGuest, id)
 		}
-		rec.ExtendedUntil = until
+		rec.ExtendedUntil, rec.DeniedAt = until, time.Time{} // an extension outranks a denial before it
 		rec, _ = l.evaluate(s, rec, now)
 		if err := l.put(ctx, tx, rec, now); err != nil {
 			return err
@@ -838,6 +846,66 @@ func (l *Lifecycle) Extend(ctx context.Context, id string, until time.Time) (Rec
 // Now is the lifecycle's clock (LifecycleOptions.Now), from which an
 // extension for a duration counts.
 func (l *Lifecycle) Now() time.Time { return l.opts.Now() }
+
+// Approve records that an access review approved user id's access at at
+// (the end of the review): with expiry.afterApproval its access runs
+// from then; it also withdraws an earlier denial. A user the lifecycle
+// does not track is left alone.
+func (l *Lifecycle) Approve(ctx context.Context, id string, at time.Time) error {
+	return l.review(ctx, id, "guest approved", func(rec *Record) {
+		rec.LastApproval, rec.DeniedAt = later(rec.LastApproval, at), time.Time{}
+	})
+}
+
+// Deny records that an access review denied user id's access at at: the
+// guest is blocked then (at once when at is past), and deleted after the
+// grace period, as on expiry. Deny tracks a user who is not a guest too.
+func (l *Lifecycle) Deny(ctx context.Context, id string, at time.Time) error {
+	return l.review(ctx, id, "guest denied", func(rec *Record) { rec.DeniedAt = at })
+}
+
+// review applies an access review's decision to the record of user id,
+// audited as action.
+func (l *Lifecycle) review(ctx context.Context, id, action string, apply func(*Record)) error {
+	l.mu.Lock()
+	now := l.opts.Now()
+	err := l.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) error {
+		s, err := load(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if s == nil {
+			return fmt.Errorf("%w: %q", store.ErrNotFound, id)
+		}
+		rec, found, err := record(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if !found && action == "guest approved" {
+			return nil
+		}
+		apply(&rec)
+		rec, _ = l.evaluate(s, rec, now)
+		if err := l.put(ctx, tx, rec, now); err != nil {
+			return err
+		}
+		return tx.Audit(ctx, store.AuditEntry{Actor: store.ActorOf(ctx), Action: action, Type: "User", ID: id, Result: store.AuditOK,
+			Detail: "access now expires " + expiryText(rec)})
+	})
+	l.mu.Unlock()
+	if err == nil {
+		l.Wake()
+	}
+	return err
+}
+
+// expiryText is when rec's access expires, in words.
+func expiryText(rec Record) string {
+	if rec.Expiry.IsZero() {
+		return "never"
+	}
+	return "on " + rec.Expiry.UTC().Format(time.RFC3339) + " (" + rec.Why + ")"
+}
 
 // Guest returns the record of user id, or ErrNotGuest.
 func (l *Lifecycle) Guest(ctx context.Context, id string) (Record, error) {

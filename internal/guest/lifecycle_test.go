@@ -164,3 +164,112 @@ func TestLifecycleFailures(t *testing.T) {
 		}
 	}
 }
+
+// TestLifecycleReviews: an approval starts the access of afterApproval;
+// a denial blocks the guest at once (and schedules the delete), whatever
+// its expiry; an extension withdraws the denial and unblocks; an
+// approval of a user the lifecycle does not track changes nothing.
+func TestLifecycleReviews(t *testing.T) {
+	ctx := store.WithActor(t.Context(), "review")
+	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	pol, err := policy.Compile(policy.Config{Targets: []policy.TargetConfig{{Name: "crm",
+		Users: &policy.ObjectConfig{Scope: policy.ScopeConfig{All: true}, Mapping: []policy.MappingConfig{{Target: "login", Source: "userName"}}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := memory.New(memory.Config{})
+	eng, err := engine.New(engine.Options{Store: st, Policy: pol, Connectors: map[string]targets.Connector{"crm": mem}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := guest.Compile(guest.Config{Rules: []guest.RuleConfig{{HomeDomains: []string{"contoso.com"}}},
+		Expiry: guest.ExpiryConfig{AfterApproval: 30 * 24 * time.Hour}}, guest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	lc, err := guest.NewLifecycle(guest.LifecycleOptions{Store: st, Rules: rules, Engine: eng, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"gil@x.com", "mia@contoso.com"} {
+		if err := st.Write(ctx, func(ctx context.Context, tx store.Tx) error {
+			if err := tx.Create(ctx, &store.Resource{Type: "User", ID: u, Unique: u, Data: []byte(`{"id":"` + u + `","userName":"` + u + `"}`)}); err != nil {
+				return err
+			}
+			return lc.OnChanges(ctx, tx, []store.Change{{Type: "User", ID: u}})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settle := func() {
+		t.Helper()
+		if _, err := lc.RunDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			if err := eng.PlanOnce(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := eng.DeliverDue(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	settle()
+	disabled := func() bool {
+		t.Helper()
+		for _, o := range mem.Snapshot() {
+			if o.Attrs["login"] == "gil@x.com" {
+				return o.Disabled
+			}
+		}
+		t.Fatal("no account of gil")
+		return false
+	}
+	rec := func() guest.Record {
+		t.Helper()
+		r, err := lc.Guest(ctx, "gil@x.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := rec(); !r.Expiry.IsZero() {
+		t.Fatalf("before any review: expiry %v", r.Expiry)
+	}
+	if err := lc.Approve(ctx, "gil@x.com", now); err != nil {
+		t.Fatal(err)
+	}
+	if r := rec(); !r.Expiry.Equal(now.Add(30*24*time.Hour)) || r.Why != "expiry.afterApproval" {
+		t.Fatalf("after the approval: %v by %s", r.Expiry, r.Why)
+	}
+	now = now.Add(24 * time.Hour)
+	if err := lc.Deny(ctx, "gil@x.com", now); err != nil {
+		t.Fatal(err)
+	}
+	settle()
+	if r := rec(); r.Status() != "blocked" || r.Why != "denied in an access review" || r.Next == nil || r.Next.Kind != guest.Delete {
+		t.Fatalf("after the denial: %s by %s, next %+v", r.Status(), r.Why, r.Next)
+	}
+	if !disabled() {
+		t.Fatal("the denied guest is not disabled")
+	}
+	if _, err := lc.Extend(ctx, "gil@x.com", now.Add(90*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	settle()
+	if r := rec(); r.Status() != "active" || disabled() {
+		t.Fatalf("after the extension: %s, disabled %v", r.Status(), disabled())
+	}
+	if err := lc.Approve(ctx, "mia@contoso.com", now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lc.Guest(ctx, "mia@contoso.com"); !errors.Is(err, guest.ErrNotGuest) {
+		t.Fatalf("a member's approval made a record: %v", err)
+	}
+}
