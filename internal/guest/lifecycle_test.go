@@ -51,13 +51,11 @@ func (s *refusingSender) SendEmail(context.Context, notify.Email) error {
 }
 func (s *refusingSender) Notify(context.Context, string, notify.Message) error { return nil }
 
-// TestLifecycleFailures: a notice that cannot go out for good is skipped
-// (recorded, not retried) and does not hold up the block; a block that
-// fails in Entra is retried with backoff, not recorded as done, and done
-// once when Entra is back.
-func TestLifecycleFailures(t *testing.T) {
-	ctx := store.WithActor(t.Context(), "scim")
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
+// engineWorld is a store and an engine with a memory target crm whose
+// users are all in scope.
+func engineWorld(t *testing.T) (store.Store, *engine.Engine, *memory.Connector) {
+	t.Helper()
+	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,6 +70,29 @@ func TestLifecycleFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st, eng, mem
+}
+
+// settleEngine plans and delivers what is due, a few rounds.
+func settleEngine(t *testing.T, ctx context.Context, eng *engine.Engine) {
+	t.Helper()
+	for range 3 {
+		if err := eng.PlanOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := eng.DeliverDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestLifecycleFailures: a notice that cannot go out for good is skipped
+// (recorded, not retried) and does not hold up the block; a block that
+// fails in Entra is retried with backoff, not recorded as done, and done
+// once when Entra is back.
+func TestLifecycleFailures(t *testing.T) {
+	ctx := store.WithActor(t.Context(), "scim")
+	st, eng, mem := engineWorld(t)
 	now := time.Now().UTC()
 	rules, err := guest.Compile(guest.Config{Rules: []guest.RuleConfig{{UPNExternal: true}},
 		Expiry: guest.ExpiryConfig{Lifetime: 72 * time.Hour}, Notices: []time.Duration{48 * time.Hour}, NoticeTo: []string{"guest"},
@@ -95,17 +116,7 @@ func TestLifecycleFailures(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	settle := func() {
-		t.Helper()
-		for range 3 {
-			if err := eng.PlanOnce(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := eng.DeliverDue(ctx); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	settle := func() { settleEngine(t, ctx, eng) }
 	settle()
 	rec, err := lc.Guest(ctx, "g1")
 	if err != nil {
@@ -171,21 +182,7 @@ func TestLifecycleFailures(t *testing.T) {
 // approval of a user the lifecycle does not track changes nothing.
 func TestLifecycleReviews(t *testing.T) {
 	ctx := store.WithActor(t.Context(), "review")
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	pol, err := policy.Compile(policy.Config{Targets: []policy.TargetConfig{{Name: "crm",
-		Users: &policy.ObjectConfig{Scope: policy.ScopeConfig{All: true}, Mapping: []policy.MappingConfig{{Target: "login", Source: "userName"}}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mem := memory.New(memory.Config{})
-	eng, err := engine.New(engine.Options{Store: st, Policy: pol, Connectors: map[string]targets.Connector{"crm": mem}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, eng, mem := engineWorld(t)
 	rules, err := guest.Compile(guest.Config{Rules: []guest.RuleConfig{{HomeDomains: []string{"contoso.com"}}},
 		Expiry: guest.ExpiryConfig{AfterApproval: 30 * 24 * time.Hour}}, guest.Options{})
 	if err != nil {
@@ -211,14 +208,7 @@ func TestLifecycleReviews(t *testing.T) {
 		if _, err := lc.RunDue(ctx); err != nil {
 			t.Fatal(err)
 		}
-		for range 3 {
-			if err := eng.PlanOnce(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := eng.DeliverDue(ctx); err != nil {
-				t.Fatal(err)
-			}
-		}
+		settleEngine(t, ctx, eng)
 	}
 	settle()
 	disabled := func() bool {
