@@ -293,6 +293,25 @@ func (p *planner) holdsOf(ctx context.Context, id string) ([]store.Hold, error) 
 	return hs, nil
 }
 
+// prefetchHolds reads the holds of users in a few queries, for holdsOf.
+func (p *planner) prefetchHolds(ctx context.Context, users []string) error {
+	for rest := users; len(rest) > 0; {
+		chunk := rest[:min(len(rest), 500)]
+		rest = rest[len(chunk):]
+		hs, err := p.e.opts.Store.Holds(ctx, store.HoldQuery{Users: chunk})
+		if err != nil {
+			return err
+		}
+		for _, id := range chunk {
+			p.userHolds[id] = nil
+		}
+		for _, h := range hs {
+			p.userHolds[h.User] = append(p.userHolds[h.User], h)
+		}
+	}
+	return nil
+}
+
 // groupHolds returns the membership holds of group gid in target tgt, by
 // user, read once per batch.
 func (p *planner) groupHolds(ctx context.Context, tgt, gid string) (map[string][]store.Hold, error) {
@@ -325,14 +344,15 @@ func (p *planner) lapse(hs []store.Hold, fact bool) {
 // saveHolds drops, in tx, the holds that lapsed and those of the users
 // deleted in this batch.
 func (p *planner) saveHolds(ctx context.Context, tx store.Tx) error {
-	seen := map[store.HoldQuery]bool{}
+	type key struct{ user, source, target, group string }
+	seen := map[key]bool{}
 	for _, h := range p.lapsed {
-		k := store.HoldQuery{User: h.User, Source: h.Source, Target: h.Target, Group: h.Group, Exact: true}
-		if seen[k] {
+		if k := (key{h.User, h.Source, h.Target, h.Group}); seen[k] {
 			continue
+		} else {
+			seen[k] = true
 		}
-		seen[k] = true
-		n, err := tx.DeleteHolds(ctx, k)
+		n, err := tx.DeleteHolds(ctx, store.HoldQuery{User: h.User, Source: h.Source, Target: h.Target, Group: h.Group, Exact: true})
 		if err != nil {
 			return err
 		}

@@ -409,7 +409,11 @@ func (p *planner) planAll(ctx context.Context, changes []store.Change) error {
 			users[m] = true
 		}
 	}
-	for _, id := range slices.Sorted(maps.Keys(users)) {
+	ids := slices.Sorted(maps.Keys(users))
+	if err := p.prefetchHolds(ctx, ids); err != nil {
+		return err
+	}
+	for _, id := range ids {
 		regroup, err := p.planUser(ctx, id)
 		if err != nil {
 			return err

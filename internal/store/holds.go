@@ -51,6 +51,8 @@ type Hold struct {
 // fields filter when set.
 type HoldQuery struct {
 	User, Source, Target, Group string
+	// Users, when set, selects the holds of these users (at most 500).
+	Users []string
 	// Account selects the account holds (Group ""), Membership those of
 	// groups.
 	Account, Membership bool
@@ -72,6 +74,10 @@ func (q HoldQuery) where() (string, []any) {
 			conds = append(conds, f.col+" = ?")
 			args = append(args, f.v)
 		}
+	}
+	if len(q.Users) > 0 {
+		conds = append(conds, "user_id"+inList(len(q.Users)))
+		args = append(args, anys(q.Users)...)
 	}
 	if q.Account {
 		conds = append(conds, "grp = ''")

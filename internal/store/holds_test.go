@@ -62,6 +62,8 @@ func TestHolds(t *testing.T) {
 		"group":      {HoldQuery{Group: "g1", Target: "crm"}, 2},
 		"source":     {HoldQuery{Source: "guest"}, 1},
 		"none":       {HoldQuery{User: "u3"}, 0},
+		"users":      {HoldQuery{Users: []string{"u2", "u3"}}, 1},
+		"users both": {HoldQuery{Users: []string{"u1", "u2"}, Account: true}, 2},
 	} {
 		got, err := s.Holds(ctx, c.q)
 		if err != nil {
