@@ -70,8 +70,9 @@ type LifecycleOptions struct {
 	Sender    notify.Sender
 	Templates *notify.Templates
 	Logger    *slog.Logger
-	// Now is the clock (default time.Now); Poll how often RunDue runs
-	// (default a minute).
+	// Now is the clock (default time.Now). The loop of Start runs RunDue
+	// when the next record falls due, and at least every Poll (default a
+	// minute).
 	Now  func() time.Time
 	Poll time.Duration
 	// Registerer, when set, receives scimgate_guest_steps_total.
@@ -433,24 +434,30 @@ func (l *Lifecycle) Wake() {
 	}
 }
 
-// Start enrolls the users and runs RunDue every Poll and on Wake until
-// ctx ends or Close.
+// Start enrolls the users and runs RunDue when the next record falls
+// due, at least every Poll, and on Wake, until ctx ends or Close.
 func (l *Lifecycle) Start(ctx context.Context) {
 	ctx, l.cancel = context.WithCancel(ctx)
 	l.wg.Go(func() {
 		if _, err := l.Enroll(ctx); err != nil && ctx.Err() == nil {
 			l.log.Error("guest lifecycle: enrolling the users", "err", err)
 		}
-		tick := time.NewTicker(l.opts.Poll)
-		defer tick.Stop()
+		timer := time.NewTimer(0)
+		defer timer.Stop()
 		for {
-			if _, err := l.RunDue(ctx); err != nil && ctx.Err() == nil {
-				l.log.Error("guest lifecycle: running due steps", "err", err)
+			wait := l.opts.Poll
+			if _, err := l.RunDue(ctx); err != nil {
+				if ctx.Err() == nil {
+					l.log.Error("guest lifecycle: running due steps", "err", err)
+				}
+			} else if next, err := l.opts.Store.Guests(ctx, store.GuestQuery{Due: l.opts.Now().Add(wait), Limit: 1}); err == nil && len(next) > 0 {
+				wait = max(next[0].Due.Sub(l.opts.Now()), 0) // the next step on time, not up to Poll late
 			}
+			timer.Reset(wait)
 			select {
 			case <-ctx.Done():
 				return
-			case <-tick.C:
+			case <-timer.C:
 			case <-l.wake:
 			}
 		}
