@@ -34,6 +34,10 @@ import (
 // HoldSource is the source of the guest lifecycle's holds.
 const HoldSource = "guest"
 
+// Actor is the actor of the audit entries of the steps the lifecycle
+// performs on its own (RunDue), its holds' included.
+const Actor = "guest lifecycle"
+
 // Errors of Extend.
 var (
 	// ErrNotGuest: the user is not tracked as a guest.
@@ -476,6 +480,7 @@ func (l *Lifecycle) Close() {
 func (l *Lifecycle) RunDue(ctx context.Context) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	ctx = store.WithActor(ctx, Actor) // of the engine's audit entries of the holds
 	now := l.opts.Now()
 	recs, err := l.opts.Store.Guests(ctx, store.GuestQuery{Due: now, Limit: 500})
 	if err != nil {
@@ -575,7 +580,7 @@ func (l *Lifecycle) save(ctx context.Context, rec Record, now time.Time, step *S
 		if step == nil {
 			return nil
 		}
-		return tx.Audit(ctx, store.AuditEntry{Actor: "guest lifecycle", Action: "guest " + string(step.Kind), Type: "User", ID: rec.User,
+		return tx.Audit(ctx, store.AuditEntry{Actor: Actor, Action: "guest " + string(step.Kind), Type: "User", ID: rec.User,
 			Result: store.AuditOK, Detail: detail})
 	})
 }
