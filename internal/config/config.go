@@ -26,8 +26,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/scimgate/scimgate/internal/alert"
-	"github.com/scimgate/scimgate/internal/guest"
 	"github.com/scimgate/scimgate/internal/entra"
+	"github.com/scimgate/scimgate/internal/guest"
 	"github.com/scimgate/scimgate/internal/notify"
 	"github.com/scimgate/scimgate/internal/workflow"
 	"github.com/scimgate/scimgate/scim"
