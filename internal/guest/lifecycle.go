@@ -35,6 +35,10 @@ import (
 // HoldSource is the source of the guest lifecycle's holds.
 const HoldSource = "guest"
 
+// Actor is the actor of the audit entries of the steps the lifecycle
+// performs on its own (RunDue), its holds' included.
+const Actor = "guest lifecycle"
+
 // Errors of Extend.
 var (
 	// ErrNotGuest: the user is not tracked as a guest.
@@ -71,8 +75,9 @@ type LifecycleOptions struct {
 	Sender    notify.Sender
 	Templates *notify.Templates
 	Logger    *slog.Logger
-	// Now is the clock (default time.Now); Poll how often RunDue runs
-	// (default a minute).
+	// Now is the clock (default time.Now). The loop of Start runs RunDue
+	// when the next record falls due, and at least every Poll (default a
+	// minute).
 	Now  func() time.Time
 	Poll time.Duration
 	// Registerer, when set, receives scimgate_guest_steps_total.
@@ -492,24 +497,30 @@ func (l *Lifecycle) Wake() {
 	}
 }
 
-// Start enrolls the users and runs RunDue every Poll and on Wake until
-// ctx ends or Close.
+// Start enrolls the users and runs RunDue when the next record falls
+// due, at least every Poll, and on Wake, until ctx ends or Close.
 func (l *Lifecycle) Start(ctx context.Context) {
 	ctx, l.cancel = context.WithCancel(ctx)
 	l.wg.Go(func() {
 		if _, err := l.Enroll(ctx); err != nil && ctx.Err() == nil {
 			l.log.Error("guest lifecycle: enrolling the users", "err", err)
 		}
-		tick := time.NewTicker(l.opts.Poll)
-		defer tick.Stop()
+		timer := time.NewTimer(0)
+		defer timer.Stop()
 		for {
-			if _, err := l.RunDue(ctx); err != nil && ctx.Err() == nil {
-				l.log.Error("guest lifecycle: running due steps", "err", err)
+			wait := l.opts.Poll
+			if _, err := l.RunDue(ctx); err != nil {
+				if ctx.Err() == nil {
+					l.log.Error("guest lifecycle: running due steps", "err", err)
+				}
+			} else if next, err := l.opts.Store.Guests(ctx, store.GuestQuery{Due: l.opts.Now().Add(wait), Limit: 1}); err == nil && len(next) > 0 {
+				wait = max(next[0].Due.Sub(l.opts.Now()), 0) // the next step on time, not up to Poll late
 			}
+			timer.Reset(wait)
 			select {
 			case <-ctx.Done():
 				return
-			case <-tick.C:
+			case <-timer.C:
 			case <-l.wake:
 			}
 		}
@@ -528,6 +539,7 @@ func (l *Lifecycle) Close() {
 func (l *Lifecycle) RunDue(ctx context.Context) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	ctx = store.WithActor(ctx, Actor) // of the engine's audit entries of the holds
 	now := l.opts.Now()
 	recs, err := l.opts.Store.Guests(ctx, store.GuestQuery{Due: now, Limit: 500})
 	if err != nil {
@@ -630,7 +642,7 @@ func (l *Lifecycle) save(ctx context.Context, rec Record, now time.Time, step *S
 		if step == nil {
 			return nil
 		}
-		return tx.Audit(ctx, store.AuditEntry{Actor: "guest lifecycle", Action: "guest " + string(step.Kind), Type: "User", ID: rec.User,
+		return tx.Audit(ctx, store.AuditEntry{Actor: Actor, Action: "guest " + string(step.Kind), Type: "User", ID: rec.User,
 			Result: store.AuditOK, Detail: detail})
 	})
 }

@@ -77,6 +77,7 @@ type Server struct {
 	msgs  []Message
 	added chan struct{} // closed and replaced at each message
 	fail  []*smtp.SMTPError
+	stall chan struct{} // while not nil, DATA replies wait until it is closed
 }
 
 // Start starts a Server that stops when the test ends.
@@ -112,6 +113,7 @@ func Start(t testing.TB, cfg Config) *Server {
 	}()
 	t.Cleanup(func() {
 		log.stop()
+		s.unstall()
 		_ = s.srv.Close()
 		// Close misses a listener that Serve has not registered yet.
 		_ = l.Close()
@@ -187,6 +189,29 @@ func (s *Server) refusal() error {
 	return err
 }
 
+// Stall makes the server hold its reply to every DATA command, after it
+// recorded the message (Messages and Wait return it), until release is
+// called (or the test ends): the client has then delivered a message
+// without learning so, as when it crashes before the reply comes.
+func (s *Server) Stall() (release func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stall == nil {
+		s.stall = make(chan struct{})
+	}
+	return s.unstall
+}
+
+// unstall ends a stall, if any.
+func (s *Server) unstall() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stall != nil {
+		close(s.stall)
+		s.stall = nil
+	}
+}
+
 func (s *Server) add(m Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -256,6 +281,12 @@ func (ss *session) Data(r io.Reader) error {
 		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "smtptest: " + err.Error()}
 	}
 	ss.s.add(m)
+	ss.s.mu.Lock()
+	stall := ss.s.stall
+	ss.s.mu.Unlock()
+	if stall != nil {
+		<-stall
+	}
 	return nil
 }
 

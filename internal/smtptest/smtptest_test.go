@@ -60,3 +60,47 @@ func TestServer(t *testing.T) {
 		t.Errorf("subject %q text %q html %q", got.Subject, got.Text, got.HTML)
 	}
 }
+
+// TestStall: while the server stalls, a message is recorded but its
+// sender gets no reply; the release lets the reply go out.
+func TestStall(t *testing.T) {
+	s := smtptest.Start(t, smtptest.Config{})
+	release := s.Stall()
+	sent := make(chan error, 1)
+	go func() {
+		sent <- func() error {
+			c, err := smtp.Dial(s.Addr())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if err := c.Mail("a@example.com"); err != nil {
+				return err
+			}
+			if err := c.Rcpt("b@example.com"); err != nil {
+				return err
+			}
+			w, err := c.Data()
+			if err != nil {
+				return err
+			}
+			if _, err := w.Write([]byte("Subject: hi\r\n\r\nhello\r\n")); err != nil {
+				return err
+			}
+			return w.Close() // reads the reply to DATA
+		}()
+	}()
+	if got := s.Wait(t, 1)[0]; got.Subject != "hi" {
+		t.Fatalf("recorded %+v", got)
+	}
+	select {
+	case err := <-sent:
+		t.Fatalf("the sender got a reply while the server stalls: %v", err)
+	default:
+	}
+	release()
+	if err := <-sent; err != nil {
+		t.Fatalf("after the release: %v", err)
+	}
+	release() // twice is harmless
+}
