@@ -17,6 +17,7 @@ import (
 	"github.com/scimgate/scimgate/internal/hooktest"
 	"github.com/scimgate/scimgate/internal/notify"
 	"github.com/scimgate/scimgate/internal/smtptest"
+	"github.com/scimgate/scimgate/internal/store"
 	"github.com/scimgate/scimgate/internal/workflow"
 	"github.com/scimgate/scimgate/targets"
 	"github.com/scimgate/scimgate/targets/memory"
@@ -190,6 +191,10 @@ func TestBuiltinWorkflowsEndToEnd(t *testing.T) {
 	idle()
 	if got := crmGroups("alice@contoso.example"); !slices.Equal(got, []string{"Staff"}) {
 		t.Errorf("after a SCIM change: alice's crm groups %v, want [Staff]", got)
+	}
+	if es, err := g.store.Audit(t.Context(), store.AuditQuery{ID: aliceID, Limit: 100}); err != nil ||
+		!slices.ContainsFunc(es, func(e store.AuditEntry) bool { return e.Action == "hold" && e.Actor == "workflow mover-sales" }) {
+		t.Errorf("no audit entry of the mover's hold by the workflow: %v %+v", err, es)
 	}
 	// The admin API shows the hold; releasing it gives SCIM its say back.
 	base := strings.TrimSuffix(g.BaseURL(), "/scim/v2")

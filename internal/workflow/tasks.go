@@ -322,7 +322,7 @@ func (r *Runner) hold(ctx context.Context, e *env, h store.Hold) (bool, error) {
 		return false, fmt.Errorf("%w: no engine", ErrPermanent)
 	}
 	h.User, h.Source, h.Reason = e.userID, holdSource, "workflow "+e.w.Name()
-	changed, err := eng.Hold(ctx, h, false)
+	changed, err := eng.Hold(store.WithActor(ctx, "workflow "+e.w.Name()), h, false)
 	if errors.Is(err, engine.ErrBadHold) || errors.Is(err, engine.ErrNotProvisioned) || errors.Is(err, engine.ErrUnknownTarget) ||
 		errors.Is(err, store.ErrNotFound) {
 		return false, fmt.Errorf("%w: %v", ErrPermanent, err)
