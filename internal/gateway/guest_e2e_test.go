@@ -362,7 +362,8 @@ func TestGuestLifecycle(t *testing.T) {
 		t.Error("a deleted guest was extended")
 	}
 
-	// Each step is in the audit log once.
+	// Each step is in the audit log once, with the engine's holds it set
+	// (block, delete) in the lifecycle's name.
 	entries, err := g.store.Audit(t.Context(), store.AuditQuery{ID: gina, Limit: 100})
 	if err != nil {
 		t.Fatal(err)
@@ -373,7 +374,7 @@ func TestGuestLifecycle(t *testing.T) {
 			steps[e.Action]++
 		}
 	}
-	if w := map[string]int{"guest notice": 2, "guest block": 1, "guest delete": 1}; !maps.Equal(steps, w) {
+	if w := map[string]int{"guest notice": 2, "guest block": 1, "guest delete": 1, "hold": 2}; !maps.Equal(steps, w) {
 		t.Errorf("gina's audited steps %v, want %v", steps, w)
 	}
 }
