@@ -268,7 +268,9 @@ func parseWhen(s string) (time.Time, error) {
 }
 
 // Duration is how long each instance runs.
-func (c Config) Duration() time.Duration { return time.Duration(c.Recurrence.DurationDays) * 24 * time.Hour }
+func (c Config) Duration() time.Duration {
+	return time.Duration(c.Recurrence.DurationDays) * 24 * time.Hour
+}
 
 // Occurrence returns the start of the k-th instance (k from 0), and false
 // when the series has ended before it. Months are added to the start

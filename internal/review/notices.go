@@ -141,7 +141,7 @@ func (s *Service) notify(ctx context.Context, in store.ReviewInstance, d Config,
 // send sends one notice.
 func (s *Service) send(ctx context.Context, in store.ReviewInstance, d Config, recipient, kind string, items, pending int, now time.Time) error {
 	if s.opts.Sender == nil {
-		return fmt.Errorf("%w: no notifications section", notify.ErrPermanent)
+		return fmt.Errorf("no notifications section: %w", notify.ErrPermanent)
 	}
 	tmpl := notify.TemplateReviewReminder
 	if kind == NoticeStarted {
@@ -155,7 +155,7 @@ func (s *Service) send(ctx context.Context, in store.ReviewInstance, d Config, r
 	if ch, ok := strings.CutPrefix(recipient, "channel:"); ok {
 		m, err := s.opts.Templates.RenderMessage(tmpl, data)
 		if err != nil {
-			return fmt.Errorf("%w: %v", notify.ErrPermanent, err)
+			return fmt.Errorf("%v: %w", err, notify.ErrPermanent)
 		}
 		m.Facts = [][2]string{{"Review", d.Name}, {"Ends", data["endDate"].(string)}, {"Items", strconv.Itoa(items)},
 			{"Pending", strconv.Itoa(pending)}}
@@ -166,7 +166,7 @@ func (s *Service) send(ctx context.Context, in store.ReviewInstance, d Config, r
 		return err
 	}
 	if addr == "" {
-		return fmt.Errorf("%w: reviewer %s has no email address", notify.ErrPermanent, nameOr(name, recipient))
+		return fmt.Errorf("reviewer %s has no email address: %w", nameOr(name, recipient), notify.ErrPermanent)
 	}
 	data["reviewerDisplayName"] = name
 	if s.opts.URL != nil {
@@ -174,7 +174,7 @@ func (s *Service) send(ctx context.Context, in store.ReviewInstance, d Config, r
 	}
 	e, err := s.opts.Templates.Render(tmpl, data)
 	if err != nil {
-		return fmt.Errorf("%w: %v", notify.ErrPermanent, err)
+		return fmt.Errorf("%v: %w", err, notify.ErrPermanent)
 	}
 	e.To = []string{addr}
 	return s.opts.Sender.SendEmail(ctx, e)

@@ -82,7 +82,7 @@ func (s *Service) snapshot(ctx context.Context, d Config, now time.Time) ([]Item
 		for _, h := range hs {
 			denied[h.User] = true
 		}
-		ms, err := st.Members(ctx, "Group", gid, 0, 0)
+		ms, err := st.Members(ctx, "Group", gid, -1, 0)
 		if err != nil {
 			return nil, err
 		}
