@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -97,7 +98,8 @@ func (w *world) withGuests(cfg guest.Config) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	if w.guests, err = guest.NewLifecycle(guest.LifecycleOptions{Store: w.st, Rules: rules, Engine: w.eng, Now: w.clock}); err != nil {
+	if w.guests, err = guest.NewLifecycle(guest.LifecycleOptions{Store: w.st, Rules: rules, Engine: w.eng, Now: w.clock,
+		Entra: w.signIn, Logger: slog.New(slog.DiscardHandler)}); err != nil {
 		w.t.Fatal(err)
 	}
 }
@@ -377,6 +379,10 @@ func (s *signIns) LookupUser(_ context.Context, key string) (*entra.User, error)
 	}
 	return u, nil
 }
+
+func (s *signIns) Enable(context.Context, string) error     { return nil }
+func (s *signIns) Disable(context.Context, string) error    { return nil }
+func (s *signIns) DeleteUser(context.Context, string) error { return nil }
 
 // permanent and transient are the sender's failures.
 func permanent(msg string) error { return fmt.Errorf("%s: %w", msg, notify.ErrPermanent) }
