@@ -237,7 +237,7 @@ func TestAccessReviews(t *testing.T) {
 		"ada@contoso.example":                   "crm enabled, app enabled",
 		"bob@contoso.example":                   "crm enabled, app gone",
 		"gus_fabrikam.com#EXT#@contoso.example": "crm disabled, app gone", // blocked; and not reviewed in app
-		"mia@contoso.example":                   "crm enabled, app gone", // the auditor did not answer either
+		"mia@contoso.example":                   "crm enabled, app gone",  // the auditor did not answer either
 	} {
 		if got := state(u); got != want {
 			t.Errorf("%s after the end: %s, want %s", u, got, want)
