@@ -29,6 +29,7 @@ import (
 	"github.com/scimgate/scimgate/internal/entra"
 	"github.com/scimgate/scimgate/internal/guest"
 	"github.com/scimgate/scimgate/internal/notify"
+	"github.com/scimgate/scimgate/internal/review"
 	"github.com/scimgate/scimgate/internal/workflow"
 	"github.com/scimgate/scimgate/scim"
 )
@@ -78,6 +79,8 @@ type Config struct {
 	Alerts *alert.Config `yaml:"alerts"`
 	// Guests is the guest lifecycle (YAML only; see package guest).
 	Guests *guest.Config `yaml:"guests"`
+	// Reviews are the access reviews (YAML only; see package review).
+	Reviews []review.Config `yaml:"reviews"`
 }
 
 // Log configures the process logger.

@@ -621,3 +621,88 @@ func TestShippedExample(t *testing.T) {
 		t.Errorf("Validate: %v", err)
 	}
 }
+
+// TestReviewsGolden: a configuration with broken access reviews loads,
+// and Validate reports every problem of its reviews by field path
+// (reviews[i].<field>), their own and what they need of the other
+// sections, as testdata/reviews_bad.golden holds (-update rewrites it).
+func TestReviewsGolden(t *testing.T) {
+	c, err := config.Load(filepath.Join("testdata", "reviews_bad.yaml"), nil)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if len(c.Reviews) != 3 {
+		t.Fatalf("loaded %d reviews, want 3", len(c.Reviews))
+	}
+	err = c.Validate(registry.New(registry.Services{}))
+	if !errors.Is(err, config.ErrInvalid) {
+		t.Fatalf("Validate: %v, want config.ErrInvalid", err)
+	}
+	got := err.Error() + "\n"
+	golden := filepath.Join("testdata", "reviews_bad.golden")
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("Validate reported (rerun with -update to accept):\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestReviewsValid: complete access reviews validate, with what they
+// name (the targets, the guests section, the sign-ins of Entra, email,
+// the channel) present, and load as written.
+func TestReviewsValid(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "scimgate.yaml")
+	if err := os.WriteFile(file, []byte(`entra:
+  tenant_id: contoso.onmicrosoft.com
+  client_id: 00000000-0000-0000-0000-000000000000
+  credential: client_secret
+  client_secret_env: ENTRA_SECRET
+  features: {sign_in_activity: true}
+notifications:
+  smtp: {host: smtp.contoso.example, from: scimgate@contoso.example}
+  webhooks: [{name: ops, url: "https://hooks.example.com/x"}]
+guests:
+  rules: [{upnExternal: true}]
+  expiry: {afterApproval: 2160h}
+targets:
+  - name: crm
+    type: memory
+    users: {scope: {all: true}, mapping: [{target: userName, source: userName}]}
+    groups: {scope: {all: true}, mapping: [{target: displayName, source: displayName}]}
+reviews:
+  - name: crm-guests
+    descriptionForAdmins: Quarterly review of the guests in the CRM.
+    scope: guestsOnly
+    resource: {target: crm}
+    inactiveDays: 90
+    reviewers: {type: manager}
+    fallbackReviewers: [audit@contoso.example]
+    recurrence: {pattern: quarterly, durationDays: 14, startDate: 2026-01-05, occurrences: 4}
+    settings: {justificationRequired: true, defaultDecision: recommendation, autoApply: true, deniedGuests: blockThenDelete, reminders: false, channels: [ops]}
+  - name: sales-members
+    resource: {group: Sales}
+    reviewers: {type: named, named: [mia@contoso.example]}
+    recurrence: {durationDays: 7, startDate: "2026-02-01T09:00:00Z"}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(file, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(registry.New(registry.Services{})); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	r := c.Reviews[0]
+	if len(c.Reviews) != 2 || r.InactiveDays != 90 || r.Recurrence.Occurrences != 4 || r.Settings.Reminders == nil || *r.Settings.Reminders ||
+		r.Settings.DeniedGuests != "blockThenDelete" || c.Reviews[1].Reviewers.Named[0] != "mia@contoso.example" {
+		t.Errorf("loaded %+v", c.Reviews)
+	}
+}

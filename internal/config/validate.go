@@ -140,6 +140,7 @@ func (c Config) Validate(reg targets.Registry) error {
 	c.validateWorkflows(&p)
 	c.validateAlerts(&p)
 	c.validateGuests(&p)
+	c.validateReviews(&p)
 	return errors.Join(p...)
 }
 

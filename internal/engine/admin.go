@@ -229,6 +229,18 @@ type ObjectState struct {
 	MissingMembers []string
 }
 
+// RecordState reads the engine's record of an object in a target: its
+// Target, Anchor, Present, InScope, Disabled and Deleted (no
+// operations). An access review reads which users a target holds, and
+// whether they are still in its scope, from these.
+func RecordState(pr store.Provisioned) (ObjectState, error) {
+	s, err := stateOf(pr)
+	if err != nil {
+		return ObjectState{}, err
+	}
+	return ObjectState{Target: pr.Target, Anchor: pr.Anchor, Present: s.Present, InScope: s.InScope, Disabled: s.Disabled, Deleted: s.Deleted}, nil
+}
+
 // Object returns the state of an object in every target that receives
 // its kind.
 func (e *Engine) Object(ctx context.Context, kind targets.Kind, id string) ([]ObjectState, error) {

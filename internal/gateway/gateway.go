@@ -31,6 +31,7 @@ import (
 	"github.com/scimgate/scimgate/internal/entra"
 	"github.com/scimgate/scimgate/internal/guest"
 	"github.com/scimgate/scimgate/internal/notify"
+	"github.com/scimgate/scimgate/internal/review"
 	"github.com/scimgate/scimgate/internal/store"
 	"github.com/scimgate/scimgate/internal/workflow"
 	"github.com/scimgate/scimgate/policy"
@@ -46,19 +47,20 @@ const TokenFile = "scim-token"
 
 // Gateway is a configured, not yet serving, scimgate.
 type Gateway struct {
-	cfg    config.Config
-	log    *slog.Logger
-	store  *store.SQL
-	engine *engine.Engine               // nil without targets
-	reg    *prometheus.Registry         // the metrics of /metrics
-	types  targets.Registry             // the target types
-	conns  map[string]targets.Connector // by target name
-	auth   *auth.Authenticator          // SCIM credentials
-	admin  *auth.Authenticator          // admin API credentials
-	entra  *entra.Client                // nil without an entra section
-	runner *workflow.Runner             // nil without workflows
-	alerts *alert.Evaluator             // nil without alerts
-	guests *guest.Lifecycle             // nil without guests
+	cfg     config.Config
+	log     *slog.Logger
+	store   *store.SQL
+	engine  *engine.Engine               // nil without targets
+	reg     *prometheus.Registry         // the metrics of /metrics
+	types   targets.Registry             // the target types
+	conns   map[string]targets.Connector // by target name
+	auth    *auth.Authenticator          // SCIM credentials
+	admin   *auth.Authenticator          // admin API credentials
+	entra   *entra.Client                // nil without an entra section
+	runner  *workflow.Runner             // nil without workflows
+	alerts  *alert.Evaluator             // nil without alerts
+	guests  *guest.Lifecycle             // nil without guests
+	reviews *review.Service              // nil without reviews
 	// templates are the notifications' templates (nil: the built-in ones).
 	templates *notify.Templates
 	// sender sends the workflows' emails; nil: no notifications are
@@ -97,6 +99,7 @@ type hooks struct {
 	workflow func(*workflow.Options)
 	alert    func(*alert.Options)
 	guest    func(*guest.LifecycleOptions)
+	review   func(*review.Options)
 	// sender replaces the notifications section's sender; notify, its
 	// options (a test SMTP server's CA).
 	sender notify.Sender
@@ -136,7 +139,7 @@ func newGatewayWith(ctx context.Context, cfg config.Config, types targets.Regist
 	var pol *policy.Policy
 	// Workflows and alerts see the changes through the engine's planner,
 	// which runs without targets too.
-	if len(cfg.Targets) > 0 || len(cfg.Workflows) > 0 || cfg.Alerts != nil || cfg.Guests != nil {
+	if len(cfg.Targets) > 0 || len(cfg.Workflows) > 0 || cfg.Alerts != nil || cfg.Guests != nil || len(cfg.Reviews) > 0 {
 		if pol, err = policy.Compile(cfg.Policy(types), policy.WithResourceTypes(rtypes[0], rtypes[1])); err != nil {
 			return nil, err
 		}
@@ -220,6 +223,12 @@ func newGatewayWith(ctx context.Context, cfg config.Config, types targets.Regist
 	}
 	if cfg.Guests != nil {
 		if err := g.openGuests(hk.guest); err != nil {
+			g.Close()
+			return nil, err
+		}
+	}
+	if len(cfg.Reviews) > 0 {
+		if err := g.openReviews(pol, hk.review); err != nil {
 			g.Close()
 			return nil, err
 		}
@@ -362,6 +371,38 @@ func (g *Gateway) openGuests(tune func(*guest.LifecycleOptions)) error {
 	return nil
 }
 
+// openReviews creates the access reviews' service, after the engine its
+// denials' holds go through and the guest lifecycle it approves and
+// denies guests with: guests are who the guest rules say (else userType
+// Guest), sign-ins are read from Entra when its section reads them.
+func (g *Gateway) openReviews(pol *policy.Policy, tune func(*review.Options)) error {
+	o := review.Options{Store: g.store, Definitions: g.cfg.Reviews, Policy: pol, Engine: g.engine, Sender: g.sender,
+		Templates: g.templates, Logger: g.log}
+	if g.guests != nil {
+		o.Guests = g.guests // never a typed nil
+		rules, err := guest.Compile(*g.cfg.Guests, g.cfg.GuestOptions())
+		if err != nil {
+			return fmt.Errorf("reviews: %w", err)
+		}
+		o.IsGuest = func(u map[string]any, groups []policy.GroupRef) bool {
+			ok, _ := rules.Classify(u, groups)
+			return ok
+		}
+	}
+	if g.entra != nil && g.cfg.Entra.Features.SignInActivity {
+		o.Entra = g.entra
+	}
+	if tune != nil {
+		tune(&o)
+	}
+	var err error
+	if g.reviews, err = review.New(o); err != nil {
+		return fmt.Errorf("reviews: %w", err)
+	}
+	g.log.Info("access reviews enabled", "reviews", len(o.Definitions))
+	return nil
+}
+
 // openRunner compiles the workflows, reading their webhooks' secrets,
 // and creates their runner, before the engine whose planner calls its
 // OnChanges.
@@ -457,6 +498,9 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	if g.guests != nil {
 		g.guests.Start(context.WithoutCancel(ctx)) // stopped by Close
 	}
+	if g.reviews != nil {
+		g.reviews.Start(context.WithoutCancel(ctx)) // stopped by Close
+	}
 	pctx, stopPrune := context.WithCancel(ctx)
 	defer stopPrune()
 	pruned := make(chan struct{})
@@ -510,6 +554,9 @@ func (g *Gateway) Close() {
 	}
 	if g.alerts != nil {
 		g.alerts.Close() // before the engine it reads
+	}
+	if g.reviews != nil {
+		g.reviews.Close() // before the guest lifecycle, the engine and the Entra client it calls
 	}
 	if g.guests != nil {
 		g.guests.Close() // before the engine and the Entra client it calls

@@ -722,11 +722,11 @@ func (l *Lifecycle) notice(ctx context.Context, s *subject, rec Record, step Ste
 	for _, r := range l.rules.cfg.noticeTo() {
 		switch r {
 		case "manager":
-			if a := email(manager); a != "" {
+			if a := Email(manager); a != "" {
 				to = append(to, a)
 			}
 		case "guest":
-			if a := email(s.user); a != "" {
+			if a := Email(s.user); a != "" {
 				to = append(to, a)
 			}
 		default:
@@ -780,9 +780,9 @@ func str(v any) string {
 	return s
 }
 
-// email returns a user's primary (else first) email, else its userName
+// Email returns a user's primary (else first) email, else its userName
 // when it is an address; "" for none.
-func email(u map[string]any) string {
+func Email(u map[string]any) string {
 	if u == nil {
 		return ""
 	}

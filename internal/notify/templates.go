@@ -46,6 +46,15 @@ const (
 	// (manager) and the guest (managerDisplayName, displayName, userName,
 	// expiry, daysLeft, deleteOn, rule, why).
 	TemplateGuestExpiry = "guest_expiry"
+	// TemplateReviewStarted: an access review instance started, to each
+	// reviewer and the review's channels (reviewName, description (for
+	// reviewers), reviewerDisplayName ("" for a channel), items, pending,
+	// endDate, daysLeft, lastDay, url ("" without a reviewer page)).
+	TemplateReviewStarted = "review_started"
+	// TemplateReviewReminder: a reminder halfway through an access review
+	// and on its last day (lastDay true), to the reviewers with pending
+	// items and the review's channels (the keys of review_started).
+	TemplateReviewReminder = "review_reminder"
 )
 
 //go:embed templates/*.txt templates/*.html

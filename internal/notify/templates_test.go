@@ -32,6 +32,11 @@ var data = map[string]map[string]any{
 		"target": "hr-ldap", "attempts": 5, "error": "connection refused"},
 	notify.TemplateGuestExpiry: {"managerDisplayName": "Charles Babbage", "displayName": "Ada <Guest>", "userName": "ada_example.com#EXT#@contoso.onmicrosoft.com",
 		"expiry": "2026-06-30", "daysLeft": 14, "deleteOn": "2026-07-30", "rule": "rules[0].upnExternal", "why": "expiry.lifetime"},
+	notify.TemplateReviewStarted: {"reviewName": "crm-quarterly", "description": "Keep only who still <needs> the CRM.",
+		"reviewerDisplayName": "Charles Babbage", "items": 3, "pending": 3, "endDate": "2026-07-14 00:00 UTC", "daysLeft": 14,
+		"lastDay": false, "url": "https://scimgate.example/reviews/?t=x&y"},
+	notify.TemplateReviewReminder: {"reviewName": "crm-quarterly", "description": "", "reviewerDisplayName": "Charles Babbage",
+		"items": 3, "pending": 1, "endDate": "2026-07-14 00:00 UTC", "daysLeft": 1, "lastDay": true, "url": ""},
 }
 
 // TestDefaultTemplates: every default template renders its subject, text
@@ -41,7 +46,8 @@ func TestDefaultTemplates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"alert_raised", "alert_resolved", "guest_expiry", "leaver", "mover", "prehire_tap", "task_failed", "welcome"}
+	want := []string{"alert_raised", "alert_resolved", "guest_expiry", "leaver", "mover", "prehire_tap", "review_reminder", "review_started",
+		"task_failed", "welcome"}
 	if !slices.Equal(tm.Names(), want) {
 		t.Errorf("Names = %q, want %q", tm.Names(), want)
 	}
@@ -69,6 +75,13 @@ func TestDefaultTemplates(t *testing.T) {
 		{notify.TemplateGuestExpiry, "Guest access of Ada <Guest> expires on 2026-06-30",
 			[]string{"Hello Charles Babbage,", "expires on 2026-06-30,\nin 14 day(s)", "deleted on 2026-07-30"},
 			[]string{"<strong>Ada &lt;Guest&gt;</strong>", "deleted on 2026-07-30"}},
+		{notify.TemplateReviewStarted, "Access review crm-quarterly: 3 decision(s) to make by 2026-07-14 00:00 UTC",
+			[]string{"Hello Charles Babbage,", "You review 3 item(s)", "Keep only who still <needs> the CRM.", "decide by 2026-07-14 00:00 UTC",
+				"Review now: https://scimgate.example/reviews/?t=x&y"},
+			[]string{"Keep only who still &lt;needs&gt; the CRM.", `<a href="https://scimgate.example/reviews/?t=x&amp;y">Review now</a>`}},
+		{notify.TemplateReviewReminder, "Reminder: access review crm-quarterly ends on 2026-07-14 00:00 UTC",
+			[]string{"1 of 3 item(s) of the access review crm-quarterly is not decided yet.", "ends on 2026-07-14 00:00 UTC, within a day"},
+			[]string{"<strong>crm-quarterly</strong> is not decided yet"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, err := tm.Render(tc.name, data[tc.name])
@@ -214,5 +227,46 @@ func write(t *testing.T, dir, name, s string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReviewTemplates: the access reviews' notices for a channel (no
+// reviewer: no name, the whole review's counts), without a reviewer page
+// (no link), and the halfway reminder (days left, several pending).
+func TestReviewTemplates(t *testing.T) {
+	tm, err := notify.LoadTemplates("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := map[string]any{"reviewName": "guests", "description": "", "reviewerDisplayName": "", "items": 40, "pending": 12,
+		"endDate": "2026-07-14 00:00 UTC", "daysLeft": 7, "lastDay": false, "url": ""}
+	for _, tc := range []struct {
+		name, template, subject string
+		text, notText           []string
+	}{
+		{"started for a channel", notify.TemplateReviewStarted, "Access review guests: 12 decision(s) to make by 2026-07-14 00:00 UTC",
+			[]string{"Hello,\n", "It reviews 40 item(s)"}, []string{"Review now", "You review"}},
+		{"halfway reminder", notify.TemplateReviewReminder, "Reminder: access review guests has 12 decision(s) pending",
+			[]string{"12 of 40 item(s) of the access review guests are not decided yet.", "in 7 day(s)"}, []string{"within a day", "Review now"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := tm.RenderMessage(tc.template, base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Title != tc.subject {
+				t.Errorf("title %q, want %q", m.Title, tc.subject)
+			}
+			for _, s := range tc.text {
+				if !strings.Contains(m.Text, s) {
+					t.Errorf("text lacks %q:\n%s", s, m.Text)
+				}
+			}
+			for _, s := range tc.notText {
+				if strings.Contains(m.Text, s) {
+					t.Errorf("text has %q:\n%s", s, m.Text)
+				}
+			}
+		})
 	}
 }

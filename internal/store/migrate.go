@@ -274,6 +274,62 @@ var migrations = []migration{{
 		data {blob} NOT NULL
 	)`,
 	`CREATE INDEX guests_due ON guests (due)`,
+}, {
+	// Access reviews (reviews.go): the instances of each definition, at
+	// most one per (definition, start); their items, snapshotted at the
+	// start; who may decide each item; the notices sent.
+	`CREATE TABLE review_instances (
+		id {sequence},
+		definition VARCHAR(255) NOT NULL,
+		occurrence INTEGER NOT NULL,
+		status VARCHAR(16) NOT NULL,
+		start_at CHAR(30) NOT NULL,
+		end_at CHAR(30) NOT NULL,
+		ended_at CHAR(30) NOT NULL,
+		ended_by {text} NOT NULL,
+		applied_at CHAR(30) NOT NULL,
+		applied_by {text} NOT NULL,
+		data {blob} NOT NULL,
+		UNIQUE (definition, start_at)
+	)`,
+	`CREATE INDEX review_instances_status ON review_instances (status, end_at)`,
+	`CREATE TABLE review_items (
+		instance BIGINT NOT NULL,
+		idx INTEGER NOT NULL,
+		user_id VARCHAR(255) NOT NULL,
+		user_name {text} NOT NULL,
+		display_name {text} NOT NULL,
+		resource_type VARCHAR(16) NOT NULL,
+		resource VARCHAR(255) NOT NULL,
+		resource_name {text} NOT NULL,
+		guest INTEGER NOT NULL,
+		last_sign_in CHAR(30) NOT NULL,
+		recommendation VARCHAR(16) NOT NULL,
+		reason {text} NOT NULL,
+		decision VARCHAR(16) NOT NULL,
+		justification {text} NOT NULL,
+		reviewed_by {text} NOT NULL,
+		reviewed_at CHAR(30) NOT NULL,
+		apply_result VARCHAR(16) NOT NULL,
+		apply_detail {text} NOT NULL,
+		applied_at CHAR(30) NOT NULL,
+		PRIMARY KEY (instance, idx)
+	)`,
+	`CREATE TABLE review_reviewers (
+		instance BIGINT NOT NULL,
+		idx INTEGER NOT NULL,
+		reviewer VARCHAR(255) NOT NULL,
+		PRIMARY KEY (instance, idx, reviewer)
+	)`,
+	`CREATE INDEX review_reviewers_reviewer ON review_reviewers (reviewer, instance)`,
+	`CREATE TABLE review_notices (
+		instance BIGINT NOT NULL,
+		recipient VARCHAR(255) NOT NULL,
+		kind VARCHAR(16) NOT NULL,
+		at CHAR(30) NOT NULL,
+		error {text} NOT NULL,
+		PRIMARY KEY (instance, recipient, kind)
+	)`,
 }}
 
 // migrationFuncs are the steps of a migration that SQL alone cannot do,

@@ -267,6 +267,20 @@ type Store interface {
 	Guests(ctx context.Context, q GuestQuery) ([]GuestRecord, error)
 	// Guest returns the guest record of user, or ErrNotFound.
 	Guest(ctx context.Context, user string) (GuestRecord, error)
+
+	// Access reviews (see reviews.go).
+
+	// ReviewInstance returns one instance, or ErrNotFound.
+	ReviewInstance(ctx context.Context, id int64) (ReviewInstance, error)
+	// ReviewInstances returns the instances q selects.
+	ReviewInstances(ctx context.Context, q ReviewInstanceQuery) ([]ReviewInstance, error)
+	// ReviewItems returns the items q selects, with their reviewers.
+	ReviewItems(ctx context.Context, q ReviewItemQuery) ([]ReviewItem, error)
+	// ReviewCounts counts the decisions of an instance's items, in all
+	// and by reviewer.
+	ReviewCounts(ctx context.Context, instance int64) (ReviewCounts, error)
+	// ReviewNotices returns the notices recorded for an instance.
+	ReviewNotices(ctx context.Context, instance int64) ([]ReviewNotice, error)
 }
 
 // Tx is the view of the store inside Write.
@@ -423,6 +437,26 @@ type Tx interface {
 	PutGuest(ctx context.Context, g GuestRecord) error
 	// DeleteGuest removes the state of user (none: no error).
 	DeleteGuest(ctx context.Context, user string) error
+
+	// Access reviews (see reviews.go).
+
+	// CreateReviewInstance inserts in (setting in.ID) with its items and
+	// their reviewers and reports true, unless (Definition, Start)
+	// already has an instance: then it sets in.ID to that one's and
+	// reports false.
+	CreateReviewInstance(ctx context.Context, in *ReviewInstance, items []ReviewItem) (bool, error)
+	// UpdateReviewInstance saves in's Status, End, Ended, EndedBy,
+	// Applied and AppliedBy, or returns ErrNotFound.
+	UpdateReviewInstance(ctx context.Context, in ReviewInstance) error
+	// ReviewInstance and ReviewItems read as the Store's do.
+	ReviewInstance(ctx context.Context, id int64) (ReviewInstance, error)
+	ReviewItems(ctx context.Context, q ReviewItemQuery) ([]ReviewItem, error)
+	// UpdateReviewItem saves it's decision, apply result and reviewers,
+	// or returns ErrNotFound.
+	UpdateReviewItem(ctx context.Context, it ReviewItem) error
+	// AddReviewNotice records a notice; one already recorded for its
+	// (Instance, Recipient, Kind) is kept.
+	AddReviewNotice(ctx context.Context, n ReviewNotice) error
 
 	// Alerts (see alert.go).
 

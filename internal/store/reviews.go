@@ -1,0 +1,493 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+)
+
+// The access reviews' tables (package internal/review): the instances of
+// each review definition, each with the snapshot of its items (a user and
+// the target or group reviewed) taken at its start, the reviewers of each
+// item, and the notices sent (each once). The definitions themselves are
+// the configuration's. The store does not interpret an instance's Data.
+
+// The statuses of review instances (Entra's accessReviewInstance status
+// where they match).
+const (
+	// ReviewInProgress: reviewers decide until the end.
+	ReviewInProgress = "InProgress"
+	// ReviewCompleted: ended; the decisions are final and not applied
+	// (yet).
+	ReviewCompleted = "Completed"
+	// ReviewApplied: ended, and its results applied.
+	ReviewApplied = "Applied"
+)
+
+// ReviewInstance is one instance of an access review definition.
+// (Definition, Start) is unique: each occurrence starts at most once.
+type ReviewInstance struct {
+	ID         int64
+	Definition string
+	Occurrence int // 1-based number of the occurrence in the definition's series
+	Status     string
+	// Start and End are the scheduled start and end; Ended is when it
+	// ended (End, or earlier when stopped), EndedBy who ended it.
+	Start, End, Ended time.Time
+	EndedBy           string
+	// Applied is when its results were last applied, AppliedBy by whom.
+	Applied   time.Time
+	AppliedBy string
+	// Data is the review's JSON: the definition as it was at the start.
+	Data []byte
+}
+
+// ReviewItem is one decision of an instance: a user's access to one
+// resource (a target's account, or a group's membership).
+type ReviewItem struct {
+	Instance int64
+	Index    int    // 1-based, in the instance
+	User     string // the user's id
+	// UserName and DisplayName are the user's at the start.
+	UserName, DisplayName string
+	// ResourceType is ReviewTarget or ReviewGroup; Resource the target's
+	// name or the group's id, ResourceName its display name.
+	ResourceType, Resource, ResourceName string
+	// Guest: the user was a guest at the start.
+	Guest bool
+	// LastSignIn is the last sign-in known at the start (zero: none).
+	LastSignIn time.Time
+	// Recommendation (approve, deny) and its reason.
+	Recommendation, Reason string
+	// Reviewers are who may decide the item (user ids, or email
+	// addresses of reviewers who are no SCIM user), sorted.
+	Reviewers []string
+	// Decision (Entra's: Approve, Deny, DontKnow, NotReviewed), who
+	// decided, when, and why.
+	Decision      string
+	Justification string
+	ReviewedBy    string
+	ReviewedAt    time.Time
+	// ApplyResult is "" (nothing applied), or what applying the decision
+	// gave (Applied, NotFound, Failed), ApplyDetail what was done or the
+	// error, AppliedAt when.
+	ApplyResult, ApplyDetail string
+	AppliedAt                time.Time
+}
+
+// The resource types of review items.
+const (
+	ReviewTarget = "target"
+	ReviewGroup  = "group"
+)
+
+// ReviewNotice records a notice sent for an instance (or refused for
+// good: Error), so that each is sent once.
+type ReviewNotice struct {
+	Instance  int64
+	Recipient string // a reviewer, or "channel:<name>"
+	Kind      string // started, halfway, lastDay
+	At        time.Time
+	Error     string
+}
+
+// ReviewInstanceQuery selects instances, newest start first.
+type ReviewInstanceQuery struct {
+	Definition string   // "" any
+	Status     []string // nil any
+	Start      time.Time
+	Limit      int // 0: no limit
+}
+
+// ReviewItemQuery selects items, by instance and index.
+type ReviewItemQuery struct {
+	Instance int64  // 0 any
+	Reviewer string // "" any: else only the items this reviewer may decide
+	// Status selects the items of instances in this status ("" any).
+	Status string
+	// Pending selects the items not reviewed.
+	Pending bool
+	// Index selects one item (with Instance).
+	Index int
+}
+
+// ReviewCounts are the decisions of an instance's items: by decision,
+// and by reviewer and decision.
+type ReviewCounts struct {
+	Decisions  map[string]int
+	ByReviewer map[string]map[string]int
+}
+
+const (
+	rvInstCols = "id, definition, occurrence, status, start_at, end_at, ended_at, ended_by, applied_at, applied_by, data"
+	rvItemCols = "instance, idx, user_id, user_name, display_name, resource_type, resource, resource_name, guest, last_sign_in, " +
+		"recommendation, reason, decision, justification, reviewed_by, reviewed_at, apply_result, apply_detail, applied_at"
+	rvAddInstSQL = "INSERT INTO review_instances (definition, occurrence, status, start_at, end_at, ended_at, ended_by, applied_at, applied_by, data)" +
+		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (definition, start_at) DO NOTHING"
+	rvInstIDSQL  = "SELECT id FROM review_instances WHERE definition = ? AND start_at = ?"
+	rvAddItemSQL = "INSERT INTO review_items (" + rvItemCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	rvUpdInstSQL = "UPDATE review_instances SET status = ?, end_at = ?, ended_at = ?, ended_by = ?, applied_at = ?, applied_by = ? WHERE id = ?"
+	rvUpdItemSQL = "UPDATE review_items SET decision = ?, justification = ?, reviewed_by = ?, reviewed_at = ?, apply_result = ?, apply_detail = ?, applied_at = ?" +
+		" WHERE instance = ? AND idx = ?"
+	rvAddRevSQL    = "INSERT INTO review_reviewers (instance, idx, reviewer) VALUES (?, ?, ?)"
+	rvDelRevSQL    = "DELETE FROM review_reviewers WHERE instance = ? AND idx = ?"
+	rvAddNoticeSQL = "INSERT INTO review_notices (instance, recipient, kind, at, error) VALUES (?, ?, ?, ?, ?)" +
+		" ON CONFLICT (instance, recipient, kind) DO NOTHING"
+)
+
+// CreateReviewInstance implements Tx.
+func (t *sqlTx) CreateReviewInstance(ctx context.Context, in *ReviewInstance, items []ReviewItem) (bool, error) {
+	ctx, err := t.begin(ctx)
+	if err != nil {
+		return false, err
+	}
+	if in.Definition == "" || in.Status == "" || in.Start.IsZero() || in.End.IsZero() {
+		return false, errors.New("store: review instance: definition, status, start and end are required")
+	}
+	res, err := t.w.exec(ctx, rvAddInstSQL, in.Definition, in.Occurrence, in.Status, timeText(in.Start), timeText(in.End),
+		timeText(in.Ended), in.EndedBy, timeText(in.Applied), in.AppliedBy, data(in.Data))
+	if err != nil {
+		return false, fmt.Errorf("store: review instance: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return false, fmt.Errorf("store: review instance: %w", err)
+	} else if n == 0 {
+		if err := t.w.queryRow(ctx, rvInstIDSQL, in.Definition, timeText(in.Start)).Scan(&in.ID); err != nil {
+			return false, fmt.Errorf("store: review instance: %w", err)
+		}
+		return false, nil
+	}
+	if in.ID, err = res.LastInsertId(); err != nil {
+		return false, fmt.Errorf("store: review instance: %w", err)
+	}
+	for i := range items {
+		it := &items[i]
+		it.Instance = in.ID
+		if _, err := t.w.exec(ctx, rvAddItemSQL, it.Instance, it.Index, it.User, it.UserName, it.DisplayName, it.ResourceType,
+			it.Resource, it.ResourceName, boolInt(it.Guest), timeText(it.LastSignIn), it.Recommendation, it.Reason, it.Decision,
+			it.Justification, it.ReviewedBy, timeText(it.ReviewedAt), it.ApplyResult, it.ApplyDetail, timeText(it.AppliedAt)); err != nil {
+			return false, fmt.Errorf("store: review item: %w", err)
+		}
+		if err := t.putReviewers(ctx, *it); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// putReviewers records the reviewers of it (after dropping the old ones).
+func (t *sqlTx) putReviewers(ctx context.Context, it ReviewItem) error {
+	if _, err := t.w.exec(ctx, rvDelRevSQL, it.Instance, it.Index); err != nil {
+		return fmt.Errorf("store: review reviewers: %w", err)
+	}
+	for _, r := range slices.Compact(slices.Sorted(slices.Values(it.Reviewers))) {
+		if _, err := t.w.exec(ctx, rvAddRevSQL, it.Instance, it.Index, r); err != nil {
+			return fmt.Errorf("store: review reviewers: %w", err)
+		}
+	}
+	return nil
+}
+
+// UpdateReviewInstance implements Tx.
+func (t *sqlTx) UpdateReviewInstance(ctx context.Context, in ReviewInstance) error {
+	return t.execRow(ctx, "review instance", fmt.Sprintf("review instance %d", in.ID), rvUpdInstSQL,
+		in.Status, timeText(in.End), timeText(in.Ended), in.EndedBy, timeText(in.Applied), in.AppliedBy, in.ID)
+}
+
+// UpdateReviewItem implements Tx.
+func (t *sqlTx) UpdateReviewItem(ctx context.Context, it ReviewItem) error {
+	if err := t.execRow(ctx, "review item", fmt.Sprintf("item %d of review instance %d", it.Index, it.Instance), rvUpdItemSQL,
+		it.Decision, it.Justification, it.ReviewedBy, timeText(it.ReviewedAt), it.ApplyResult, it.ApplyDetail, timeText(it.AppliedAt),
+		it.Instance, it.Index); err != nil {
+		return err
+	}
+	ctx, err := t.begin(ctx)
+	if err != nil {
+		return err
+	}
+	return t.putReviewers(ctx, it)
+}
+
+// AddReviewNotice implements Tx.
+func (t *sqlTx) AddReviewNotice(ctx context.Context, n ReviewNotice) error {
+	return t.execTx(ctx, "review notice", rvAddNoticeSQL, n.Instance, n.Recipient, n.Kind, timeText(n.At), n.Error)
+}
+
+// ReviewInstance implements Tx.
+func (t *sqlTx) ReviewInstance(ctx context.Context, id int64) (ReviewInstance, error) {
+	ctx, err := t.begin(ctx)
+	if err != nil {
+		return ReviewInstance{}, err
+	}
+	return reviewInstance(ctx, t.w, id)
+}
+
+// ReviewInstance implements Store.
+func (s *SQL) ReviewInstance(ctx context.Context, id int64) (in ReviewInstance, err error) {
+	err = s.read(ctx, func(ctx context.Context, c *conn) error {
+		in, err = reviewInstance(ctx, c, id)
+		return err
+	})
+	return in, err
+}
+
+func reviewInstance(ctx context.Context, c *conn, id int64) (ReviewInstance, error) {
+	in, err := scanReviewInstance(c.queryRow(ctx, "SELECT "+rvInstCols+" FROM review_instances WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return ReviewInstance{}, fmt.Errorf("%w: review instance %d", ErrNotFound, id)
+	}
+	if err != nil {
+		return ReviewInstance{}, fmt.Errorf("store: review instance: %w", err)
+	}
+	return in, nil
+}
+
+func scanReviewInstance(row scanner) (ReviewInstance, error) {
+	var in ReviewInstance
+	var start, end, ended, applied string
+	if err := row.Scan(&in.ID, &in.Definition, &in.Occurrence, &in.Status, &start, &end, &ended, &in.EndedBy, &applied,
+		&in.AppliedBy, &in.Data); err != nil {
+		return ReviewInstance{}, err
+	}
+	var err error
+	for _, f := range []struct {
+		s   string
+		dst *time.Time
+	}{{start, &in.Start}, {end, &in.End}, {ended, &in.Ended}, {applied, &in.Applied}} {
+		if *f.dst, err = parseTimeText(f.s); err != nil {
+			return ReviewInstance{}, err
+		}
+	}
+	return in, nil
+}
+
+// ReviewInstances implements Store.
+func (s *SQL) ReviewInstances(ctx context.Context, q ReviewInstanceQuery) (out []ReviewInstance, err error) {
+	stmt := "SELECT " + rvInstCols + " FROM review_instances WHERE 1 = 1"
+	var args []any
+	if q.Definition != "" {
+		stmt += " AND definition = ?"
+		args = append(args, q.Definition)
+	}
+	if len(q.Status) > 0 {
+		stmt += " AND status IN (?" + strings.Repeat(", ?", len(q.Status)-1) + ")"
+		for _, st := range q.Status {
+			args = append(args, st)
+		}
+	}
+	if !q.Start.IsZero() {
+		stmt += " AND start_at = ?"
+		args = append(args, timeText(q.Start))
+	}
+	stmt += " ORDER BY start_at DESC, id DESC"
+	if q.Limit > 0 {
+		stmt += " LIMIT " + limitArg
+		args = append(args, q.Limit)
+	}
+	err = s.read(ctx, func(ctx context.Context, c *conn) error {
+		rows, err := c.query(ctx, stmt, args...)
+		if err != nil {
+			return fmt.Errorf("store: review instances: %w", err)
+		}
+		defer rows.Close()
+		out = []ReviewInstance{}
+		for rows.Next() {
+			in, err := scanReviewInstance(rows)
+			if err != nil {
+				return fmt.Errorf("store: review instances: %w", err)
+			}
+			out = append(out, in)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// ReviewItems implements Tx.
+func (t *sqlTx) ReviewItems(ctx context.Context, q ReviewItemQuery) ([]ReviewItem, error) {
+	ctx, err := t.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return reviewItems(ctx, t.w, q)
+}
+
+// ReviewItems implements Store.
+func (s *SQL) ReviewItems(ctx context.Context, q ReviewItemQuery) (out []ReviewItem, err error) {
+	err = s.read(ctx, func(ctx context.Context, c *conn) error {
+		out, err = reviewItems(ctx, c, q)
+		return err
+	})
+	return out, err
+}
+
+func reviewItems(ctx context.Context, c *conn, q ReviewItemQuery) ([]ReviewItem, error) {
+	cols := "i." + strings.ReplaceAll(rvItemCols, ", ", ", i.")
+	stmt := "SELECT " + cols + " FROM review_items i"
+	var args []any
+	if q.Reviewer != "" {
+		stmt += " JOIN review_reviewers r ON r.instance = i.instance AND r.idx = i.idx AND r.reviewer = ?"
+		args = append(args, q.Reviewer)
+	}
+	if q.Status != "" {
+		stmt += " JOIN review_instances n ON n.id = i.instance AND n.status = ?"
+		args = append(args, q.Status)
+	}
+	stmt += " WHERE 1 = 1"
+	if q.Instance != 0 {
+		stmt += " AND i.instance = ?"
+		args = append(args, q.Instance)
+	}
+	if q.Index != 0 {
+		stmt += " AND i.idx = ?"
+		args = append(args, q.Index)
+	}
+	if q.Pending {
+		stmt += " AND i.decision = ?"
+		args = append(args, ReviewNotReviewed)
+	}
+	stmt += " ORDER BY i.instance, i.idx"
+	rows, err := c.query(ctx, stmt, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: review items: %w", err)
+	}
+	out := []ReviewItem{}
+	for rows.Next() {
+		var it ReviewItem
+		var guest int
+		var signIn, reviewed, applied string
+		if err := rows.Scan(&it.Instance, &it.Index, &it.User, &it.UserName, &it.DisplayName, &it.ResourceType, &it.Resource,
+			&it.ResourceName, &guest, &signIn, &it.Recommendation, &it.Reason, &it.Decision, &it.Justification, &it.ReviewedBy,
+			&reviewed, &it.ApplyResult, &it.ApplyDetail, &applied); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: review items: %w", err)
+		}
+		it.Guest = guest != 0
+		for _, f := range []struct {
+			s   string
+			dst *time.Time
+		}{{signIn, &it.LastSignIn}, {reviewed, &it.ReviewedAt}, {applied, &it.AppliedAt}} {
+			if *f.dst, err = parseTimeText(f.s); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: review items: %w", err)
+			}
+		}
+		out = append(out, it)
+	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return nil, fmt.Errorf("store: review items: %w", err)
+	}
+	rows.Close()
+	// The reviewers, read per instance of the answer.
+	byItem := map[[2]int64][]string{}
+	instances := map[int64]bool{}
+	for _, it := range out {
+		instances[it.Instance] = true
+	}
+	for _, in := range slices.Sorted(maps.Keys(instances)) {
+		rs, err := c.query(ctx, "SELECT idx, reviewer FROM review_reviewers WHERE instance = ? ORDER BY idx, reviewer", in)
+		if err != nil {
+			return nil, fmt.Errorf("store: review reviewers: %w", err)
+		}
+		for rs.Next() {
+			var idx int64
+			var r string
+			if err := rs.Scan(&idx, &r); err != nil {
+				rs.Close()
+				return nil, fmt.Errorf("store: review reviewers: %w", err)
+			}
+			byItem[[2]int64{in, idx}] = append(byItem[[2]int64{in, idx}], r)
+		}
+		err = rs.Err()
+		rs.Close()
+		if err != nil {
+			return nil, fmt.Errorf("store: review reviewers: %w", err)
+		}
+	}
+	for i := range out {
+		out[i].Reviewers = byItem[[2]int64{out[i].Instance, int64(out[i].Index)}]
+		if out[i].Reviewers == nil {
+			out[i].Reviewers = []string{}
+		}
+	}
+	return out, nil
+}
+
+// ReviewNotReviewed is the decision of an item nobody decided (yet);
+// the store selects the pending items by it.
+const ReviewNotReviewed = "NotReviewed"
+
+// ReviewCounts implements Store.
+func (s *SQL) ReviewCounts(ctx context.Context, instance int64) (out ReviewCounts, err error) {
+	err = s.read(ctx, func(ctx context.Context, c *conn) error {
+		out = ReviewCounts{Decisions: map[string]int{}, ByReviewer: map[string]map[string]int{}}
+		rows, err := c.query(ctx, "SELECT decision, COUNT(*) FROM review_items WHERE instance = ? GROUP BY decision", instance)
+		if err != nil {
+			return fmt.Errorf("store: review counts: %w", err)
+		}
+		for rows.Next() {
+			var d string
+			var n int
+			if err := rows.Scan(&d, &n); err != nil {
+				rows.Close()
+				return fmt.Errorf("store: review counts: %w", err)
+			}
+			out.Decisions[d] = n
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("store: review counts: %w", err)
+		}
+		rows, err = c.query(ctx, "SELECT r.reviewer, i.decision, COUNT(*) FROM review_reviewers r JOIN review_items i"+
+			" ON i.instance = r.instance AND i.idx = r.idx WHERE r.instance = ? GROUP BY r.reviewer, i.decision", instance)
+		if err != nil {
+			return fmt.Errorf("store: review counts: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r, d string
+			var n int
+			if err := rows.Scan(&r, &d, &n); err != nil {
+				return fmt.Errorf("store: review counts: %w", err)
+			}
+			if out.ByReviewer[r] == nil {
+				out.ByReviewer[r] = map[string]int{}
+			}
+			out.ByReviewer[r][d] = n
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// ReviewNotices implements Store.
+func (s *SQL) ReviewNotices(ctx context.Context, instance int64) (out []ReviewNotice, err error) {
+	err = s.read(ctx, func(ctx context.Context, c *conn) error {
+		rows, err := c.query(ctx, "SELECT instance, recipient, kind, at, error FROM review_notices WHERE instance = ? ORDER BY at, recipient, kind", instance)
+		if err != nil {
+			return fmt.Errorf("store: review notices: %w", err)
+		}
+		defer rows.Close()
+		out = []ReviewNotice{}
+		for rows.Next() {
+			var n ReviewNotice
+			var at string
+			if err := rows.Scan(&n.Instance, &n.Recipient, &n.Kind, &at, &n.Error); err != nil {
+				return fmt.Errorf("store: review notices: %w", err)
+			}
+			if n.At, err = parseTimeText(at); err != nil {
+				return fmt.Errorf("store: review notices: %w", err)
+			}
+			out = append(out, n)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
