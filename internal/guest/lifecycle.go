@@ -356,7 +356,7 @@ func (l *Lifecycle) OnChanges(ctx context.Context, tx store.Tx, changes []store.
 				add(m)
 			}
 			if !c.MembersOnly { // its name, or a create or replace with members
-				ms, err := tx.Members(ctx, "Group", c.ID, 0, 0)
+				ms, err := tx.Members(ctx, "Group", c.ID, -1, 0)
 				if err != nil && !errors.Is(err, store.ErrNotFound) {
 					return err
 				}

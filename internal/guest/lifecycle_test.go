@@ -263,3 +263,58 @@ func TestLifecycleReviews(t *testing.T) {
 		t.Fatalf("a member's approval made a record: %v", err)
 	}
 }
+
+// TestLifecycleGroupRename: a group renamed to the group of a guest rule
+// makes every one of its members a guest, the first included (a change
+// of the group itself carries no member delta: its members are read).
+func TestLifecycleGroupRename(t *testing.T) {
+	ctx := store.WithActor(t.Context(), "scim")
+	st, eng, _ := engineWorld(t)
+	rules, err := guest.Compile(guest.Config{Rules: []guest.RuleConfig{{Group: "Contractors"}},
+		Expiry: guest.ExpiryConfig{Lifetime: 72 * time.Hour}}, guest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc, err := guest.NewLifecycle(guest.LifecycleOptions{Store: st, Rules: rules, Engine: eng})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(fn func(ctx context.Context, tx store.Tx) error) {
+		t.Helper()
+		if err := st.Write(ctx, fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(func(ctx context.Context, tx store.Tx) error {
+		for _, u := range []string{"ann", "ben"} {
+			if err := tx.Create(ctx, &store.Resource{Type: "User", ID: u, Unique: u, Data: []byte(`{"id":"` + u + `","userName":"` + u + `"}`)}); err != nil {
+				return err
+			}
+		}
+		if err := tx.Create(ctx, &store.Resource{Type: "Group", ID: "g", Unique: "temp", Data: []byte(`{"id":"g","displayName":"Temp"}`)}); err != nil {
+			return err
+		}
+		var ms []store.Member
+		for _, u := range []string{"ann", "ben"} {
+			ms = append(ms, store.Member{Value: u, Data: []byte(`{"value":"` + u + `"}`), Index: []store.IndexEntry{{Path: "members.value", Str: u}}})
+		}
+		_, err := tx.AddMembers(ctx, "Group", "g", ms)
+		return err
+	})
+	write(func(ctx context.Context, tx store.Tx) error {
+		g, err := tx.Get(ctx, "Group", "g")
+		if err != nil {
+			return err
+		}
+		if err := tx.Update(ctx, &store.Resource{Type: "Group", ID: "g", Unique: "contractors", Version: g.Version,
+			Data: []byte(`{"id":"g","displayName":"Contractors"}`)}); err != nil {
+			return err
+		}
+		return lc.OnChanges(ctx, tx, []store.Change{{Type: "Group", ID: "g"}})
+	})
+	for _, u := range []string{"ann", "ben"} {
+		if r, err := lc.Guest(ctx, u); err != nil || r.Rule != "rules[0].group" {
+			t.Errorf("%s after the rename: %+v %v; want a guest by the group rule", u, r, err)
+		}
+	}
+}

@@ -245,7 +245,7 @@ func (r *Runner) OnChanges(ctx context.Context, tx store.Tx, changes []store.Cha
 				touch(m, c.Seq)
 			}
 			if !c.MembersOnly { // a create or replace may set members without a delta
-				ms, err := tx.Members(ctx, "Group", c.ID, 0, 0)
+				ms, err := tx.Members(ctx, "Group", c.ID, -1, 0)
 				if err != nil && !errors.Is(err, store.ErrNotFound) {
 					return err
 				}

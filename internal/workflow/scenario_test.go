@@ -373,3 +373,42 @@ func TestLifecycle(t *testing.T) {
 func graphUser(upn string) graphtest.User {
 	return graphtest.User{UserPrincipalName: upn, DisplayName: strings.Split(upn, "@")[0], AccountEnabled: true}
 }
+
+// TestGroupChangeReadsEveryMember: a change of a group itself (no member
+// delta: a replace, a re-sync) makes the runner compare every member of
+// the group, the first included: both members of a new Contractors group
+// get the addedToGroup run.
+func TestGroupChangeReadsEveryMember(t *testing.T) {
+	w := newWorld(t, `
+- name: contractors
+  category: custom
+  trigger: {event: {on: addedToGroup, group: Contractors}}
+  tasks:
+    - {task: sendEmail, to: user, template: welcome}
+`)
+	w.put("ann", "ann@contoso.com", nil, nil)
+	w.put("ben", "ben@contoso.com", nil, nil)
+	w.step()
+	ctx := t.Context()
+	if err := w.st.Write(ctx, func(ctx context.Context, tx store.Tx) error {
+		if err := tx.Create(ctx, &store.Resource{Type: "Group", ID: "g", Unique: "contractors", Data: []byte(`{"id":"g","displayName":"Contractors"}`)}); err != nil {
+			return err
+		}
+		var ms []store.Member
+		for _, u := range []string{"ann", "ben"} {
+			ms = append(ms, store.Member{Value: u, Data: []byte(`{"value":"` + u + `"}`), Index: []store.IndexEntry{{Path: "members.value", Str: u}}})
+		}
+		if _, err := tx.AddMembers(ctx, "Group", "g", ms); err != nil {
+			return err
+		}
+		// The runner sees the group's change alone, as after a replace.
+		return w.r.OnChanges(ctx, tx, []store.Change{{Type: "Group", ID: "g"}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"ann", "ben"} {
+		if runs := w.runs("contractors", u); len(runs) != 1 {
+			t.Errorf("%s: %d runs, want 1", u, len(runs))
+		}
+	}
+}
