@@ -384,6 +384,5 @@ func (s *signIns) Enable(context.Context, string) error     { return nil }
 func (s *signIns) Disable(context.Context, string) error    { return nil }
 func (s *signIns) DeleteUser(context.Context, string) error { return nil }
 
-// permanent and transient are the sender's failures.
-func permanent(msg string) error { return fmt.Errorf("%s: %w", msg, notify.ErrPermanent) }
+// transient is a sender's failure that a retry may overcome.
 func transient(msg string) error { return fmt.Errorf("%s: %w", msg, notify.ErrTransient) }
