@@ -2,10 +2,17 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/scimgate/scimgate/internal/review"
 )
 
 const (
@@ -154,5 +161,126 @@ func TestReviewsInUsage(t *testing.T) {
 	var out bytes.Buffer
 	if code := run([]string{"help"}, &out, &out); code != 0 || !strings.Contains(out.String(), "\n  scimgate reviews COMMAND [ARGS]") {
 		t.Errorf("scimgate help: exit %d, the usage does not list reviews:\n%s", code, out.String())
+	}
+}
+
+// reviewsE2EConfig is the gateway of TestReviewsEndToEnd: a memory
+// target crm with every user and group; %s is its reviews section (none
+// at first). The notices go to an SMTP server that
+// is not there: they fail and are retried, which changes nothing here.
+const reviewsE2EConfig = `notifications:
+  smtp: {host: 127.0.0.1, port: 25, tls: none, from: scimgate@contoso.example}
+targets:
+  - name: crm
+    type: memory
+    users:
+      scope: {all: true}
+      mapping:
+        - {target: userName, source: userName}
+    groups:
+      scope: {all: true}
+      mapping:
+        - {target: name, source: displayName}
+%s`
+
+// reviewsE2EReviews: a one-off review of the members of the group Sales
+// by the auditor (an email address, no user), from 2026-12-01 for 730
+// days (in progress until 2028-11-30), and a quarterly one from 2030.
+const reviewsE2EReviews = `reviews:
+  - name: sales-members
+    descriptionForAdmins: Who still belongs in Sales?
+    resource: {group: Sales}
+    reviewers: {type: named, named: [audit@contoso.example]}
+    recurrence: {durationDays: 730, startDate: "2026-12-01"}
+    settings: {defaultDecision: recommendation}
+  - name: sales-quarterly
+    resource: {group: Sales}
+    reviewers: {type: named, named: [audit@contoso.example]}
+    recurrence: {pattern: quarterly, durationDays: 14, startDate: "2030-01-01"}
+`
+
+// TestReviewsEndToEnd drives a real gateway process: users and the group
+// Sales created through SCIM, then the gateway restarted with a reviews
+// section; the review's instance starts with one item per member;
+// "scimgate reviews reassign" gives one to another reviewer, and "list",
+// "instance" and "items" show it (testdata/reviews/e2e-*.golden: the
+// dates are fixed, so the outputs do not depend on the day the test runs
+// until the instance ends on 2028-11-30; the README shows them); "items
+// --json" decodes into the CLI's type and "export" gives the CSV.
+func TestReviewsEndToEnd(t *testing.T) {
+	if time.Now().After(time.Date(2028, 11, 30, 0, 0, 0, 0, time.UTC)) {
+		t.Skip("SKIPPED: the review of this test ends on 2028-11-30; move its fixed dates (reviewsE2EReviews) and the goldens")
+	}
+	for _, k := range []string{"SCIMGATE_ADMIN_TOKEN", "SCIMGATE_ADMIN_URL"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	dir := t.TempDir()
+	dataDir, cfgFile := filepath.Join(dir, "data"), filepath.Join(dir, "scimgate.yaml")
+	if err := os.WriteFile(cfgFile, fmt.Appendf(nil, reviewsE2EConfig, ""), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startProc(t, dataDir, "--config", cfgFile)
+	var members []any
+	for _, u := range []struct{ userName, name string }{
+		{"ada@contoso.example", "Ada Lovelace"}, {"bob@contoso.example", "Bob Builder"}, {"carol@contoso.example", "Carol Danvers"},
+	} {
+		status, b, err := scimDo("POST", p.base+"/Users", map[string]any{"userName": u.userName, "displayName": u.name})
+		if err != nil || status != http.StatusCreated {
+			t.Fatalf("creating %s: %d %v %s", u.userName, status, err, b)
+		}
+		var created struct{ ID string }
+		if err := json.Unmarshal(b, &created); err != nil {
+			t.Fatal(err)
+		}
+		members = append(members, map[string]any{"value": created.ID})
+	}
+	if status, b, err := scimDo("POST", p.base+"/Groups", map[string]any{"displayName": "Sales", "members": members}); err != nil || status != http.StatusCreated {
+		t.Fatalf("creating Sales: %d %v %s", status, err, b)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+
+	if err := os.WriteFile(cfgFile, fmt.Appendf(nil, reviewsE2EConfig, reviewsE2EReviews), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p = startProc(t, dataDir, "--config", cfgFile)
+	adminURL, tokenFile := strings.TrimSuffix(p.base, "/scim/v2"), filepath.Join(dataDir, "admin-token")
+	reviews := func(t *testing.T, code int, args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if got := run(append([]string{"reviews", "--url", adminURL, "--token-file", tokenFile}, args...), &out, &errOut); got != code {
+			t.Fatalf("scimgate reviews %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), got, code, out.String(), errOut.String())
+		}
+		return out.String()
+	}
+	// The service starts the instance as the gateway starts, shortly.
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(reviews(t, 0, "instances", "sales-members"), "InProgress"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no instance of sales-members after 30s:\n%s", reviews(t, 0, "instances", "sales-members"))
+		}
+	}
+	reviews(t, 0, "reassign", "1/3", "mia@contoso.example")
+	checkGoldenIn(t, "reviews", "e2e-list", []byte(reviews(t, 0, "list")))
+	checkGoldenIn(t, "reviews", "e2e-instance", []byte(reviews(t, 0, "instance", "1")))
+	checkGoldenIn(t, "reviews", "e2e-items", []byte(reviews(t, 0, "items", "1", "--reviewer", "audit@contoso.example")))
+
+	var items struct {
+		Items []review.Row `json:"items"`
+	}
+	dec := json.NewDecoder(strings.NewReader(reviews(t, 0, "items", "1", "--json")))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&items); err != nil || len(items.Items) != 3 {
+		t.Fatalf("items --json: %v, %v", items, err)
+	}
+	csvOut := reviews(t, 0, "export", "1")
+	if !strings.HasPrefix(csvOut, "review,instance,start,end,item,userId,userName,") || strings.Count(csvOut, "\n") != 4 ||
+		!strings.Contains(csvOut, "sales-members,1,2026-12-01T00:00:00Z,2028-11-30T00:00:00Z,3,") {
+		t.Errorf("export:\n%s", csvOut)
+	}
+	if out := reviews(t, 1, "apply", "1"); out != "" {
+		t.Errorf("apply of an instance in progress printed %q", out)
 	}
 }
