@@ -252,7 +252,8 @@ func TestReviewAdminAPI(t *testing.T) {
 
 	// Apply: the denied accounts are disabled in crm.
 	applied := call(200, "POST", fmt.Sprintf("/review-instances/%d/apply", id), "")
-	if applied["applied"] != 3.0 || applied["instance"].(map[string]any)["appliedBy"] != "admin: static token #1" {
+	if ai := applied["instance"].(map[string]any); applied["applied"] != 3.0 || ai["appliedBy"] != "admin: static token #1" ||
+		ai["status"] != store.ReviewApplied {
 		t.Errorf("applied: %v", applied)
 	}
 	crm := g.conns["crm"].(*memory.Connector)
