@@ -780,55 +780,15 @@ func (c *adminClient) call(ctx context.Context, method, path string, query url.V
 
 // send is call with a JSON body (none when body is nil).
 func (c *adminClient) send(ctx context.Context, method, path string, query url.Values, body any, out any) error {
-	u := c.base + "/admin/v1" + path
-	if len(query) > 0 {
-		u += "?" + query.Encode()
-	}
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	answer, err := c.raw(ctx, method, path, query, body)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			if ue.Timeout() && ctx.Err() == nil {
-				return fmt.Errorf("no answer from %s within %v (--timeout)", u, c.hc.Timeout)
-			}
-			err = ue.Err
-		}
-		return fmt.Errorf("cannot reach the admin API at %s: %w (set --url or $SCIMGATE_ADMIN_URL)", u, err)
-	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("%s %s: reading the answer: %w", method, u, err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		apiErr := &adminAPIError{}
-		if json.Unmarshal(answer, apiErr) != nil || apiErr.Message == "" {
-			apiErr.Message = fmt.Sprintf("%s %s: unexpected answer %q", method, u, snippet(answer))
-		}
-		apiErr.Status = resp.StatusCode
-		if resp.StatusCode == http.StatusUnauthorized {
-			return fmt.Errorf("the gateway refused the admin token from %s: %w", c.tokenFrom, apiErr)
-		}
-		return apiErr
-	}
 	if err := json.Unmarshal(answer, out); err != nil {
+		u := c.base + "/admin/v1" + path
+		if len(query) > 0 {
+			u += "?" + query.Encode()
+		}
 		return fmt.Errorf("%s %s: the answer is not the expected JSON: %v (%q)", method, u, err, snippet(answer))
 	}
 	if c.jsonOut != nil {
@@ -841,6 +801,60 @@ func (c *adminClient) send(ctx context.Context, method, path string, query url.V
 		return err
 	}
 	return nil
+}
+
+// raw sends one request to /admin/v1+path (with a JSON body unless body
+// is nil) and returns the body of a successful answer as it is.
+func (c *adminClient) raw(ctx context.Context, method, path string, query url.Values, body any) ([]byte, error) {
+	u := c.base + "/admin/v1" + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			if ue.Timeout() && ctx.Err() == nil {
+				return nil, fmt.Errorf("no answer from %s within %v (--timeout)", u, c.hc.Timeout)
+			}
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("cannot reach the admin API at %s: %w (set --url or $SCIMGATE_ADMIN_URL)", u, err)
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: reading the answer: %w", method, u, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		apiErr := &adminAPIError{}
+		if json.Unmarshal(answer, apiErr) != nil || apiErr.Message == "" {
+			apiErr.Message = fmt.Sprintf("%s %s: unexpected answer %q", method, u, snippet(answer))
+		}
+		apiErr.Status = resp.StatusCode
+		if resp.StatusCode == http.StatusUnauthorized {
+			return nil, fmt.Errorf("the gateway refused the admin token from %s: %w", c.tokenFrom, apiErr)
+		}
+		return nil, apiErr
+	}
+	return answer, nil
 }
 
 // snippet is the start of an unexpected answer, for an error message.

@@ -10,6 +10,7 @@
 //	scimgate entra COMMAND [ARGS] [--url URL] [--token TOKEN] [--json]
 //	scimgate workflow COMMAND [ARGS] [--url URL] [--token TOKEN] [--json]
 //	scimgate guests [COMMAND [ARGS]] [--url URL] [--token TOKEN] [--json]
+//	scimgate reviews COMMAND [ARGS] [--url URL] [--token TOKEN] [--json]
 package main
 
 import (
@@ -84,6 +85,11 @@ Usage:
       state and next step; show one; extend a guest's access (--until
       DATE or --for 90d), through the admin API. "scimgate guests -h"
       lists the commands.
+  scimgate reviews COMMAND [ARGS] [--url URL] [--token TOKEN] [--json]
+      See the access reviews and their instances' progress per reviewer,
+      the items with their decisions; reassign an item, stop an instance,
+      apply its results, export them for auditors (CSV or JSON), through
+      the admin API. "scimgate reviews -h" lists the commands.
 `
 
 func main() {
@@ -120,6 +126,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return workflowCmd(ctx, args[1:], stdout, stderr)
 	case "guests":
 		return guestsCmd(ctx, args[1:], stdout, stderr)
+	case "reviews":
+		return reviewsCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -15,6 +15,7 @@ import (
 	"github.com/scimgate/scimgate/internal/auth"
 	"github.com/scimgate/scimgate/internal/engine"
 	"github.com/scimgate/scimgate/internal/guest"
+	"github.com/scimgate/scimgate/internal/review"
 	"github.com/scimgate/scimgate/internal/store"
 	"github.com/scimgate/scimgate/internal/workflow"
 	"github.com/scimgate/scimgate/scim"
@@ -70,44 +71,53 @@ func (g *Gateway) adminRoutes(mux *http.ServeMux, admin *auth.Authenticator) {
 		h.types[rt.Name] = rt
 	}
 	routes := map[string]func(r *http.Request) (any, error){
-		"GET /targets":                                   h.targets,
-		"GET /targets/{target}":                          h.target,
-		"GET /targets/{target}/deadletters":              h.deadLetters,
-		"POST /targets/{target}/deadletters/{seq}/retry": h.retry,
-		"DELETE /targets/{target}/deadletters/{seq}":     h.discardDead,
-		"GET /targets/{target}/held":                     h.held,
-		"POST /targets/{target}/guard/release":           h.release,
-		"POST /targets/{target}/guard/discard":           h.discardHeld,
-		"POST /targets/{target}/resync":                  h.resyncTarget,
-		"POST /targets/{target}/reconciliations":         h.startReconcile,
-		"GET /targets/{target}/reconciliations":          h.reconciliations,
-		"GET /targets/{target}/reconciliations/{id}":     h.reconciliation,
-		"GET /{kind}/{id}":                               h.object,
-		"POST /{kind}/{id}/resync":                       h.resyncObject,
-		"DELETE /Users/{id}/holds":                       h.releaseHolds,
-		"GET /audit":                                     h.audit,
-		"GET /entra/users/{key}":                         h.entraUser,
-		"POST /entra/users/{key}/disable":                h.entraDisable,
-		"POST /entra/users/{key}/enable":                 h.entraEnable,
-		"POST /entra/users/{key}/revoke":                 h.entraRevoke,
-		"DELETE /entra/users/{key}":                      h.entraDelete,
-		"GET /entra/groups/{id}":                         h.entraGroup,
-		"POST /entra/groups/{id}/members":                h.entraAddMember,
-		"DELETE /entra/groups/{id}/members/{user}":       h.entraRemoveMember,
-		"GET /entra/check":                               h.entraCheck,
-		"GET /workflows":                                 h.workflows,
-		"GET /workflows/{name}":                          h.workflow,
-		"POST /workflows/{name}/enable":                  h.workflowEnable,
-		"POST /workflows/{name}/disable":                 h.workflowDisable,
-		"POST /workflows/{name}/run":                     h.workflowRunNow,
-		"GET /workflows/{name}/runs":                     h.workflowRuns,
-		"GET /workflows/{name}/test":                     h.workflowTest,
-		"GET /workflow-runs/{id}":                        h.workflowRun,
-		"POST /workflow-runs/{id}/retry":                 h.workflowRetry,
-		"GET /workflows-upcoming":                        h.workflowsUpcoming,
-		"GET /guests":                                    h.guestList,
-		"GET /guests/{user}":                             h.guestShow,
-		"POST /guests/{user}/extend":                     h.guestExtend,
+		"GET /targets":                                      h.targets,
+		"GET /targets/{target}":                             h.target,
+		"GET /targets/{target}/deadletters":                 h.deadLetters,
+		"POST /targets/{target}/deadletters/{seq}/retry":    h.retry,
+		"DELETE /targets/{target}/deadletters/{seq}":        h.discardDead,
+		"GET /targets/{target}/held":                        h.held,
+		"POST /targets/{target}/guard/release":              h.release,
+		"POST /targets/{target}/guard/discard":              h.discardHeld,
+		"POST /targets/{target}/resync":                     h.resyncTarget,
+		"POST /targets/{target}/reconciliations":            h.startReconcile,
+		"GET /targets/{target}/reconciliations":             h.reconciliations,
+		"GET /targets/{target}/reconciliations/{id}":        h.reconciliation,
+		"GET /{kind}/{id}":                                  h.object,
+		"POST /{kind}/{id}/resync":                          h.resyncObject,
+		"DELETE /Users/{id}/holds":                          h.releaseHolds,
+		"GET /audit":                                        h.audit,
+		"GET /entra/users/{key}":                            h.entraUser,
+		"POST /entra/users/{key}/disable":                   h.entraDisable,
+		"POST /entra/users/{key}/enable":                    h.entraEnable,
+		"POST /entra/users/{key}/revoke":                    h.entraRevoke,
+		"DELETE /entra/users/{key}":                         h.entraDelete,
+		"GET /entra/groups/{id}":                            h.entraGroup,
+		"POST /entra/groups/{id}/members":                   h.entraAddMember,
+		"DELETE /entra/groups/{id}/members/{user}":          h.entraRemoveMember,
+		"GET /entra/check":                                  h.entraCheck,
+		"GET /workflows":                                    h.workflows,
+		"GET /workflows/{name}":                             h.workflow,
+		"POST /workflows/{name}/enable":                     h.workflowEnable,
+		"POST /workflows/{name}/disable":                    h.workflowDisable,
+		"POST /workflows/{name}/run":                        h.workflowRunNow,
+		"GET /workflows/{name}/runs":                        h.workflowRuns,
+		"GET /workflows/{name}/test":                        h.workflowTest,
+		"GET /workflow-runs/{id}":                           h.workflowRun,
+		"POST /workflow-runs/{id}/retry":                    h.workflowRetry,
+		"GET /workflows-upcoming":                           h.workflowsUpcoming,
+		"GET /guests":                                       h.guestList,
+		"GET /guests/{user}":                                h.guestShow,
+		"POST /guests/{user}/extend":                        h.guestExtend,
+		"GET /reviews":                                      h.reviewList,
+		"GET /reviews/{name}":                               h.reviewShow,
+		"GET /reviews/{name}/instances":                     h.reviewInstances,
+		"GET /review-instances/{id}":                        h.reviewInstance,
+		"GET /review-instances/{id}/items":                  h.reviewItems,
+		"POST /review-instances/{id}/items/{item}/reassign": h.reviewReassign,
+		"POST /review-instances/{id}/stop":                  h.reviewStop,
+		"POST /review-instances/{id}/apply":                 h.reviewApply,
+		"GET /review-instances/{id}/export":                 h.reviewExport,
 	}
 	for pattern, fn := range routes {
 		method, path, _ := strings.Cut(pattern, " ")
@@ -152,6 +162,13 @@ func (h *adminHandler) wrap(fn func(r *http.Request) (any, error)) http.Handler 
 		if r.Method != http.MethodGet {
 			h.log.Info("admin call", "actor", actor, "method", r.Method, "path", r.URL.Path)
 		}
+		if d, ok := out.(download); ok {
+			w.Header().Set("Content-Type", d.contentType)
+			w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", d.name))
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write(d.body)
+			return
+		}
 		if rows, ok := out.(csvRows); ok {
 			writeCSV(w, rows)
 			return
@@ -171,6 +188,12 @@ func (h *adminHandler) status(err error) *adminError {
 		return &adminError{status: http.StatusNotFound, msg: err.Error()}
 	case errors.Is(err, workflow.ErrUnknownWorkflow), errors.Is(err, guest.ErrNotGuest):
 		return &adminError{status: http.StatusNotFound, msg: err.Error()}
+	case errors.Is(err, review.ErrNotFound):
+		return &adminError{status: http.StatusNotFound, msg: err.Error()}
+	case errors.Is(err, review.ErrNotInProgress), errors.Is(err, review.ErrNotEnded):
+		return &adminError{status: http.StatusConflict, msg: err.Error()}
+	case errors.Is(err, review.ErrUnknownReviewer), errors.Is(err, review.ErrBadDecision), errors.Is(err, review.ErrNotReviewer):
+		return &adminError{status: http.StatusBadRequest, msg: err.Error()}
 	case errors.Is(err, guest.ErrBadExtension):
 		return &adminError{status: http.StatusBadRequest, msg: err.Error()}
 	case errors.Is(err, engine.ErrBadHold), errors.Is(err, engine.ErrNotProvisioned):

@@ -189,20 +189,15 @@ const (
 	FormatJSON = "json"
 )
 
-// Export writes the items of an instance to w, as CSV (a header row;
-// cells that a spreadsheet would read as a formula are prefixed with ')
-// or as a JSON array of Row.
-func (s *Service) Export(ctx context.Context, instance int64, format string, w io.Writer) error {
-	if format != FormatCSV && format != FormatJSON {
-		return fmt.Errorf("review: export format %q: want %s or %s", format, FormatCSV, FormatJSON)
-	}
+// Rows returns the items of an instance as auditors get them, by index.
+func (s *Service) Rows(ctx context.Context, instance int64) ([]Row, error) {
 	in, err := s.Instance(ctx, instance)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	items, err := s.opts.Store.ReviewItems(ctx, store.ReviewItemQuery{Instance: instance})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rows := make([]Row, 0, len(items))
 	for _, it := range items {
@@ -211,6 +206,20 @@ func (s *Service) Export(ctx context.Context, instance int64, format string, w i
 			ResourceName: it.ResourceName, LastSignIn: it.LastSignIn, Recommendation: it.Recommendation, Reason: it.Reason,
 			Reviewers: it.Reviewers, Decision: it.Decision, Justification: it.Justification, ReviewedBy: it.ReviewedBy,
 			ReviewedAt: it.ReviewedAt, ApplyResult: it.ApplyResult, ApplyDetail: it.ApplyDetail, AppliedAt: it.AppliedAt})
+	}
+	return rows, nil
+}
+
+// Export writes the items of an instance to w, as CSV (a header row;
+// cells that a spreadsheet would read as a formula are prefixed with ')
+// or as a JSON array of Row.
+func (s *Service) Export(ctx context.Context, instance int64, format string, w io.Writer) error {
+	if format != FormatCSV && format != FormatJSON {
+		return fmt.Errorf("review: export format %q: want %s or %s", format, FormatCSV, FormatJSON)
+	}
+	rows, err := s.Rows(ctx, instance)
+	if err != nil {
+		return err
 	}
 	if format == FormatJSON {
 		enc := json.NewEncoder(w)

@@ -181,6 +181,19 @@ func nameOr(name, alt string) string {
 // reviewer they had; their decisions stay. ErrNotReviewer when one is not
 // the reviewer's, ErrUnknownReviewer when to is nobody.
 func (s *Service) Reassign(ctx context.Context, reviewer string, instance int64, items []int, to string) error {
+	return s.reassign(ctx, "reviewer: "+reviewer, reviewer, instance, items, to)
+}
+
+// AdminReassign makes to the reviewer of items of an instance in
+// progress, whoever reviewed them (an administrator's reassignment,
+// audited with the actor of ctx); as Reassign otherwise.
+func (s *Service) AdminReassign(ctx context.Context, instance int64, items []int, to string) error {
+	return s.reassign(ctx, store.ActorOf(ctx), "", instance, items, to)
+}
+
+// reassign reassigns items for actor; reviewer, when not "", must be a
+// reviewer of each.
+func (s *Service) reassign(ctx context.Context, actor, reviewer string, instance int64, items []int, to string) error {
 	key, err := resolveReviewer(ctx, s.opts.Store, to)
 	if err != nil {
 		return err
@@ -203,7 +216,7 @@ func (s *Service) Reassign(ctx context.Context, reviewer string, instance int64,
 				return fmt.Errorf("%w: item %d of instance %d", ErrNotFound, idx, instance)
 			}
 			it := its[0]
-			if !slices.Contains(it.Reviewers, reviewer) {
+			if reviewer != "" && !slices.Contains(it.Reviewers, reviewer) {
 				return fmt.Errorf("%w: item %d of instance %d is not %s's to reassign", ErrNotReviewer, idx, instance, reviewer)
 			}
 			from := strings.Join(it.Reviewers, ", ")
@@ -211,7 +224,7 @@ func (s *Service) Reassign(ctx context.Context, reviewer string, instance int64,
 			if err := tx.UpdateReviewItem(ctx, it); err != nil {
 				return err
 			}
-			if err := tx.Audit(ctx, store.AuditEntry{Actor: "reviewer: " + reviewer, Action: "review reassign", Type: "User", ID: it.User,
+			if err := tx.Audit(ctx, store.AuditEntry{Actor: actor, Action: "review reassign", Type: "User", ID: it.User,
 				Target: itemTarget(it), Result: store.AuditOK, Detail: fmt.Sprintf("%s, instance %d, item %d (%s): reassigned from %s to %s",
 					in.Definition, in.ID, idx, describeItem(it), from, key)}); err != nil {
 				return err

@@ -203,3 +203,14 @@ func (s *Service) reviewer(ctx context.Context, key string) (name, addr string, 
 	}
 	return name, guest.Email(u), nil
 }
+
+// ReviewerName returns how a reviewer (Item.Reviewers) reads: a user's
+// displayName or userName, or the email address of a reviewer who is no
+// user.
+func (s *Service) ReviewerName(ctx context.Context, key string) (string, error) {
+	name, addr, err := s.reviewer(ctx, key)
+	if name == "" {
+		name = addr
+	}
+	return name, err
+}
