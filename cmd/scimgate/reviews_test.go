@@ -284,3 +284,38 @@ func TestReviewsEndToEnd(t *testing.T) {
 		t.Errorf("apply of an instance in progress printed %q", out)
 	}
 }
+
+// TestREADMEReviewsOutput: the README's access review section shows the
+// output TestReviewsEndToEnd gets from a real gateway process
+// (testdata/reviews/e2e-*.golden) under the commands that print it.
+func TestREADMEReviewsOutput(t *testing.T) {
+	golden := map[string]string{
+		"list":       "e2e-list",
+		"instance 1": "e2e-instance",
+		"items 1 --reviewer audit@contoso.example": "e2e-items",
+	}
+	langs, bodies := codeBlocks(readmeSection(t, "Access reviews: `scimgate reviews`"))
+	seen := 0
+	for i := 0; i+1 < len(bodies); i++ {
+		cmd, ok := strings.CutPrefix(strings.TrimSpace(bodies[i]), "./bin/scimgate reviews ")
+		if langs[i] != "sh" || !ok || langs[i+1] != "" {
+			continue
+		}
+		name, known := golden[cmd]
+		if !known {
+			t.Errorf("the README shows scimgate reviews %s, which no test runs", cmd)
+			continue
+		}
+		want, err := os.ReadFile(filepath.Join("testdata", "reviews", name+".golden"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bodies[i+1] != string(want) {
+			t.Errorf("the README shows under scimgate reviews %s\n%s\nthe real output is\n%s", cmd, bodies[i+1], want)
+		}
+		seen++
+	}
+	if seen != len(golden) {
+		t.Errorf("the README shows %d of the %d reviews commands", seen, len(golden))
+	}
+}

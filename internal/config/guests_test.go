@@ -123,3 +123,18 @@ func TestExampleGuests(t *testing.T) {
 		t.Fatalf("Compile: %v", err)
 	}
 }
+
+// TestExampleReviews: examples/reviews.yaml is a complete, valid
+// configuration.
+func TestExampleReviews(t *testing.T) {
+	c, err := config.Load(filepath.Join("..", "..", "examples", "reviews.yaml"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(registry.New(registry.Services{})); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	if len(c.Reviews) != 2 {
+		t.Fatalf("reviews %+v", c.Reviews)
+	}
+}
