@@ -3,6 +3,8 @@ package workflow
 import (
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -94,6 +96,61 @@ func TestWebhookCallback(t *testing.T) {
 			}
 			if err := w.r.Complete(t.Context(), "guess", true, ""); !errors.Is(err, ErrUnknownCallback) {
 				t.Errorf("a guessed token: %v, want ErrUnknownCallback", err)
+			}
+		})
+	}
+}
+
+// TestWebhookCallbackBeforeResponse: a receiver that calls back before it
+// answers the POST (its work is quick) completes or fails the task: the
+// token is recorded before the POST, and the POST's return does not put
+// the task back to waiting.
+func TestWebhookCallbackBeforeResponse(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		ok     bool
+		want   string
+		emails int
+	}{
+		{"completed", true, store.WorkflowDone, 1},
+		{"failed", false, store.WorkflowFailed, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("BADGE_HOOK_SECRET", "badge-hook-secret")
+			var w *world
+			var completeErr error
+			srv := httptest.NewTLSServer(http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
+				var p struct {
+					CallbackURL string `json:"callbackUrl"`
+				}
+				if err := json.NewDecoder(req.Body).Decode(&p); err != nil {
+					rw.WriteHeader(400)
+					return
+				}
+				token := p.CallbackURL[strings.LastIndex(p.CallbackURL, "/")+1:]
+				completeErr = w.r.Complete(req.Context(), token, tc.ok, "done at once")
+				rw.WriteHeader(http.StatusAccepted)
+			}))
+			t.Cleanup(srv.Close)
+			w = newWorldWith(t, strings.ReplaceAll(callbackYAML, "%s", srv.URL), func(w *world) {
+				w.httpClient = srv.Client()
+				w.callbackURL = func(token string) string { return "https://gateway.example/workflow-callbacks/" + token }
+			})
+			w.put("u-kim", "kim@contoso.example", nil, nil)
+			if _, err := w.r.RunNow(t.Context(), "provision-badge", []string{"u-kim"}); err != nil {
+				t.Fatal(err)
+			}
+			w.step()
+			if completeErr != nil {
+				t.Fatalf("the callback during the POST: %v", completeErr)
+			}
+			w.step()
+			runs := w.runs("provision-badge", "u-kim")
+			if len(runs) != 1 || runs[0].Status != tc.want {
+				t.Fatalf("runs %+v; want one, %s", runs, tc.want)
+			}
+			if got := len(w.sender.take()); got != tc.emails {
+				t.Errorf("%d emails, want %d", got, tc.emails)
 			}
 		})
 	}

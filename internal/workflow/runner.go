@@ -403,8 +403,12 @@ func (r *Runner) execute(ctx context.Context, run store.WorkflowRun, now time.Ti
 			k.NextAt = k.Updated.Add(callbackTimeout(t.cfg))
 			run.NextAt = k.NextAt
 			return n, r.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) error {
-				if err := tx.AddWorkflowCallback(ctx, tokenHash(token), run.ID, k.Index); err != nil {
+				_, tasks, err := tx.WorkflowRun(ctx, run.ID)
+				if err != nil {
 					return err
+				}
+				if k.Index < len(tasks) && tasks[k.Index].Status != store.WorkflowRunning {
+					return nil // its callback came while the POST was in flight: Complete recorded it
 				}
 				if err := tx.UpdateWorkflowTask(ctx, k); err != nil {
 					return err
@@ -537,8 +541,23 @@ func (r *Runner) run(ctx context.Context, env *env, i int, t *task, preview bool
 			return "", "", fmt.Errorf("%w: the gateway gives no callback URL", ErrPermanent)
 		}
 		token = rand.Text() + rand.Text() // 52 base32 characters: 260 bits
+		// The token is recorded before the POST: a receiver may call back
+		// before the POST returns (Complete accepts the call then too).
+		if err := r.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) error {
+			if err := tx.DeleteWorkflowCallbacks(ctx, env.runID, i); err != nil { // an attempt's before a crash
+				return err
+			}
+			return tx.AddWorkflowCallback(ctx, tokenHash(token), env.runID, i)
+		}); err != nil {
+			return "", "", err
+		}
 		result, err = r.webhook(ctx, env, t, r.opts.CallbackURL(token))
 		if err != nil {
+			if derr := r.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) error {
+				return tx.DeleteWorkflowCallbacks(ctx, env.runID, i)
+			}); derr != nil {
+				err = errors.Join(err, derr)
+			}
 			return "", "", err
 		}
 		return result + fmt.Sprintf("; waiting up to %s for its callback", callbackTimeout(t.cfg)), token, nil
@@ -588,7 +607,9 @@ func (r *Runner) Complete(ctx context.Context, token string, ok bool, message st
 		if err := tx.DeleteWorkflowCallbacks(ctx, id, idx); err != nil {
 			return err
 		}
-		if idx >= len(tasks) || tasks[idx].Status != store.WorkflowWaiting {
+		// Waiting, or still running: the receiver called back before the
+		// POST returned.
+		if idx >= len(tasks) || (tasks[idx].Status != store.WorkflowWaiting && tasks[idx].Status != store.WorkflowRunning) {
 			return ErrUnknownCallback
 		}
 		k := tasks[idx]
@@ -604,7 +625,7 @@ func (r *Runner) Complete(ctx context.Context, token string, ok bool, message st
 				k.Result += ": " + message
 			}
 		} else { // the runner fails it now, as any failed task
-			k.NextAt, k.LastError = now, "the callback reported a failure"
+			k.Status, k.NextAt, k.LastError = store.WorkflowWaiting, now, "the callback reported a failure"
 			if message != "" {
 				k.LastError += ": " + message
 			}
