@@ -54,7 +54,15 @@ func (h *Handler) adminPage(w http.ResponseWriter, r *http.Request, s claims, na
 	default:
 		notice = ""
 	}
-	h.render(w, status, "review.html", page{Title: d.Name, CSRF: s.CSRF, Who: s.Admin, Admin: true, Error: errMsg, Notice: notice,
+	names := map[string]string{}
+	for _, in := range out {
+		for _, rp := range in.Reviewers {
+			if _, ok := names[rp.Reviewer]; !ok {
+				names[rp.Reviewer] = h.name(ctx, rp.Reviewer)
+			}
+		}
+	}
+	h.render(w, status, "review.html", page{Names: names, Title: d.Name, CSRF: s.CSRF, Who: s.Admin, Admin: true, Error: errMsg, Notice: notice,
 		Content: struct {
 			Definition review.Definition
 			Instances  []adminInstance

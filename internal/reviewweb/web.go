@@ -151,13 +151,15 @@ func (h *Handler) style(w http.ResponseWriter, r *http.Request) {
 
 // page is what every template gets.
 type page struct {
-	Title   string
-	CSRF    string
-	Who     string // the signed-in reviewer's name, or the admin's
-	Admin   bool
-	Error   string
-	Notice  string
-	Token   string // the sign-in page's link token
+	Title  string
+	CSRF   string
+	Who    string // the signed-in reviewer's name, or the admin's
+	Admin  bool
+	Error  string
+	Notice string
+	Token  string // the sign-in page's link token
+	// Names are the display names of the reviewers shown, by key.
+	Names   map[string]string
 	Content any
 }
 
