@@ -34,18 +34,17 @@ const adminToken = "admin-token-of-the-test"
 // in progress, with its pages served: Mia manages Ada (whose displayName
 // is hostile HTML) and Bob; Max manages Cy.
 type fixture struct {
-	t               *testing.T
-	mu              sync.Mutex
-	now             time.Time
-	st              *store.SQL
-	svc             *review.Service
-	web             *reviewweb.Handler
-	srv             *httptest.Server
-	mia, max        string
-	ada, bob, cy    string
-	instance        int64
-	key             []byte
-	justifyRequired bool
+	t            *testing.T
+	mu           sync.Mutex
+	now          time.Time
+	st           *store.SQL
+	svc          *review.Service
+	web          *reviewweb.Handler
+	srv          *httptest.Server
+	mia, max     string
+	ada, bob, cy string
+	instance     int64
+	key          []byte
 }
 
 const hostile = `<script>alert("x")</script><img src=x onerror=alert(1)>`
