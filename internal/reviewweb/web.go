@@ -366,6 +366,9 @@ func (h *Handler) reviewerPage(w http.ResponseWriter, r *http.Request, s claims,
 	if n, err := strconv.Atoi(r.URL.Query().Get("saved")); err == nil && errMsg == "" {
 		notice = fmt.Sprintf("Recorded %d decision(s).", n)
 	}
+	if n, err := strconv.Atoi(r.URL.Query().Get("reassigned")); err == nil && errMsg == "" {
+		notice = fmt.Sprintf("Reassigned %d item(s).", n)
+	}
 	h.render(w, status, "reviewer.html", page{Title: "Your access reviews", CSRF: s.CSRF, Who: h.name(ctx, s.Reviewer),
 		Error: errMsg, Notice: notice, Content: groups})
 }
@@ -391,7 +394,8 @@ func (h *Handler) name(ctx context.Context, key string) string {
 // decide records a reviewer's decisions: "one" (item:decision) decides
 // one item with its own justification (j<item>); "bulk" decides the
 // checked items (item) with decision and justification; "accept" takes
-// the recommendations of every pending item of the instance.
+// the recommendations of every pending item of the instance; "reassign"
+// gives the checked items to another reviewer (to).
 func (h *Handler) decide(w http.ResponseWriter, r *http.Request, s claims) {
 	f := r.PostForm
 	inst, err := strconv.ParseInt(f.Get("instance"), 10, 64)
@@ -414,19 +418,40 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, s claims) {
 		n, err = h.opts.Reviews.AcceptRecommendations(r.Context(), s.Reviewer, inst, f.Get("justification"))
 	default:
 		if len(f["item"]) == 0 {
-			h.reviewerPage(w, r, s, http.StatusBadRequest, "Select the items to decide first: nothing was changed.")
+			h.reviewerPage(w, r, s, http.StatusBadRequest, "Select the items first: nothing was changed.")
 			return
 		}
-		if f.Get("decision") == "" {
-			h.reviewerPage(w, r, s, http.StatusBadRequest, "Choose approve, deny or don't know for the selected items: nothing was changed.")
-			return
-		}
+		var idxs []int
 		for _, v := range f["item"] {
 			i, err := strconv.Atoi(v)
 			if err != nil {
 				h.reviewerPage(w, r, s, http.StatusBadRequest, "The form names no item.")
 				return
 			}
+			idxs = append(idxs, i)
+		}
+		if f.Get("action") == "reassign" {
+			to := strings.TrimSpace(f.Get("to"))
+			if to == "" {
+				h.reviewerPage(w, r, s, http.StatusBadRequest, "Name the reviewer to reassign the selected items to: nothing was changed.")
+				return
+			}
+			if err := h.opts.Reviews.Reassign(r.Context(), s.Reviewer, inst, idxs, to); err != nil {
+				status, msg := decideError(err)
+				if errors.Is(err, review.ErrUnknownReviewer) {
+					status, msg = http.StatusBadRequest, fmt.Sprintf("No user nor email address is %q. Nothing was changed.", to)
+				}
+				h.reviewerPage(w, r, s, status, msg)
+				return
+			}
+			http.Redirect(w, r, Path+"?reassigned="+strconv.Itoa(len(idxs)), http.StatusSeeOther)
+			return
+		}
+		if f.Get("decision") == "" {
+			h.reviewerPage(w, r, s, http.StatusBadRequest, "Choose approve, deny or don't know for the selected items: nothing was changed.")
+			return
+		}
+		for _, i := range idxs {
 			ds = append(ds, review.Decision{Item: i, Decision: f.Get("decision"), Justification: f.Get("justification")})
 		}
 	}

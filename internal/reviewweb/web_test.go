@@ -505,3 +505,29 @@ func TestAdmin(t *testing.T) {
 		t.Errorf("export: %d %s", code, csv)
 	}
 }
+
+// TestReassign: a reviewer gives checked items to another reviewer, who
+// then sees them; an unknown reviewer is shown and changes nothing.
+func TestReassign(t *testing.T) {
+	f := newFixture(t, false)
+	mia := f.browser()
+	csrf := mia.signIn(f.mia)
+	inst := strconv.FormatInt(f.instance, 10)
+	code, body := mia.do("POST", "/reviews/decide", url.Values{"csrf": {csrf}, "instance": {inst}, "item": {f.index(f.bob)},
+		"to": {"nobody-<b>"}, "action": {"reassign"}})
+	if code != 400 || !strings.Contains(body, "No user nor email address is &#34;nobody-&lt;b&gt;&#34;") {
+		t.Errorf("an unknown reviewer: %d %s", code, body)
+	}
+	if code, _ := mia.do("POST", "/reviews/decide", url.Values{"csrf": {csrf}, "instance": {inst}, "item": {f.index(f.bob)},
+		"to": {"max@contoso.example"}, "action": {"reassign"}}); code != 303 {
+		t.Fatalf("reassign: %d", code)
+	}
+	if _, body := mia.do("GET", "/reviews/?reassigned=1", nil); !strings.Contains(body, "Reassigned 1 item(s).") || strings.Contains(body, "bob@contoso.example") {
+		t.Errorf("Mia's page after reassigning Bob: %s", body)
+	}
+	max := f.browser()
+	max.signIn(f.max)
+	if _, body := max.do("GET", "/reviews/", nil); !strings.Contains(body, "bob@contoso.example") {
+		t.Errorf("Max's page lacks Bob's item: %s", body)
+	}
+}
