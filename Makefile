@@ -32,9 +32,10 @@ test: test-deps vet staticcheck
 	$(GO) test -run '^$$' -fuzz '^FuzzParsePatchPath$$' -fuzztime $(FUZZTIME) ./scim
 	$(GO) test -run '^$$' -fuzz '^FuzzPatch$$' -fuzztime $(FUZZTIME) ./scim
 
-## test-deps: the servers the connector tests run against (MariaDB, PostgreSQL, OpenLDAP slapd) and protoc, installed with
+## test-deps: the servers the connector tests run against (MariaDB, PostgreSQL, OpenLDAP slapd), protoc and chromium (the
+## reviewer page's browser test), installed with
 ## apt-get when missing and running as root; otherwise the tests that need them say so loudly and skip.
-TEST_PKGS := mariadb-server postgresql slapd ldap-utils protobuf-compiler
+TEST_PKGS := mariadb-server postgresql slapd ldap-utils protobuf-compiler chromium
 test-deps:
 	@missing=""; for p in $(TEST_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -32,6 +32,7 @@ import (
 	"github.com/scimgate/scimgate/internal/guest"
 	"github.com/scimgate/scimgate/internal/notify"
 	"github.com/scimgate/scimgate/internal/review"
+	"github.com/scimgate/scimgate/internal/reviewweb"
 	"github.com/scimgate/scimgate/internal/store"
 	"github.com/scimgate/scimgate/internal/workflow"
 	"github.com/scimgate/scimgate/policy"
@@ -61,6 +62,9 @@ type Gateway struct {
 	alerts  *alert.Evaluator             // nil without alerts
 	guests  *guest.Lifecycle             // nil without guests
 	reviews *review.Service              // nil without reviews
+	// reviewWeb is the reviewer and admin pages under /reviews/ (nil
+	// without reviews).
+	reviewWeb *reviewweb.Handler
 	// templates are the notifications' templates (nil: the built-in ones).
 	templates *notify.Templates
 	// sender sends the workflows' emails; nil: no notifications are
@@ -392,11 +396,27 @@ func (g *Gateway) openReviews(pol *policy.Policy, tune func(*review.Options)) er
 	if g.entra != nil && g.cfg.Entra.Features.SignInActivity {
 		o.Entra = g.entra
 	}
+	// The notices carry a one-time link to the reviewer's page.
+	o.URL = func(reviewer string) string { return g.reviewWeb.Link(reviewer) }
 	if tune != nil {
 		tune(&o)
 	}
-	var err error
+	key, err := ensureToken(filepath.Join(g.cfg.DataDir, ReviewKeyFile))
+	if err != nil {
+		return fmt.Errorf("reviews: %w", err)
+	}
 	if g.reviews, err = review.New(o); err != nil {
+		return fmt.Errorf("reviews: %w", err)
+	}
+	g.reviewWeb, err = reviewweb.New(reviewweb.Options{Reviews: g.reviews, Store: g.store, Key: []byte(key),
+		Admin: func(r *http.Request, token string) (string, error) {
+			r = r.Clone(r.Context())
+			r.Header.Set("Authorization", "Bearer "+token)
+			return g.admin.Check(r) // the admin API's tokens, limited per address like its requests
+		},
+		BaseURL: func() string { return strings.TrimSuffix(g.BaseURL(), g.cfg.SCIM.BasePath) },
+		Secure:  strings.HasPrefix(g.cfg.PublicURL, "https://"), Logger: g.log})
+	if err != nil {
 		return fmt.Errorf("reviews: %w", err)
 	}
 	g.log.Info("access reviews enabled", "reviews", len(o.Definitions))
@@ -624,6 +644,9 @@ func (g *Gateway) routes(api http.Handler) http.Handler {
 	if g.runner != nil {
 		mux.HandleFunc("POST "+callbackPath+"{token}", g.workflowCallback)
 	}
+	if g.reviewWeb != nil {
+		mux.Handle(reviewweb.Path, g.reviewWeb)
+	}
 	instrumented := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
@@ -731,6 +754,11 @@ func ensureToken(path string) (string, error) {
 	}
 	return tok, nil
 }
+
+// ReviewKeyFile is the file under the data directory holding the key
+// that signs the reviewer page's sign-in links and sessions, generated
+// once.
+const ReviewKeyFile = "review-key"
 
 // callbackPath is where the receivers of webhook tasks with callback
 // complete them: POST /workflow-callbacks/{token}.

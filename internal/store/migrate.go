@@ -330,6 +330,13 @@ var migrations = []migration{{
 		error {text} NOT NULL,
 		PRIMARY KEY (instance, recipient, kind)
 	)`,
+}, {
+	// 17: the reviewer page's one-time sign-in links used, by id, kept
+	// until they expire.
+	`CREATE TABLE review_links (
+		id VARCHAR(64) NOT NULL PRIMARY KEY,
+		expires CHAR(30) NOT NULL
+	)`,
 }}
 
 // migrationFuncs are the steps of a migration that SQL alone cannot do,

@@ -218,6 +218,26 @@ func (t *sqlTx) AddReviewNotice(ctx context.Context, n ReviewNotice) error {
 	return t.execTx(ctx, "review notice", rvAddNoticeSQL, n.Instance, n.Recipient, n.Kind, timeText(n.At), n.Error)
 }
 
+// UseReviewLink implements Tx.
+func (t *sqlTx) UseReviewLink(ctx context.Context, id string, expires, now time.Time) (bool, error) {
+	ctx, err := t.begin(ctx)
+	if err != nil {
+		return false, err
+	}
+	if _, err := t.w.exec(ctx, "DELETE FROM review_links WHERE expires < ?", timeText(now)); err != nil {
+		return false, fmt.Errorf("store: review link: %w", err)
+	}
+	res, err := t.w.exec(ctx, "INSERT INTO review_links (id, expires) VALUES (?, ?) ON CONFLICT (id) DO NOTHING", id, timeText(expires))
+	if err != nil {
+		return false, fmt.Errorf("store: review link: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store: review link: %w", err)
+	}
+	return n == 1, nil
+}
+
 // ReviewInstance implements Tx.
 func (t *sqlTx) ReviewInstance(ctx context.Context, id int64) (ReviewInstance, error) {
 	ctx, err := t.begin(ctx)

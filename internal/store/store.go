@@ -457,6 +457,10 @@ type Tx interface {
 	// AddReviewNotice records a notice; one already recorded for its
 	// (Instance, Recipient, Kind) is kept.
 	AddReviewNotice(ctx context.Context, n ReviewNotice) error
+	// UseReviewLink records the one-time sign-in link id as used and
+	// reports true, or false when it was used already; the ids of links
+	// expired before now are forgotten (they are refused as expired).
+	UseReviewLink(ctx context.Context, id string, expires, now time.Time) (bool, error)
 
 	// Alerts (see alert.go).
 
