@@ -73,6 +73,10 @@ type Options struct {
 	// once (the lifecycle workflows' events). An error fails the batch,
 	// which is planned again.
 	OnChanges func(ctx context.Context, tx store.Tx, changes []store.Change) error
+	// Committed, when set, is called after each batch that OnChanges saw
+	// has committed: what OnChanges wrote is visible to other readers
+	// now (a scheduler it wrote for can look again).
+	Committed func()
 	// OnAccounts, when set, is told after each page of a reconciliation
 	// (not a dry run) of the user accounts it read that are linked to a
 	// user, with the attributes the target returned: facts of the target

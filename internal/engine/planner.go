@@ -153,6 +153,9 @@ func (e *Engine) planAndSave(ctx context.Context, changes []store.Change) error 
 		return err
 	}
 	e.saved(p)
+	if e.opts.Committed != nil && e.opts.OnChanges != nil {
+		e.opts.Committed()
+	}
 	return nil
 }
 

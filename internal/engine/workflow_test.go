@@ -13,7 +13,8 @@ import (
 
 // TestOnChanges: OnChanges sees each journalled change once, in the
 // planner's transaction (what it writes commits with the batch; its error
-// fails the batch, planned again).
+// fails the batch, planned again); Committed is called once the batch it
+// saw has committed, not for a failed one.
 func TestOnChanges(t *testing.T) {
 	st, pol := storeAndPolicy(t)
 	mem := memory.New(memory.Config{})
@@ -21,7 +22,9 @@ func TestOnChanges(t *testing.T) {
 	var seen []string
 	fail := errors.New("hook fails")
 	var hookErr error
+	committed := 0
 	e, err := New(Options{Store: st, Policy: pol, Connectors: map[string]targets.Connector{"crm": mem}, Now: func() time.Time { return now },
+		Committed: func() { committed++ },
 		OnChanges: func(ctx context.Context, tx store.Tx, changes []store.Change) error {
 			if hookErr != nil {
 				return hookErr
@@ -44,8 +47,8 @@ func TestOnChanges(t *testing.T) {
 	if err := e.PlanOnce(ctx); !errors.Is(err, fail) {
 		t.Fatalf("PlanOnce with a failing hook: %v", err)
 	}
-	if rows, _ := st.Outbox(ctx, "crm", false, 10); len(rows) != 0 {
-		t.Fatalf("the failed batch queued %d operations", len(rows))
+	if rows, _ := st.Outbox(ctx, "crm", false, 10); len(rows) != 0 || committed != 0 {
+		t.Fatalf("the failed batch queued %d operations, Committed called %d times", len(rows), committed)
 	}
 	hookErr = nil
 	if err := e.PlanOnce(ctx); err != nil {
@@ -54,8 +57,8 @@ func TestOnChanges(t *testing.T) {
 	if err := e.PlanOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if len(seen) != 1 || seen[0] != "User/u1" {
-		t.Fatalf("the hook saw %v, want [User/u1] once", seen)
+	if len(seen) != 1 || seen[0] != "User/u1" || committed != 1 {
+		t.Fatalf("the hook saw %v, want [User/u1] once; Committed called %d times, want 1", seen, committed)
 	}
 	if rows, _ := st.Outbox(ctx, "crm", false, 10); len(rows) != 1 {
 		t.Fatalf("the batch queued %d operations, want the create", len(rows))

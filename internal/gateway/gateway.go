@@ -203,6 +203,14 @@ func newGatewayWith(ctx context.Context, cfg config.Config, types targets.Regist
 	if pol != nil {
 		if err := g.openEngine(ctx, pol, func(o *engine.Options) {
 			o.OnChanges = engine.ChainChanges(hooksOf...)
+			o.Committed = func() { // what the hooks wrote is visible now
+				if g.guests != nil {
+					g.guests.Wake()
+				}
+				if g.runner != nil {
+					g.runner.Wake()
+				}
+			}
 			if cfg.Guests != nil && cfg.Guests.Expiry.LastLogin != nil {
 				o.OnAccounts = func(ctx context.Context, target string, accounts []engine.Account) error {
 					return g.guests.ObserveAccounts(ctx, target, accounts)

@@ -371,9 +371,8 @@ func (l *Lifecycle) OnChanges(ctx context.Context, tx store.Tx, changes []store.
 			return err
 		}
 	}
-	if len(ids) > 0 {
-		l.Wake()
-	}
+	// No Wake here: the records are not committed yet. The gateway wakes
+	// the lifecycle after the batch commits (engine.Options.Committed).
 	return nil
 }
 
