@@ -39,6 +39,7 @@ Commands:
                                 reviewer of ITEM of an instance in progress
   stop ID                       end an instance now: the default decision applies to
                                 the items not reviewed, and with autoApply the results
+  remind ID                     send a reminder now to the reviewers with pending items
   apply ID                      apply the results of an ended instance (again: the
                                 items not applied yet or whose apply failed)
   export ID [--format csv|json] [-o FILE]
@@ -72,6 +73,7 @@ var reviewsCommands = map[string]reviewsCommand{
 	"reassign":  {"reassign ITEM REVIEWER", 2, nil, reviewsReassign},
 	"stop":      {"stop ID", 1, nil, reviewsAction("stop")},
 	"apply":     {"apply ID", 1, nil, reviewsAction("apply")},
+	"remind":    {"remind ID", 1, nil, reviewsRemind},
 	"export":    {"export ID [--format csv|json] [-o FILE]", 1, []string{"format", "o"}, reviewsExport},
 }
 
@@ -402,6 +404,29 @@ func reviewsAction(action string) func(ctx context.Context, c *adminClient, _ re
 		}
 		return writeInstance(w, r.Instance)
 	}
+}
+
+// reviewsRemind sends a reminder now to an instance's reviewers with
+// pending items.
+func reviewsRemind(ctx context.Context, c *adminClient, _ reviewsOpts, args []string, w io.Writer) error {
+	path, err := instancePath(args[0])
+	if err != nil {
+		return err
+	}
+	var r struct {
+		Sent   int    `json:"sent"`
+		Errors string `json:"errors"`
+	}
+	if err := c.call(ctx, http.MethodPost, path+"/remind", nil, &r); err != nil || c.jsonOut != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(w, "instance %s: %s sent\n", args[0], plural(r.Sent, "reminder")); err != nil {
+		return err
+	}
+	if r.Errors != "" {
+		_, err = fmt.Fprintf(w, "  not sent: %s\n", r.Errors)
+	}
+	return err
 }
 
 func reviewsExport(ctx context.Context, c *adminClient, o reviewsOpts, args []string, w io.Writer) error {

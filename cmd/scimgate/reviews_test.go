@@ -91,6 +91,8 @@ func TestReviews(t *testing.T) {
 		{name: "stop", args: []string{"stop", "3"}, calls: []adminCall{{method: "POST", uri: "/admin/v1/review-instances/3/stop",
 			body: strings.Replace(strings.Replace(reviewInstanceDetail, `"InProgress"`, `"Completed", "ended": "2026-03-04T08:00:00Z", "endedBy": "admin: static token #1"`, 1),
 				`"end": "2026-03-09T00:00:00Z"`, `"end": "2026-03-04T08:00:00Z"`, 1)}}, golden: "stop"},
+		{name: "remind", args: []string{"remind", "3"}, calls: []adminCall{{method: "POST", uri: "/admin/v1/review-instances/3/remind",
+			body: `{"sent": 2, "errors": "oli: reviewer oli has no email address: permanent failure"}`}}, golden: "remind"},
 		{name: "apply", args: []string{"apply", "1"}, calls: []adminCall{{method: "POST", uri: "/admin/v1/review-instances/1/apply",
 			body: `{"applied": 2, "instance": ` + reviewInstanceDone + `}`}}, golden: "apply"},
 		{name: "export to stdout", args: []string{"export", "3"}, calls: []adminCall{{method: "GET", uri: "/admin/v1/review-instances/3/export?format=csv",

@@ -116,6 +116,7 @@ func (g *Gateway) adminRoutes(mux *http.ServeMux, admin *auth.Authenticator) {
 		"GET /review-instances/{id}/items":                  h.reviewItems,
 		"POST /review-instances/{id}/items/{item}/reassign": h.reviewReassign,
 		"POST /review-instances/{id}/stop":                  h.reviewStop,
+		"POST /review-instances/{id}/remind":                h.reviewRemind,
 		"POST /review-instances/{id}/apply":                 h.reviewApply,
 		"GET /review-instances/{id}/export":                 h.reviewExport,
 	}

@@ -281,6 +281,28 @@ func (h *adminHandler) reviewStop(r *http.Request) (any, error) {
 	return h.reviewInstance(r)
 }
 
+// reviewRemind sends a reminder now to the reviewers of an instance in
+// progress who have pending items, and answers how many went out.
+func (h *adminHandler) reviewRemind(r *http.Request) (any, error) {
+	s, err := h.reviewService()
+	if err != nil {
+		return nil, err
+	}
+	id, err := instanceID(r)
+	if err != nil {
+		return nil, err
+	}
+	n, err := s.Remind(r.Context(), id)
+	if err != nil && n == 0 {
+		return nil, err
+	}
+	out := map[string]any{"sent": n}
+	if err != nil { // some went out, some could not
+		out["errors"] = err.Error()
+	}
+	return out, nil
+}
+
 // reviewApply applies the results of an ended instance and answers how
 // many items it applied with the instance.
 func (h *adminHandler) reviewApply(r *http.Request) (any, error) {

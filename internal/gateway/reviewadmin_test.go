@@ -216,6 +216,17 @@ func TestReviewAdminAPI(t *testing.T) {
 		t.Errorf("audit of the reassignment: %q, want %q", reassigned, want)
 	}
 
+	// A reminder now, as the admin asks: audited.
+	if r := call(200, "POST", fmt.Sprintf("/review-instances/%d/remind", id), ""); r["sent"] == nil {
+		t.Errorf("remind: %v", r)
+	}
+	if es, err := g.store.Audit(t.Context(), store.AuditQuery{Limit: 5}); err != nil ||
+		!slices.ContainsFunc(es, func(e store.AuditEntry) bool {
+			return e.Action == "review remind" && e.Actor == "admin: static token #1"
+		}) {
+		t.Errorf("no audit entry of the reminder: %v %+v", err, es)
+	}
+
 	// Apply waits for the end; stop ends it now: the default denials.
 	call(409, "POST", fmt.Sprintf("/review-instances/%d/apply", id), "")
 	clock.Set(t0.Add(36 * time.Hour))
@@ -226,6 +237,7 @@ func TestReviewAdminAPI(t *testing.T) {
 		t.Errorf("stopped: %v", stopped)
 	}
 	call(409, "POST", fmt.Sprintf("/review-instances/%d/stop", id), "")
+	call(409, "POST", fmt.Sprintf("/review-instances/%d/remind", id), "")
 	call(409, "POST", bobItem, `{"reviewer": "boss@contoso.example"}`)
 
 	// The exports.

@@ -214,3 +214,73 @@ func (s *Service) ReviewerName(ctx context.Context, key string) (string, error) 
 	}
 	return name, err
 }
+
+// NoticeManual is the kind prefix of the reminders an administrator sends
+// (Remind), followed by the time they were sent.
+const NoticeManual = "manual:"
+
+// Remind sends a reminder now to every reviewer of an instance in
+// progress who has pending items, as an administrator asks (the admin
+// page, the admin API); it returns how many went out. A reminder that
+// cannot go out is recorded with its error, as the scheduled ones are.
+func (s *Service) Remind(ctx context.Context, instance int64) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.opts.Now()
+	in, err := s.opts.Store.ReviewInstance(ctx, instance)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, fmt.Errorf("%w: instance %d", ErrNotFound, instance)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if in.Status != store.ReviewInProgress {
+		return 0, fmt.Errorf("%w: instance %d of %s has ended", ErrNotInProgress, instance, in.Definition)
+	}
+	d, err := definitionOf(in)
+	if err != nil {
+		return 0, err
+	}
+	items, err := s.opts.Store.ReviewItems(ctx, store.ReviewItemQuery{Instance: instance})
+	if err != nil {
+		return 0, err
+	}
+	type counts struct{ items, pending int }
+	by := map[string]*counts{}
+	for _, it := range items {
+		for _, r := range it.Reviewers {
+			c := by[r]
+			if c == nil {
+				c = &counts{}
+				by[r] = c
+			}
+			c.items++
+			if it.Decision == NotReviewed {
+				c.pending++
+			}
+		}
+	}
+	kind := NoticeManual + now.UTC().Format(time.RFC3339Nano)
+	sent := 0
+	var errs []error
+	for _, r := range slices.Sorted(maps.Keys(by)) {
+		c := by[r]
+		if c.pending == 0 {
+			continue
+		}
+		err := s.send(ctx, in, d, r, kind, c.items, c.pending, now)
+		n := store.ReviewNotice{Instance: in.ID, Recipient: r, Kind: kind, At: now}
+		if err != nil {
+			n.Error = err.Error()
+			errs = append(errs, fmt.Errorf("%s: %w", r, err))
+		} else {
+			sent++
+		}
+		errs = append(errs, s.record(ctx, n))
+	}
+	err = s.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) error {
+		return tx.Audit(ctx, store.AuditEntry{Actor: store.ActorOf(ctx), Action: "review remind", Type: "Review", ID: in.Definition,
+			Result: store.AuditOK, Detail: fmt.Sprintf("instance %d: %d reminder(s) sent now", instance, sent)})
+	})
+	return sent, errors.Join(append(errs, err)...)
+}

@@ -1,7 +1,9 @@
 package review_test
 
 import (
+	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,4 +150,45 @@ func sorted(s []string) []string {
 	s = slices.Clone(s)
 	slices.Sort(s)
 	return s
+}
+
+// TestRemind: an administrator's reminder goes out now to the reviewers
+// with pending items (not to one who decided everything), again each
+// time it is asked for, and is refused once the instance has ended.
+func TestRemind(t *testing.T) {
+	t0 := time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC)
+	w := newWorld(t, t0, "")
+	mia := w.user("mia@contoso.example", "", nil)
+	nina := w.user("nina@contoso.example", "", nil)
+	ada := w.user("ada@contoso.example", mia, nil)
+	bob := w.user("bob@contoso.example", nina, nil)
+	w.group("Finance", ada, bob)
+	w.start([]review.Config{{Name: "finance", Resource: review.ResourceConfig{Group: "Finance"},
+		Reviewers:  review.ReviewersConfig{Type: review.ReviewersManager},
+		Recurrence: review.RecurrenceConfig{DurationDays: 10, StartDate: t0.Format(time.RFC3339)}}})
+	w.at(t0)
+	w.mail.take() // the start notices
+	in := w.instances("finance")[0]
+	ctx := t.Context()
+	if err := w.svc.Decide(ctx, nina, in.ID, []review.Decision{{Item: w.item(in.ID, "bob@contoso.example"), Decision: review.Approve}}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		n, err := w.svc.Remind(ctx, in.ID)
+		if err != nil || n != 1 {
+			t.Fatalf("Remind: %d, %v; want 1 sent", n, err)
+		}
+		if got := w.mail.take(); len(got) != 1 || !strings.HasPrefix(got[0], "mia@contoso.example: ") {
+			t.Fatalf("reminders %q, want one to mia", got)
+		}
+	}
+	if err := w.svc.Stop(ctx, in.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.Remind(ctx, in.ID); !errors.Is(err, review.ErrNotInProgress) {
+		t.Fatalf("Remind after the end: %v", err)
+	}
+	if _, err := w.svc.Remind(ctx, 999); !errors.Is(err, review.ErrNotFound) {
+		t.Fatalf("Remind of no instance: %v", err)
+	}
 }

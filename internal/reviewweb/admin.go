@@ -51,6 +51,8 @@ func (h *Handler) adminPage(w http.ResponseWriter, r *http.Request, s claims, na
 		notice = "The instance was stopped."
 	case "apply":
 		notice = "The results were applied."
+	case "remind":
+		notice = "Reminders were sent to the reviewers with pending items."
 	default:
 		notice = ""
 	}
@@ -69,7 +71,8 @@ func (h *Handler) adminPage(w http.ResponseWriter, r *http.Request, s claims, na
 		}{d, out}})
 }
 
-// adminAction stops an instance or applies its results.
+// adminAction stops an instance, sends its reminders now or applies its
+// results.
 func (h *Handler) adminAction(w http.ResponseWriter, r *http.Request, s claims) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
@@ -88,6 +91,12 @@ func (h *Handler) adminAction(w http.ResponseWriter, r *http.Request, s claims) 
 		err = h.opts.Reviews.Stop(ctx, id)
 	case "apply":
 		_, err = h.opts.Reviews.Apply(ctx, id)
+	case "remind":
+		var n int
+		if n, err = h.opts.Reviews.Remind(ctx, id); n > 0 && err != nil { // some went out: said in the log
+			h.opts.Logger.Warn("reviews page: some reminders were not sent", "instance", id, "err", err)
+			err = nil
+		}
 	default:
 		http.NotFound(w, r)
 		return
@@ -102,7 +111,11 @@ func (h *Handler) adminAction(w http.ResponseWriter, r *http.Request, s claims) 
 		default:
 			h.opts.Logger.Error("reviews page: admin action", "action", action, "instance", id, "err", err)
 		}
-		h.adminPage(w, r, s, in.Definition, http.StatusConflict, fmt.Sprintf("Instance %d: %s Nothing was changed.", id, msg), "")
+		text := fmt.Sprintf("Instance %d: %s Nothing was changed.", id, msg)
+		if action == "remind" && !errors.Is(err, review.ErrNotInProgress) {
+			text = fmt.Sprintf("Instance %d: no reminder could be sent (%v).", id, err)
+		}
+		h.adminPage(w, r, s, in.Definition, http.StatusConflict, text, "")
 		return
 	}
 	http.Redirect(w, r, Path+"admin/review/"+url.PathEscape(in.Definition)+"?done="+action, http.StatusSeeOther)

@@ -487,6 +487,17 @@ func TestAdmin(t *testing.T) {
 			t.Errorf("admin page lacks %q: %s", want, page)
 		}
 	}
+	if !strings.Contains(page, "Send reminders now") {
+		t.Errorf("admin page lacks the reminders' button: %s", page)
+	}
+	remind := "/reviews/admin/instances/" + strconv.FormatInt(f.instance, 10) + "/remind"
+	if code, _ := admin.do("POST", remind, url.Values{}); code != 403 {
+		t.Errorf("remind without csrf: %d, want 403", code)
+	}
+	// This gateway has no notifications section: the page says so.
+	if code, body := admin.do("POST", remind, url.Values{"csrf": {csrf}}); code != 409 || !strings.Contains(body, "no reminder could be sent") {
+		t.Errorf("remind without a sender: %d %s", code, body)
+	}
 	stop := "/reviews/admin/instances/" + strconv.FormatInt(f.instance, 10) + "/stop"
 	if code, _ := admin.do("POST", stop, url.Values{}); code != 403 {
 		t.Errorf("stop without csrf: %d, want 403", code)
