@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"flag"
@@ -12,6 +13,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/scimgate/scimgate/internal/gateway"
 	"github.com/scimgate/scimgate/internal/review"
@@ -39,6 +42,9 @@ Commands:
                                 reviewer of ITEM of an instance in progress
   stop ID                       end an instance now: the default decision applies to
                                 the items not reviewed, and with autoApply the results
+  create FILE                   define a review through the admin API (FILE: one review as
+                                in the reviews section, YAML or JSON)
+  update NAME FILE              change a review defined through the admin API
   remind ID                     send a reminder now to the reviewers with pending items
   apply ID                      apply the results of an ended instance (again: the
                                 items not applied yet or whose apply failed)
@@ -67,6 +73,8 @@ type reviewsCommand struct {
 var reviewsCommands = map[string]reviewsCommand{
 	"list":      {"list", 0, nil, reviewsList},
 	"show":      {"show NAME", 1, nil, reviewsShow},
+	"create":    {"create FILE", 1, nil, reviewsSave(true)},
+	"update":    {"update NAME FILE", 2, nil, reviewsSave(false)},
 	"instances": {"instances NAME", 1, nil, reviewsInstances},
 	"instance":  {"instance ID", 1, nil, reviewsInstance},
 	"items":     {"items ID [--reviewer R] [--decision D]", 1, []string{"reviewer", "decision"}, reviewsItems},
@@ -244,6 +252,37 @@ func reviewsShow(ctx context.Context, c *adminClient, _ reviewsOpts, args []stri
 		return err
 	}
 	return writeInstances(w, r.Instances)
+}
+
+// reviewsSave defines a review through the admin API (create FILE), or
+// changes one defined so (update NAME FILE): FILE holds one review as in
+// the reviews section, in YAML or JSON.
+func reviewsSave(create bool) func(ctx context.Context, c *adminClient, _ reviewsOpts, args []string, w io.Writer) error {
+	return func(ctx context.Context, c *adminClient, _ reviewsOpts, args []string, w io.Writer) error {
+		file := args[len(args)-1]
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		var d review.Config
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&d); err != nil {
+			return fmt.Errorf("%s: %w", file, err)
+		}
+		method, path, verb := http.MethodPost, "/reviews", "created"
+		if !create {
+			method, path, verb = http.MethodPut, "/reviews/"+url.PathEscape(args[0]), "updated"
+		}
+		var r gateway.AdminReview
+		if err := c.send(ctx, method, path, nil, d, &r); err != nil || c.jsonOut != nil {
+			return err
+		}
+		if _, err := fmt.Fprintf(w, "review %s %s (defined through the admin API)\n", r.Name, verb); err != nil {
+			return err
+		}
+		return writeReviews(w, []gateway.AdminReview{r}, true)
+	}
 }
 
 func reviewsInstances(ctx context.Context, c *adminClient, _ reviewsOpts, args []string, w io.Writer) error {

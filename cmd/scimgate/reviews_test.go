@@ -55,6 +55,30 @@ const (
 // -update rewrites those).
 func TestReviews(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "export.csv")
+	defFile := filepath.Join(t.TempDir(), "guests.yaml")
+	if err := os.WriteFile(defFile, []byte(`name: guests
+scope: guestsOnly
+inactiveDays: 90
+resource: {group: Partners}
+reviewers: {type: named, named: [boss@contoso.example, mia@contoso.example]}
+recurrence: {durationDays: 14, startDate: "2026-05-01"}
+settings: {justificationRequired: true, deniedGuests: blockThenDelete}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	badFile := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(badFile, []byte("name: x\ncolour: blue\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defJSON, err := json.Marshal(review.Config{Name: "guests", Scope: "guestsOnly", InactiveDays: 90,
+		Resource:   review.ResourceConfig{Group: "Partners"},
+		Reviewers:  review.ReviewersConfig{Type: "named", Named: []string{"boss@contoso.example", "mia@contoso.example"}},
+		Recurrence: review.RecurrenceConfig{DurationDays: 14, StartDate: "2026-05-01"},
+		Settings:   review.SettingsConfig{JustificationRequired: true, DeniedGuests: "blockThenDelete"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	guestsAPI := strings.Replace(reviewGuests, `"name": "guests",`, `"name": "guests", "definedIn": "api",`, 1)
 	for _, tc := range []struct {
 		name   string
 		args   []string // after "reviews"
@@ -91,6 +115,12 @@ func TestReviews(t *testing.T) {
 		{name: "stop", args: []string{"stop", "3"}, calls: []adminCall{{method: "POST", uri: "/admin/v1/review-instances/3/stop",
 			body: strings.Replace(strings.Replace(reviewInstanceDetail, `"InProgress"`, `"Completed", "ended": "2026-03-04T08:00:00Z", "endedBy": "admin: static token #1"`, 1),
 				`"end": "2026-03-09T00:00:00Z"`, `"end": "2026-03-04T08:00:00Z"`, 1)}}, golden: "stop"},
+		{name: "create", args: []string{"create", defFile}, calls: []adminCall{{method: "POST", uri: "/admin/v1/reviews",
+			reqBody: string(defJSON), body: guestsAPI}}, golden: "create"},
+		{name: "update", args: []string{"update", "guests", defFile}, calls: []adminCall{{method: "PUT", uri: "/admin/v1/reviews/guests",
+			reqBody: string(defJSON), body: guestsAPI}}, golden: "update"},
+		{name: "create an unknown field", args: []string{"create", badFile}, code: 1,
+			stderr: []string{"field colour not found"}},
 		{name: "remind", args: []string{"remind", "3"}, calls: []adminCall{{method: "POST", uri: "/admin/v1/review-instances/3/remind",
 			body: `{"sent": 2, "errors": "oli: reviewer oli has no email address: permanent failure"}`}}, golden: "remind"},
 		{name: "apply", args: []string{"apply", "1"}, calls: []adminCall{{method: "POST", uri: "/admin/v1/review-instances/1/apply",
@@ -115,7 +145,7 @@ func TestReviews(t *testing.T) {
 		{name: "help", args: []string{"-h"}, golden: "usage"},
 		{name: "help command", args: []string{"help"}, golden: "usage"},
 		{name: "no command", code: 2, stderr: []string{"Usage: scimgate reviews COMMAND"}},
-		{name: "unknown command", args: []string{"create"}, code: 2, stderr: []string{`scimgate reviews: usage: unknown reviews command "create"`}},
+		{name: "unknown command", args: []string{"delete"}, code: 2, stderr: []string{`scimgate reviews: usage: unknown reviews command "delete"`}},
 		{name: "show without a name", args: []string{"show"}, code: 2, stderr: []string{"usage: show NAME (got 0 arguments)"}},
 		{name: "a bad instance ID", args: []string{"instance", "x"}, code: 2, stderr: []string{`usage: "x" is not an instance ID (a positive integer)`}},
 		{name: "a bad item", args: []string{"reassign", "3", "mia"}, code: 2, stderr: []string{`usage: ITEM "3": want INSTANCE/INDEX, as items shows it (3/2)`}},

@@ -111,6 +111,8 @@ func (g *Gateway) adminRoutes(mux *http.ServeMux, admin *auth.Authenticator) {
 		"POST /guests/{user}/extend":                        h.guestExtend,
 		"GET /reviews":                                      h.reviewList,
 		"GET /reviews/{name}":                               h.reviewShow,
+		"POST /reviews":                                     h.reviewCreate,
+		"PUT /reviews/{name}":                               h.reviewUpdate,
 		"GET /reviews/{name}/instances":                     h.reviewInstances,
 		"GET /review-instances/{id}":                        h.reviewInstance,
 		"GET /review-instances/{id}/items":                  h.reviewItems,
@@ -189,6 +191,10 @@ func (h *adminHandler) status(err error) *adminError {
 		return &adminError{status: http.StatusNotFound, msg: err.Error()}
 	case errors.Is(err, workflow.ErrUnknownWorkflow), errors.Is(err, guest.ErrNotGuest):
 		return &adminError{status: http.StatusNotFound, msg: err.Error()}
+	case errors.Is(err, review.ErrInvalid):
+		return &adminError{status: http.StatusBadRequest, msg: err.Error()}
+	case errors.Is(err, review.ErrExists), errors.Is(err, review.ErrReadOnly):
+		return &adminError{status: http.StatusConflict, msg: err.Error()}
 	case errors.Is(err, review.ErrNotFound):
 		return &adminError{status: http.StatusNotFound, msg: err.Error()}
 	case errors.Is(err, review.ErrNotInProgress), errors.Is(err, review.ErrNotEnded):

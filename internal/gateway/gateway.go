@@ -143,7 +143,7 @@ func newGatewayWith(ctx context.Context, cfg config.Config, types targets.Regist
 	var pol *policy.Policy
 	// Workflows and alerts see the changes through the engine's planner,
 	// which runs without targets too.
-	if len(cfg.Targets) > 0 || len(cfg.Workflows) > 0 || cfg.Alerts != nil || cfg.Guests != nil || len(cfg.Reviews) > 0 {
+	if len(cfg.Targets) > 0 || len(cfg.Workflows) > 0 || cfg.Alerts != nil || cfg.Guests != nil || cfg.Reviews != nil {
 		if pol, err = policy.Compile(cfg.Policy(types), policy.WithResourceTypes(rtypes[0], rtypes[1])); err != nil {
 			return nil, err
 		}
@@ -239,8 +239,8 @@ func newGatewayWith(ctx context.Context, cfg config.Config, types targets.Regist
 			return nil, err
 		}
 	}
-	if len(cfg.Reviews) > 0 {
-		if err := g.openReviews(pol, hk.review); err != nil {
+	if cfg.Reviews != nil { // an empty section: reviews defined through the admin API only
+		if err := g.openReviews(ctx, pol, hk.review); err != nil {
 			g.Close()
 			return nil, err
 		}
@@ -387,9 +387,9 @@ func (g *Gateway) openGuests(tune func(*guest.LifecycleOptions)) error {
 // denials' holds go through and the guest lifecycle it approves and
 // denies guests with: guests are who the guest rules say (else userType
 // Guest), sign-ins are read from Entra when its section reads them.
-func (g *Gateway) openReviews(pol *policy.Policy, tune func(*review.Options)) error {
+func (g *Gateway) openReviews(ctx context.Context, pol *policy.Policy, tune func(*review.Options)) error {
 	o := review.Options{Store: g.store, Definitions: g.cfg.Reviews, Policy: pol, Engine: g.engine, Sender: g.sender,
-		Templates: g.templates, Logger: g.log}
+		Templates: g.templates, Logger: g.log, Check: g.cfg.CheckReview}
 	if g.guests != nil {
 		o.Guests = g.guests // never a typed nil
 		rules, err := guest.Compile(*g.cfg.Guests, g.cfg.GuestOptions())
@@ -414,6 +414,9 @@ func (g *Gateway) openReviews(pol *policy.Policy, tune func(*review.Options)) er
 		return fmt.Errorf("reviews: %w", err)
 	}
 	if g.reviews, err = review.New(o); err != nil {
+		return fmt.Errorf("reviews: %w", err)
+	}
+	if err := g.reviews.LoadDefinitions(ctx); err != nil { // those defined through the admin API
 		return fmt.Errorf("reviews: %w", err)
 	}
 	g.reviewWeb, err = reviewweb.New(reviewweb.Options{Reviews: g.reviews, Store: g.store, Key: []byte(key),

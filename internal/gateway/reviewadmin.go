@@ -25,6 +25,9 @@ import (
 // configured, when its next instance starts, and its instances.
 type AdminReview struct {
 	review.Config
+	// DefinedIn is "configuration" or "api" (the admin API: it can be
+	// updated there).
+	DefinedIn string                `json:"definedIn"`
 	NextStart *time.Time            `json:"nextStart,omitempty"`
 	Instances []AdminReviewInstance `json:"instances"`
 }
@@ -104,7 +107,8 @@ func (h *adminHandler) adminReviewInstance(r *http.Request, in review.Instance, 
 // adminReview is the admin API's form of a definition with its
 // instances, newest first.
 func (h *adminHandler) adminReview(r *http.Request, d review.Definition) (AdminReview, error) {
-	out := AdminReview{Config: d.Config, NextStart: timeOpt(d.NextStart), Instances: []AdminReviewInstance{}}
+	out := AdminReview{Config: d.Config, DefinedIn: map[bool]string{false: "configuration", true: "api"}[d.API],
+		NextStart: timeOpt(d.NextStart), Instances: []AdminReviewInstance{}}
 	ins, err := h.g.reviews.Instances(r.Context(), d.Name)
 	if err != nil {
 		return out, err
@@ -145,6 +149,42 @@ func (h *adminHandler) reviewShow(r *http.Request) (any, error) {
 		return nil, err
 	}
 	return h.adminReview(r, d)
+}
+
+// reviewCreate defines a review through the admin API (the body is its
+// configuration, as in the reviews section, in JSON).
+func (h *adminHandler) reviewCreate(r *http.Request) (any, error) {
+	return h.reviewSave(r, true)
+}
+
+// reviewUpdate changes a review defined through the admin API.
+func (h *adminHandler) reviewUpdate(r *http.Request) (any, error) {
+	return h.reviewSave(r, false)
+}
+
+func (h *adminHandler) reviewSave(r *http.Request, create bool) (any, error) {
+	s, err := h.reviewService()
+	if err != nil {
+		return nil, err
+	}
+	var d review.Config
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&d); err != nil {
+		return nil, badRequest("the body is not a review's definition: %v", err)
+	}
+	if !create {
+		if name := r.PathValue("name"); d.Name == "" {
+			d.Name = name
+		} else if !strings.EqualFold(d.Name, name) {
+			return nil, badRequest("the body names %q, the path %q: a review cannot be renamed", d.Name, name)
+		}
+	}
+	def, err := s.SaveDefinition(r.Context(), d, create)
+	if err != nil {
+		return nil, err
+	}
+	return h.adminReview(r, def)
 }
 
 func (h *adminHandler) reviewInstances(r *http.Request) (any, error) {

@@ -22,6 +22,8 @@ type Definition struct {
 	// NextStart is when its next instance starts (zero: the series has
 	// ended).
 	NextStart time.Time
+	// API: defined through the admin API, not in the configuration.
+	API bool
 }
 
 // Progress counts the decisions of items.
@@ -62,10 +64,13 @@ type Instance struct {
 // Definitions returns the configured reviews, in configuration order.
 func (s *Service) Definitions() []Definition {
 	now := s.opts.Now()
-	out := make([]Definition, 0, len(s.defs))
-	for _, d := range s.defs {
+	defs := s.definitions()
+	out := make([]Definition, 0, len(defs))
+	s.defsMu.RLock()
+	defer s.defsMu.RUnlock()
+	for _, d := range defs {
 		next, _ := d.Next(now)
-		out = append(out, Definition{Config: d, NextStart: next})
+		out = append(out, Definition{Config: d, NextStart: next, API: s.api[targets.NameKey(d.Name)]})
 	}
 	return out
 }

@@ -81,6 +81,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -111,6 +112,14 @@ var (
 	// ErrUnknownReviewer: the reviewer named is no user nor email
 	// address.
 	ErrUnknownReviewer = errors.New("review: unknown reviewer")
+	// ErrExists: a review of that name exists already.
+	ErrExists = errors.New("review: a review of that name exists")
+	// ErrReadOnly: the review is defined in the configuration; change it
+	// there.
+	ErrReadOnly = errors.New("review: defined in the configuration")
+	// ErrInvalid: a definition submitted through the admin API is not
+	// valid (its errors name the fields).
+	ErrInvalid = errors.New("review: invalid definition")
 )
 
 // Engine sets the holds of denials (an *engine.Engine).
@@ -137,6 +146,10 @@ type Options struct {
 	// Definitions are the reviews, validated (Config.Validate and the
 	// configuration's checks).
 	Definitions []Config
+	// Check checks a definition submitted through the admin API against
+	// the rest of the configuration (the targets, the sections it needs),
+	// as Definitions were; nil: Config.Validate only.
+	Check func(Config) error
 	// Policy is the targets' policy: their lifecycles say what a denial
 	// does. Engine sets the holds; both are needed to apply denials.
 	Policy *policy.Policy
@@ -165,10 +178,13 @@ type Options struct {
 
 // Service runs the access reviews. It is safe for concurrent use.
 type Service struct {
-	opts   Options
-	log    *slog.Logger
+	opts Options
+	log  *slog.Logger
+	// defsMu guards defs, the configured reviews then those defined
+	// through the admin API (api: by targets.NameKey).
+	defsMu sync.RWMutex
 	defs   []Config
-	byName map[string]Config // by targets.NameKey
+	api    map[string]bool
 	// mu serialises RunDue, Stop and Apply (what ends and applies
 	// instances); decisions are serialised by the store's transactions.
 	mu     sync.Mutex
@@ -200,17 +216,18 @@ func New(opts Options) (*Service, error) {
 			return strings.EqualFold(t, "Guest")
 		}
 	}
-	s := &Service{opts: opts, log: opts.Logger, defs: opts.Definitions, byName: map[string]Config{}, wake: make(chan struct{}, 1)}
+	s := &Service{opts: opts, log: opts.Logger, defs: slices.Clone(opts.Definitions), api: map[string]bool{}, wake: make(chan struct{}, 1)}
 	var errs []error
+	seen := map[string]bool{}
 	for i, d := range opts.Definitions {
 		if err := d.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("reviews[%d]: %w", i, err))
 		}
 		k := targets.NameKey(d.Name)
-		if _, dup := s.byName[k]; dup {
+		if seen[k] {
 			errs = append(errs, fmt.Errorf("reviews[%d]: name %q is taken", i, d.Name))
 		}
-		s.byName[k] = d
+		seen[k] = true
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -268,7 +285,7 @@ func (s *Service) RunDue(ctx context.Context) (int, error) {
 	now := s.opts.Now()
 	n := 0
 	var errs []error
-	for _, d := range s.defs {
+	for _, d := range s.definitions() {
 		started, err := s.startDue(ctx, d, now)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("review %s: %w", d.Name, err))

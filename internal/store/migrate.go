@@ -337,6 +337,15 @@ var migrations = []migration{{
 		id VARCHAR(64) NOT NULL PRIMARY KEY,
 		expires CHAR(30) NOT NULL
 	)`,
+}, {
+	// Access reviews defined through the admin API (reviews.go): their
+	// configuration's JSON, by name (case-folded).
+	`CREATE TABLE review_definitions (
+		name VARCHAR(64) NOT NULL PRIMARY KEY,
+		data {blob} NOT NULL,
+		created CHAR(30) NOT NULL,
+		updated CHAR(30) NOT NULL
+	)`,
 }}
 
 // migrationFuncs are the steps of a migration that SQL alone cannot do,

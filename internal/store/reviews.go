@@ -511,3 +511,48 @@ func (s *SQL) ReviewNotices(ctx context.Context, instance int64) (out []ReviewNo
 	})
 	return out, err
 }
+
+// ReviewDefinition is an access review defined through the admin API:
+// its configuration's JSON (package review), under its case-folded name.
+type ReviewDefinition struct {
+	Name             string
+	Data             []byte
+	Created, Updated time.Time
+}
+
+// ReviewDefinitions implements Store.
+func (s *SQL) ReviewDefinitions(ctx context.Context) (out []ReviewDefinition, err error) {
+	err = s.read(ctx, func(ctx context.Context, c *conn) error {
+		rows, err := c.query(ctx, "SELECT name, data, created, updated FROM review_definitions ORDER BY created, name")
+		if err != nil {
+			return fmt.Errorf("store: review definitions: %w", err)
+		}
+		defer rows.Close()
+		out = []ReviewDefinition{}
+		for rows.Next() {
+			var d ReviewDefinition
+			var created, updated string
+			if err := rows.Scan(&d.Name, &d.Data, &created, &updated); err != nil {
+				return fmt.Errorf("store: review definitions: %w", err)
+			}
+			if d.Created, err = parseTimeText(created); err == nil {
+				d.Updated, err = parseTimeText(updated)
+			}
+			if err != nil {
+				return fmt.Errorf("store: review definitions: %w", err)
+			}
+			out = append(out, d)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// PutReviewDefinition implements Tx.
+func (t *sqlTx) PutReviewDefinition(ctx context.Context, d ReviewDefinition) error {
+	if err := t.execTx(ctx, "review definition", "DELETE FROM review_definitions WHERE name = ?", d.Name); err != nil {
+		return err
+	}
+	return t.execTx(ctx, "review definition", "INSERT INTO review_definitions (name, data, created, updated) VALUES (?, ?, ?, ?)",
+		d.Name, data(d.Data), timeText(d.Created), timeText(d.Updated))
+}

@@ -281,6 +281,9 @@ type Store interface {
 	ReviewCounts(ctx context.Context, instance int64) (ReviewCounts, error)
 	// ReviewNotices returns the notices recorded for an instance.
 	ReviewNotices(ctx context.Context, instance int64) ([]ReviewNotice, error)
+	// ReviewDefinitions returns the access reviews defined through the
+	// admin API, oldest first (see reviews.go).
+	ReviewDefinitions(ctx context.Context) ([]ReviewDefinition, error)
 }
 
 // Tx is the view of the store inside Write.
@@ -457,6 +460,8 @@ type Tx interface {
 	// AddReviewNotice records a notice; one already recorded for its
 	// (Instance, Recipient, Kind) is kept.
 	AddReviewNotice(ctx context.Context, n ReviewNotice) error
+	// PutReviewDefinition inserts or replaces the definition named d.Name.
+	PutReviewDefinition(ctx context.Context, d ReviewDefinition) error
 	// UseReviewLink records the one-time sign-in link id as used and
 	// reports true, or false when it was used already; the ids of links
 	// expired before now are forgotten (they are refused as expired).
