@@ -191,7 +191,7 @@ func TestREADMEWorkflowExample(t *testing.T) {
 		// The planner schedules the users shortly after they are created.
 		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 			var out, errOut bytes.Buffer
-			if code := run(append([]string{"workflow", "--url", adminURL, "--token-file", tokenFile}, strings.Fields(c)...), &out, &errOut); code != 0 {
+			if code := run(append(append([]string{"workflow"}, strings.Fields(c)...), "--url", adminURL, "--token-file", tokenFile), &out, &errOut); code != 0 {
 				t.Fatalf("scimgate workflow %s: exit %d: %s", c, code, errOut.String())
 			}
 			if got = out.String(); got == wants[i] || time.Now().After(deadline) {
