@@ -330,6 +330,7 @@ func TestREADMEReviewsOutput(t *testing.T) {
 	seen := 0
 	for i := 0; i+1 < len(bodies); i++ {
 		cmd, ok := strings.CutPrefix(strings.TrimSpace(bodies[i]), "./bin/scimgate reviews ")
+		cmd = strings.TrimSuffix(cmd, " --token-file ./data/admin-token")
 		if langs[i] != "sh" || !ok || langs[i+1] != "" {
 			continue
 		}
