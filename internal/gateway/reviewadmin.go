@@ -195,6 +195,16 @@ func (h *adminHandler) reviewInstances(r *http.Request) (any, error) {
 	return map[string]any{"instances": ar.(AdminReview).Instances}, nil
 }
 
+// reviewOf returns the review service and the instance {id} of r.
+func (h *adminHandler) reviewOf(r *http.Request) (*review.Service, int64, error) {
+	s, err := h.reviewService()
+	if err != nil {
+		return nil, 0, err
+	}
+	id, err := instanceID(r)
+	return s, id, err
+}
+
 // instanceID reads the {id} of an instance.
 func instanceID(r *http.Request) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
@@ -205,11 +215,7 @@ func instanceID(r *http.Request) (int64, error) {
 }
 
 func (h *adminHandler) reviewInstance(r *http.Request) (any, error) {
-	s, err := h.reviewService()
-	if err != nil {
-		return nil, err
-	}
-	id, err := instanceID(r)
+	s, id, err := h.reviewOf(r)
 	if err != nil {
 		return nil, err
 	}
@@ -224,11 +230,7 @@ func (h *adminHandler) reviewInstance(r *http.Request) (any, error) {
 // those of ?reviewer= (a user's id or userName, or an email address) and
 // ?decision= only when given.
 func (h *adminHandler) reviewItems(r *http.Request) (any, error) {
-	s, err := h.reviewService()
-	if err != nil {
-		return nil, err
-	}
-	id, err := instanceID(r)
+	s, id, err := h.reviewOf(r)
 	if err != nil {
 		return nil, err
 	}
@@ -267,11 +269,7 @@ func (h *adminHandler) reviewItems(r *http.Request) (any, error) {
 // email or id} the reviewer of an item of an instance in progress, in
 // place of its reviewers, and answers the item.
 func (h *adminHandler) reviewReassign(r *http.Request) (any, error) {
-	s, err := h.reviewService()
-	if err != nil {
-		return nil, err
-	}
-	id, err := instanceID(r)
+	s, id, err := h.reviewOf(r)
 	if err != nil {
 		return nil, err
 	}
@@ -307,11 +305,7 @@ func (h *adminHandler) reviewReassign(r *http.Request) (any, error) {
 
 // reviewStop ends an instance in progress now and answers it.
 func (h *adminHandler) reviewStop(r *http.Request) (any, error) {
-	s, err := h.reviewService()
-	if err != nil {
-		return nil, err
-	}
-	id, err := instanceID(r)
+	s, id, err := h.reviewOf(r)
 	if err != nil {
 		return nil, err
 	}
@@ -324,11 +318,7 @@ func (h *adminHandler) reviewStop(r *http.Request) (any, error) {
 // reviewRemind sends a reminder now to the reviewers of an instance in
 // progress who have pending items, and answers how many went out.
 func (h *adminHandler) reviewRemind(r *http.Request) (any, error) {
-	s, err := h.reviewService()
-	if err != nil {
-		return nil, err
-	}
-	id, err := instanceID(r)
+	s, id, err := h.reviewOf(r)
 	if err != nil {
 		return nil, err
 	}
@@ -346,11 +336,7 @@ func (h *adminHandler) reviewRemind(r *http.Request) (any, error) {
 // reviewApply applies the results of an ended instance and answers how
 // many items it applied with the instance.
 func (h *adminHandler) reviewApply(r *http.Request) (any, error) {
-	s, err := h.reviewService()
-	if err != nil {
-		return nil, err
-	}
-	id, err := instanceID(r)
+	s, id, err := h.reviewOf(r)
 	if err != nil {
 		return nil, err
 	}
@@ -375,11 +361,7 @@ type download struct {
 // reviewExport answers the items of an instance for auditors, as
 // ?format=csv (text/csv) or json (default).
 func (h *adminHandler) reviewExport(r *http.Request) (any, error) {
-	s, err := h.reviewService()
-	if err != nil {
-		return nil, err
-	}
-	id, err := instanceID(r)
+	s, id, err := h.reviewOf(r)
 	if err != nil {
 		return nil, err
 	}
