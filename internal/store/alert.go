@@ -132,12 +132,8 @@ func (t *sqlTx) AddAlertNotice(ctx context.Context, n AlertNotice) (int64, error
 	if n.Rule == "" || n.Key == "" || (n.Event != AlertRaised && n.Event != AlertResolved) {
 		return 0, errors.New("store: alert notice: rule, key and event (raised or resolved) are required")
 	}
-	res, err := t.w.exec(ctx, noticeAddSQL, n.Rule, n.Key, n.Episode, n.Event, data(n.Payload), n.Attempts,
+	seq, _, err := t.w.insert(ctx, noticeAddSQL, "seq", n.Rule, n.Key, n.Episode, n.Event, data(n.Payload), n.Attempts,
 		timeText(n.NextAt), n.LastError, boolInt(n.Failed), timeText(n.Created))
-	if err != nil {
-		return 0, fmt.Errorf("store: alert notice: %w", err)
-	}
-	seq, err := res.LastInsertId()
 	if err != nil {
 		return 0, fmt.Errorf("store: alert notice: %w", err)
 	}

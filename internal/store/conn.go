@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	sqldriver "database/sql/driver"
 	"errors"
 )
 
@@ -11,7 +12,8 @@ import (
 // always arguments), so each is parsed once per connection.
 type conn struct {
 	d     *dialect
-	c     *sql.Conn
+	db    *sql.DB
+	c     *sql.Conn // nil after a failure that may have broken it
 	stmts map[string]*sql.Stmt
 }
 
@@ -24,7 +26,36 @@ func newConn(ctx context.Context, db *sql.DB, d *dialect) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &conn{d: d, c: c, stmts: map[string]*sql.Stmt{}}, nil
+	return &conn{d: d, db: db, c: c, stmts: map[string]*sql.Stmt{}}, nil
+}
+
+// ready reconnects a connection dropped by drop.
+func (c *conn) ready(ctx context.Context) error {
+	if c.c != nil {
+		return nil
+	}
+	nc, err := c.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	c.c = nc
+	return nil
+}
+
+// drop closes the connection after err, when err may have left it
+// unusable: a client-server database's driver closes a connection whose
+// statement was interrupted, and a server that restarted closes them all.
+// SQLite's connections survive both.
+func (c *conn) drop(ctx context.Context, err error) {
+	if err == nil || c.c == nil || c.d.embedded {
+		return
+	}
+	if ctx.Err() == nil && !c.d.isFault(err) && !errors.Is(err, sqldriver.ErrBadConn) && !errors.Is(err, sql.ErrConnDone) {
+		return
+	}
+	c.closeStmts()
+	_ = c.c.Close()
+	c.c = nil
 }
 
 // stmt returns q prepared on the connection.
@@ -59,6 +90,28 @@ func (c *conn) query(ctx context.Context, q string, args ...any) (*sql.Rows, err
 	return st.QueryContext(ctx, args...)
 }
 
+// insert runs the INSERT q, which may do nothing (ON CONFLICT DO
+// NOTHING), and returns the value its table's key column col was given;
+// inserted is false when it did nothing.
+func (c *conn) insert(ctx context.Context, q, col string, args ...any) (id int64, inserted bool, err error) {
+	if c.d.returning {
+		err := c.queryRow(ctx, q+" RETURNING "+col, args...).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, false, nil
+		}
+		return id, err == nil, err
+	}
+	res, err := c.exec(ctx, q, args...)
+	if err != nil {
+		return 0, false, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return 0, false, err
+	}
+	id, err = res.LastInsertId()
+	return id, err == nil, err
+}
+
 // queryRow is QueryRow of a prepared q; errors surface in Scan.
 func (c *conn) queryRow(ctx context.Context, q string, args ...any) scanner {
 	st, err := c.stmt(ctx, q)
@@ -81,6 +134,9 @@ func (c *conn) closeStmts() {
 
 func (c *conn) close() error {
 	c.closeStmts()
+	if c.c == nil {
+		return nil
+	}
 	err := c.c.Close()
 	if errors.Is(err, sql.ErrConnDone) {
 		return nil

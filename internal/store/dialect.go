@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,13 +15,23 @@ import (
 // runs on. Queries are written with ? placeholders and portable SQL; only
 // SQLite is implemented, MySQL/MariaDB and PostgreSQL add a value each.
 type dialect struct {
-	driver string
+	// embedded: the database is a library in this process (SQLite), not
+	// a server that connections can lose.
+	embedded bool
 	// numbered: placeholders are $1, $2, … instead of ?.
 	numbered bool
 	// types replaces the type tokens of the migrations.
 	types *strings.Replacer
-	// beginWrite opens a write transaction.
-	beginWrite string
+	// beginWrite opens a write transaction; beginRead a read-only one
+	// that sees one snapshot.
+	beginWrite, beginRead string
+	// returning: an INSERT returns the key it generated with RETURNING
+	// (else the driver's LastInsertId).
+	returning bool
+	// lockSchema, run first in a transaction, makes the migrations of
+	// concurrent openers (replicas) wait for each other ("": beginWrite
+	// does).
+	lockSchema string
 	// contains and endsWith return a predicate "col contains / ends with
 	// lit" and its arguments; lit is never empty.
 	contains func(col, lit string) (string, []any)
@@ -30,10 +41,22 @@ type dialect struct {
 	// isFault reports whether err is the storage's fault (full, I/O
 	// error, read-only) rather than the write's.
 	isFault func(error) bool
+	// isInvalidText reports whether err refuses a string argument the
+	// database cannot hold (nil: every string can be held).
+	isInvalidText func(error) bool
+}
+
+// textErr wraps err with ErrInvalidText when the database refused a
+// string it cannot hold.
+func (d *dialect) textErr(err error) error {
+	if err != nil && d.isInvalidText != nil && d.isInvalidText(err) && !errors.Is(err, ErrInvalidText) {
+		return fmt.Errorf("%w: %w", ErrInvalidText, err)
+	}
+	return err
 }
 
 var sqliteDialect = &dialect{
-	driver: "sqlite",
+	embedded: true,
 	types: strings.NewReplacer(
 		"{serial}", "INTEGER PRIMARY KEY", // rowid alias
 		// {sequence}: like {serial}, but a number is never reused, even
@@ -43,6 +66,7 @@ var sqliteDialect = &dialect{
 		"{text}", "TEXT", // BINARY collation: byte-wise order
 	),
 	beginWrite: "BEGIN IMMEDIATE",
+	beginRead:  "BEGIN",
 	// instr and substr of a BLOB work on bytes, so embedded NULs and
 	// multi-byte characters are compared exactly.
 	contains: func(col, lit string) (string, []any) {

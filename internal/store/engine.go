@@ -442,12 +442,8 @@ func (t *sqlTx) Enqueue(ctx context.Context, o Outbox) (int64, error) {
 	if created.IsZero() {
 		created = time.Now()
 	}
-	res, err := t.w.exec(ctx, enqueueSQL, o.Target, o.Type, o.ID, data(o.Payload), o.NextAt.UTC().Format(TimeFormat),
+	seq, _, err := t.w.insert(ctx, enqueueSQL, "seq", o.Target, o.Type, o.ID, data(o.Payload), o.NextAt.UTC().Format(TimeFormat),
 		boolInt(o.Held), created.UTC().Format(TimeFormat))
-	if err != nil {
-		return 0, fmt.Errorf("store: enqueue: %w", err)
-	}
-	seq, err := res.LastInsertId()
 	if err != nil {
 		return 0, fmt.Errorf("store: enqueue: %w", err)
 	}

@@ -6,8 +6,11 @@ import (
 	"testing"
 )
 
-// openTest opens a fresh store in a temporary directory, closed at cleanup.
-func openTest(t testing.TB) *SQL {
+// openTest opens a fresh store, closed at cleanup: SQLite in a temporary
+// directory, or the database of the backend under test (TestPostgres).
+var openTest = openSQLiteTest
+
+func openSQLiteTest(t testing.TB) *SQL {
 	t.Helper()
 	s, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "data", "scimgate.db"))
 	if err != nil {

@@ -358,10 +358,17 @@ var migrationFuncs = map[int]func(ctx context.Context, conn *sql.Conn, d *dialec
 // migrate brings the database on conn to len(migs), one transaction per
 // migration, so that concurrent openers (replicas) serialise.
 func migrate(ctx context.Context, conn *sql.Conn, d *dialect, migs []migration) error {
-	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	create := d.types.Replace(`CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER NOT NULL PRIMARY KEY,
 		applied CHAR(30) NOT NULL
-	)`); err != nil {
+	)`)
+	if d.lockSchema != "" {
+		// CREATE TABLE IF NOT EXISTS is not safe against a concurrent
+		// one on every database.
+		create = d.beginWrite + "; " + d.lockSchema + "; " + create + "; COMMIT"
+	}
+	if _, err := conn.ExecContext(ctx, create); err != nil {
+		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 		return fmt.Errorf("store: migrate: %w", err)
 	}
 	for {
@@ -376,6 +383,12 @@ func migrate(ctx context.Context, conn *sql.Conn, d *dialect, migs []migration) 
 func migrateStep(ctx context.Context, conn *sql.Conn, d *dialect, migs []migration) (done bool, err error) {
 	if _, err := conn.ExecContext(ctx, d.beginWrite); err != nil {
 		return false, fmt.Errorf("store: migrate: %w", err)
+	}
+	if d.lockSchema != "" {
+		if _, err := conn.ExecContext(ctx, d.lockSchema); err != nil {
+			_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+			return false, fmt.Errorf("store: migrate: %w", err)
+		}
 	}
 	defer func() {
 		end := "COMMIT"

@@ -149,22 +149,18 @@ func (t *sqlTx) CreateReviewInstance(ctx context.Context, in *ReviewInstance, it
 	if in.Definition == "" || in.Status == "" || in.Start.IsZero() || in.End.IsZero() {
 		return false, errors.New("store: review instance: definition, status, start and end are required")
 	}
-	res, err := t.w.exec(ctx, rvAddInstSQL, in.Definition, in.Occurrence, in.Status, timeText(in.Start), timeText(in.End),
+	id, inserted, err := t.w.insert(ctx, rvAddInstSQL, "id", in.Definition, in.Occurrence, in.Status, timeText(in.Start), timeText(in.End),
 		timeText(in.Ended), in.EndedBy, timeText(in.Applied), in.AppliedBy, data(in.Data))
 	if err != nil {
 		return false, fmt.Errorf("store: review instance: %w", err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return false, fmt.Errorf("store: review instance: %w", err)
-	} else if n == 0 {
+	if !inserted {
 		if err := t.w.queryRow(ctx, rvInstIDSQL, in.Definition, timeText(in.Start)).Scan(&in.ID); err != nil {
 			return false, fmt.Errorf("store: review instance: %w", err)
 		}
 		return false, nil
 	}
-	if in.ID, err = res.LastInsertId(); err != nil {
-		return false, fmt.Errorf("store: review instance: %w", err)
-	}
+	in.ID = id
 	for i := range items {
 		it := &items[i]
 		it.Instance = in.ID

@@ -78,9 +78,24 @@ func openSQLite(ctx context.Context, path string, migs []migration, opts ...func
 		q := url.Values{"_pragma": append([]string{"busy_timeout(10000)"}, pragmas...)}
 		return (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: q.Encode()}).String()
 	}
+	return open(ctx, sqliteDialect, path,
+		// temp_store: savepoints journal pages in memory, not in temporary files.
+		func() (*sql.DB, error) {
+			return sql.Open("sqlite", dsn("journal_mode(WAL)", "synchronous(FULL)", "temp_store(MEMORY)"))
+		},
+		func() (*sql.DB, error) { return sql.Open("sqlite", dsn("query_only(1)")) },
+		migs, opts...)
+}
+
+// open opens the store on a database of dialect d (named where in errors):
+// openWriter opens the pool of the writer's one connection, which
+// migrates the schema to migs; openReaders the pool of the readers, which
+// do not write.
+func open(ctx context.Context, d *dialect, where string, openWriter, openReaders func() (*sql.DB, error),
+	migs []migration, opts ...func(*SQL)) (_ *SQL, err error) {
 	readers := max(4, runtime.GOMAXPROCS(0))
 	s := &SQL{
-		d:       sqliteDialect,
+		d:       d,
 		readers: make(chan *conn, readers),
 		scans:   make(chan struct{}, max(1, readers/2)),
 		queue:   make(chan *request, maxBatch),
@@ -103,12 +118,10 @@ func openSQLite(ctx context.Context, path string, migs []migration, opts ...func
 			if s.wdb != nil {
 				_ = s.wdb.Close()
 			}
-			err = fmt.Errorf("store: open %s: %w", path, err)
+			err = fmt.Errorf("store: open %s: %w", where, err)
 		}
 	}()
-
-	// temp_store: savepoints journal pages in memory, not in temporary files.
-	if s.wdb, err = sql.Open(s.d.driver, dsn("journal_mode(WAL)", "synchronous(FULL)", "temp_store(MEMORY)")); err != nil {
+	if s.wdb, err = openWriter(); err != nil {
 		return nil, err
 	}
 	s.wdb.SetMaxOpenConns(1)
@@ -118,7 +131,7 @@ func openSQLite(ctx context.Context, path string, migs []migration, opts ...func
 	if err = migrate(ctx, w.c, s.d, migs); err != nil {
 		return nil, err
 	}
-	if s.rdb, err = sql.Open(s.d.driver, dsn("query_only(1)")); err != nil {
+	if s.rdb, err = openReaders(); err != nil {
 		return nil, err
 	}
 	s.rdb.SetMaxOpenConns(readers)
@@ -210,7 +223,12 @@ func (s *SQL) read(ctx context.Context, fn func(ctx context.Context, c *conn) er
 		return ctx.Err()
 	}
 	defer func() { s.readers <- c }()
-	return fn(ctx, c)
+	if err := c.ready(ctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	err := fn(ctx, c)
+	c.drop(ctx, err)
+	return err
 }
 
 const (
@@ -224,6 +242,9 @@ func (s *SQL) Get(ctx context.Context, typ, id string) (r Resource, err error) {
 		r, err = scanResource(c.queryRow(ctx, getSQL, typ, id), typ)
 		return err
 	})
+	if errors.Is(s.d.textErr(err), ErrInvalidText) {
+		return Resource{}, ErrNotFound // no id holds what the database cannot
+	}
 	return r, err
 }
 
@@ -236,6 +257,7 @@ func (s *SQL) Query(ctx context.Context, typ string, q Query) (page Page, err er
 	if err != nil {
 		return Page{}, err
 	}
+	defer func() { err = s.d.textErr(err) }()
 	if !lookup || q.SortBy != "" {
 		select {
 		case s.scans <- struct{}{}:
@@ -250,7 +272,7 @@ func (s *SQL) Query(ctx context.Context, typ string, q Query) (page Page, err er
 		// ctx's error for a BEGIN that ctx ended just after it began, and
 		// the connection must go back to the pool without a transaction.
 		nc := context.WithoutCancel(ctx)
-		if _, err := c.exec(nc, "BEGIN"); err != nil {
+		if _, err := c.exec(nc, c.d.beginRead); err != nil {
 			return fmt.Errorf("store: query: %w", err)
 		}
 		page, err = query(ctx, c, typ, w, lookup, q)

@@ -30,6 +30,10 @@ var (
 	// read-only file or directory); nothing of the failed write was
 	// committed. It wraps the database's own error.
 	ErrUnavailable = errors.New("store: storage cannot write")
+	// ErrInvalidText: a string the database cannot hold (PostgreSQL's
+	// text holds neither U+0000 nor invalid UTF-8); nothing of the write
+	// was committed, and a query with such a literal is refused.
+	ErrInvalidText = errors.New("store: the database cannot store or compare this text (U+0000 or invalid UTF-8)")
 )
 
 // Resource is one stored SCIM resource.

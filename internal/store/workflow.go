@@ -113,22 +113,18 @@ func (t *sqlTx) CreateWorkflowRun(ctx context.Context, r *WorkflowRun, tasks []W
 	if r.Workflow == "" || r.User == "" || r.Occurrence == "" || r.Status == "" {
 		return false, errors.New("store: workflow run: workflow, user, occurrence and status are required")
 	}
-	res, err := t.w.exec(ctx, wfAddRunSQL, r.Workflow, r.User, r.Occurrence, r.Status, boolInt(r.Preview), data(r.Trigger),
+	id, inserted, err := t.w.insert(ctx, wfAddRunSQL, "id", r.Workflow, r.User, r.Occurrence, r.Status, boolInt(r.Preview), data(r.Trigger),
 		timeText(r.NextAt), r.Created.UTC().Format(TimeFormat), r.Updated.UTC().Format(TimeFormat))
 	if err != nil {
 		return false, fmt.Errorf("store: workflow run: %w", err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return false, fmt.Errorf("store: workflow run: %w", err)
-	} else if n == 0 {
+	if !inserted {
 		if err := t.w.queryRow(ctx, wfRunIDSQL, r.Workflow, r.User, r.Occurrence).Scan(&r.ID); err != nil {
 			return false, fmt.Errorf("store: workflow run: %w", err)
 		}
 		return false, nil
 	}
-	if r.ID, err = res.LastInsertId(); err != nil {
-		return false, fmt.Errorf("store: workflow run: %w", err)
-	}
+	r.ID = id
 	for i := range tasks {
 		k := &tasks[i]
 		k.Run = r.ID

@@ -209,7 +209,7 @@ func apply(ctx context.Context, w *conn, req *request) (res, err error) {
 		return nil, fmt.Errorf("store: savepoint: %w", err)
 	}
 	tx := &sqlTx{w: w}
-	res = call(req.ctx, tx, req.fn)
+	res = w.d.textErr(call(req.ctx, tx, req.fn))
 	tx.done = true
 	if res != nil && w.d.isFault(res) {
 		// SQLite may have rolled back the whole transaction; the
@@ -300,7 +300,7 @@ func (s *SQL) Find(ctx context.Context, typ string, c Cond) (ids []string, err e
 		ids, err = find(ctx, c2, typ, c)
 		return err
 	})
-	return ids, err
+	return ids, s.d.textErr(err)
 }
 
 // find returns the ids of the resources of typ matching c on conn c2, in
@@ -339,13 +339,9 @@ func (t *sqlTx) Create(ctx context.Context, r *Resource) error {
 	// id or key (writeErr: ErrConflict), with no query before the insert.
 	now := time.Now().UTC().Round(0)
 	ts := now.Format(TimeFormat)
-	res, err := t.w.exec(ctx, insertSQL, r.Type, r.ID, ts, ts, uniq(r.Unique), data(r.Data))
+	rid, _, err := t.w.insert(ctx, insertSQL, "rid", r.Type, r.ID, ts, ts, uniq(r.Unique), data(r.Data))
 	if err != nil {
 		return t.writeErr("create", r, err)
-	}
-	rid, err := res.LastInsertId()
-	if err != nil {
-		return fmt.Errorf("store: create: %w", err)
 	}
 	if err := t.insertIndex(ctx, rid, r); err != nil {
 		return err

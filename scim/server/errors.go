@@ -34,6 +34,7 @@ var kinds = []struct {
 	{scim.ErrMutability, http.StatusBadRequest, scimerr.ScimTypeMutability},
 	{store.ErrNotFound, http.StatusNotFound, ""},
 	{store.ErrConflict, http.StatusConflict, scimerr.ScimTypeUniqueness},
+	{store.ErrInvalidText, http.StatusBadRequest, scimerr.ScimTypeInvalidValue},
 	// An If-Match that names another version (RFC 7644 §3.14).
 	{store.ErrModified, http.StatusPreconditionFailed, "versionMismatch"},
 }
