@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/scimgate/scimgate/internal/dbtest"
@@ -64,5 +65,49 @@ func TestPostgres(t *testing.T) {
 	}
 	for _, tc := range portable {
 		t.Run(tc.name, tc.test)
+	}
+}
+
+// TestPostgresRestart stops the server under a store and starts it again:
+// while it is down, writes fail with ErrUnavailable and change nothing,
+// reads fail; once it is back, the store's writer and readers reconnect
+// by themselves.
+func TestPostgresRestart(t *testing.T) {
+	srv := dbtest.StartPostgres(t)
+	name, _ := srv.NewDatabase(t)
+	ctx := context.Background()
+	s, err := OpenPostgres(ctx, srv.DSN(name))
+	if err != nil {
+		t.Fatalf("OpenPostgres: %v", err)
+	}
+	defer s.Close()
+	mustCreate(t, s, Resource{Type: "User", ID: "before", Unique: "before"})
+
+	srv.Stop()
+	err = s.Write(ctx, func(ctx context.Context, tx Tx) error {
+		return tx.Create(ctx, &Resource{Type: "User", ID: "down", Unique: "down"})
+	})
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("write while the server is down: %v, want ErrUnavailable", err)
+	}
+	if s.Health() == nil {
+		t.Error("Health is nil while the server is down")
+	}
+	if _, err := s.Get(ctx, "User", "before"); err == nil {
+		t.Error("read while the server is down succeeded")
+	}
+
+	srv.Start(t)
+	mustCreate(t, s, Resource{Type: "User", ID: "after", Unique: "after"})
+	if err := s.Health(); err != nil {
+		t.Errorf("Health after a write: %v", err)
+	}
+	for id, want := range map[string]error{"before": nil, "after": nil, "down": ErrNotFound} {
+		// Every reader reconnects: read more times than there are readers.
+		for range 2 * cap(s.readers) {
+			if _, err := s.Get(ctx, "User", id); !errors.Is(err, want) {
+				t.Fatalf("Get %s after the restart: %v, want %v", id, err, want)
+			}
+		}
 	}
 }

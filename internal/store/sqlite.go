@@ -223,12 +223,19 @@ func (s *SQL) read(ctx context.Context, fn func(ctx context.Context, c *conn) er
 		return ctx.Err()
 	}
 	defer func() { s.readers <- c }()
-	if err := c.ready(ctx); err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	for try := 0; ; try++ {
+		if err := c.ready(ctx); err != nil {
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		err := fn(ctx, c)
+		c.drop(ctx, err)
+		// An idle connection that the server closed (it restarted)
+		// fails its first statement: a read is tried again, once, on a
+		// new one.
+		if err == nil || c.c != nil || ctx.Err() != nil || try > 0 {
+			return err
+		}
 	}
-	err := fn(ctx, c)
-	c.drop(ctx, err)
-	return err
 }
 
 const (

@@ -154,7 +154,10 @@ func (s *SQL) commit(w *conn, batch []*request) (waiting int) {
 		ran = append(ran, req)
 		results = append(results, nil)
 		if !begun {
-			if _, err = w.exec(ctx, w.d.beginWrite); err != nil {
+			if err = w.ready(ctx); err == nil {
+				_, err = w.exec(ctx, w.d.beginWrite)
+			}
+			if err != nil {
 				rest = i + 1
 				break
 			}
@@ -175,6 +178,7 @@ func (s *SQL) commit(w *conn, batch []*request) (waiting int) {
 			_, _ = w.c.ExecContext(ctx, "ROLLBACK") // may fail when SQLite already rolled back
 		}
 	}
+	w.drop(ctx, err) // a server that restarted: reconnect for the next batch
 	switch {
 	case err != nil && s.d.isFault(err):
 		err = fmt.Errorf("%w: %w", ErrUnavailable, err)
