@@ -29,9 +29,14 @@ type dialect struct {
 	// (else the driver's LastInsertId).
 	returning bool
 	// lockSchema, run first in a transaction, makes the migrations of
-	// concurrent openers (replicas) wait for each other ("": beginWrite
-	// does).
-	lockSchema string
+	// concurrent openers (replicas) wait for each other until it ends;
+	// sessionLock (which returns 1 once it holds the lock) and
+	// sessionUnlock do where DDL commits implicitly. Neither: beginWrite
+	// does.
+	lockSchema, sessionLock, sessionUnlock string
+	// rewrite, if set, turns a statement's portable SQL into the
+	// database's.
+	rewrite func(string) string
 	// contains and endsWith return a predicate "col contains / ends with
 	// lit" and its arguments; lit is never empty.
 	contains func(col, lit string) (string, []any)
@@ -41,6 +46,9 @@ type dialect struct {
 	// isFault reports whether err is the storage's fault (full, I/O
 	// error, read-only) rather than the write's.
 	isFault func(error) bool
+	// utf8Only: text holds only valid UTF-8 without U+0000; the
+	// database refuses other strings (isInvalidText).
+	utf8Only bool
 	// isInvalidText reports whether err refuses a string argument the
 	// database cannot hold (nil: every string can be held).
 	isInvalidText func(error) bool
@@ -64,6 +72,7 @@ var sqliteDialect = &dialect{
 		"{sequence}", "INTEGER PRIMARY KEY AUTOINCREMENT",
 		"{blob}", "BLOB",
 		"{text}", "TEXT", // BINARY collation: byte-wise order
+		"{strkey}", "str",
 	),
 	beginWrite: "BEGIN IMMEDIATE",
 	beginRead:  "BEGIN",
@@ -110,6 +119,9 @@ const limitArg = "(? + 0)"
 // rebind rewrites the ? placeholders of q for the dialect. The store never
 // puts literals into SQL text, so every ? is a placeholder.
 func (d *dialect) rebind(q string) string {
+	if d.rewrite != nil {
+		q = d.rewrite(q)
+	}
 	if !d.numbered {
 		return q
 	}

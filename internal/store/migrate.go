@@ -39,7 +39,7 @@ var migrations = []migration{{
 		str {text} NOT NULL,
 		num DOUBLE PRECISION
 	)`,
-	`CREATE INDEX idx_str ON idx (type, path, str)`,
+	`CREATE INDEX idx_str ON idx (type, path, {strkey})`,
 	`CREATE INDEX idx_rid ON idx (rid)`,
 }, {
 	// The change journal, written by Tx.Create/Update/Delete in the
@@ -362,6 +362,13 @@ func migrate(ctx context.Context, conn *sql.Conn, d *dialect, migs []migration) 
 		version INTEGER NOT NULL PRIMARY KEY,
 		applied CHAR(30) NOT NULL
 	)`)
+	if d.sessionLock != "" {
+		var got int
+		if err := conn.QueryRowContext(ctx, d.sessionLock).Scan(&got); err != nil || got != 1 {
+			return fmt.Errorf("store: migrate: the schema lock: %d, %v", got, err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), d.sessionUnlock) //nolint:errcheck // the session's end releases it too
+	}
 	if d.lockSchema != "" {
 		// CREATE TABLE IF NOT EXISTS is not safe against a concurrent
 		// one on every database.

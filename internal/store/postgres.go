@@ -18,11 +18,13 @@ import (
 // CHAR values with spaces.
 var postgresDialect = &dialect{
 	numbered: true,
+	utf8Only: true,
 	types: strings.NewReplacer(
 		"{serial}", "BIGSERIAL PRIMARY KEY",
 		"{sequence}", "BIGSERIAL PRIMARY KEY",
 		"{blob}", "BYTEA",
 		"{text}", `TEXT COLLATE "C"`,
+		"{strkey}", "str",
 		"VARCHAR(", "VARCHAR(",
 		"CHAR(", "VARCHAR(",
 	),

@@ -260,7 +260,7 @@ func TestQueryHostileLiterals(t *testing.T) {
 	s := openTest(t)
 	var rs []Resource
 	hostile := hostile
-	if s.d.isInvalidText != nil {
+	if s.d.utf8Only {
 		// The database cannot hold some: each is refused with
 		// ErrInvalidText, stored and queried alike, and the others
 		// are checked.

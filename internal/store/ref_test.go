@@ -253,7 +253,7 @@ func TestQueryRandom(t *testing.T) {
 	t.Logf("seed %d", seed)
 	rc := &randomCase{r: rand.New(rand.NewPCG(seed, 1)), strs: randStrs}
 	s := openTest(t)
-	if s.d.isInvalidText != nil { // see TestQueryHostileLiterals
+	if s.d.utf8Only { // see TestQueryHostileLiterals
 		rc.strs = slices.DeleteFunc(slices.Clone(randStrs), func(v string) bool { return strings.ContainsRune(v, 0) })
 	}
 	var rs []Resource

@@ -52,19 +52,42 @@ var portable = []struct {
 // each on a fresh database.
 func TestPostgres(t *testing.T) {
 	srv := dbtest.StartPostgres(t)
-	defer func(old func(testing.TB) *SQL) { openTest = old }(openTest)
-	openTest = func(t testing.TB) *SQL {
-		t.Helper()
+	runPortable(t, func(t testing.TB) *SQL {
 		name, _ := srv.NewDatabase(t)
-		s, err := OpenPostgres(context.Background(), srv.DSN(name))
+		return mustOpen(t)(OpenPostgres(context.Background(), srv.DSN(name)))
+	})
+}
+
+// TestMySQL runs the portable tests on a throwaway MariaDB server, each on
+// a fresh database.
+func TestMySQL(t *testing.T) {
+	srv := dbtest.StartMariaDB(t)
+	runPortable(t, func(t testing.TB) *SQL {
+		name, _ := srv.NewDatabase(t)
+		return mustOpen(t)(OpenMySQL(context.Background(), srv.DSN(name)))
+	})
+}
+
+// runPortable runs the portable tests with openTest opening stores with
+// open.
+func runPortable(t *testing.T, open func(testing.TB) *SQL) {
+	defer func(old func(testing.TB) *SQL) { openTest = old }(openTest)
+	openTest = open
+	for _, tc := range portable {
+		t.Run(tc.name, tc.test)
+	}
+}
+
+// mustOpen returns a function that fails t on an error of an Open and
+// closes the store at cleanup.
+func mustOpen(t testing.TB) func(*SQL, error) *SQL {
+	return func(s *SQL, err error) *SQL {
+		t.Helper()
 		if err != nil {
-			t.Fatalf("OpenPostgres: %v", err)
+			t.Fatalf("open: %v", err)
 		}
 		t.Cleanup(func() { _ = s.Close() })
 		return s
-	}
-	for _, tc := range portable {
-		t.Run(tc.name, tc.test)
 	}
 }
 
