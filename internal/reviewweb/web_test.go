@@ -45,6 +45,8 @@ type fixture struct {
 	ada, bob, cy string
 	instance     int64
 	key          []byte
+	dir          string // the store's directory
+	adminChecks  int    // calls of Options.Admin
 }
 
 const hostile = `<script>alert("x")</script><img src=x onerror=alert(1)>`
@@ -52,7 +54,8 @@ const hostile = `<script>alert("x")</script><img src=x onerror=alert(1)>`
 func newFixture(t *testing.T, justify bool) *fixture {
 	t.Helper()
 	f := &fixture{t: t, now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC), key: bytes.Repeat([]byte("k"), 32)}
-	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "db"))
+	f.dir = t.TempDir()
+	st, err := store.OpenSQLite(t.Context(), filepath.Join(f.dir, "db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +116,9 @@ func newFixture(t *testing.T, justify bool) *fixture {
 	t.Cleanup(f.srv.Close)
 	if f.web, err = reviewweb.New(reviewweb.Options{Reviews: f.svc, Store: st, Key: f.key, BaseURL: func() string { return f.srv.URL },
 		Admin: func(_ *http.Request, tok string) (string, error) {
+			f.mu.Lock()
+			f.adminChecks++
+			f.mu.Unlock()
 			if subtle.ConstantTimeCompare([]byte(tok), []byte(adminToken)) != 1 {
 				return "", errors.New("bad token")
 			}
