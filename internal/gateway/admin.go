@@ -121,6 +121,7 @@ func (g *Gateway) adminRoutes(mux *http.ServeMux, admin *auth.Authenticator) {
 		"POST /review-instances/{id}/remind":                h.reviewRemind,
 		"POST /review-instances/{id}/apply":                 h.reviewApply,
 		"GET /review-instances/{id}/export":                 h.reviewExport,
+		"POST /review-sessions/revoke":                      h.reviewSessionsRevoke,
 	}
 	for pattern, fn := range routes {
 		method, path, _ := strings.Cut(pattern, " ")

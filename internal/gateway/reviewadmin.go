@@ -303,6 +303,36 @@ func (h *adminHandler) reviewReassign(r *http.Request) (any, error) {
 	return nil, fmt.Errorf("%w: item %d of instance %d", review.ErrNotFound, item, id)
 }
 
+// reviewSessionsRevoke signs a reviewer out of the reviewer page: it
+// revokes every session of the reviewer of the body {"reviewer":
+// userName, email or id} (audited) and answers how many were live.
+func (h *adminHandler) reviewSessionsRevoke(r *http.Request) (any, error) {
+	s, err := h.reviewService()
+	if err != nil {
+		return nil, err
+	}
+	var body struct {
+		Reviewer string `json:"reviewer"`
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		return nil, badRequest("the body must be {\"reviewer\": userName, email or id}: %v", err)
+	}
+	if strings.TrimSpace(body.Reviewer) == "" {
+		return nil, badRequest("reviewer: required (a userName, email address or user id)")
+	}
+	key, err := s.ReviewerKey(r.Context(), strings.TrimSpace(body.Reviewer))
+	if err != nil {
+		return nil, err
+	}
+	n, err := h.g.reviewWeb.RevokeSessions(r.Context(), key)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"reviewer": key, "revoked": n}, nil
+}
+
 // reviewStop ends an instance in progress now and answers it.
 func (h *adminHandler) reviewStop(r *http.Request) (any, error) {
 	s, id, err := h.reviewOf(r)

@@ -326,6 +326,14 @@ func TestReviewPagesInChromium(t *testing.T) {
 		}
 	}
 	screenshot("review-admin.png")
+
+	// The admin signs out: the session is revoked, the admin page asks
+	// to sign in again.
+	run("admin sign-out", chromedp.Click(chromedp.CSS(`.signout button`)), chromedp.WaitVisible(chromedp.CSS(`.notice`)),
+		chromedp.Navigate(strings.TrimSuffix(home, "/")+"/admin/review/app-access"), chromedp.WaitVisible(chromedp.CSS(`.error`)))
+	if p := text(); !strings.Contains(p, "Please sign in") || strings.Contains(p, "Export CSV") {
+		t.Errorf("the admin page after signing out: %s", p)
+	}
 }
 
 // pageHeader is the page's header text (who is signed in).

@@ -19,11 +19,11 @@ type adminInstance struct {
 
 // adminReview is a review's admin page: its instances, newest first,
 // with their progress (in all and per reviewer) and decisions.
-func (h *Handler) adminReview(w http.ResponseWriter, r *http.Request, s claims) {
+func (h *Handler) adminReview(w http.ResponseWriter, r *http.Request, s session) {
 	h.adminPage(w, r, s, r.PathValue("name"), http.StatusOK, "", r.URL.Query().Get("done"))
 }
 
-func (h *Handler) adminPage(w http.ResponseWriter, r *http.Request, s claims, name string, status int, errMsg, notice string) {
+func (h *Handler) adminPage(w http.ResponseWriter, r *http.Request, s session, name string, status int, errMsg, notice string) {
 	ctx := r.Context()
 	d, err := h.opts.Reviews.Definition(name)
 	if err != nil {
@@ -73,7 +73,7 @@ func (h *Handler) adminPage(w http.ResponseWriter, r *http.Request, s claims, na
 
 // adminAction stops an instance, sends its reminders now or applies its
 // results.
-func (h *Handler) adminAction(w http.ResponseWriter, r *http.Request, s claims) {
+func (h *Handler) adminAction(w http.ResponseWriter, r *http.Request, s session) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
 		http.NotFound(w, r)
@@ -122,7 +122,7 @@ func (h *Handler) adminAction(w http.ResponseWriter, r *http.Request, s claims) 
 }
 
 // export downloads an instance's results as CSV or JSON.
-func (h *Handler) export(w http.ResponseWriter, r *http.Request, _ claims) {
+func (h *Handler) export(w http.ResponseWriter, r *http.Request, _ session) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	format := r.PathValue("format")
 	if err != nil || (format != review.FormatCSV && format != review.FormatJSON) {

@@ -5,37 +5,38 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"strings"
 	"time"
 )
 
-// Errors of the sign-in links and the sessions, checked with errors.Is.
+// Errors of the sign-in links, checked with errors.Is.
 var (
-	// ErrBadToken: a link or session that is malformed or whose signature
-	// does not verify.
+	// ErrBadToken: a link that is malformed or whose signature does not
+	// verify.
 	ErrBadToken = errors.New("reviewweb: invalid token")
-	// ErrExpired: a link or session past its expiry.
+	// ErrExpired: a link past its expiry.
 	ErrExpired = errors.New("reviewweb: expired")
 	// ErrUsed: a one-time link used already.
 	ErrUsed = errors.New("reviewweb: link used already")
 )
 
-// claims are what a link or a session carries, signed.
+// claims are what a link or a sign-in form's cookie carries, signed.
 type claims struct {
-	ID       string `json:"id,omitempty"`   // a link's one-time id
-	Reviewer string `json:"sub,omitempty"`  // the reviewer (a session of a reviewer, a link)
-	Admin    string `json:"adm,omitempty"`  // the admin credential (an admin's session)
-	CSRF     string `json:"csrf,omitempty"` // a session's form token
-	Exp      int64  `json:"exp"`            // expiry, Unix seconds
+	ID       string `json:"id,omitempty"`  // a link's one-time id; a sign-in form's token
+	Reviewer string `json:"sub,omitempty"` // the reviewer (a link)
+	Exp      int64  `json:"exp"`           // expiry, Unix seconds
 }
 
 // The purposes signed with the claims, so that a link is never accepted
-// as a session nor the reverse.
+// as a sign-in cookie nor the reverse, and a session's CSRF token is
+// never anything else.
 const (
-	purposeLink    = "scimgate review link\x00"
-	purposeSession = "scimgate review session\x00"
+	purposeLink   = "scimgate review link\x00"
+	purposeSignin = "scimgate review sign-in form\x00"
+	purposeCSRF   = "scimgate review session csrf\x00"
 )
 
 // sign returns the token of c for purpose: the claims' JSON and its
@@ -78,9 +79,21 @@ func verify(key []byte, purpose, tok string, now time.Time) (claims, error) {
 	return c, nil
 }
 
-// random returns 16 random bytes, base64url.
-func random() string {
-	b := make([]byte, 16)
+// random returns n random bytes, base64url.
+func random(n int) string {
+	b := make([]byte, n)
 	_, _ = rand.Read(b) // never fails (crypto/rand)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// hashID is what the store keeps of a session id: its SHA-256, hex.
+func hashID(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:])
+}
+
+// csrfOf is the CSRF token of a session id: derived with the key, so
+// it is not stored and not the id itself.
+func csrfOf(key []byte, id string) string {
+	return base64.RawURLEncoding.EncodeToString(mac(key, purposeCSRF, id))
 }

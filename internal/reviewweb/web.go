@@ -14,11 +14,24 @@
 // used in the store, in one statement, so a link signs in once. An admin
 // signs in by posting an admin token, checked like the admin API's.
 //
-// Either gets a session cookie (HttpOnly, SameSite=Lax, Secure under TLS,
-// path /reviews/, expiring): the same kind of signed token, with the
-// reviewer or the admin credential's name and a random CSRF token. Every
-// form carries that token, compared in constant time with the session's;
-// a post without it changes nothing.
+// Both sign-in forms are protected from login CSRF before any session
+// exists: showing one sets a short-lived cookie (HttpOnly,
+// SameSite=Strict), a token signed under the key with a random value, and
+// the form carries that value; a post whose value is missing or differs
+// (compared in constant time) is refused with 403 and spends nothing.
+//
+// Signing in starts a session kept in the store: a random id in the
+// session cookie (HttpOnly, SameSite=Lax, Secure under TLS, path
+// /reviews/), the id's SHA-256 in the store with the reviewer (or the
+// admin credential's name), its creation, last request, expiry and
+// revocation. Each request reads it by that hash; it ends after
+// SessionTTL (8 h) or IdleTimeout (30 min) without a request, on the
+// review service's clock, or when revoked: "Sign out" revokes it, and an
+// administrator revokes all of a reviewer's (RevokeSessions). Signing in
+// again always starts a new id (and revokes the one the browser had), so
+// an id set in a browser beforehand never becomes a session. Every form
+// after sign-in carries the session's CSRF token (an HMAC of its id under
+// the key), compared in constant time; a post without it changes nothing.
 package reviewweb
 
 import (
@@ -43,13 +56,25 @@ import (
 // Path is where the pages are served.
 const Path = "/reviews/"
 
-// cookieName is the session cookie's name.
-const cookieName = "scimgate_review"
+// The cookies: the session's, and the sign-in forms' (login CSRF).
+const (
+	cookieName   = "scimgate_review"
+	signinCookie = "scimgate_review_signin"
+)
 
 // Defaults of Options.
 const (
-	DefaultLinkTTL    = 7 * 24 * time.Hour
-	DefaultSessionTTL = 8 * time.Hour
+	DefaultLinkTTL     = 7 * 24 * time.Hour
+	DefaultSessionTTL  = 8 * time.Hour
+	DefaultIdleTimeout = 30 * time.Minute
+)
+
+// signinTTL is how long a sign-in form's cookie is valid; touchEvery how
+// often a session's last request is written (the idle timeout is exact
+// to that).
+const (
+	signinTTL  = time.Hour
+	touchEvery = time.Minute
 )
 
 //go:embed templates/*.html templates/style.css
@@ -71,7 +96,8 @@ type Options struct {
 	// ids are recorded in.
 	Reviews *review.Service
 	Store   store.Store
-	// Key signs the links and the sessions (32 random bytes or more).
+	// Key signs the links and the sign-in forms' cookies and derives the
+	// sessions' CSRF tokens (32 random bytes or more).
 	Key []byte
 	// Admin checks an admin token posted on the sign-in page (as a
 	// request's bearer token would be: limited per address) and returns
@@ -83,9 +109,10 @@ type Options struct {
 	// Secure marks the session cookie Secure also when the request came
 	// without TLS (TLS ends at a proxy in front).
 	Secure bool
-	// LinkTTL is how long a link is valid, SessionTTL a session.
-	LinkTTL, SessionTTL time.Duration
-	Logger              *slog.Logger
+	// LinkTTL is how long a link is valid, SessionTTL a session at
+	// most, IdleTimeout a session without a request.
+	LinkTTL, SessionTTL, IdleTimeout time.Duration
+	Logger                           *slog.Logger
 }
 
 // Handler serves the pages under Path.
@@ -108,6 +135,9 @@ func New(opts Options) (*Handler, error) {
 	if opts.SessionTTL <= 0 {
 		opts.SessionTTL = DefaultSessionTTL
 	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -117,11 +147,11 @@ func New(opts Options) (*Handler, error) {
 	h.mux.HandleFunc("GET "+Path+"signin", h.signinPage)
 	h.mux.HandleFunc("POST "+Path+"signin", h.signin)
 	h.mux.HandleFunc("POST "+Path+"admin/signin", h.adminSignin)
-	h.mux.HandleFunc("POST "+Path+"signout", h.session(false, h.signout))
-	h.mux.HandleFunc("POST "+Path+"decide", h.session(false, h.decide))
-	h.mux.HandleFunc("GET "+Path+"admin/review/{name}", h.session(true, h.adminReview))
-	h.mux.HandleFunc("POST "+Path+"admin/instances/{id}/{action}", h.session(true, h.adminAction))
-	h.mux.HandleFunc("GET "+Path+"admin/instances/{id}/export/{format}", h.session(true, h.export))
+	h.mux.HandleFunc("POST "+Path+"signout", h.signedIn(false, h.signout))
+	h.mux.HandleFunc("POST "+Path+"decide", h.signedIn(false, h.decide))
+	h.mux.HandleFunc("GET "+Path+"admin/review/{name}", h.signedIn(true, h.adminReview))
+	h.mux.HandleFunc("POST "+Path+"admin/instances/{id}/{action}", h.signedIn(true, h.adminAction))
+	h.mux.HandleFunc("GET "+Path+"admin/instances/{id}/export/{format}", h.signedIn(true, h.export))
 	return h, nil
 }
 
@@ -138,7 +168,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Link returns a one-time sign-in link of reviewer (the review service's
 // Options.URL).
 func (h *Handler) Link(reviewer string) string {
-	tok := sign(h.opts.Key, purposeLink, claims{ID: random(), Reviewer: reviewer,
+	tok := sign(h.opts.Key, purposeLink, claims{ID: random(16), Reviewer: reviewer,
 		Exp: h.opts.Reviews.Now().Add(h.opts.LinkTTL).Unix()})
 	return strings.TrimRight(h.opts.BaseURL(), "/") + Path + "signin?t=" + url.QueryEscape(tok)
 }
@@ -172,32 +202,112 @@ func (h *Handler) render(w http.ResponseWriter, status int, name string, p page)
 	}
 }
 
-// fail shows the sign-in page with msg.
-func (h *Handler) fail(w http.ResponseWriter, status int, msg string) {
-	h.render(w, status, "signin.html", page{Title: "Sign in", Error: msg})
+// session is a signed-in request's session.
+type session struct {
+	hash     string // of its id
+	Reviewer string // the reviewer's key, or ""
+	Admin    string // the admin credential's name, or ""
+	CSRF     string // its forms' token
 }
 
-// current returns the request's session, if any valid.
-func (h *Handler) current(r *http.Request) (claims, bool) {
-	c, err := r.Cookie(cookieName)
+// signinForm renders the sign-in page p (the link's button when p.Token,
+// else the admin token's form) with status, its forms carrying the token
+// of the sign-in cookie: the browser's while it stays valid for half its
+// life more, else a new one.
+func (h *Handler) signinForm(w http.ResponseWriter, r *http.Request, status int, p page) {
+	now := h.opts.Reviews.Now()
+	c, err := h.signinToken(r, now.Add(signinTTL/2))
 	if err != nil {
-		return claims{}, false
+		exp := now.Add(signinTTL)
+		c = claims{ID: random(16), Exp: exp.Unix()}
+		http.SetCookie(w, &http.Cookie{Name: signinCookie, Value: sign(h.opts.Key, purposeSignin, c), Path: Path,
+			Expires: exp, MaxAge: int(signinTTL.Seconds()), HttpOnly: true, Secure: h.opts.Secure || r.TLS != nil,
+			SameSite: http.SameSiteStrictMode})
 	}
-	s, err := verify(h.opts.Key, purposeSession, c.Value, h.opts.Reviews.Now())
-	return s, err == nil && s.CSRF != "" && (s.Reviewer != "") != (s.Admin != "")
+	p.CSRF = c.ID
+	h.render(w, status, "signin.html", p)
 }
 
-// session wraps next: a session is required (an admin's when admin), and
-// on a POST its CSRF token.
-func (h *Handler) session(admin bool, next func(http.ResponseWriter, *http.Request, claims)) http.HandlerFunc {
+// signinToken returns the claims of the request's sign-in cookie valid at
+// now.
+func (h *Handler) signinToken(r *http.Request, now time.Time) (claims, error) {
+	ck, err := r.Cookie(signinCookie)
+	if err != nil {
+		return claims{}, ErrBadToken
+	}
+	c, err := verify(h.opts.Key, purposeSignin, ck.Value, now)
+	if err == nil && c.ID == "" {
+		err = ErrBadToken
+	}
+	return c, err
+}
+
+// signinCSRF reports whether the posted sign-in form carries its
+// cookie's token; if not, it answers 403 with the sign-in page again
+// (with the link's button when link is still valid).
+func (h *Handler) signinCSRF(w http.ResponseWriter, r *http.Request, link string) bool {
+	now := h.opts.Reviews.Now()
+	c, err := h.signinToken(r, now)
+	if err == nil && subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(c.ID)) == 1 {
+		return true
+	}
+	h.opts.Logger.Info("reviews page: sign-in form refused: missing or stale form token", "remote", r.RemoteAddr)
+	p := page{Title: "Sign in", Error: "The sign-in form was refused (its security token is missing or stale, or this browser " +
+		"blocks cookies): nothing was used. Please sign in again from this page."}
+	if _, err := verify(h.opts.Key, purposeLink, link, now); link != "" && err == nil {
+		p.Token = link
+	}
+	h.signinForm(w, r, http.StatusForbidden, p)
+	return false
+}
+
+// fail shows the sign-in page with msg.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	h.signinForm(w, r, status, page{Title: "Sign in", Error: msg})
+}
+
+// current returns the request's session, if valid: not revoked, before
+// its expiry and its idle timeout. It records the request as the
+// session's last at most every touchEvery.
+func (h *Handler) current(r *http.Request) (session, bool) {
+	c, err := r.Cookie(cookieName)
+	if err != nil || c.Value == "" || len(c.Value) > 128 {
+		return session{}, false
+	}
+	ctx := r.Context()
+	hash := hashID(c.Value)
+	rs, err := h.opts.Store.ReviewSession(ctx, hash)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			h.opts.Logger.Error("reviews page: reading a session", "err", err)
+		}
+		return session{}, false
+	}
+	now := h.opts.Reviews.Now()
+	if !rs.Revoked.IsZero() || !now.Before(rs.Expires) || !now.Before(rs.LastSeen.Add(h.opts.IdleTimeout)) {
+		return session{}, false
+	}
+	if now.Sub(rs.LastSeen) >= touchEvery {
+		if err := h.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) error {
+			return tx.TouchReviewSession(ctx, hash, now)
+		}); err != nil {
+			h.opts.Logger.Error("reviews page: recording a session's request", "err", err)
+		}
+	}
+	return session{hash: hash, Reviewer: rs.Reviewer, Admin: rs.Admin, CSRF: csrfOf(h.opts.Key, c.Value)}, true
+}
+
+// signedIn wraps next: a session is required (an admin's when admin),
+// and on a POST its CSRF token.
+func (h *Handler) signedIn(admin bool, next func(http.ResponseWriter, *http.Request, session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s, ok := h.current(r)
 		if !ok {
-			h.fail(w, http.StatusUnauthorized, "Please sign in: use the link of your latest review notice, or an admin token.")
+			h.fail(w, r, http.StatusUnauthorized, "Please sign in: use the link of your latest review notice, or an admin token.")
 			return
 		}
 		if admin && s.Admin == "" {
-			h.fail(w, http.StatusForbidden, "This page is for administrators.")
+			h.fail(w, r, http.StatusForbidden, "This page is for administrators.")
 			return
 		}
 		if r.Method == http.MethodPost {
@@ -216,23 +326,39 @@ func (h *Handler) session(admin bool, next func(http.ResponseWriter, *http.Reque
 	}
 }
 
-// startSession sets the session cookie of c.
-func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, c claims) {
-	exp := h.opts.Reviews.Now().Add(h.opts.SessionTTL)
-	c.CSRF, c.Exp, c.ID = random(), exp.Unix(), ""
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: sign(h.opts.Key, purposeSession, c), Path: Path,
-		Expires: exp, MaxAge: int(h.opts.SessionTTL.Seconds()), HttpOnly: true, Secure: h.opts.Secure || r.TLS != nil,
-		SameSite: http.SameSiteLaxMode})
+// startSession starts the session of rs (a reviewer's or an admin's) in
+// tx: a new random id, whose hash is stored; the session the request
+// carried, if any, is revoked. It returns the id.
+func (h *Handler) startSession(ctx context.Context, tx store.Tx, r *http.Request, rs store.ReviewSession) (string, error) {
+	if c, err := r.Cookie(cookieName); err == nil && c.Value != "" && len(c.Value) <= 128 {
+		if err := tx.RevokeReviewSession(ctx, hashID(c.Value), rs.Created); err != nil {
+			return "", err
+		}
+	}
+	id := random(32)
+	rs.Hash, rs.LastSeen, rs.Expires = hashID(id), rs.Created, rs.Created.Add(h.opts.SessionTTL)
+	return id, tx.CreateReviewSession(ctx, rs)
+}
+
+// setSession sets the session cookie of id, clears the sign-in cookie and
+// redirects to the home page.
+func (h *Handler) setSession(w http.ResponseWriter, r *http.Request, id string) {
+	secure := h.opts.Secure || r.TLS != nil
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: Path,
+		Expires: h.opts.Reviews.Now().Add(h.opts.SessionTTL), MaxAge: int(h.opts.SessionTTL.Seconds()), HttpOnly: true,
+		Secure: secure, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: signinCookie, Value: "", Path: Path, MaxAge: -1, HttpOnly: true, Secure: secure,
+		SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, Path, http.StatusSeeOther)
 }
 
 func (h *Handler) signinPage(w http.ResponseWriter, r *http.Request) {
 	t := r.URL.Query().Get("t")
 	if _, err := verify(h.opts.Key, purposeLink, t, h.opts.Reviews.Now()); err != nil {
-		h.fail(w, http.StatusUnauthorized, linkError(err))
+		h.fail(w, r, http.StatusUnauthorized, linkError(err))
 		return
 	}
-	h.render(w, http.StatusOK, "signin.html", page{Title: "Sign in", Token: t})
+	h.signinForm(w, r, http.StatusOK, page{Title: "Sign in", Token: t})
 }
 
 // linkError is what the page says of a refused link.
@@ -247,54 +373,103 @@ func linkError(err error) string {
 	}
 }
 
-// signin exchanges a link's token for a session.
+// signin exchanges a link's token for a session, in one transaction:
+// the link is spent only when the session starts.
 func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	t := r.PostFormValue("t")
+	if !h.signinCSRF(w, r, t) {
+		return
+	}
 	now := h.opts.Reviews.Now()
-	c, err := verify(h.opts.Key, purposeLink, r.PostFormValue("t"), now)
+	c, err := verify(h.opts.Key, purposeLink, t, now)
 	if err == nil && (c.ID == "" || c.Reviewer == "") {
 		err = ErrBadToken
 	}
+	var id string
 	if err == nil {
-		fresh := false
 		err = h.opts.Store.Write(r.Context(), func(ctx context.Context, tx store.Tx) error {
-			var err error
-			fresh, err = tx.UseReviewLink(ctx, c.ID, time.Unix(c.Exp, 0), now)
+			fresh, err := tx.UseReviewLink(ctx, c.ID, time.Unix(c.Exp, 0), now)
+			if err != nil {
+				return err
+			}
+			if !fresh {
+				return ErrUsed
+			}
+			id, err = h.startSession(ctx, tx, r, store.ReviewSession{Reviewer: c.Reviewer, Created: now})
 			return err
 		})
-		if err == nil && !fresh {
-			err = ErrUsed
-		}
 		if err != nil && !errors.Is(err, ErrUsed) {
-			h.opts.Logger.Error("reviews page: recording a sign-in link", "err", err)
-			h.fail(w, http.StatusInternalServerError, "Signing in failed; please try again later.")
+			h.opts.Logger.Error("reviews page: signing in with a link", "err", err)
+			h.fail(w, r, http.StatusInternalServerError, "Signing in failed; please try again later.")
 			return
 		}
 	}
 	if err != nil {
 		h.opts.Logger.Info("reviews page: sign-in link refused", "reason", err, "remote", r.RemoteAddr)
-		h.fail(w, http.StatusUnauthorized, linkError(err))
+		h.fail(w, r, http.StatusUnauthorized, linkError(err))
 		return
 	}
 	h.opts.Logger.Info("reviews page: reviewer signed in", "reviewer", c.Reviewer)
-	h.startSession(w, r, claims{Reviewer: c.Reviewer})
+	h.setSession(w, r, id)
 }
 
 // adminSignin exchanges an admin token for an admin's session.
 func (h *Handler) adminSignin(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	name, err := h.opts.Admin(r, strings.TrimSpace(r.PostFormValue("token")))
-	if err != nil {
-		h.fail(w, http.StatusUnauthorized, "The admin token was refused.")
+	if !h.signinCSRF(w, r, "") {
 		return
 	}
-	h.startSession(w, r, claims{Admin: name})
+	name, err := h.opts.Admin(r, strings.TrimSpace(r.PostFormValue("token")))
+	if err != nil {
+		h.fail(w, r, http.StatusUnauthorized, "The admin token was refused.")
+		return
+	}
+	var id string
+	if err := h.opts.Store.Write(r.Context(), func(ctx context.Context, tx store.Tx) (err error) {
+		id, err = h.startSession(ctx, tx, r, store.ReviewSession{Admin: name, Created: h.opts.Reviews.Now()})
+		return err
+	}); err != nil {
+		h.opts.Logger.Error("reviews page: starting an admin's session", "err", err)
+		h.fail(w, r, http.StatusInternalServerError, "Signing in failed; please try again later.")
+		return
+	}
+	h.opts.Logger.Info("reviews page: administrator signed in", "credential", name)
+	h.setSession(w, r, id)
 }
 
-func (h *Handler) signout(w http.ResponseWriter, r *http.Request, _ claims) {
+// signout revokes the session and clears its cookie.
+func (h *Handler) signout(w http.ResponseWriter, r *http.Request, s session) {
+	if err := h.opts.Store.Write(r.Context(), func(ctx context.Context, tx store.Tx) error {
+		return tx.RevokeReviewSession(ctx, s.hash, h.opts.Reviews.Now())
+	}); err != nil {
+		h.opts.Logger.Error("reviews page: revoking a session", "err", err)
+		h.render(w, http.StatusInternalServerError, "signin.html", page{Title: "Sign out", CSRF: s.CSRF, Who: s.Reviewer + s.Admin,
+			Admin: s.Admin != "", Error: "Signing out failed; please try again."})
+		return
+	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: Path, MaxAge: -1, HttpOnly: true,
 		Secure: h.opts.Secure || r.TLS != nil, SameSite: http.SameSiteLaxMode})
-	h.render(w, http.StatusOK, "signin.html", page{Title: "Signed out", Notice: "You are signed out."})
+	h.signinForm(w, r, http.StatusOK, page{Title: "Signed out", Notice: "You are signed out."})
+}
+
+// RevokeSessions revokes every session of reviewer (the reviewer's key: a
+// user id or an email address, as the review items name them) now, in
+// the audit log with the actor of ctx, and returns how many were live.
+func (h *Handler) RevokeSessions(ctx context.Context, reviewer string) (int, error) {
+	if strings.TrimSpace(reviewer) == "" {
+		return 0, errors.New("reviewweb: a reviewer is required")
+	}
+	now := h.opts.Reviews.Now()
+	var n int
+	err := h.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) (err error) {
+		if n, err = tx.RevokeReviewerSessions(ctx, reviewer, now); err != nil {
+			return err
+		}
+		return tx.Audit(ctx, store.AuditEntry{Time: now, Actor: store.ActorOf(ctx), Action: "review sessions revoke", Type: "User",
+			ID: reviewer, Result: store.AuditOK, Detail: fmt.Sprintf("%d session(s) of the reviewer page revoked", n)})
+	})
+	return n, err
 }
 
 // home is the reviewer's page, an admin's list of reviews, or the
@@ -303,7 +478,7 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 	s, ok := h.current(r)
 	switch {
 	case !ok:
-		h.render(w, http.StatusOK, "signin.html", page{Title: "Sign in"})
+		h.signinForm(w, r, http.StatusOK, page{Title: "Sign in"})
 	case s.Admin != "":
 		h.render(w, http.StatusOK, "admin.html", page{Title: "Access reviews", CSRF: s.CSRF, Who: s.Admin, Admin: true,
 			Content: h.opts.Reviews.Definitions()})
@@ -331,7 +506,7 @@ type row struct {
 
 // reviewerPage renders the reviewer's pending and decided items, with
 // errMsg (and status) after a refused form.
-func (h *Handler) reviewerPage(w http.ResponseWriter, r *http.Request, s claims, status int, errMsg string) {
+func (h *Handler) reviewerPage(w http.ResponseWriter, r *http.Request, s session, status int, errMsg string) {
 	ctx := r.Context()
 	items, err := h.opts.Reviews.ReviewerItems(ctx, s.Reviewer)
 	if err != nil {
@@ -396,7 +571,7 @@ func (h *Handler) name(ctx context.Context, key string) string {
 // checked items (item) with decision and justification; "accept" takes
 // the recommendations of every pending item of the instance; "reassign"
 // gives the checked items to another reviewer (to).
-func (h *Handler) decide(w http.ResponseWriter, r *http.Request, s claims) {
+func (h *Handler) decide(w http.ResponseWriter, r *http.Request, s session) {
 	f := r.PostForm
 	inst, err := strconv.ParseInt(f.Get("instance"), 10, 64)
 	if err != nil {

@@ -45,6 +45,8 @@ type fixture struct {
 	ada, bob, cy string
 	instance     int64
 	key          []byte
+	dir          string // the store's directory
+	adminChecks  int    // calls of Options.Admin
 }
 
 const hostile = `<script>alert("x")</script><img src=x onerror=alert(1)>`
@@ -52,7 +54,8 @@ const hostile = `<script>alert("x")</script><img src=x onerror=alert(1)>`
 func newFixture(t *testing.T, justify bool) *fixture {
 	t.Helper()
 	f := &fixture{t: t, now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC), key: bytes.Repeat([]byte("k"), 32)}
-	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "db"))
+	f.dir = t.TempDir()
+	st, err := store.OpenSQLite(t.Context(), filepath.Join(f.dir, "db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +116,9 @@ func newFixture(t *testing.T, justify bool) *fixture {
 	t.Cleanup(f.srv.Close)
 	if f.web, err = reviewweb.New(reviewweb.Options{Reviews: f.svc, Store: st, Key: f.key, BaseURL: func() string { return f.srv.URL },
 		Admin: func(_ *http.Request, tok string) (string, error) {
+			f.mu.Lock()
+			f.adminChecks++
+			f.mu.Unlock()
 			if subtle.ConstantTimeCompare([]byte(tok), []byte(adminToken)) != 1 {
 				return "", errors.New("bad token")
 			}
@@ -175,13 +181,43 @@ func (b *browser) signIn(reviewer string) string {
 	b.f.t.Helper()
 	link := b.f.web.Link(reviewer)
 	u, _ := url.Parse(link)
-	if code, body := b.do("GET", u.RequestURI(), nil); code != 200 || !strings.Contains(body, "Sign in and start reviewing") {
+	code, body := b.do("GET", u.RequestURI(), nil)
+	if code != 200 || !strings.Contains(body, "Sign in and start reviewing") {
 		b.f.t.Fatalf("GET link: %d %s", code, body)
 	}
-	if code, body := b.do("POST", "/reviews/signin", url.Values{"t": {u.Query().Get("t")}}); code != 303 {
+	if code, body := b.do("POST", "/reviews/signin", url.Values{"t": {u.Query().Get("t")}, "csrf": {formCSRF(b.f.t, body)}}); code != 303 {
 		b.f.t.Fatalf("POST signin: %d %s", code, body)
 	}
 	return b.csrf()
+}
+
+// adminSignIn posts token on the sign-in page and returns the status.
+func (b *browser) adminSignIn(token string) int {
+	b.f.t.Helper()
+	_, body := b.do("GET", "/reviews/", nil)
+	code, _ := b.do("POST", "/reviews/admin/signin", url.Values{"token": {token}, "csrf": {formCSRF(b.f.t, body)}})
+	return code
+}
+
+// formCSRF is the CSRF token of a page's forms.
+func formCSRF(t *testing.T, body string) string {
+	t.Helper()
+	m := csrfRE.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no csrf token on the page: %s", body)
+	}
+	return m[1]
+}
+
+// cookie returns the value of the browser's cookie name ("" if none).
+func (b *browser) cookie(name string) string {
+	u, _ := url.Parse(b.f.srv.URL + "/reviews/")
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
 }
 
 var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
@@ -263,7 +299,9 @@ func TestSignInLinks(t *testing.T) {
 		}, "has expired", false},
 		{"used", func(f *fixture) string {
 			tok := linkToken(f.web.Link(f.mia))
-			if code, body := f.browser().do("POST", "/reviews/signin", url.Values{"t": {tok}}); code != 303 {
+			b := f.browser()
+			_, page := b.do("GET", "/reviews/signin?t="+url.QueryEscape(tok), nil)
+			if code, body := b.do("POST", "/reviews/signin", url.Values{"t": {tok}, "csrf": {formCSRF(t, page)}}); code != 303 {
 				t.Fatalf("first use: %d %s", code, body)
 			}
 			return tok
@@ -282,7 +320,7 @@ func TestSignInLinks(t *testing.T) {
 			} else if code != 401 || !strings.Contains(body, tc.want) {
 				t.Errorf("GET: %d, want 401 saying %q: %s", code, tc.want, body)
 			}
-			code, body = b.do("POST", "/reviews/signin", url.Values{"t": {tok}})
+			code, body = b.do("POST", "/reviews/signin", url.Values{"t": {tok}, "csrf": {formCSRF(t, body)}})
 			if code != 401 || !strings.Contains(body, tc.want) {
 				t.Errorf("POST: %d, want 401 saying %q: %s", code, tc.want, body)
 			}
@@ -295,7 +333,13 @@ func TestSignInLinks(t *testing.T) {
 		f := newFixture(t, false)
 		b := f.browser()
 		b.signIn(f.mia)
-		f.advance(reviewweb.DefaultSessionTTL - time.Second)
+		for range reviewweb.DefaultSessionTTL/(20*time.Minute) - 1 { // in use all along: no idle timeout
+			f.advance(20 * time.Minute)
+			if _, body := b.do("GET", "/reviews/", nil); !strings.Contains(body, "Bob") {
+				t.Fatalf("the session ended while in use at %s: %s", f.clock(), body)
+			}
+		}
+		f.advance(20*time.Minute - time.Second)
 		if _, body := b.do("GET", "/reviews/", nil); !strings.Contains(body, "Bob") || !strings.Contains(body, "Signed in as <strong>Mia</strong>") {
 			t.Errorf("reviewer page: %s", body)
 		}
@@ -380,8 +424,8 @@ func TestEscaping(t *testing.T) {
 	mia := f.browser()
 	mia.signIn(f.mia)
 	admin := f.browser()
-	if code, body := admin.do("POST", "/reviews/admin/signin", url.Values{"token": {adminToken}}); code != 303 {
-		t.Fatalf("admin sign-in: %d %s", code, body)
+	if code := admin.adminSignIn(adminToken); code != 303 {
+		t.Fatalf("admin sign-in: %d", code)
 	}
 	for name, b := range map[string]*browser{"reviewer": mia, "admin": admin} {
 		path := "/reviews/"
@@ -466,13 +510,13 @@ func TestDecisions(t *testing.T) {
 func TestAdmin(t *testing.T) {
 	f := newFixture(t, false)
 	admin := f.browser()
-	if code, _ := admin.do("POST", "/reviews/admin/signin", url.Values{"token": {adminToken + "x"}}); code != 401 {
+	if code := admin.adminSignIn(adminToken + "x"); code != 401 {
 		t.Errorf("wrong admin token: %d, want 401", code)
 	}
 	if code, _ := admin.do("GET", "/reviews/admin/review/staff-access", nil); code != 401 {
 		t.Errorf("admin page without a session: %d, want 401", code)
 	}
-	if code, _ := admin.do("POST", "/reviews/admin/signin", url.Values{"token": {adminToken}}); code != 303 {
+	if code := admin.adminSignIn(adminToken); code != 303 {
 		t.Fatalf("admin sign-in: %d", code)
 	}
 	_, home := admin.do("GET", "/reviews/", nil)

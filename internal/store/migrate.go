@@ -346,6 +346,20 @@ var migrations = []migration{{
 		created CHAR(30) NOT NULL,
 		updated CHAR(30) NOT NULL
 	)`,
+}, {
+	// The reviewer page's sessions (reviewsessions.go), by the SHA-256
+	// of their id (the id is only in the browser's cookie).
+	`CREATE TABLE review_sessions (
+		hash CHAR(64) NOT NULL PRIMARY KEY,
+		reviewer VARCHAR(255) NOT NULL,
+		admin VARCHAR(255) NOT NULL,
+		created CHAR(30) NOT NULL,
+		last_seen CHAR(30) NOT NULL,
+		expires CHAR(30) NOT NULL,
+		revoked CHAR(30) NOT NULL
+	)`,
+	`CREATE INDEX review_sessions_reviewer ON review_sessions (reviewer)`,
+	`CREATE INDEX review_sessions_expires ON review_sessions (expires)`,
 }}
 
 // migrationFuncs are the steps of a migration that SQL alone cannot do,

@@ -276,6 +276,9 @@ type Store interface {
 
 	// ReviewInstance returns one instance, or ErrNotFound.
 	ReviewInstance(ctx context.Context, id int64) (ReviewInstance, error)
+	// ReviewSession returns the reviewer page's session of hash (expired
+	// and revoked ones too, until purged), or ErrNotFound.
+	ReviewSession(ctx context.Context, hash string) (ReviewSession, error)
 	// ReviewInstances returns the instances q selects.
 	ReviewInstances(ctx context.Context, q ReviewInstanceQuery) ([]ReviewInstance, error)
 	// ReviewItems returns the items q selects, with their reviewers.
@@ -470,6 +473,18 @@ type Tx interface {
 	// reports true, or false when it was used already; the ids of links
 	// expired before now are forgotten (they are refused as expired).
 	UseReviewLink(ctx context.Context, id string, expires, now time.Time) (bool, error)
+	// CreateReviewSession inserts s and purges the sessions expired at
+	// s.Created (see reviewsessions.go).
+	CreateReviewSession(ctx context.Context, s ReviewSession) error
+	// TouchReviewSession sets the LastSeen of the session hash to now
+	// (none: no error).
+	TouchReviewSession(ctx context.Context, hash string, now time.Time) error
+	// RevokeReviewSession revokes the session hash at now (none, or
+	// revoked already: no error).
+	RevokeReviewSession(ctx context.Context, hash string, now time.Time) error
+	// RevokeReviewerSessions revokes every session of reviewer not
+	// revoked yet at now and returns how many.
+	RevokeReviewerSessions(ctx context.Context, reviewer string, now time.Time) (int, error)
 
 	// Alerts (see alert.go).
 
