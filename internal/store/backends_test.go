@@ -35,6 +35,7 @@ var portable = []struct {
 	{"Reconciliations", TestReconciliations},
 	{"QueryRandom", TestQueryRandom},
 	{"Reviews", TestReviews},
+	{"ReviewSessions", TestReviewSessions},
 	{"WorkflowRuns", TestWorkflowRuns},
 	{"WorkflowSchedulesSnapshotsStates", TestWorkflowSchedulesSnapshotsStates},
 	{"WriteConcurrent", TestWriteConcurrent},
