@@ -13,11 +13,13 @@
 package config
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -30,8 +32,10 @@ import (
 	"github.com/scimgate/scimgate/internal/guest"
 	"github.com/scimgate/scimgate/internal/notify"
 	"github.com/scimgate/scimgate/internal/review"
+	"github.com/scimgate/scimgate/internal/store"
 	"github.com/scimgate/scimgate/internal/workflow"
 	"github.com/scimgate/scimgate/scim"
+	"github.com/scimgate/scimgate/targets"
 )
 
 // Defaults of the settings that also have command-line flags.
@@ -50,6 +54,9 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// DataDir is the directory of the gateway's durable state.
 	DataDir string `yaml:"data_dir"`
+	// Store is the database of that state: SQLite under DataDir, or a
+	// PostgreSQL or MariaDB/MySQL database that replicas share.
+	Store Store `yaml:"store"`
 	// PublicURL is the external base URL, scheme://host[:port] without path,
 	// used for Location and meta.location; "" derives it from the request.
 	PublicURL string `yaml:"public_url"`
@@ -81,6 +88,43 @@ type Config struct {
 	Guests *guest.Config `yaml:"guests"`
 	// Reviews are the access reviews (YAML only; see package review).
 	Reviews []review.Config `yaml:"reviews"`
+}
+
+// Store is the gateway's database.
+type Store struct {
+	// Type is sqlite (the default: DataDir/scimgate.db), postgres or
+	// mysql (MariaDB 10.6+ or MySQL 8+).
+	Type string `yaml:"type"`
+	// DSN (or DSNEnv, an environment variable, or DSNFile, a file,
+	// holding it) is the database of postgres (a postgres:// URL or
+	// key=value string) or mysql (user:password@tcp(host:port)/database).
+	DSN     Secret `yaml:"dsn"`
+	DSNEnv  string `yaml:"dsn_env"`
+	DSNFile string `yaml:"dsn_file"`
+}
+
+// The store types.
+const (
+	StoreSQLite   = "sqlite"
+	StorePostgres = "postgres"
+	StoreMySQL    = "mysql"
+)
+
+// OpenStore opens the store the configuration names and brings its schema
+// up to date; it reads the DSN's variable or file.
+func (c Config) OpenStore(ctx context.Context) (*store.SQL, error) {
+	switch c.Store.Type {
+	case "", StoreSQLite:
+		return store.OpenSQLite(ctx, filepath.Join(c.DataDir, DatabaseFile))
+	}
+	dsn, err := targets.ReadSecret("store.dsn", string(c.Store.DSN), c.Store.DSNEnv, c.Store.DSNFile)
+	if err != nil {
+		return nil, err
+	}
+	if c.Store.Type == StorePostgres {
+		return store.OpenPostgres(ctx, dsn)
+	}
+	return store.OpenMySQL(ctx, dsn)
 }
 
 // Log configures the process logger.

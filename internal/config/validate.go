@@ -95,6 +95,20 @@ func (c Config) Validate(reg targets.Registry) error {
 	if c.DataDir == "" {
 		p.add("data_dir", "must not be empty")
 	}
+	switch c.Store.Type {
+	case "", StoreSQLite:
+		if c.Store.DSN != "" || c.Store.DSNEnv != "" || c.Store.DSNFile != "" {
+			p.add("store.dsn", "is for type %s or %s: the sqlite store is %s in data_dir", StorePostgres, StoreMySQL, DatabaseFile)
+		}
+	case StorePostgres, StoreMySQL:
+		if c.Store.DSN == "" && c.Store.DSNEnv == "" && c.Store.DSNFile == "" {
+			p.add("store.dsn", "a %s store needs its database: set dsn, dsn_env or dsn_file", c.Store.Type)
+		} else if err := targets.CheckSecret("store.dsn", string(c.Store.DSN), c.Store.DSNEnv, c.Store.DSNFile); err != nil {
+			p.add("store.dsn", "give only one of dsn, dsn_env and dsn_file")
+		}
+	default:
+		p.add("store.type", "unknown type %q (want %s, %s or %s)", c.Store.Type, StoreSQLite, StorePostgres, StoreMySQL)
+	}
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||

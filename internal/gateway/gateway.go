@@ -148,7 +148,7 @@ func newGatewayWith(ctx context.Context, cfg config.Config, types targets.Regist
 			return nil, err
 		}
 	}
-	st, err := store.OpenSQLite(ctx, filepath.Join(cfg.DataDir, config.DatabaseFile))
+	st, err := cfg.OpenStore(ctx)
 	if err != nil {
 		return nil, err
 	}

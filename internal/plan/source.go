@@ -45,11 +45,13 @@ func Open(ctx context.Context, cfg config.Config, reg targets.Registry) (*Source
 			return nil, fmt.Errorf("invalid configuration: guests: %w", err)
 		}
 	}
-	dbPath := filepath.Join(cfg.DataDir, config.DatabaseFile)
-	if _, err := os.Stat(dbPath); err != nil {
-		return nil, fmt.Errorf("no gateway data at %s (set --data-dir): %w", dbPath, err)
+	if t := cfg.Store.Type; t == "" || t == config.StoreSQLite {
+		dbPath := filepath.Join(cfg.DataDir, config.DatabaseFile)
+		if _, err := os.Stat(dbPath); err != nil {
+			return nil, fmt.Errorf("no gateway data at %s (set --data-dir): %w", dbPath, err)
+		}
 	}
-	st, err := store.OpenSQLite(ctx, dbPath)
+	st, err := cfg.OpenStore(ctx)
 	if err != nil {
 		return nil, err
 	}
