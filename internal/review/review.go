@@ -299,6 +299,19 @@ func (s *Service) RunDue(ctx context.Context) (int, error) {
 		return n, errors.Join(append(errs, err)...)
 	}
 	for _, in := range active {
+		// The end of a first stage: its items move to the second (also
+		// when the whole instance ended while the gateway was down: the
+		// second stage's default decision then applies to them).
+		if d, err := definitionOf(in); err != nil {
+			errs = append(errs, err)
+			continue
+		} else if stage1Due(in, d, now) {
+			if _, err := s.nextStage(ctx, in.ID, now); err != nil {
+				errs = append(errs, fmt.Errorf("review %s instance %d: second stage: %w", in.Definition, in.ID, err))
+				continue
+			}
+			in.Stage = 2
+		}
 		if !now.Before(in.End) {
 			if err := s.end(ctx, in.ID, "schedule", in.End); err != nil {
 				errs = append(errs, fmt.Errorf("review %s instance %d: %w", in.Definition, in.ID, err))
