@@ -62,6 +62,22 @@ type Instance struct {
 	Reviewers []ReviewerProgress
 }
 
+// Stages is how many stages the instance has (1, or 2 with a second
+// stage).
+func (in Instance) Stages() int {
+	if in.Config.SecondStage != nil {
+		return 2
+	}
+	return 1
+}
+
+// StageEnd is when the stage in progress ends (the instance's end
+// without a second stage): its reviewers decide until then.
+func (in Instance) StageEnd() time.Time {
+	_, end := stageWindow(in.ReviewInstance, in.Config)
+	return end
+}
+
 // Definitions returns the configured reviews, in configuration order.
 func (s *Service) Definitions() []Definition {
 	now := s.opts.Now()
