@@ -66,6 +66,23 @@
 // error); an Apply again retries those not applied. Every start,
 // decision, reassignment, end and result is audited.
 //
+// # Stages
+//
+// A definition with a secondStage runs each instance in two stages
+// (Entra's multi-stage reviews): the first for recurrence.durationDays,
+// the second for secondStage.durationDays. When the first ends (RunDue,
+// in one transaction, once: the instance records its stage), the items
+// whose first decision is in decisionsToNextStage (default approve and
+// notReviewed) move to the second stage: the first decision, its
+// reviewer, time and justification are kept on the item (Stage1*), the
+// reviewers become the second stage's (resolved then, as at the start,
+// the fallback reviewers when none resolves) and the decision is back to
+// NotReviewed. The other items keep their first decision, final: only an
+// item's current reviewers decide it, in its stage. Decisions on the
+// first stage's items are refused from its end. Notices and reminders
+// are per stage; the default decision and the results come at the end.
+// A stop during the first stage ends the instance.
+//
 // # Notices
 //
 // At the start every reviewer gets a notice (template review_started),
