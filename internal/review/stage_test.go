@@ -268,3 +268,65 @@ func TestSecondStageStopped(t *testing.T) {
 		t.Errorf("items: %q", got)
 	}
 }
+
+// TestSecondStageFallback: the second stage's reviewers are resolved at
+// its start: a user's manager (as the user is then), else the second
+// stage's fallback reviewers; with decisionsToNextStage deny only the
+// denied item moves, and the default decision at the end also fills in
+// the first stage's items nobody reviewed that stayed.
+func TestSecondStageFallback(t *testing.T) {
+	t0 := time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)
+	w := newWorld(t, t0, stagePolicy)
+	ctx := t.Context()
+	mia := w.user("mia@contoso.example", "", nil)
+	max := w.user("max@contoso.example", "", nil)
+	ada := w.user("ada@contoso.example", "", nil)
+	bob := w.user("bob@contoso.example", "", nil)
+	cy := w.user("cy@contoso.example", "", nil)
+	w.group("hr-users", ada, bob, cy)
+	w.settle()
+	w.start([]review.Config{{Name: "hr-two-stage", Resource: review.ResourceConfig{Target: "hr"},
+		Reviewers: review.ReviewersConfig{Type: review.ReviewersNamed, Named: []string{"mia@contoso.example"}},
+		SecondStage: &review.StageConfig{Reviewers: review.ReviewersConfig{Type: review.ReviewersManager},
+			FallbackReviewers: []string{"audit@contoso.example"}, DurationDays: 2, DecisionsToNextStage: []string{review.StageDeny}},
+		Recurrence: review.RecurrenceConfig{DurationDays: 2, StartDate: t0.Format(time.RFC3339)},
+		Settings:   review.SettingsConfig{DefaultDecision: review.DefaultApprove}}})
+	w.at(t0)
+	in := w.instances("hr-two-stage")[0]
+	if err := w.svc.Decide(ctx, mia, in.ID, []review.Decision{
+		{Item: w.item(in.ID, "ada@contoso.example"), Decision: review.Deny},
+		{Item: w.item(in.ID, "bob@contoso.example"), Decision: review.Deny},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Ada gets a manager during the first stage; Bob has none.
+	w.scim("PATCH", "/Users/"+ada, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []any{map[string]any{"op": "add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
+			"value": map[string]any{"value": max}}}})
+	w.mail.take()
+	w.at(t0.AddDate(0, 0, 2))
+	want := []string{
+		"ada@contoso.example 2 NotReviewed [" + max + "] (stage 1: Deny by " + mia + ": ) ",
+		"bob@contoso.example 2 NotReviewed [audit@contoso.example] (stage 1: Deny by " + mia + ": ) ",
+		"cy@contoso.example 1 NotReviewed [" + mia + "] ",
+	}
+	if got := w.stageItems(in.ID); !slices.Equal(got, want) {
+		t.Fatalf("second stage:\n got %q\nwant %q", got, want)
+	}
+	want = []string{
+		"audit@contoso.example: Access review hr-two-stage: 1 decision(s) to make by 2026-06-05 08:00 UTC",
+		"max@contoso.example: Access review hr-two-stage: 1 decision(s) to make by 2026-06-05 08:00 UTC",
+	}
+	if got := w.mail.take(); !slices.Equal(got, want) {
+		t.Errorf("second stage's notices:\n got %q\nwant %q", got, want)
+	}
+	w.at(t0.AddDate(0, 0, 4))
+	want = []string{
+		"ada@contoso.example 2 Approve [" + max + "] (stage 1: Deny by " + mia + ": ) ",
+		"bob@contoso.example 2 Approve [audit@contoso.example] (stage 1: Deny by " + mia + ": ) ",
+		"cy@contoso.example 1 Approve [" + mia + "] ",
+	}
+	if got := w.stageItems(in.ID); !slices.Equal(got, want) {
+		t.Errorf("at the end:\n got %q\nwant %q", got, want)
+	}
+}
