@@ -302,10 +302,10 @@ func writeInstances(w io.Writer, ins []gateway.AdminReviewInstance) error {
 		_, err := fmt.Fprintln(w, "no instances yet")
 		return err
 	}
-	tb := newTable(w, "ID", "REVIEW", "STATUS", "START", "END", "REVIEWED", "APPROVED", "DENIED", "DONT KNOW")
+	tb := newTable(w, "ID", "REVIEW", "STATUS", "STAGE", "START", "END", "REVIEWED", "APPROVED", "DENIED", "DONT KNOW")
 	for _, in := range ins {
 		p := in.Progress
-		tb.row(strconv.FormatInt(in.ID, 10), in.Review, in.Status, fmtTime(in.Start), fmtTime(in.End), reviewed(p),
+		tb.row(strconv.FormatInt(in.ID, 10), in.Review, in.Status, strconv.Itoa(in.Stage), fmtTime(in.Start), fmtTime(in.End), reviewed(p),
 			strconv.Itoa(p.Approved), strconv.Itoa(p.Denied), strconv.Itoa(p.DontKnow))
 		if in.Ended != nil {
 			tb.note("ended", fmtTimeOpt(in.Ended)+" by "+in.EndedBy)
@@ -375,19 +375,31 @@ func reviewsItems(ctx context.Context, c *adminClient, o reviewsOpts, args []str
 }
 
 // writeItems writes the items' table, with their reasons, reviewers,
-// justifications and apply details in full under each row.
+// justifications, first stage's decisions and apply details in full
+// under each row.
 func writeItems(w io.Writer, items []review.Row) error {
-	tb := newTable(w, "ITEM", "USER", "RESOURCE", "RECOMMENDED", "DECISION", "BY", "AT", "APPLIED")
+	tb := newTable(w, "ITEM", "STAGE", "USER", "RESOURCE", "RECOMMENDED", "DECISION", "BY", "AT", "APPLIED")
 	for _, it := range items {
 		res := it.ResourceType + " " + cmp.Or(it.ResourceName, it.Resource)
 		at := "-"
 		if !it.ReviewedAt.IsZero() {
 			at = fmtTime(it.ReviewedAt)
 		}
-		tb.row(fmt.Sprintf("%d/%d", it.Instance, it.Item), it.UserName, res, it.Recommendation, it.Decision, it.ReviewedBy, at, it.ApplyResult)
+		tb.row(fmt.Sprintf("%d/%d", it.Instance, it.Item), strconv.Itoa(it.Stage), it.UserName, res, it.Recommendation, it.Decision,
+			it.ReviewedBy, at, it.ApplyResult)
 		tb.note("reason", it.Reason)
 		tb.note("reviewers", strings.Join(it.Reviewers, ", "))
 		tb.note("justification", it.Justification)
+		if it.Stage1Decision != "" {
+			first := it.Stage1Decision
+			if it.Stage1ReviewedBy != "" {
+				first += " by " + it.Stage1ReviewedBy + " at " + fmtTime(it.Stage1ReviewedAt)
+			}
+			if it.Stage1Justification != "" {
+				first += ": " + it.Stage1Justification
+			}
+			tb.note("stage 1", first)
+		}
 		tb.note("apply", it.ApplyDetail)
 	}
 	return tb.flush()

@@ -16,9 +16,9 @@ import (
 )
 
 const (
-	reviewInstanceRunning = `{"id": 3, "review": "crm-access", "occurrence": 2, "status": "InProgress", "start": "2026-03-02T00:00:00Z",
+	reviewInstanceRunning = `{"id": 3, "review": "crm-access", "occurrence": 2, "status": "InProgress", "stage": 2, "start": "2026-03-02T00:00:00Z",
   "end": "2026-03-09T00:00:00Z", "progress": {"total": 3, "approved": 1, "denied": 0, "dontKnow": 0, "notReviewed": 2}}`
-	reviewInstanceDone = `{"id": 1, "review": "crm-access", "occurrence": 1, "status": "Completed", "start": "2026-02-02T00:00:00Z",
+	reviewInstanceDone = `{"id": 1, "review": "crm-access", "occurrence": 1, "status": "Completed", "stage": 1, "start": "2026-02-02T00:00:00Z",
   "end": "2026-02-05T12:00:00Z", "ended": "2026-02-05T12:00:00Z", "endedBy": "admin: static token #1",
   "applied": "2026-02-05T12:01:00Z", "appliedBy": "admin: static token #1",
   "progress": {"total": 2, "approved": 1, "denied": 1, "dontKnow": 0, "notReviewed": 0}}`
@@ -42,11 +42,13 @@ const (
   "userId": "a0000000-0000-4000-8000-000000000001", "userName": "ada@contoso.example", "displayName": "Ada", "guest": false,
   "resourceType": "target", "resource": "crm", "recommendation": "Approve", "reason": "signed in within 30 days",
   "reviewers": ["2819c223-7f76-453a-919d-413861904646"], "decision": "Approve", "justification": "needs it for the Q2 pipeline",
-  "reviewedBy": "2819c223-7f76-453a-919d-413861904646", "reviewedAt": "2026-03-03T10:00:00Z"}`
+  "reviewedBy": "2819c223-7f76-453a-919d-413861904646", "reviewedAt": "2026-03-03T10:00:00Z", "stage": 2,
+  "stage1Decision": "Approve", "stage1Justification": "on the sales team", "stage1ReviewedBy": "c0000000-0000-4000-8000-000000000003",
+  "stage1ReviewedAt": "2026-03-02T09:00:00Z"}`
 	reviewItemBob = `{"review": "crm-access", "instance": 3, "start": "2026-03-02T00:00:00Z", "end": "2026-03-09T00:00:00Z", "item": 2,
   "userId": "b0000000-0000-4000-8000-000000000002", "userName": "bob@contoso.example", "guest": false,
   "resourceType": "target", "resource": "crm", "lastSignIn": "2025-11-02T00:00:00Z", "recommendation": "Deny",
-  "reason": "inactive: no sign-in for 120 days", "reviewers": ["audit@contoso.example"], "decision": "NotReviewed"}`
+  "reason": "inactive: no sign-in for 120 days", "reviewers": ["audit@contoso.example"], "decision": "NotReviewed", "stage": 1}`
 	reviewExportCSV = "review,instance,item,userName,decision\ncrm-access,3,1,ada@contoso.example,Approve\n"
 )
 

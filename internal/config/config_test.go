@@ -690,6 +690,11 @@ reviews:
     resource: {group: Sales}
     reviewers: {type: named, named: [mia@contoso.example]}
     recurrence: {durationDays: 7, startDate: "2026-02-01T09:00:00Z"}
+    secondStage:
+      reviewers: {type: manager}
+      fallbackReviewers: [audit@contoso.example]
+      durationDays: 5
+      decisionsToNextStage: [approve, dontKnow]
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -702,7 +707,9 @@ reviews:
 	}
 	r := c.Reviews[0]
 	if len(c.Reviews) != 2 || r.InactiveDays != 90 || r.Recurrence.Occurrences != 4 || r.Settings.Reminders == nil || *r.Settings.Reminders ||
-		r.Settings.DeniedGuests != "blockThenDelete" || c.Reviews[1].Reviewers.Named[0] != "mia@contoso.example" {
+		r.Settings.DeniedGuests != "blockThenDelete" || c.Reviews[1].Reviewers.Named[0] != "mia@contoso.example" ||
+		r.SecondStage != nil || c.Reviews[1].SecondStage == nil ||
+		fmt.Sprint(*c.Reviews[1].SecondStage) != "{{manager []} [audit@contoso.example] 5 [approve dontKnow]}" {
 		t.Errorf("loaded %+v", c.Reviews)
 	}
 }

@@ -134,7 +134,7 @@ func TestExampleReviews(t *testing.T) {
 	if err := c.Validate(registry.New(registry.Services{})); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
-	if len(c.Reviews) != 2 {
+	if len(c.Reviews) != 2 || c.Reviews[0].SecondStage == nil || c.Reviews[0].SecondStage.DurationDays != 7 {
 		t.Fatalf("reviews %+v", c.Reviews)
 	}
 }

@@ -51,17 +51,20 @@ type AdminReviewerProgress struct {
 
 // AdminReviewInstance is a ReviewInstance of docs/admin-api.md.
 type AdminReviewInstance struct {
-	ID         int64               `json:"id"`
-	Review     string              `json:"review"`
-	Occurrence int                 `json:"occurrence"`
-	Status     string              `json:"status"`
-	Start      time.Time           `json:"start"`
-	End        time.Time           `json:"end"`
-	Ended      *time.Time          `json:"ended,omitempty"`
-	EndedBy    string              `json:"endedBy,omitempty"`
-	Applied    *time.Time          `json:"applied,omitempty"`
-	AppliedBy  string              `json:"appliedBy,omitempty"`
-	Progress   AdminReviewProgress `json:"progress"`
+	ID         int64  `json:"id"`
+	Review     string `json:"review"`
+	Occurrence int    `json:"occurrence"`
+	Status     string `json:"status"`
+	// Stage is the stage in progress (or the last): 1, or 2 in a
+	// review's second stage.
+	Stage     int                 `json:"stage"`
+	Start     time.Time           `json:"start"`
+	End       time.Time           `json:"end"`
+	Ended     *time.Time          `json:"ended,omitempty"`
+	EndedBy   string              `json:"endedBy,omitempty"`
+	Applied   *time.Time          `json:"applied,omitempty"`
+	AppliedBy string              `json:"appliedBy,omitempty"`
+	Progress  AdminReviewProgress `json:"progress"`
 	// Reviewers: GET /review-instances/{id} and its actions only.
 	Reviewers []AdminReviewerProgress `json:"reviewers,omitempty"`
 }
@@ -87,7 +90,7 @@ func adminProgress(p review.Progress) AdminReviewProgress {
 // adminReviewInstance is the admin API's form of an instance, with its
 // reviewers when perReviewer.
 func (h *adminHandler) adminReviewInstance(r *http.Request, in review.Instance, perReviewer bool) (AdminReviewInstance, error) {
-	out := AdminReviewInstance{ID: in.ID, Review: in.Definition, Occurrence: in.Occurrence, Status: in.Status, Start: in.Start.UTC(),
+	out := AdminReviewInstance{ID: in.ID, Review: in.Definition, Occurrence: in.Occurrence, Status: in.Status, Stage: max(in.Stage, 1), Start: in.Start.UTC(),
 		End: in.End.UTC(), Ended: timeOpt(in.Ended), EndedBy: in.EndedBy, Applied: timeOpt(in.ReviewInstance.Applied),
 		AppliedBy: in.AppliedBy, Progress: adminProgress(in.Progress)}
 	if !perReviewer {

@@ -145,7 +145,7 @@ func TestReviewAdminAPI(t *testing.T) {
 	}
 	in := ins[0].(map[string]any)
 	id := int64(in["id"].(float64))
-	if in["status"] != store.ReviewInProgress || in["start"] != t0.Format(time.RFC3339) || in["end"] != t0.AddDate(0, 0, 7).Format(time.RFC3339) ||
+	if in["status"] != store.ReviewInProgress || in["stage"] != 1.0 || in["start"] != t0.Format(time.RFC3339) || in["end"] != t0.AddDate(0, 0, 7).Format(time.RFC3339) ||
 		fmt.Sprint(in["progress"]) != "map[approved:0 denied:0 dontKnow:0 notReviewed:3 total:3]" || in["reviewers"] != nil {
 		t.Errorf("instance: %v", in)
 	}
@@ -407,9 +407,16 @@ func TestReviewDefinitionsAPI(t *testing.T) {
 	call(409, "PUT", "/reviews/crm-access", `{"resource": {"target": "crm"}, "reviewers": {"type": "self"}, "recurrence": {"durationDays": 3, "startDate": "2026-04-01"}}`)
 	call(404, "PUT", "/reviews/nosuch", `{"resource": {"target": "crm"}, "reviewers": {"type": "self"}, "recurrence": {"durationDays": 3, "startDate": "2026-04-01"}}`)
 	call(400, "PUT", "/reviews/crm-monthly", strings.Replace(monthly, "crm-monthly", "other", 1))
-	updated := call(200, "PUT", "/reviews/crm-monthly", strings.Replace(monthly, `"durationDays": 5`, `"durationDays": 10`, 1))
-	if fmt.Sprint(updated["recurrence"]) != "map[durationDays:10 pattern:monthly startDate:2026-04-01]" {
-		t.Errorf("updated: %v", updated["recurrence"])
+	twoStages := strings.NewReplacer(`"durationDays": 5`, `"durationDays": 10`, `"2026-04-01"}}`, `"2026-04-01"}, "secondStage": {"reviewers": {"type": "manager"},
+		"fallbackReviewers": ["boss@contoso.example"], "durationDays": 3, "decisionsToNextStage": ["approve", "dontKnow"]}}`).Replace(monthly)
+	bad = call(400, "PUT", "/reviews/crm-monthly", strings.Replace(twoStages, `"durationDays": 3`, `"durationDays": 19`, 1))
+	if !strings.Contains(fmt.Sprint(bad["error"]), "secondStage.durationDays: 19: the two stages' 29 days are more than the 28 days of monthly") {
+		t.Errorf("two stages too long: %v", bad)
+	}
+	updated := call(200, "PUT", "/reviews/crm-monthly", twoStages)
+	if fmt.Sprint(updated["recurrence"]) != "map[durationDays:10 pattern:monthly startDate:2026-04-01]" ||
+		fmt.Sprint(updated["secondStage"]) != "map[decisionsToNextStage:[approve dontKnow] durationDays:3 fallbackReviewers:[boss@contoso.example] reviewers:map[type:manager]]" {
+		t.Errorf("updated: %v, %v", updated["recurrence"], updated["secondStage"])
 	}
 	var names []string
 	for _, r := range call(200, "GET", "/reviews", "")["reviews"].([]any) {
@@ -423,8 +430,9 @@ func TestReviewDefinitionsAPI(t *testing.T) {
 	if _, err := g.reviews.RunDue(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if ins := call(200, "GET", "/reviews/crm-monthly/instances", "")["instances"].([]any); len(ins) != 1 {
-		t.Errorf("crm-monthly instances: %v", ins)
+	if ins := call(200, "GET", "/reviews/crm-monthly/instances", "")["instances"].([]any); len(ins) != 1 ||
+		ins[0].(map[string]any)["stage"] != 1.0 || ins[0].(map[string]any)["end"] != "2026-04-14T00:00:00Z" {
+		t.Errorf("crm-monthly instances (two stages: 13 days): %v", ins)
 	}
 	es, err := g.store.Audit(t.Context(), store.AuditQuery{ID: "crm-monthly", Limit: 10})
 	if err != nil {

@@ -53,12 +53,29 @@ type ReviewerProgress struct {
 }
 
 // Instance is an instance with its definition (as at its start) and its
-// progress, in all and per reviewer.
+// progress, in all and per reviewer; Stage (of the ReviewInstance) is
+// the stage in progress, or the last one.
 type Instance struct {
 	store.ReviewInstance
 	Config    Config
 	Progress  Progress
 	Reviewers []ReviewerProgress
+}
+
+// Stages is how many stages the instance has (1, or 2 with a second
+// stage).
+func (in Instance) Stages() int {
+	if in.Config.SecondStage != nil {
+		return 2
+	}
+	return 1
+}
+
+// StageEnd is when the stage in progress ends (the instance's end
+// without a second stage): its reviewers decide until then.
+func (in Instance) StageEnd() time.Time {
+	_, end := stageWindow(in.ReviewInstance, in.Config)
+	return end
 }
 
 // Definitions returns the configured reviews, in configuration order.
@@ -186,6 +203,13 @@ type Row struct {
 	ApplyResult    string    `json:"applyResult,omitempty"`
 	ApplyDetail    string    `json:"applyDetail,omitempty"`
 	AppliedAt      time.Time `json:"appliedAt,omitzero"`
+	// Stage is the stage the item was decided in (2: it moved to the
+	// second stage); the Stage1 fields are its first stage's decision.
+	Stage               int       `json:"stage"`
+	Stage1Decision      string    `json:"stage1Decision,omitempty"`
+	Stage1Justification string    `json:"stage1Justification,omitempty"`
+	Stage1ReviewedBy    string    `json:"stage1ReviewedBy,omitempty"`
+	Stage1ReviewedAt    time.Time `json:"stage1ReviewedAt,omitzero"`
 }
 
 // Export formats.
@@ -210,7 +234,9 @@ func (s *Service) Rows(ctx context.Context, instance int64) ([]Row, error) {
 			UserName: it.UserName, DisplayName: it.DisplayName, Guest: it.Guest, ResourceType: it.ResourceType, Resource: it.Resource,
 			ResourceName: it.ResourceName, LastSignIn: it.LastSignIn, Recommendation: it.Recommendation, Reason: it.Reason,
 			Reviewers: it.Reviewers, Decision: it.Decision, Justification: it.Justification, ReviewedBy: it.ReviewedBy,
-			ReviewedAt: it.ReviewedAt, ApplyResult: it.ApplyResult, ApplyDetail: it.ApplyDetail, AppliedAt: it.AppliedAt})
+			ReviewedAt: it.ReviewedAt, ApplyResult: it.ApplyResult, ApplyDetail: it.ApplyDetail, AppliedAt: it.AppliedAt,
+			Stage: itemStage(it), Stage1Decision: it.Stage1Decision, Stage1Justification: it.Stage1Justification,
+			Stage1ReviewedBy: it.Stage1ReviewedBy, Stage1ReviewedAt: it.Stage1ReviewedAt})
 	}
 	return rows, nil
 }
@@ -234,14 +260,16 @@ func (s *Service) Export(ctx context.Context, instance int64, format string, w i
 	cw := csv.NewWriter(w)
 	if err := cw.Write([]string{"review", "instance", "start", "end", "item", "userId", "userName", "displayName", "guest",
 		"resourceType", "resource", "resourceName", "lastSignIn", "recommendation", "reason", "reviewers", "decision",
-		"justification", "reviewedBy", "reviewedAt", "applyResult", "applyDetail", "appliedAt"}); err != nil {
+		"justification", "reviewedBy", "reviewedAt", "applyResult", "applyDetail", "appliedAt", "stage", "stage1Decision",
+		"stage1Justification", "stage1ReviewedBy", "stage1ReviewedAt"}); err != nil {
 		return err
 	}
 	for _, r := range rows {
 		rec := []string{r.Review, fmt.Sprint(r.Instance), when(r.Start), when(r.End), fmt.Sprint(r.Item), r.User, r.UserName,
 			r.DisplayName, fmt.Sprint(r.Guest), r.ResourceType, r.Resource, r.ResourceName, when(r.LastSignIn), r.Recommendation,
 			r.Reason, strings.Join(r.Reviewers, " "), r.Decision, r.Justification, r.ReviewedBy, when(r.ReviewedAt), r.ApplyResult,
-			r.ApplyDetail, when(r.AppliedAt)}
+			r.ApplyDetail, when(r.AppliedAt), fmt.Sprint(r.Stage), r.Stage1Decision, r.Stage1Justification, r.Stage1ReviewedBy,
+			when(r.Stage1ReviewedAt)}
 		for i, c := range rec {
 			rec[i] = cell(c)
 		}

@@ -3,6 +3,7 @@ package review
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,9 +27,38 @@ type Config struct {
 	Reviewers    ReviewersConfig `yaml:"reviewers" json:"reviewers"`
 	// FallbackReviewers decide the items whose reviewers are missing (a
 	// user without a manager): userNames or email addresses.
-	FallbackReviewers []string         `yaml:"fallbackReviewers" json:"fallbackReviewers,omitempty"`
-	Recurrence        RecurrenceConfig `yaml:"recurrence" json:"recurrence"`
-	Settings          SettingsConfig   `yaml:"settings" json:"settings"`
+	FallbackReviewers []string `yaml:"fallbackReviewers" json:"fallbackReviewers,omitempty"`
+	// SecondStage, when set, makes each instance a review in two stages
+	// (Entra's multi-stage review): the first stage (the reviewers
+	// above, for recurrence.durationDays) then the second, whose
+	// reviewers confirm the items the first stage left or decided as
+	// decisionsToNextStage says.
+	SecondStage *StageConfig     `yaml:"secondStage" json:"secondStage,omitempty"`
+	Recurrence  RecurrenceConfig `yaml:"recurrence" json:"recurrence"`
+	Settings    SettingsConfig   `yaml:"settings" json:"settings"`
+}
+
+// StageConfig is the second stage of a review (Entra's stageSettings).
+// At the end of the first stage, the items whose first decision is one
+// of DecisionsToNextStage move to the second stage: their first decision
+// is kept beside them (the second stage's reviewers see it), their
+// reviewers become the second stage's (resolved then, as at the start),
+// and they are not reviewed again until the second stage's reviewers
+// decide; the other items keep their first decision as final. The
+// default decision applies at the end of the second stage.
+type StageConfig struct {
+	// Reviewers and FallbackReviewers are the second stage's, as the
+	// review's are for the first.
+	Reviewers         ReviewersConfig `yaml:"reviewers" json:"reviewers"`
+	FallbackReviewers []string        `yaml:"fallbackReviewers" json:"fallbackReviewers,omitempty"`
+	// DurationDays is how long the second stage runs (at least 1); an
+	// instance runs recurrence.durationDays and then this.
+	DurationDays int `yaml:"durationDays" json:"durationDays"`
+	// DecisionsToNextStage are the first stage's decisions whose items
+	// move to the second stage: approve, deny, dontKnow, notReviewed
+	// (default approve and notReviewed: the second stage confirms what
+	// the first approved or left).
+	DecisionsToNextStage []string `yaml:"decisionsToNextStage" json:"decisionsToNextStage,omitempty"`
 }
 
 // ResourceConfig is what is reviewed: exactly one of its fields.
@@ -116,7 +146,20 @@ const (
 
 	DeniedGuestsRemove          = "removeAssignment"
 	DeniedGuestsBlockThenDelete = "blockThenDelete"
+
+	StageApprove     = "approve"
+	StageDeny        = "deny"
+	StageDontKnow    = "dontKnow"
+	StageNotReviewed = "notReviewed"
 )
+
+// stageDecisions are the values of decisionsToNextStage and the item
+// decisions they stand for.
+var stageDecisions = map[string]string{StageApprove: Approve, StageDeny: Deny, StageDontKnow: DontKnow, StageNotReviewed: NotReviewed}
+
+// DefaultDecisionsToNextStage are the decisions whose items move to the
+// second stage when decisionsToNextStage is not set.
+var DefaultDecisionsToNextStage = []string{StageApprove, StageNotReviewed}
 
 // DefaultInactiveDays is the threshold of the recommendations without
 // InactiveDays: Entra's 30 days.
@@ -162,33 +205,29 @@ func (c Config) Validate() error {
 	if c.InactiveDays < 0 || c.InactiveDays > 730 {
 		add("inactiveDays", "%d: want 1 to 730 days (0: every user)", c.InactiveDays)
 	}
-	switch c.Reviewers.Type {
-	case ReviewersManager, ReviewersSelf:
-		if len(c.Reviewers.Named) > 0 {
-			add("reviewers.named", "only with type %s", ReviewersNamed)
-		}
-	case ReviewersNamed:
-		if len(c.Reviewers.Named) == 0 {
-			add("reviewers.named", "required with type %s: userNames or email addresses", ReviewersNamed)
-		}
-	case "groupOwners":
-		add("reviewers.type", "groupOwners is not available: SCIM has no group owners; name the reviewers (type %s) instead", ReviewersNamed)
-	case "":
-		add("reviewers.type", "required: %s, %s or %s", ReviewersManager, ReviewersNamed, ReviewersSelf)
-	default:
-		add("reviewers.type", "%q: want %s, %s or %s", c.Reviewers.Type, ReviewersManager, ReviewersNamed, ReviewersSelf)
-	}
-	for i, r := range c.Reviewers.Named {
-		if strings.TrimSpace(r) == "" {
-			add(fmt.Sprintf("reviewers.named[%d]", i), "empty")
-		}
-	}
-	for i, r := range c.FallbackReviewers {
-		if strings.TrimSpace(r) == "" {
-			add(fmt.Sprintf("fallbackReviewers[%d]", i), "empty")
-		}
-	}
+	validateReviewers("", c.Reviewers, c.FallbackReviewers, add)
 	c.Recurrence.validate(add)
+	if st := c.SecondStage; st != nil {
+		validateReviewers("secondStage.", st.Reviewers, st.FallbackReviewers, add)
+		if st.DurationDays < 1 {
+			add("secondStage.durationDays", "required: at least 1 day")
+		} else if p, ok := patterns[c.Recurrence.pattern()]; ok && c.Recurrence.DurationDays >= 1 && c.Recurrence.DurationDays <= p.maxDuration &&
+			c.Recurrence.DurationDays+st.DurationDays > p.maxDuration {
+			add("secondStage.durationDays", "%d: the two stages' %d days are more than the %d days of %s (an instance ends before the next starts)",
+				st.DurationDays, c.Recurrence.DurationDays+st.DurationDays, p.maxDuration, c.Recurrence.pattern())
+		}
+		seen := map[string]bool{}
+		for i, dec := range st.DecisionsToNextStage {
+			path := fmt.Sprintf("secondStage.decisionsToNextStage[%d]", i)
+			switch {
+			case stageDecisions[dec] == "":
+				add(path, "%q: want %s, %s, %s or %s", dec, StageApprove, StageDeny, StageDontKnow, StageNotReviewed)
+			case seen[dec]:
+				add(path, "%q: listed twice", dec)
+			}
+			seen[dec] = true
+		}
+	}
 	s := c.Settings
 	switch s.DefaultDecision {
 	case "", DefaultNoChange, DefaultDeny, DefaultApprove, DefaultRecommendation:
@@ -210,6 +249,37 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateReviewers reports the problems of a stage's reviewers and
+// fallback reviewers, at their paths after prefix.
+func validateReviewers(prefix string, r ReviewersConfig, fallback []string, add func(path, format string, args ...any)) {
+	switch r.Type {
+	case ReviewersManager, ReviewersSelf:
+		if len(r.Named) > 0 {
+			add(prefix+"reviewers.named", "only with type %s", ReviewersNamed)
+		}
+	case ReviewersNamed:
+		if len(r.Named) == 0 {
+			add(prefix+"reviewers.named", "required with type %s: userNames or email addresses", ReviewersNamed)
+		}
+	case "groupOwners":
+		add(prefix+"reviewers.type", "groupOwners is not available: SCIM has no group owners; name the reviewers (type %s) instead", ReviewersNamed)
+	case "":
+		add(prefix+"reviewers.type", "required: %s, %s or %s", ReviewersManager, ReviewersNamed, ReviewersSelf)
+	default:
+		add(prefix+"reviewers.type", "%q: want %s, %s or %s", r.Type, ReviewersManager, ReviewersNamed, ReviewersSelf)
+	}
+	for i, n := range r.Named {
+		if strings.TrimSpace(n) == "" {
+			add(fmt.Sprintf("%sreviewers.named[%d]", prefix, i), "empty")
+		}
+	}
+	for i, n := range fallback {
+		if strings.TrimSpace(n) == "" {
+			add(fmt.Sprintf("%sfallbackReviewers[%d]", prefix, i), "empty")
+		}
+	}
 }
 
 func (r RecurrenceConfig) validate(add func(path, format string, args ...any)) {
@@ -267,9 +337,28 @@ func parseWhen(s string) (time.Time, error) {
 	return t.UTC(), err
 }
 
-// Duration is how long each instance runs.
+// Duration is how long each instance runs: both stages with a second.
 func (c Config) Duration() time.Duration {
+	days := c.Recurrence.DurationDays
+	if c.SecondStage != nil {
+		days += c.SecondStage.DurationDays
+	}
+	return time.Duration(days) * 24 * time.Hour
+}
+
+// stage1Duration is how long the first stage runs.
+func (c Config) stage1Duration() time.Duration {
 	return time.Duration(c.Recurrence.DurationDays) * 24 * time.Hour
+}
+
+// toNextStage reports whether an item decided decision in the first
+// stage moves to the second.
+func (st StageConfig) toNextStage(decision string) bool {
+	ds := st.DecisionsToNextStage
+	if len(ds) == 0 {
+		ds = DefaultDecisionsToNextStage
+	}
+	return slices.ContainsFunc(ds, func(d string) bool { return stageDecisions[d] == decision })
 }
 
 // Occurrence returns the start of the k-th instance (k from 0), and false

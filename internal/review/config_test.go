@@ -79,6 +79,30 @@ func TestConfigValidate(t *testing.T) {
 		{"one time with an end", func(c *review.Config) {
 			c.Recurrence.Pattern, c.Recurrence.Occurrences = review.PatternOneTime, 2
 		}, []string{"recurrence: endDate and occurrences are for a recurring pattern"}},
+		{"second stage", func(c *review.Config) {
+			c.SecondStage = &review.StageConfig{Reviewers: review.ReviewersConfig{Type: review.ReviewersNamed, Named: []string{"audit@contoso.example"}},
+				FallbackReviewers: []string{"ciso@contoso.example"}, DurationDays: 75,
+				DecisionsToNextStage: []string{review.StageApprove, review.StageDontKnow, review.StageNotReviewed}}
+		}, nil},
+		{"second stage problems", func(c *review.Config) {
+			c.SecondStage = &review.StageConfig{Reviewers: review.ReviewersConfig{Type: "owners", Named: []string{""}},
+				FallbackReviewers: []string{" "}, DecisionsToNextStage: []string{"approve", "Approve", "approve"}}
+		}, []string{
+			`secondStage.reviewers.type: "owners": want manager, named or self`,
+			"secondStage.reviewers.named[0]: empty",
+			"secondStage.fallbackReviewers[0]: empty",
+			"secondStage.durationDays: required: at least 1 day",
+			`secondStage.decisionsToNextStage[1]: "Approve": want approve, deny, dontKnow or notReviewed`,
+			`secondStage.decisionsToNextStage[2]: "approve": listed twice`,
+		}},
+		{"second stage without reviewers", func(c *review.Config) {
+			c.SecondStage = &review.StageConfig{DurationDays: 1}
+		}, []string{"secondStage.reviewers.type: required: manager, named or self"}},
+		{"two stages too long for the pattern", func(c *review.Config) {
+			c.SecondStage = &review.StageConfig{Reviewers: review.ReviewersConfig{Type: review.ReviewersSelf}, DurationDays: 76}
+		}, []string{
+			"secondStage.durationDays: 76: the two stages' 90 days are more than the 89 days of quarterly (an instance ends before the next starts)",
+		}},
 		{"block then delete for everyone", func(c *review.Config) { c.Settings.DeniedGuests = review.DeniedGuestsBlockThenDelete }, []string{
 			"settings.deniedGuests: blockThenDelete only with scope guestsOnly",
 		}},

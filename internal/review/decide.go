@@ -27,7 +27,7 @@ func (s *Service) Decide(ctx context.Context, reviewer string, instance int64, d
 	if len(ds) == 0 {
 		return nil
 	}
-	return s.decide(ctx, reviewer, instance, func(d Config, it Item) (Item, bool, error) {
+	return s.decide(ctx, reviewer, instance, func(d Config, _ int, it Item) (Item, bool, error) {
 		i := slices.IndexFunc(ds, func(x Decision) bool { return x.Item == it.Index })
 		if i < 0 {
 			return it, false, nil
@@ -48,8 +48,8 @@ func (s *Service) Decide(ctx context.Context, reviewer string, instance int64, d
 // empty, says the recommendation was accepted and why it was made.
 func (s *Service) AcceptRecommendations(ctx context.Context, reviewer string, instance int64, justification string) (int, error) {
 	n := 0
-	err := s.decide(ctx, reviewer, instance, func(d Config, it Item) (Item, bool, error) {
-		if it.Decision != NotReviewed || !slices.Contains(it.Reviewers, reviewer) {
+	err := s.decide(ctx, reviewer, instance, func(d Config, stage int, it Item) (Item, bool, error) {
+		if it.Decision != NotReviewed || !slices.Contains(it.Reviewers, reviewer) || itemStage(it) != stage {
 			return it, false, nil
 		}
 		j := strings.TrimSpace(justification)
@@ -81,10 +81,12 @@ func decided(d Config, it Item, decision, justification string) (Item, bool, err
 }
 
 // decide applies change to the items of instance that the reviewer may
-// decide, in one transaction: each item change reports changed, with the
-// item as it is to be saved (ReviewedBy and ReviewedAt are set here);
-// check, when set, sees the reviewer's items first.
-func (s *Service) decide(ctx context.Context, reviewer string, instance int64, change func(Config, Item) (Item, bool, error),
+// decide (those of the stage in progress whose reviewers include them),
+// in one transaction: each item change (given the stage in progress)
+// reports changed, with the item as it is to be saved (ReviewedBy and
+// ReviewedAt are set here); check, when set, sees the instance's items
+// first.
+func (s *Service) decide(ctx context.Context, reviewer string, instance int64, change func(Config, int, Item) (Item, bool, error),
 	check func([]Item) error) error {
 	now := s.opts.Now()
 	return s.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) error {
@@ -102,15 +104,15 @@ func (s *Service) decide(ctx context.Context, reviewer string, instance int64, c
 			}
 		}
 		for _, it := range items {
-			next, changed, err := change(d, it)
+			next, changed, err := change(d, stageOf(in), it)
 			if err != nil {
 				return err
 			}
 			if !changed {
 				continue
 			}
-			if !slices.Contains(it.Reviewers, reviewer) {
-				return fmt.Errorf("%w: item %d of instance %d is not %s's to decide", ErrNotReviewer, it.Index, instance, reviewer)
+			if err := mayDecide(in, it, reviewer, "decide"); err != nil {
+				return err
 			}
 			next.ReviewedBy, next.ReviewedAt = reviewer, now
 			if next.Decision == NotReviewed {
@@ -132,8 +134,24 @@ func (s *Service) decide(ctx context.Context, reviewer string, instance int64, c
 	})
 }
 
+// mayDecide checks that reviewer ("" an administrator) may decide or
+// reassign (what) item it of instance in: it is in the stage in progress
+// (a first stage's decision is final once the item stays or moves on),
+// and the reviewer is one of its reviewers.
+func mayDecide(in store.ReviewInstance, it Item, reviewer, what string) error {
+	if itemStage(it) != stageOf(in) {
+		return fmt.Errorf("%w: item %d of instance %d was decided in stage %d, which has ended: its decision is final", ErrNotReviewer,
+			it.Index, in.ID, itemStage(it))
+	}
+	if reviewer != "" && !slices.Contains(it.Reviewers, reviewer) {
+		return fmt.Errorf("%w: item %d of instance %d is not %s's to %s", ErrNotReviewer, it.Index, in.ID, reviewer, what)
+	}
+	return nil
+}
+
 // inProgress returns instance and its definition, or ErrNotInProgress
-// when it ended (or its end has passed).
+// when it ended (or its end has passed), or when the end of its first
+// stage has passed and its items have not moved to the second yet.
 func (s *Service) inProgress(ctx context.Context, tx store.Tx, instance int64, now time.Time) (store.ReviewInstance, Config, error) {
 	in, err := tx.ReviewInstance(ctx, instance)
 	if errors.Is(err, store.ErrNotFound) {
@@ -146,6 +164,11 @@ func (s *Service) inProgress(ctx context.Context, tx store.Tx, instance int64, n
 		return in, Config{}, fmt.Errorf("%w: instance %d of %s ended on %s", ErrNotInProgress, instance, in.Definition, in.End.UTC().Format(time.RFC3339))
 	}
 	d, err := definitionOf(in)
+	if err == nil && stage1Due(in, d, now) {
+		_, end := stageWindow(in, d)
+		return in, Config{}, fmt.Errorf("%w: stage 1 of instance %d of %s ended on %s; its second stage starts now", ErrNotInProgress,
+			instance, in.Definition, end.UTC().Format(time.RFC3339))
+	}
 	return in, d, err
 }
 
@@ -216,8 +239,8 @@ func (s *Service) reassign(ctx context.Context, actor, reviewer string, instance
 				return fmt.Errorf("%w: item %d of instance %d", ErrNotFound, idx, instance)
 			}
 			it := its[0]
-			if reviewer != "" && !slices.Contains(it.Reviewers, reviewer) {
-				return fmt.Errorf("%w: item %d of instance %d is not %s's to reassign", ErrNotReviewer, idx, instance, reviewer)
+			if err := mayDecide(in, it, reviewer, "reassign"); err != nil {
+				return err
 			}
 			from := strings.Join(it.Reviewers, ", ")
 			it.Reviewers = []string{key}

@@ -23,27 +23,39 @@ const (
 	NoticeLastDay = "lastDay"
 )
 
-// reminderDue returns the reminder due at now for an instance ("" none):
-// the last day's (a day before the end) once it came, else halfway's; a
-// reminder at or before the start, or halfway's at or after the last
-// day's, is none.
+// reminderDue returns the reminder due at now for an instance ("" none)
+// in the stage it is in: the last day's (a day before the stage's end)
+// once it came, else halfway's; a reminder at or before the stage's
+// start, or halfway's at or after the last day's, is none.
 func reminderDue(in store.ReviewInstance, d Config, now time.Time) string {
 	if !d.Settings.reminders() {
 		return ""
 	}
-	lastDay := in.End.Add(-24 * time.Hour)
-	halfway := in.Start.Add(in.End.Sub(in.Start) / 2)
+	start, end := stageWindow(in, d)
+	lastDay := end.Add(-24 * time.Hour)
+	halfway := start.Add(end.Sub(start) / 2)
 	switch {
-	case lastDay.After(in.Start) && !now.Before(lastDay):
+	case lastDay.After(start) && !now.Before(lastDay):
 		return NoticeLastDay
-	case halfway.After(in.Start) && halfway.Before(lastDay) && !now.Before(halfway):
+	case halfway.After(start) && halfway.Before(lastDay) && !now.Before(halfway):
 		return NoticeHalfway
 	}
 	return ""
 }
 
+// stageKind is the kind a notice of the stage in progress is recorded
+// as: kind in the first stage, "stage2:"+kind in the second, so that each
+// stage's notices go out once.
+func stageKind(in store.ReviewInstance, kind string) string {
+	if stageOf(in) == 1 {
+		return kind
+	}
+	return fmt.Sprintf("stage%d:%s", stageOf(in), kind)
+}
+
 // notices sends the notices of an instance in progress that are due at
-// now and not sent yet: the start notice to every reviewer (also one an
+// now and not sent yet, for the stage in progress (its items, its start
+// and its reminders): the start notice to every reviewer (also one an
 // item was reassigned to), the due reminder to the reviewers with pending
 // items, both to the definition's channels. A notice refused for good is
 // recorded with its error and not tried again; a transient failure is
@@ -67,8 +79,12 @@ func (s *Service) notices(ctx context.Context, in store.ReviewInstance, now time
 	}
 	type counts struct{ items, pending int }
 	by := map[string]*counts{}
-	all := counts{items: len(items)}
+	all := counts{}
 	for _, it := range items {
+		if itemStage(it) != stageOf(in) {
+			continue // decided in the first stage
+		}
+		all.items++
 		if it.Decision == NotReviewed {
 			all.pending++
 		}
@@ -84,13 +100,16 @@ func (s *Service) notices(ctx context.Context, in store.ReviewInstance, now time
 			}
 		}
 	}
-	reminder := reminderDue(in, d, now)
+	started, reminder := stageKind(in, NoticeStarted), reminderDue(in, d, now)
+	if reminder != "" {
+		reminder = stageKind(in, reminder)
+	}
 	var errs []error
 	for _, r := range slices.Sorted(maps.Keys(by)) {
 		c := by[r]
 		kinds := []string{}
-		if !sent[[2]string{r, NoticeStarted}] {
-			kinds = append(kinds, NoticeStarted)
+		if !sent[[2]string{r, started}] {
+			kinds = append(kinds, started)
 		}
 		if reminder != "" && c.pending > 0 && !sent[[2]string{r, reminder}] {
 			kinds = append(kinds, reminder)
@@ -106,8 +125,8 @@ func (s *Service) notices(ctx context.Context, in store.ReviewInstance, now time
 	}
 	for _, ch := range d.Settings.Channels {
 		r := "channel:" + ch
-		for _, kind := range []string{NoticeStarted, reminder} {
-			if kind == "" || sent[[2]string{r, kind}] || kind != NoticeStarted && all.pending == 0 {
+		for _, kind := range []string{started, reminder} {
+			if kind == "" || sent[[2]string{r, kind}] || kind != started && all.pending == 0 {
 				continue
 			}
 			errs = append(errs, s.notify(ctx, in, d, r, kind, all.items, all.pending, now))
@@ -144,13 +163,15 @@ func (s *Service) send(ctx context.Context, in store.ReviewInstance, d Config, r
 		return fmt.Errorf("no notifications section: %w", notify.ErrPermanent)
 	}
 	tmpl := notify.TemplateReviewReminder
+	kind = kind[strings.IndexByte(kind, ':')+1:] // the stage's kind (stageKind)
 	if kind == NoticeStarted {
 		tmpl = notify.TemplateReviewStarted
 	}
+	_, end := stageWindow(in, d) // the stage's reviewers decide by its end
 	data := map[string]any{
 		"reviewName": d.Name, "description": d.DescriptionForReviewers, "reviewerDisplayName": "",
-		"items": items, "pending": pending, "endDate": in.End.UTC().Format("2006-01-02 15:04 UTC"),
-		"daysLeft": int(in.End.Sub(now).Hours()+23) / 24, "lastDay": kind == NoticeLastDay, "url": "",
+		"items": items, "pending": pending, "endDate": end.UTC().Format("2006-01-02 15:04 UTC"),
+		"daysLeft": int(end.Sub(now).Hours()+23) / 24, "lastDay": kind == NoticeLastDay, "url": "",
 	}
 	if ch, ok := strings.CutPrefix(recipient, "channel:"); ok {
 		m, err := s.opts.Templates.RenderMessage(tmpl, data)
@@ -248,6 +269,9 @@ func (s *Service) Remind(ctx context.Context, instance int64) (int, error) {
 	type counts struct{ items, pending int }
 	by := map[string]*counts{}
 	for _, it := range items {
+		if itemStage(it) != stageOf(in) {
+			continue // decided in the first stage
+		}
 		for _, r := range it.Reviewers {
 			c := by[r]
 			if c == nil {

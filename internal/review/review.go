@@ -66,6 +66,23 @@
 // error); an Apply again retries those not applied. Every start,
 // decision, reassignment, end and result is audited.
 //
+// # Stages
+//
+// A definition with a secondStage runs each instance in two stages
+// (Entra's multi-stage reviews): the first for recurrence.durationDays,
+// the second for secondStage.durationDays. When the first ends (RunDue,
+// in one transaction, once: the instance records its stage), the items
+// whose first decision is in decisionsToNextStage (default approve and
+// notReviewed) move to the second stage: the first decision, its
+// reviewer, time and justification are kept on the item (Stage1*), the
+// reviewers become the second stage's (resolved then, as at the start,
+// the fallback reviewers when none resolves) and the decision is back to
+// NotReviewed. The other items keep their first decision, final: only an
+// item's current reviewers decide it, in its stage. Decisions on the
+// first stage's items are refused from its end. Notices and reminders
+// are per stage; the default decision and the results come at the end.
+// A stop during the first stage ends the instance.
+//
 // # Notices
 //
 // At the start every reviewer gets a notice (template review_started),
@@ -299,6 +316,19 @@ func (s *Service) RunDue(ctx context.Context) (int, error) {
 		return n, errors.Join(append(errs, err)...)
 	}
 	for _, in := range active {
+		// The end of a first stage: its items move to the second (also
+		// when the whole instance ended while the gateway was down: the
+		// second stage's default decision then applies to them).
+		if d, err := definitionOf(in); err != nil {
+			errs = append(errs, err)
+			continue
+		} else if stage1Due(in, d, now) {
+			if _, err := s.nextStage(ctx, in.ID, now); err != nil {
+				errs = append(errs, fmt.Errorf("review %s instance %d: second stage: %w", in.Definition, in.ID, err))
+				continue
+			}
+			in.Stage = 2
+		}
 		if !now.Before(in.End) {
 			if err := s.end(ctx, in.ID, "schedule", in.End); err != nil {
 				errs = append(errs, fmt.Errorf("review %s instance %d: %w", in.Definition, in.ID, err))

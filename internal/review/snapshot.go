@@ -137,7 +137,7 @@ func (s *Service) snapshot(ctx context.Context, d Config, now time.Time) ([]Item
 			continue
 		}
 		it := Item{Index: len(items) + 1, User: c.user, UserName: userName, ResourceType: resType, Resource: res, ResourceName: resName,
-			Guest: isGuest, LastSignIn: last, Decision: NotReviewed}
+			Guest: isGuest, LastSignIn: last, Decision: NotReviewed, Stage: 1}
 		it.DisplayName, _ = u["displayName"].(string)
 		switch {
 		case c.outOfScope:
@@ -151,7 +151,7 @@ func (s *Service) snapshot(ctx context.Context, d Config, now time.Time) ([]Item
 		default:
 			it.Recommendation, it.Reason = Approve, "no sign-in information"
 		}
-		if it.Reviewers, err = s.reviewersOf(ctx, d, c.user, u, rv); err != nil {
+		if it.Reviewers, err = s.reviewersOf(ctx, d.Reviewers, d.FallbackReviewers, c.user, u, rv); err != nil {
 			return nil, err
 		}
 		if len(it.Reviewers) == 0 {
@@ -252,11 +252,12 @@ func (s *Service) lastSignIn(ctx context.Context, userName string, known time.Ti
 	return last, ok
 }
 
-// reviewersOf returns the reviewers of user u (id) in d: its manager,
-// the named reviewers or itself, else the fallback reviewers.
-func (s *Service) reviewersOf(ctx context.Context, d Config, id string, u map[string]any, rv *resolver) ([]string, error) {
+// reviewersOf returns the reviewers of user u (id; u nil: no longer a
+// user) by rc: its manager, the named reviewers or itself, else the
+// fallback reviewers.
+func (s *Service) reviewersOf(ctx context.Context, rc ReviewersConfig, fallback []string, id string, u map[string]any, rv *resolver) ([]string, error) {
 	var out []string
-	switch d.Reviewers.Type {
+	switch rc.Type {
 	case ReviewersManager:
 		if m, ok := u[scim.URNEnterpriseUser].(map[string]any); ok {
 			if mgr, ok := m["manager"].(map[string]any); ok {
@@ -270,7 +271,7 @@ func (s *Service) reviewersOf(ctx context.Context, d Config, id string, u map[st
 			}
 		}
 	case ReviewersNamed:
-		for _, n := range d.Reviewers.Named {
+		for _, n := range rc.Named {
 			r, err := rv.resolve(ctx, n)
 			if err != nil {
 				return nil, err
@@ -280,10 +281,12 @@ func (s *Service) reviewersOf(ctx context.Context, d Config, id string, u map[st
 			}
 		}
 	case ReviewersSelf:
-		out = append(out, id)
+		if u != nil {
+			out = append(out, id)
+		}
 	}
 	if len(out) == 0 {
-		for _, n := range d.FallbackReviewers {
+		for _, n := range fallback {
 			r, err := rv.resolve(ctx, n)
 			if err != nil {
 				return nil, err

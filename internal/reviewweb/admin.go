@@ -63,6 +63,11 @@ func (h *Handler) adminPage(w http.ResponseWriter, r *http.Request, s session, n
 				names[rp.Reviewer] = h.name(ctx, rp.Reviewer)
 			}
 		}
+		for _, it := range in.Items {
+			if _, ok := names[it.Stage1ReviewedBy]; !ok && it.Stage1ReviewedBy != "" {
+				names[it.Stage1ReviewedBy] = h.name(ctx, it.Stage1ReviewedBy)
+			}
+		}
 	}
 	h.render(w, status, "review.html", page{Names: names, Title: d.Name, CSRF: s.CSRF, Who: s.Admin, Admin: true, Error: errMsg, Notice: notice,
 		Content: struct {

@@ -492,7 +492,8 @@ type group struct {
 	Instance      int64
 	Review        string
 	Description   string
-	End           time.Time
+	End           time.Time // of the stage in progress
+	Stage, Stages int
 	Justification bool // required
 	Pending       []row
 	Decided       []row
@@ -502,6 +503,10 @@ type group struct {
 type row struct {
 	review.Item
 	Selected bool
+	// Final: decided in a stage that has ended (no longer to change).
+	Final bool
+	// Stage1By is who decided the item in the first stage, by name.
+	Stage1By string
 }
 
 // reviewerPage renders the reviewer's pending and decided items, with
@@ -526,15 +531,21 @@ func (h *Handler) reviewerPage(w http.ResponseWriter, r *http.Request, s session
 				http.Error(w, "the reviews cannot be read now", http.StatusInternalServerError)
 				return
 			}
-			g = &group{Instance: in.ID, Review: in.Definition, Description: in.Config.DescriptionForReviewers, End: in.End,
-				Justification: in.Config.Settings.JustificationRequired}
+			g = &group{Instance: in.ID, Review: in.Definition, Description: in.Config.DescriptionForReviewers, End: in.StageEnd(),
+				Stage: max(in.Stage, 1), Stages: in.Stages(), Justification: in.Config.Settings.JustificationRequired}
 			byID[it.Instance] = g
 			groups = append(groups, g)
 		}
-		if it.Decision == review.NotReviewed {
-			g.Pending = append(g.Pending, row{Item: it, Selected: sel != "" && strings.EqualFold(sel, it.Recommendation)})
-		} else {
-			g.Decided = append(g.Decided, row{Item: it})
+		rw := row{Item: it, Final: max(it.Stage, 1) != g.Stage}
+		if it.Stage1ReviewedBy != "" {
+			rw.Stage1By = h.name(ctx, it.Stage1ReviewedBy)
+		}
+		switch {
+		case it.Decision == review.NotReviewed && !rw.Final:
+			rw.Selected = sel != "" && strings.EqualFold(sel, it.Recommendation)
+			g.Pending = append(g.Pending, rw)
+		default:
+			g.Decided = append(g.Decided, rw)
 		}
 	}
 	notice := ""

@@ -51,7 +51,7 @@ type fixture struct {
 
 const hostile = `<script>alert("x")</script><img src=x onerror=alert(1)>`
 
-func newFixture(t *testing.T, justify bool) *fixture {
+func newFixture(t *testing.T, justify bool, edit ...func(*review.Config)) *fixture {
 	t.Helper()
 	f := &fixture{t: t, now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC), key: bytes.Repeat([]byte("k"), 32)}
 	f.dir = t.TempDir()
@@ -101,6 +101,9 @@ func newFixture(t *testing.T, justify bool) *fixture {
 		Resource: review.ResourceConfig{Group: "staff"}, Reviewers: review.ReviewersConfig{Type: review.ReviewersManager},
 		Recurrence: review.RecurrenceConfig{DurationDays: 7, StartDate: f.now.Format(time.RFC3339)},
 		Settings:   review.SettingsConfig{JustificationRequired: justify}}
+	for _, e := range edit {
+		e(&def)
+	}
 	if f.svc, err = review.New(review.Options{Store: st, Definitions: []review.Config{def}, Now: f.clock}); err != nil {
 		t.Fatal(err)
 	}
@@ -584,5 +587,97 @@ func TestReassign(t *testing.T) {
 	max.signIn(f.max)
 	if _, body := max.do("GET", "/reviews/", nil); !strings.Contains(body, "bob@contoso.example") {
 		t.Errorf("Max's page lacks Bob's item: %s", body)
+	}
+}
+
+// TestSecondStage: in a review's second stage its reviewer (Max, who
+// reviewed Cy in the first) sees each item's first decision, who made
+// it and why, beside it, and decides it; the first stage's reviewer
+// (Mia) no longer sees the item that moved, cannot decide it, nor change
+// the one she decided that stayed (shown as final); the admin page shows
+// the stage.
+func TestSecondStage(t *testing.T) {
+	f := newFixture(t, false, func(c *review.Config) {
+		c.SecondStage = &review.StageConfig{Reviewers: review.ReviewersConfig{Type: review.ReviewersNamed, Named: []string{"max@contoso.example"}},
+			DurationDays: 3}
+	})
+	inst := strconv.FormatInt(f.instance, 10)
+	mia := f.browser()
+	csrf := mia.signIn(f.mia)
+	_, body := mia.do("GET", "/reviews/", nil)
+	if !strings.Contains(body, "Stage 1 of 2: decide by <strong>2026-03-09 09:00 UTC</strong>") {
+		t.Errorf("Mia's page in the first stage: %s", body)
+	}
+	if code, _ := mia.do("POST", "/reviews/decide", url.Values{"csrf": {csrf}, "instance": {inst}, "one": {f.index(f.ada) + ":Approve"},
+		"j" + f.index(f.ada): {"<b>runs</b> payroll"}}); code != 303 {
+		t.Fatalf("Mia approves Ada: %d", code)
+	}
+	if code, _ := mia.do("POST", "/reviews/decide", url.Values{"csrf": {csrf}, "instance": {inst}, "one": {f.index(f.bob) + ":Deny"},
+		"j" + f.index(f.bob): {"left"}}); code != 303 {
+		t.Fatalf("Mia denies Bob: %d", code)
+	}
+	// The first stage ends: Ada (approved) and Cy (left) move to Max.
+	f.advance(7 * 24 * time.Hour)
+	if _, err := f.svc.RunDue(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	max := f.browser()
+	max.signIn(f.max)
+	mia = f.browser() // a new session: the first expired
+	csrf = mia.signIn(f.mia)
+	_, body = max.do("GET", "/reviews/", nil)
+	for _, want := range []string{
+		"Stage 2 of 2: decide by <strong>2026-03-12 09:00 UTC</strong>",
+		"Pending (2)",
+		`<dt>First stage</dt><dd class="stage1">Approved by Mia on 2026-03-02 09:00 UTC: &lt;b&gt;runs&lt;/b&gt; payroll</dd>`,
+		`<dt>First stage</dt><dd class="stage1">Not reviewed</dd>`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("Max's page lacks %q: %s", want, body)
+		}
+	}
+	if strings.Contains(body, "bob@contoso.example") {
+		t.Errorf("Max's page shows Bob, decided in the first stage: %s", body)
+	}
+	_, body = mia.do("GET", "/reviews/", nil)
+	if strings.Contains(body, "ada@contoso.example") || !strings.Contains(body, "Final: stage 1 has ended") ||
+		strings.Contains(body, `value="`+f.index(f.bob)+`:NotReviewed"`) {
+		t.Errorf("Mia's page in the second stage: %s", body)
+	}
+	before := f.decisions()
+	for name, form := range map[string]url.Values{
+		"the moved item":         {"one": {f.index(f.ada) + ":Deny"}, "j" + f.index(f.ada): {"no"}},
+		"the item that stayed":   {"one": {f.index(f.bob) + ":NotReviewed"}},
+		"in bulk":                {"item": {f.index(f.ada), f.index(f.cy)}, "decision": {"Deny"}, "action": {"bulk"}},
+		"reassign the moved one": {"item": {f.index(f.ada)}, "to": {"mia@contoso.example"}, "action": {"reassign"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			form.Set("csrf", csrf)
+			form.Set("instance", inst)
+			code, body := mia.do("POST", "/reviews/decide", form)
+			if code != 403 || !strings.Contains(body, "not yours to review") {
+				t.Errorf("%d, want 403: %s", code, body)
+			}
+			if got := f.decisions(); !maps.Equal(got, before) {
+				t.Errorf("decisions changed: %v, were %v", got, before)
+			}
+		})
+	}
+	csrf = max.csrf()
+	if code, _ := max.do("POST", "/reviews/decide", url.Values{"csrf": {csrf}, "instance": {inst}, "one": {f.index(f.ada) + ":Approve"},
+		"j" + f.index(f.ada): {"confirmed"}}); code != 303 {
+		t.Fatalf("Max approves Ada: %d", code)
+	}
+	if got := f.decisions()[f.ada]; got != "Approve/"+f.max+"/confirmed" {
+		t.Errorf("Ada after Max's decision: %s", got)
+	}
+	admin := f.browser()
+	if code, body := admin.do("POST", "/reviews/admin/signin", url.Values{"token": {adminToken}}); code != 303 {
+		t.Fatalf("admin sign-in: %d %s", code, body)
+	}
+	_, body = admin.do("GET", "/reviews/admin/review/staff-access", nil)
+	if !strings.Contains(body, "InProgress, stage 2 of 2") || !strings.Contains(body, "this stage ends 2026-03-12 09:00 UTC") ||
+		!strings.Contains(body, "<td>2 (first: Approved by Mia)</td>") {
+		t.Errorf("admin page: %s", body)
 	}
 }

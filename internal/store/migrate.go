@@ -360,6 +360,16 @@ var migrations = []migration{{
 	)`,
 	`CREATE INDEX review_sessions_reviewer ON review_sessions (reviewer)`,
 	`CREATE INDEX review_sessions_expires ON review_sessions (expires)`,
+}, {
+	// Access reviews with a second stage (reviews.go): the stage an
+	// instance is in, the stage each item is decided in, and the first
+	// stage's decision of the items that moved to the second.
+	`ALTER TABLE review_instances ADD COLUMN stage INTEGER NOT NULL DEFAULT 1`,
+	`ALTER TABLE review_items ADD COLUMN stage INTEGER NOT NULL DEFAULT 1`,
+	`ALTER TABLE review_items ADD COLUMN stage1_decision VARCHAR(16) NOT NULL DEFAULT ''`,
+	`ALTER TABLE review_items ADD COLUMN stage1_justification {text} NOT NULL DEFAULT ''`,
+	`ALTER TABLE review_items ADD COLUMN stage1_reviewed_by {text} NOT NULL DEFAULT ''`,
+	`ALTER TABLE review_items ADD COLUMN stage1_reviewed_at CHAR(30) NOT NULL DEFAULT ''`,
 }}
 
 // migrationFuncs are the steps of a migration that SQL alone cannot do,

@@ -45,6 +45,9 @@ type ReviewInstance struct {
 	AppliedBy string
 	// Data is the review's JSON: the definition as it was at the start.
 	Data []byte
+	// Stage is the stage in progress (1, or 2 once a review with a
+	// second stage moved its items there); 1 when created with 0.
+	Stage int
 }
 
 // ReviewItem is one decision of an instance: a user's access to one
@@ -78,6 +81,12 @@ type ReviewItem struct {
 	// error, AppliedAt when.
 	ApplyResult, ApplyDetail string
 	AppliedAt                time.Time
+	// Stage is the stage the item is decided in: 1, or 2 when it moved
+	// to the second stage (1 when created with 0). The Stage1 fields
+	// keep the first stage's decision of an item that moved.
+	Stage                                                 int
+	Stage1Decision, Stage1Justification, Stage1ReviewedBy string
+	Stage1ReviewedAt                                      time.Time
 }
 
 // The resource types of review items.
@@ -124,16 +133,17 @@ type ReviewCounts struct {
 }
 
 const (
-	rvInstCols = "id, definition, occurrence, status, start_at, end_at, ended_at, ended_by, applied_at, applied_by, data"
+	rvInstCols = "id, definition, occurrence, status, start_at, end_at, ended_at, ended_by, applied_at, applied_by, data, stage"
 	rvItemCols = "instance, idx, user_id, user_name, display_name, resource_type, resource, resource_name, guest, last_sign_in, " +
-		"recommendation, reason, decision, justification, reviewed_by, reviewed_at, apply_result, apply_detail, applied_at"
-	rvAddInstSQL = "INSERT INTO review_instances (definition, occurrence, status, start_at, end_at, ended_at, ended_by, applied_at, applied_by, data)" +
-		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (definition, start_at) DO NOTHING"
+		"recommendation, reason, decision, justification, reviewed_by, reviewed_at, apply_result, apply_detail, applied_at, " +
+		"stage, stage1_decision, stage1_justification, stage1_reviewed_by, stage1_reviewed_at"
+	rvAddInstSQL = "INSERT INTO review_instances (definition, occurrence, status, start_at, end_at, ended_at, ended_by, applied_at, applied_by, data, stage)" +
+		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (definition, start_at) DO NOTHING"
 	rvInstIDSQL  = "SELECT id FROM review_instances WHERE definition = ? AND start_at = ?"
-	rvAddItemSQL = "INSERT INTO review_items (" + rvItemCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-	rvUpdInstSQL = "UPDATE review_instances SET status = ?, end_at = ?, ended_at = ?, ended_by = ?, applied_at = ?, applied_by = ? WHERE id = ?"
-	rvUpdItemSQL = "UPDATE review_items SET decision = ?, justification = ?, reviewed_by = ?, reviewed_at = ?, apply_result = ?, apply_detail = ?, applied_at = ?" +
-		" WHERE instance = ? AND idx = ?"
+	rvAddItemSQL = "INSERT INTO review_items (" + rvItemCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	rvUpdInstSQL = "UPDATE review_instances SET status = ?, end_at = ?, ended_at = ?, ended_by = ?, applied_at = ?, applied_by = ?, stage = ? WHERE id = ?"
+	rvUpdItemSQL = "UPDATE review_items SET decision = ?, justification = ?, reviewed_by = ?, reviewed_at = ?, apply_result = ?, apply_detail = ?, applied_at = ?," +
+		" stage = ?, stage1_decision = ?, stage1_justification = ?, stage1_reviewed_by = ?, stage1_reviewed_at = ? WHERE instance = ? AND idx = ?"
 	rvAddRevSQL    = "INSERT INTO review_reviewers (instance, idx, reviewer) VALUES (?, ?, ?)"
 	rvDelRevSQL    = "DELETE FROM review_reviewers WHERE instance = ? AND idx = ?"
 	rvAddNoticeSQL = "INSERT INTO review_notices (instance, recipient, kind, at, error) VALUES (?, ?, ?, ?, ?)" +
@@ -150,7 +160,7 @@ func (t *sqlTx) CreateReviewInstance(ctx context.Context, in *ReviewInstance, it
 		return false, errors.New("store: review instance: definition, status, start and end are required")
 	}
 	id, inserted, err := t.w.insert(ctx, rvAddInstSQL, "id", in.Definition, in.Occurrence, in.Status, timeText(in.Start), timeText(in.End),
-		timeText(in.Ended), in.EndedBy, timeText(in.Applied), in.AppliedBy, data(in.Data))
+		timeText(in.Ended), in.EndedBy, timeText(in.Applied), in.AppliedBy, data(in.Data), stageOr1(in.Stage))
 	if err != nil {
 		return false, fmt.Errorf("store: review instance: %w", err)
 	}
@@ -166,7 +176,8 @@ func (t *sqlTx) CreateReviewInstance(ctx context.Context, in *ReviewInstance, it
 		it.Instance = in.ID
 		if _, err := t.w.exec(ctx, rvAddItemSQL, it.Instance, it.Index, it.User, it.UserName, it.DisplayName, it.ResourceType,
 			it.Resource, it.ResourceName, boolInt(it.Guest), timeText(it.LastSignIn), it.Recommendation, it.Reason, it.Decision,
-			it.Justification, it.ReviewedBy, timeText(it.ReviewedAt), it.ApplyResult, it.ApplyDetail, timeText(it.AppliedAt)); err != nil {
+			it.Justification, it.ReviewedBy, timeText(it.ReviewedAt), it.ApplyResult, it.ApplyDetail, timeText(it.AppliedAt),
+			stageOr1(it.Stage), it.Stage1Decision, it.Stage1Justification, it.Stage1ReviewedBy, timeText(it.Stage1ReviewedAt)); err != nil {
 			return false, fmt.Errorf("store: review item: %w", err)
 		}
 		if err := t.putReviewers(ctx, *it); err != nil {
@@ -175,6 +186,9 @@ func (t *sqlTx) CreateReviewInstance(ctx context.Context, in *ReviewInstance, it
 	}
 	return true, nil
 }
+
+// stageOr1 is a stage as saved: 1 for 0.
+func stageOr1(stage int) int { return max(stage, 1) }
 
 // putReviewers records the reviewers of it (after dropping the old ones).
 func (t *sqlTx) putReviewers(ctx context.Context, it ReviewItem) error {
@@ -192,13 +206,14 @@ func (t *sqlTx) putReviewers(ctx context.Context, it ReviewItem) error {
 // UpdateReviewInstance implements Tx.
 func (t *sqlTx) UpdateReviewInstance(ctx context.Context, in ReviewInstance) error {
 	return t.execRow(ctx, "review instance", fmt.Sprintf("review instance %d", in.ID), rvUpdInstSQL,
-		in.Status, timeText(in.End), timeText(in.Ended), in.EndedBy, timeText(in.Applied), in.AppliedBy, in.ID)
+		in.Status, timeText(in.End), timeText(in.Ended), in.EndedBy, timeText(in.Applied), in.AppliedBy, stageOr1(in.Stage), in.ID)
 }
 
 // UpdateReviewItem implements Tx.
 func (t *sqlTx) UpdateReviewItem(ctx context.Context, it ReviewItem) error {
 	if err := t.execRow(ctx, "review item", fmt.Sprintf("item %d of review instance %d", it.Index, it.Instance), rvUpdItemSQL,
 		it.Decision, it.Justification, it.ReviewedBy, timeText(it.ReviewedAt), it.ApplyResult, it.ApplyDetail, timeText(it.AppliedAt),
+		stageOr1(it.Stage), it.Stage1Decision, it.Stage1Justification, it.Stage1ReviewedBy, timeText(it.Stage1ReviewedAt),
 		it.Instance, it.Index); err != nil {
 		return err
 	}
@@ -267,7 +282,7 @@ func scanReviewInstance(row scanner) (ReviewInstance, error) {
 	var in ReviewInstance
 	var start, end, ended, applied string
 	if err := row.Scan(&in.ID, &in.Definition, &in.Occurrence, &in.Status, &start, &end, &ended, &in.EndedBy, &applied,
-		&in.AppliedBy, &in.Data); err != nil {
+		&in.AppliedBy, &in.Data, &in.Stage); err != nil {
 		return ReviewInstance{}, err
 	}
 	var err error
@@ -376,10 +391,11 @@ func reviewItems(ctx context.Context, c *conn, q ReviewItemQuery) ([]ReviewItem,
 	for rows.Next() {
 		var it ReviewItem
 		var guest int
-		var signIn, reviewed, applied string
+		var signIn, reviewed, applied, reviewed1 string
 		if err := rows.Scan(&it.Instance, &it.Index, &it.User, &it.UserName, &it.DisplayName, &it.ResourceType, &it.Resource,
 			&it.ResourceName, &guest, &signIn, &it.Recommendation, &it.Reason, &it.Decision, &it.Justification, &it.ReviewedBy,
-			&reviewed, &it.ApplyResult, &it.ApplyDetail, &applied); err != nil {
+			&reviewed, &it.ApplyResult, &it.ApplyDetail, &applied, &it.Stage, &it.Stage1Decision, &it.Stage1Justification,
+			&it.Stage1ReviewedBy, &reviewed1); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("store: review items: %w", err)
 		}
@@ -387,7 +403,7 @@ func reviewItems(ctx context.Context, c *conn, q ReviewItemQuery) ([]ReviewItem,
 		for _, f := range []struct {
 			s   string
 			dst *time.Time
-		}{{signIn, &it.LastSignIn}, {reviewed, &it.ReviewedAt}, {applied, &it.AppliedAt}} {
+		}{{signIn, &it.LastSignIn}, {reviewed, &it.ReviewedAt}, {applied, &it.AppliedAt}, {reviewed1, &it.Stage1ReviewedAt}} {
 			if *f.dst, err = parseTimeText(f.s); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("store: review items: %w", err)

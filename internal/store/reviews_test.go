@@ -59,7 +59,7 @@ func TestReviews(t *testing.T) {
 	})
 	got, err := s.ReviewInstance(ctx, in.ID)
 	if err != nil || got.Definition != "crm-quarterly" || !got.Start.Equal(start) || !got.End.Equal(end) || !got.Ended.IsZero() ||
-		got.Status != ReviewInProgress || string(got.Data) != `{"x":1}` || got.Occurrence != 1 {
+		got.Status != ReviewInProgress || string(got.Data) != `{"x":1}` || got.Occurrence != 1 || got.Stage != 1 {
 		t.Errorf("ReviewInstance = %+v, %v", got, err)
 	}
 	if _, err := s.ReviewInstance(ctx, 999); !errors.Is(err, ErrNotFound) {
@@ -123,7 +123,8 @@ func TestReviews(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if it := its[0]; !it.Guest || it.UserName != "bob" || it.Recommendation != "Deny" || it.Reason != "inactive" || !it.LastSignIn.IsZero() {
+	if it := its[0]; !it.Guest || it.UserName != "bob" || it.Recommendation != "Deny" || it.Reason != "inactive" || !it.LastSignIn.IsZero() ||
+		it.Stage != 1 || it.Stage1Decision != "" || !it.Stage1ReviewedAt.IsZero() {
 		t.Errorf("item 2: %+v", it)
 	}
 	at := start.Add(48 * time.Hour)
@@ -132,6 +133,7 @@ func TestReviews(t *testing.T) {
 		it.Decision, it.Justification, it.ReviewedBy, it.ReviewedAt = "Deny", "left the project", "m1", at
 		it.ApplyResult, it.ApplyDetail, it.AppliedAt = "Failed", "target down", at
 		it.Reviewers = []string{"m3"}
+		it.Stage, it.Stage1Decision, it.Stage1Justification, it.Stage1ReviewedBy, it.Stage1ReviewedAt = 2, "Approve", "still needed", "m1", start
 		if err := tx.UpdateReviewItem(ctx, it); err != nil {
 			return err
 		}
@@ -142,7 +144,7 @@ func TestReviews(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		got.Status, got.Ended, got.EndedBy, got.Applied, got.AppliedBy = ReviewApplied, at, "admin: ops", at, "scimgate"
+		got.Status, got.Ended, got.EndedBy, got.Applied, got.AppliedBy, got.Stage = ReviewApplied, at, "admin: ops", at, "scimgate", 2
 		if err := tx.UpdateReviewInstance(ctx, got); err != nil {
 			return err
 		}
@@ -160,11 +162,13 @@ func TestReviews(t *testing.T) {
 		t.Fatal(err)
 	}
 	if it := its[0]; it.Decision != "Deny" || it.Justification != "left the project" || it.ReviewedBy != "m1" || !it.ReviewedAt.Equal(at) ||
-		it.ApplyResult != "Failed" || it.ApplyDetail != "target down" || !it.AppliedAt.Equal(at) || !slices.Equal(it.Reviewers, []string{"m3"}) {
+		it.ApplyResult != "Failed" || it.ApplyDetail != "target down" || !it.AppliedAt.Equal(at) || !slices.Equal(it.Reviewers, []string{"m3"}) ||
+		it.Stage != 2 || it.Stage1Decision != "Approve" || it.Stage1Justification != "still needed" || it.Stage1ReviewedBy != "m1" ||
+		!it.Stage1ReviewedAt.Equal(start) {
 		t.Errorf("updated item: %+v", it)
 	}
 	if got, _ := s.ReviewInstance(ctx, in.ID); got.Status != ReviewApplied || !got.Ended.Equal(at) || got.EndedBy != "admin: ops" ||
-		!got.Applied.Equal(at) || got.AppliedBy != "scimgate" {
+		!got.Applied.Equal(at) || got.AppliedBy != "scimgate" || got.Stage != 2 {
 		t.Errorf("updated instance: %+v", got)
 	}
 	counts, err := s.ReviewCounts(ctx, in.ID)

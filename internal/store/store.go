@@ -456,13 +456,13 @@ type Tx interface {
 	// reports false.
 	CreateReviewInstance(ctx context.Context, in *ReviewInstance, items []ReviewItem) (bool, error)
 	// UpdateReviewInstance saves in's Status, End, Ended, EndedBy,
-	// Applied and AppliedBy, or returns ErrNotFound.
+	// Applied, AppliedBy and Stage, or returns ErrNotFound.
 	UpdateReviewInstance(ctx context.Context, in ReviewInstance) error
 	// ReviewInstance and ReviewItems read as the Store's do.
 	ReviewInstance(ctx context.Context, id int64) (ReviewInstance, error)
 	ReviewItems(ctx context.Context, q ReviewItemQuery) ([]ReviewItem, error)
-	// UpdateReviewItem saves it's decision, apply result and reviewers,
-	// or returns ErrNotFound.
+	// UpdateReviewItem saves it's decision, apply result, reviewers,
+	// stage and first stage's decision, or returns ErrNotFound.
 	UpdateReviewItem(ctx context.Context, it ReviewItem) error
 	// AddReviewNotice records a notice; one already recorded for its
 	// (Instance, Recipient, Kind) is kept.
