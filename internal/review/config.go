@@ -46,7 +46,10 @@ type ResourceConfig struct {
 // ReviewersConfig says who reviews each item.
 type ReviewersConfig struct {
 	// Type is manager (the enterprise extension's manager of each user),
-	// named (Named), or self (each user reviews their own access).
+	// named (Named), self (each user reviews their own access), or
+	// groupOwners (a group's review: the group's owners in Entra, whose
+	// object id is the SCIM group's externalId; snapshotted at each
+	// start; needs the entra section).
 	Type string `yaml:"type" json:"type"`
 	// Named are the reviewers of type named: userNames or email
 	// addresses (an address that is no SCIM user's reviews too).
@@ -101,6 +104,8 @@ const (
 	ReviewersManager = "manager"
 	ReviewersNamed   = "named"
 	ReviewersSelf    = "self"
+	// ReviewersGroupOwners: Entra's "Group owner(s)" (reviewers ./owners).
+	ReviewersGroupOwners = "groupOwners"
 
 	PatternOneTime    = "oneTime"
 	PatternWeekly     = "weekly"
@@ -171,12 +176,17 @@ func (c Config) Validate() error {
 		if len(c.Reviewers.Named) == 0 {
 			add("reviewers.named", "required with type %s: userNames or email addresses", ReviewersNamed)
 		}
-	case "groupOwners":
-		add("reviewers.type", "groupOwners is not available: SCIM has no group owners; name the reviewers (type %s) instead", ReviewersNamed)
+	case ReviewersGroupOwners:
+		if len(c.Reviewers.Named) > 0 {
+			add("reviewers.named", "only with type %s", ReviewersNamed)
+		}
+		if c.Resource.Target != "" {
+			add("reviewers.type", "%s only for a group's review (resource.group): a target has no owners", ReviewersGroupOwners)
+		}
 	case "":
-		add("reviewers.type", "required: %s, %s or %s", ReviewersManager, ReviewersNamed, ReviewersSelf)
+		add("reviewers.type", "required: %s, %s, %s or %s", ReviewersManager, ReviewersNamed, ReviewersSelf, ReviewersGroupOwners)
 	default:
-		add("reviewers.type", "%q: want %s, %s or %s", c.Reviewers.Type, ReviewersManager, ReviewersNamed, ReviewersSelf)
+		add("reviewers.type", "%q: want %s, %s, %s or %s", c.Reviewers.Type, ReviewersManager, ReviewersNamed, ReviewersSelf, ReviewersGroupOwners)
 	}
 	for i, r := range c.Reviewers.Named {
 		if strings.TrimSpace(r) == "" {

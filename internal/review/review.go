@@ -134,6 +134,12 @@ type Guests interface {
 	Deny(ctx context.Context, id string, at time.Time) error
 }
 
+// Owners reads an Entra group's owners (an *entra.Client): the
+// reviewers of type groupOwners.
+type Owners interface {
+	GroupOwners(ctx context.Context, groupID string) ([]entra.Object, error)
+}
+
 // Entra reads users' signInActivity (an *entra.Client with the
 // sign_in_activity feature).
 type Entra interface {
@@ -162,6 +168,9 @@ type Options struct {
 	IsGuest func(user map[string]any, groups []policy.GroupRef) bool
 	// Entra, when set, gives the users' signInActivity.
 	Entra Entra
+	// Owners, when set (the entra section), reads the groups' owners of
+	// the reviews of type groupOwners.
+	Owners Owners
 	// Sender and Templates send the notices (templates review_started,
 	// review_reminder); without a Sender the notices are recorded as not
 	// sent.
@@ -343,9 +352,12 @@ func (s *Service) startDue(ctx context.Context, d Config, now time.Time) (bool, 
 	if err != nil || len(have) > 0 {
 		return false, err
 	}
-	items, err := s.snapshot(ctx, d, now)
+	items, note, err := s.snapshot(ctx, d, now)
 	if err != nil {
 		return false, err
+	}
+	if note != "" {
+		note = "; " + note
 	}
 	b, err := json.Marshal(d)
 	if err != nil {
@@ -361,7 +373,7 @@ func (s *Service) startDue(ctx context.Context, d Config, now time.Time) (bool, 
 		}
 		return tx.Audit(ctx, store.AuditEntry{Actor: actor, Action: "review start", Type: "Review", ID: d.Name, Target: d.Resource.Target,
 			Result: store.AuditOK, Detail: fmt.Sprintf("instance %d (occurrence %d) of %s, until %s: %d item(s) of %s",
-				in.ID, in.Occurrence, d.Name, in.End.UTC().Format(time.RFC3339), len(items), describeResource(d))})
+				in.ID, in.Occurrence, d.Name, in.End.UTC().Format(time.RFC3339), len(items), describeResource(d)) + note})
 	})
 	if created {
 		s.log.Info("access review started", "review", d.Name, "instance", in.ID, "items", len(items), "end", in.End)
