@@ -117,6 +117,11 @@ var (
 	// ErrReadOnly: the review is defined in the configuration; change it
 	// there.
 	ErrReadOnly = errors.New("review: defined in the configuration")
+	// ErrApplied: the instance's results are applied: its decisions are
+	// final.
+	ErrApplied = errors.New("review: the results are applied")
+	// ErrNotApplied: the item is no applied denial: nothing to revert.
+	ErrNotApplied = errors.New("review: not an applied denial")
 	// ErrInvalid: a definition submitted through the admin API is not
 	// valid (its errors name the fields).
 	ErrInvalid = errors.New("review: invalid definition")
@@ -125,6 +130,8 @@ var (
 // Engine sets the holds of denials (an *engine.Engine).
 type Engine interface {
 	Hold(ctx context.Context, h store.Hold, sticky bool) (bool, error)
+	// ReleaseHolds drops holds (a reverted denial's).
+	ReleaseHolds(ctx context.Context, q store.HoldQuery) (int, error)
 }
 
 // Guests is the guest lifecycle (a *guest.Lifecycle): approvals renew a

@@ -29,6 +29,8 @@ const (
 	Applied  = "Applied"  // Entra's AppliedSuccessfully
 	NotFound = "NotFound" // AppliedSuccessfullyButObjectNotFound
 	Failed   = "Failed"   // AppliedWithUnknownFailure, with the error
+	// Reverted: an applied denial an administrator undid (Revert).
+	Reverted = "Reverted"
 )
 
 // Item is one decision of an instance.
