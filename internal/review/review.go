@@ -33,8 +33,9 @@
 // review hold on it) are not reviewed again.
 //
 // Reviewers are the user's manager (enterprise extension), named
-// reviewers or the user itself; the fallback reviewers when none
-// resolves (no manager). A reviewer is a SCIM user's id, or the email
+// reviewers, the user itself, or the owners in Entra of the group
+// reviewed (groupOwners, read at the start); the fallback reviewers when
+// none resolves (no manager, no owners). A reviewer is a SCIM user's id, or the email
 // address of a named reviewer who is no SCIM user.
 //
 // # Decisions and the end
@@ -63,7 +64,9 @@
 //     from the last approval).
 //
 // Each item records the result (Applied, NotFound, Failed with the
-// error); an Apply again retries those not applied. Every start,
+// error); an Apply again retries those not applied. An administrator may
+// decide on the reviewers' behalf until the results are applied
+// (AdminDecide), and undo one applied denial (Revert: Reverted). Every start,
 // decision, reassignment, end and result is audited.
 //
 // # Notices
