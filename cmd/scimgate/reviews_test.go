@@ -133,7 +133,7 @@ settings: {justificationRequired: true, deniedGuests: blockThenDelete}
 		{name: "decide", args: []string{"decide", "3", "--items", "1,2", "--decision", "deny", "--justification", "left the company"},
 			calls: []adminCall{{method: "POST", uri: "/admin/v1/review-instances/3/decisions",
 				reqBody: `{"decision":"deny","items":[1,2],"justification":"left the company"}`,
-				body: `{"items": [` + reviewDenied(reviewItemAda) + `, ` + reviewDenied(reviewItemBob) + `]}`}}, golden: "decide"},
+				body:    `{"items": [` + reviewDenied(reviewItemAda) + `, ` + reviewDenied(reviewItemBob) + `]}`}}, golden: "decide"},
 		{name: "revert", args: []string{"revert", "3", "2"}, calls: []adminCall{{method: "POST", uri: "/admin/v1/review-instances/3/items/2/revert",
 			body: strings.Replace(reviewDenied(reviewItemBob), `"decision": "Deny"`, `"decision": "Deny", "applyResult": "Reverted",
   "applyDetail": "reverted by admin: static token #1: 1 review hold(s) released: the access is provisioned again", "appliedAt": "2026-03-10T09:00:00Z"`, 1)}},
