@@ -125,6 +125,8 @@ func (s *Service) SaveDefinition(ctx context.Context, d Config, create bool) (De
 // decisions and results stay for the auditors. Audited.
 func (s *Service) DeleteDefinition(ctx context.Context, name string) error {
 	k := targets.NameKey(name)
+	s.mu.Lock() // no instance of it starts meanwhile (RunDue)
+	defer s.mu.Unlock()
 	s.defsMu.Lock()
 	defer s.defsMu.Unlock()
 	i := slices.IndexFunc(s.defs, func(c Config) bool { return targets.NameKey(c.Name) == k })
