@@ -24,8 +24,8 @@ const reviewsUsage = `Usage: scimgate reviews COMMAND [ARGS] [FLAGS]
 
 See and steer the gateway's access reviews (its reviews section) through
 the admin API (/admin/v1/reviews, /admin/v1/review-instances). Every
-change is in the audit log with the admin token that asked. The reviews
-themselves are defined in the configuration.
+change is in the audit log with the admin token that asked. Reviews are
+defined in the configuration, or through the admin API (create).
 
 Commands:
   list                          every review: resource, reviewers, recurrence, next
@@ -45,6 +45,15 @@ Commands:
   create FILE                   define a review through the admin API (FILE: one review as
                                 in the reviews section, YAML or JSON)
   update NAME FILE              change a review defined through the admin API
+  delete NAME                   delete a review defined through the admin API (refused
+                                while an instance is in progress: stop it first); its
+                                past instances and their results stay
+  decide ID --items N,N --decision D [--justification TEXT]
+                                decide items of an instance on the reviewers' behalf
+                                (recorded as yours), until its results are applied;
+                                D: approve, deny, dontKnow, notReviewed
+  revert ID INDEX               undo an applied denial of item INDEX of instance ID: the
+                                access is provisioned again (a blocked guest unblocked)
   remind ID                     send a reminder now to the reviewers with pending items
   apply ID                      apply the results of an ended instance (again: the
                                 items not applied yet or whose apply failed)
@@ -60,6 +69,7 @@ An ID is an instance's number; an ITEM is INSTANCE/INDEX as items shows it
 // reviewsOpts are the values of the reviews commands' own flags.
 type reviewsOpts struct {
 	reviewer, decision, format, out string
+	items, justification            string
 }
 
 // reviewsCommand is one "scimgate reviews" command.
@@ -75,6 +85,9 @@ var reviewsCommands = map[string]reviewsCommand{
 	"show":      {"show NAME", 1, nil, reviewsShow},
 	"create":    {"create FILE", 1, nil, reviewsSave(true)},
 	"update":    {"update NAME FILE", 2, nil, reviewsSave(false)},
+	"delete":    {"delete NAME", 1, nil, reviewsDelete},
+	"decide":    {"decide ID --items N,N --decision D [--justification TEXT]", 1, []string{"items", "decision", "justification"}, reviewsDecide},
+	"revert":    {"revert ID INDEX", 2, nil, reviewsRevert},
 	"instances": {"instances NAME", 1, nil, reviewsInstances},
 	"instance":  {"instance ID", 1, nil, reviewsInstance},
 	"items":     {"items ID [--reviewer R] [--decision D]", 1, []string{"reviewer", "decision"}, reviewsItems},
@@ -104,6 +117,8 @@ func runReviews(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&o.decision, "decision", "", "")
 	fs.StringVar(&o.format, "format", review.FormatCSV, "")
 	fs.StringVar(&o.out, "o", "", "")
+	fs.StringVar(&o.items, "items", "", "")
+	fs.StringVar(&o.justification, "justification", "", "")
 	name, pos, err := parseCommand(fs, args)
 	if err != nil {
 		return err
@@ -115,7 +130,7 @@ func runReviews(ctx context.Context, args []string, stdout io.Writer) error {
 	var bad error
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "reviewer", "decision", "format", "o":
+		case "reviewer", "decision", "format", "o", "items", "justification":
 			if !slices.Contains(cmd.flags, f.Name) && bad == nil {
 				bad = fmt.Errorf("%w: -%s does not apply to %s", errUsage, f.Name, name)
 			}
@@ -498,4 +513,69 @@ func reviewsExport(ctx context.Context, c *adminClient, o reviewsOpts, args []st
 	}
 	_, err = fmt.Fprintf(w, "instance %s exported as %s to %s\n", args[0], o.format, o.out)
 	return err
+}
+
+// reviewsDelete deletes a review defined through the admin API.
+func reviewsDelete(ctx context.Context, c *adminClient, _ reviewsOpts, args []string, w io.Writer) error {
+	var r struct {
+		Deleted string `json:"deleted"`
+	}
+	if err := c.call(ctx, http.MethodDelete, "/reviews/"+url.PathEscape(args[0]), nil, &r); err != nil || c.jsonOut != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "review %s deleted; its past instances and their results stay\n", r.Deleted)
+	return err
+}
+
+// reviewsDecide records an administrator's decision on items of an
+// instance.
+func reviewsDecide(ctx context.Context, c *adminClient, o reviewsOpts, args []string, w io.Writer) error {
+	path, err := instancePath(args[0])
+	if err != nil {
+		return err
+	}
+	if o.items == "" || o.decision == "" {
+		return fmt.Errorf("%w: decide needs --items (item numbers, as items shows them: 1,2) and --decision", errUsage)
+	}
+	var items []int
+	for f := range strings.SplitSeq(o.items, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return fmt.Errorf("%w: --items %q: want item numbers separated by commas (1,2)", errUsage, o.items)
+		}
+		items = append(items, n)
+	}
+	body := map[string]any{"items": items, "decision": o.decision}
+	if o.justification != "" {
+		body["justification"] = o.justification
+	}
+	var r struct {
+		Items []review.Row `json:"items"`
+	}
+	if err := c.send(ctx, http.MethodPost, path+"/decisions", nil, body, &r); err != nil || c.jsonOut != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(w, "instance %s: %s decided\n", args[0], plural(len(r.Items), "item")); err != nil {
+		return err
+	}
+	return writeItems(w, r.Items)
+}
+
+// reviewsRevert undoes an applied denial.
+func reviewsRevert(ctx context.Context, c *adminClient, _ reviewsOpts, args []string, w io.Writer) error {
+	path, err := instancePath(args[0])
+	if err != nil {
+		return err
+	}
+	if n, err := strconv.Atoi(args[1]); err != nil || n < 1 {
+		return fmt.Errorf("%w: INDEX %q: want an item number, as items shows it", errUsage, args[1])
+	}
+	var it review.Row
+	if err := c.send(ctx, http.MethodPost, path+"/items/"+args[1]+"/revert", nil, nil, &it); err != nil || c.jsonOut != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(w, "item %s/%s: denial reverted\n", args[0], args[1]); err != nil {
+		return err
+	}
+	return writeItems(w, []review.Row{it})
 }

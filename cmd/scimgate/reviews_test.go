@@ -132,6 +132,24 @@ settings: {justificationRequired: true, deniedGuests: blockThenDelete}
 		{name: "export as JSON to a file", args: []string{"export", "3", "--format", "json", "-o", out}, calls: []adminCall{{method: "GET",
 			uri: "/admin/v1/review-instances/3/export?format=json", body: `[` + reviewItemAda + `]`}}, golden: "export-file", file: `[` + reviewItemAda + `]`},
 
+		{name: "decide", args: []string{"decide", "3", "--items", "1,2", "--decision", "deny", "--justification", "left the company"},
+			calls: []adminCall{{method: "POST", uri: "/admin/v1/review-instances/3/decisions",
+				reqBody: `{"decision":"deny","items":[1,2],"justification":"left the company"}`,
+				body:    `{"items": [` + reviewDenied(reviewItemAda) + `, ` + reviewDenied(reviewItemBob) + `]}`}}, golden: "decide"},
+		{name: "revert", args: []string{"revert", "3", "2"}, calls: []adminCall{{method: "POST", uri: "/admin/v1/review-instances/3/items/2/revert",
+			body: strings.Replace(reviewDenied(reviewItemBob), `"decision": "Deny"`, `"decision": "Deny", "applyResult": "Reverted",
+  "applyDetail": "reverted by admin: static token #1: 1 review hold(s) released: the access is provisioned again", "appliedAt": "2026-03-10T09:00:00Z"`, 1)}},
+			golden: "revert"},
+		{name: "delete", args: []string{"delete", "guests"}, calls: []adminCall{{method: "DELETE", uri: "/admin/v1/reviews/guests",
+			body: `{"deleted": "guests"}`}}, golden: "delete"},
+		{name: "delete a configured review", args: []string{"delete", "crm-access"}, calls: []adminCall{{method: "DELETE", uri: "/admin/v1/reviews/crm-access",
+			status: 409, body: `{"status": 409, "error": "review: defined in the configuration: \"crm-access\"; remove it from the configuration file instead"}`}},
+			code: 1, stderr: []string{`scimgate reviews: review: defined in the configuration: "crm-access"; remove it from the configuration file instead (HTTP 409)`}},
+		{name: "decide after apply", args: []string{"decide", "1", "--items", "2", "--decision", "approve"}, calls: []adminCall{{method: "POST",
+			uri: "/admin/v1/review-instances/1/decisions", reqBody: `{"decision":"approve","items":[2]}`, status: 409,
+			body: `{"status": 409, "error": "review: the results are applied: instance 1 of crm-access: its results were applied on 2026-02-05T12:01:00Z (by admin: static token #1); its decisions are final"}`}},
+			code: 1, stderr: []string{"its decisions are final (HTTP 409)"}},
+
 		// The API's refusals, as it words them.
 		{name: "no reviews section", args: []string{"list"}, calls: []adminCall{{method: "GET", uri: "/admin/v1/reviews", status: 404,
 			body: `{"status": 404, "error": "no access reviews are configured (the reviews section; see package review)"}`}},
@@ -147,7 +165,13 @@ settings: {justificationRequired: true, deniedGuests: blockThenDelete}
 		{name: "help", args: []string{"-h"}, golden: "usage"},
 		{name: "help command", args: []string{"help"}, golden: "usage"},
 		{name: "no command", code: 2, stderr: []string{"Usage: scimgate reviews COMMAND"}},
-		{name: "unknown command", args: []string{"delete"}, code: 2, stderr: []string{`scimgate reviews: usage: unknown reviews command "delete"`}},
+		{name: "unknown command", args: []string{"purge"}, code: 2, stderr: []string{`scimgate reviews: usage: unknown reviews command "purge"`}},
+		{name: "decide without items", args: []string{"decide", "3", "--decision", "deny"}, code: 2, stderr: []string{"usage: decide needs --items"}},
+		{name: "decide bad items", args: []string{"decide", "3", "--items", "1,x", "--decision", "deny"}, code: 2,
+			stderr: []string{`usage: --items "1,x": want item numbers separated by commas (1,2)`}},
+		{name: "items with decide's flag", args: []string{"items", "3", "--items", "1"}, code: 2, stderr: []string{"-items does not apply to items"}},
+		{name: "revert a bad index", args: []string{"revert", "3", "x"}, code: 2, stderr: []string{`usage: INDEX "x": want an item number`}},
+		{name: "revert without an index", args: []string{"revert", "3"}, code: 2, stderr: []string{"usage: revert ID INDEX (got 1 argument)"}},
 		{name: "show without a name", args: []string{"show"}, code: 2, stderr: []string{"usage: show NAME (got 0 arguments)"}},
 		{name: "a bad instance ID", args: []string{"instance", "x"}, code: 2, stderr: []string{`usage: "x" is not an instance ID (a positive integer)`}},
 		{name: "a bad item", args: []string{"reassign", "3", "mia"}, code: 2, stderr: []string{`usage: ITEM "3": want INSTANCE/INDEX, as items shows it (3/2)`}},
@@ -188,6 +212,18 @@ settings: {justificationRequired: true, deniedGuests: blockThenDelete}
 	if _, err := os.Stat(out + ".none"); !os.IsNotExist(err) {
 		t.Errorf("a refused export wrote its file: %v", err)
 	}
+}
+
+// reviewDenied is an item of the fake API denied by an administrator.
+func reviewDenied(item string) string {
+	for _, d := range []string{`"decision": "Approve", "justification": "needs it for the Q2 pipeline"`, `"decision": "NotReviewed"`} {
+		item = strings.Replace(item, d, `"decision": "Deny", "justification": "left the company"`, 1)
+	}
+	item = strings.Replace(item, `"reviewedBy": "2819c223-7f76-453a-919d-413861904646", "reviewedAt": "2026-03-03T10:00:00Z"`, `"reviewedBy": "admin: static token #1", "reviewedAt": "2026-03-04T10:00:00Z"`, 1)
+	if !strings.Contains(item, `"reviewedBy"`) {
+		item = strings.TrimSuffix(item, "}") + `, "reviewedBy": "admin: static token #1", "reviewedAt": "2026-03-04T10:00:00Z"}`
+	}
+	return item
 }
 
 // TestReviewsInUsage: "scimgate help" lists the reviews command.

@@ -695,6 +695,11 @@ reviews:
       fallbackReviewers: [audit@contoso.example]
       durationDays: 5
       decisionsToNextStage: [approve, dontKnow]
+  - name: sales-owners
+    resource: {group: Sales}
+    reviewers: {type: groupOwners}
+    fallbackReviewers: [audit@contoso.example]
+    recurrence: {pattern: monthly, durationDays: 7, startDate: "2026-02-01"}
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -706,7 +711,7 @@ reviews:
 		t.Fatalf("Validate: %v", err)
 	}
 	r := c.Reviews[0]
-	if len(c.Reviews) != 2 || r.InactiveDays != 90 || r.Recurrence.Occurrences != 4 || r.Settings.Reminders == nil || *r.Settings.Reminders ||
+	if len(c.Reviews) != 3 || c.Reviews[2].Reviewers.Type != "groupOwners" || r.InactiveDays != 90 || r.Recurrence.Occurrences != 4 || r.Settings.Reminders == nil || *r.Settings.Reminders ||
 		r.Settings.DeniedGuests != "blockThenDelete" || c.Reviews[1].Reviewers.Named[0] != "mia@contoso.example" ||
 		r.SecondStage != nil || c.Reviews[1].SecondStage == nil ||
 		fmt.Sprint(*c.Reviews[1].SecondStage) != "{{manager []} [audit@contoso.example] 5 [approve dontKnow]}" {

@@ -61,6 +61,12 @@ func (c Config) reviewNeeds(r review.Config, path string, p *problems) {
 	if r.Resource.Group != "" && !slices.ContainsFunc(c.Targets, func(t Target) bool { return t.Groups != nil }) {
 		p.add(path+".resource.group", "no target receives groups: a denial would remove the membership nowhere")
 	}
+	if r.Reviewers.Type == review.ReviewersGroupOwners && c.Entra == nil {
+		p.add(path+".reviewers.type", "groupOwners needs the entra section (a group's owners are read from Entra, the SCIM group's externalId being its object id)")
+	}
+	if r.SecondStage != nil && r.SecondStage.Reviewers.Type == review.ReviewersGroupOwners && c.Entra == nil {
+		p.add(path+".secondStage.reviewers.type", "groupOwners needs the entra section (a group's owners are read from Entra, the SCIM group's externalId being its object id)")
+	}
 	if r.Settings.DeniedGuests == review.DeniedGuestsBlockThenDelete && c.Guests == nil {
 		p.add(path+".settings.deniedGuests", "blockThenDelete needs the guests section (the guest lifecycle blocks, then deletes)")
 	}

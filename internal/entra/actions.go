@@ -175,18 +175,7 @@ func (c *Client) LookupGroup(ctx context.Context, id string) (*Group, error) {
 	if err != nil {
 		return nil, err
 	}
-	g.Owners = []Object{}
-	err = c.list(ctx, request{op: op, method: abs.GET, template: "{+baseurl}/groups/{group%2Did}/owners{?%24select,%24top}",
-		path: map[string]string{"group%2Did": id}, query: map[string]string{"%24select": objectFields, "%24top": "999"},
-		permission: PermGroupRead}, func(item json.RawMessage) error {
-		var o Object
-		if err := json.Unmarshal(item, &o); err != nil {
-			return &Error{Op: op, Kind: ErrTransient, Err: err}
-		}
-		g.Owners = append(g.Owners, o)
-		return nil
-	})
-	if err != nil {
+	if g.Owners, err = c.owners(ctx, op, id); err != nil {
 		return nil, err
 	}
 	// $count on directory objects is an advanced query: it needs
@@ -200,6 +189,42 @@ func (c *Client) LookupGroup(ctx context.Context, id string) (*Group, error) {
 		return nil, &Error{Op: op, Kind: ErrTransient, Status: resp.status, Err: fmt.Errorf("member count %q: %w", resp.body, err)}
 	}
 	return g, nil
+}
+
+// GroupOwners returns a group's owners (users, and service principals
+// where Graph lists them), following Graph's pages: GET
+// /groups/{id}/owners, a directoryObject collection whose items carry
+// their @odata.type.
+func (c *Client) GroupOwners(ctx context.Context, groupID string) ([]Object, error) {
+	const op = "list owners"
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	if err := objectID(op, "group id", groupID); err != nil {
+		return nil, err
+	}
+	return c.owners(ctx, op, groupID)
+}
+
+// owners lists a group's owners. List group owners needs
+// GroupMember.Read.All at least (PermGroupRead; "Least privileged
+// permissions: Application GroupMember.Read.All",
+// https://learn.microsoft.com/en-us/graph/api/group-list-owners).
+func (c *Client) owners(ctx context.Context, op, id string) ([]Object, error) {
+	owners := []Object{}
+	err := c.list(ctx, request{op: op, method: abs.GET, template: "{+baseurl}/groups/{group%2Did}/owners{?%24select,%24top}",
+		path: map[string]string{"group%2Did": id}, query: map[string]string{"%24select": objectFields, "%24top": "999"},
+		permission: PermGroupRead}, func(item json.RawMessage) error {
+		var o Object
+		if err := json.Unmarshal(item, &o); err != nil {
+			return &Error{Op: op, Kind: ErrTransient, Err: err}
+		}
+		owners = append(owners, o)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return owners, nil
 }
 
 // group reads a group's fields.

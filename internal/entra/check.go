@@ -13,7 +13,9 @@ import (
 )
 
 // The least privileged application permission of each action, as the
-// Graph v1.0 reference lists them.
+// Graph v1.0 reference lists them (List group owners, which the access
+// reviews of type groupOwners read: GroupMember.Read.All,
+// https://learn.microsoft.com/en-us/graph/api/group-list-owners).
 const (
 	PermUserRead          = "User.Read.All"
 	PermGroupRead         = "GroupMember.Read.All"

@@ -259,6 +259,48 @@ func TestListMembersPages(t *testing.T) {
 	}
 }
 
+// TestGroupOwnersPages reads a group's 1,200 owners, users, in two
+// pages of at most 999, each owner with its type from @odata.type; an
+// unknown group is ErrNotFound, an id that is no GUID ErrInvalid, and
+// without a group-reading permission ErrForbidden names
+// GroupMember.Read.All.
+func TestGroupOwnersPages(t *testing.T) {
+	f := setup(t, allRoles, Features{})
+	var ids []string
+	for i := range 1200 {
+		ids = append(ids, f.s.AddUser(graphtest.User{UserPrincipalName: fmt.Sprintf("o%04d@contoso.example", i), Mail: fmt.Sprintf("o%04d@contoso.example", i)}).ID)
+	}
+	g := f.s.AddGroup(graphtest.Group{DisplayName: "Owned", Owners: ids, Members: []string{f.alice.ID}})
+	owners, err := f.c.GroupOwners(t.Context(), g.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, o := range owners {
+		if o.Type != "user" || o.Mail == "" || o.UserPrincipalName != o.Mail {
+			t.Errorf("owner %+v: want a user with its mail and userPrincipalName", o)
+		}
+		got = append(got, o.ID)
+	}
+	if !slices.Equal(got, ids) {
+		t.Errorf("%d owners, want the %d in order", len(got), len(ids))
+	}
+	if n := f.s.Count(http.MethodGet, "/v1.0/groups/"+g.ID+"/owners"); n != 2 {
+		t.Errorf("%d pages requested, want 2", n)
+	}
+	if _, err := f.c.GroupOwners(t.Context(), "00000000-0000-4000-8000-000000000000"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown group: %v, want ErrNotFound", err)
+	}
+	if _, err := f.c.GroupOwners(t.Context(), "sales"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("id sales: %v, want ErrInvalid", err)
+	}
+	c := setup(t, []string{"User.Read.All"}, Features{})
+	_, err = c.c.GroupOwners(t.Context(), c.staff.ID)
+	if e := (*Error)(nil); !errors.As(err, &e) || !errors.Is(err, ErrForbidden) || e.Permission != PermGroupRead {
+		t.Errorf("without a group permission: %v, want ErrForbidden naming %s", err, PermGroupRead)
+	}
+}
+
 func TestMembership(t *testing.T) {
 	const missing = "00000000-0000-4000-8000-000000000000"
 	for _, tc := range []struct {

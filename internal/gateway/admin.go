@@ -113,7 +113,10 @@ func (g *Gateway) adminRoutes(mux *http.ServeMux, admin *auth.Authenticator) {
 		"GET /reviews/{name}":                               h.reviewShow,
 		"POST /reviews":                                     h.reviewCreate,
 		"PUT /reviews/{name}":                               h.reviewUpdate,
+		"DELETE /reviews/{name}":                            h.reviewDelete,
 		"GET /reviews/{name}/instances":                     h.reviewInstances,
+		"POST /review-instances/{id}/decisions":             h.reviewDecide,
+		"POST /review-instances/{id}/items/{item}/revert":   h.reviewRevert,
 		"GET /review-instances/{id}":                        h.reviewInstance,
 		"GET /review-instances/{id}/items":                  h.reviewItems,
 		"POST /review-instances/{id}/items/{item}/reassign": h.reviewReassign,
@@ -198,7 +201,8 @@ func (h *adminHandler) status(err error) *adminError {
 		return &adminError{status: http.StatusConflict, msg: err.Error()}
 	case errors.Is(err, review.ErrNotFound):
 		return &adminError{status: http.StatusNotFound, msg: err.Error()}
-	case errors.Is(err, review.ErrNotInProgress), errors.Is(err, review.ErrNotEnded):
+	case errors.Is(err, review.ErrNotInProgress), errors.Is(err, review.ErrNotEnded), errors.Is(err, review.ErrApplied),
+		errors.Is(err, review.ErrNotApplied):
 		return &adminError{status: http.StatusConflict, msg: err.Error()}
 	case errors.Is(err, review.ErrUnknownReviewer), errors.Is(err, review.ErrBadDecision), errors.Is(err, review.ErrNotReviewer):
 		return &adminError{status: http.StatusBadRequest, msg: err.Error()}

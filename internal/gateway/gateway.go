@@ -404,6 +404,9 @@ func (g *Gateway) openReviews(ctx context.Context, pol *policy.Policy, tune func
 	if g.entra != nil && g.cfg.Entra.Features.SignInActivity {
 		o.Entra = g.entra
 	}
+	if g.entra != nil {
+		o.Owners = g.entra // the reviewers of type groupOwners
+	}
 	// The notices carry a one-time link to the reviewer's page.
 	o.URL = func(reviewer string) string { return g.reviewWeb.Link(reviewer) }
 	if tune != nil {

@@ -190,12 +190,116 @@ func (h *adminHandler) reviewSave(r *http.Request, create bool) (any, error) {
 	return h.adminReview(r, def)
 }
 
+// reviewInstances answers a review's instances, newest first: also those
+// of a review deleted since (for the auditors).
 func (h *adminHandler) reviewInstances(r *http.Request) (any, error) {
-	ar, err := h.reviewShow(r)
+	s, err := h.reviewService()
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"instances": ar.(AdminReview).Instances}, nil
+	ins, err := s.Instances(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return nil, err
+	}
+	out := []AdminReviewInstance{}
+	for _, in := range ins {
+		ai, err := h.adminReviewInstance(r, in, false)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ai)
+	}
+	return map[string]any{"instances": out}, nil
+}
+
+// reviewDelete deletes a review defined through the admin API (409 for
+// a configured one, or while an instance is in progress); its past
+// instances stay.
+func (h *adminHandler) reviewDelete(r *http.Request) (any, error) {
+	s, err := h.reviewService()
+	if err != nil {
+		return nil, err
+	}
+	d, err := s.Definition(r.PathValue("name"))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.DeleteDefinition(r.Context(), d.Name); err != nil {
+		return nil, err
+	}
+	return map[string]any{"deleted": d.Name}, nil
+}
+
+// reviewDecide records an administrator's decision on items of an
+// instance, on the reviewers' behalf (Entra's batchRecordDecisions):
+// the body is {"items": [1, 2], "decision": "Deny", "justification":
+// "..."}; it answers the items.
+func (h *adminHandler) reviewDecide(r *http.Request) (any, error) {
+	s, id, err := h.reviewOf(r)
+	if err != nil {
+		return nil, err
+	}
+	var body struct {
+		Items         []int  `json:"items"`
+		Decision      string `json:"decision"`
+		Justification string `json:"justification"`
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		return nil, badRequest(`the body must be {"items": [item numbers], "decision": %s, "justification": text}: %v`, strings.Join(reviewDecisions, "|"), err)
+	}
+	if len(body.Items) == 0 {
+		return nil, badRequest("items: required (the item numbers of the instance)")
+	}
+	i := slices.IndexFunc(reviewDecisions, func(d string) bool { return strings.EqualFold(d, body.Decision) })
+	if i < 0 {
+		return nil, badRequest("decision: %q: want one of %s", body.Decision, strings.Join(reviewDecisions, ", "))
+	}
+	ds := make([]review.Decision, 0, len(body.Items))
+	for _, it := range body.Items {
+		ds = append(ds, review.Decision{Item: it, Decision: reviewDecisions[i], Justification: body.Justification})
+	}
+	if err := s.AdminDecide(r.Context(), id, ds); err != nil {
+		return nil, err
+	}
+	rows, err := s.Rows(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	out := []review.Row{}
+	for _, row := range rows {
+		if slices.Contains(body.Items, row.Item) {
+			out = append(out, row)
+		}
+	}
+	return map[string]any{"items": out}, nil
+}
+
+// reviewRevert undoes the effect of an item's applied denial and answers
+// the item.
+func (h *adminHandler) reviewRevert(r *http.Request) (any, error) {
+	s, id, err := h.reviewOf(r)
+	if err != nil {
+		return nil, err
+	}
+	item, err := strconv.Atoi(r.PathValue("item"))
+	if err != nil || item < 1 {
+		return nil, badRequest("%q is not an item (a positive integer)", r.PathValue("item"))
+	}
+	if _, err := s.Revert(r.Context(), id, item); err != nil {
+		return nil, err
+	}
+	rows, err := s.Rows(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	for _, row := range rows {
+		if row.Item == item {
+			return row, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: item %d of instance %d", review.ErrNotFound, item, id)
 }
 
 // reviewOf returns the review service and the instance {id} of r.

@@ -274,6 +274,16 @@ func (s *Server) SetMembers(groupID string, members []string) {
 	}
 }
 
+// SetOwners replaces a group's owners (object ids), as a change made in
+// Entra by someone else.
+func (s *Server) SetOwners(groupID string, owners []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g := s.group(groupID); g != nil {
+		g.Owners = slices.Clone(owners)
+	}
+}
+
 // SetPremium sets whether the tenant has the Entra ID P1/P2 licence that
 // signInActivity needs (default true).
 func (s *Server) SetPremium(premium bool) {

@@ -242,6 +242,43 @@ func TestGraphErrors(t *testing.T) {
 	}
 }
 
+// TestOwnersPaging: GET /groups/{id}/owners is a directoryObject
+// collection as Graph documents it (each item with its @odata.type),
+// paged with @odata.nextLink; it needs a group-reading permission.
+func TestOwnersPaging(t *testing.T) {
+	s := Start(t)
+	s.AddApp(App{ClientID: app, Roles: []string{"GroupMember.Read.All"}})
+	var want []string
+	for i := range 3 {
+		want = append(want, s.AddUser(User{UserPrincipalName: fmt.Sprintf("o%d@contoso.example", i)}).ID)
+	}
+	g := s.AddGroup(Group{DisplayName: "Owned", Owners: want})
+	var got []string
+	next := "/groups/" + g.ID + "/owners?$top=2"
+	pages := 0
+	for next != "" {
+		status, _, body, raw := call(t, s, "GET", next, nil)
+		if status != 200 {
+			t.Fatalf("%d %s", status, raw)
+		}
+		pages++
+		if ctx, _ := body["@odata.context"].(string); !strings.HasSuffix(ctx, "#directoryObjects") {
+			t.Errorf("@odata.context %q", ctx)
+		}
+		for _, v := range body["value"].([]any) {
+			item := v.(map[string]any)
+			if item["@odata.type"] != "#microsoft.graph.user" {
+				t.Errorf("owner %v: want @odata.type #microsoft.graph.user", item)
+			}
+			got = append(got, item["id"].(string))
+		}
+		next, _ = body["@odata.nextLink"].(string)
+	}
+	if pages != 2 || !slices.Equal(got, want) {
+		t.Errorf("%d pages of %q, want 2 of %q", pages, got, want)
+	}
+}
+
 func TestPaging(t *testing.T) {
 	s := Start(t)
 	s.AddApp(App{ClientID: app, Roles: []string{"User.Read.All"}})

@@ -104,18 +104,27 @@ func (s *Service) Definition(name string) (Definition, error) {
 }
 
 // Instances returns the instances of a review ("" every review's, also of
-// reviews no longer configured), newest first, with their progress.
+// reviews no longer configured), newest first, with their progress. A
+// review deleted or no longer configured is named as its instances name
+// it; ErrNotFound when it has none.
 func (s *Service) Instances(ctx context.Context, definition string) ([]Instance, error) {
+	known := true
 	if definition != "" {
 		d, err := s.Definition(definition)
-		if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			known = false
+		} else if err != nil {
 			return nil, err
+		} else {
+			definition = d.Name
 		}
-		definition = d.Name
 	}
 	ins, err := s.opts.Store.ReviewInstances(ctx, store.ReviewInstanceQuery{Definition: definition})
 	if err != nil {
 		return nil, err
+	}
+	if !known && len(ins) == 0 {
+		return nil, fmt.Errorf("%w: review %q", ErrNotFound, definition)
 	}
 	out := make([]Instance, 0, len(ins))
 	for _, in := range ins {

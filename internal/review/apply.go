@@ -43,7 +43,7 @@ func (s *Service) apply(ctx context.Context, instance int64, by string) (int, er
 	}
 	n, failed := 0, 0
 	for _, it := range items {
-		if it.Decision != Approve && it.Decision != Deny || it.ApplyResult == Applied || it.ApplyResult == NotFound {
+		if it.Decision != Approve && it.Decision != Deny || it.ApplyResult == Applied || it.ApplyResult == NotFound || it.ApplyResult == Reverted {
 			continue
 		}
 		now := s.opts.Now()

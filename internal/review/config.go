@@ -76,7 +76,10 @@ type ResourceConfig struct {
 // ReviewersConfig says who reviews each item.
 type ReviewersConfig struct {
 	// Type is manager (the enterprise extension's manager of each user),
-	// named (Named), or self (each user reviews their own access).
+	// named (Named), self (each user reviews their own access), or
+	// groupOwners (a group's review: the group's owners in Entra, whose
+	// object id is the SCIM group's externalId; snapshotted at each
+	// start; needs the entra section).
 	Type string `yaml:"type" json:"type"`
 	// Named are the reviewers of type named: userNames or email
 	// addresses (an address that is no SCIM user's reviews too).
@@ -131,6 +134,8 @@ const (
 	ReviewersManager = "manager"
 	ReviewersNamed   = "named"
 	ReviewersSelf    = "self"
+	// ReviewersGroupOwners: Entra's "Group owner(s)" (reviewers ./owners).
+	ReviewersGroupOwners = "groupOwners"
 
 	PatternOneTime    = "oneTime"
 	PatternWeekly     = "weekly"
@@ -205,10 +210,10 @@ func (c Config) Validate() error {
 	if c.InactiveDays < 0 || c.InactiveDays > 730 {
 		add("inactiveDays", "%d: want 1 to 730 days (0: every user)", c.InactiveDays)
 	}
-	validateReviewers("", c.Reviewers, c.FallbackReviewers, add)
+	validateReviewers("", c.Reviewers, c.FallbackReviewers, c.Resource.Target != "", add)
 	c.Recurrence.validate(add)
 	if st := c.SecondStage; st != nil {
-		validateReviewers("secondStage.", st.Reviewers, st.FallbackReviewers, add)
+		validateReviewers("secondStage.", st.Reviewers, st.FallbackReviewers, c.Resource.Target != "", add)
 		if st.DurationDays < 1 {
 			add("secondStage.durationDays", "required: at least 1 day")
 		} else if p, ok := patterns[c.Recurrence.pattern()]; ok && c.Recurrence.DurationDays >= 1 && c.Recurrence.DurationDays <= p.maxDuration &&
@@ -253,7 +258,7 @@ func (c Config) Validate() error {
 
 // validateReviewers reports the problems of a stage's reviewers and
 // fallback reviewers, at their paths after prefix.
-func validateReviewers(prefix string, r ReviewersConfig, fallback []string, add func(path, format string, args ...any)) {
+func validateReviewers(prefix string, r ReviewersConfig, fallback []string, target bool, add func(path, format string, args ...any)) {
 	switch r.Type {
 	case ReviewersManager, ReviewersSelf:
 		if len(r.Named) > 0 {
@@ -263,12 +268,17 @@ func validateReviewers(prefix string, r ReviewersConfig, fallback []string, add 
 		if len(r.Named) == 0 {
 			add(prefix+"reviewers.named", "required with type %s: userNames or email addresses", ReviewersNamed)
 		}
-	case "groupOwners":
-		add(prefix+"reviewers.type", "groupOwners is not available: SCIM has no group owners; name the reviewers (type %s) instead", ReviewersNamed)
+	case ReviewersGroupOwners:
+		if len(r.Named) > 0 {
+			add(prefix+"reviewers.named", "only with type %s", ReviewersNamed)
+		}
+		if target {
+			add(prefix+"reviewers.type", "%s only for a group's review (resource.group): a target has no owners", ReviewersGroupOwners)
+		}
 	case "":
-		add(prefix+"reviewers.type", "required: %s, %s or %s", ReviewersManager, ReviewersNamed, ReviewersSelf)
+		add(prefix+"reviewers.type", "required: %s, %s, %s or %s", ReviewersManager, ReviewersNamed, ReviewersSelf, ReviewersGroupOwners)
 	default:
-		add(prefix+"reviewers.type", "%q: want %s, %s or %s", r.Type, ReviewersManager, ReviewersNamed, ReviewersSelf)
+		add(prefix+"reviewers.type", "%q: want %s, %s, %s or %s", r.Type, ReviewersManager, ReviewersNamed, ReviewersSelf, ReviewersGroupOwners)
 	}
 	for i, n := range r.Named {
 		if strings.TrimSpace(n) == "" {

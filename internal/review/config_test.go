@@ -35,7 +35,7 @@ func TestConfigValidate(t *testing.T) {
 		{"nothing", func(c *review.Config) { *c = review.Config{} }, []string{
 			"name: required",
 			"resource: set one of group (its members) or target (the users provisioned to it)",
-			"reviewers.type: required: manager, named or self",
+			"reviewers.type: required: manager, named, self or groupOwners",
 			"recurrence.durationDays: required: at least 1 day",
 			"recurrence.startDate: required: a date (2026-01-05) or a time (2026-01-05T09:00:00Z)",
 		}},
@@ -64,9 +64,15 @@ func TestConfigValidate(t *testing.T) {
 			`settings.deniedGuests: "delete": want removeAssignment or blockThenDelete`,
 			"settings.channels[0]: empty",
 		}},
-		{"group owners", func(c *review.Config) { c.Reviewers.Type = "groupOwners" }, []string{
-			"reviewers.type: groupOwners is not available: SCIM has no group owners; name the reviewers (type named) instead",
+		{"group owners of a target", func(c *review.Config) { c.Reviewers.Type = review.ReviewersGroupOwners }, []string{
+			"reviewers.type: groupOwners only for a group's review (resource.group): a target has no owners",
 		}},
+		{"group owners of a group", func(c *review.Config) {
+			c.Resource, c.Reviewers.Type, c.FallbackReviewers = review.ResourceConfig{Group: "Sales"}, review.ReviewersGroupOwners, []string{"audit@contoso.example"}
+		}, nil},
+		{"group owners with names", func(c *review.Config) {
+			c.Resource, c.Reviewers = review.ResourceConfig{Group: "Sales"}, review.ReviewersConfig{Type: review.ReviewersGroupOwners, Named: []string{"x"}}
+		}, []string{"reviewers.named: only with type named"}},
 		{"named without names", func(c *review.Config) { c.Reviewers.Type = review.ReviewersNamed }, []string{
 			"reviewers.named: required with type named: userNames or email addresses",
 		}},
@@ -88,7 +94,7 @@ func TestConfigValidate(t *testing.T) {
 			c.SecondStage = &review.StageConfig{Reviewers: review.ReviewersConfig{Type: "owners", Named: []string{""}},
 				FallbackReviewers: []string{" "}, DecisionsToNextStage: []string{"approve", "Approve", "approve"}}
 		}, []string{
-			`secondStage.reviewers.type: "owners": want manager, named or self`,
+			`secondStage.reviewers.type: "owners": want manager, named, self or groupOwners`,
 			"secondStage.reviewers.named[0]: empty",
 			"secondStage.fallbackReviewers[0]: empty",
 			"secondStage.durationDays: required: at least 1 day",
@@ -97,7 +103,7 @@ func TestConfigValidate(t *testing.T) {
 		}},
 		{"second stage without reviewers", func(c *review.Config) {
 			c.SecondStage = &review.StageConfig{DurationDays: 1}
-		}, []string{"secondStage.reviewers.type: required: manager, named or self"}},
+		}, []string{"secondStage.reviewers.type: required: manager, named, self or groupOwners"}},
 		{"two stages too long for the pattern", func(c *review.Config) {
 			c.SecondStage = &review.StageConfig{Reviewers: review.ReviewersConfig{Type: review.ReviewersSelf}, DurationDays: 76}
 		}, []string{

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/scimgate/scimgate/internal/store"
 	"github.com/scimgate/scimgate/targets"
@@ -115,4 +116,47 @@ func (s *Service) SaveDefinition(ctx context.Context, d Config, create bool) (De
 	s.defsMu.Unlock()
 	s.Wake() // its first instance may be due now
 	return s.Definition(d.Name)
+}
+
+// DeleteDefinition deletes a review defined through the admin API (a
+// configured one: ErrReadOnly). An instance of it in progress is not
+// stopped behind the administrator's back: the delete is refused
+// (ErrNotEnded) until it ends or is stopped. Its past instances, their
+// decisions and results stay for the auditors. Audited.
+func (s *Service) DeleteDefinition(ctx context.Context, name string) error {
+	k := targets.NameKey(name)
+	s.mu.Lock() // no instance of it starts meanwhile (RunDue)
+	defer s.mu.Unlock()
+	s.defsMu.Lock()
+	defer s.defsMu.Unlock()
+	i := slices.IndexFunc(s.defs, func(c Config) bool { return targets.NameKey(c.Name) == k })
+	switch {
+	case i < 0:
+		return fmt.Errorf("%w: review %q", ErrNotFound, name)
+	case !s.api[k]:
+		return fmt.Errorf("%w: %q; remove it from the configuration file instead", ErrReadOnly, s.defs[i].Name)
+	}
+	d := s.defs[i]
+	running, err := s.opts.Store.ReviewInstances(ctx, store.ReviewInstanceQuery{Definition: d.Name, Status: []string{store.ReviewInProgress}})
+	if err != nil {
+		return err
+	}
+	if len(running) > 0 {
+		in := running[0]
+		return fmt.Errorf("%w: instance %d of %s is in progress until %s; stop it first (POST /admin/v1/review-instances/%d/stop)",
+			ErrNotEnded, in.ID, d.Name, in.End.UTC().Format(time.RFC3339), in.ID)
+	}
+	err = s.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) error {
+		if err := tx.DeleteReviewDefinition(ctx, k); err != nil {
+			return err
+		}
+		return tx.Audit(ctx, store.AuditEntry{Actor: store.ActorOf(ctx), Action: "review delete", Type: "Review", ID: d.Name,
+			Result: store.AuditOK, Detail: "review deleted; its past instances and their results stay"})
+	})
+	if err != nil {
+		return err
+	}
+	s.defs = slices.Delete(s.defs, i, i+1)
+	delete(s.api, k)
+	return nil
 }

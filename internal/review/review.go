@@ -33,8 +33,9 @@
 // review hold on it) are not reviewed again.
 //
 // Reviewers are the user's manager (enterprise extension), named
-// reviewers or the user itself; the fallback reviewers when none
-// resolves (no manager). A reviewer is a SCIM user's id, or the email
+// reviewers, the user itself, or the owners in Entra of the group
+// reviewed (groupOwners, read at the start); the fallback reviewers when
+// none resolves (no manager, no owners). A reviewer is a SCIM user's id, or the email
 // address of a named reviewer who is no SCIM user.
 //
 // # Decisions and the end
@@ -63,7 +64,9 @@
 //     from the last approval).
 //
 // Each item records the result (Applied, NotFound, Failed with the
-// error); an Apply again retries those not applied. Every start,
+// error); an Apply again retries those not applied. An administrator may
+// decide on the reviewers' behalf until the results are applied
+// (AdminDecide), and undo one applied denial (Revert: Reverted). Every start,
 // decision, reassignment, end and result is audited.
 //
 // # Stages
@@ -134,6 +137,11 @@ var (
 	// ErrReadOnly: the review is defined in the configuration; change it
 	// there.
 	ErrReadOnly = errors.New("review: defined in the configuration")
+	// ErrApplied: the instance's results are applied: its decisions are
+	// final.
+	ErrApplied = errors.New("review: the results are applied")
+	// ErrNotApplied: the item is no applied denial: nothing to revert.
+	ErrNotApplied = errors.New("review: not an applied denial")
 	// ErrInvalid: a definition submitted through the admin API is not
 	// valid (its errors name the fields).
 	ErrInvalid = errors.New("review: invalid definition")
@@ -142,6 +150,8 @@ var (
 // Engine sets the holds of denials (an *engine.Engine).
 type Engine interface {
 	Hold(ctx context.Context, h store.Hold, sticky bool) (bool, error)
+	// ReleaseHolds drops holds (a reverted denial's).
+	ReleaseHolds(ctx context.Context, q store.HoldQuery) (int, error)
 }
 
 // Guests is the guest lifecycle (a *guest.Lifecycle): approvals renew a
@@ -149,6 +159,12 @@ type Engine interface {
 type Guests interface {
 	Approve(ctx context.Context, id string, at time.Time) error
 	Deny(ctx context.Context, id string, at time.Time) error
+}
+
+// Owners reads an Entra group's owners (an *entra.Client): the
+// reviewers of type groupOwners.
+type Owners interface {
+	GroupOwners(ctx context.Context, groupID string) ([]entra.Object, error)
 }
 
 // Entra reads users' signInActivity (an *entra.Client with the
@@ -179,6 +195,9 @@ type Options struct {
 	IsGuest func(user map[string]any, groups []policy.GroupRef) bool
 	// Entra, when set, gives the users' signInActivity.
 	Entra Entra
+	// Owners, when set (the entra section), reads the groups' owners of
+	// the reviews of type groupOwners.
+	Owners Owners
 	// Sender and Templates send the notices (templates review_started,
 	// review_reminder); without a Sender the notices are recorded as not
 	// sent.
@@ -373,9 +392,12 @@ func (s *Service) startDue(ctx context.Context, d Config, now time.Time) (bool, 
 	if err != nil || len(have) > 0 {
 		return false, err
 	}
-	items, err := s.snapshot(ctx, d, now)
+	items, note, err := s.snapshot(ctx, d, now)
 	if err != nil {
 		return false, err
+	}
+	if note != "" {
+		note = "; " + note
 	}
 	b, err := json.Marshal(d)
 	if err != nil {
@@ -391,7 +413,7 @@ func (s *Service) startDue(ctx context.Context, d Config, now time.Time) (bool, 
 		}
 		return tx.Audit(ctx, store.AuditEntry{Actor: actor, Action: "review start", Type: "Review", ID: d.Name, Target: d.Resource.Target,
 			Result: store.AuditOK, Detail: fmt.Sprintf("instance %d (occurrence %d) of %s, until %s: %d item(s) of %s",
-				in.ID, in.Occurrence, d.Name, in.End.UTC().Format(time.RFC3339), len(items), describeResource(d))})
+				in.ID, in.Occurrence, d.Name, in.End.UTC().Format(time.RFC3339), len(items), describeResource(d)) + note})
 	})
 	if created {
 		s.log.Info("access review started", "review", d.Name, "instance", in.ID, "items", len(items), "end", in.End)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/scimgate/scimgate/internal/engine"
+	"github.com/scimgate/scimgate/internal/entra"
 	"github.com/scimgate/scimgate/internal/guest"
 	"github.com/scimgate/scimgate/internal/store"
 	"github.com/scimgate/scimgate/policy"
@@ -28,6 +29,8 @@ const (
 	Applied  = "Applied"  // Entra's AppliedSuccessfully
 	NotFound = "NotFound" // AppliedSuccessfullyButObjectNotFound
 	Failed   = "Failed"   // AppliedWithUnknownFailure, with the error
+	// Reverted: an applied denial an administrator undid (Revert).
+	Reverted = "Reverted"
 )
 
 // Item is one decision of an instance.
@@ -39,8 +42,10 @@ type candidate struct {
 	outOfScope bool // no longer in the target's scope
 }
 
-// snapshot returns the items of an instance of d starting now.
-func (s *Service) snapshot(ctx context.Context, d Config, now time.Time) ([]Item, error) {
+// snapshot returns the items of an instance of d starting now, and a
+// note for the start's audit entry ("" none): why the fallback reviewers
+// decide when a group's owners are missing.
+func (s *Service) snapshot(ctx context.Context, d Config, now time.Time) (items []Item, note string, err error) {
 	st := s.opts.Store
 	var cands []candidate
 	resType, res, resName := store.ReviewTarget, d.Resource.Target, d.Resource.Target
@@ -48,11 +53,11 @@ func (s *Service) snapshot(ctx context.Context, d Config, now time.Time) ([]Item
 	if d.Resource.Target != "" {
 		recs, err := st.ProvisionedOf(ctx, d.Resource.Target)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		hs, err := st.Holds(ctx, store.HoldQuery{Source: HoldSource, Target: d.Resource.Target, Account: true})
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		for _, h := range hs {
 			denied[h.User] = true
@@ -63,7 +68,7 @@ func (s *Service) snapshot(ctx context.Context, d Config, now time.Time) ([]Item
 			}
 			rs, err := engine.RecordState(pr)
 			if err != nil {
-				return nil, err
+				return nil, "", err
 			}
 			if rs.Present && !rs.Deleted && !denied[pr.ID] {
 				cands = append(cands, candidate{user: pr.ID, outOfScope: !rs.InScope})
@@ -72,19 +77,19 @@ func (s *Service) snapshot(ctx context.Context, d Config, now time.Time) ([]Item
 	} else {
 		gid, name, err := s.group(ctx, d.Resource.Group)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		resType, res, resName = store.ReviewGroup, gid, name
 		hs, err := st.Holds(ctx, store.HoldQuery{Source: HoldSource, Group: gid})
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		for _, h := range hs {
 			denied[h.User] = true
 		}
 		ms, err := st.Members(ctx, "Group", gid, -1, 0)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		for _, m := range ms {
 			if !denied[m.Value] {
@@ -95,27 +100,35 @@ func (s *Service) snapshot(ctx context.Context, d Config, now time.Time) ([]Item
 	slices.SortFunc(cands, func(a, b candidate) int { return strings.Compare(a.user, b.user) })
 	signIns, err := s.guestSignIns(ctx)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	rv := &resolver{st: st, ids: map[string]string{}}
+	if d.Reviewers.Type == ReviewersGroupOwners {
+		if rv.owners, note, err = s.ownersOf(ctx, res, rv); err != nil {
+			return nil, "", err
+		}
+		if note != "" {
+			note = "the fallback reviewers decide: " + note
+			s.log.Warn("access review: "+note, "review", d.Name, "group", resName)
+		}
+	}
 	groupNames := map[string]string{}
 	threshold := time.Duration(d.inactiveDays()) * 24 * time.Hour
-	var items []Item
 	for _, c := range cands {
 		r, err := st.Get(ctx, "User", c.user)
 		if errors.Is(err, store.ErrNotFound) {
 			continue // a group member that is no user, or a user deleted since
 		}
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		u, err := scim.DecodeResource(r)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		groups, err := s.groupsOf(ctx, c.user, groupNames)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		isGuest := s.opts.IsGuest(u, groups)
 		if d.scope() == ScopeGuestsOnly && !isGuest {
@@ -152,14 +165,14 @@ func (s *Service) snapshot(ctx context.Context, d Config, now time.Time) ([]Item
 			it.Recommendation, it.Reason = Approve, "no sign-in information"
 		}
 		if it.Reviewers, err = s.reviewersOf(ctx, d.Reviewers, d.FallbackReviewers, c.user, u, rv); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if len(it.Reviewers) == 0 {
 			s.log.Warn("access review: an item has no reviewer; the default decision applies to it", "review", d.Name, "user", userName)
 		}
 		items = append(items, it)
 	}
-	return items, nil
+	return items, note, nil
 }
 
 // group resolves a group by id or displayName (case-insensitive).
@@ -284,6 +297,8 @@ func (s *Service) reviewersOf(ctx context.Context, rc ReviewersConfig, fallback 
 		if u != nil {
 			out = append(out, id)
 		}
+	case ReviewersGroupOwners:
+		out = append(out, rv.owners...)
 	}
 	if len(out) == 0 {
 		for _, n := range fallback {
@@ -304,6 +319,66 @@ func (s *Service) reviewersOf(ctx context.Context, rc ReviewersConfig, fallback 
 type resolver struct {
 	st  store.Store
 	ids map[string]string
+	// owners are the reviewer keys of the group's owners (type
+	// groupOwners), read once at the start.
+	owners []string
+}
+
+// ownersOf returns the reviewer keys of the owners in Entra of the SCIM
+// group gid (type groupOwners): Entra's provisioning sends a group's
+// object id as its externalId. An owner is the SCIM user whose
+// externalId is the owner's object id, else its mail (or
+// userPrincipalName) resolved as a named reviewer is; owners that are no
+// user (service principals) do not review. No owners: why says why (the
+// fallback reviewers decide). A failure to read them is an error: the
+// instance starts later, never with the wrong reviewers.
+func (s *Service) ownersOf(ctx context.Context, gid string, rv *resolver) (keys []string, why string, err error) {
+	if s.opts.Owners == nil {
+		return nil, "", errors.New("reviewers of type groupOwners need the entra section (the owners are read from Entra)")
+	}
+	r, err := s.opts.Store.Get(ctx, "Group", gid)
+	if err != nil {
+		return nil, "", err
+	}
+	g, err := scim.DecodeResource(r)
+	if err != nil {
+		return nil, "", err
+	}
+	ext, _ := g["externalId"].(string)
+	if ext == "" {
+		return nil, "the group has no externalId (its Entra object id), so its owners are unknown", nil
+	}
+	owners, err := s.opts.Owners.GroupOwners(ctx, ext)
+	switch {
+	case errors.Is(err, entra.ErrNotFound), errors.Is(err, entra.ErrInvalid):
+		return nil, fmt.Sprintf("the group's externalId %q is no Entra group (%v)", ext, err), nil
+	case err != nil:
+		return nil, "", fmt.Errorf("reading the owners of group %s (Entra object %s): %w", gid, ext, err)
+	}
+	for _, o := range owners {
+		if o.Type != "" && o.Type != "user" {
+			continue
+		}
+		ids, err := s.opts.Store.Find(ctx, "User", store.Compare{Paths: []string{"externalid"}, Op: store.Eq, Str: o.ID})
+		if err != nil {
+			return nil, "", err
+		}
+		if len(ids) > 0 {
+			keys = append(keys, ids[0])
+			continue
+		}
+		k, err := rv.resolve(ctx, nameOr(o.Mail, o.UserPrincipalName))
+		if err != nil {
+			return nil, "", err
+		}
+		if k != "" {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Sprintf("the group has no owner in Entra (object %s) who can review", ext), nil
+	}
+	return keys, "", nil
 }
 
 // resolve returns the reviewer key of a name: the id of the SCIM user

@@ -64,6 +64,18 @@ func (s *Service) nextStage(ctx context.Context, instance int64, at time.Time) (
 	}
 	st := *d.SecondStage
 	rv := &resolver{st: s.opts.Store, ids: map[string]string{}}
+	if st.Reviewers.Type == ReviewersGroupOwners && len(items) > 0 {
+		// The owners now, as the first stage's were at its start; an
+		// Entra that fails leaves the move for the next run.
+		var why string
+		if rv.owners, why, err = s.ownersOf(ctx, items[0].Resource, rv); err != nil {
+			return false, err
+		}
+		if why != "" {
+			s.log.Info("access review: second stage: the group's owners are unknown; fallback reviewers decide",
+				"instance", instance, "why", why)
+		}
+	}
 	reviewers := map[string][]string{}
 	for _, it := range items {
 		if _, ok := reviewers[it.User]; ok {

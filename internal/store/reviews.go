@@ -568,3 +568,8 @@ func (t *sqlTx) PutReviewDefinition(ctx context.Context, d ReviewDefinition) err
 	return t.execTx(ctx, "review definition", "INSERT INTO review_definitions (name, data, created, updated) VALUES (?, ?, ?, ?)",
 		d.Name, data(d.Data), timeText(d.Created), timeText(d.Updated))
 }
+
+// DeleteReviewDefinition implements Tx.
+func (t *sqlTx) DeleteReviewDefinition(ctx context.Context, name string) error {
+	return t.execRow(ctx, "review definition", fmt.Sprintf("review definition %q", name), "DELETE FROM review_definitions WHERE name = ?", name)
+}

@@ -200,3 +200,34 @@ func TestReviews(t *testing.T) {
 		t.Errorf("notices %+v", ns)
 	}
 }
+
+// TestReviewDefinitionDelete: a definition put is listed, deleted once
+// (a second delete is ErrNotFound), and no longer listed.
+func TestReviewDefinitionDelete(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for _, name := range []string{"a", "b"} {
+		if err := s.Write(ctx, func(ctx context.Context, tx Tx) error {
+			return tx.PutReviewDefinition(ctx, ReviewDefinition{Name: name, Data: []byte(`{}`), Created: at, Updated: at})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	del := func() error {
+		return s.Write(ctx, func(ctx context.Context, tx Tx) error { return tx.DeleteReviewDefinition(ctx, "a") })
+	}
+	if err := del(); err != nil {
+		t.Fatal(err)
+	}
+	if err := del(); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second delete: %v, want ErrNotFound", err)
+	}
+	ds, err := s.ReviewDefinitions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 1 || ds[0].Name != "b" {
+		t.Errorf("definitions after the delete: %+v", ds)
+	}
+}

@@ -469,6 +469,9 @@ type Tx interface {
 	AddReviewNotice(ctx context.Context, n ReviewNotice) error
 	// PutReviewDefinition inserts or replaces the definition named d.Name.
 	PutReviewDefinition(ctx context.Context, d ReviewDefinition) error
+	// DeleteReviewDefinition deletes the definition named name (ErrNotFound
+	// when none); its instances stay.
+	DeleteReviewDefinition(ctx context.Context, name string) error
 	// UseReviewLink records the one-time sign-in link id as used and
 	// reports true, or false when it was used already; the ids of links
 	// expired before now are forgotten (they are refused as expired).
