@@ -55,7 +55,14 @@ func TestGroupOwners(t *testing.T) {
 			Reviewers: review.ReviewersConfig{Type: review.ReviewersGroupOwners}, FallbackReviewers: []string{"audit@contoso.example"},
 			Recurrence: review.RecurrenceConfig{DurationDays: 7, StartDate: start.Format(time.RFC3339)}}
 	}
-	w.start([]review.Config{def("sales", "Sales"), def("ops", "Ops"), def("local", "Local")}, func(o *review.Options) { o.Owners = client })
+	// sales-2: named reviewers first, the owners in the second stage,
+	// read when the second stage starts.
+	two := review.Config{Name: "sales-2", Resource: review.ResourceConfig{Group: "Sales"},
+		Reviewers: review.ReviewersConfig{Type: review.ReviewersNamed, Named: []string{"audit@contoso.example"}},
+		Recurrence: review.RecurrenceConfig{DurationDays: 7, StartDate: start.Add(time.Hour).Format(time.RFC3339)},
+		SecondStage: &review.StageConfig{Reviewers: review.ReviewersConfig{Type: review.ReviewersGroupOwners},
+			FallbackReviewers: []string{"audit@contoso.example"}, DurationDays: 3}}
+	w.start([]review.Config{def("sales", "Sales"), def("ops", "Ops"), def("local", "Local"), two}, func(o *review.Options) { o.Owners = client })
 
 	// Graph refuses the first request (sales' owners): sales does not
 	// start, the others do.
@@ -119,5 +126,20 @@ func TestGroupOwners(t *testing.T) {
 	w.at(start.Add(time.Hour))
 	if got := w.items(ins[0].ID); !slices.Equal(got, want) {
 		t.Errorf("sales items after the owners changed:\n got %q\nwant %q", got, want)
+	}
+
+	// sales-2's second stage goes to the owners of its start (Lee only
+	// now).
+	two2 := w.instances("sales-2")
+	if len(two2) != 1 {
+		t.Fatalf("sales-2: %d instances, want 1", len(two2))
+	}
+	w.at(start.Add(time.Hour + 7*24*time.Hour + time.Minute))
+	want2 := []string{
+		"ann@contoso.example: Approve (no sign-in information) [lee@fabrikam.example] NotReviewed ",
+		"bob@contoso.example: Approve (no sign-in information) [lee@fabrikam.example] NotReviewed ",
+	}
+	if got := w.items(two2[0].ID); !slices.Equal(got, want2) {
+		t.Errorf("sales-2 items in the second stage:\n got %q\nwant %q", got, want2)
 	}
 }
