@@ -58,7 +58,7 @@ func TestGroupOwners(t *testing.T) {
 	// sales-2: named reviewers first, the owners in the second stage,
 	// read when the second stage starts.
 	two := review.Config{Name: "sales-2", Resource: review.ResourceConfig{Group: "Sales"},
-		Reviewers: review.ReviewersConfig{Type: review.ReviewersNamed, Named: []string{"audit@contoso.example"}},
+		Reviewers:  review.ReviewersConfig{Type: review.ReviewersNamed, Named: []string{"audit@contoso.example"}},
 		Recurrence: review.RecurrenceConfig{DurationDays: 7, StartDate: start.Add(time.Hour).Format(time.RFC3339)},
 		SecondStage: &review.StageConfig{Reviewers: review.ReviewersConfig{Type: review.ReviewersGroupOwners},
 			FallbackReviewers: []string{"audit@contoso.example"}, DurationDays: 3}}
