@@ -25,6 +25,9 @@ type dialect struct {
 	// beginWrite opens a write transaction; beginRead a read-only one
 	// that sees one snapshot.
 	beginWrite, beginRead string
+	// isolate, if set, runs before beginWrite: the isolation level of a
+	// database whose BEGIN does not take one.
+	isolate string
 	// returning: an INSERT returns the key it generated with RETURNING
 	// (else the driver's LastInsertId).
 	returning bool
@@ -49,6 +52,10 @@ type dialect struct {
 	// utf8Only: text holds only valid UTF-8 without U+0000; the
 	// database refuses other strings (isInvalidText).
 	utf8Only bool
+	// isConflict reports whether err aborted a transaction for a
+	// conflict with a concurrent one (another replica's), so that running
+	// it again may succeed.
+	isConflict func(error) bool
 	// isInvalidText reports whether err refuses a string argument the
 	// database cannot hold (nil: every string can be held).
 	isInvalidText func(error) bool

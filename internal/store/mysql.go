@@ -34,6 +34,8 @@ var mysqlDialect = &dialect{
 		"DROP INDEX idx_rid", "DROP INDEX idx_rid ON idx", // migration 10
 
 	),
+	// Serializable, as on PostgreSQL: replicas write concurrently.
+	isolate:    "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
 	beginWrite: "BEGIN",
 	beginRead:  "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
 	// A session lock, held across the DDL's implicit commits.
@@ -49,6 +51,11 @@ var mysqlDialect = &dialect{
 	isUnique: func(err error) bool {
 		var e *mysql.MySQLError
 		return errors.As(err, &e) && e.Number == 1062
+	},
+	isConflict: func(err error) bool {
+		var e *mysql.MySQLError
+		// A deadlock; a lock wait timeout.
+		return errors.As(err, &e) && (e.Number == 1213 || e.Number == 1205)
 	},
 	isInvalidText: func(err error) bool {
 		var e *mysql.MySQLError

@@ -44,6 +44,11 @@ var postgresDialect = &dialect{
 		var e *pgconn.PgError
 		return errors.As(err, &e) && e.Code == "23505"
 	},
+	isConflict: func(err error) bool {
+		var e *pgconn.PgError
+		// serialization_failure, deadlock_detected.
+		return errors.As(err, &e) && (e.Code == "40001" || e.Code == "40P01")
+	},
 	isInvalidText: func(err error) bool {
 		var e *pgconn.PgError
 		// 22021: invalid byte sequence (U+0000 included); 22P05:

@@ -49,6 +49,10 @@ type SQL struct {
 	health atomic.Pointer[error]
 
 	after func(time.Duration) <-chan time.Time // time.After; tests replace it
+
+	// conflicts counts the batches run again after a conflict with
+	// another replica's transaction.
+	conflicts atomic.Int64
 }
 
 var _ Store = (*SQL)(nil)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"slices"
 	"strings"
@@ -137,6 +138,15 @@ func (s *SQL) linger(batch []*request, n int, d time.Duration) []*request {
 // writes were queued when the batch was committed, counted before any
 // caller is answered (an answered caller may queue its next write at once).
 func (s *SQL) commit(w *conn, batch []*request) (waiting int) {
+	return s.commitTry(w, batch, 1)
+}
+
+// maxTries bounds how often a batch runs when the database aborts it for
+// a conflict with another replica's transaction (dialect.isConflict).
+const maxTries = 20
+
+// commitTry is commit's try-th run of batch.
+func (s *SQL) commitTry(w *conn, batch []*request, try int) (waiting int) {
 	ctx := context.Background()
 	var ran []*request
 	var results []error
@@ -154,7 +164,10 @@ func (s *SQL) commit(w *conn, batch []*request) (waiting int) {
 		ran = append(ran, req)
 		results = append(results, nil)
 		if !begun {
-			if err = w.ready(ctx); err == nil {
+			if err = w.ready(ctx); err == nil && w.d.isolate != "" {
+				_, err = w.exec(ctx, w.d.isolate)
+			}
+			if err == nil {
 				_, err = w.exec(ctx, w.d.beginWrite)
 			}
 			if err != nil {
@@ -179,6 +192,25 @@ func (s *SQL) commit(w *conn, batch []*request) (waiting int) {
 		}
 	}
 	w.drop(ctx, err) // a server that restarted: reconnect for the next batch
+	if err != nil && try < maxTries && s.d.isConflict != nil && s.d.isConflict(err) {
+		// Another replica's transaction won (a serialization failure,
+		// a deadlock): nothing of the batch was committed, and nobody
+		// answered. Run it again after a random pause that grows with
+		// the tries, each write in a transaction of its own, so that
+		// one conflicting write does not take its batch-mates along.
+		for _, req := range ran {
+			req.state.Store(queued)
+		}
+		s.conflicts.Add(1)
+		<-s.after(time.Duration(rand.Int64N(int64(try)*int64(5*time.Millisecond))) + time.Millisecond)
+		if len(batch) == 1 {
+			return s.commitTry(w, batch, try+1)
+		}
+		for i := range batch {
+			s.commitTry(w, batch[i:i+1], try+1)
+		}
+		return len(s.queue)
+	}
 	switch {
 	case err != nil && s.d.isFault(err):
 		err = fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -201,7 +233,7 @@ func (s *SQL) commit(w *conn, batch []*request) (waiting int) {
 		}
 	}
 	if err != nil && rest > 0 && rest < len(batch) {
-		return s.commit(w, batch[rest:])
+		return s.commitTry(w, batch[rest:], 1)
 	}
 	return waiting
 }
@@ -215,9 +247,11 @@ func apply(ctx context.Context, w *conn, req *request) (res, err error) {
 	tx := &sqlTx{w: w}
 	res = w.d.textErr(call(req.ctx, tx, req.fn))
 	tx.done = true
-	if res != nil && w.d.isFault(res) {
-		// SQLite may have rolled back the whole transaction; the
-		// batch fails and commit rolls back what is left of it.
+	if res != nil && (w.d.isFault(res) || w.d.isConflict != nil && w.d.isConflict(res)) {
+		// SQLite may have rolled back the whole transaction, a
+		// conflict with another replica's aborts it: the batch fails
+		// and commit rolls back what is left of it (and runs it again
+		// after a conflict).
 		return nil, res
 	}
 	req.changed = res == nil && tx.changed
