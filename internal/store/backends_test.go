@@ -39,6 +39,7 @@ var portable = []struct {
 	{"Reconciliations", TestReconciliations},
 	{"QueryRandom", TestQueryRandom},
 	{"Reviews", TestReviews},
+	{"Leases", TestLeases},
 	{"ReviewSessions", TestReviewSessions},
 	{"WorkflowRuns", TestWorkflowRuns},
 	{"WorkflowSchedulesSnapshotsStates", TestWorkflowSchedulesSnapshotsStates},

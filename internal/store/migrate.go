@@ -370,6 +370,15 @@ var migrations = []migration{{
 	`ALTER TABLE review_items ADD COLUMN stage1_justification {text} NOT NULL DEFAULT ''`,
 	`ALTER TABLE review_items ADD COLUMN stage1_reviewed_by {text} NOT NULL DEFAULT ''`,
 	`ALTER TABLE review_items ADD COLUMN stage1_reviewed_at CHAR(30) NOT NULL DEFAULT ''`,
+}, {
+	// Leases (lease.go): the background work of replicas sharing one
+	// database runs on the holder of the lease.
+	`CREATE TABLE leases (
+		name VARCHAR(64) NOT NULL PRIMARY KEY,
+		holder VARCHAR(255) NOT NULL,
+		epoch BIGINT NOT NULL,
+		expires CHAR(30) NOT NULL
+	)`,
 }}
 
 // migrationFuncs are the steps of a migration that SQL alone cannot do,

@@ -1,0 +1,102 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Lease is a named lease: the replica Holder holds it until Expires.
+// Epoch grows by one each time the lease changes holder, so that work
+// done under a lease can be told from a later holder's.
+type Lease struct {
+	Name    string
+	Holder  string
+	Epoch   int64
+	Expires time.Time
+}
+
+const (
+	leaseTakeSQL = "UPDATE leases SET epoch = CASE WHEN holder = ? THEN epoch ELSE epoch + 1 END, holder = ?, expires = ?" +
+		" WHERE name = ? AND (holder = ? OR expires <= ?)"
+	leaseAddSQL  = "INSERT INTO leases (name, holder, epoch, expires) VALUES (?, ?, 1, ?) ON CONFLICT (name) DO NOTHING"
+	leaseGetSQL  = "SELECT name, holder, epoch, expires FROM leases WHERE name = ?"
+	leaseFreeSQL = "UPDATE leases SET expires = ? WHERE name = ? AND holder = ?"
+)
+
+// TryLease takes the lease name for holder until now+ttl, or renews it
+// if holder has it: it succeeds when the lease is free, has expired, or
+// is holder's. It returns the lease as it is after the attempt: held by
+// another replica when ok is false. Replicas compare times of their own
+// clocks: they must agree to well within ttl.
+func (s *SQL) TryLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (l Lease, ok bool, err error) {
+	if name == "" || holder == "" || ttl <= 0 {
+		return Lease{}, false, errors.New("store: lease: name, holder and a positive ttl are required")
+	}
+	err = s.Write(ctx, func(ctx context.Context, tx Tx) error {
+		t, isSQL := tx.(*sqlTx)
+		if !isSQL {
+			return fmt.Errorf("store: lease: unexpected Tx %T", tx)
+		}
+		ctx, err := t.begin(ctx)
+		if err != nil {
+			return err
+		}
+		res, err := t.w.exec(ctx, leaseTakeSQL, holder, holder, timeText(now.Add(ttl)), name, holder, timeText(now))
+		if err != nil {
+			return fmt.Errorf("store: lease: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("store: lease: %w", err)
+		}
+		if n == 0 {
+			if _, _, err := t.w.insert(ctx, leaseAddSQL, "epoch", name, holder, timeText(now.Add(ttl))); err != nil {
+				return fmt.Errorf("store: lease: %w", err)
+			}
+		}
+		l, err = scanLease(t.w.queryRow(ctx, leaseGetSQL, name))
+		return err
+	})
+	return l, err == nil && l.Holder == holder && l.Expires.After(now), err
+}
+
+// ReleaseLease gives up holder's lease name, if holder has it, so that
+// another replica takes it at once.
+func (s *SQL) ReleaseLease(ctx context.Context, name, holder string) error {
+	return s.Write(ctx, func(ctx context.Context, tx Tx) error {
+		t, isSQL := tx.(*sqlTx)
+		if !isSQL {
+			return fmt.Errorf("store: lease: unexpected Tx %T", tx)
+		}
+		return t.execTx(ctx, "lease", leaseFreeSQL, timeText(time.Unix(0, 0)), name, holder)
+	})
+}
+
+// GetLease returns the lease name, or ErrNotFound if no replica ever took
+// it.
+func (s *SQL) GetLease(ctx context.Context, name string) (l Lease, err error) {
+	err = s.read(ctx, func(ctx context.Context, c *conn) error {
+		l, err = scanLease(c.queryRow(ctx, leaseGetSQL, name))
+		return err
+	})
+	return l, err
+}
+
+func scanLease(row scanner) (Lease, error) {
+	var l Lease
+	var expires string
+	err := row.Scan(&l.Name, &l.Holder, &l.Epoch, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Lease{}, ErrNotFound
+	}
+	if err == nil {
+		l.Expires, err = parseTimeText(expires)
+	}
+	if err != nil {
+		return Lease{}, fmt.Errorf("store: lease: %w", err)
+	}
+	return l, nil
+}
