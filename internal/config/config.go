@@ -101,6 +101,10 @@ type Store struct {
 	DSN     Secret `yaml:"dsn"`
 	DSNEnv  string `yaml:"dsn_env"`
 	DSNFile string `yaml:"dsn_file"`
+	// LeaseTTL is how long the lease of the replica that runs the
+	// background work lasts (it renews it every fifth of that): another
+	// replica takes over within it when that one dies.
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
 }
 
 // The store types.
@@ -388,6 +392,7 @@ func Defaults() Config {
 		},
 		Engine: Engine{Concurrency: 4, MaxAttempts: 50, MaxAge: 72 * time.Hour, BackoffBase: time.Second, BackoffMax: 5 * time.Minute},
 		Audit:  Audit{Retention: 90 * 24 * time.Hour},
+		Store:  Store{LeaseTTL: 15 * time.Second},
 	}
 }
 

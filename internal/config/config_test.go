@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -245,7 +246,7 @@ func TestEnvNames(t *testing.T) {
 // TestEveryEnvNameIsAccepted sets each variable to a value of its kind.
 func TestEveryEnvNameIsAccepted(t *testing.T) {
 	values := map[string]string{"TIMEOUT": "5s", "BYTES": "4096", "RESULTS": "10", "COUNT": "10", "OPERATIONS": "10",
-		"RETENTION": "24h", "BACKOFF_BASE": "1s", "BACKOFF_MAX": "1m", "CONCURRENCY": "8", "MAX_AGE": "1h", "ATTEMPTS": "5"}
+		"RETENTION": "24h", "BACKOFF_BASE": "1s", "BACKOFF_MAX": "1m", "CONCURRENCY": "8", "MAX_AGE": "1h", "ATTEMPTS": "5", "TTL": "20s"}
 	for _, name := range config.EnvNames() {
 		t.Run(name, func(t *testing.T) {
 			v := "x"
@@ -716,5 +717,50 @@ reviews:
 		r.SecondStage != nil || c.Reviews[1].SecondStage == nil ||
 		fmt.Sprint(*c.Reviews[1].SecondStage) != "{{manager []} [audit@contoso.example] 5 [approve dontKnow]}" {
 		t.Errorf("loaded %+v", c.Reviews)
+	}
+}
+
+// TestStoreSection: the store section's problems, each named.
+func TestStoreSection(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		store config.Store
+		want  []string
+	}{
+		{"sqlite default", config.Store{}, nil},
+		{"postgres with a dsn file", config.Store{Type: "postgres", DSNFile: "/run/secrets/dsn"}, nil},
+		{"mysql with an env", config.Store{Type: "mysql", DSNEnv: "DB_DSN"}, nil},
+		{"sqlite with a dsn", config.Store{Type: "sqlite", DSN: "x"}, []string{"store.dsn: is for type postgres or mysql: the sqlite store is scimgate.db in data_dir"}},
+		{"postgres without a dsn", config.Store{Type: "postgres"}, []string{"store.dsn: a postgres store needs its database: set dsn, dsn_env or dsn_file"}},
+		{"two dsns", config.Store{Type: "mysql", DSN: "x", DSNEnv: "Y"}, []string{"store.dsn: give only one of dsn, dsn_env and dsn_file"}},
+		{"unknown type", config.Store{Type: "oracle"}, []string{`store.type: unknown type "oracle" (want sqlite, postgres or mysql)`}},
+		{"lease too short", config.Store{Type: "postgres", DSN: "x", LeaseTTL: time.Millisecond}, []string{"store.lease_ttl: 1ms: want 1s to 10m"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := config.Defaults()
+			ttl := c.Store.LeaseTTL
+			c.Store = tc.store
+			if c.Store.LeaseTTL == 0 {
+				c.Store.LeaseTTL = ttl
+			}
+			var got []string
+			if err := c.Validate(registry.New(registry.Services{})); err != nil {
+				for _, e := range strings.Split(err.Error(), "\n") {
+					if strings.HasPrefix(e, "store.") {
+						got = append(got, e)
+					}
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("got %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+	c := config.Defaults()
+	c.Store = config.Store{Type: "postgres", DSN: "postgres://scimgate:hunter2@db/scimgate"}
+	var logged bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("config", "config", c)
+	if out := fmt.Sprintf("%v %+v %#v %s", c, c, c, logged.String()); strings.Contains(out, "hunter2") {
+		t.Errorf("the DSN's password is printed or logged: %s", out)
 	}
 }

@@ -109,6 +109,9 @@ func (c Config) Validate(reg targets.Registry) error {
 	default:
 		p.add("store.type", "unknown type %q (want %s, %s or %s)", c.Store.Type, StoreSQLite, StorePostgres, StoreMySQL)
 	}
+	if c.Store.LeaseTTL < time.Second || c.Store.LeaseTTL > 10*time.Minute {
+		p.add("store.lease_ttl", "%s: want 1s to 10m", c.Store.LeaseTTL)
+	}
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||

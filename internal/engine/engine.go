@@ -271,6 +271,7 @@ func (e *Engine) Start(ctx context.Context) {
 // Close stops the engine and waits for its goroutines; operations in
 // flight are cut short and retried after the next Start.
 func (e *Engine) Close() {
+	e.started.Store(false)
 	if e.cancel != nil {
 		e.cancel()
 	}

@@ -73,6 +73,12 @@ type Gateway struct {
 	srv      *http.Server
 	ln       net.Listener
 	draining atomic.Bool
+	// replica names this process in the store's lease; leading is
+	// whether it runs the background work (leader.go), stopLead stops
+	// that (nil before Serve and after Close).
+	replica  string
+	leading  atomic.Bool
+	stopLead func()
 	// GeneratedToken is the bearer token the gateway created because none
 	// was configured ("" otherwise). The caller shows it to the operator.
 	GeneratedToken string
@@ -121,7 +127,7 @@ func newGatewayWith(ctx context.Context, cfg config.Config, types targets.Regist
 	if err := cfg.Validate(types); err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, log: log, reg: prometheus.NewRegistry(), types: types}
+	g := &Gateway{cfg: cfg, log: log, reg: prometheus.NewRegistry(), types: types, replica: replicaID()}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
@@ -520,26 +526,12 @@ func (g *Gateway) Serve(ctx context.Context) error {
 		}
 		errc <- err
 	}()
-	if g.engine != nil {
-		g.engine.Start(context.WithoutCancel(ctx)) // stopped by Close, after the last request
-	}
-	if g.runner != nil {
-		g.runner.Start(context.WithoutCancel(ctx)) // stopped by Close
-	}
-	if g.alerts != nil {
-		g.alerts.Start(context.WithoutCancel(ctx)) // stopped by Close
-	}
-	if g.guests != nil {
-		g.guests.Start(context.WithoutCancel(ctx)) // stopped by Close
-	}
-	if g.reviews != nil {
-		g.reviews.Start(context.WithoutCancel(ctx)) // stopped by Close
-	}
-	pctx, stopPrune := context.WithCancel(ctx)
-	defer stopPrune()
-	pruned := make(chan struct{})
-	go func() { defer close(pruned); g.pruneAudit(pctx) }()
-	defer func() { stopPrune(); <-pruned }()
+	// The background work runs here, or on the replica that holds the
+	// lease (leader.go); stopped by Close, after the last request.
+	lctx, stopLead := context.WithCancel(context.WithoutCancel(ctx))
+	led := make(chan struct{})
+	go func() { defer close(led); g.lead(lctx) }()
+	g.stopLead = func() { stopLead(); <-led }
 	g.log.Info("scimgate serving", "scim", g.BaseURL(), "tls", g.cfg.TLS.Enabled(), "data_dir", g.cfg.DataDir, "targets", len(g.conns))
 	select {
 	case err := <-errc:
@@ -580,6 +572,10 @@ func checkWritable(dir string) error {
 // Close stops the engine and releases the connectors, the store and the
 // authenticator. Serve calls it.
 func (g *Gateway) Close() {
+	if g.stopLead != nil {
+		g.stopLead() // the background work, and the lease
+		g.stopLead = nil
+	}
 	if g.auth != nil {
 		g.auth.Close()
 	}
@@ -618,7 +614,16 @@ func (g *Gateway) Close() {
 
 func (g *Gateway) routes(api http.Handler) http.Handler {
 	reg := g.reg
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "scimgate_background_running",
+			Help: "1 while this replica runs the background work (the engine, workflows, alerts, guests, reviews), else 0.",
+		}, func() float64 {
+			if g.leading.Load() {
+				return 1
+			}
+			return 0
+		}))
 	// Every label comes from a closed set (methodLabel, endpointLabel,
 	// codeLabel), so that no request, authenticated or not, adds a series.
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -647,7 +652,20 @@ func (g *Gateway) routes(api http.Handler) http.Handler {
 			_, _ = w.Write([]byte(`{"status":"store cannot write","store":"unavailable"}`))
 			return
 		}
-		_, _ = w.Write([]byte(`{"status":"ok"}`))
+		if !g.shared() {
+			_, _ = w.Write([]byte(`{"status":"ok"}`))
+			return
+		}
+		// A replica says whether it reaches the shared database, and
+		// whether it runs the background work.
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := g.store.Ping(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"status":"store unreachable","store":"unavailable"}`))
+			return
+		}
+		_, _ = fmt.Fprintf(w, `{"status":"ok","background":%t}`, g.leading.Load())
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	// The audit log names the SCIM credential of every change.

@@ -85,6 +85,19 @@ func (s *SQL) GetLease(ctx context.Context, name string) (l Lease, err error) {
 	return l, err
 }
 
+// Ping checks that the store can reach its database (a query on a
+// reader connection): nil, or an error wrapping ErrUnavailable.
+func (s *SQL) Ping(ctx context.Context) error {
+	err := s.read(ctx, func(ctx context.Context, c *conn) error {
+		var one int
+		return c.queryRow(ctx, "SELECT 1").Scan(&one)
+	})
+	if err != nil && !errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrClosed) {
+		err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}
+
 func scanLease(row scanner) (Lease, error) {
 	var l Lease
 	var expires string
