@@ -422,6 +422,15 @@ func (g *Gateway) openReviews(ctx context.Context, pol *policy.Policy, tune func
 	if err != nil {
 		return fmt.Errorf("reviews: %w", err)
 	}
+	if g.shared() {
+		// Every replica signs and checks the links and sessions with
+		// the same key: the first replica's, kept in the database.
+		b, err := g.store.EnsureKey(ctx, ReviewKeyFile, []byte(key))
+		if err != nil {
+			return fmt.Errorf("reviews: %w", err)
+		}
+		key = string(b)
+	}
 	if g.reviews, err = review.New(o); err != nil {
 		return fmt.Errorf("reviews: %w", err)
 	}

@@ -40,6 +40,7 @@ var portable = []struct {
 	{"QueryRandom", TestQueryRandom},
 	{"Reviews", TestReviews},
 	{"Leases", TestLeases},
+	{"EnsureKey", TestEnsureKey},
 	{"ReviewSessions", TestReviewSessions},
 	{"WorkflowRuns", TestWorkflowRuns},
 	{"WorkflowSchedulesSnapshotsStates", TestWorkflowSchedulesSnapshotsStates},

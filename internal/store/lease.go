@@ -113,3 +113,35 @@ func scanLease(row scanner) (Lease, error) {
 	}
 	return l, nil
 }
+
+const (
+	keyAddSQL = "INSERT INTO gateway_keys (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING"
+	keyGetSQL = "SELECT value FROM gateway_keys WHERE name = ?"
+)
+
+// EnsureKey returns the gateway key name (a signing key every replica
+// must share), storing value as it when there is none yet: the first
+// replica's value wins.
+func (s *SQL) EnsureKey(ctx context.Context, name string, value []byte) (key []byte, err error) {
+	if name == "" || len(value) == 0 {
+		return nil, errors.New("store: key: a name and a value are required")
+	}
+	err = s.Write(ctx, func(ctx context.Context, tx Tx) error {
+		t, isSQL := tx.(*sqlTx)
+		if !isSQL {
+			return fmt.Errorf("store: key: unexpected Tx %T", tx)
+		}
+		ctx, err := t.begin(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := t.w.exec(ctx, keyAddSQL, name, value); err != nil {
+			return fmt.Errorf("store: key: %w", err)
+		}
+		if err := t.w.queryRow(ctx, keyGetSQL, name).Scan(&key); err != nil {
+			return fmt.Errorf("store: key: %w", err)
+		}
+		return nil
+	})
+	return key, err
+}

@@ -59,3 +59,21 @@ func TestLeases(t *testing.T) {
 		t.Error("TryLease without a name succeeded")
 	}
 }
+
+func TestEnsureKey(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	first, err := s.EnsureKey(ctx, "review", []byte("first\x00key"))
+	if err != nil || string(first) != "first\x00key" {
+		t.Fatalf("EnsureKey: %q, %v", first, err)
+	}
+	if again, err := s.EnsureKey(ctx, "review", []byte("second")); err != nil || string(again) != "first\x00key" {
+		t.Errorf("EnsureKey again: %q, %v; want the first value", again, err)
+	}
+	if other, err := s.EnsureKey(ctx, "other", []byte("x")); err != nil || string(other) != "x" {
+		t.Errorf("EnsureKey of another name: %q, %v", other, err)
+	}
+	if _, err := s.EnsureKey(ctx, "", []byte("x")); err == nil {
+		t.Error("EnsureKey without a name succeeded")
+	}
+}

@@ -379,6 +379,12 @@ var migrations = []migration{{
 		epoch BIGINT NOT NULL,
 		expires CHAR(30) NOT NULL
 	)`,
+	// The keys every replica must share (lease.go: EnsureKey), such as
+	// the one that signs the reviewer page's links and sessions.
+	`CREATE TABLE gateway_keys (
+		name VARCHAR(64) NOT NULL PRIMARY KEY,
+		value {blob} NOT NULL
+	)`,
 }}
 
 // migrationFuncs are the steps of a migration that SQL alone cannot do,
