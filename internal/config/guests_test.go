@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/scimgate/scimgate/internal/config"
@@ -136,5 +137,28 @@ func TestExampleReviews(t *testing.T) {
 	}
 	if len(c.Reviews) != 2 || c.Reviews[0].SecondStage == nil || c.Reviews[0].SecondStage.DurationDays != 7 {
 		t.Fatalf("reviews %+v", c.Reviews)
+	}
+}
+
+// TestExampleReplicas: examples/replicas.yaml is valid with its DSN in
+// SCIMGATE_STORE_DSN, and names a postgres store.
+func TestExampleReplicas(t *testing.T) {
+	c, err := config.Load(filepath.Join("..", "..", "examples", "replicas.yaml"),
+		[]string{"SCIMGATE_STORE_DSN=postgres://scimgate:secret@127.0.0.1:5432/scimgate"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(registry.New(registry.Services{})); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	if c.Store.Type != config.StorePostgres || c.PublicURL == "" {
+		t.Errorf("store %+v, public_url %q", c.Store, c.PublicURL)
+	}
+	c, err = config.Load(filepath.Join("..", "..", "examples", "replicas.yaml"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(registry.New(registry.Services{})); err == nil || !strings.Contains(err.Error(), "store.dsn") {
+		t.Errorf("Validate without the DSN: %v, want a store.dsn problem", err)
 	}
 }
