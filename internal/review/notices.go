@@ -172,6 +172,7 @@ func (s *Service) send(ctx context.Context, in store.ReviewInstance, d Config, r
 		"reviewName": d.Name, "description": d.DescriptionForReviewers, "reviewerDisplayName": "",
 		"items": items, "pending": pending, "endDate": end.UTC().Format("2006-01-02 15:04 UTC"),
 		"daysLeft": int(end.Sub(now).Hours()+23) / 24, "lastDay": kind == NoticeLastDay, "url": "",
+		"secondStage": stageOf(in) == 2,
 	}
 	if ch, ok := strings.CutPrefix(recipient, "channel:"); ok {
 		m, err := s.opts.Templates.RenderMessage(tmpl, data)

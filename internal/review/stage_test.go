@@ -127,7 +127,7 @@ func TestSecondStage(t *testing.T) {
 	if got := w.stageItems(in.ID); !slices.Equal(got, wantItems) {
 		t.Fatalf("second stage items:\n got %q\nwant %q", got, wantItems)
 	}
-	if got := w.mail.take(); !slices.Equal(got, []string{"olga@contoso.example: Access review hr-two-stage: 4 decision(s) to make by 2026-06-11 08:00 UTC"}) {
+	if got := w.mail.take(); !slices.Equal(got, []string{"olga@contoso.example: Access review hr-two-stage (second stage): 4 decision(s) to make by 2026-06-11 08:00 UTC"}) {
 		t.Errorf("second stage's start notices: %q", got)
 	}
 	// The first stage's reviewer decides nothing any more: not an item
@@ -314,8 +314,8 @@ func TestSecondStageFallback(t *testing.T) {
 		t.Fatalf("second stage:\n got %q\nwant %q", got, want)
 	}
 	want = []string{
-		"audit@contoso.example: Access review hr-two-stage: 1 decision(s) to make by 2026-06-05 08:00 UTC",
-		"max@contoso.example: Access review hr-two-stage: 1 decision(s) to make by 2026-06-05 08:00 UTC",
+		"audit@contoso.example: Access review hr-two-stage (second stage): 1 decision(s) to make by 2026-06-05 08:00 UTC",
+		"max@contoso.example: Access review hr-two-stage (second stage): 1 decision(s) to make by 2026-06-05 08:00 UTC",
 	}
 	if got := w.mail.take(); !slices.Equal(got, want) {
 		t.Errorf("second stage's notices:\n got %q\nwant %q", got, want)
