@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -34,7 +35,7 @@ var data = map[string]map[string]any{
 		"expiry": "2026-06-30", "daysLeft": 14, "deleteOn": "2026-07-30", "rule": "rules[0].upnExternal", "why": "expiry.lifetime"},
 	notify.TemplateReviewStarted: {"reviewName": "crm-quarterly", "description": "Keep only who still <needs> the CRM.",
 		"reviewerDisplayName": "Charles Babbage", "items": 3, "pending": 3, "endDate": "2026-07-14 00:00 UTC", "daysLeft": 14,
-		"lastDay": false, "url": "https://scimgate.example/reviews/?t=x&y"},
+		"lastDay": false, "url": "https://scimgate.example/reviews/?t=x&y", "secondStage": false},
 	notify.TemplateReviewReminder: {"reviewName": "crm-quarterly", "description": "", "reviewerDisplayName": "Charles Babbage",
 		"items": 3, "pending": 1, "endDate": "2026-07-14 00:00 UTC", "daysLeft": 1, "lastDay": true, "url": ""},
 }
@@ -239,18 +240,23 @@ func TestReviewTemplates(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := map[string]any{"reviewName": "guests", "description": "", "reviewerDisplayName": "", "items": 40, "pending": 12,
-		"endDate": "2026-07-14 00:00 UTC", "daysLeft": 7, "lastDay": false, "url": ""}
+		"endDate": "2026-07-14 00:00 UTC", "daysLeft": 7, "lastDay": false, "url": "", "secondStage": false}
 	for _, tc := range []struct {
 		name, template, subject string
 		text, notText           []string
+		secondStage             bool
 	}{
 		{"started for a channel", notify.TemplateReviewStarted, "Access review guests: 12 decision(s) to make by 2026-07-14 00:00 UTC",
-			[]string{"Hello,\n", "It reviews 40 item(s)"}, []string{"Review now", "You review"}},
+			[]string{"Hello,\n", "It reviews 40 item(s)"}, []string{"Review now", "You review", "second stage"}, false},
+		{"second stage started", notify.TemplateReviewStarted, "Access review guests (second stage): 12 decision(s) to make by 2026-07-14 00:00 UTC",
+			[]string{"the second stage of the access review guests has started: the first\nreviewers' decisions are shown"}, []string{"has started. It"}, true},
 		{"halfway reminder", notify.TemplateReviewReminder, "Reminder: access review guests has 12 decision(s) pending",
-			[]string{"12 of 40 item(s) of the access review guests are not decided yet.", "in 7 day(s)"}, []string{"within a day", "Review now"}},
+			[]string{"12 of 40 item(s) of the access review guests are not decided yet.", "in 7 day(s)"}, []string{"within a day", "Review now"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := tm.RenderMessage(tc.template, base)
+			data := maps.Clone(base)
+			data["secondStage"] = tc.secondStage
+			m, err := tm.RenderMessage(tc.template, data)
 			if err != nil {
 				t.Fatal(err)
 			}
