@@ -227,3 +227,51 @@ func TestReplicasWrite(t *testing.T) {
 		})
 	}
 }
+
+// TestReplicasMigrate: replicas that start at once on a fresh database
+// migrate it once, under the database's lock (each version recorded
+// once, every opener succeeds), and a replica that knows fewer
+// migrations refuses the database.
+func TestReplicasMigrate(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		start func(testing.TB) *dbtest.Server
+		open  func(context.Context, string, []migration, ...func(*SQL)) (*SQL, error)
+	}{
+		{"postgres", dbtest.StartPostgres, openPostgres},
+		{"mysql", dbtest.StartMariaDB, openMySQL},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := tc.start(t)
+			name, db := srv.NewDatabase(t)
+			ctx := context.Background()
+			var wg sync.WaitGroup
+			errs := make([]error, 4)
+			for i := range errs {
+				wg.Go(func() {
+					s, err := tc.open(ctx, srv.DSN(name), migrations)
+					if err == nil {
+						err = s.Close()
+					}
+					errs[i] = err
+				})
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Errorf("opener %d: %v", i, err)
+				}
+			}
+			var n, distinct, top int
+			if err := db.QueryRowContext(ctx, "SELECT COUNT(*), COUNT(DISTINCT version), MAX(version) FROM schema_migrations").Scan(&n, &distinct, &top); err != nil {
+				t.Fatal(err)
+			}
+			if n != len(migrations) || distinct != n || top != len(migrations) {
+				t.Errorf("schema_migrations: %d rows, %d versions, up to %d; want each of 1..%d once", n, distinct, top, len(migrations))
+			}
+			if _, err := tc.open(ctx, srv.DSN(name), migrations[:len(migrations)-1]); !errors.Is(err, ErrSchemaTooNew) {
+				t.Errorf("an older replica opens the database: %v, want ErrSchemaTooNew", err)
+			}
+		})
+	}
+}

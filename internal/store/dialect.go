@@ -31,12 +31,10 @@ type dialect struct {
 	// returning: an INSERT returns the key it generated with RETURNING
 	// (else the driver's LastInsertId).
 	returning bool
-	// lockSchema, run first in a transaction, makes the migrations of
-	// concurrent openers (replicas) wait for each other until it ends;
 	// sessionLock (which returns 1 once it holds the lock) and
-	// sessionUnlock do where DDL commits implicitly. Neither: beginWrite
-	// does.
-	lockSchema, sessionLock, sessionUnlock string
+	// sessionUnlock make the migrations of concurrent openers (replicas)
+	// wait for each other; none: beginWrite does (SQLite).
+	sessionLock, sessionUnlock string
 	// rewrite, if set, turns a statement's portable SQL into the
 	// database's.
 	rewrite func(string) string

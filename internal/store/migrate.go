@@ -408,11 +408,6 @@ func migrate(ctx context.Context, conn *sql.Conn, d *dialect, migs []migration) 
 		}
 		defer conn.ExecContext(context.WithoutCancel(ctx), d.sessionUnlock) //nolint:errcheck // the session's end releases it too
 	}
-	if d.lockSchema != "" {
-		// CREATE TABLE IF NOT EXISTS is not safe against a concurrent
-		// one on every database.
-		create = d.beginWrite + "; " + d.lockSchema + "; " + create + "; COMMIT"
-	}
 	if _, err := conn.ExecContext(ctx, create); err != nil {
 		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 		return fmt.Errorf("store: migrate: %w", err)
@@ -429,12 +424,6 @@ func migrate(ctx context.Context, conn *sql.Conn, d *dialect, migs []migration) 
 func migrateStep(ctx context.Context, conn *sql.Conn, d *dialect, migs []migration) (done bool, err error) {
 	if _, err := conn.ExecContext(ctx, d.beginWrite); err != nil {
 		return false, fmt.Errorf("store: migrate: %w", err)
-	}
-	if d.lockSchema != "" {
-		if _, err := conn.ExecContext(ctx, d.lockSchema); err != nil {
-			_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-			return false, fmt.Errorf("store: migrate: %w", err)
-		}
 	}
 	defer func() {
 		end := "COMMIT"

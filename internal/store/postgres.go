@@ -33,7 +33,11 @@ var postgresDialect = &dialect{
 	beginWrite: "BEGIN ISOLATION LEVEL SERIALIZABLE",
 	beginRead:  "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
 	returning:  true,
-	lockSchema: "SELECT pg_advisory_xact_lock(5412901)",
+	// A session lock: a transaction's lock would come after its
+	// snapshot, which would miss the migrations of the replica it waited
+	// for.
+	sessionLock:   "SELECT 1 FROM (SELECT pg_advisory_lock(5412901)) l",
+	sessionUnlock: "SELECT pg_advisory_unlock(5412901)",
 	contains: func(col, lit string) (string, []any) {
 		return "strpos(" + col + ", ?) > 0", []any{lit}
 	},
