@@ -55,6 +55,8 @@ Commands:
   revert ID INDEX               undo an applied denial of item INDEX of instance ID: the
                                 access is provisioned again (a blocked guest unblocked)
   remind ID                     send a reminder now to the reviewers with pending items
+  revoke-sessions REVIEWER      sign REVIEWER (a userName, email address or id) out of
+                                the reviewer page everywhere, now
   apply ID                      apply the results of an ended instance (again: the
                                 items not applied yet or whose apply failed)
   export ID [--format csv|json] [-o FILE]
@@ -81,21 +83,22 @@ type reviewsCommand struct {
 }
 
 var reviewsCommands = map[string]reviewsCommand{
-	"list":      {"list", 0, nil, reviewsList},
-	"show":      {"show NAME", 1, nil, reviewsShow},
-	"create":    {"create FILE", 1, nil, reviewsSave(true)},
-	"update":    {"update NAME FILE", 2, nil, reviewsSave(false)},
-	"delete":    {"delete NAME", 1, nil, reviewsDelete},
-	"decide":    {"decide ID --items N,N --decision D [--justification TEXT]", 1, []string{"items", "decision", "justification"}, reviewsDecide},
-	"revert":    {"revert ID INDEX", 2, nil, reviewsRevert},
-	"instances": {"instances NAME", 1, nil, reviewsInstances},
-	"instance":  {"instance ID", 1, nil, reviewsInstance},
-	"items":     {"items ID [--reviewer R] [--decision D]", 1, []string{"reviewer", "decision"}, reviewsItems},
-	"reassign":  {"reassign ITEM REVIEWER", 2, nil, reviewsReassign},
-	"stop":      {"stop ID", 1, nil, reviewsAction("stop")},
-	"apply":     {"apply ID", 1, nil, reviewsAction("apply")},
-	"remind":    {"remind ID", 1, nil, reviewsRemind},
-	"export":    {"export ID [--format csv|json] [-o FILE]", 1, []string{"format", "o"}, reviewsExport},
+	"list":            {"list", 0, nil, reviewsList},
+	"show":            {"show NAME", 1, nil, reviewsShow},
+	"create":          {"create FILE", 1, nil, reviewsSave(true)},
+	"update":          {"update NAME FILE", 2, nil, reviewsSave(false)},
+	"delete":          {"delete NAME", 1, nil, reviewsDelete},
+	"decide":          {"decide ID --items N,N --decision D [--justification TEXT]", 1, []string{"items", "decision", "justification"}, reviewsDecide},
+	"revert":          {"revert ID INDEX", 2, nil, reviewsRevert},
+	"instances":       {"instances NAME", 1, nil, reviewsInstances},
+	"instance":        {"instance ID", 1, nil, reviewsInstance},
+	"items":           {"items ID [--reviewer R] [--decision D]", 1, []string{"reviewer", "decision"}, reviewsItems},
+	"reassign":        {"reassign ITEM REVIEWER", 2, nil, reviewsReassign},
+	"stop":            {"stop ID", 1, nil, reviewsAction("stop")},
+	"apply":           {"apply ID", 1, nil, reviewsAction("apply")},
+	"remind":          {"remind ID", 1, nil, reviewsRemind},
+	"revoke-sessions": {"revoke-sessions REVIEWER", 1, nil, reviewsRevokeSessions},
+	"export":          {"export ID [--format csv|json] [-o FILE]", 1, []string{"format", "o"}, reviewsExport},
 }
 
 // reviewsCmd runs "scimgate reviews" and returns its exit code.
@@ -492,6 +495,18 @@ func reviewsRemind(ctx context.Context, c *adminClient, _ reviewsOpts, args []st
 	if r.Errors != "" {
 		_, err = fmt.Fprintf(w, "  not sent: %s\n", r.Errors)
 	}
+	return err
+}
+
+func reviewsRevokeSessions(ctx context.Context, c *adminClient, _ reviewsOpts, args []string, w io.Writer) error {
+	var r struct {
+		Reviewer string `json:"reviewer"`
+		Revoked  int    `json:"revoked"`
+	}
+	if err := c.send(ctx, http.MethodPost, "/review-sessions/revoke", nil, map[string]string{"reviewer": args[0]}, &r); err != nil || c.jsonOut != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "%s: %s revoked\n", args[0], plural(r.Revoked, "session"))
 	return err
 }
 
