@@ -24,6 +24,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/scimgate/scimgate/internal/dbtest"
 	"github.com/scimgate/scimgate/internal/store"
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/scim"
@@ -233,6 +234,43 @@ type scenarioWorld struct {
 var runBugs = flag.Bool("bugs", false, "run the engine scenarios of known bugs (testdata/scenarios/*.bug.yaml)")
 
 func TestEngineScenarios(t *testing.T) {
+	runScenarios(t, func(t *testing.T) *store.SQL {
+		st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	})
+}
+
+// TestEngineScenariosOnServers runs the scenarios with the store on a
+// PostgreSQL and a MariaDB server, a fresh database each.
+func TestEngineScenariosOnServers(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		start func(testing.TB) *dbtest.Server
+		open  func(context.Context, string) (*store.SQL, error)
+	}{
+		{"postgres", dbtest.StartPostgres, store.OpenPostgres},
+		{"mysql", dbtest.StartMariaDB, store.OpenMySQL},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := tc.start(t)
+			runScenarios(t, func(t *testing.T) *store.SQL {
+				name, _ := srv.NewDatabase(t)
+				st, err := tc.open(t.Context(), srv.DSN(name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return st
+			})
+		})
+	}
+}
+
+// runScenarios runs every scenario of testdata/scenarios, each on a store
+// that open opens.
+func runScenarios(t *testing.T, open func(*testing.T) *store.SQL) {
 	files, err := filepath.Glob(filepath.Join("testdata", "scenarios", "*.yaml"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no scenarios: %v", err)
@@ -257,13 +295,13 @@ func TestEngineScenarios(t *testing.T) {
 			case bug && !*runBugs:
 				t.Skipf("SKIPPED: KNOWN ENGINE BUG, this scenario fails until it is fixed (run it with -args -bugs): %s", sc.Bug)
 			}
-			runScenario(t, sc)
+			runScenario(t, sc, open(t))
 		})
 	}
 }
 
-func runScenario(t *testing.T, sc engineScenario) {
-	w := newWorld(t, sc)
+func runScenario(t *testing.T, sc engineScenario, st *store.SQL) {
+	w := newWorldOn(t, sc, st)
 	w.restart(sc.Policy)
 	for i, step := range sc.Steps {
 		where := fmt.Sprintf("step %d (%s)", i+1, step.Name)
@@ -271,12 +309,19 @@ func runScenario(t *testing.T, sc engineScenario) {
 	}
 }
 
+// newWorld is newWorldOn a SQLite store in a temporary directory.
 func newWorld(t *testing.T, sc engineScenario) *scenarioWorld {
 	t.Helper()
 	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "db"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newWorldOn(t, sc, st)
+}
+
+// newWorldOn is a scenario world on st, which it closes at cleanup.
+func newWorldOn(t *testing.T, sc engineScenario, st *store.SQL) *scenarioWorld {
+	t.Helper()
 	t.Cleanup(func() { _ = st.Close() })
 	api, err := server.New(server.Options{Store: st, Types: []*scim.ResourceType{scim.UserType(), scim.GroupType()},
 		BasePath: "/scim/v2", MaxBodyBytes: 1 << 20, MaxResults: 1000, DefaultCount: 100,
