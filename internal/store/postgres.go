@@ -34,6 +34,9 @@ var postgresDialect = &dialect{
 	beginRead:  "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
 	returning:  true,
 	lockSchema: "SELECT pg_advisory_xact_lock(5412901)",
+	// A lock of its own: no row is written, so concurrent transactions
+	// wait for each other without a serialization failure.
+	lockJournal: "SELECT pg_advisory_xact_lock(5412902)",
 	contains: func(col, lit string) (string, []any) {
 		return "strpos(" + col + ", ?) > 0", []any{lit}
 	},
