@@ -146,7 +146,8 @@ func waitLeader(b *testing.B, gws []*Gateway) {
 func waitReplicasDelivered(b *testing.B, gws []*Gateway, n int) {
 	b.Helper()
 	ctx := context.Background()
-	tick := time.NewTicker(5 * time.Millisecond)
+	// Not too often: the polls' queries load the database server too.
+	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
 	timeout := time.After(10 * time.Minute)
 	for {
