@@ -70,6 +70,8 @@ type Server struct {
 	// stops the running process (once).
 	run  func() error
 	halt func()
+	// pid is the running server process's (0 before it is ready).
+	pid int
 }
 
 // startTimeout bounds a server's start.
@@ -212,6 +214,7 @@ func (s *Server) start(cmd *exec.Cmd, sig os.Signal, ready func(ctx context.Cont
 		cancelTry()
 		if err == nil {
 			s.halt = sync.OnceFunc(stop)
+			s.pid = cmd.Process.Pid
 			return nil
 		}
 		select {
@@ -235,6 +238,70 @@ func (s *Server) Start(tb testing.TB) {
 	if err := s.run(); err != nil {
 		tb.Fatalf("dbtest: restart: %v; log:\n%s", err, s.logTail())
 	}
+}
+
+// clockTick is the unit of the CPU times in /proc/PID/stat (USER_HZ,
+// 100 on every Linux architecture that Go supports).
+const clockTick = 10 * time.Millisecond
+
+// CPUTime returns the user and system CPU time that the running server
+// has used since it started: its process (all its threads: MariaDB), the
+// processes it started and still runs (PostgreSQL's backends), and those
+// that have exited (counted in their parent's). It reads /proc (Linux).
+func (s *Server) CPUTime() (time.Duration, error) {
+	root := s.pid
+	if root == 0 {
+		return 0, errors.New("dbtest: the server is not running")
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, fmt.Errorf("dbtest: server CPU time: %w", err)
+	}
+	type proc struct{ ppid, ticks int }
+	procs := map[int]proc{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue // exited meanwhile
+		}
+		// pid (comm) state ppid … utime stime cutime cstime: comm may
+		// hold spaces and parentheses, the fields follow its last ')'.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 15 {
+			continue
+		}
+		p := proc{}
+		p.ppid, _ = strconv.Atoi(f[1])
+		for _, v := range f[11:15] {
+			n, _ := strconv.Atoi(v)
+			p.ticks += n
+		}
+		procs[pid] = p
+	}
+	if _, ok := procs[root]; !ok {
+		return 0, fmt.Errorf("dbtest: server CPU time: process %d not found", root)
+	}
+	ticks := 0
+	for pid, p := range procs {
+		for q := pid; q > 1; q = procs[q].ppid {
+			if q == root {
+				ticks += p.ticks
+				break
+			}
+			if _, ok := procs[q]; !ok {
+				break
+			}
+		}
+	}
+	return time.Duration(ticks) * clockTick, nil
 }
 
 // logTail returns the end of the server's log.

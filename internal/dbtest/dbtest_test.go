@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
@@ -18,6 +19,7 @@ func TestServers(t *testing.T) {
 		name  string
 		start func(testing.TB) *Server
 		open  func(dsn string) (*sql.DB, error)
+		burn  string // a query that uses about a second of the server's CPU
 	}{
 		{"MariaDB", StartMariaDB, func(dsn string) (*sql.DB, error) {
 			cfg, err := mysql.ParseDSN(dsn)
@@ -26,14 +28,14 @@ func TestServers(t *testing.T) {
 			}
 			c, err := mysql.NewConnector(cfg)
 			return sql.OpenDB(c), err
-		}},
+		}, "SELECT BENCHMARK(3000000, MD5('x'))"},
 		{"Postgres", StartPostgres, func(dsn string) (*sql.DB, error) {
 			cfg, err := pgx.ParseConfig(dsn)
 			if err != nil {
 				return nil, err
 			}
 			return stdlib.OpenDB(*cfg), nil
-		}},
+		}, "SELECT count(md5(i::text)) FROM generate_series(1, 1500000) i"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -66,6 +68,18 @@ func TestServers(t *testing.T) {
 				defer bad.Close()
 				if err := bad.PingContext(context.Background()); err == nil {
 					t.Errorf("a wrong password was accepted")
+				}
+				// CPUTime counts the work of the connection's thread
+				// (MariaDB) or backend process (PostgreSQL).
+				cpu0, err := s.CPUTime()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := other.Exec(tt.burn); err != nil {
+					t.Fatal(err)
+				}
+				if cpu, err := s.CPUTime(); err != nil || cpu-cpu0 < 200*time.Millisecond {
+					t.Errorf("server CPU time %v, then %v (%v) after a query that burns CPU: want 200ms more", cpu0, cpu, err)
 				}
 				// Stopped, the server refuses connections; started again,
 				// it has its data on the same port.

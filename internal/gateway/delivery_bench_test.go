@@ -96,9 +96,20 @@ func BenchmarkEngineDelivery(b *testing.B) {
 // returned function stops it.
 func benchGateway(b testing.TB, dir, targetsYAML string) (*Gateway, string, func()) {
 	b.Helper()
+	return benchGatewayOn(b, dir, config.Store{}, targetsYAML)
+}
+
+// benchGatewayOn is benchGateway on the store st (config.Store{}: SQLite in
+// dir).
+func benchGatewayOn(b testing.TB, dir string, st config.Store, targetsYAML string) (*Gateway, string, func()) {
+	b.Helper()
 	cfg := config.Defaults()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.DataDir = dir
+	if st.Type != "" {
+		st.LeaseTTL = cfg.Store.LeaseTTL
+		cfg.Store = st
+	}
 	cfg.Auth.Tokens = []config.Secret{testToken}
 	cfg.Engine.Concurrency = 16
 	if err := yaml.Unmarshal([]byte(targetsYAML), &cfg.Targets); err != nil {
@@ -126,12 +137,21 @@ func benchGateway(b testing.TB, dir, targetsYAML string) (*Gateway, string, func
 // department, so that every benchmark target's mapping and scope hold.
 func postUsers(tb testing.TB, base string, first, n, clients int) float64 {
 	tb.Helper()
+	return postUsersTo(tb, []string{base}, first, n, clients)
+}
+
+// postUsersTo is postUsers to several gateways (replicas): the clients
+// are spread over them round-robin, each client sending all its requests
+// to one (as a load balancer does with kept-alive connections).
+func postUsersTo(tb testing.TB, bases []string, first, n, clients int) float64 {
+	tb.Helper()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
 	var next atomic.Int64
 	next.Store(int64(first))
 	var wg sync.WaitGroup
 	start := time.Now()
-	for range clients {
+	for c := range clients {
+		base := bases[c%len(bases)]
 		wg.Go(func() {
 			for {
 				i := next.Add(1) - 1
@@ -147,10 +167,10 @@ func postUsers(tb testing.TB, base string, first, n, clients int) float64 {
 					tb.Error(err)
 					return
 				}
-				_, _ = io.Copy(io.Discard, resp.Body)
+				out, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				if resp.StatusCode != 201 {
-					tb.Errorf("POST /Users: status %d", resp.StatusCode)
+					tb.Errorf("POST %s/Users: status %d: %s", base, resp.StatusCode, out)
 					return
 				}
 			}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/scimgate/scimgate/internal/dbtest"
 )
@@ -271,6 +272,86 @@ func TestReplicasMigrate(t *testing.T) {
 			}
 			if _, err := tc.open(ctx, srv.DSN(name), migrations[:len(migrations)-1]); !errors.Is(err, ErrSchemaTooNew) {
 				t.Errorf("an older replica opens the database: %v, want ErrSchemaTooNew", err)
+			}
+		})
+	}
+}
+
+// TestReplicasJournalOrder: a reader that moves a cursor over the journal,
+// as the engine's planner does, never passes an entry that another replica
+// has yet to commit. Replica a journals a create and keeps its transaction
+// open; replica b's create must wait for it (for the journal's lock):
+// committed first, b's entry, with the larger sequence number, would let a
+// reader move its cursor past a's, which it would then never see.
+func TestReplicasJournalOrder(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		start   func(testing.TB) *dbtest.Server
+		open    func(context.Context, string) (*SQL, error)
+		waiting string // counts the transactions waiting for a lock
+	}{
+		{"postgres", dbtest.StartPostgres, OpenPostgres, "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"},
+		{"mysql", dbtest.StartMariaDB, OpenMySQL, "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := tc.start(t)
+			name, db := srv.NewDatabase(t)
+			ctx := context.Background()
+			a := mustOpen(t)(tc.open(ctx, srv.DSN(name)))
+			b := mustOpen(t)(tc.open(ctx, srv.DSN(name)))
+			journalled, release := make(chan struct{}), make(chan struct{})
+			aDone, bDone := make(chan error, 1), make(chan error, 1)
+			go func() {
+				aDone <- a.Write(ctx, func(ctx context.Context, tx Tx) error {
+					if err := tx.Create(ctx, &Resource{Type: "User", ID: "a"}); err != nil {
+						return err
+					}
+					close(journalled)
+					<-release
+					return nil
+				})
+			}()
+			<-journalled
+			go func() {
+				bDone <- b.Write(ctx, func(ctx context.Context, tx Tx) error { return tx.Create(ctx, &Resource{Type: "User", ID: "b"}) })
+			}()
+			tick := time.NewTicker(5 * time.Millisecond)
+			defer tick.Stop()
+			timeout := time.After(30 * time.Second)
+		wait:
+			for {
+				select {
+				case err := <-bDone:
+					ch, _ := a.Changes(ctx, 0, 10)
+					t.Errorf("replica b's create (%v) committed while a's transaction was open: a reader sees the journal %+v and moves its cursor past a's entry", err, ch)
+					bDone <- err
+					break wait
+				case <-tick.C:
+					var n int
+					if err := db.QueryRowContext(ctx, tc.waiting).Scan(&n); err != nil {
+						t.Fatal(err)
+					}
+					if n > 0 {
+						break wait // b waits for a
+					}
+				case <-timeout:
+					close(release)
+					t.Fatal("b neither committed nor waited for a lock in 30s")
+				}
+			}
+			close(release)
+			if err := <-aDone; err != nil {
+				t.Fatal(err)
+			}
+			if err := <-bDone; err != nil {
+				t.Fatal(err)
+			}
+			ch, err := a.Changes(ctx, 0, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ch) != 2 || ch[0].ID != "a" || ch[1].ID != "b" {
+				t.Errorf("journal %+v, want a's entry, then b's", ch)
 			}
 		})
 	}

@@ -15,6 +15,9 @@ type conn struct {
 	db    *sql.DB
 	c     *sql.Conn // nil after a failure that may have broken it
 	stmts map[string]*sql.Stmt
+	// journalLocked: the write transaction running on this connection
+	// holds the dialect's lockJournal.
+	journalLocked bool
 }
 
 // maxStmts bounds the prepared statements of a connection; filters of

@@ -50,6 +50,14 @@ type dialect struct {
 	// utf8Only: text holds only valid UTF-8 without U+0000; the
 	// database refuses other strings (isInvalidText).
 	utf8Only bool
+	// lockJournal, if set, runs in a write transaction before its first
+	// journal entry and holds a lock until the transaction ends. A
+	// journal entry's sequence number is taken when it is inserted, so
+	// without it replicas' transactions may commit entries out of their
+	// order, and a reader that moves a cursor over the journal (the
+	// engine's planner) would pass, and lose, an entry whose transaction
+	// commits after one with a larger number.
+	lockJournal string
 	// isConflict reports whether err aborted a transaction for a
 	// conflict with a concurrent one (another replica's), so that running
 	// it again may succeed.

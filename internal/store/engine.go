@@ -117,6 +117,9 @@ const (
 // journal appends a change, and its audit entry with the actor of ctx
 // naming the attributes changed; every Create, Update and Delete calls it.
 func (t *sqlTx) journal(ctx context.Context, action, typ, id string, changed []string) error {
+	if err := t.lockJournal(ctx); err != nil {
+		return err
+	}
 	if _, err := t.w.exec(ctx, journalSQL, typ, id); err != nil {
 		return fmt.Errorf("store: journal: %w", err)
 	}
@@ -128,10 +131,26 @@ func (t *sqlTx) journal(ctx context.Context, action, typ, id string, changed []s
 	return t.Audit(ctx, AuditEntry{Actor: ActorOf(ctx), Action: action, Type: typ, ID: id, Result: AuditOK, Detail: detail})
 }
 
+// lockJournal takes the dialect's lockJournal, once per transaction,
+// before a journal entry is inserted.
+func (t *sqlTx) lockJournal(ctx context.Context) error {
+	if t.w.d.lockJournal == "" || t.w.journalLocked {
+		return nil
+	}
+	if _, err := t.w.exec(ctx, t.w.d.lockJournal); err != nil {
+		return fmt.Errorf("store: lock the journal: %w", err)
+	}
+	t.w.journalLocked = true
+	return nil
+}
+
 // Touch implements Tx.
 func (t *sqlTx) Touch(ctx context.Context, typ, id string) error {
 	ctx, err := t.begin(ctx)
 	if err != nil {
+		return err
+	}
+	if err := t.lockJournal(ctx); err != nil {
 		return err
 	}
 	if _, err := t.w.exec(ctx, journalSQL, typ, id); err != nil {
@@ -150,6 +169,9 @@ func (t *sqlTx) TouchMembers(ctx context.Context, typ, id string, members []stri
 	b, err := json.Marshal(members)
 	if err != nil {
 		return fmt.Errorf("store: journal: %w", err)
+	}
+	if err := t.lockJournal(ctx); err != nil {
+		return err
 	}
 	if _, err := t.w.exec(ctx, "INSERT INTO changes (type, id, members_only, sync) VALUES (?, ?, 1, ?)", typ, id, string(b)); err != nil {
 		return fmt.Errorf("store: journal: %w", err)

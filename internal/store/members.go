@@ -404,6 +404,9 @@ func (t *sqlTx) journalMembers(ctx context.Context, typ, id string, added, remov
 	if err != nil {
 		return fmt.Errorf("store: journal: %w", err)
 	}
+	if err := t.lockJournal(ctx); err != nil {
+		return err
+	}
 	if _, err := t.w.exec(ctx, journalDeltaSQL, typ, id, a, r, boolInt(membersOnly)); err != nil {
 		return fmt.Errorf("store: journal: %w", err)
 	}

@@ -42,6 +42,8 @@ var mysqlDialect = &dialect{
 	sessionLock:   "SELECT GET_LOCK('scimgate.schema', 600)",
 	sessionUnlock: "SELECT RELEASE_LOCK('scimgate.schema')",
 	rewrite:       mysqlRewrite,
+	// The lock of a row (made by the first): InnoDB waits for it.
+	lockJournal: "INSERT INTO cursors (name, pos) VALUES ('store.journal', 0) ON DUPLICATE KEY UPDATE pos = pos",
 	contains: func(col, lit string) (string, []any) {
 		return "LOCATE(?, " + col + ") > 0", []any{[]byte(lit)}
 	},

@@ -38,6 +38,9 @@ var postgresDialect = &dialect{
 	// for.
 	sessionLock:   "SELECT 1 FROM (SELECT pg_advisory_lock(5412901)) l",
 	sessionUnlock: "SELECT pg_advisory_unlock(5412901)",
+	// A lock of its own: no row is written, so concurrent transactions
+	// wait for each other without a serialization failure.
+	lockJournal: "SELECT pg_advisory_xact_lock(5412902)",
 	contains: func(col, lit string) (string, []any) {
 		return "strpos(" + col + ", ?) > 0", []any{lit}
 	},

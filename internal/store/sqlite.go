@@ -51,8 +51,21 @@ type SQL struct {
 	after func(time.Duration) <-chan time.Time // time.After; tests replace it
 
 	// conflicts counts the batches run again after a conflict with
-	// another replica's transaction.
-	conflicts atomic.Int64
+	// another replica's transaction; commits the writer's committed
+	// transactions, writes the Writes they held.
+	conflicts, commits, writes atomic.Int64
+}
+
+// WriterStats are the counts of the store's writer since it opened: how
+// well its group commit works (Writes per commit) and how often another
+// replica's transactions made it run a batch again.
+type WriterStats struct {
+	Commits, Writes, Conflicts int64
+}
+
+// WriterStats returns the counts of the store's writer.
+func (s *SQL) WriterStats() WriterStats {
+	return WriterStats{Commits: s.commits.Load(), Writes: s.writes.Load(), Conflicts: s.conflicts.Load()}
 }
 
 var _ Store = (*SQL)(nil)

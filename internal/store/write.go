@@ -170,6 +170,7 @@ func (s *SQL) commitTry(w *conn, batch []*request, try int) (waiting int) {
 			if err == nil {
 				_, err = w.exec(ctx, w.d.beginWrite)
 			}
+			w.journalLocked = false
 			if err != nil {
 				rest = i + 1
 				break
@@ -211,6 +212,10 @@ func (s *SQL) commitTry(w *conn, batch []*request, try int) (waiting int) {
 		}
 		return len(s.queue)
 	}
+	if err == nil && begun {
+		s.commits.Add(1)
+		s.writes.Add(int64(len(ran)))
+	}
 	switch {
 	case err != nil && s.d.isFault(err):
 		err = fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -245,6 +250,7 @@ func apply(ctx context.Context, w *conn, req *request) (res, err error) {
 		return nil, fmt.Errorf("store: savepoint: %w", err)
 	}
 	tx := &sqlTx{w: w}
+	locked := w.journalLocked
 	res = w.d.textErr(call(req.ctx, tx, req.fn))
 	tx.done = true
 	if res != nil && (w.d.isFault(res) || w.d.isConflict != nil && w.d.isConflict(res)) {
@@ -259,6 +265,8 @@ func apply(ctx context.Context, w *conn, req *request) (res, err error) {
 		if _, err := w.exec(ctx, "ROLLBACK TO SAVEPOINT w"); err != nil {
 			return nil, fmt.Errorf("store: rollback to savepoint: %w", err)
 		}
+		// PostgreSQL releases the locks taken since the savepoint.
+		w.journalLocked = locked
 	}
 	if _, err := w.exec(ctx, "RELEASE SAVEPOINT w"); err != nil {
 		return nil, fmt.Errorf("store: release savepoint: %w", err)

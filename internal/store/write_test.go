@@ -651,3 +651,35 @@ func openWithAfter(t *testing.T, after func(time.Duration) <-chan time.Time) *SQ
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
+
+// TestWriterStats: the writer counts its commits and the Writes they hold.
+func TestWriterStats(t *testing.T) {
+	s := openSQLiteTest(t)
+	before := s.WriterStats()
+	release, blocked := blockWriter(s)
+	errs := make(chan error, 5)
+	for i := range 5 {
+		go func() {
+			errs <- s.Write(context.Background(), func(ctx context.Context, tx Tx) error {
+				r := user(fmt.Sprintf("s%d", i), "")
+				return tx.Create(ctx, &r)
+			})
+		}()
+	}
+	waitQueued(s, 5)
+	release()
+	if err := <-blocked; err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := s.WriterStats()
+	got.Commits -= before.Commits
+	got.Writes -= before.Writes
+	if want := (WriterStats{Commits: 2, Writes: 6}); got != want {
+		t.Errorf("WriterStats: %+v, want %+v (the blocking write, then the 5 queued behind it in one commit)", got, want)
+	}
+}
