@@ -88,13 +88,17 @@ func TestDatabaseRestart(t *testing.T) {
 		users    []*userState
 		unavail  atomic.Int64 // 503s the clients saw
 	)
-	ecs := make([]*entraClient, clients)
+	// The clients finish the write they are retrying when the traffic
+	// stops; tctx ends them when the test fails.
+	tctx, cancelTraffic := context.WithCancel(t.Context())
 	for k := range clients {
 		ec := &entraClient{bases: bases, next: k, unavailable: &unavail}
-		ecs[k] = ec
 		wg.Go(func() {
 			var own []*userState
 			fail := func(err error) {
+				if tctx.Err() != nil {
+					return
+				}
 				mu.Lock()
 				failures = append(failures, fmt.Sprintf("client %d: %v", k, err))
 				mu.Unlock()
@@ -107,14 +111,14 @@ func TestDatabaseRestart(t *testing.T) {
 			for i := 0; !stop.Load(); i++ {
 				if i%3 == 0 {
 					u := &userState{userName: fmt.Sprintf("u%d-%d@contoso.com", k, i), dept: "d0", given: "g0"}
-					if err := ec.create(t.Context(), u); err != nil {
+					if err := ec.create(tctx, u); err != nil {
 						fail(err)
 						return
 					}
 					own = append(own, u)
 				} else {
 					u := own[i%len(own)]
-					if err := ec.patch(t.Context(), u, fmt.Sprintf("d%d", i), fmt.Sprintf("g%d", i)); err != nil {
+					if err := ec.patch(tctx, u, fmt.Sprintf("d%d", i), fmt.Sprintf("g%d", i)); err != nil {
 						fail(err)
 						return
 					}
@@ -122,7 +126,7 @@ func TestDatabaseRestart(t *testing.T) {
 				acked.Add(1)
 				// Read-your-writes, on either replica.
 				u := own[i%len(own)]
-				if err := ec.check(t.Context(), u); err != nil {
+				if err := ec.check(tctx, u); err != nil {
 					fail(err)
 					return
 				}
@@ -142,7 +146,10 @@ func TestDatabaseRestart(t *testing.T) {
 			t.FailNow()
 		}
 	}
-	defer stopTraffic()
+	defer func() {
+		cancelTraffic()
+		stopTraffic()
+	}()
 	waitAcked := func(what string, n int64) {
 		t.Helper()
 		from := acked.Load()
