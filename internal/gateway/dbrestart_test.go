@@ -25,7 +25,7 @@ import (
 // a request that takes longer hangs.
 const requestLimit = 5 * time.Second
 
-// TestDatabaseRestart stops the PostgreSQL server of two replicas while
+// TestDatabaseRestart stops the database server of two replicas while
 // clients send them Entra-style traffic (creates, PATCH replace, GET by
 // userName filter, round-robin over the replicas), and starts it again:
 //
@@ -43,8 +43,22 @@ const requestLimit = 5 * time.Second
 //     background work again, and the target (a database of the same
 //     server, down with it) converges to the SCIM state without dead
 //     letters.
+//
+// It runs on PostgreSQL and on MariaDB (the store and the target in two
+// databases of one server).
 func TestDatabaseRestart(t *testing.T) {
-	srv := dbtest.StartPostgres(t)
+	for _, tc := range []struct {
+		name  string
+		start func(testing.TB) *dbtest.Server
+	}{
+		{config.StorePostgres, dbtest.StartPostgres},
+		{config.StoreMySQL, dbtest.StartMariaDB},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testDatabaseRestart(t, tc.start(t)) })
+	}
+}
+
+func testDatabaseRestart(t *testing.T, srv *dbtest.Server) {
 	storeDB, _ := srv.NewDatabase(t)
 	appName, appDB := srv.NewDatabase(t)
 	dsn := filepath.Join(t.TempDir(), "dsn")
@@ -53,7 +67,7 @@ func TestDatabaseRestart(t *testing.T) {
 	}
 	targetsYAML := fmt.Appendf(nil, sqlAppTarget, srv.Dialect, dsn, 4)
 	shared := func(cfg *config.Config) {
-		cfg.Store = config.Store{Type: config.StorePostgres, DSN: config.Secret(srv.DSN(storeDB)), LeaseTTL: 2 * time.Second}
+		cfg.Store = config.Store{Type: srv.Dialect, DSN: config.Secret(srv.DSN(storeDB)), LeaseTTL: 2 * time.Second}
 	}
 	replicas := []*Gateway{
 		startTargetsGatewayWith(t, targetsYAML, fewAttempts, shared),
