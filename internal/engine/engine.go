@@ -269,13 +269,21 @@ func (e *Engine) Start(ctx context.Context) {
 }
 
 // Close stops the engine and waits for its goroutines; operations in
-// flight are cut short and retried after the next Start.
+// flight are cut short and retried after the next Start. It forgets the
+// targets' health: a stopped engine (a replica that no longer runs the
+// background work) probes no target, so its view would go stale, and
+// Targets asks the connectors instead; the next Start finds out again.
 func (e *Engine) Close() {
 	e.started.Store(false)
 	if e.cancel != nil {
 		e.cancel()
 	}
 	e.wg.Wait()
+	for _, t := range e.targets {
+		t.hmu.Lock()
+		t.health = health{}
+		t.hmu.Unlock()
+	}
 }
 
 // signal wakes a goroutine waiting on c without blocking.

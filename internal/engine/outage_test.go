@@ -270,3 +270,39 @@ func TestStoreFailurePausesDeliveries(t *testing.T) {
 		t.Errorf("log lines when the store recovered: %q, want 1", lines)
 	}
 }
+
+// TestCloseForgetsTargetHealth: an engine that stops (a replica that no
+// longer runs the background work) while a target is down does not go on
+// reporting the outage it no longer probes: once the target is back, the
+// admin view asks the connector and shows it up.
+func TestCloseForgetsTargetHealth(t *testing.T) {
+	w := newWorld(t, engineScenario{Engine: scenarioEngine{BackoffBase: time.Second, BackoffMax: time.Minute, MaxAttempts: 3}})
+	mem := memory.New(memory.Config{})
+	hc := &healthConn{Connector: mem}
+	pol, err := policy.Compile(policy.Config{Targets: []policy.TargetConfig{{Name: "crm",
+		Users: &policy.ObjectConfig{Scope: policy.ScopeConfig{All: true}, Mapping: []policy.MappingConfig{{Target: "userName", Source: "userName"}}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.start(pol, map[string]targets.Connector{"crm": hc}, slog.New(slog.DiscardHandler))
+	ctx := t.Context()
+	hc.setDown("connection refused")
+	mem.Inject(memory.Fault{Err: targets.Transient(errors.New("connection refused"))})
+	w.do("setup", "POST", "/Users", map[string]any{"userName": "alice@contoso.com"}, 201)
+	if err := w.e.PlanOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.e.DeliverDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if sts, err := w.e.Targets(ctx); err != nil || sts[0].Health != HealthDown {
+		t.Fatalf("during the outage: %+v, %v; want down", sts, err)
+	}
+
+	w.e.Close()
+	hc.setDown("")
+	mem.ClearFaults()
+	if sts, err := w.e.Targets(ctx); err != nil || sts[0].Health != HealthUp {
+		t.Errorf("closed engine, target back: %+v, %v; want up", sts, err)
+	}
+}

@@ -69,6 +69,13 @@ func startEngineGateway(t *testing.T, targetsYAML string) *engineGateway {
 // the engine's options.
 func startTargetsGateway(t testing.TB, targetsYAML []byte, tune func(*engine.Options)) *Gateway {
 	t.Helper()
+	return startTargetsGatewayWith(t, targetsYAML, tune, nil)
+}
+
+// startTargetsGatewayWith is startTargetsGateway; mutate, when set,
+// adjusts the configuration (a shared store).
+func startTargetsGatewayWith(t testing.TB, targetsYAML []byte, tune func(*engine.Options), mutate func(*config.Config)) *Gateway {
+	t.Helper()
 	cfg := config.Defaults()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
@@ -79,6 +86,9 @@ func startTargetsGateway(t testing.TB, targetsYAML []byte, tune func(*engine.Opt
 	cfg.Engine.BackoffBase, cfg.Engine.BackoffMax = 5*time.Millisecond, 40*time.Millisecond
 	if err := yaml.Unmarshal(targetsYAML, &cfg.Targets); err != nil {
 		t.Fatal(err)
+	}
+	if mutate != nil {
+		mutate(&cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	g, err := newGateway(ctx, cfg, nil, slog.New(slog.DiscardHandler), func(o *engine.Options) {
