@@ -6,6 +6,7 @@ import (
 	sqldriver "database/sql/driver"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"regexp"
 	"strings"
@@ -127,6 +128,10 @@ func openMySQL(ctx context.Context, dsn string, migs []migration, opts ...func(*
 	// Strict: a value too long for its column is an error, not
 	// truncated; the binary set on the connection too.
 	cfg.Params["sql_mode"] = "'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'"
+	// The driver prints a lost connection ("unexpected EOF") to stderr;
+	// the store reports the errors it gets, so those lines go to the
+	// debug log.
+	cfg.Logger = debugLogger{}
 	pool := func() (*sql.DB, error) {
 		c, err := mysql.NewConnector(cfg.Clone())
 		if err != nil {
@@ -142,3 +147,8 @@ func isNetFault(err error) bool {
 	var e *net.OpError
 	return errors.As(err, &e)
 }
+
+// debugLogger is the driver's logger: slog's default logger, at debug.
+type debugLogger struct{}
+
+func (debugLogger) Print(v ...any) { slog.Debug("store: mysql driver", "msg", fmt.Sprint(v...)) }

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -158,6 +159,9 @@ func (c *Config) driverConfig(dsn, password string) (any, error) {
 		mc.InterpolateParams = false // server-side parameters only
 		mc.MultiStatements = false
 		mc.Timeout = cmp.Or(c.ConnectTimeout, defaultConnectTimeout)
+		// The driver prints a lost connection to stderr; the connector
+		// reports the errors it gets, so those lines go to the debug log.
+		mc.Logger = driverLogger{}
 		if mc.Params == nil {
 			mc.Params = map[string]string{}
 		}
@@ -314,3 +318,9 @@ func classify(what string, err error) error {
 	// middle of a call) are retried.
 	return targets.Transient(fmt.Errorf("sql: %s: %w", what, err))
 }
+
+// driverLogger is the MySQL driver's logger: slog's default logger, at
+// debug.
+type driverLogger struct{}
+
+func (driverLogger) Print(v ...any) { slog.Debug("sqltarget: mysql driver", "msg", fmt.Sprint(v...)) }
