@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/internal/store/sqlstore"
 )
 
 // The property that makes the index trustworthy: for random resources and
@@ -347,7 +348,7 @@ func (g *gen) sub(gr grammar, depth int, inner bool) string {
 
 func TestFilterStoreEquivalence(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "scimgate.db"))
+	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "scimgate.db"))
 	if err != nil {
 		t.Fatalf("OpenSQLite: %v", err)
 	}

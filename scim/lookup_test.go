@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/internal/store/sqlstore"
 )
 
 // TestLookup finds users and groups by id or by userName/displayName,
@@ -16,7 +17,7 @@ import (
 // user and the userName of another finds both.
 func TestLookup(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "scimgate.db"))
+	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "scimgate.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/scimgate/scimgate/internal/guest"
 	"github.com/scimgate/scimgate/internal/smtptest"
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/internal/store/sqlstore"
 	"github.com/scimgate/scimgate/targets"
 )
 
@@ -265,7 +266,7 @@ func TestGuestKill9(t *testing.T) {
 	stopProc(t, p)
 
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(dataDir, config.DatabaseFile))
+	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(dataDir, config.DatabaseFile))
 	if err != nil {
 		t.Fatal(err)
 	}

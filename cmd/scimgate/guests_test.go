@@ -13,7 +13,7 @@ import (
 
 	"github.com/scimgate/scimgate/internal/config"
 	"github.com/scimgate/scimgate/internal/gateway"
-	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/internal/store/sqlstore"
 )
 
 const (
@@ -243,7 +243,7 @@ func TestPlanDays(t *testing.T) {
 		t.Fatal(err)
 	}
 	dataDir := filepath.Join(dir, "data")
-	st, err := store.OpenSQLite(t.Context(), filepath.Join(dataDir, config.DatabaseFile))
+	st, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(dataDir, config.DatabaseFile))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/scimgate/scimgate/internal/config"
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/internal/store/sqlstore"
 	"github.com/scimgate/scimgate/targets"
 	"github.com/scimgate/scimgate/targets/memory"
 )
@@ -192,7 +193,7 @@ func stopProc(t *testing.T, p *gatewayProc) {
 func readOutbox(t *testing.T, db, target string) (pending, dead []store.Outbox) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, db)
+	st, err := sqlstore.OpenSQLite(ctx, db)
 	if err != nil {
 		t.Fatalf("opening the store: %v", err)
 	}

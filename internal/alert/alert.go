@@ -19,7 +19,7 @@ import (
 	"github.com/scimgate/scimgate/internal/store"
 )
 
-// Store is what the Evaluator keeps its episodes in (a *store.SQL).
+// Store is what the Evaluator keeps its episodes in (a *sqlstore.SQL).
 type Store interface {
 	Write(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error
 	Get(ctx context.Context, typ, id string) (store.Resource, error)

@@ -20,13 +20,14 @@ import (
 	"github.com/scimgate/scimgate/internal/graphtest"
 	"github.com/scimgate/scimgate/internal/notify"
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/internal/store/sqlstore"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
 // The sources the Evaluator reads are satisfied by the real components.
 var (
-	_ Store  = (*store.SQL)(nil)
+	_ Store  = (*sqlstore.SQL)(nil)
 	_ Engine = (*engine.Engine)(nil)
 	_ Entra  = (*entra.Client)(nil)
 )
@@ -106,7 +107,7 @@ func (f *fakeEngine) set(fn func(t *engine.TargetStatus)) {
 type world struct {
 	t     *testing.T
 	now   time.Time
-	st    *store.SQL
+	st    *sqlstore.SQL
 	send  *sender
 	eng   *fakeEngine
 	entra Entra
@@ -120,7 +121,7 @@ var epoch = time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC)
 func newWorld(t *testing.T, cfg Config) *world {
 	w := &world{t: t, now: epoch, send: &sender{}, cfg: cfg,
 		eng: &fakeEngine{targets: []engine.TargetStatus{{Name: "crm", Health: engine.HealthUp}}, reports: map[string][]engine.Report{}}}
-	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "db"))
+	st, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "db"))
 	if err != nil {
 		t.Fatal(err)
 	}

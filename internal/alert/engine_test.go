@@ -14,6 +14,7 @@ import (
 
 	"github.com/scimgate/scimgate/internal/engine"
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/internal/store/sqlstore"
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/targets"
 	"github.com/scimgate/scimgate/targets/memory"
@@ -26,7 +27,7 @@ import (
 // says so.
 func TestRulesOnRealEngine(t *testing.T) {
 	now := epoch
-	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "db"))
+	st, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "db"))
 	if err != nil {
 		t.Fatal(err)
 	}

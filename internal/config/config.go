@@ -32,7 +32,7 @@ import (
 	"github.com/scimgate/scimgate/internal/guest"
 	"github.com/scimgate/scimgate/internal/notify"
 	"github.com/scimgate/scimgate/internal/review"
-	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/internal/store/sqlstore"
 	"github.com/scimgate/scimgate/internal/workflow"
 	"github.com/scimgate/scimgate/scim"
 	"github.com/scimgate/scimgate/targets"
@@ -116,19 +116,19 @@ const (
 
 // OpenStore opens the store the configuration names and brings its schema
 // up to date; it reads the DSN's variable or file.
-func (c Config) OpenStore(ctx context.Context) (*store.SQL, error) {
+func (c Config) OpenStore(ctx context.Context) (*sqlstore.SQL, error) {
 	switch c.Store.Type {
 	case "", StoreSQLite:
-		return store.OpenSQLite(ctx, filepath.Join(c.DataDir, DatabaseFile))
+		return sqlstore.OpenSQLite(ctx, filepath.Join(c.DataDir, DatabaseFile))
 	}
 	dsn, err := targets.ReadSecret("store.dsn", string(c.Store.DSN), c.Store.DSNEnv, c.Store.DSNFile)
 	if err != nil {
 		return nil, err
 	}
 	if c.Store.Type == StorePostgres {
-		return store.OpenPostgres(ctx, dsn)
+		return sqlstore.OpenPostgres(ctx, dsn)
 	}
-	return store.OpenMySQL(ctx, dsn)
+	return sqlstore.OpenMySQL(ctx, dsn)
 }
 
 // Log configures the process logger.

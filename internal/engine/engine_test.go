@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/internal/store/sqlstore"
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/targets"
 	"github.com/scimgate/scimgate/targets/memory"
@@ -18,7 +19,7 @@ import (
 // that receives every user.
 func storeAndPolicy(t *testing.T) (store.Store, *policy.Policy) {
 	t.Helper()
-	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "db"))
+	st, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "db"))
 	if err != nil {
 		t.Fatal(err)
 	}

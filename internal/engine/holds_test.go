@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/internal/store/sqlstore"
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/targets"
 	"github.com/scimgate/scimgate/targets/memory"
@@ -28,7 +29,7 @@ type holdWorld struct {
 func newHoldWorld(t *testing.T) *holdWorld {
 	t.Helper()
 	ctx := store.WithActor(t.Context(), "scim")
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
+	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
 	if err != nil {
 		t.Fatal(err)
 	}

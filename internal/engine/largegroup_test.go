@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/internal/store/sqlstore"
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/targets"
 	"github.com/scimgate/scimgate/targets/memory"
@@ -49,7 +50,7 @@ func (s *countingStore) reset() {
 func TestLargeGroupMemberDelta(t *testing.T) {
 	const n = 2000
 	ctx := store.WithActor(t.Context(), "scim")
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
+	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/scimgate/scimgate/internal/dbtest"
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/internal/store/sqlstore"
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/scim"
 	"github.com/scimgate/scimgate/scim/server"
@@ -234,8 +235,8 @@ type scenarioWorld struct {
 var runBugs = flag.Bool("bugs", false, "run the engine scenarios of known bugs (testdata/scenarios/*.bug.yaml)")
 
 func TestEngineScenarios(t *testing.T) {
-	runScenarios(t, func(t *testing.T) *store.SQL {
-		st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "db"))
+	runScenarios(t, func(t *testing.T) *sqlstore.SQL {
+		st, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "db"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -249,14 +250,14 @@ func TestEngineScenariosOnServers(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		start func(testing.TB) *dbtest.Server
-		open  func(context.Context, string) (*store.SQL, error)
+		open  func(context.Context, string) (*sqlstore.SQL, error)
 	}{
-		{"postgres", dbtest.StartPostgres, store.OpenPostgres},
-		{"mysql", dbtest.StartMariaDB, store.OpenMySQL},
+		{"postgres", dbtest.StartPostgres, sqlstore.OpenPostgres},
+		{"mysql", dbtest.StartMariaDB, sqlstore.OpenMySQL},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := tc.start(t)
-			runScenarios(t, func(t *testing.T) *store.SQL {
+			runScenarios(t, func(t *testing.T) *sqlstore.SQL {
 				name, _ := srv.NewDatabase(t)
 				st, err := tc.open(t.Context(), srv.DSN(name))
 				if err != nil {
@@ -270,7 +271,7 @@ func TestEngineScenariosOnServers(t *testing.T) {
 
 // runScenarios runs every scenario of testdata/scenarios, each on a store
 // that open opens.
-func runScenarios(t *testing.T, open func(*testing.T) *store.SQL) {
+func runScenarios(t *testing.T, open func(*testing.T) *sqlstore.SQL) {
 	files, err := filepath.Glob(filepath.Join("testdata", "scenarios", "*.yaml"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no scenarios: %v", err)
@@ -300,7 +301,7 @@ func runScenarios(t *testing.T, open func(*testing.T) *store.SQL) {
 	}
 }
 
-func runScenario(t *testing.T, sc engineScenario, st *store.SQL) {
+func runScenario(t *testing.T, sc engineScenario, st *sqlstore.SQL) {
 	w := newWorldOn(t, sc, st)
 	w.restart(sc.Policy)
 	for i, step := range sc.Steps {
@@ -312,7 +313,7 @@ func runScenario(t *testing.T, sc engineScenario, st *store.SQL) {
 // newWorld is newWorldOn a SQLite store in a temporary directory.
 func newWorld(t *testing.T, sc engineScenario) *scenarioWorld {
 	t.Helper()
-	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "db"))
+	st, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +321,7 @@ func newWorld(t *testing.T, sc engineScenario) *scenarioWorld {
 }
 
 // newWorldOn is a scenario world on st, which it closes at cleanup.
-func newWorldOn(t *testing.T, sc engineScenario, st *store.SQL) *scenarioWorld {
+func newWorldOn(t *testing.T, sc engineScenario, st *sqlstore.SQL) *scenarioWorld {
 	t.Helper()
 	t.Cleanup(func() { _ = st.Close() })
 	api, err := server.New(server.Options{Store: st, Types: []*scim.ResourceType{scim.UserType(), scim.GroupType()},

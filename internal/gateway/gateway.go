@@ -34,6 +34,7 @@ import (
 	"github.com/scimgate/scimgate/internal/review"
 	"github.com/scimgate/scimgate/internal/reviewweb"
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/internal/store/sqlstore"
 	"github.com/scimgate/scimgate/internal/workflow"
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/scim"
@@ -50,7 +51,7 @@ const TokenFile = "scim-token"
 type Gateway struct {
 	cfg     config.Config
 	log     *slog.Logger
-	store   *store.SQL
+	store   *sqlstore.SQL
 	engine  *engine.Engine               // nil without targets
 	reg     *prometheus.Registry         // the metrics of /metrics
 	types   targets.Registry             // the target types

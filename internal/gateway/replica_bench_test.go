@@ -8,7 +8,7 @@ import (
 
 	"github.com/scimgate/scimgate/internal/config"
 	"github.com/scimgate/scimgate/internal/dbtest"
-	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/internal/store/sqlstore"
 	"github.com/scimgate/scimgate/targets/memory"
 )
 
@@ -178,8 +178,8 @@ func waitReplicasDelivered(b *testing.B, gws []*Gateway, n int) {
 }
 
 // writerStats sums the replicas' store writer counts.
-func writerStats(gws []*Gateway) store.WriterStats {
-	var sum store.WriterStats
+func writerStats(gws []*Gateway) sqlstore.WriterStats {
+	var sum sqlstore.WriterStats
 	for _, g := range gws {
 		s := g.store.WriterStats()
 		sum.Commits += s.Commits

@@ -15,6 +15,7 @@ import (
 	"github.com/scimgate/scimgate/internal/guest"
 	"github.com/scimgate/scimgate/internal/notify"
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/internal/store/sqlstore"
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/targets"
 	"github.com/scimgate/scimgate/targets/memory"
@@ -55,7 +56,7 @@ func (s *refusingSender) Notify(context.Context, string, notify.Message) error {
 // users are all in scope.
 func engineWorld(t *testing.T) (store.Store, *engine.Engine, *memory.Connector) {
 	t.Helper()
-	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "db"))
+	st, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/internal/store/sqlstore"
 )
 
 // noEngine is an Engine that refuses every hold: the test performs no step.
@@ -26,7 +27,7 @@ func (noEngine) ReleaseHolds(context.Context, store.HoldQuery) (int, error) {
 // renders it, so that a lifetime applies to a stored guest.
 func TestLifecycleReadsMetaCreated(t *testing.T) {
 	ctx := t.Context()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "scimgate.db"))
+	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "scimgate.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/internal/store/sqlstore"
 )
 
 // holdRecorder is an Engine that records the holds it is given (usable as
@@ -41,7 +42,7 @@ func (e *holdRecorder) taken() ([]store.Hold, []time.Time) {
 // clock: what it checks is the loop's wait.
 func TestStartRunsStepsWhenDue(t *testing.T) {
 	ctx := t.Context()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
+	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/scimgate/scimgate/internal/guest"
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/internal/store/sqlstore"
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/scim"
 )
@@ -57,7 +58,7 @@ func (c *testClock) set(t time.Time) {
 func guestStore(t *testing.T) (store.Store, *guest.Rules) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "scimgate.db"))
+	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "scimgate.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/scimgate/scimgate/internal/review"
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/internal/store/sqlstore"
 )
 
 // TestDefinitionsThroughTheAPI: a review defined through the admin API is
@@ -19,7 +20,7 @@ import (
 // configured review.
 func TestDefinitionsThroughTheAPI(t *testing.T) {
 	ctx := store.WithActor(t.Context(), "admin: test")
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
+	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
 	if err != nil {
 		t.Fatal(err)
 	}

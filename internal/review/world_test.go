@@ -21,6 +21,7 @@ import (
 	"github.com/scimgate/scimgate/internal/notify"
 	"github.com/scimgate/scimgate/internal/review"
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/internal/store/sqlstore"
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/scim"
 	"github.com/scimgate/scimgate/scim/server"
@@ -34,7 +35,7 @@ import (
 type world struct {
 	t      *testing.T
 	now    time.Time
-	st     *store.SQL
+	st     *sqlstore.SQL
 	api    http.Handler
 	pol    *policy.Policy
 	eng    *engine.Engine
@@ -49,7 +50,7 @@ type world struct {
 // policy configuration; "" none).
 func newWorld(t *testing.T, now time.Time, policyYAML string) *world {
 	t.Helper()
-	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "db"))
+	st, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "db"))
 	if err != nil {
 		t.Fatal(err)
 	}

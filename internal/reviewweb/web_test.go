@@ -24,6 +24,7 @@ import (
 	"github.com/scimgate/scimgate/internal/review"
 	"github.com/scimgate/scimgate/internal/reviewweb"
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/internal/store/sqlstore"
 	"github.com/scimgate/scimgate/scim"
 	"github.com/scimgate/scimgate/scim/server"
 )
@@ -37,7 +38,7 @@ type fixture struct {
 	t            *testing.T
 	mu           sync.Mutex
 	now          time.Time
-	st           *store.SQL
+	st           *sqlstore.SQL
 	svc          *review.Service
 	web          *reviewweb.Handler
 	srv          *httptest.Server
@@ -55,7 +56,7 @@ func newFixture(t *testing.T, justify bool, edit ...func(*review.Config)) *fixtu
 	t.Helper()
 	f := &fixture{t: t, now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC), key: bytes.Repeat([]byte("k"), 32)}
 	f.dir = t.TempDir()
-	st, err := store.OpenSQLite(t.Context(), filepath.Join(f.dir, "db"))
+	st, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(f.dir, "db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,12 +1,14 @@
-// Package store is scimgate's durable state: SCIM resources with the index
-// rows that answer filters, behind one small interface. The default backend is
-// an embedded SQLite database; the SQL is kept portable so that MySQL/MariaDB
-// and PostgreSQL backends can share it.
+// Package store is the contract of scimgate's durable state: SCIM
+// resources with the index rows that answer filters, the change journal,
+// the provisioning engine's outbox and state, the audit log and the
+// records of workflows, alerts, holds, guests and access reviews; the
+// types, the sentinel errors and the Store and Tx interfaces. The
+// implementation is package sqlstore (SQLite, PostgreSQL, MariaDB/MySQL).
 //
 // The SCIM layer owns the meaning of resources: it hands the store opaque JSON
 // plus the index entries it derived from the schema, and compiles SCIM filters
 // into Cond trees over those index paths. The store owns durability: every
-// Write returns only after its transaction is committed and fsync'd, and
+// Write returns only after its transaction is committed and durable, and
 // concurrent Writes share commits (group commit).
 package store
 
@@ -132,12 +134,17 @@ type Elem struct {
 	C    Cond
 }
 
-func (And) isCond()     {}
-func (Or) isCond()      {}
-func (Not) isCond()     {}
-func (Const) isCond()   {}
+func (And) isCond() {}
+
+func (Or) isCond() {}
+
+func (Not) isCond() {}
+
+func (Const) isCond() {}
+
 func (Compare) isCond() {}
-func (Elem) isCond()    {}
+
+func (Elem) isCond() {}
 
 // Query selects, orders and pages resources of one type.
 type Query struct {

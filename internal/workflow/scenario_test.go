@@ -16,6 +16,7 @@ import (
 	"github.com/scimgate/scimgate/internal/graphtest"
 	"github.com/scimgate/scimgate/internal/notify"
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/internal/store/sqlstore"
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/scim"
 	"github.com/scimgate/scimgate/targets"
@@ -57,7 +58,7 @@ const clientID = "11111111-2222-4333-8444-555555555555"
 type world struct {
 	t     *testing.T
 	now   time.Time
-	st    *store.SQL
+	st    *sqlstore.SQL
 	mem   *memory.Connector
 	graph *graphtest.Server
 	// graphClock is the Entra client's clock: its Retry-After waits end
@@ -80,7 +81,7 @@ func newWorld(t *testing.T, yml string) *world { return newWorldWith(t, yml, nil
 func newWorldWith(t *testing.T, yml string, setup func(*world)) *world {
 	t.Helper()
 	w := &world{t: t, now: time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC), sender: &fakeSender{}, mem: memory.New(memory.Config{})}
-	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "db"))
+	st, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "db"))
 	if err != nil {
 		t.Fatal(err)
 	}

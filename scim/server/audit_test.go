@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/internal/store/sqlstore"
 	"github.com/scimgate/scimgate/scim"
 )
 
@@ -19,7 +20,7 @@ import (
 // value: the password shows by name only.
 func TestAuditNamesChangedAttributes(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "scimgate.db"))
+	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "scimgate.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/internal/store/sqlstore"
 	"github.com/scimgate/scimgate/scim"
 )
 
@@ -21,7 +22,7 @@ import (
 // created resource is found by its name.
 func TestCreate(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "scimgate.db"))
+	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "scimgate.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

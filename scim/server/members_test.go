@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/internal/store/sqlstore"
 	"github.com/scimgate/scimgate/scim"
 )
 
@@ -115,7 +116,7 @@ func (b *syncBuffer) String() string {
 
 func newGroupsEnv(t *testing.T) *groupsEnv {
 	t.Helper()
-	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "scimgate.db"))
+	st, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "scimgate.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/internal/store/sqlstore"
 	"github.com/scimgate/scimgate/scim"
 )
 
@@ -17,7 +17,7 @@ import (
 // /users; Entra's on-premises agent sends /schemas), ids keep theirs, and a
 // query at the root is 501 (RFC 7644 §3.4.2.1).
 func TestEndpointPaths(t *testing.T) {
-	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "scimgate.db"))
+	st, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "scimgate.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestEndpointPaths(t *testing.T) {
 // operations are 413 with the RFC's error body: no scimType, which RFC 7644
 // defines none of for 413 (§3.7.4), and a detail naming the limit.
 func TestPayloadTooLarge(t *testing.T) {
-	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "scimgate.db"))
+	st, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "scimgate.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestPayloadTooLarge(t *testing.T) {
 // TestMemberRef: the server sets each member's $ref to the member's own
 // URI, whatever the client sent.
 func TestMemberRef(t *testing.T) {
-	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "scimgate.db"))
+	st, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "scimgate.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
