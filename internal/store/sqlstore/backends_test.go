@@ -12,6 +12,7 @@ import (
 
 	"github.com/scimgate/scimgate/internal/dbtest"
 	"github.com/scimgate/scimgate/internal/store"
+	"github.com/scimgate/scimgate/internal/store/storetest"
 )
 
 // portable are the store's tests that hold on every database: they open
@@ -20,32 +21,22 @@ var portable = []struct {
 	name string
 	test func(*testing.T)
 }{
-	{"Alerts", TestAlerts},
-	{"AuditDetail", TestAuditDetail},
 	{"QueryEndsWithContext", TestQueryEndsWithContext},
 	{"QueryReadersNotStarved", TestQueryReadersNotStarved},
 	{"QueryManyTerms", TestQueryManyTerms},
 	{"Journal", TestJournal},
 	{"JournalSeqAndPrune", TestJournalSeqAndPrune},
 	{"EngineState", TestEngineState},
-	{"Holds", TestHolds},
-	{"Guests", TestGuests},
 	{"Members", TestMembers},
 	{"MembersNoChangeNoJournal", TestMembersNoChangeNoJournal},
-	{"HeldOutbox", TestHeldOutbox},
-	{"ProvisionedMembers", TestProvisionedMembers},
 	{"Query", TestQuery},
 	{"QueryInvalidCond", TestQueryInvalidCond},
 	{"QuerySortAndPaging", TestQuerySortAndPaging},
 	{"QueryHostileLiterals", TestQueryHostileLiterals},
-	{"Reconciliations", TestReconciliations},
 	{"QueryRandom", TestQueryRandom},
-	{"Reviews", TestReviews},
 	{"Leases", TestLeases},
 	{"EnsureKey", TestEnsureKey},
 	{"ReviewSessions", TestReviewSessions},
-	{"WorkflowRuns", TestWorkflowRuns},
-	{"WorkflowSchedulesSnapshotsStates", TestWorkflowSchedulesSnapshotsStates},
 	{"WriteConcurrent", TestWriteConcurrent},
 	{"WriteFailureIsolated", TestWriteFailureIsolated},
 	{"WriteSeesEarlierWrites", TestWriteSeesEarlierWrites},
@@ -77,14 +68,22 @@ func TestMySQL(t *testing.T) {
 	})
 }
 
-// runPortable runs the portable tests with openTest opening stores with
-// open.
+// runPortable runs the store's conformance suite (storetest) and the
+// portable tests of this package with stores that open opens.
 func runPortable(t *testing.T, open func(testing.TB) *SQL) {
+	t.Run("Conformance", func(t *testing.T) {
+		storetest.Run(t, func(t testing.TB) store.Store { return open(t) })
+	})
 	defer func(old func(testing.TB) *SQL) { openTest = old }(openTest)
 	openTest = open
 	for _, tc := range portable {
 		t.Run(tc.name, tc.test)
 	}
+}
+
+// TestConformance runs the store's conformance suite on SQLite.
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t testing.TB) store.Store { return openSQLiteTest(t) })
 }
 
 // mustOpen returns a function that fails t on an error of an Open and

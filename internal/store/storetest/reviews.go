@@ -1,4 +1,4 @@
-package sqlstore
+package storetest
 
 import (
 	"context"
@@ -18,8 +18,8 @@ import (
 // apply result and reviewers are saved (reviewers replaced); an
 // instance's status and times are saved; missing rows are ErrNotFound;
 // the counts are by decision and by reviewer; a notice is recorded once.
-func TestReviews(t *testing.T) {
-	s := openTest(t)
+func testReviews(t *testing.T, open Opener) {
+	s := open(t)
 	ctx := context.Background()
 	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	end := start.AddDate(0, 0, 14)
@@ -205,8 +205,8 @@ func TestReviews(t *testing.T) {
 
 // TestReviewDefinitionDelete: a definition put is listed, deleted once
 // (a second delete is ErrNotFound), and no longer listed.
-func TestReviewDefinitionDelete(t *testing.T) {
-	s := openTest(t)
+func testReviewDefinitionDelete(t *testing.T, open Opener) {
+	s := open(t)
 	ctx := context.Background()
 	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	for _, name := range []string{"a", "b"} {

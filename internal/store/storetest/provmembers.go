@@ -1,4 +1,4 @@
-package sqlstore
+package storetest
 
 import (
 	"context"
@@ -8,9 +8,9 @@ import (
 	"github.com/scimgate/scimgate/internal/store"
 )
 
-func TestProvisionedMembers(t *testing.T) {
+func testProvisionedMembers(t *testing.T, open Opener) {
 	ctx := context.Background()
-	s := openTest(t)
+	s := open(t)
 	write(t, s, func(ctx context.Context, tx store.Tx) error {
 		if err := tx.AddProvisionedMembers(ctx, "t", "g", []string{"b", "a", "b"}); err != nil {
 			return err

@@ -1,4 +1,4 @@
-package sqlstore
+package storetest
 
 import (
 	"context"
@@ -13,8 +13,8 @@ import (
 // replaced in place; queries filter by each field and by account or
 // membership; the basis is kept as nil, false or true; deletes need a
 // condition and count what they removed.
-func TestHolds(t *testing.T) {
-	s := openTest(t)
+func testHolds(t *testing.T, open Opener) {
+	s := open(t)
 	ctx := context.Background()
 	at := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	yes, no := true, false
@@ -92,8 +92,8 @@ func TestHolds(t *testing.T) {
 
 // TestGuests: a guest record is kept per user, replaced in place, listed
 // when due (not those without a due time), and deleted.
-func TestGuests(t *testing.T) {
-	s := openTest(t)
+func testGuests(t *testing.T, open Opener) {
+	s := open(t)
 	ctx := context.Background()
 	at := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	err := s.Write(ctx, func(ctx context.Context, tx store.Tx) error {

@@ -1,4 +1,4 @@
-package sqlstore
+package storetest
 
 import (
 	"context"
@@ -13,8 +13,8 @@ import (
 // key); the active query lists only raised ones; notices are queued,
 // updated, listed when due (not failed ones) and deleted; the alert
 // state is kept by name.
-func TestAlerts(t *testing.T) {
-	s := openTest(t)
+func testAlerts(t *testing.T, open Opener) {
+	s := open(t)
 	ctx := context.Background()
 	at := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	write := func(fn func(ctx context.Context, tx store.Tx) error) {

@@ -1,4 +1,4 @@
-package sqlstore
+package storetest
 
 import (
 	"context"
@@ -11,8 +11,8 @@ import (
 // TestAuditDetail: the audit entry of a Create or Update names the
 // attributes its Resource.Changed lists, with the actor of the context;
 // a Delete names none.
-func TestAuditDetail(t *testing.T) {
-	s := openTest(t)
+func testAuditDetail(t *testing.T, open Opener) {
+	s := open(t)
 	ctx := store.WithActor(context.Background(), "scim: test")
 	write := func(fn func(ctx context.Context, tx store.Tx) error) {
 		t.Helper()

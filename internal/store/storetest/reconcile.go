@@ -1,4 +1,4 @@
-package sqlstore
+package storetest
 
 import (
 	"context"
@@ -13,8 +13,8 @@ import (
 // TestReconciliations: reports are kept per target, newest first, with
 // their items only when one is asked for by id, dry runs left out on
 // request, and the oldest beyond keep dropped.
-func TestReconciliations(t *testing.T) {
-	s := openTest(t)
+func testReconciliations(t *testing.T, open Opener) {
+	s := open(t)
 	ctx := context.Background()
 	at := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 	add := func(id, target string, dry bool) {

@@ -1,4 +1,4 @@
-package sqlstore
+package storetest
 
 import (
 	"context"
@@ -13,8 +13,8 @@ import (
 // TestHeldOutbox: held operations, and the operations of their objects
 // behind them, are not deliverable until released; LastOutbox, the stats
 // and UpdateOutbox see them.
-func TestHeldOutbox(t *testing.T) {
-	s := openTest(t)
+func testHeldOutbox(t *testing.T, open Opener) {
+	s := open(t)
 	ctx := context.Background()
 	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	ops := []store.Outbox{

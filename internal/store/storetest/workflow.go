@@ -1,4 +1,4 @@
-package sqlstore
+package storetest
 
 import (
 	"context"
@@ -13,8 +13,8 @@ import (
 // TestWorkflowRuns: a run is created once per (workflow, user,
 // occurrence) with its tasks; updates are saved; the due query returns
 // pending and running runs whose next task is due, oldest first.
-func TestWorkflowRuns(t *testing.T) {
-	s := openTest(t)
+func testWorkflowRuns(t *testing.T, open Opener) {
+	s := open(t)
 	ctx := context.Background()
 	at := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 	create := func(wf, user, occ string, next time.Time) (store.WorkflowRun, bool) {
@@ -130,8 +130,8 @@ func TestWorkflowRuns(t *testing.T) {
 
 // TestWorkflowSchedulesSnapshotsStates: a schedule is one per (workflow,
 // user), replaced and deleted; snapshots and enable overrides likewise.
-func TestWorkflowSchedulesSnapshotsStates(t *testing.T) {
-	s := openTest(t)
+func testWorkflowSchedulesSnapshotsStates(t *testing.T, open Opener) {
+	s := open(t)
 	ctx := context.Background()
 	day := time.Date(2026, 1, 12, 0, 0, 0, 0, time.UTC)
 	write := func(fn func(ctx context.Context, tx store.Tx) error) {
