@@ -1,7 +1,6 @@
 package sqlstore
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -22,46 +21,6 @@ import (
 func user(id, unique string) store.Resource {
 	return store.Resource{Type: "User", ID: id, Unique: unique, Data: []byte(`{"id":"` + id + `"}`),
 		Index: entries("username", unique)}
-}
-
-func TestWriteConcurrent(t *testing.T) {
-	s := openTest(t)
-	const writers, each = 32, 200
-	ctx := context.Background()
-	var wg sync.WaitGroup
-	errs := make(chan error, writers*each)
-	for g := range writers {
-		wg.Go(func() {
-			for i := range each {
-				id := fmt.Sprintf("w%02d-%03d", g, i)
-				r := user(id, id)
-				errs <- s.Write(ctx, func(ctx context.Context, tx store.Tx) error { return tx.Create(ctx, &r) })
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatalf("Write: %v", err)
-		}
-	}
-	for g := range writers {
-		for i := range each {
-			id := fmt.Sprintf("w%02d-%03d", g, i)
-			r, err := s.Get(ctx, "User", id)
-			if err != nil {
-				t.Fatalf("Get(%s): %v", id, err)
-			}
-			if r.Unique != id || r.Version != 1 || !bytes.Equal(r.Data, []byte(`{"id":"`+id+`"}`)) {
-				t.Fatalf("Get(%s) = %+v", id, r)
-			}
-		}
-	}
-	p, err := s.Query(ctx, "User", store.Query{Filter: eq("username", "w07-123"), Count: 10})
-	if err != nil || !slices.Equal(pageIDs(p), []string{"w07-123"}) {
-		t.Errorf("Query = %v, %v", pageIDs(p), err)
-	}
 }
 
 // batch runs the write functions concurrently, so that they are likely to
@@ -117,90 +76,6 @@ func TestWriteFailureIsolated(t *testing.T) {
 	}
 }
 
-func TestWriteSeesEarlierWrites(t *testing.T) {
-	s := openTest(t)
-	err := s.Write(context.Background(), func(ctx context.Context, tx store.Tx) error {
-		r := user("a", "alice")
-		if err := tx.Create(ctx, &r); err != nil {
-			return err
-		}
-		got, err := tx.Get(ctx, "User", "a")
-		if err != nil || got.Unique != "alice" {
-			return fmt.Errorf("Get = %+v, %v", got, err)
-		}
-		ids, err := tx.Find(ctx, "User", eq("username", "alice"))
-		if err != nil || !slices.Equal(ids, []string{"a"}) {
-			return fmt.Errorf("Find = %v, %v", ids, err)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestWriteErrors(t *testing.T) {
-	s := openTest(t)
-	ctx := context.Background()
-	base := mustCreate(t, s, user("a", "alice"), user("b", "bob"))
-	a := base[0]
-
-	tests := []struct {
-		name string
-		fn   func(context.Context, store.Tx) error
-		want error
-	}{
-		{"create taken id", func(ctx context.Context, tx store.Tx) error {
-			r := user("a", "someone")
-			return tx.Create(ctx, &r)
-		}, store.ErrConflict},
-		{"create taken unique", func(ctx context.Context, tx store.Tx) error {
-			r := user("c", "alice")
-			return tx.Create(ctx, &r)
-		}, store.ErrConflict},
-		{"same id in another type", func(ctx context.Context, tx store.Tx) error {
-			r := user("a", "alice")
-			r.Type = "Group"
-			return tx.Create(ctx, &r)
-		}, nil},
-		{"no unique key twice", func(ctx context.Context, tx store.Tx) error {
-			r1, r2 := user("n1", ""), user("n2", "")
-			return errors.Join(tx.Create(ctx, &r1), tx.Create(ctx, &r2))
-		}, nil},
-		{"update stale version", func(ctx context.Context, tx store.Tx) error {
-			r := a
-			r.Version = 7
-			return tx.Update(ctx, &r)
-		}, store.ErrModified},
-		{"update to taken unique", func(ctx context.Context, tx store.Tx) error {
-			r := a
-			r.Unique = "bob"
-			return tx.Update(ctx, &r)
-		}, store.ErrConflict},
-		{"update missing", func(ctx context.Context, tx store.Tx) error {
-			r := user("zz", "zz")
-			r.Version = 1
-			return tx.Update(ctx, &r)
-		}, store.ErrNotFound},
-		{"delete missing", func(ctx context.Context, tx store.Tx) error { return tx.Delete(ctx, "User", "zz") }, store.ErrNotFound},
-		{"get missing", func(ctx context.Context, tx store.Tx) error {
-			_, err := tx.Get(ctx, "User", "zz")
-			return err
-		}, store.ErrNotFound},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			err := s.Write(ctx, tc.fn)
-			if (tc.want == nil) != (err == nil) || (tc.want != nil && !errors.Is(err, tc.want)) {
-				t.Errorf("err = %v, want %v", err, tc.want)
-			}
-		})
-	}
-	if _, err := s.Get(ctx, "User", "zz"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("Get missing: %v", err)
-	}
-}
-
 func TestWriteConflictInOneBatch(t *testing.T) {
 	s := openTest(t)
 	ctx := context.Background()
@@ -244,63 +119,6 @@ func TestWriteConflictInOneBatch(t *testing.T) {
 	}
 	if _, err := s.Get(ctx, "User", "x1"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("create of the failed fn stored: %v", err)
-	}
-}
-
-func TestUpdateAndDelete(t *testing.T) {
-	s := openTest(t)
-	ctx := context.Background()
-	r := mustCreate(t, s, user("a", "alice"))[0]
-	if r.Version != 1 || r.Created.IsZero() || !r.Modified.Equal(r.Created) {
-		t.Fatalf("created %+v", r)
-	}
-
-	r.Unique = "alicia"
-	r.Data = []byte(`{"v":2}`)
-	r.Index = entries("username", "alicia", "title", "boss")
-	if err := s.Write(ctx, func(ctx context.Context, tx store.Tx) error { return tx.Update(ctx, &r) }); err != nil {
-		t.Fatal(err)
-	}
-	if r.Version != 2 || r.Modified.Before(r.Created) {
-		t.Errorf("updated %+v", r)
-	}
-	got, err := s.Get(ctx, "User", "a")
-	if err != nil || got.Version != 2 || got.Unique != "alicia" || string(got.Data) != `{"v":2}` ||
-		!got.Created.Equal(r.Created) || !got.Modified.Equal(r.Modified) {
-		t.Errorf("Get = %+v, %v", got, err)
-	}
-	for _, tc := range []struct {
-		cond store.Cond
-		want int
-	}{
-		{eq("username", "alice"), 0}, // old index rows are gone
-		{eq("username", "alicia"), 1},
-		{eq("title", "boss"), 1},
-	} {
-		if p, err := s.Query(ctx, "User", store.Query{Filter: tc.cond}); err != nil || p.Total != tc.want {
-			t.Errorf("%v: total %d, %v; want %d", tc.cond, p.Total, err, tc.want)
-		}
-	}
-	// The freed unique key can be taken again.
-	mustCreate(t, s, user("b", "alice"))
-
-	stale := r
-	stale.Version = 1
-	if err := s.Write(ctx, func(ctx context.Context, tx store.Tx) error { return tx.Update(ctx, &stale) }); !errors.Is(err, store.ErrModified) {
-		t.Errorf("stale update: %v", err)
-	}
-
-	if err := s.Write(ctx, func(ctx context.Context, tx store.Tx) error { return tx.Delete(ctx, "User", "a") }); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Get(ctx, "User", "a"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("Get deleted: %v", err)
-	}
-	if p, err := s.Query(ctx, "User", store.Query{Filter: eq("title", "boss")}); err != nil || p.Total != 0 {
-		t.Errorf("index of deleted resource: total %d, %v", p.Total, err)
-	}
-	if err := s.Write(ctx, func(ctx context.Context, tx store.Tx) error { return tx.Delete(ctx, "User", "a") }); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("second delete: %v", err)
 	}
 }
 

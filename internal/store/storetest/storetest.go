@@ -9,6 +9,8 @@ package storetest
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/scimgate/scimgate/internal/store"
@@ -35,6 +37,14 @@ func Run(t *testing.T, open Opener) {
 		{"ReviewDefinitionDelete", testReviewDefinitionDelete},
 		{"WorkflowRuns", testWorkflowRuns},
 		{"WorkflowSchedulesSnapshotsStates", testWorkflowSchedulesSnapshotsStates},
+		{"Journal", testJournal},
+		{"JournalSeqAndPrune", testJournalSeqAndPrune},
+		{"EngineState", testEngineState},
+		{"QuerySortAndPaging", testQuerySortAndPaging},
+		{"WriteErrors", testWriteErrors},
+		{"WriteConcurrent", testWriteConcurrent},
+		{"WriteSeesEarlierWrites", testWriteSeesEarlierWrites},
+		{"UpdateAndDelete", testUpdateAndDelete},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, open) })
 	}
@@ -86,4 +96,39 @@ func write(t *testing.T, s store.Store, fn func(ctx context.Context, tx store.Tx
 	if err := s.Write(context.Background(), fn); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// userFixture is the data set of TestQuery.
+func userFixture() []store.Resource {
+	email := func(elem int, typ, value string) []store.IndexEntry {
+		return []store.IndexEntry{
+			{Path: "emails.type", Elem: elem, Str: typ},
+			{Path: "emails.value", Elem: elem, Str: value},
+		}
+	}
+	age := func(n float64) store.IndexEntry {
+		return store.IndexEntry{Path: "age", Str: fmt.Sprint(n), Num: num(n)}
+	}
+	return []store.Resource{
+		{Type: "User", ID: "u1", Unique: "alice", Index: slices.Concat(
+			entries("username", "alice", "title", "engineer"),
+			email(0, "work", "alice@work.com"), email(1, "home", "alice@home.org"),
+			[]store.IndexEntry{age(30)})},
+		{Type: "User", ID: "u2", Unique: "bob", Index: slices.Concat(
+			entries("username", "bob", "title", "manager"),
+			email(0, "home", "target@x.com"), email(1, "work", "bob@work.com"),
+			[]store.IndexEntry{age(25)})},
+		{Type: "User", ID: "u3", Unique: "carol", Index: slices.Concat(
+			entries("username", "carol"),
+			email(0, "work", "target@x.com"),
+			[]store.IndexEntry{age(40)})},
+		{Type: "User", ID: "u4", Unique: "dave", Index: entries("username", "dave", "title", "engineering lead")},
+		{Type: "User", ID: "u5", Unique: "eve", Index: append(entries("username", "eve"), age(100))},
+		// Another type with the same paths and values must never leak in.
+		{Type: "Group", ID: "g1", Unique: "alice", Index: entries("username", "alice", "title", "engineer")},
+	}
+}
+
+func eq(path, v string) store.Compare {
+	return store.Compare{Paths: []string{path}, Op: store.Eq, Str: v}
 }
