@@ -68,7 +68,7 @@ $(STATICCHECK):
 ## in a temporary data dir driven by `scimgate bench scim`.
 BENCH_E2E ?= EngineDelivery|Replicas|SQLEndToEnd|LDAPEndToEnd|GRPCEndToEnd|ReconcileMemory|ReconcileSQL|LargeGroup|LargeGroupDelivery
 bench: build test-deps
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/store
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/store/sqlstore
 	$(GO) test -run '^$$' -bench '^Benchmark($(BENCH_E2E))$$' -benchtime 1x -timeout 60m ./internal/gateway
 	$(GO) test -run '^$$' -bench '^BenchmarkProtocol$$' -benchtime 3s ./targets/grpctarget
 	$(MAKE) bench-scim
