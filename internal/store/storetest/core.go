@@ -396,11 +396,11 @@ func testWriteSeesEarlierWrites(t *testing.T, open Opener) {
 		}
 		got, err := tx.Get(ctx, "User", "a")
 		if err != nil || got.Unique != "alice" {
-			return fmt.Errorf("Get = %+v, %v", got, err)
+			return fmt.Errorf("tx.Get = %+v, %v", got, err)
 		}
 		ids, err := tx.Find(ctx, "User", eq("username", "alice"))
 		if err != nil || !slices.Equal(ids, []string{"a"}) {
-			return fmt.Errorf("Find = %v, %v", ids, err)
+			return fmt.Errorf("tx.Find = %v, %v", ids, err)
 		}
 		return nil
 	})

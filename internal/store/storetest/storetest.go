@@ -9,8 +9,6 @@ package storetest
 
 import (
 	"context"
-	"fmt"
-	"slices"
 	"testing"
 
 	"github.com/scimgate/scimgate/internal/store"
@@ -67,8 +65,6 @@ func mustCreate(t testing.TB, s store.Store, rs ...store.Resource) []store.Resou
 	return rs
 }
 
-func num(f float64) *float64 { return &f }
-
 // entries builds index entries from path, value pairs (element 0).
 func entries(kv ...string) []store.IndexEntry {
 	var es []store.IndexEntry
@@ -95,37 +91,6 @@ func write(t *testing.T, s store.Store, fn func(ctx context.Context, tx store.Tx
 	t.Helper()
 	if err := s.Write(context.Background(), fn); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// userFixture is the data set of TestQuery.
-func userFixture() []store.Resource {
-	email := func(elem int, typ, value string) []store.IndexEntry {
-		return []store.IndexEntry{
-			{Path: "emails.type", Elem: elem, Str: typ},
-			{Path: "emails.value", Elem: elem, Str: value},
-		}
-	}
-	age := func(n float64) store.IndexEntry {
-		return store.IndexEntry{Path: "age", Str: fmt.Sprint(n), Num: num(n)}
-	}
-	return []store.Resource{
-		{Type: "User", ID: "u1", Unique: "alice", Index: slices.Concat(
-			entries("username", "alice", "title", "engineer"),
-			email(0, "work", "alice@work.com"), email(1, "home", "alice@home.org"),
-			[]store.IndexEntry{age(30)})},
-		{Type: "User", ID: "u2", Unique: "bob", Index: slices.Concat(
-			entries("username", "bob", "title", "manager"),
-			email(0, "home", "target@x.com"), email(1, "work", "bob@work.com"),
-			[]store.IndexEntry{age(25)})},
-		{Type: "User", ID: "u3", Unique: "carol", Index: slices.Concat(
-			entries("username", "carol"),
-			email(0, "work", "target@x.com"),
-			[]store.IndexEntry{age(40)})},
-		{Type: "User", ID: "u4", Unique: "dave", Index: entries("username", "dave", "title", "engineering lead")},
-		{Type: "User", ID: "u5", Unique: "eve", Index: append(entries("username", "eve"), age(100))},
-		// Another type with the same paths and values must never leak in.
-		{Type: "Group", ID: "g1", Unique: "alice", Index: entries("username", "alice", "title", "engineer")},
 	}
 }
 
