@@ -114,11 +114,14 @@ const (
 	StoreMySQL    = "mysql"
 )
 
+// Shared reports whether the store is a database server that several
+// gateways (replicas) may share, rather than the embedded SQLite file.
+func (s Store) Shared() bool { return s.Type != "" && s.Type != StoreSQLite }
+
 // OpenStore opens the store the configuration names and brings its schema
 // up to date; it reads the DSN's variable or file.
 func (c Config) OpenStore(ctx context.Context) (*sqlstore.SQL, error) {
-	switch c.Store.Type {
-	case "", StoreSQLite:
+	if !c.Store.Shared() {
 		return sqlstore.OpenSQLite(ctx, filepath.Join(c.DataDir, DatabaseFile))
 	}
 	dsn, err := targets.ReadSecret("store.dsn", string(c.Store.DSN), c.Store.DSNEnv, c.Store.DSNFile)

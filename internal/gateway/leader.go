@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"os"
 	"time"
-
-	"github.com/scimgate/scimgate/internal/config"
 )
 
 // The background work: the engine (planner, delivery workers,
@@ -26,10 +24,7 @@ import (
 const leaseName = "background"
 
 // shared reports whether replicas may share the gateway's database.
-func (g *Gateway) shared() bool {
-	t := g.cfg.Store.Type
-	return t != "" && t != config.StoreSQLite
-}
+func (g *Gateway) shared() bool { return g.cfg.Store.Shared() }
 
 // replicaID names this process among the replicas: host, process id and
 // a random suffix (a restarted process is another replica).

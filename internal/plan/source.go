@@ -45,7 +45,7 @@ func Open(ctx context.Context, cfg config.Config, reg targets.Registry) (*Source
 			return nil, fmt.Errorf("invalid configuration: guests: %w", err)
 		}
 	}
-	if t := cfg.Store.Type; t == "" || t == config.StoreSQLite {
+	if !cfg.Store.Shared() {
 		dbPath := filepath.Join(cfg.DataDir, config.DatabaseFile)
 		if _, err := os.Stat(dbPath); err != nil {
 			return nil, fmt.Errorf("no gateway data at %s (set --data-dir): %w", dbPath, err)
