@@ -13,7 +13,8 @@ import (
 
 // queue appends o to the outbox in the planner's transaction tx, or
 // coalesces it with the last queued operation of its object when that one
-// was never attempted, is not held nor being delivered, and the two merge
+// was never attempted, is not held nor claimed for delivery (by any
+// replica: the claim and this transaction do not both commit), and the two merge
 // (see coalesce). Merging into the object's last operation keeps the order
 // per object; doing it in the planner's transaction keeps a crash from
 // losing either. It reports whether o was merged into a queued operation.
@@ -32,7 +33,7 @@ func (e *Engine) queue(ctx context.Context, tx store.Tx, o store.Outbox) (merged
 		return false, err
 	}
 	t := e.target(o.Target)
-	if t == nil || prev.Held || t.inflight[prev.Seq] {
+	if t == nil || prev.Held || prev.ClaimedBy != "" || t.inflight[prev.Seq] {
 		_, err = tx.Enqueue(ctx, o)
 		return false, err
 	}

@@ -63,6 +63,17 @@ type Options struct {
 	// Concurrency is the number of objects a target receives operations
 	// for at the same time (default 4).
 	Concurrency int
+	// Replica names this engine among the replicas that deliver from one
+	// store: it claims each operation it delivers (Tx.ClaimOutbox) under
+	// this name (default "local": the only one). A restarted replica with
+	// the same name takes its claims back at once; another's only when
+	// they end.
+	Replica string
+	// ClaimTTL is how long a claim on an operation stands without being
+	// renewed: the operations of a replica that died are delivered by
+	// another after it (default 1m). Claims of deliveries in flight are
+	// renewed every ClaimTTL/3.
+	ClaimTTL time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Registerer, when set, receives the engine's Prometheus metrics.
@@ -107,8 +118,12 @@ type Engine struct {
 	// started: Start ran (StartReconcile hands runs to its goroutines).
 	started atomic.Bool
 
-	cancel context.CancelFunc
+	cancel context.CancelFunc // the planner's and reconcilers'
 	wg     sync.WaitGroup
+	// dmu guards dcancel, the workers' (StartDelivery); dwg waits for them.
+	dmu     sync.Mutex
+	dcancel context.CancelFunc
+	dwg     sync.WaitGroup
 }
 
 // target is one policy target with its connector and worker wake-up.
@@ -163,6 +178,12 @@ func New(opts Options) (*Engine, error) {
 	}
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 4
+	}
+	if opts.Replica == "" {
+		opts.Replica = "local"
+	}
+	if opts.ClaimTTL <= 0 {
+		opts.ClaimTTL = time.Minute
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -233,11 +254,20 @@ func (e *Engine) DeliverDue(ctx context.Context) (int, error) {
 					continue
 				}
 				seen[k] = true
-				if row.NextAt.After(now) {
+				if row.NextAt.After(now) || e.claimedElsewhere(row, now) {
+					continue
+				}
+				claimed, err := e.claim(ctx, []store.Outbox{row})
+				e.recorded(t, err)
+				if err != nil {
+					break // the store fails: paused with backoff
+				}
+				c, ok := claimed[row.Seq]
+				if !ok {
 					continue
 				}
 				n++
-				e.deliver(ctx, t, row)
+				e.deliver(ctx, t, c)
 				progress = true
 				if probe || e.paused(t) { // gate again
 					break
@@ -251,34 +281,68 @@ func (e *Engine) DeliverDue(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// Start runs the planner, one worker per target and one goroutine per
-// target for its reconciliations (scheduled, or started with
-// StartReconcile) until Close or until ctx ends.
+// Start runs the planner, one goroutine per target for its
+// reconciliations (scheduled, or started with StartReconcile), and the
+// workers (StartDelivery) until Close or until ctx ends.
 func (e *Engine) Start(ctx context.Context) {
+	e.StartDelivery(ctx)
+	e.StartPlanning(ctx)
+}
+
+// StartPlanning runs the planner and the reconciliations, without the
+// workers: on replicas sharing a store, the one that holds the background
+// lease plans, every one delivers. StopPlanning stops them.
+func (e *Engine) StartPlanning(ctx context.Context) {
 	ctx, e.cancel = context.WithCancel(ctx)
 	e.wg.Go(func() { e.plan(ctx) })
 	e.started.Store(true)
 	for _, t := range e.targets {
 		e.wg.Go(func() { e.reconciler(ctx, t) })
-		if t.preview {
-			e.log.Info("engine: target in preview: operations are queued, never delivered", "target", t.pol.Name())
-			continue
-		}
-		e.wg.Go(func() { e.work(ctx, t) })
 	}
 }
 
-// Close stops the engine and waits for its goroutines; operations in
-// flight are cut short and retried after the next Start. It forgets the
-// targets' health: a stopped engine (a replica that no longer runs the
-// background work) probes no target, so its view would go stale, and
-// Targets asks the connectors instead; the next Start finds out again.
-func (e *Engine) Close() {
+// StopPlanning stops the planner and the reconciliations and waits for
+// them; the workers go on.
+func (e *Engine) StopPlanning() {
 	e.started.Store(false)
 	if e.cancel != nil {
 		e.cancel()
 	}
 	e.wg.Wait()
+}
+
+// StartDelivery runs one worker per target that is not in preview, until
+// Close or until ctx ends; it does nothing while they run.
+func (e *Engine) StartDelivery(ctx context.Context) {
+	e.dmu.Lock()
+	defer e.dmu.Unlock()
+	if e.dcancel != nil {
+		return
+	}
+	ctx, e.dcancel = context.WithCancel(ctx)
+	for _, t := range e.targets {
+		if t.preview {
+			e.log.Info("engine: target in preview: operations are queued, never delivered", "target", t.pol.Name())
+			continue
+		}
+		e.dwg.Go(func() { e.work(ctx, t) })
+	}
+}
+
+// Close stops the engine and waits for its goroutines; operations in
+// flight are cut short and retried after the next Start. It forgets the
+// targets' health: a stopped engine probes no target, so its view would go
+// stale, and Targets asks the connectors instead; the next Start finds out
+// again.
+func (e *Engine) Close() {
+	e.StopPlanning()
+	e.dmu.Lock()
+	if e.dcancel != nil {
+		e.dcancel()
+		e.dcancel = nil
+	}
+	e.dmu.Unlock()
+	e.dwg.Wait()
 	for _, t := range e.targets {
 		t.hmu.Lock()
 		t.health = health{}

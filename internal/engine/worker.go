@@ -45,6 +45,13 @@ type objectKey struct{ typ, id string }
 // administrator released or retried some), when a delivery did not simply
 // succeed (a retried operation stays its object's head), or when the batch
 // is used up.
+//
+// Every operation it delivers is claimed first (Tx.ClaimOutbox), in one
+// write for the operations it picks at once: replicas delivering from one
+// store never deliver the same operation at once, nor two of one object,
+// and the planner does not merge into a claimed operation. Operations
+// another replica claimed are skipped until its claim ends; the claims of
+// deliveries in flight are renewed every ClaimTTL/3.
 func (e *Engine) work(ctx context.Context, t *target) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -52,6 +59,8 @@ func (e *Engine) work(ctx context.Context, t *target) {
 	finished := make(chan delivery, e.opts.Concurrency)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	renew := time.NewTicker(e.opts.ClaimTTL / 3)
+	defer renew.Stop()
 	var (
 		batch []store.Outbox // read, not yet dispatched, in queue order
 		gen   uint64         // t.gen when batch was read
@@ -89,6 +98,7 @@ func (e *Engine) work(ctx context.Context, t *target) {
 		now := e.opts.Now()
 		seen := map[objectKey]bool{}
 		kept := batch[:0]
+		var picked []store.Outbox
 		slots := e.opts.Concurrency
 		switch {
 		case !open:
@@ -113,18 +123,39 @@ func (e *Engine) work(ctx context.Context, t *target) {
 				kept = append(kept, row)
 				continue
 			}
+			if e.claimedElsewhere(row, now) { // read again after the poll
+				kept = append(kept, row)
+				continue
+			}
 			inflight[k] = true
 			t.inflight[row.Seq] = true
-			wg.Go(func() {
-				ok := e.deliver(ctx, t, row)
-				t.mu.Lock()
-				delete(t.inflight, row.Seq)
-				t.mu.Unlock()
-				finished <- delivery{k, ok}
-			})
+			picked = append(picked, row)
 		}
 		batch = kept
 		t.mu.Unlock()
+		if len(picked) > 0 {
+			claimed, err := e.claim(ctx, picked)
+			if ctx.Err() == nil { // a store that cannot claim cannot record: paused with backoff
+				e.recorded(t, err)
+			}
+			t.mu.Lock()
+			for _, row := range picked {
+				c, ok := claimed[row.Seq]
+				if !ok { // another replica's, or changed: read again later
+					delete(inflight, objectKey{row.Type, row.ID})
+					delete(t.inflight, row.Seq)
+					continue
+				}
+				wg.Go(func() {
+					ok := e.deliver(ctx, t, c)
+					t.mu.Lock()
+					delete(t.inflight, c.Seq)
+					t.mu.Unlock()
+					finished <- delivery{objectKey{c.Type, c.ID}, ok}
+				})
+			}
+			t.mu.Unlock()
+		}
 		if !timer.Stop() {
 			select {
 			case <-timer.C:
@@ -141,6 +172,8 @@ func (e *Engine) work(ctx context.Context, t *target) {
 		case <-t.wake:
 		case <-timer.C:
 			stale = true
+		case <-renew.C:
+			e.renewClaims(ctx, t)
 		}
 		for drained := false; !drained; { // collect every finished delivery
 			select {
@@ -152,6 +185,65 @@ func (e *Engine) work(ctx context.Context, t *target) {
 			}
 		}
 	}
+}
+
+// claimedElsewhere reports whether another replica's claim on row stands
+// at now.
+func (e *Engine) claimedElsewhere(row store.Outbox, now time.Time) bool {
+	return row.ClaimedBy != "" && row.ClaimedBy != e.opts.Replica && row.ClaimedUntil.After(now)
+}
+
+// claim claims rows for this replica and returns those claimed, as
+// stored, by Seq.
+func (e *Engine) claim(ctx context.Context, rows []store.Outbox) (map[int64]store.Outbox, error) {
+	seqs := make([]int64, len(rows))
+	for i, r := range rows {
+		seqs[i] = r.Seq
+	}
+	now := e.opts.Now()
+	var got []store.Outbox
+	err := e.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) (err error) {
+		got, err = tx.ClaimOutbox(ctx, seqs, e.opts.Replica, now, now.Add(e.opts.ClaimTTL))
+		return err
+	})
+	out := make(map[int64]store.Outbox, len(got))
+	if err != nil {
+		return out, err
+	}
+	for _, r := range got {
+		out[r.Seq] = r
+	}
+	return out, nil
+}
+
+// renewClaims renews the claims of t's deliveries in flight.
+func (e *Engine) renewClaims(ctx context.Context, t *target) {
+	t.mu.Lock()
+	rows := make([]store.Outbox, 0, len(t.inflight))
+	for seq := range t.inflight {
+		rows = append(rows, store.Outbox{Seq: seq})
+	}
+	t.mu.Unlock()
+	if len(rows) == 0 {
+		return
+	}
+	if _, err := e.claim(ctx, rows); err != nil && ctx.Err() == nil {
+		e.log.Warn("engine: renewing the claims of deliveries in flight", "target", t.pol.Name(), "err", err)
+	}
+}
+
+// errClaimLost: the operation delivered is no longer claimed by this
+// replica (an administrator or a reconciliation dropped it, or another
+// replica took it over after the claim ended): its outcome is not recorded.
+var errClaimLost = errors.New("engine: the operation is no longer claimed by this replica")
+
+// ownClaim checks, in tx, that row is still claimed by this replica.
+func (e *Engine) ownClaim(ctx context.Context, tx store.Tx, row store.Outbox) error {
+	cur, err := tx.GetOutbox(ctx, row.Seq)
+	if errors.Is(err, store.ErrNotFound) || err == nil && cur.ClaimedBy != e.opts.Replica {
+		return errClaimLost
+	}
+	return err
 }
 
 // delivery is the outcome of one delivery for the worker: ok when the
@@ -204,6 +296,9 @@ func (e *Engine) deliver(ctx context.Context, t *target, row store.Outbox) bool 
 	}
 	now := e.opts.Now()
 	werr := e.opts.Store.Write(rctx, func(ctx context.Context, tx store.Tx) error {
+		if err := e.ownClaim(ctx, tx, row); err != nil {
+			return err
+		}
 		if down != "" { // due again when the target is back
 			row.LastError = "target down (" + down + "): " + err.Error()
 			return tx.UpdateOutbox(ctx, row)
@@ -276,8 +371,15 @@ func (e *Engine) deliver(ctx context.Context, t *target, row store.Outbox) bool 
 	default:
 		e.metrics.delivered(name, p.Op, outcomeRetry)
 	}
+	lost := errors.Is(werr, errClaimLost)
+	if lost {
+		werr = nil // the store works; the operation is not this replica's any more
+	}
 	e.recorded(t, werr)
 	switch {
+	case lost:
+		e.log.Info("engine: operation no longer claimed by this replica; its outcome is not recorded", "target", name, "kind", row.Type, "id", row.ID, "op", p.Op)
+		return false
 	case werr != nil:
 		e.log.Debug("engine: recording a delivery", "target", name, "kind", row.Type, "id", row.ID, "op", p.Op, "err", werr)
 	case down != "":
@@ -566,12 +668,19 @@ func (e *Engine) recreate(ctx context.Context, t *target, row store.Outbox, p pa
 	defer t.mu.Unlock()
 	t.gen++
 	err := e.opts.Store.Write(ctx, func(ctx context.Context, tx store.Tx) error {
+		if err := e.ownClaim(ctx, tx, row); err != nil {
+			return err
+		}
 		if err := forgetTarget(ctx, tx, name, row.Type, row.ID); err != nil {
 			return err
 		}
 		return tx.Audit(ctx, store.AuditEntry{Actor: actorEngine, Action: p.Op, Type: row.Type, ID: row.ID, Target: name,
 			Result: store.AuditFailed, Detail: "the target lost the object; re-creating it: " + cause.Error()})
 	})
+	if errors.Is(err, errClaimLost) {
+		e.log.Info("engine: operation no longer claimed by this replica; its outcome is not recorded", "target", name, "kind", row.Type, "id", row.ID, "op", p.Op)
+		return
+	}
 	if err != nil {
 		e.log.Error("engine: recording a lost object", "target", name, "kind", row.Type, "id", row.ID, "err", err)
 		return

@@ -334,6 +334,9 @@ func (g *Gateway) openEngine(ctx context.Context, pol *policy.Policy, tune func(
 	}
 	opts := engine.Options{Store: g.store, Policy: pol, Connectors: g.conns, Logger: g.log, Registerer: g.reg,
 		Concurrency: ec.Concurrency, MaxAttempts: ec.MaxAttempts, MaxAge: ec.MaxAge, BackoffBase: ec.BackoffBase, BackoffMax: ec.BackoffMax}
+	if g.shared() { // operations are claimed in this replica's name
+		opts.Replica, opts.ClaimTTL = g.replica, g.cfg.Store.LeaseTTL
+	}
 	if tune != nil {
 		tune(&opts)
 	}

@@ -9,16 +9,18 @@ import (
 	"time"
 )
 
-// The background work: the engine (planner, delivery workers,
-// reconciliations), the workflow runner, the alerts, the guest lifecycle,
-// the access reviews and the audit log's pruning. On SQLite one gateway
-// owns the database and runs it. Replicas sharing a PostgreSQL or MySQL
-// database run it on one replica at a time: the holder of the store's
-// lease leaseName, taken and renewed every leaseTTL/5; the others serve
-// SCIM and the admin API, and one of them takes over within leaseTTL when
-// the holder dies. A holder that cannot renew the lease for leaseTTL/2
-// stops its background work before the lease can expire, so that two
-// replicas never deliver at once.
+// The background work: the engine's planner and reconciliations, the
+// workflow runner, the alerts, the guest lifecycle, the access reviews and
+// the audit log's pruning. On SQLite one gateway owns the database and
+// runs it, with the engine's delivery. Replicas sharing a PostgreSQL or
+// MySQL database run it on one replica at a time: the holder of the
+// store's lease leaseName, taken and renewed every leaseTTL/5; one of the
+// others takes over within leaseTTL when the holder dies. A holder that
+// cannot renew the lease for leaseTTL/2 stops its background work before
+// the lease can expire, so that two replicas never plan at once. Every
+// replica serves SCIM and the admin API and delivers: each operation is
+// claimed in the store by the replica that delivers it (engine.Options:
+// Replica, ClaimTTL = leaseTTL).
 
 // leaseName is the lease of the background work.
 const leaseName = "background"
@@ -43,6 +45,9 @@ func (g *Gateway) lead(ctx context.Context) {
 		<-ctx.Done()
 		stop()
 		return
+	}
+	if g.engine != nil { // every replica delivers; Close stops it
+		g.engine.StartDelivery(ctx)
 	}
 	ttl := g.cfg.Store.LeaseTTL
 	tick := time.NewTicker(ttl / 5)
@@ -102,7 +107,9 @@ func (g *Gateway) lead(ctx context.Context) {
 // that stops it and waits for it.
 func (g *Gateway) startBackground(ctx context.Context) (stop func()) {
 	bctx, cancel := context.WithCancel(ctx)
-	if g.engine != nil {
+	if g.engine != nil && g.shared() {
+		g.engine.StartPlanning(bctx) // it delivers already
+	} else if g.engine != nil {
 		g.engine.Start(bctx)
 	}
 	if g.runner != nil {
@@ -135,7 +142,9 @@ func (g *Gateway) startBackground(ctx context.Context) (stop func()) {
 		if g.runner != nil {
 			g.runner.Close()
 		}
-		if g.engine != nil {
+		if g.engine != nil && g.shared() {
+			g.engine.StopPlanning()
+		} else if g.engine != nil {
 			g.engine.Close()
 		}
 	}

@@ -52,6 +52,10 @@ type Outbox struct {
 	// Created is when the operation was queued (zero for operations queued
 	// before the store recorded it).
 	Created time.Time
+	// ClaimedBy is the replica delivering the operation (Tx.ClaimOutbox),
+	// "" when none; its claim stands until ClaimedUntil.
+	ClaimedBy    string
+	ClaimedUntil time.Time
 }
 
 // OutboxStats summarises the queued operations of one target.

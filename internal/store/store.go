@@ -360,8 +360,16 @@ type Tx interface {
 	// zero Created is the current time) to the outbox and returns its Seq.
 	Enqueue(ctx context.Context, o Outbox) (int64, error)
 	// UpdateOutbox saves o's Payload, Attempts, NextAt, LastError, Dead,
-	// Held and Created, or returns ErrNotFound.
+	// Held and Created and clears its claim, or returns ErrNotFound.
 	UpdateOutbox(ctx context.Context, o Outbox) error
+	// ClaimOutbox claims the operations seqs for the replica by until
+	// until, and returns those it claimed, as stored, in the order of
+	// seqs. It claims an operation that is pending (not dead, not held),
+	// the first pending one of its object (in Seq order), and claimed by
+	// no other replica, or by one whose claim ended before now; it renews
+	// by's own claims. Others are skipped (a missing one too). A claim
+	// ends with UpdateOutbox or DeleteOutbox, or with a claim until now.
+	ClaimOutbox(ctx context.Context, seqs []int64, by string, now, until time.Time) ([]Outbox, error)
 	// LastOutbox returns the last operation (highest Seq) of an object in
 	// a target that is not a dead letter, or ErrNotFound.
 	LastOutbox(ctx context.Context, target, typ, id string) (Outbox, error)

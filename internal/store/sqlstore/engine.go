@@ -22,10 +22,13 @@ const (
 	provSQL         = "SELECT anchor, state, okey FROM provisioned WHERE target = ? AND type = ? AND id = ?"
 	putProvSQL      = "INSERT INTO provisioned (target, type, id, anchor, state, okey) VALUES (?, ?, ?, ?, ?, ?)" +
 		" ON CONFLICT (target, type, id) DO UPDATE SET anchor = excluded.anchor, state = excluded.state, okey = excluded.okey"
-	delProvSQL     = "DELETE FROM provisioned WHERE target = ? AND type = ? AND id = ?"
-	outboxCols     = "seq, target, type, id, payload, attempts, next_at, last_error, dead, held, created"
-	enqueueSQL     = "INSERT INTO outbox (target, type, id, payload, attempts, next_at, last_error, dead, held, created) VALUES (?, ?, ?, ?, 0, ?, '', 0, ?, ?)"
-	updOutboxSQL   = "UPDATE outbox SET payload = ?, attempts = ?, next_at = ?, last_error = ?, dead = ?, held = ?, created = ? WHERE seq = ?"
+	delProvSQL   = "DELETE FROM provisioned WHERE target = ? AND type = ? AND id = ?"
+	outboxCols   = "seq, target, type, id, payload, attempts, next_at, last_error, dead, held, created, claimed_by, claimed_until"
+	enqueueSQL   = "INSERT INTO outbox (target, type, id, payload, attempts, next_at, last_error, dead, held, created) VALUES (?, ?, ?, ?, 0, ?, '', 0, ?, ?)"
+	updOutboxSQL = "UPDATE outbox SET payload = ?, attempts = ?, next_at = ?, last_error = ?, dead = ?, held = ?, created = ?," +
+		" claimed_by = '', claimed_until = '' WHERE seq = ?"
+	claimSQL       = "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE seq = ?"
+	objHeadSQL     = "SELECT MIN(seq) FROM outbox WHERE target = ? AND type = ? AND id = ? AND dead = 0"
 	delOutboxSQL   = "DELETE FROM outbox WHERE seq = ?"
 	outboxSQL      = "SELECT " + outboxCols + " FROM outbox WHERE target = ? AND dead = ? ORDER BY seq LIMIT " + limitArg
 	heldSQL        = "SELECT " + outboxCols + " FROM outbox WHERE target = ? AND dead = 0 AND held = 1 ORDER BY seq LIMIT " + limitArg
@@ -334,9 +337,11 @@ func scanOutboxRow(row scanner) (store.Outbox, error) {
 	var (
 		o               store.Outbox
 		nextAt, created string
+		claimedUntil    string
 		d, h            int
 	)
-	if err := row.Scan(&o.Seq, &o.Target, &o.Type, &o.ID, &o.Payload, &o.Attempts, &nextAt, &o.LastError, &d, &h, &created); err != nil {
+	if err := row.Scan(&o.Seq, &o.Target, &o.Type, &o.ID, &o.Payload, &o.Attempts, &nextAt, &o.LastError, &d, &h, &created,
+		&o.ClaimedBy, &claimedUntil); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return store.Outbox{}, fmt.Errorf("%w: outbox operation", store.ErrNotFound)
 		}
@@ -348,6 +353,11 @@ func scanOutboxRow(row scanner) (store.Outbox, error) {
 	}
 	if created != "" {
 		if o.Created, err = time.Parse(store.TimeFormat, created); err != nil {
+			return store.Outbox{}, fmt.Errorf("store: outbox %d: %w", o.Seq, err)
+		}
+	}
+	if claimedUntil != "" {
+		if o.ClaimedUntil, err = time.Parse(store.TimeFormat, claimedUntil); err != nil {
 			return store.Outbox{}, fmt.Errorf("store: outbox %d: %w", o.Seq, err)
 		}
 	}
@@ -410,6 +420,42 @@ func (t *sqlTx) Enqueue(ctx context.Context, o store.Outbox) (int64, error) {
 func (t *sqlTx) UpdateOutbox(ctx context.Context, o store.Outbox) error {
 	return t.execOne(ctx, "update outbox", o.Seq, updOutboxSQL,
 		data(o.Payload), o.Attempts, o.NextAt.UTC().Format(store.TimeFormat), o.LastError, boolInt(o.Dead), boolInt(o.Held), timeText(o.Created), o.Seq)
+}
+
+// ClaimOutbox implements Tx. It reads each operation and its object's
+// first pending one, and claims it by an update of its row: under the
+// writers' serializable isolation, two replicas claiming one operation, or
+// a claim and the planner's coalescing into it, do not both commit.
+func (t *sqlTx) ClaimOutbox(ctx context.Context, seqs []int64, by string, now, until time.Time) ([]store.Outbox, error) {
+	ctx, err := t.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []store.Outbox{}
+	for _, seq := range seqs {
+		o, err := scanOutboxRow(t.w.queryRow(ctx, getOutboxSQL, seq))
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			continue
+		case err != nil:
+			return nil, err
+		case o.Dead || o.Held || o.ClaimedBy != "" && o.ClaimedBy != by && o.ClaimedUntil.After(now):
+			continue
+		}
+		var head int64
+		if err := t.w.queryRow(ctx, objHeadSQL, o.Target, o.Type, o.ID).Scan(&head); err != nil {
+			return nil, fmt.Errorf("store: claim outbox: %w", err)
+		}
+		if head != seq {
+			continue
+		}
+		if _, err := t.w.exec(ctx, claimSQL, by, until.UTC().Format(store.TimeFormat), seq); err != nil {
+			return nil, fmt.Errorf("store: claim outbox: %w", err)
+		}
+		o.ClaimedBy, o.ClaimedUntil = by, until
+		out = append(out, o)
+	}
+	return out, nil
 }
 
 // LastOutbox implements Tx.

@@ -382,6 +382,11 @@ var migrations = []migration{{
 		name VARCHAR(64) NOT NULL PRIMARY KEY,
 		value {blob} NOT NULL
 	)`,
+}, {
+	// Delivery claims (engine.go: ClaimOutbox): the replica delivering an
+	// operation, and until when its claim stands unless renewed.
+	`ALTER TABLE outbox ADD COLUMN claimed_by VARCHAR(255) NOT NULL DEFAULT ''`,
+	`ALTER TABLE outbox ADD COLUMN claimed_until CHAR(30) NOT NULL DEFAULT ''`,
 }}
 
 // migrationFuncs are the steps of a migration that SQL alone cannot do,

@@ -29,6 +29,7 @@ func Run(t *testing.T, open Opener) {
 		{"Holds", testHolds},
 		{"Guests", testGuests},
 		{"HeldOutbox", testHeldOutbox},
+		{"ClaimOutbox", testClaimOutbox},
 		{"ProvisionedMembers", testProvisionedMembers},
 		{"Reconciliations", testReconciliations},
 		{"Reviews", testReviews},
