@@ -13,7 +13,7 @@ import (
 // s, compared as a SCIM filter compares it (case-insensitively): one
 // index lookup. Two ids mean that s is the id of one resource and the
 // name of another.
-func (rt *ResourceType) Lookup(ctx context.Context, st store.Store, s string) ([]string, error) {
+func (rt *ResourceType) Lookup(ctx context.Context, st store.Resources, s string) ([]string, error) {
 	lit, err := json.Marshal(s)
 	if err != nil {
 		return nil, err

@@ -21,7 +21,7 @@ import (
 	"github.com/scimgate/scimgate/internal/store"
 )
 
-// MemberReader reads a group's member rows; store.Store and store.Tx are
+// MemberReader reads a group's member rows; store.Resources and store.Tx are
 // MemberReaders.
 type MemberReader interface {
 	Members(ctx context.Context, typ, id string, after, limit int) ([]store.Member, error)

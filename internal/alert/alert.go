@@ -19,13 +19,14 @@ import (
 	"github.com/scimgate/scimgate/internal/store"
 )
 
-// Store is what the Evaluator keeps its episodes in (a *sqlstore.SQL).
+// Store is the part of the store the Evaluator uses: it keeps its
+// episodes and notifications there, and reads the users and workflow
+// runs its rules name.
 type Store interface {
-	Write(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error
-	Get(ctx context.Context, typ, id string) (store.Resource, error)
-	Alerts(ctx context.Context, q store.AlertQuery) ([]store.Alert, error)
-	AlertNotices(ctx context.Context, q store.AlertNoticeQuery) ([]store.AlertNotice, error)
-	WorkflowRun(ctx context.Context, id int64) (store.WorkflowRun, []store.WorkflowTask, error)
+	store.Resources
+	store.Writer
+	store.Alerts
+	store.Workflows
 }
 
 // Engine is what the target rules read (an *engine.Engine).

@@ -41,7 +41,7 @@ var ErrConfig = errors.New("engine: invalid options")
 
 // Options configure an Engine. Zero durations and counts take the defaults.
 type Options struct {
-	Store  store.Store
+	Store  Store
 	Policy *policy.Policy
 	// Connectors are the open connectors by target name; every policy
 	// target needs one. The engine does not close them.

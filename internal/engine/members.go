@@ -20,7 +20,7 @@ import (
 
 // groupMembers returns the ids of a group's members in SCIM, sorted; none
 // when the group does not exist.
-func groupMembers(ctx context.Context, st store.Store, id string) ([]string, error) {
+func groupMembers(ctx context.Context, st store.Resources, id string) ([]string, error) {
 	ms, err := st.Members(ctx, string(targets.Group), id, -1, 0)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil

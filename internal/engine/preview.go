@@ -34,7 +34,7 @@ const previewCap = 1_000_000
 // delivered, then those that planning every user and group of st against
 // the recorded provisioning state would add. Targets are assumed to have
 // every capability.
-func Preview(ctx context.Context, st store.Store, pol *policy.Policy) ([]PlannedOp, error) {
+func Preview(ctx context.Context, st Store, pol *policy.Policy) ([]PlannedOp, error) {
 	e, err := readOnly(st, pol)
 	if err != nil {
 		return nil, err
@@ -101,7 +101,7 @@ func Preview(ctx context.Context, st store.Store, pol *policy.Policy) ([]Planned
 // readOnly returns an engine over st and pol that is never started, with
 // stand-in connectors that are never called: Preview and ObjectStates read
 // with it.
-func readOnly(st store.Store, pol *policy.Policy) (*Engine, error) {
+func readOnly(st Store, pol *policy.Policy) (*Engine, error) {
 	conns := map[string]targets.Connector{}
 	for _, t := range pol.Targets() {
 		conns[t.Name()] = previewConnector{}

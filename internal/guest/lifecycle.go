@@ -63,9 +63,17 @@ type Entra interface {
 	DeleteUser(ctx context.Context, user string) error
 }
 
+// Store is the part of the store the guest lifecycle uses.
+type Store interface {
+	store.Resources
+	store.Writer
+	store.Journal
+	store.Guests
+}
+
 // LifecycleOptions configure a Lifecycle.
 type LifecycleOptions struct {
-	Store  store.Store
+	Store  Store
 	Rules  *Rules
 	Engine Engine
 	// Entra, when set, blocks and deletes in the directory (as the
@@ -178,7 +186,7 @@ type subject struct {
 	manager string // the manager's id, "" none
 }
 
-// reader reads users and groups (a store.Store or a store.Tx).
+// reader reads users and groups (a store.Resources or a store.Tx).
 type reader interface {
 	Get(ctx context.Context, typ, id string) (store.Resource, error)
 	MemberOf(ctx context.Context, typ, value string) ([]string, error)
@@ -301,7 +309,7 @@ func backoff(n int) time.Duration {
 }
 
 // record returns the record of user id (found false when none) from st (a
-// store.Store or a store.Tx).
+// store.Guests or a store.Tx).
 func record(ctx context.Context, st interface {
 	Guest(ctx context.Context, user string) (store.GuestRecord, error)
 }, id string) (Record, bool, error) {
@@ -933,7 +941,7 @@ func (l *Lifecycle) Guests(ctx context.Context) ([]Record, error) {
 }
 
 // Records returns the records kept in st, by user id.
-func Records(ctx context.Context, st store.Store) ([]Record, error) {
+func Records(ctx context.Context, st store.Guests) ([]Record, error) {
 	gs, err := st.Guests(ctx, store.GuestQuery{})
 	if err != nil {
 		return nil, err

@@ -86,7 +86,7 @@ var ErrUnknownObject = errors.New("no such user or group")
 // provisioning state only. only, when not "", restricts it to that target;
 // types names each target's connector type. It calls no target and
 // writes nothing.
-func Explain(ctx context.Context, st store.Store, pol *policy.Policy, types map[string]string, only, arg string) (Explanation, error) {
+func Explain(ctx context.Context, st Store, pol *policy.Policy, types map[string]string, only, arg string) (Explanation, error) {
 	if only != "" {
 		if _, ok := pol.Target(only); !ok {
 			return Explanation{}, fmt.Errorf("no target named %q", only)
@@ -150,7 +150,7 @@ func Explain(ctx context.Context, st store.Store, pol *policy.Policy, types map[
 
 // resolve finds the object arg names (see Explain): an id wins over a
 // name; a name shared by a user and a group is ambiguous.
-func resolve(ctx context.Context, st store.Store, pol *policy.Policy, arg string) (targets.Kind, string, error) {
+func resolve(ctx context.Context, st Store, pol *policy.Policy, arg string) (targets.Kind, string, error) {
 	var found [][2]string // kind, id
 	for _, rt := range []*scim.ResourceType{scim.UserType(), scim.GroupType()} {
 		ids, err := rt.Lookup(ctx, st, arg)
@@ -190,7 +190,7 @@ func resolve(ctx context.Context, st store.Store, pol *policy.Policy, arg string
 }
 
 // groupsOf returns the groups user id is a direct member of.
-func groupsOf(ctx context.Context, st store.Store, id string) ([]policy.GroupRef, error) {
+func groupsOf(ctx context.Context, st store.Resources, id string) ([]policy.GroupRef, error) {
 	ids, err := st.MemberOf(ctx, "Group", id)
 	if err != nil {
 		return nil, err
@@ -224,7 +224,7 @@ func nameOf(kind targets.Kind, res map[string]any) string {
 
 // namer finds the names of group members by id, each once.
 type namer struct {
-	st    store.Store
+	st    store.Resources
 	cache map[string]string
 }
 

@@ -38,7 +38,7 @@ type GuestStep struct {
 // GuestSteps plans, with rules, the steps of every guest recorded in st
 // that fall due by now plus days days, earliest first: what the guest
 // lifecycle would do if it ran until then with nothing changing.
-func GuestSteps(ctx context.Context, st store.Store, rules *guest.Rules, now time.Time, days int) (*Guests, error) {
+func GuestSteps(ctx context.Context, st store.Guests, rules *guest.Rules, now time.Time, days int) (*Guests, error) {
 	recs, err := guest.Records(ctx, st)
 	if err != nil {
 		return nil, err

@@ -69,7 +69,7 @@ const pageSize = 500
 // Build evaluates pol over every user and group in st; only, when not "",
 // restricts the plan to that target. types names each target's connector
 // type, for display.
-func Build(ctx context.Context, st store.Store, pol *policy.Policy, types map[string]string, only string) (Plan, error) {
+func Build(ctx context.Context, st Store, pol *policy.Policy, types map[string]string, only string) (Plan, error) {
 	users, err := load(ctx, st, "User")
 	if err != nil {
 		return Plan{}, err
@@ -173,7 +173,7 @@ type object struct {
 	res      map[string]any
 }
 
-func load(ctx context.Context, st store.Store, typ string) ([]object, error) {
+func load(ctx context.Context, st store.Resources, typ string) ([]object, error) {
 	name := map[string]string{"User": "userName", "Group": "displayName"}[typ]
 	var out []object
 	for start := 1; ; start += pageSize {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/scimgate/scimgate/internal/config"
+	"github.com/scimgate/scimgate/internal/engine"
 	"github.com/scimgate/scimgate/internal/guest"
 	"github.com/scimgate/scimgate/internal/store"
 	"github.com/scimgate/scimgate/policy"
@@ -14,12 +15,18 @@ import (
 	"github.com/scimgate/scimgate/targets"
 )
 
+// Store is the part of the store a plan reads: the engine's (Build and
+// Explain run a read-only engine on it).
+type Store interface {
+	engine.Store
+}
+
 // Source is what a plan of a configured gateway reads: its store, its
 // policy and the connector type of each target. It is built from the
 // configuration and the data directory alone: `scimgate plan` runs
 // without the gateway (internal/gateway) and its SCIM server.
 type Source struct {
-	Store  store.Store
+	Store  store.Store // the store Open opened; Close closes it
 	Policy *policy.Policy
 	// Types maps each target's name to its connector type.
 	Types map[string]string

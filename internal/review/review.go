@@ -173,9 +173,19 @@ type Entra interface {
 	LookupUser(ctx context.Context, key string) (*entra.User, error)
 }
 
+// Store is the part of the store the review service uses.
+type Store interface {
+	store.Resources
+	store.Writer
+	store.ProvisionedState
+	store.Holds
+	store.Guests
+	store.Reviews
+}
+
 // Options configure a Service.
 type Options struct {
-	Store store.Store
+	Store Store
 	// Definitions are the reviews, validated (Config.Validate and the
 	// configuration's checks).
 	Definitions []Config

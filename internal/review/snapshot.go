@@ -317,7 +317,7 @@ func (s *Service) reviewersOf(ctx context.Context, rc ReviewersConfig, fallback 
 
 // resolver finds reviewers named by userName or email, once each.
 type resolver struct {
-	st  store.Store
+	st  store.Resources
 	ids map[string]string
 	// owners are the reviewer keys of the group's owners (type
 	// groupOwners), read once at the start.
@@ -397,7 +397,7 @@ func (r *resolver) resolve(ctx context.Context, name string) (string, error) {
 	return id, nil
 }
 
-func resolveReviewer(ctx context.Context, st store.Store, name string) (string, error) {
+func resolveReviewer(ctx context.Context, st store.Resources, name string) (string, error) {
 	if name == "" {
 		return "", nil
 	}

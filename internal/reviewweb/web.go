@@ -90,12 +90,19 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"decision": decisionText,
 }).ParseFS(files, "templates/*.html"))
 
+// Store is the part of the store the reviewer pages use.
+type Store interface {
+	store.Resources
+	store.Writer
+	store.Reviews
+}
+
 // Options configure a Handler.
 type Options struct {
 	// Reviews is the review service; Store the store its one-time links'
 	// ids are recorded in.
 	Reviews *review.Service
-	Store   store.Store
+	Store   Store
 	// Key signs the links and the sign-in forms' cookies and derives the
 	// sessions' CSRF tokens (32 random bytes or more).
 	Key []byte

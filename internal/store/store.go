@@ -2,8 +2,10 @@
 // resources with the index rows that answer filters, the change journal,
 // the provisioning engine's outbox and state, the audit log and the
 // records of workflows, alerts, holds, guests and access reviews; the
-// types, the sentinel errors and the Store and Tx interfaces. The
-// implementation is package sqlstore (SQLite, PostgreSQL, MariaDB/MySQL).
+// types, the sentinel errors, the Store and Tx interfaces and the small
+// role interfaces Store is made of, from which each consumer composes the
+// interface it uses. The implementation is package sqlstore (SQLite,
+// PostgreSQL, MariaDB/MySQL).
 //
 // The SCIM layer owns the meaning of resources: it hands the store opaque JSON
 // plus the index entries it derived from the schema, and compiles SCIM filters
@@ -165,8 +167,27 @@ type Page struct {
 	Resources []Resource // the requested page (never nil)
 }
 
-// Store is the gateway's durable resource store.
+// Store is the gateway's durable store: what a backend implements. It is
+// the sum of the roles below; a consumer declares the interface it uses,
+// made of the roles it needs, rather than taking the whole Store.
 type Store interface {
+	Resources
+	Writer
+	Journal
+	Outboxes
+	ProvisionedState
+	AuditLog
+	Workflows
+	Alerts
+	Holds
+	Guests
+	Reviews
+	// Close finishes queued writes and releases the database.
+	Close() error
+}
+
+// Resources reads SCIM resources and group members.
+type Resources interface {
 	// Get returns one resource, or ErrNotFound.
 	Get(ctx context.Context, typ, id string) (Resource, error)
 	// Query answers a filter from the index; cost grows with the size of
@@ -176,17 +197,32 @@ type Store interface {
 	// Find returns the ids of the resources of a type matching c, in
 	// creation order.
 	Find(ctx context.Context, typ string, c Cond) ([]string, error)
+
+	// Group members (see members.go).
+
+	// Members returns up to limit members of typ/id (all when limit <= 0)
+	// with Elem > after, in Elem order; ErrNotFound without the resource.
+	Members(ctx context.Context, typ, id string, after, limit int) ([]Member, error)
+	// MemberOf returns the ids of the resources of typ that have value
+	// as a member, in creation order.
+	MemberOf(ctx context.Context, typ, value string) ([]string, error)
+	// MemberCount returns how many members typ/id has.
+	MemberCount(ctx context.Context, typ, id string) (int, error)
+}
+
+// Writer changes the store: every write goes through a Tx.
+type Writer interface {
 	// Write runs fn in a transaction and returns once the transaction is
 	// durably committed (fsync'd). If fn returns an error, none of its
 	// writes happen and that error is returned. Writes from concurrent
 	// callers may share one commit; each sees the effects of those before
 	// it. fn must do all its I/O through tx and must not retain it.
 	Write(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
-	// Close finishes queued writes and releases the database.
-	Close() error
+}
 
-	// The provisioning engine's reads (see engine.go).
-
+// Journal reads the change journal and the engine's cursors in it (see
+// engine.go).
+type Journal interface {
 	// Changes returns up to limit journal entries with Seq > after, in
 	// Seq order.
 	Changes(ctx context.Context, after int64, limit int) ([]Change, error)
@@ -195,9 +231,10 @@ type Store interface {
 	Changed() <-chan struct{}
 	// Cursor returns the position saved under name, 0 when none.
 	Cursor(ctx context.Context, name string) (int64, error)
-	// Provisioned returns the state of one object in one target, or
-	// ErrNotFound.
-	Provisioned(ctx context.Context, target, typ, id string) (Provisioned, error)
+}
+
+// Outboxes reads the operations queued for each target (see engine.go).
+type Outboxes interface {
 	// Outbox returns up to limit operations of target in Seq order: the
 	// pending ones, or with dead the dead letters.
 	Outbox(ctx context.Context, target string, dead bool, limit int) ([]Outbox, error)
@@ -213,6 +250,14 @@ type Store interface {
 	// ObjectOutbox returns the operations of one object in a target,
 	// pending and dead, in queue order.
 	ObjectOutbox(ctx context.Context, target, typ, id string) ([]Outbox, error)
+}
+
+// ProvisionedState reads what the engine recorded of the objects it
+// provisioned in each target (see engine.go).
+type ProvisionedState interface {
+	// Provisioned returns the state of one object in one target, or
+	// ErrNotFound.
+	Provisioned(ctx context.Context, target, typ, id string) (Provisioned, error)
 	// ProvisionedByKey returns the records of a target's objects of a type
 	// with the given Key.
 	ProvisionedByKey(ctx context.Context, target, typ, key string) ([]Provisioned, error)
@@ -222,22 +267,6 @@ type Store interface {
 	ProvisionedByAnchor(ctx context.Context, target, typ, anchor string) ([]Provisioned, error)
 	// ProvisionedOf returns every record of a target.
 	ProvisionedOf(ctx context.Context, target string) ([]Provisioned, error)
-	// Audit returns audit entries, newest first.
-	Audit(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
-	// Reconciliations returns the kept reports of reconciliations, newest
-	// first (see reconcile.go).
-	Reconciliations(ctx context.Context, q ReconciliationQuery) ([]Reconciliation, error)
-
-	// Group members (see members.go).
-
-	// Members returns up to limit members of typ/id (all when limit <= 0)
-	// with Elem > after, in Elem order; ErrNotFound without the resource.
-	Members(ctx context.Context, typ, id string, after, limit int) ([]Member, error)
-	// MemberOf returns the ids of the resources of typ that have value
-	// as a member, in creation order.
-	MemberOf(ctx context.Context, typ, value string) ([]string, error)
-	// MemberCount returns how many members typ/id has.
-	MemberCount(ctx context.Context, typ, id string) (int, error)
 
 	// The engine's record of the members it put into a group in a
 	// target (see provmembers.go).
@@ -251,9 +280,20 @@ type Store interface {
 	// ProvisionedGroupsOf returns the groups of target that member is
 	// recorded in, sorted.
 	ProvisionedGroupsOf(ctx context.Context, target, member string) ([]string, error)
+}
 
-	// Lifecycle workflows (see workflow.go).
+// AuditLog reads the audit log and the reports of reconciliations.
+type AuditLog interface {
+	// Audit returns audit entries, newest first.
+	Audit(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
+	// Reconciliations returns the kept reports of reconciliations, newest
+	// first (see reconcile.go).
+	Reconciliations(ctx context.Context, q ReconciliationQuery) ([]Reconciliation, error)
+}
 
+// Workflows reads the lifecycle workflows' runs, schedules and states (see
+// workflow.go).
+type Workflows interface {
 	// WorkflowRun returns a run with its tasks in order, or ErrNotFound.
 	WorkflowRun(ctx context.Context, id int64) (WorkflowRun, []WorkflowTask, error)
 	// WorkflowRuns returns the runs q selects.
@@ -266,21 +306,33 @@ type Store interface {
 	// WorkflowStates returns the administrator's overrides: enabled or
 	// not, by workflow.
 	WorkflowStates(ctx context.Context) (map[string]bool, error)
-	// Alerts (see alert.go).
+}
 
+// Alerts reads the alert episodes and their notifications (see alert.go).
+type Alerts interface {
 	// Alerts returns the alerts q selects, by rule and key.
 	Alerts(ctx context.Context, q AlertQuery) ([]Alert, error)
 	// AlertNotices returns the notifications q selects, in Seq order.
 	AlertNotices(ctx context.Context, q AlertNoticeQuery) ([]AlertNotice, error)
-	// Holds returns the holds q selects (see holds.go).
+}
+
+// Holds reads the holds (see holds.go).
+type Holds interface {
+	// Holds returns the holds q selects.
 	Holds(ctx context.Context, q HoldQuery) ([]Hold, error)
-	// Guests returns the guest records q selects (see guests.go).
+}
+
+// Guests reads the guest lifecycle's records (see guests.go).
+type Guests interface {
+	// Guests returns the guest records q selects.
 	Guests(ctx context.Context, q GuestQuery) ([]GuestRecord, error)
 	// Guest returns the guest record of user, or ErrNotFound.
 	Guest(ctx context.Context, user string) (GuestRecord, error)
+}
 
-	// Access reviews (see reviews.go).
-
+// Reviews reads the access reviews: instances, items, notices,
+// definitions and the reviewer page's sessions (see reviews.go).
+type Reviews interface {
 	// ReviewInstance returns one instance, or ErrNotFound.
 	ReviewInstance(ctx context.Context, id int64) (ReviewInstance, error)
 	// ReviewSession returns the reviewer page's session of hash (expired

@@ -54,9 +54,17 @@ type Engine interface {
 	ResyncObject(ctx context.Context, target string, kind targets.Kind, id string) (int, error)
 }
 
+// Store is the part of the store the workflow runner uses.
+type Store interface {
+	store.Resources
+	store.Writer
+	store.ProvisionedState
+	store.Workflows
+}
+
 // Options configure a Runner. Zero durations and counts take the defaults.
 type Options struct {
-	Store     store.Store
+	Store     Store
 	Workflows []*Workflow
 	// Sender sends emails (sendEmail, entraTemporaryAccessPass), rendered
 	// from Templates (default: notify's built-in templates).

@@ -34,9 +34,15 @@ import (
 // ContentType is the media type of every SCIM response.
 const ContentType = "application/scim+json"
 
+// Store is the part of the store the SCIM server uses.
+type Store interface {
+	store.Resources
+	store.Writer
+}
+
 // Options configure a Server.
 type Options struct {
-	Store store.Store
+	Store Store
 	// Types are the served resource types; the first is the default for
 	// root-level .search ordering. Usually scim.ResourceTypes(...).
 	Types []*scim.ResourceType
