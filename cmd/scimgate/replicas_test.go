@@ -261,6 +261,7 @@ func testReplicasKill9(t *testing.T, typ string, start func(testing.TB) *dbtest.
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	kills, leaderKills := 0, 0
+	delivered := make([]float64, replicas) // operations delivered by each slot's replicas
 	for running := true; running; {
 		select {
 		case <-done:
@@ -279,6 +280,7 @@ func testReplicasKill9(t *testing.T, typ string, start func(testing.TB) *dbtest.
 					}
 				}
 			}
+			delivered[victim] += replicaDeliveries(t, proxy, victim) // its count until now
 			proxy.set(victim, "")
 			_ = procs[victim].cmd.Process.Signal(syscall.SIGKILL)
 			<-procs[victim].done
@@ -354,6 +356,51 @@ func testReplicasKill9(t *testing.T, typ string, start func(testing.TB) *dbtest.
 	if got := appUsers(t, app); !maps.Equal(got, expect) {
 		t.Errorf("the target changed after the queue drained: %v, want %v", got, expect)
 	}
+	// Every replica delivers, not only the one that plans: each slot's
+	// replicas delivered some of the operations (their metrics add up).
+	var total float64
+	for i := range replicas {
+		delivered[i] += replicaDeliveries(t, proxy, i)
+		total += delivered[i]
+		if delivered[i] == 0 {
+			t.Errorf("the replicas of slot %d delivered nothing (by slot: %v); want every replica to deliver", i, delivered)
+		}
+	}
+	if total < float64(len(expect)) {
+		t.Errorf("the replicas' metrics count %v deliveries, fewer than the %d users the target has", total, len(expect))
+	}
+	t.Logf("deliveries by slot: %v", delivered)
+}
+
+// replicaDeliveries returns the successful deliveries that the replica in
+// slot counts in its metrics (scimgate_engine_deliveries_total, ok).
+func replicaDeliveries(t *testing.T, p *replicaProxy, slot int) float64 {
+	t.Helper()
+	p.mu.Lock()
+	base := p.bases[slot]
+	p.mu.Unlock()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Errorf("metrics of replica %d: %v", slot, err)
+		return 0
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Errorf("metrics of replica %d: %v", slot, err)
+		return 0
+	}
+	var n float64
+	for line := range strings.Lines(string(b)) {
+		if strings.HasPrefix(line, "scimgate_engine_deliveries_total{") && strings.Contains(line, `outcome="ok"`) {
+			var v float64
+			if _, err := fmt.Sscan(line[strings.LastIndexByte(strings.TrimSpace(line), ' ')+1:], &v); err != nil {
+				t.Errorf("metrics of replica %d: %q: %v", slot, line, err)
+			}
+			n += v
+		}
+	}
+	return n
 }
 
 // replicaRunningBackground returns the slot of the replica whose /healthz
