@@ -63,16 +63,17 @@ type Options struct {
 	// Concurrency is the number of objects a target receives operations
 	// for at the same time (default 4).
 	Concurrency int
-	// Replica names this engine among the replicas that deliver from one
-	// store: it claims each operation it delivers (Tx.ClaimOutbox) under
-	// this name (default "local": the only one). A restarted replica with
-	// the same name takes its claims back at once; another's only when
-	// they end.
+	// Replica, when set, names this engine among the replicas that
+	// deliver from one store: it claims each operation it delivers
+	// (Tx.ClaimOutbox) under this name, and another replica's claims only
+	// when they end. Empty: this engine is the only one that delivers from
+	// its store (a gateway that owns its SQLite database), and it marks
+	// the operations in flight in memory only, which costs no commit.
 	Replica string
-	// ClaimTTL is how long a claim on an operation stands without being
-	// renewed: the operations of a replica that died are delivered by
-	// another after it (default 1m). Claims of deliveries in flight are
-	// renewed every ClaimTTL/3.
+	// ClaimTTL is how long a replica's claim on an operation stands
+	// without being renewed: the operations of a replica that died are
+	// delivered by another after it (default 1m). Claims of deliveries in
+	// flight are renewed every ClaimTTL/3.
 	ClaimTTL time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -179,9 +180,6 @@ func New(opts Options) (*Engine, error) {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 4
 	}
-	if opts.Replica == "" {
-		opts.Replica = "local"
-	}
 	if opts.ClaimTTL <= 0 {
 		opts.ClaimTTL = time.Minute
 	}
@@ -258,9 +256,9 @@ func (e *Engine) DeliverDue(ctx context.Context) (int, error) {
 					continue
 				}
 				claimed, err := e.claim(ctx, []store.Outbox{row})
-				e.recorded(t, err)
-				if err != nil {
-					break // the store fails: paused with backoff
+				if err != nil { // the store fails: paused with backoff
+					e.recorded(t, err)
+					break
 				}
 				c, ok := claimed[row.Seq]
 				if !ok {

@@ -46,12 +46,14 @@ type objectKey struct{ typ, id string }
 // succeed (a retried operation stays its object's head), or when the batch
 // is used up.
 //
-// Every operation it delivers is claimed first (Tx.ClaimOutbox), in one
-// write for the operations it picks at once: replicas delivering from one
-// store never deliver the same operation at once, nor two of one object,
-// and the planner does not merge into a claimed operation. Operations
-// another replica claimed are skipped until its claim ends; the claims of
-// deliveries in flight are renewed every ClaimTTL/3.
+// On a store that replicas share (Options.Replica), every operation it
+// delivers is claimed first (Tx.ClaimOutbox), in one write for the
+// operations it picks at once: replicas never deliver the same operation at
+// once, nor two of one object, and the planner does not merge into a
+// claimed operation. Operations another replica claimed are skipped until
+// its claim ends; the claims of deliveries in flight are renewed every
+// ClaimTTL/3. Alone on its store, the worker's marks in memory (inflight)
+// do the same.
 func (e *Engine) work(ctx context.Context, t *target) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -135,7 +137,7 @@ func (e *Engine) work(ctx context.Context, t *target) {
 		t.mu.Unlock()
 		if len(picked) > 0 {
 			claimed, err := e.claim(ctx, picked)
-			if ctx.Err() == nil { // a store that cannot claim cannot record: paused with backoff
+			if err != nil && ctx.Err() == nil { // a store that cannot claim cannot record: paused with backoff
 				e.recorded(t, err)
 			}
 			t.mu.Lock()
@@ -190,12 +192,19 @@ func (e *Engine) work(ctx context.Context, t *target) {
 // claimedElsewhere reports whether another replica's claim on row stands
 // at now.
 func (e *Engine) claimedElsewhere(row store.Outbox, now time.Time) bool {
-	return row.ClaimedBy != "" && row.ClaimedBy != e.opts.Replica && row.ClaimedUntil.After(now)
+	return e.opts.Replica != "" && row.ClaimedBy != "" && row.ClaimedBy != e.opts.Replica && row.ClaimedUntil.After(now)
 }
 
 // claim claims rows for this replica and returns those claimed, as
-// stored, by Seq.
+// stored, by Seq; alone on its store, the engine has them all as they are.
 func (e *Engine) claim(ctx context.Context, rows []store.Outbox) (map[int64]store.Outbox, error) {
+	if e.opts.Replica == "" {
+		out := make(map[int64]store.Outbox, len(rows))
+		for _, r := range rows {
+			out[r.Seq] = r
+		}
+		return out, nil
+	}
 	seqs := make([]int64, len(rows))
 	for i, r := range rows {
 		seqs[i] = r.Seq
@@ -224,7 +233,7 @@ func (e *Engine) renewClaims(ctx context.Context, t *target) {
 		rows = append(rows, store.Outbox{Seq: seq})
 	}
 	t.mu.Unlock()
-	if len(rows) == 0 {
+	if len(rows) == 0 || e.opts.Replica == "" {
 		return
 	}
 	if _, err := e.claim(ctx, rows); err != nil && ctx.Err() == nil {
@@ -237,8 +246,12 @@ func (e *Engine) renewClaims(ctx context.Context, t *target) {
 // replica took it over after the claim ended): its outcome is not recorded.
 var errClaimLost = errors.New("engine: the operation is no longer claimed by this replica")
 
-// ownClaim checks, in tx, that row is still claimed by this replica.
+// ownClaim checks, in tx, that row is still claimed by this replica, if
+// it shares its store.
 func (e *Engine) ownClaim(ctx context.Context, tx store.Tx, row store.Outbox) error {
+	if e.opts.Replica == "" {
+		return nil
+	}
 	cur, err := tx.GetOutbox(ctx, row.Seq)
 	if errors.Is(err, store.ErrNotFound) || err == nil && cur.ClaimedBy != e.opts.Replica {
 		return errClaimLost
