@@ -12,7 +12,7 @@ import (
 // attributes its Resource.Changed lists, with the actor of the context;
 // a Delete names none.
 func testAuditDetail(t *testing.T, open Opener) {
-	s := open(t)
+	s := fresh(t, open)
 	ctx := store.WithActor(context.Background(), "scim: test")
 	write := func(fn func(ctx context.Context, tx store.Tx) error) {
 		t.Helper()

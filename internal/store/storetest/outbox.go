@@ -14,7 +14,7 @@ import (
 // behind them, are not deliverable until released; LastOutbox, the stats
 // and UpdateOutbox see them.
 func testHeldOutbox(t *testing.T, open Opener) {
-	s := open(t)
+	s := fresh(t, open)
 	ctx := context.Background()
 	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	ops := []store.Outbox{
