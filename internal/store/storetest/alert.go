@@ -9,7 +9,7 @@ import (
 	"github.com/scimgate/scimgate/internal/store"
 )
 
-// TestAlerts: an alert's episode is inserted and replaced per (rule,
+// testAlerts: an alert's episode is inserted and replaced per (rule,
 // key); the active query lists only raised ones; notices are queued,
 // updated, listed when due (not failed ones) and deleted; the alert
 // state is kept by name.

@@ -8,7 +8,7 @@ import (
 	"github.com/scimgate/scimgate/internal/store"
 )
 
-// TestAuditDetail: the audit entry of a Create or Update names the
+// testAuditDetail: the audit entry of a Create or Update names the
 // attributes its Resource.Changed lists, with the actor of the context;
 // a Delete names none.
 func testAuditDetail(t *testing.T, open Opener) {

@@ -9,7 +9,7 @@ import (
 	"github.com/scimgate/scimgate/internal/store"
 )
 
-// TestHolds: a hold is unique per (user, source, target, group) and
+// testHolds: a hold is unique per (user, source, target, group) and
 // replaced in place; queries filter by each field and by account or
 // membership; the basis is kept as nil, false or true; deletes need a
 // condition and count what they removed.
@@ -90,7 +90,7 @@ func testHolds(t *testing.T, open Opener) {
 	}
 }
 
-// TestGuests: a guest record is kept per user, replaced in place, listed
+// testGuests: a guest record is kept per user, replaced in place, listed
 // when due (not those without a due time), and deleted.
 func testGuests(t *testing.T, open Opener) {
 	s := fresh(t, open)

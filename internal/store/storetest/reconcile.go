@@ -10,7 +10,7 @@ import (
 	"github.com/scimgate/scimgate/internal/store"
 )
 
-// TestReconciliations: reports are kept per target, newest first, with
+// testReconciliations: reports are kept per target, newest first, with
 // their items only when one is asked for by id, dry runs left out on
 // request, and the oldest beyond keep dropped.
 func testReconciliations(t *testing.T, open Opener) {

@@ -12,7 +12,7 @@ import (
 	"github.com/scimgate/scimgate/internal/store"
 )
 
-// TestReviews: an instance is created once per (definition, start) with
+// testReviews: an instance is created once per (definition, start) with
 // its items and their reviewers; items are selected by instance,
 // reviewer, the instance's status, pending and index; an item's decision,
 // apply result and reviewers are saved (reviewers replaced); an
@@ -203,7 +203,7 @@ func testReviews(t *testing.T, open Opener) {
 	}
 }
 
-// TestReviewDefinitionDelete: a definition put is listed, deleted once
+// testReviewDefinitionDelete: a definition put is listed, deleted once
 // (a second delete is ErrNotFound), and no longer listed.
 func testReviewDefinitionDelete(t *testing.T, open Opener) {
 	s := fresh(t, open)

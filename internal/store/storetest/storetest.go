@@ -52,6 +52,7 @@ func Run(t *testing.T, open Opener) {
 		{"Holds", testHolds},
 		{"Guests", testGuests},
 		{"HeldOutbox", testHeldOutbox},
+		{"OutboxSchedule", testOutboxSchedule},
 		{"ProvisionedMembers", testProvisionedMembers},
 		{"Reconciliations", testReconciliations},
 		{"Reviews", testReviews},

@@ -10,7 +10,7 @@ import (
 	"github.com/scimgate/scimgate/internal/store"
 )
 
-// TestWorkflowRuns: a run is created once per (workflow, user,
+// testWorkflowRuns: a run is created once per (workflow, user,
 // occurrence) with its tasks; updates are saved; the due query returns
 // pending and running runs whose next task is due, oldest first.
 func testWorkflowRuns(t *testing.T, open Opener) {
@@ -128,7 +128,7 @@ func testWorkflowRuns(t *testing.T, open Opener) {
 	}
 }
 
-// TestWorkflowSchedulesSnapshotsStates: a schedule is one per (workflow,
+// testWorkflowSchedulesSnapshotsStates: a schedule is one per (workflow,
 // user), replaced and deleted; snapshots and enable overrides likewise.
 func testWorkflowSchedulesSnapshotsStates(t *testing.T, open Opener) {
 	s := fresh(t, open)
