@@ -4,10 +4,11 @@
 // model, with hostile literals; sorting and paging), members, the
 // journal, the outbox, provisioned state, the engine's cursors, the audit
 // log, reconciliations, workflows, alerts, holds, guests and access
-// reviews with the due times that the scheduler's timers read, concurrent
-// writes, isolation (a failed or cancelled Write leaves nothing; readers
-// never see part of a Write) and what a closed store keeps (every
-// acknowledged write, nothing of a failed one).
+// reviews with the due times that the scheduler's timers read (and the
+// outbox's operations scheduled for later), concurrent writes, isolation
+// (a failed or cancelled Write leaves nothing; readers never see part of
+// a Write) and what a closed store keeps (every acknowledged write,
+// nothing of a failed one).
 //
 // A backend runs it from a few lines, as sqlstore's tests do for SQLite,
 // PostgreSQL and MariaDB:
@@ -15,7 +16,14 @@
 //	func TestConformance(t *testing.T) {
 //		storetest.Run(t, func(t testing.TB) func(testing.TB) store.Store {
 //			path := filepath.Join(t.TempDir(), "scimgate.db")
-//			return func(t testing.TB) store.Store { return openSQLite(t, path) }
+//			return func(t testing.TB) store.Store {
+//				s, err := sqlstore.OpenSQLite(context.Background(), path)
+//				if err != nil {
+//					t.Fatal(err)
+//				}
+//				t.Cleanup(func() { _ = s.Close() })
+//				return s
+//			}
 //		})
 //	}
 //
