@@ -99,7 +99,8 @@ const (
 )
 
 // Cond is a filter over index entries, built by the SCIM layer.
-// Implementations: And, Or, Not, Compare, Elem, Const.
+// Implementations: And, Or, Not, Compare, Elem, Const. A query with a
+// nil term or an unknown Op is refused with an error.
 type Cond interface{ isCond() }
 
 // And holds when every term holds.
@@ -118,9 +119,10 @@ type Const bool
 // Compare compares the values at Paths with a literal. It holds when some
 // value at one of Paths satisfies Op (Ne: when no value equals). Str is
 // already normalised like IndexEntry.Str; when Num is set, the comparison is
-// numeric on IndexEntry.Num. Paths "id", "meta.created" and
-// "meta.lastmodified" compare the resource's own id and timestamps
-// (timestamps as TimeFormat strings).
+// numeric on IndexEntry.Num. Strings compare byte by byte, as Go's do
+// (also in sorting); literals are never patterns. Paths "id",
+// "meta.created" and "meta.lastmodified" compare the resource's own id
+// and timestamps (timestamps as TimeFormat strings).
 type Compare struct {
 	Paths []string
 	Op    Op

@@ -138,46 +138,6 @@ func TestQueryReadersNotStarved(t *testing.T) {
 	checkReaders(t, s)
 }
 
-// TestQueryManyTerms: conditions of hundreds of terms compile, also past
-// SQLite's limit of 500 SELECTs in a compound SELECT (the filter is then
-// evaluated without an index driver).
-func TestQueryManyTerms(t *testing.T) {
-	s := openTest(t)
-	slowFixture(t, s, 20, 1)
-	tests := []struct {
-		name string
-		term func(i int) store.Cond
-	}{
-		{"600 eq", func(i int) store.Cond { return eq("username", fmt.Sprintf("user%d", i)) }},
-		{"600 id eq", func(i int) store.Cond { return eq("id", fmt.Sprintf("u%d", i)) }},
-		{"600 id or username eq", func(i int) store.Cond {
-			return store.Compare{Paths: []string{"id", "username"}, Op: store.Eq, Str: fmt.Sprintf("user%d", i)}
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var or store.Or
-			for i := range 600 {
-				// Every 20th term names a user: u0, u1, … u29, of
-				// which u0 … u19 exist.
-				n := i/20 + 1000*(i%20)
-				or = append(or, tt.term(n))
-			}
-			p, err := s.Query(context.Background(), "User", store.Query{Filter: or, Count: 100})
-			if err != nil {
-				t.Fatalf("Query: %v", err)
-			}
-			want := []string{}
-			for i := range 20 {
-				want = append(want, fmt.Sprintf("u%d", i))
-			}
-			if got := pageIDs(p); !slices.Equal(got, want) || p.Total != 20 {
-				t.Errorf("got %v (total %d), want %v", got, p.Total, want)
-			}
-		})
-	}
-}
-
 // TestPlanLookup: which conditions count as index lookups, which may run
 // only in a place of SQL.scans.
 func TestPlanLookup(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,59 +22,9 @@ func user(id, unique string) store.Resource {
 		Index: entries("username", unique)}
 }
 
-// batch runs the write functions concurrently, so that they are likely to
-// share commits, and returns their errors in order.
-func batch(s store.Store, fns ...func(context.Context, store.Tx) error) []error {
-	errs := make([]error, len(fns))
-	var wg sync.WaitGroup
-	for i, fn := range fns {
-		wg.Go(func() { errs[i] = s.Write(context.Background(), fn) })
-	}
-	wg.Wait()
-	return errs
-}
-
-func TestWriteFailureIsolated(t *testing.T) {
-	s := openTest(t)
-	boom := errors.New("boom")
-	var fns []func(context.Context, store.Tx) error
-	for i := range 50 {
-		fns = append(fns, func(ctx context.Context, tx store.Tx) error {
-			r := user(fmt.Sprintf("ok%02d", i), fmt.Sprintf("ok%02d", i))
-			return tx.Create(ctx, &r)
-		}, func(ctx context.Context, tx store.Tx) error {
-			r := user(fmt.Sprintf("bad%02d", i), fmt.Sprintf("bad%02d", i))
-			if err := tx.Create(ctx, &r); err != nil {
-				return err
-			}
-			if i%2 == 0 {
-				panic("write function panics")
-			}
-			return boom
-		})
-	}
-	errs := batch(s, fns...)
-	for i, err := range errs {
-		id := fmt.Sprintf("ok%02d", i/2)
-		switch {
-		case i%2 == 0 && err != nil:
-			t.Errorf("%s: %v", id, err)
-		case i%2 == 1 && i/2%2 == 1 && !errors.Is(err, boom):
-			t.Errorf("failing fn %d: err = %v, want boom", i/2, err)
-		case i%2 == 1 && i/2%2 == 0 && (err == nil || errors.Is(err, boom)):
-			t.Errorf("panicking fn %d: err = %v", i/2, err)
-		}
-	}
-	p, err := s.Query(context.Background(), "User", store.Query{Filter: store.Compare{Paths: []string{"username"}, Op: store.Sw, Str: "bad"}})
-	if err != nil || p.Total != 0 {
-		t.Errorf("failed writes left %d resources (err %v)", p.Total, err)
-	}
-	p, err = s.Query(context.Background(), "User", store.Query{Filter: store.Compare{Paths: []string{"username"}, Op: store.Sw, Str: "ok"}})
-	if err != nil || p.Total != 50 {
-		t.Errorf("successful writes: %d resources (err %v), want 50", p.Total, err)
-	}
-}
-
+// TestWriteConflictInOneBatch: creates of one Unique that share a batch
+// (storetest checks concurrent creates and a conflict inside one write
+// function, whatever the batching).
 func TestWriteConflictInOneBatch(t *testing.T) {
 	s := openTest(t)
 	ctx := context.Background()
@@ -105,21 +54,6 @@ func TestWriteConflictInOneBatch(t *testing.T) {
 	if p, err := s.Query(ctx, "User", store.Query{Filter: eq("username", "same"), Count: 10}); err != nil || !slices.Equal(pageIDs(p), []string{"dup0"}) {
 		t.Errorf("stored %v, %v; want [dup0]", pageIDs(p), err)
 	}
-
-	// And within one write function, which then fails as a whole.
-	err := s.Write(ctx, func(ctx context.Context, tx store.Tx) error {
-		r1, r2 := user("x1", "x"), user("x2", "x")
-		if err := tx.Create(ctx, &r1); err != nil {
-			return err
-		}
-		return tx.Create(ctx, &r2)
-	})
-	if !errors.Is(err, store.ErrConflict) {
-		t.Errorf("second create in one fn: %v, want ErrConflict", err)
-	}
-	if _, err := s.Get(ctx, "User", "x1"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("create of the failed fn stored: %v", err)
-	}
 }
 
 // waitQueued waits until n writes are queued behind a blocked writer.
@@ -145,6 +79,8 @@ func blockWriter(s *SQL) (release func(), result <-chan error) {
 	return func() { close(unblock) }, res
 }
 
+// TestWriteCancelled: a Write cancelled while it is queued never runs
+// its function (storetest checks that a cancelled Write stores nothing).
 func TestWriteCancelled(t *testing.T) {
 	s := openTest(t)
 	var ran atomic.Bool
@@ -180,11 +116,6 @@ func TestWriteCancelled(t *testing.T) {
 	mustCreate(t, s, user("after", "after"))
 	if ran.Load() {
 		t.Error("fn of a cancelled Write ran")
-	}
-	for _, id := range []string{"early", "late"} {
-		if _, err := s.Get(context.Background(), "User", id); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("cancelled create %s stored: %v", id, err)
-		}
 	}
 }
 

@@ -9,12 +9,12 @@ import (
 	"github.com/scimgate/scimgate/internal/store"
 )
 
-// TestAlerts: an alert's episode is inserted and replaced per (rule,
+// testAlerts: an alert's episode is inserted and replaced per (rule,
 // key); the active query lists only raised ones; notices are queued,
 // updated, listed when due (not failed ones) and deleted; the alert
 // state is kept by name.
 func testAlerts(t *testing.T, open Opener) {
-	s := open(t)
+	s := fresh(t, open)
 	ctx := context.Background()
 	at := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	write := func(fn func(ctx context.Context, tx store.Tx) error) {

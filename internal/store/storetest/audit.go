@@ -8,11 +8,11 @@ import (
 	"github.com/scimgate/scimgate/internal/store"
 )
 
-// TestAuditDetail: the audit entry of a Create or Update names the
+// testAuditDetail: the audit entry of a Create or Update names the
 // attributes its Resource.Changed lists, with the actor of the context;
 // a Delete names none.
 func testAuditDetail(t *testing.T, open Opener) {
-	s := open(t)
+	s := fresh(t, open)
 	ctx := store.WithActor(context.Background(), "scim: test")
 	write := func(fn func(ctx context.Context, tx store.Tx) error) {
 		t.Helper()

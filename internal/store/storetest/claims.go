@@ -16,7 +16,7 @@ import (
 // UpdateOutbox, DeleteOutbox or a claim until now; the claim is stored
 // (Deliverable, GetOutbox see it).
 func testClaimOutbox(t *testing.T, open Opener) {
-	s := open(t)
+	s := fresh(t, open)
 	ctx := context.Background()
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	var seq = map[string]int64{}

@@ -52,7 +52,7 @@ func testJournal(t *testing.T, open Opener) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := open(t)
+			s := fresh(t, open)
 			ctx := context.Background()
 			mustCreate(t, s, user("u0", "zero"))
 			select {
@@ -94,7 +94,7 @@ func testJournal(t *testing.T, open Opener) {
 }
 
 func testJournalSeqAndPrune(t *testing.T, open Opener) {
-	s := open(t)
+	s := fresh(t, open)
 	ctx := context.Background()
 	mustCreate(t, s, user("a", "a"), user("b", "b"), user("c", "c"))
 	all, err := s.Changes(ctx, 0, 10)
@@ -121,7 +121,7 @@ func testJournalSeqAndPrune(t *testing.T, open Opener) {
 }
 
 func testEngineState(t *testing.T, open Opener) {
-	s := open(t)
+	s := fresh(t, open)
 	ctx := context.Background()
 	write := func(fn func(context.Context, store.Tx) error) {
 		t.Helper()
@@ -211,7 +211,7 @@ func testEngineState(t *testing.T, open Opener) {
 }
 
 func testQuerySortAndPaging(t *testing.T, open Opener) {
-	s := open(t)
+	s := fresh(t, open)
 	key := func(id string, vals ...string) store.Resource {
 		r := store.Resource{Type: "User", ID: id, Index: entries("other", "x")}
 		for i, v := range vals {
@@ -286,7 +286,7 @@ func testQuerySortAndPaging(t *testing.T, open Opener) {
 }
 
 func testWriteErrors(t *testing.T, open Opener) {
-	s := open(t)
+	s := fresh(t, open)
 	ctx := context.Background()
 	base := mustCreate(t, s, user("a", "alice"), user("b", "bob"))
 	a := base[0]
@@ -348,7 +348,7 @@ func testWriteErrors(t *testing.T, open Opener) {
 }
 
 func testWriteConcurrent(t *testing.T, open Opener) {
-	s := open(t)
+	s := fresh(t, open)
 	const writers, each = 32, 200
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -388,7 +388,7 @@ func testWriteConcurrent(t *testing.T, open Opener) {
 }
 
 func testWriteSeesEarlierWrites(t *testing.T, open Opener) {
-	s := open(t)
+	s := fresh(t, open)
 	err := s.Write(context.Background(), func(ctx context.Context, tx store.Tx) error {
 		r := user("a", "alice")
 		if err := tx.Create(ctx, &r); err != nil {
@@ -410,7 +410,7 @@ func testWriteSeesEarlierWrites(t *testing.T, open Opener) {
 }
 
 func testUpdateAndDelete(t *testing.T, open Opener) {
-	s := open(t)
+	s := fresh(t, open)
 	ctx := context.Background()
 	r := mustCreate(t, s, user("a", "alice"))[0]
 	if r.Version != 1 || r.Created.IsZero() || !r.Modified.Equal(r.Created) {

@@ -9,12 +9,12 @@ import (
 	"github.com/scimgate/scimgate/internal/store"
 )
 
-// TestHolds: a hold is unique per (user, source, target, group) and
+// testHolds: a hold is unique per (user, source, target, group) and
 // replaced in place; queries filter by each field and by account or
 // membership; the basis is kept as nil, false or true; deletes need a
 // condition and count what they removed.
 func testHolds(t *testing.T, open Opener) {
-	s := open(t)
+	s := fresh(t, open)
 	ctx := context.Background()
 	at := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	yes, no := true, false
@@ -90,10 +90,10 @@ func testHolds(t *testing.T, open Opener) {
 	}
 }
 
-// TestGuests: a guest record is kept per user, replaced in place, listed
+// testGuests: a guest record is kept per user, replaced in place, listed
 // when due (not those without a due time), and deleted.
 func testGuests(t *testing.T, open Opener) {
-	s := open(t)
+	s := fresh(t, open)
 	ctx := context.Background()
 	at := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	err := s.Write(ctx, func(ctx context.Context, tx store.Tx) error {

@@ -10,11 +10,11 @@ import (
 	"github.com/scimgate/scimgate/internal/store"
 )
 
-// TestHeldOutbox: held operations, and the operations of their objects
+// testHeldOutbox: held operations, and the operations of their objects
 // behind them, are not deliverable until released; LastOutbox, the stats
 // and UpdateOutbox see them.
 func testHeldOutbox(t *testing.T, open Opener) {
-	s := open(t)
+	s := fresh(t, open)
 	ctx := context.Background()
 	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	ops := []store.Outbox{
@@ -101,5 +101,55 @@ func testHeldOutbox(t *testing.T, open Opener) {
 	}
 	if p := payloads(s.HeldOutbox(ctx, "t", 10)); p != "[33]" {
 		t.Errorf("held after UpdateOutbox: %s", p)
+	}
+}
+
+// testOutboxSchedule: operations queued for later (Created in the future,
+// a leaver's delete after the grace period) count as scheduled until
+// they fall due, then as pending; dead letters as neither.
+func testOutboxSchedule(t *testing.T, open Opener) {
+	s := fresh(t, open)
+	ctx := context.Background()
+	at := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+	write(t, s, func(ctx context.Context, tx store.Tx) error {
+		for i, created := range []time.Time{at.Add(-time.Hour), at.Add(2 * time.Hour), at.Add(time.Hour), at.Add(-2 * time.Hour)} {
+			seq, err := tx.Enqueue(ctx, store.Outbox{Target: "t", Type: "User", ID: fmt.Sprintf("u%d", i), Payload: []byte(`{}`), Created: created})
+			if err != nil {
+				return err
+			}
+			if i == 3 {
+				o, err := tx.GetOutbox(ctx, seq)
+				if err != nil {
+					return err
+				}
+				o.Dead = true
+				if err := tx.UpdateOutbox(ctx, o); err != nil {
+					return err
+				}
+			}
+		}
+		_, err := tx.Enqueue(ctx, store.Outbox{Target: "other", Type: "User", ID: "x", Payload: []byte(`{}`), Created: at.Add(time.Minute)})
+		return err
+	})
+	for _, tc := range []struct {
+		name string
+		now  time.Time
+		want store.OutboxStats
+	}{
+		{"one due, two scheduled", at, store.OutboxStats{Pending: 1, Dead: 1, Oldest: at.Add(-time.Hour), Scheduled: 2, NextScheduled: at.Add(time.Hour)}},
+		{"the first scheduled falls due", at.Add(time.Hour), store.OutboxStats{Pending: 2, Dead: 1, Oldest: at.Add(-time.Hour), Scheduled: 1, NextScheduled: at.Add(2 * time.Hour)}},
+		{"all due", at.Add(3 * time.Hour), store.OutboxStats{Pending: 3, Dead: 1, Oldest: at.Add(-time.Hour)}},
+		{"before all", at.Add(-3 * time.Hour), store.OutboxStats{Dead: 1, Scheduled: 3, NextScheduled: at.Add(-time.Hour)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.OutboxStats(ctx, "t", tc.now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Pending != tc.want.Pending || got.Held != tc.want.Held || got.Dead != tc.want.Dead || got.Scheduled != tc.want.Scheduled ||
+				!got.Oldest.Equal(tc.want.Oldest) || !got.NextScheduled.Equal(tc.want.NextScheduled) {
+				t.Errorf("OutboxStats at %s = %+v, want %+v", tc.now.Format(time.TimeOnly), got, tc.want)
+			}
+		})
 	}
 }

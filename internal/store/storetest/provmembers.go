@@ -10,7 +10,7 @@ import (
 
 func testProvisionedMembers(t *testing.T, open Opener) {
 	ctx := context.Background()
-	s := open(t)
+	s := fresh(t, open)
 	write(t, s, func(ctx context.Context, tx store.Tx) error {
 		if err := tx.AddProvisionedMembers(ctx, "t", "g", []string{"b", "a", "b"}); err != nil {
 			return err

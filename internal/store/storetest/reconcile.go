@@ -10,11 +10,11 @@ import (
 	"github.com/scimgate/scimgate/internal/store"
 )
 
-// TestReconciliations: reports are kept per target, newest first, with
+// testReconciliations: reports are kept per target, newest first, with
 // their items only when one is asked for by id, dry runs left out on
 // request, and the oldest beyond keep dropped.
 func testReconciliations(t *testing.T, open Opener) {
-	s := open(t)
+	s := fresh(t, open)
 	ctx := context.Background()
 	at := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 	add := func(id, target string, dry bool) {

@@ -12,14 +12,14 @@ import (
 	"github.com/scimgate/scimgate/internal/store"
 )
 
-// TestReviews: an instance is created once per (definition, start) with
+// testReviews: an instance is created once per (definition, start) with
 // its items and their reviewers; items are selected by instance,
 // reviewer, the instance's status, pending and index; an item's decision,
 // apply result and reviewers are saved (reviewers replaced); an
 // instance's status and times are saved; missing rows are ErrNotFound;
 // the counts are by decision and by reviewer; a notice is recorded once.
 func testReviews(t *testing.T, open Opener) {
-	s := open(t)
+	s := fresh(t, open)
 	ctx := context.Background()
 	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	end := start.AddDate(0, 0, 14)
@@ -203,10 +203,10 @@ func testReviews(t *testing.T, open Opener) {
 	}
 }
 
-// TestReviewDefinitionDelete: a definition put is listed, deleted once
+// testReviewDefinitionDelete: a definition put is listed, deleted once
 // (a second delete is ErrNotFound), and no longer listed.
 func testReviewDefinitionDelete(t *testing.T, open Opener) {
-	s := open(t)
+	s := fresh(t, open)
 	ctx := context.Background()
 	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	for _, name := range []string{"a", "b"} {

@@ -1,10 +1,35 @@
 // Package storetest is the conformance suite of the store's contract
-// (package store): every backend runs it from a few lines, as sqlstore's
-// tests do for SQLite, PostgreSQL and MariaDB:
+// (package store). It checks what every backend must do, through the
+// contract alone: resources and their index (filters against a reference
+// model, with hostile literals; sorting and paging), members, the
+// journal, the outbox, provisioned state, the engine's cursors, the audit
+// log, reconciliations, workflows, alerts, holds, guests and access
+// reviews with the due times that the scheduler's timers read (and the
+// outbox's operations scheduled for later), concurrent writes, isolation
+// (a failed or cancelled Write leaves nothing; readers never see part of
+// a Write) and what a closed store keeps (every acknowledged write,
+// nothing of a failed one).
+//
+// A backend runs it from a few lines, as sqlstore's tests do for SQLite,
+// PostgreSQL and MariaDB:
 //
 //	func TestConformance(t *testing.T) {
-//		storetest.Run(t, func(t testing.TB) store.Store { return openFresh(t) })
+//		storetest.Run(t, func(t testing.TB) func(testing.TB) store.Store {
+//			path := filepath.Join(t.TempDir(), "scimgate.db")
+//			return func(t testing.TB) store.Store {
+//				s, err := sqlstore.OpenSQLite(context.Background(), path)
+//				if err != nil {
+//					t.Fatal(err)
+//				}
+//				t.Cleanup(func() { _ = s.Close() })
+//				return s
+//			}
+//		})
 //	}
+//
+// What a backend's own tests keep is what the contract does not say: its
+// schema and migrations, query plans, how writes are batched, its
+// connection pools, and a crash of the process under it.
 package storetest
 
 import (
@@ -14,11 +39,17 @@ import (
 	"github.com/scimgate/scimgate/internal/store"
 )
 
-// Opener returns a fresh, empty store, closed when t ends.
-type Opener func(t testing.TB) store.Store
+// Opener creates a fresh, empty database and returns a function that
+// opens a store on it, closed when the t it is given ends. Most checks
+// open one store per database; to check what a store keeps, the suite
+// closes it and opens another on the same database.
+type Opener func(t testing.TB) func(t testing.TB) store.Store
 
-// Run runs every check of the suite as a subtest of t, each on a store
-// that open returns.
+// fresh opens a store on a fresh database.
+func fresh(t testing.TB, open Opener) store.Store { return open(t)(t) }
+
+// Run runs every check of the suite as a subtest of t, each on databases
+// that open creates.
 func Run(t *testing.T, open Opener) {
 	for _, tc := range []struct {
 		name string
@@ -30,20 +61,34 @@ func Run(t *testing.T, open Opener) {
 		{"Guests", testGuests},
 		{"HeldOutbox", testHeldOutbox},
 		{"ClaimOutbox", testClaimOutbox},
+		{"OutboxSchedule", testOutboxSchedule},
 		{"ProvisionedMembers", testProvisionedMembers},
 		{"Reconciliations", testReconciliations},
 		{"Reviews", testReviews},
 		{"ReviewDefinitionDelete", testReviewDefinitionDelete},
+		{"ReviewSessions", testReviewSessions},
 		{"WorkflowRuns", testWorkflowRuns},
 		{"WorkflowSchedulesSnapshotsStates", testWorkflowSchedulesSnapshotsStates},
 		{"Journal", testJournal},
 		{"JournalSeqAndPrune", testJournalSeqAndPrune},
 		{"EngineState", testEngineState},
+		{"Query", testQuery},
+		{"QueryInvalidCond", testQueryInvalidCond},
+		{"QueryHostileLiterals", testQueryHostileLiterals},
+		{"QueryManyTerms", testQueryManyTerms},
+		{"QueryRandom", testQueryRandom},
 		{"QuerySortAndPaging", testQuerySortAndPaging},
+		{"Members", testMembers},
+		{"MembersNoChangeNoJournal", testMembersNoChangeNoJournal},
 		{"WriteErrors", testWriteErrors},
 		{"WriteConcurrent", testWriteConcurrent},
 		{"WriteSeesEarlierWrites", testWriteSeesEarlierWrites},
+		{"WriteFailureIsolated", testWriteFailureIsolated},
+		{"WriteConflict", testWriteConflict},
+		{"WriteCancelled", testWriteCancelled},
+		{"WriteAtomicForReaders", testWriteAtomicForReaders},
 		{"UpdateAndDelete", testUpdateAndDelete},
+		{"Durability", testDurability},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, open) })
 	}
@@ -98,3 +143,5 @@ func write(t *testing.T, s store.Store, fn func(ctx context.Context, tx store.Tx
 func eq(path, v string) store.Compare {
 	return store.Compare{Paths: []string{path}, Op: store.Eq, Str: v}
 }
+
+func num(f float64) *float64 { return &f }

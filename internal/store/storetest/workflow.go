@@ -10,11 +10,11 @@ import (
 	"github.com/scimgate/scimgate/internal/store"
 )
 
-// TestWorkflowRuns: a run is created once per (workflow, user,
+// testWorkflowRuns: a run is created once per (workflow, user,
 // occurrence) with its tasks; updates are saved; the due query returns
 // pending and running runs whose next task is due, oldest first.
 func testWorkflowRuns(t *testing.T, open Opener) {
-	s := open(t)
+	s := fresh(t, open)
 	ctx := context.Background()
 	at := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 	create := func(wf, user, occ string, next time.Time) (store.WorkflowRun, bool) {
@@ -128,10 +128,10 @@ func testWorkflowRuns(t *testing.T, open Opener) {
 	}
 }
 
-// TestWorkflowSchedulesSnapshotsStates: a schedule is one per (workflow,
+// testWorkflowSchedulesSnapshotsStates: a schedule is one per (workflow,
 // user), replaced and deleted; snapshots and enable overrides likewise.
 func testWorkflowSchedulesSnapshotsStates(t *testing.T, open Opener) {
-	s := open(t)
+	s := fresh(t, open)
 	ctx := context.Background()
 	day := time.Date(2026, 1, 12, 0, 0, 0, 0, time.UTC)
 	write := func(fn func(ctx context.Context, tx store.Tx) error) {

@@ -1,4 +1,4 @@
-package sqlstore
+package storetest
 
 import (
 	"context"
@@ -9,11 +9,11 @@ import (
 	"github.com/scimgate/scimgate/internal/store"
 )
 
-// TestReviewSessions: a session is read back by its hash; revoking one,
+// testReviewSessions: a session is read back by its hash; revoking one,
 // or all of a reviewer's, marks them revoked once; creating a session
 // purges those expired; bad sessions are refused.
-func TestReviewSessions(t *testing.T) {
-	s := openTest(t)
+func testReviewSessions(t *testing.T, open Opener) {
+	s := fresh(t, open)
 	ctx := context.Background()
 	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	write := func(fn func(ctx context.Context, tx store.Tx) error) error {
