@@ -33,6 +33,10 @@ var (
 // actorEngine is the actor of the engine's audit entries.
 const actorEngine = "engine"
 
+// spread is how many times its free slots a replica sharing its store
+// considers of the due operations, to take its share at random.
+const spread = 4
+
 // objectKey identifies an object within one target.
 type objectKey struct{ typ, id string }
 
@@ -98,9 +102,6 @@ func (e *Engine) work(ctx context.Context, t *target) {
 			gen, added, whole, stale = t.gen, t.added, len(rows) < scanLimit, false
 		}
 		now := e.opts.Now()
-		seen := map[objectKey]bool{}
-		kept := batch[:0]
-		var picked []store.Outbox
 		slots := e.opts.Concurrency
 		switch {
 		case !open:
@@ -108,30 +109,54 @@ func (e *Engine) work(ctx context.Context, t *target) {
 		case probe: // one delivery probes the target that is down
 			slots = 1
 		}
+		// The due head operations of objects not in flight, in queue
+		// order: as many as there are free slots, or on a shared store
+		// some more, among which this replica takes its share at random,
+		// so that replicas reading the same queue rarely contend for one
+		// operation (a claim lost to another replica aborts the
+		// transaction it shares with other writes).
+		free := max(slots-len(inflight), 0)
+		want := free
+		if e.opts.Replica != "" {
+			want *= spread
+		}
+		var cands []int // indexes in batch
+		seen := map[objectKey]bool{}
 		for i, row := range batch {
-			if len(inflight) >= slots { // no slot: keep the rest as it is
-				kept = append(kept, batch[i:]...)
+			if len(cands) >= want {
 				break
 			}
 			k := objectKey{row.Type, row.ID}
 			head := !seen[k]
 			seen[k] = true
 			if !head || inflight[k] {
-				kept = append(kept, row)
 				continue
 			}
 			if d := row.NextAt.Sub(now); d > 0 {
 				wait = min(wait, d)
-				kept = append(kept, row)
 				continue
 			}
 			if e.claimedElsewhere(row, now) { // read again after the poll
-				kept = append(kept, row)
 				continue
 			}
-			inflight[k] = true
-			t.inflight[row.Seq] = true
-			picked = append(picked, row)
+			cands = append(cands, i)
+		}
+		if len(cands) > free {
+			rand.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
+			cands = cands[:free]
+			slices.Sort(cands)
+		}
+		var picked []store.Outbox
+		kept := batch[:0]
+		for i, row := range batch {
+			if len(cands) > 0 && cands[0] == i {
+				cands = cands[1:]
+				inflight[objectKey{row.Type, row.ID}] = true
+				t.inflight[row.Seq] = true
+				picked = append(picked, row)
+				continue
+			}
+			kept = append(kept, row)
 		}
 		batch = kept
 		t.mu.Unlock()

@@ -29,6 +29,10 @@ type dialect struct {
 	// isolate, if set, runs before beginWrite: the isolation level of a
 	// database whose BEGIN does not take one.
 	isolate string
+	// writeLock and writeUnlock, if set, run before each write transaction
+	// begins and after it ends: the replicas' writers take turns, so that
+	// their transactions never overlap.
+	writeLock, writeUnlock string
 	// returning: an INSERT returns the key it generated with RETURNING
 	// (else the driver's LastInsertId).
 	returning bool

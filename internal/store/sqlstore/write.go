@@ -153,7 +153,7 @@ func (s *SQL) commitTry(w *conn, batch []*request, try int) (waiting int) {
 	var ran []*request
 	var results []error
 	var err error
-	begun := false
+	begun, locked := false, false
 	rest := 0
 	for i, req := range batch {
 		if !req.state.CompareAndSwap(queued, running) {
@@ -166,7 +166,12 @@ func (s *SQL) commitTry(w *conn, batch []*request, try int) (waiting int) {
 		ran = append(ran, req)
 		results = append(results, nil)
 		if !begun {
-			if err = w.ready(ctx); err == nil && w.d.isolate != "" {
+			if err = w.ready(ctx); err == nil && w.d.writeLock != "" {
+				if _, err = w.exec(ctx, w.d.writeLock); err == nil {
+					locked = true
+				}
+			}
+			if err == nil && w.d.isolate != "" {
 				_, err = w.exec(ctx, w.d.isolate)
 			}
 			if err == nil {
@@ -192,6 +197,11 @@ func (s *SQL) commitTry(w *conn, batch []*request, try int) (waiting int) {
 		}
 		if err != nil {
 			_, _ = w.c.ExecContext(ctx, "ROLLBACK") // may fail when SQLite already rolled back
+		}
+	}
+	if locked { // a connection lost releases it too
+		if _, e := w.exec(ctx, w.d.writeUnlock); e != nil && err == nil {
+			err = fmt.Errorf("store: unlock: %w", e)
 		}
 	}
 	w.drop(ctx, err) // a server that restarted: reconnect for the next batch
