@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -155,11 +157,13 @@ func testReplicasKill9(t *testing.T, typ string, start func(testing.TB) *dbtest.
 	// userName -> title, "" once deleted.
 	const clients, perClient = 6, 60
 	var (
-		mu    sync.Mutex
-		want  = map[string]string{}
-		ids   = map[string]string{}
-		acked atomic.Int64
-		tick  = make(chan struct{}, 1)
+		mu   sync.Mutex
+		want = map[string]string{}
+		ids  = map[string]string{}
+		// titles: userName -> the titles acknowledged, in order.
+		titles = map[string][]string{}
+		acked  atomic.Int64
+		tick   = make(chan struct{}, 1)
 	)
 	ack := func() {
 		if acked.Add(1)%30 == 0 {
@@ -219,6 +223,7 @@ func testReplicasKill9(t *testing.T, typ string, start func(testing.TB) *dbtest.
 				}
 				mu.Lock()
 				want[name], ids[name] = "t0", id
+				titles[name] = append(titles[name], "t0")
 				mu.Unlock()
 				ack()
 				mine = append(mine, name)
@@ -248,6 +253,7 @@ func testReplicasKill9(t *testing.T, typ string, start func(testing.TB) *dbtest.
 					}, 200, 204); s != 0 {
 						mu.Lock()
 						want[who] = title
+						titles[who] = append(titles[who], title)
 						mu.Unlock()
 						ack()
 					}
@@ -356,6 +362,29 @@ func testReplicasKill9(t *testing.T, typ string, start func(testing.TB) *dbtest.
 	if got := appUsers(t, app); !maps.Equal(got, expect) {
 		t.Errorf("the target changed after the queue drained: %v, want %v", got, expect)
 	}
+	// No operation was delivered out of order per user: the titles the
+	// replicas delivered (the audit log's deliveries to the target, in the
+	// order they were recorded) follow the order in which they were
+	// acknowledged (merged updates skip some; an operation delivered by a
+	// killed replica and again by another may repeat).
+	for name, acked := range titles {
+		_, b := adminGet(t, front.URL+"/admin/v1/audit?target=app&limit=1000&id="+url.QueryEscape(ids[name]))
+		var page struct {
+			Entries []struct{ Actor, Action, Result, Detail string }
+		}
+		if err := json.Unmarshal(b, &page); err != nil {
+			t.Fatalf("audit of %s: %v %s", name, err, b)
+		}
+		var delivered []string
+		for _, e := range slices.Backward(page.Entries) {
+			if m := titleRE.FindStringSubmatch(e.Detail); e.Actor == "engine" && e.Result == "ok" && m != nil {
+				delivered = append(delivered, m[1])
+			}
+		}
+		if !inOrder(delivered, acked) {
+			t.Errorf("%s: titles delivered %v, not in the order acknowledged %v", name, delivered, acked)
+		}
+	}
 	// Every replica delivers, not only the one that plans: each slot's
 	// replicas delivered some of the operations (their metrics add up).
 	var total float64
@@ -370,6 +399,26 @@ func testReplicasKill9(t *testing.T, typ string, start func(testing.TB) *dbtest.
 		t.Errorf("the replicas' metrics count %v deliveries, fewer than the %d users the target has", total, len(expect))
 	}
 	t.Logf("deliveries by slot: %v", delivered)
+}
+
+// titleRE finds the title an audited delivery sent.
+var titleRE = regexp.MustCompile(`title="([^"]*)"`)
+
+// inOrder reports whether got follows the order of acked: each element is
+// the one before it again, or one that comes after it in acked.
+func inOrder(got, acked []string) bool {
+	i := 0
+	for _, g := range got {
+		j := i
+		for j < len(acked) && acked[j] != g {
+			j++
+		}
+		if j == len(acked) {
+			return false
+		}
+		i = j
+	}
+	return true
 }
 
 // replicaDeliveries returns the successful deliveries that the replica in
