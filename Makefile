@@ -59,16 +59,20 @@ staticcheck: $(STATICCHECK)
 $(STATICCHECK):
 	GOBIN=$(CURDIR)/$(dir $@) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-## bench: store micro-benchmarks; end-to-end delivery benchmarks (engine to the memory connector, SCIM to MariaDB,
+## bench: store micro-benchmarks; the gateway's SCIM creates, PATCHes and userName queries; end-to-end delivery
+## benchmarks (engine to the memory connector, SCIM to MariaDB,
 ## slapd and the gRPC example connector), SCIM creates and their delivery to the memory connector through 1, 2
 ## and 3 replicas on PostgreSQL and on MariaDB beside one gateway on SQLite (with the database server's CPU),
 ## reconciliation of 100,000 memory accounts and 50,000 MariaDB rows,
 ## membership changes in a 50,000-member group beside a 100-member one, and the delivery of a 50,000-member group
 ## to MariaDB and slapd (each runs once); the gRPC protocol over one connection; then a gateway on $(BENCH_LISTEN)
-## in a temporary data dir driven by `scimgate bench scim`.
+## in a temporary data dir driven by `scimgate bench scim`. The store's and the gateway's benchmarks whose cost is the
+## store's run on SQLite (the baseline), PostgreSQL and MariaDB in one process (sub-benchmarks store=NAME).
+BENCH_GATEWAY ?= CreateUser|PatchUser|QueryUserName
 BENCH_E2E ?= EngineDelivery|Replicas|SQLEndToEnd|LDAPEndToEnd|GRPCEndToEnd|ReconcileMemory|ReconcileSQL|LargeGroup|LargeGroupDelivery
 bench: build test-deps
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/store/sqlstore
+	$(GO) test -run '^$$' -bench '^Benchmark($(BENCH_GATEWAY))$$' -benchtime 2s ./internal/gateway
 	$(GO) test -run '^$$' -bench '^Benchmark($(BENCH_E2E))$$' -benchtime 1x -timeout 60m ./internal/gateway
 	$(GO) test -run '^$$' -bench '^BenchmarkProtocol$$' -benchtime 3s ./targets/grpctarget
 	$(MAKE) bench-scim

@@ -124,3 +124,42 @@ func TestPortTaken(t *testing.T) {
 		s.Exec(t, "SELECT 1")
 	}
 }
+
+// TestShared: a Shared server is started once, by its first user, and
+// outlives the tests that use it until Close stops it and removes its
+// directory.
+func TestShared(t *testing.T) {
+	var p Shared
+	t.Cleanup(p.Close) // on a failure before the Close below
+	var first *Server
+	for _, name := range []string{"first", "second"} {
+		t.Run(name, func(t *testing.T) {
+			s := p.Postgres(t)
+			if first == nil {
+				first = s
+			} else if s != first {
+				t.Fatalf("the second user got another server (%s) than the first (%s)", s.Dir, first.Dir)
+			}
+			_, db := s.NewDatabase(t)
+			if err := db.PingContext(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if first == nil {
+		t.Skip("no server (see above)")
+	}
+	// The users have ended: the server still runs.
+	db := first.OpenDB(t, "")
+	if err := db.PingContext(context.Background()); err != nil {
+		t.Fatalf("the shared server stopped with its users: %v", err)
+	}
+	p.Close()
+	db.SetMaxIdleConns(0) // a new connection for the next ping
+	if err := db.PingContext(context.Background()); err == nil {
+		t.Error("the shared server answers after Close")
+	}
+	if _, err := os.Stat(first.Dir); !os.IsNotExist(err) {
+		t.Errorf("the server's directory %s is still there after Close (%v)", first.Dir, err)
+	}
+}

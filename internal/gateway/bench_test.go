@@ -14,13 +14,20 @@ import (
 
 // BenchmarkCreateUser posts Entra-style users through a real gateway over
 // loopback HTTP from 16 concurrent clients; each create is durable (fsync'd)
-// before it is answered.
+// before it is answered. On each of benchStores (store=NAME), with the CPU
+// per create of this process and of the database server.
 func BenchmarkCreateUser(b *testing.B) {
-	base := startGatewayTB(b)
+	onStores(b, benchCreateUser)
+}
+
+func benchCreateUser(b *testing.B, bs benchStore) {
+	st, srv := bs.open(b)
+	base := startGatewayOn(b, st)
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
 	client := &http.Client{Transport: tr}
 	var n atomic.Int64
 	b.SetParallelism(8) // 2 cores x 8 = 16 clients
+	cpu0, db0 := cpuTime(), serverCPU(b, srv)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -40,13 +47,20 @@ func BenchmarkCreateUser(b *testing.B) {
 			}
 		}
 	})
+	b.StopTimer()
+	reportCPU(b, srv, b.N, cpuTime()-cpu0, serverCPU(b, srv)-db0)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "creates/s")
 }
 
 // BenchmarkPatchUser sends Entra-style per-attribute PATCHes to 1,000
-// existing users from 16 concurrent clients.
+// existing users from 16 concurrent clients, on each of benchStores.
 func BenchmarkPatchUser(b *testing.B) {
-	base := startGatewayTB(b)
+	onStores(b, benchPatchUser)
+}
+
+func benchPatchUser(b *testing.B, bs benchStore) {
+	st, srv := bs.open(b)
+	base := startGatewayOn(b, st)
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	send := func(method, url, body string) []byte {
 		req, _ := http.NewRequest(method, url, bytes.NewReader([]byte(body)))
@@ -72,6 +86,7 @@ func BenchmarkPatchUser(b *testing.B) {
 	}
 	var n atomic.Int64
 	b.SetParallelism(8)
+	cpu0, db0 := cpuTime(), serverCPU(b, srv)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -79,13 +94,21 @@ func BenchmarkPatchUser(b *testing.B) {
 			send("PATCH", base+"/Users/"+ids[i%int64(len(ids))], fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"name.familyName","value":"F%d"},{"op":"Replace","path":"emails[type eq \"work\"].value","value":"x%d@contoso.com"}]}`, i, i))
 		}
 	})
+	b.StopTimer()
+	reportCPU(b, srv, b.N, cpuTime()-cpu0, serverCPU(b, srv)-db0)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "patches/s")
 }
 
 // BenchmarkQueryUserName runs Entra's match query (userName eq) for random
-// existing users among 2,000 from 16 concurrent clients.
+// existing users among 2,000 from 16 concurrent clients, on each of
+// benchStores.
 func BenchmarkQueryUserName(b *testing.B) {
-	base := startGatewayTB(b)
+	onStores(b, benchQueryUserName)
+}
+
+func benchQueryUserName(b *testing.B, bs benchStore) {
+	st, srv := bs.open(b)
+	base := startGatewayOn(b, st)
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	const users = 2000
 	for i := 0; i < users; i++ {
@@ -100,6 +123,7 @@ func BenchmarkQueryUserName(b *testing.B) {
 	}
 	var n atomic.Int64
 	b.SetParallelism(8)
+	cpu0, db0 := cpuTime(), serverCPU(b, srv)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -118,5 +142,7 @@ func BenchmarkQueryUserName(b *testing.B) {
 			}
 		}
 	})
+	b.StopTimer()
+	reportCPU(b, srv, b.N, cpuTime()-cpu0, serverCPU(b, srv)-db0)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "queries/s")
 }

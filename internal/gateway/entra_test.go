@@ -25,8 +25,6 @@ func startGateway(t *testing.T, mutate func(*config.Config)) string {
 	return startGatewayWith(t, mutate)
 }
 
-func startGatewayTB(tb testing.TB) string { return startGatewayWith(tb, nil) }
-
 func startGatewayWith(t testing.TB, mutate func(*config.Config)) string {
 	t.Helper()
 	return runGateway(t, mutate).BaseURL()

@@ -44,7 +44,7 @@ func BenchmarkReplicas(b *testing.B) {
 	if testing.Short() {
 		users = 500
 	}
-	pg, my := dbtest.StartPostgres(b), dbtest.StartMariaDB(b)
+	pg, my := benchServers.Postgres(b), benchServers.MariaDB(b)
 	b.Run("sqlite/replicas=1", func(b *testing.B) {
 		for range b.N {
 			replicaRun(b, nil, 1, users)
@@ -69,8 +69,7 @@ func replicaRun(b *testing.B, srv *dbtest.Server, n, users int) {
 	var st config.Store
 	if srv != nil {
 		name, _ := srv.NewDatabase(b)
-		st.Type = map[string]string{dbtest.Postgres: config.StorePostgres, dbtest.MySQL: config.StoreMySQL}[srv.Dialect]
-		st.DSN = config.Secret(srv.DSN(name))
+		st = storeOn(srv, name)
 	}
 	gws := make([]*Gateway, n)
 	bases := make([]string, n)
@@ -80,26 +79,16 @@ func replicaRun(b *testing.B, srv *dbtest.Server, n, users int) {
 		gws[i], bases[i] = g, base
 	}
 	waitLeader(b, gws)
-	serverCPU := func() time.Duration {
-		if srv == nil {
-			return 0
-		}
-		d, err := srv.CPUTime()
-		if err != nil {
-			b.Fatal(err)
-		}
-		return d
-	}
 	stats0 := writerStats(gws)
-	cpu0, db0 := cpuTime(), serverCPU()
+	cpu0, db0 := cpuTime(), serverCPU(b, srv)
 	b.StartTimer()
 	start := time.Now()
 	postUsersTo(b, bases, 0, users, replicaClients)
 	scim := time.Since(start)
-	cpu1, db1 := cpuTime(), serverCPU()
+	cpu1, db1 := cpuTime(), serverCPU(b, srv)
 	waitReplicasDelivered(b, gws, users)
 	e2e := time.Since(start)
-	cpu2, db2 := cpuTime(), serverCPU()
+	cpu2, db2 := cpuTime(), serverCPU(b, srv)
 	b.StopTimer()
 	stats := writerStats(gws)
 

@@ -34,13 +34,46 @@ func benchUser(i int) store.Resource {
 	}
 }
 
+// benchBackends are the databases the benchmarks run on, each as a
+// sub-benchmark store=NAME, SQLite first (the baseline of the same run):
+// open returns a fresh store, closed at cleanup; on PostgreSQL and
+// MariaDB, on a fresh database of the server the benchmarks share.
+var benchBackends = []struct {
+	name string
+	open func(testing.TB) *SQL
+}{
+	{"sqlite", openSQLiteTest},
+	{"postgres", func(tb testing.TB) *SQL {
+		srv := servers.Postgres(tb)
+		name, _ := srv.NewDatabase(tb)
+		return mustOpen(tb)(OpenPostgres(context.Background(), srv.DSN(name)))
+	}},
+	{"mysql", func(tb testing.TB) *SQL {
+		srv := servers.MariaDB(tb)
+		name, _ := srv.NewDatabase(tb)
+		return mustOpen(tb)(OpenMySQL(context.Background(), srv.DSN(name)))
+	}},
+}
+
+// onBackends runs bench as the sub-benchmark store=NAME of each of
+// benchBackends, with the function that opens a store there.
+func onBackends(b *testing.B, bench func(b *testing.B, open func(testing.TB) *SQL)) {
+	for _, be := range benchBackends {
+		b.Run("store="+be.name, func(b *testing.B) { bench(b, be.open) })
+	}
+}
+
 // BenchmarkCreateParallel: concurrent writers, one create per Write, as
 // the SCIM layer issues them. Throughput depends on how many writes share
-// each fsync, hence the writer counts.
+// each commit (and fsync), hence the writer counts.
 func BenchmarkCreateParallel(b *testing.B) {
+	onBackends(b, benchCreateParallel)
+}
+
+func benchCreateParallel(b *testing.B, open func(testing.TB) *SQL) {
 	for _, writers := range []int{16, 64} {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
-			s := openTest(b)
+			s := open(b)
 			var next atomic.Int64
 			var wg sync.WaitGroup
 			b.ResetTimer()
@@ -82,11 +115,16 @@ func seed(b *testing.B, s store.Store, n int) {
 }
 
 // BenchmarkQueryEq: userName eq lookups; the cost must not grow with the
-// number of resources.
+// number of resources. b.Loop runs each sub-benchmark's body once: the
+// store is seeded once.
 func BenchmarkQueryEq(b *testing.B) {
+	onBackends(b, benchQueryEq)
+}
+
+func benchQueryEq(b *testing.B, open func(testing.TB) *SQL) {
 	for _, size := range []int{100, 100_000} {
 		b.Run(fmt.Sprintf("resources=%d", size), func(b *testing.B) {
-			s := openTest(b)
+			s := open(b)
 			seed(b, s, size)
 			r := rand.New(rand.NewPCG(1, 2))
 			ctx := context.Background()
@@ -103,8 +141,12 @@ func BenchmarkQueryEq(b *testing.B) {
 
 // BenchmarkGet: Get by id among 10,000 resources.
 func BenchmarkGet(b *testing.B) {
+	onBackends(b, benchGet)
+}
+
+func benchGet(b *testing.B, open func(testing.TB) *SQL) {
 	const size = 10_000
-	s := openTest(b)
+	s := open(b)
 	seed(b, s, size)
 	r := rand.New(rand.NewPCG(1, 2))
 	ctx := context.Background()
