@@ -265,7 +265,7 @@ type ProvisionedState interface {
 	ProvisionedByKey(ctx context.Context, target, typ, key string) ([]Provisioned, error)
 	// ProvisionedByAnchor returns the records of a target's objects of a
 	// type with the given Anchor (one, unless the engine's records are
-	// inconsistent).
+	// inconsistent); none for the empty anchor.
 	ProvisionedByAnchor(ctx context.Context, target, typ, anchor string) ([]Provisioned, error)
 	// ProvisionedOf returns every record of a target.
 	ProvisionedOf(ctx context.Context, target string) ([]Provisioned, error)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -349,5 +350,75 @@ func TestReplicasJournalOrder(t *testing.T) {
 				t.Errorf("journal %+v, want a's entry, then b's", ch)
 			}
 		})
+	}
+}
+
+// TestAnalyzeAt: the writer refreshes the statistics at 256 writes and at
+// each fourfold growth up to about a million, once per point passed.
+func TestAnalyzeAt(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		before, after int64
+		want          bool
+	}{
+		{"below the first point", 0, 255, false},
+		{"reaching it", 255, 256, true},
+		{"past it in one batch", 200, 300, true},
+		{"between points", 256, 1023, false},
+		{"the second", 1000, 1024, true},
+		{"a later one", 16383, 16400, true},
+		{"the last", (1 << 20) - 1, 1 << 20, true},
+		{"beyond", 1 << 20, 1<<22 + 5, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := analyzeAt(tc.before, tc.after); got != tc.want {
+				t.Errorf("analyzeAt(%d, %d) = %v, want %v", tc.before, tc.after, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestPostgresAnalyze: the statistics refresh names the store's tables (a
+// wrong name fails the statement) and gives the planner statistics to
+// choose by: a lookup by key takes the key index, not the anchor's or the
+// primary key's.
+func TestPostgresAnalyze(t *testing.T) {
+	srv := dbtest.StartPostgres(t)
+	name, db := srv.NewDatabase(t)
+	s := mustOpen(t)(OpenPostgres(t.Context(), srv.DSN(name)))
+	ctx := t.Context()
+	err := s.Write(ctx, func(ctx context.Context, tx store.Tx) error {
+		for i := range 2000 {
+			p := store.Provisioned{Target: "t", Type: "User", ID: fmt.Sprintf("u%05d", i), Anchor: fmt.Sprintf("a%d", i),
+				State: []byte("{}"), Key: fmt.Sprintf("e%d", i)}
+			if err := tx.PutProvisioned(ctx, p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.read(ctx, func(ctx context.Context, c *conn) error {
+		_, err := c.c.ExecContext(ctx, s.d.analyze)
+		return err
+	}); err != nil {
+		t.Fatalf("%s: %v", s.d.analyze, err)
+	}
+	for _, tc := range []struct {
+		name, q, arg, index string
+	}{
+		{"by key", provByKeySQL, "e5", "provisioned_key"},
+		{"by id", provSQL, "u00005", "provisioned_pkey"},
+		{"by anchor", provByAnchorSQL, "a5", "provisioned_anchor"},
+	} {
+		var plan string
+		if err := db.QueryRowContext(ctx, "EXPLAIN "+s.d.rebind(tc.q), "t", "User", tc.arg).Scan(&plan); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(plan, tc.index) {
+			t.Errorf("lookup %s after the analysis: %s, want %s", tc.name, plan, tc.index)
+		}
 	}
 }

@@ -29,6 +29,10 @@ type dialect struct {
 	// isolate, if set, runs before beginWrite: the isolation level of a
 	// database whose BEGIN does not take one.
 	isolate string
+	// analyze, if set, refreshes the planner's statistics of the tables
+	// that grow with the tenant; the writer runs it as they grow fast
+	// (see analyzeAt).
+	analyze string
 	// writeLock and writeUnlock, if set, run before each write transaction
 	// begins and after it ends: the replicas' writers take turns, so that
 	// their transactions never overlap.
@@ -91,6 +95,7 @@ var sqliteDialect = &dialect{
 		"{blob}", "BLOB",
 		"{text}", "TEXT", // BINARY collation: byte-wise order
 		"{strkey}", "str",
+		"{anchored}", " WHERE anchor <> ''",
 	),
 	beginWrite: "BEGIN IMMEDIATE",
 	beginRead:  "BEGIN",

@@ -47,7 +47,7 @@ const (
 	delPendingSQL   = "DELETE FROM outbox WHERE target = ? AND type = ? AND id = ? AND dead = 0"
 	provOfSQL       = "SELECT type, id, anchor, state, okey FROM provisioned WHERE target = ? ORDER BY type, id"
 	provByKeySQL    = "SELECT id, anchor, state, okey FROM provisioned WHERE target = ? AND type = ? AND okey = ?"
-	provByAnchorSQL = "SELECT id, anchor, state, okey FROM provisioned WHERE target = ? AND type = ? AND anchor = ?"
+	provByAnchorSQL = "SELECT id, anchor, state, okey FROM provisioned WHERE target = ? AND type = ? AND anchor = ? AND anchor <> ''"
 	changedCapacity = 1
 )
 

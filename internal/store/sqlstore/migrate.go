@@ -387,6 +387,13 @@ var migrations = []migration{{
 	// operation, and until when its claim stands unless renewed.
 	`ALTER TABLE outbox ADD COLUMN claimed_by VARCHAR(255) NOT NULL DEFAULT ''`,
 	`ALTER TABLE outbox ADD COLUMN claimed_until CHAR(30) NOT NULL DEFAULT ''`,
+}, {
+	// The records with an anchor only (where the database has partial
+	// indexes): a lookup by key cannot take this index for the target's
+	// every record, as PostgreSQL did on tables without statistics yet
+	// (a fresh database's first sync read every record per new user).
+	`DROP INDEX provisioned_anchor`,
+	`CREATE INDEX provisioned_anchor ON provisioned (target, type, anchor){anchored}`,
 }}
 
 // migrationFuncs are the steps of a migration that SQL alone cannot do,

@@ -28,6 +28,8 @@ var mysqlDialect = &dialect{
 		// An index on a LONGBLOB column indexes a prefix: equality and
 		// ranges still use it, and compare the whole value.
 		"{strkey}", "str(1024)",
+		"{anchored}", "", // no partial indexes
+		"DROP INDEX provisioned_anchor", "DROP INDEX provisioned_anchor ON provisioned", // migration 24
 		"VARCHAR(", "VARCHAR(",
 		"CHAR(", "VARCHAR(",
 		" TEXT", " LONGBLOB",

@@ -25,6 +25,7 @@ var postgresDialect = &dialect{
 		"{blob}", "BYTEA",
 		"{text}", `TEXT COLLATE "C"`,
 		"{strkey}", "str",
+		"{anchored}", " WHERE anchor <> ''",
 		"VARCHAR(", "VARCHAR(",
 		"CHAR(", "VARCHAR(",
 	),
@@ -35,6 +36,10 @@ var postgresDialect = &dialect{
 	// transaction's snapshot): serializable transactions that overlapped
 	// would abort each other, far more often than their rows conflict,
 	// since PostgreSQL tracks what they read by index page.
+	// Before autovacuum first analyses a fresh database's tables (a minute
+	// or more), the planner takes any index that shares a lookup's first
+	// columns: a first sync read every record of the target per user.
+	analyze:     "ANALYZE resources, idx, members, changes, provisioned, provisioned_members, outbox",
 	writeLock:   "SELECT 1 FROM (SELECT pg_advisory_lock(5412903)) l",
 	writeUnlock: "SELECT 1 FROM (SELECT pg_advisory_unlock(5412903)) l",
 	beginRead:   "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",

@@ -62,6 +62,8 @@ type SQL struct {
 	// another replica's transaction; commits the writer's committed
 	// transactions, writes the Writes they held.
 	conflicts, commits, writes atomic.Int64
+	// analyzing: analyzeSoon's statistics refresh runs.
+	analyzing atomic.Bool
 }
 
 // WriterStats returns the counts of the store's writer.

@@ -226,7 +226,9 @@ func (s *SQL) commitTry(w *conn, batch []*request, try int) (waiting int) {
 	}
 	if err == nil && begun {
 		s.commits.Add(1)
-		s.writes.Add(int64(len(ran)))
+		if n := s.writes.Add(int64(len(ran))); analyzeAt(n-int64(len(ran)), n) {
+			s.analyzeSoon()
+		}
 	}
 	switch {
 	case err != nil && s.d.isFault(err):
@@ -610,4 +612,36 @@ func data(b []byte) []byte {
 		return []byte{}
 	}
 	return b
+}
+
+// analyzeAt reports whether the writes committed by this store passed a
+// point where the tables' statistics are refreshed, going from before to
+// after: at 256 writes, and each time they grow fourfold. Beyond a
+// million, the database's own analyses keep up (they run after a tenth of
+// a table changed).
+func analyzeAt(before, after int64) bool {
+	for at := int64(256); at <= 1<<20; at *= 4 {
+		if before < at && after >= at {
+			return true
+		}
+	}
+	return false
+}
+
+// analyzeSoon runs the dialect's analyze on a reader's connection, in the
+// background, unless one is running; a failure is only logged by the
+// database.
+func (s *SQL) analyzeSoon() {
+	if s.d.analyze == "" || !s.analyzing.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer s.analyzing.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = s.read(ctx, func(ctx context.Context, c *conn) error {
+			_, err := c.c.ExecContext(ctx, s.d.analyze)
+			return err
+		})
+	}()
 }
