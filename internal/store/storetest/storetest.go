@@ -8,7 +8,9 @@
 // outbox's operations scheduled for later), concurrent writes, isolation
 // (a failed or cancelled Write leaves nothing; readers never see part of
 // a Write) and what a closed store keeps (every acknowledged write,
-// nothing of a failed one).
+// nothing of a failed one). RunCrash, apart (it needs to find the database
+// from another process), checks what a writing process killed with
+// SIGKILL leaves.
 //
 // A backend runs it from a few lines, as sqlstore's tests do for SQLite,
 // PostgreSQL and MariaDB:
@@ -29,7 +31,7 @@
 //
 // What a backend's own tests keep is what the contract does not say: its
 // schema and migrations, query plans, how writes are batched, its
-// connection pools, and a crash of the process under it.
+// connection pools.
 package storetest
 
 import (
