@@ -16,7 +16,7 @@ func TestCrashDurability(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) {
 		storetest.RunCrash(t, storetest.Crasher{
 			Locate: func(t testing.TB) string { return filepath.Join(t.TempDir(), "crash.db") },
-			Open: func(ctx context.Context, at string) (store.Store, error) { return OpenSQLite(ctx, at) },
+			Open:   func(ctx context.Context, at string) (store.Store, error) { return OpenSQLite(ctx, at) },
 		})
 	})
 	for _, tc := range []struct {
