@@ -156,6 +156,12 @@ func testReplicasKill9(t *testing.T, typ string, start func(testing.TB) *dbtest.
 	// The clients: each owns its users. want is the acknowledged state:
 	// userName -> title, "" once deleted.
 	const clients, perClient = 6, 60
+	// The kills so far (by the killer below), of the lease holder too.
+	const minKills, minLeaderKills = 4, 2
+	var killCount, leaderKillCount atomic.Int64
+	killedEnough := func() bool {
+		return killCount.Load() >= minKills && leaderKillCount.Load() >= minLeaderKills
+	}
 	var (
 		mu   sync.Mutex
 		want = map[string]string{}
@@ -200,7 +206,10 @@ func testReplicasKill9(t *testing.T, typ string, start func(testing.TB) *dbtest.
 		wg.Go(func() {
 			r := rand.New(rand.NewPCG(uint64(c), 7))
 			var mine []string
-			for i := range perClient {
+			// Each client creates perClient users, and goes on until
+			// the killer has killed enough replicas during the traffic
+			// (at most four times as many).
+			for i := 0; i < perClient || !killedEnough() && i < 4*perClient; i++ {
 				name := fmt.Sprintf("replica-%d-%d@contoso.example", c, i)
 				status, b := do("POST", base+"/Users", map[string]any{"userName": name, "title": "t0", "active": true}, 201, 409)
 				var id string
@@ -266,36 +275,41 @@ func testReplicasKill9(t *testing.T, typ string, start func(testing.TB) *dbtest.
 	// it again on the same data directory.
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-	kills, leaderKills := 0, 0
 	delivered := make([]float64, replicas) // operations delivered by each slot's replicas
+	var byOthers float64                   // by replicas that did not hold the lease when counted
 	for running := true; running; {
 		select {
 		case <-done:
 			running = false
 		case <-tick:
 			victim := rand.IntN(replicas)
-			if kills%2 == 0 {
+			if killCount.Load()%2 == 0 {
 				// Wait for a replica to take the lease (within the
 				// lease's time after the last kill), and kill it while
 				// it delivers.
 				for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 					if leader, ok := replicaRunningBackground(proxy); ok {
 						victim = leader
-						leaderKills++
+						leaderKillCount.Add(1)
 						break
 					}
 				}
 			}
-			delivered[victim] += replicaDeliveries(t, proxy, victim) // its count until now
+			n, planner := replicaDeliveries(t, proxy, victim) // its count until now
+			delivered[victim] += n
+			if !planner {
+				byOthers += n
+			}
 			proxy.set(victim, "")
 			_ = procs[victim].cmd.Process.Signal(syscall.SIGKILL)
 			<-procs[victim].done
 			startReplica(victim)
-			kills++
+			killCount.Add(1)
 		}
 	}
-	if kills < 4 || leaderKills < 2 {
-		t.Errorf("%d kills during the traffic, %d of the replica running the background work; want at least 4 and 2", kills, leaderKills)
+	kills, leaderKills := killCount.Load(), leaderKillCount.Load()
+	if kills < minKills || leaderKills < minLeaderKills {
+		t.Errorf("%d kills during the traffic, %d of the replica running the background work; want at least %d and %d", kills, leaderKills, minKills, minLeaderKills)
 	}
 	t.Logf("%d acknowledged writes, %d kills, %d of the replica running the background work", acked.Load(), kills, leaderKills)
 
@@ -385,20 +399,25 @@ func testReplicasKill9(t *testing.T, typ string, start func(testing.TB) *dbtest.
 			t.Errorf("%s: titles delivered %v, not in the order acknowledged %v", name, delivered, acked)
 		}
 	}
-	// Every replica delivers, not only the one that plans: each slot's
-	// replicas delivered some of the operations (their metrics add up).
+	// Every replica delivers, not only the one that plans: replicas that
+	// did not hold the lease delivered some of the operations, and the
+	// replicas' metrics add up to every user delivered at least once.
 	var total float64
 	for i := range replicas {
-		delivered[i] += replicaDeliveries(t, proxy, i)
-		total += delivered[i]
-		if delivered[i] == 0 {
-			t.Errorf("the replicas of slot %d delivered nothing (by slot: %v); want every replica to deliver", i, delivered)
+		n, planner := replicaDeliveries(t, proxy, i)
+		delivered[i] += n
+		if !planner {
+			byOthers += n
 		}
+		total += delivered[i]
+	}
+	if byOthers == 0 {
+		t.Errorf("only the replicas holding the lease delivered (by slot: %v); want every replica to deliver", delivered)
 	}
 	if total < float64(len(expect)) {
 		t.Errorf("the replicas' metrics count %v deliveries, fewer than the %d users the target has", total, len(expect))
 	}
-	t.Logf("deliveries by slot: %v", delivered)
+	t.Logf("deliveries by slot: %v, %v by replicas not holding the lease", delivered, byOthers)
 }
 
 // titleRE finds the title an audited delivery sent.
@@ -422,24 +441,29 @@ func inOrder(got, acked []string) bool {
 }
 
 // replicaDeliveries returns the successful deliveries that the replica in
-// slot counts in its metrics (scimgate_engine_deliveries_total, ok).
-func replicaDeliveries(t *testing.T, p *replicaProxy, slot int) float64 {
+// slot counts in its metrics (scimgate_engine_deliveries_total, ok), and
+// whether it holds the lease (runs the background work, the planner).
+func replicaDeliveries(t *testing.T, p *replicaProxy, slot int) (n float64, planner bool) {
 	t.Helper()
 	p.mu.Lock()
 	base := p.bases[slot]
 	p.mu.Unlock()
+	if resp, err := http.Get(base + "/healthz"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		planner = strings.Contains(string(b), `"background":true`)
+	}
 	resp, err := http.Get(base + "/metrics")
 	if err != nil {
 		t.Errorf("metrics of replica %d: %v", slot, err)
-		return 0
+		return 0, planner
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Errorf("metrics of replica %d: %v", slot, err)
-		return 0
+		return 0, planner
 	}
-	var n float64
 	for line := range strings.Lines(string(b)) {
 		if strings.HasPrefix(line, "scimgate_engine_deliveries_total{") && strings.Contains(line, `outcome="ok"`) {
 			var v float64
@@ -449,7 +473,7 @@ func replicaDeliveries(t *testing.T, p *replicaProxy, slot int) float64 {
 			n += v
 		}
 	}
-	return n
+	return n, planner
 }
 
 // replicaRunningBackground returns the slot of the replica whose /healthz
