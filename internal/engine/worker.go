@@ -147,18 +147,20 @@ func (e *Engine) work(ctx context.Context, t *target) {
 			slices.Sort(cands)
 		}
 		var picked []store.Outbox
-		kept := batch[:0]
-		for i, row := range batch {
-			if len(cands) > 0 && cands[0] == i {
-				cands = cands[1:]
-				inflight[objectKey{row.Type, row.ID}] = true
-				t.inflight[row.Seq] = true
-				picked = append(picked, row)
-				continue
+		if len(cands) > 0 { // take them out of the batch, which keeps its order
+			kept := batch[:0]
+			for i, row := range batch {
+				if len(cands) > 0 && cands[0] == i {
+					cands = cands[1:]
+					inflight[objectKey{row.Type, row.ID}] = true
+					t.inflight[row.Seq] = true
+					picked = append(picked, row)
+					continue
+				}
+				kept = append(kept, row)
 			}
-			kept = append(kept, row)
+			batch = kept
 		}
-		batch = kept
 		t.mu.Unlock()
 		if len(picked) > 0 {
 			claimed, err := e.claim(ctx, picked)
