@@ -248,6 +248,11 @@ func (s *SQL) read(ctx context.Context, fn func(ctx context.Context, c *conn) er
 			return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 		}
 		err := fn(ctx, c)
+		if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			// Cut short by ctx: MySQL's driver can report a connection
+			// it closed for it as broken instead.
+			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
 		c.drop(ctx, err)
 		// An idle connection that the server closed (it restarted)
 		// fails its first statement: a read is tried again, once, on a
